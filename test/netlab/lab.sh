@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# Builds and removes reach's network lab: namespaces joined by veth pairs, a router carrying middlebox
+# rules, bind9 and dnsmasq on a DNS host, nginx and two Node backends on a web host. Run as root.
+#
+#   lab.sh up       build the lab (runs `down` first)
+#   lab.sh down     remove everything `up` made; safe to run twice
+#   lab.sh status   show what is running; exit 0 when the whole lab is up
+#
+# Addresses come only from 192.0.2.0/24, 198.51.100.0/24 and 203.0.113.0/24, and no namespace has a link to
+# the host's own namespace: nothing in the lab can leave it. See docs/netlab.md for the scenarios.
+set -euo pipefail
+
+LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+STATE=${REACH_NETLAB_STATE:-/run/reach-netlab}
+
+NS_PROBER=reach-prober   # where reach runs: 192.0.2.10, default route via the router
+NS_NOROUTE=reach-noroute # a second prober with loopback only: no route at all
+NS_ROUTER=reach-router   # forwards between the three networks; the middlebox rules live here
+NS_DNS=reach-dns         # bind9 on 198.51.100.53 (honest), dnsmasq on 198.51.100.54 (lies)
+NS_WEB=reach-web         # nginx on 203.0.113.5 and .10; Node backends on .12 and 127.0.0.1:8081
+ALL_NS=("$NS_PROBER" "$NS_NOROUTE" "$NS_ROUTER" "$NS_DNS" "$NS_WEB")
+# Namespaces whose tools (curl, dig, reach) should use the lab's DNS by default.
+CLIENT_NS=("$NS_PROBER" "$NS_NOROUTE")
+
+HONEST_DNS=198.51.100.53
+LYING_DNS=198.51.100.54
+DEAD_DNS=198.51.100.55      # the router drops everything sent to it
+CONTROL_ADDRESS=203.0.113.5
+WEB_ADDRESS=203.0.113.10
+CLOSED_ADDRESS=203.0.113.11 # on the web host, nothing listens: the kernel answers RST to the SYN
+RESET_ADDRESS=203.0.113.12
+BLACKHOLE_ADDRESS=203.0.113.66
+UNREACHABLE_ADDRESS=203.0.113.67
+BOGON_ADDRESS=10.10.10.10
+SLOW_DELAY_MS=${REACH_NETLAB_SLOW_DELAY_MS:-2500}
+
+log() { printf 'netlab: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+ns_exists() { [[ -e "/run/netns/$1" ]]; }
+
+require_tools() {
+  local missing=() tool
+  for tool in ip iptables nginx named dnsmasq openssl node; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  ((${#missing[@]} == 0)) || die "missing tools: ${missing[*]}"
+  [[ $(id -u) == 0 ]] || die "must run as root"
+}
+
+# Polls a condition at most `tries` times, 0.1 s apart. Daemons give no other readiness signal to a shell.
+wait_for() {
+  local what=$1 tries=$2; shift 2
+  local i
+  for ((i = 0; i < tries; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  die "timed out waiting for $what"
+}
+
+render() { sed -e "s|@STATE@|$STATE|g" "$1" >"$2"; }
+
+# ---------------------------------------------------------------- namespaces and links
+
+build_network() {
+  local ns
+  for ns in "${ALL_NS[@]}"; do
+    ip netns add "$ns"
+    in_ns "$ns" ip link set lo up
+  done
+
+  # Each veth pair is created with both ends already inside lab namespaces.
+  ip link add r-prober netns "$NS_ROUTER" type veth peer name eth0 netns "$NS_PROBER"
+  ip link add r-dns netns "$NS_ROUTER" type veth peer name eth0 netns "$NS_DNS"
+  ip link add r-web netns "$NS_ROUTER" type veth peer name eth0 netns "$NS_WEB"
+
+  in_ns "$NS_ROUTER" ip addr add 192.0.2.1/24 dev r-prober
+  in_ns "$NS_ROUTER" ip addr add 198.51.100.1/24 dev r-dns
+  in_ns "$NS_ROUTER" ip addr add 203.0.113.1/24 dev r-web
+  for link in r-prober r-dns r-web; do in_ns "$NS_ROUTER" ip link set "$link" up; done
+  in_ns "$NS_ROUTER" sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
+
+  in_ns "$NS_PROBER" ip addr add 192.0.2.10/24 dev eth0
+  in_ns "$NS_PROBER" ip link set eth0 up
+  in_ns "$NS_PROBER" ip route add default via 192.0.2.1
+
+  in_ns "$NS_DNS" ip addr add "$HONEST_DNS/24" dev eth0
+  in_ns "$NS_DNS" ip addr add "$LYING_DNS/24" dev eth0
+  in_ns "$NS_DNS" ip link set eth0 up
+  in_ns "$NS_DNS" ip route add default via 198.51.100.1
+
+  local address
+  for address in "$CONTROL_ADDRESS" "$WEB_ADDRESS" "$CLOSED_ADDRESS" "$RESET_ADDRESS"; do
+    in_ns "$NS_WEB" ip addr add "$address/24" dev eth0
+  done
+  in_ns "$NS_WEB" ip link set eth0 up
+  in_ns "$NS_WEB" ip route add default via 203.0.113.1
+
+  # reach-noroute keeps loopback only: every connect and every DNS query fails with ENETUNREACH.
+
+  for ns in "${CLIENT_NS[@]}"; do
+    mkdir -p "/etc/netns/$ns"
+    printf '# written by reach test/netlab/lab.sh\nnameserver %s\n' "$HONEST_DNS" >"/etc/netns/$ns/resolv.conf"
+  done
+}
+
+# ---------------------------------------------------------------- the middlebox
+
+build_middlebox() {
+  local fw=(ip netns exec "$NS_ROUTER" iptables -w 5)
+  # A black hole: every packet to this address vanishes (SYNs time out).
+  "${fw[@]}" -A FORWARD -d "$BLACKHOLE_ADDRESS" -j DROP
+  # The router answers for this address with ICMP host-unreachable.
+  "${fw[@]}" -A FORWARD -d "$UNREACHABLE_ADDRESS" -j REJECT --reject-with icmp-host-unreachable
+  # An unresponsive resolver: queries to it are dropped.
+  "${fw[@]}" -A FORWARD -d "$DEAD_DNS" -j DROP
+  # Keyword filter: a request carrying this Host header is answered with an RST (and never reaches nginx);
+  # other names on the same address pass.
+  "${fw[@]}" -A FORWARD -p tcp -d "$WEB_ADDRESS" --dport 80 \
+    -m string --algo bm --icase --string "host: blocked.site-a.test" -j REJECT --reject-with tcp-reset
+  # SNI filter: a ClientHello naming this host is answered with an RST; other names on :443 pass.
+  "${fw[@]}" -A FORWARD -p tcp -d "$WEB_ADDRESS" --dport 443 \
+    -m string --algo bm --string "sni-blocked.site-a.test" -j REJECT --reject-with tcp-reset
+}
+
+# ---------------------------------------------------------------- certificates
+
+issue_certificate() {
+  local name=$1 san=$2; shift 2
+  local tls=$STATE/tls
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -config "$tls/ca.cnf" \
+    -keyout "$tls/$name.key" -out "$tls/$name.csr" -subj "/CN=${san%%,*}" 2>/dev/null
+  printf 'basicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = %s\n' \
+    "$(sed -e 's/^/DNS:/' -e 's/,/,DNS:/g' <<<"$san")" >"$tls/$name.ext"
+  openssl ca -batch -notext -config "$tls/ca.cnf" -extfile "$tls/$name.ext" \
+    -in "$tls/$name.csr" -out "$tls/$name.pem" "$@" 2>/dev/null
+}
+
+build_certificates() {
+  local tls=$STATE/tls
+  mkdir -p "$tls/issued"
+  : >"$tls/index.txt"
+  echo 1000 >"$tls/serial"
+  cat >"$tls/ca.cnf" <<EOF
+[ req ]
+distinguished_name = dn
+prompt = no
+[ dn ]
+CN = reach netlab CA
+[ ca_ext ]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[ ca ]
+default_ca = lab_ca
+[ lab_ca ]
+database = $tls/index.txt
+new_certs_dir = $tls/issued
+serial = $tls/serial
+certificate = $tls/ca.pem
+private_key = $tls/ca.key
+default_md = sha256
+policy = policy_any
+unique_subject = no
+[ policy_any ]
+commonName = supplied
+EOF
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -config "$tls/ca.cnf" \
+    -extensions ca_ext -days 30 -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+  issue_certificate good "tls.site-a.test,sni-blocked.site-a.test" -days 30
+  issue_certificate expired "expired.site-a.test" -startdate 20200101000000Z -enddate 20200201000000Z
+  issue_certificate wrongname "www.site-b.test" -days 30
+}
+
+# ---------------------------------------------------------------- daemons
+
+start_dns() {
+  mkdir -p "$STATE/named" "$STATE/zones"
+  cp "$LAB_DIR"/conf/*.zone "$STATE/zones/"
+  render "$LAB_DIR/conf/named.conf" "$STATE/named.conf"
+  in_ns "$NS_DNS" named -4 -c "$STATE/named.conf" </dev/null >>"$STATE/named.out" 2>&1
+  wait_for "named to load its zones" 100 grep -q 'running$' "$STATE/named.log"
+
+  # The lying resolver forwards to bind9, except for one name it answers with a bogon.
+  in_ns "$NS_DNS" dnsmasq --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
+    --listen-address="$LYING_DNS" --port=53 --server="$HONEST_DNS" --cache-size=0 \
+    --address="/tampered.site-a.test/$BOGON_ADDRESS" --user=root \
+    --pid-file="$STATE/dnsmasq.pid" --log-facility="$STATE/dnsmasq.log" </dev/null >>"$STATE/dnsmasq.out" 2>&1
+}
+
+start_web() {
+  mkdir -p "$STATE/nginx-tmp"
+  render "$LAB_DIR/conf/nginx.conf" "$STATE/nginx.conf"
+  in_ns "$NS_WEB" nginx -p "$STATE/" -e "$STATE/nginx-error.log" -c "$STATE/nginx.conf" \
+    </dev/null >>"$STATE/nginx.out" 2>&1
+
+  # setsid: the backends outlive this script without holding its terminal or pipes.
+  in_ns "$NS_WEB" setsid node "$LAB_DIR/backends.mjs" --reset "$RESET_ADDRESS:80" --slow 127.0.0.1:8081 \
+    --delay-ms "$SLOW_DELAY_MS" --pidfile "$STATE/backends.pid" </dev/null >>"$STATE/backends.log" 2>&1 &
+  wait_for "the Node backends to listen" 100 test -s "$STATE/backends.pid"
+}
+
+# ---------------------------------------------------------------- commands
+
+stop_pidfile() {
+  local pidfile=$1 pid i
+  [[ -s $pidfile ]] || return 0
+  pid=$(<"$pidfile")
+  [[ $pid =~ ^[0-9]+$ ]] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+cmd_down() {
+  local name ns pid
+  for name in backends nginx dnsmasq named; do stop_pidfile "$STATE/$name.pid"; done
+  # Whatever is still running inside a lab namespace was started there by the lab (or by a probe run in it).
+  for ns in "${ALL_NS[@]}"; do
+    ns_exists "$ns" || continue
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  for ns in "${CLIENT_NS[@]}"; do rm -rf "/etc/netns/$ns"; done
+  # /etc/netns itself goes only if the lab left it empty.
+  rmdir /etc/netns 2>/dev/null || true
+  rm -rf "$STATE"
+}
+
+cmd_up() {
+  require_tools
+  cmd_down
+  mkdir -p "$STATE"
+  chmod 755 "$STATE"
+  build_network
+  build_middlebox
+  build_certificates
+  start_dns
+  start_web
+  log "up: reach runs in $NS_PROBER; resolvers $HONEST_DNS (honest), $LYING_DNS (lies), $DEAD_DNS (dropped)"
+  log "up: lab CA at $STATE/tls/ca.pem; control http://control.site-b.test/ or http://$CONTROL_ADDRESS/"
+}
+
+pid_alive() { [[ -s $1 ]] && kill -0 "$(<"$1")" 2>/dev/null; }
+
+cmd_status() {
+  local healthy=0 ns name
+  for ns in "${ALL_NS[@]}"; do
+    if ns_exists "$ns"; then echo "namespace $ns: present"; else echo "namespace $ns: absent"; healthy=1; fi
+  done
+  for name in named dnsmasq nginx backends; do
+    if pid_alive "$STATE/$name.pid"; then
+      echo "$name: running (pid $(<"$STATE/$name.pid"))"
+    else
+      echo "$name: not running"; healthy=1
+    fi
+  done
+  if [[ -s $STATE/tls/ca.pem ]]; then echo "lab CA: $STATE/tls/ca.pem"; else echo "lab CA: absent"; healthy=1; fi
+  return "$healthy"
+}
+
+case ${1:-} in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
