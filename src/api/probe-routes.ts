@@ -1,0 +1,221 @@
+// POST /probe and GET /probe/:id: validate, refuse unsafe targets, enqueue, and read results back.
+import { randomUUID } from 'node:crypto';
+import { type Request, type Response, Router } from 'express';
+import type { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { isRedisReady } from '../redis/connection.js';
+import type { AddressPolicy } from '../safety/address-policy.js';
+import { checkResolver, checkTargetUrl, type TargetRefusal } from '../safety/target-check.js';
+import type { ProbeJobData, ProbeJobResult } from '../worker/job.js';
+import { probeJobName } from '../worker/job.js';
+import { type FinishedJob, finishedFromJob, type JobWaiter } from './job-waiter.js';
+import { fieldErrorsOf, HttpProblem, invalidRequest } from './problems.js';
+import { emptyQuerySchema, probeIdSchema, probeRequestSchema, type ProbeStatus, waitQuerySchema } from './schemas.js';
+
+export interface ProbeRoutesOptions {
+  queue: Queue<ProbeJobData, ProbeJobResult>;
+  jobOptions: Parameters<Queue['add']>[2];
+  waiter: JobWaiter;
+  redis: Redis;
+  policy: AddressPolicy;
+  queueMaxWaiting: number;
+}
+
+export function createProbeRoutes(options: ProbeRoutesOptions): Router {
+  const { queue, waiter, redis, policy } = options;
+  const router = Router();
+  const backlog = createBacklogGauge(queue);
+
+  router.post('/probe', async (request: Request, response: Response) => {
+    const query = waitQuerySchema.safeParse(request.query);
+    if (!query.success) throw invalidRequest(fieldErrorsOf(query.error, 'query'));
+    if (!request.is('application/json')) {
+      throw new HttpProblem(415, 'unsupportedMediaType', 'send the body as Content-Type: application/json', {
+        field: 'content-type',
+      });
+    }
+    const body = probeRequestSchema.safeParse(request.body);
+    if (!body.success) throw invalidRequest(fieldErrorsOf(body.error));
+    const refusal = refuseTargets(body.data, policy);
+    if (refusal) {
+      throw new HttpProblem(422, 'targetRefused', refusal.reason, { errors: [{ field: refusal.field, message: refusal.reason }] });
+    }
+    requireRedis(redis);
+    const waitingCount = await backlog.count();
+    if (waitingCount >= options.queueMaxWaiting) {
+      throw new HttpProblem(503, 'queueFull', `${waitingCount} probes are waiting; try again shortly`, {
+        retryAfterSeconds: 5,
+      });
+    }
+    const id = randomUUID();
+    const data: ProbeJobData = { url: body.data.url };
+    if (body.data.resolvers) data.resolvers = body.data.resolvers;
+    if (body.data.controls) data.controls = body.data.controls;
+    if (body.data.timeoutMs !== undefined) data.timeoutMs = body.data.timeoutMs;
+    const submittedOn = Date.now();
+    await unavailableOnRedisError(() => queue.add(probeJobName, data, { ...options.jobOptions, jobId: id }));
+    backlog.added();
+    response.setHeader('Location', `/probe/${id}`);
+
+    const waitSeconds = query.data.wait ?? 0;
+    if (waitSeconds > 0) {
+      const finished = await waiter.wait(id, waitSeconds * 1000);
+      if (finished) {
+        sendFinished(response, id, submittedOn, finished);
+        return;
+      }
+    }
+    response.status(202).json({ id, status: 'queued', links: { self: `/probe/${id}` } });
+  });
+
+  router.get('/probe/:id', async (request: Request, response: Response) => {
+    const query = emptyQuerySchema.safeParse(request.query);
+    if (!query.success) throw invalidRequest(fieldErrorsOf(query.error, 'query'));
+    const id = String(request.params.id);
+    if (!probeIdSchema.safeParse(id).success) throw notFound(id);
+    requireRedis(redis);
+    const status = await unavailableOnRedisError(() => readStatus(queue, id));
+    if (!status) throw notFound(id);
+    response.json(status);
+  });
+
+  return router;
+}
+
+function notFound(id: string): HttpProblem {
+  return new HttpProblem(404, 'notFound', `no probe with id ${id} (unknown, or its result has expired)`, { field: 'id' });
+}
+
+function requireRedis(redis: Redis): void {
+  if (!isRedisReady(redis)) {
+    throw new HttpProblem(503, 'unavailable', 'the queue store (Redis) is unreachable; try again shortly', {
+      retryAfterSeconds: 2,
+    });
+  }
+}
+
+async function unavailableOnRedisError<T>(action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    if (error instanceof HttpProblem) throw error;
+    throw new HttpProblem(503, 'unavailable', `the queue store (Redis) failed: ${(error as Error).message}`, {
+      retryAfterSeconds: 2,
+    });
+  }
+}
+
+function refuseTargets(
+  body: { url: string; controls?: string[] | undefined; resolvers?: string[] | undefined },
+  policy: AddressPolicy,
+): TargetRefusal | undefined {
+  const checks = [
+    () => checkTargetUrl(body.url, policy, 'url'),
+    ...(body.controls ?? []).map((control, index) => () => checkTargetUrl(control, policy, `controls.${index}`)),
+    ...(body.resolvers ?? []).map((resolver, index) => () => checkResolver(resolver, policy, `resolvers.${index}`)),
+  ];
+  for (const check of checks) {
+    const refusal = check();
+    if (refusal) return refusal;
+  }
+  return undefined;
+}
+
+/**
+ * The waiting count, read from Redis at most every 100 ms and counted up locally in between: one round trip
+ * per 100 ms instead of one per submission, at the price of overshooting the limit by what arrives in 100 ms.
+ */
+function createBacklogGauge(queue: Queue<ProbeJobData, ProbeJobResult>) {
+  let value = 0;
+  let readAtMs = Number.NEGATIVE_INFINITY;
+  let reading: Promise<number> | undefined;
+  return {
+    async count(): Promise<number> {
+      if (performance.now() - readAtMs < 100) return value;
+      reading ??= unavailableOnRedisError(() => queue.getJobCountByTypes('wait', 'prioritized'))
+        .then((count) => {
+          value = count;
+          readAtMs = performance.now();
+          return count;
+        })
+        .finally(() => {
+          reading = undefined;
+        });
+      return reading;
+    },
+    added() {
+      value += 1;
+    },
+  };
+}
+
+function sendFinished(response: Response, id: string, submittedOn: number, finished: FinishedJob): void {
+  const status = finishedStatus(id, submittedOn, finished, undefined);
+  if (finished.state === 'completed' && finished.result.outcome === 'refused') {
+    throw new HttpProblem(422, 'targetRefused', `refused to connect to ${finished.result.address}: ${finished.result.reason}`, {
+      id,
+      address: finished.result.address,
+      errors: [{ field: 'url', message: finished.result.reason }],
+    });
+  }
+  if (finished.state === 'completed' && finished.result.outcome === 'invalid') {
+    throw new HttpProblem(422, 'invalidRequest', finished.result.message, {
+      id,
+      errors: [{ field: finished.result.field, message: finished.result.message }],
+    });
+  }
+  if (finished.state === 'failed') {
+    throw new HttpProblem(503, 'unavailable', `the probe could not be run: ${finished.failedReason}`, { id });
+  }
+  response.status(200).json(status);
+}
+
+function finishedStatus(
+  id: string,
+  submittedOn: number,
+  finished: FinishedJob,
+  attempts: number | undefined,
+): ProbeStatus {
+  const base = {
+    id,
+    submittedAt: new Date(submittedOn).toISOString(),
+    finishedAt: new Date(finished.finishedOn).toISOString(),
+    ...(attempts === undefined ? {} : { attempts }),
+    links: { self: `/probe/${id}` },
+  };
+  if (finished.state === 'failed') {
+    return { ...base, status: 'failed', error: { kind: 'error', reason: finished.failedReason } };
+  }
+  const result = finished.result;
+  if (result.outcome === 'report') return { ...base, status: 'completed', report: result.report as unknown as ProbeStatus['report'] };
+  if (result.outcome === 'refused') {
+    return { ...base, status: 'failed', error: { kind: 'refused', reason: result.reason, address: result.address } };
+  }
+  return { ...base, status: 'failed', error: { kind: 'invalid', reason: result.message } };
+}
+
+export async function readStatus(
+  queue: Queue<ProbeJobData, ProbeJobResult>,
+  id: string,
+): Promise<ProbeStatus | undefined> {
+  const job: Job<ProbeJobData, ProbeJobResult> | undefined = await queue.getJob(id);
+  if (!job) return undefined;
+  const attempts = job.attemptsStarted ?? job.attemptsMade;
+  const finishedFirst = await finishedFromJob(job);
+  if (finishedFirst) return finishedStatus(id, job.timestamp, finishedFirst, attempts);
+  const state = await job.getState();
+  if (state === 'unknown') return undefined;
+  const base = {
+    id,
+    submittedAt: new Date(job.timestamp).toISOString(),
+    attempts,
+    links: { self: `/probe/${id}` },
+  };
+  if (state === 'completed' || state === 'failed') {
+    // It finished between the two reads: read it once more.
+    const again = await queue.getJob(id);
+    const finished = again ? await finishedFromJob(again) : undefined;
+    if (finished) return finishedStatus(id, job.timestamp, finished, attempts);
+  }
+  return { ...base, status: state === 'active' ? 'active' : 'queued' };
+}

@@ -1,0 +1,44 @@
+// Per-client rate limits kept in Redis, so every API replica shares one budget per key or address.
+import type { RequestHandler } from 'express';
+import type { Redis } from 'ioredis';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { HttpProblem } from './problems.js';
+
+/**
+ * rate-limiter-flexible's RateLimiterRedis: one atomic round trip per request (INCR + PEXPIRE in a MULTI),
+ * works with the ioredis client we already hold, and tells how long until the next point (Retry-After).
+ */
+export function createRateLimit(options: {
+  redis: Redis;
+  keyPrefix: string;
+  points: number;
+  windowSeconds: number;
+}): RequestHandler {
+  const limiter = new RateLimiterRedis({
+    storeClient: options.redis,
+    keyPrefix: options.keyPrefix,
+    points: options.points,
+    duration: options.windowSeconds,
+    rejectIfRedisNotReady: true,
+  });
+  return async (_request, response, next) => {
+    const clientId = String(response.locals.clientId ?? 'anonymous');
+    try {
+      const result = await limiter.consume(clientId);
+      response.setHeader('RateLimit-Limit', String(options.points));
+      response.setHeader('RateLimit-Remaining', String(result.remainingPoints));
+      next();
+    } catch (rejection) {
+      if (rejection instanceof RateLimiterRes) {
+        const retryAfterSeconds = Math.ceil(rejection.msBeforeNext / 1000);
+        next(
+          new HttpProblem(429, 'rateLimited', `at most ${options.points} requests per ${options.windowSeconds} s`, {
+            retryAfterSeconds,
+          }),
+        );
+        return;
+      }
+      next(new HttpProblem(503, 'unavailable', 'the rate limiter store (Redis) is unreachable', { retryAfterSeconds: 2 }));
+    }
+  };
+}

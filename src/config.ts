@@ -1,0 +1,152 @@
+// The service's configuration: one zod schema for the environment, parsed once at start.
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+const booleanText = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .transform((text) => text === 'true' || text === '1' || text === 'yes');
+
+const integerText = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const listText = z
+  .string()
+  .transform((text) =>
+    text
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0),
+  );
+
+/** "IP", "IP:PORT" or "[v6]:PORT", checked here so a bad default resolver stops the start, not every probe. */
+const resolverText = z.string().refine(
+  (text) => {
+    const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text);
+    if (bracketed) return isIP(bracketed[1] ?? '') === 6 && isPort(bracketed[2]);
+    if (isIP(text) !== 0) return true;
+    const [host, port, ...rest] = text.split(':');
+    return rest.length === 0 && isIP(host ?? '') === 4 && isPort(port);
+  },
+  { message: 'expected IP, IP:PORT or [IPv6]:PORT' },
+);
+
+function isPort(text: string | undefined): boolean {
+  if (text === undefined) return true;
+  const port = Number(text);
+  return Number.isInteger(port) && port >= 1 && port <= 65535;
+}
+
+const httpUrlText = z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' });
+
+export const environmentSchema = z.object({
+  PORT: integerText(0, 65535).default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  /** Unset: a private redis-server child process is started with its data in REDIS_DATA_DIR. */
+  REDIS_URL: z.url({ protocol: /^rediss?$/, message: 'expected redis://[:password@]host:port[/db]' }).optional(),
+  REDIS_DATA_DIR: z.string().min(1).default('.data/redis'),
+  QUEUE_NAME: z.string().regex(/^[a-z0-9-]+$/).default('reach-probes'),
+  WORKER_CONCURRENCY: integerText(1, 1024).default(16),
+  /** Comma-separated bearer keys; unset or empty means no authentication. */
+  API_KEYS: listText.pipe(z.array(z.string().min(16, 'each API key needs at least 16 characters'))).default([]),
+  PROBE_ALLOW_PRIVATE: booleanText.default(false),
+  PROBE_RESOLVERS: listText.pipe(z.array(resolverText)).default([]),
+  PROBE_CONTROLS: listText.pipe(z.array(httpUrlText)).default([]),
+  PROBE_TIMEOUT_MS: integerText(100, 120_000).default(10_000),
+  PROBE_MAX_REDIRECTS: integerText(0, 20).default(5),
+  PROBE_MAX_BODY_BYTES: integerText(0, 16 * 1024 * 1024).default(262_144),
+  RESULT_TTL_SECONDS: integerText(60, 30 * 24 * 3600).default(86_400),
+  QUEUE_MAX_WAITING: integerText(1, 10_000_000).default(10_000),
+  RATE_LIMIT_POINTS: integerText(1, 10_000_000).default(120),
+  RATE_LIMIT_WINDOW_SECONDS: integerText(1, 86_400).default(60),
+  JOB_ATTEMPTS: integerText(1, 20).default(3),
+  JOB_BACKOFF_MS: integerText(10, 600_000).default(1000),
+  WORKER_LOCK_DURATION_MS: integerText(1000, 600_000).default(30_000),
+  WORKER_STALLED_INTERVAL_MS: integerText(500, 600_000).default(30_000),
+  WORKER_METRICS_PORT: integerText(0, 65535).default(0),
+  SHUTDOWN_DEADLINE_MS: integerText(0, 600_000).default(30_000),
+  /** Express "trust proxy": set to the number of proxies in front, so rate limits key on the client's address. */
+  TRUST_PROXY_HOPS: integerText(0, 10).default(0),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Environment = z.input<typeof environmentSchema>;
+
+export interface ServiceConfig {
+  port: number;
+  host: string;
+  redisUrl: string | undefined;
+  redisDataDir: string;
+  queueName: string;
+  workerConcurrency: number;
+  apiKeys: string[];
+  isPrivateAllowed: boolean;
+  probeDefaults: {
+    resolvers: string[];
+    controls: string[];
+    timeoutMs: number;
+    maxRedirects: number;
+    maxBodyBytes: number;
+  };
+  resultTtlSeconds: number;
+  queueMaxWaiting: number;
+  rateLimit: { points: number; windowSeconds: number };
+  jobAttempts: number;
+  jobBackoffMs: number;
+  workerLockDurationMs: number;
+  workerStalledIntervalMs: number;
+  workerMetricsPort: number;
+  shutdownDeadlineMs: number;
+  trustProxyHops: number;
+  logLevel: z.infer<typeof environmentSchema>['LOG_LEVEL'];
+}
+
+/** Thrown by loadConfig; the message names every variable at fault, one per line. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(environment: Record<string, string | undefined>): ServiceConfig {
+  const known = Object.fromEntries(
+    Object.keys(environmentSchema.shape).map((name) => [name, blankToUndefined(environment[name], name)]),
+  );
+  const parsed = environmentSchema.safeParse(known);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+  }
+  const env = parsed.data;
+  return {
+    port: env.PORT,
+    host: env.HOST,
+    redisUrl: env.REDIS_URL,
+    redisDataDir: env.REDIS_DATA_DIR,
+    queueName: env.QUEUE_NAME,
+    workerConcurrency: env.WORKER_CONCURRENCY,
+    apiKeys: env.API_KEYS,
+    isPrivateAllowed: env.PROBE_ALLOW_PRIVATE,
+    probeDefaults: {
+      resolvers: env.PROBE_RESOLVERS,
+      controls: env.PROBE_CONTROLS,
+      timeoutMs: env.PROBE_TIMEOUT_MS,
+      maxRedirects: env.PROBE_MAX_REDIRECTS,
+      maxBodyBytes: env.PROBE_MAX_BODY_BYTES,
+    },
+    resultTtlSeconds: env.RESULT_TTL_SECONDS,
+    queueMaxWaiting: env.QUEUE_MAX_WAITING,
+    rateLimit: { points: env.RATE_LIMIT_POINTS, windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS },
+    jobAttempts: env.JOB_ATTEMPTS,
+    jobBackoffMs: env.JOB_BACKOFF_MS,
+    workerLockDurationMs: env.WORKER_LOCK_DURATION_MS,
+    workerStalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
+    workerMetricsPort: env.WORKER_METRICS_PORT,
+    shutdownDeadlineMs: env.SHUTDOWN_DEADLINE_MS,
+    trustProxyHops: env.TRUST_PROXY_HOPS,
+    logLevel: env.LOG_LEVEL,
+  };
+}
+
+// An empty variable means "use the default", except API_KEYS where empty explicitly means none.
+function blankToUndefined(value: string | undefined, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (value.trim() === '' && name !== 'API_KEYS') return undefined;
+  return value;
+}

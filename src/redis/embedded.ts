@@ -1,0 +1,154 @@
+// A private redis-server child process: loopback only, password protected, append-only data, stopped on exit.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+
+export interface EmbeddedRedisOptions {
+  dataDir: string;
+  /** Fixed port (a restart keeps its address); unset picks a free loopback port. */
+  port?: number;
+  /** Fixed password; unset draws a random one (it never leaves this process but in the child's stdin). */
+  password?: string;
+  /** Milliseconds to wait for "Ready to accept connections". */
+  startTimeoutMs?: number;
+  onLog?: (line: string) => void;
+}
+
+export interface EmbeddedRedis {
+  url: string;
+  port: number;
+  password: string;
+  pid: number;
+  /** Stops the server with SIGTERM (it flushes the append-only file first) and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+/** redis-server is not on PATH: the one line the operator needs. */
+export class RedisMissingError extends Error {
+  override name = 'RedisMissingError';
+  constructor() {
+    super('redis-server was not found on PATH: install it (apt-get install redis-server) or set REDIS_URL');
+  }
+}
+
+const running = new Set<ChildProcess>();
+let isExitHookInstalled = false;
+
+function installExitHook(): void {
+  if (isExitHookInstalled) return;
+  isExitHookInstalled = true;
+  // Last resort for paths that skip stop() (an uncaught error): never leave a redis-server behind.
+  process.on('exit', () => {
+    for (const child of running) child.kill('SIGTERM');
+  });
+}
+
+export async function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
+  const dataDir = resolve(options.dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const password = options.password ?? randomBytes(24).toString('hex');
+  const maxAttempts = options.port === undefined ? 5 : 1;
+  let lastError: Error | undefined;
+  for (let attempt = 1; attempt <= maxAttempts; attempt += 1) {
+    const port = options.port ?? (await freeLoopbackPort());
+    try {
+      return await spawnRedis({ ...options, dataDir, port, password });
+    } catch (error) {
+      if (error instanceof RedisMissingError) throw error;
+      lastError = error as Error;
+      // Another process took the free port between our probe and redis binding it: draw again.
+      if (!/Address already in use/i.test(lastError.message)) throw lastError;
+    }
+  }
+  throw lastError ?? new Error('redis-server did not start');
+}
+
+function spawnRedis(options: EmbeddedRedisOptions & { dataDir: string; port: number; password: string }) {
+  return new Promise<EmbeddedRedis>((resolveStart, reject) => {
+    // The configuration goes in on stdin so the password never shows in `ps`.
+    const config = [
+      'bind 127.0.0.1',
+      `port ${options.port}`,
+      `requirepass ${options.password}`,
+      `dir ${JSON.stringify(options.dataDir)}`,
+      'appendonly yes',
+      'appendfsync everysec',
+      'save ""',
+      'daemonize no',
+      'protected-mode yes',
+      'loglevel notice',
+      'logfile ""',
+    ].join('\n');
+    const child = spawn('redis-server', ['-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const recent: string[] = [];
+    let isReady = false;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`redis-server did not become ready within ${options.startTimeoutMs ?? 10_000} ms`));
+    }, options.startTimeoutMs ?? 10_000);
+    const onLine = (line: string) => {
+      options.onLog?.(line);
+      recent.push(line);
+      if (recent.length > 20) recent.shift();
+      if (!isReady && line.includes('Ready to accept connections')) {
+        isReady = true;
+        clearTimeout(timer);
+        running.add(child);
+        installExitHook();
+        resolveStart(handle(child, options.port, options.password));
+      }
+    };
+    let buffered = '';
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) onLine(line);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(error.code === 'ENOENT' ? new RedisMissingError() : error);
+    });
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      if (isReady) return;
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited (${signal ?? code}) before it was ready: ${recent.slice(-3).join(' | ')}`));
+    });
+    child.stdin.end(`${config}\n`);
+  });
+}
+
+function handle(child: ChildProcess, port: number, password: string): EmbeddedRedis {
+  const exited = new Promise<void>((resolveExit) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolveExit();
+    else child.once('exit', () => resolveExit());
+  });
+  return {
+    url: `redis://:${password}@127.0.0.1:${port}`,
+    port,
+    password,
+    pid: child.pid ?? 0,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+      running.delete(child);
+    },
+  };
+}

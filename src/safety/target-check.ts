@@ -1,0 +1,42 @@
+// Submit-time checks of what a request asks us to contact, so refusable targets never reach the queue.
+import { isIP } from 'node:net';
+import type { AddressPolicy } from './address-policy.js';
+
+export interface TargetRefusal {
+  field: string;
+  reason: string;
+}
+
+/**
+ * Checks a URL whose host is an IP literal (in any spelling WHATWG URL parsing accepts: decimal, octal, hex,
+ * short forms, bracketed IPv6) or a name that is loopback by definition (localhost, *.localhost).
+ * Names that resolve elsewhere are judged by the engine on every address it connects to.
+ */
+export function checkTargetUrl(text: string, policy: AddressPolicy, field: string): TargetRefusal | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return undefined; // not a URL at all: the request schema reports that
+  }
+  // WHATWG parsing has already rewritten 0x7f.1, 2130706433 and 0177.0.0.1 to 127.0.0.1.
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  if (isIP(host) !== 0) {
+    const reason = policy(host);
+    return reason === undefined ? undefined : { field, reason: `${text}: ${reason}` };
+  }
+  const name = host.toLowerCase().replace(/\.$/, '');
+  if (name === 'localhost' || name.endsWith('.localhost')) {
+    const reason = policy('127.0.0.1');
+    return reason === undefined ? undefined : { field, reason: `${text}: ${name} is a loopback name` };
+  }
+  return undefined;
+}
+
+/** A resolver given in a request is an address we would send packets to, so the same policy applies. */
+export function checkResolver(text: string, policy: AddressPolicy, field: string): TargetRefusal | undefined {
+  const bracketed = /^\[([^\]]+)\]/.exec(text);
+  const host = bracketed ? (bracketed[1] ?? '') : isIP(text) !== 0 ? text : (text.split(':')[0] ?? '');
+  const reason = policy(host);
+  return reason === undefined ? undefined : { field, reason: `resolver ${text}: ${reason}` };
+}

@@ -1,0 +1,265 @@
+// Wires the service: Redis (embedded or given), the API, the worker, metrics, and shutdown on SIGTERM.
+import type { Server } from 'node:http';
+import { Queue, QueueEvents } from 'bullmq';
+import express from 'express';
+import { pino, type Logger } from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { createApp } from './api/app.js';
+import { createJobWaiter, type JobWaiter } from './api/job-waiter.js';
+import { registerQueueDepth } from './api/metrics.js';
+import { ConfigError, type ServiceConfig } from './config.js';
+import { blockingOptionsFromUrl, closeRedisClient, createRedisClient } from './redis/connection.js';
+import { type EmbeddedRedis, RedisMissingError, startEmbeddedRedis } from './redis/embedded.js';
+import { type AddressPolicy, createAddressPolicy } from './safety/address-policy.js';
+import type { ProbeJobData, ProbeJobResult } from './worker/job.js';
+import { createProbeMetrics } from './worker/metrics.js';
+import { createProbeRunner } from './worker/processor.js';
+import { type ProbeWorker, startProbeWorker } from './worker/worker.js';
+
+export interface ServiceRoles {
+  api: boolean;
+  worker: boolean;
+}
+
+export interface StartServiceOptions {
+  config: ServiceConfig;
+  roles: ServiceRoles;
+  /** Replaces the policy made from PROBE_ALLOW_PRIVATE (tests use one that allows 127.0.0.1 only). */
+  policy?: AddressPolicy;
+  logger?: Logger;
+}
+
+export interface RunningService {
+  /** The API's base URL (http://host:port) when the API role runs. */
+  apiUrl: string | undefined;
+  redisUrl: string;
+  /** Stops taking requests and jobs, finishes active probes up to the deadline, closes Redis. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** A startup failure with a one-line message for the operator (no stack trace). */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+export function createLogger(config: ServiceConfig): Logger {
+  return pino({
+    level: config.logLevel,
+    base: { service: 'reach' },
+    // Belt and braces: no code logs request headers, but keys must never reach a log if one ever does.
+    redact: { paths: ['authorization', '*.authorization', 'headers.authorization', '*.headers.authorization'], remove: true },
+  });
+}
+
+export async function startService(options: StartServiceOptions): Promise<RunningService> {
+  const { config, roles } = options;
+  const logger = options.logger ?? createLogger(config);
+  const policy = options.policy ?? createAddressPolicy({ isPrivateAllowed: config.isPrivateAllowed });
+  if (!config.isPrivateAllowed && !options.policy) logger.info('targets limited to global unicast addresses');
+
+  let embedded: EmbeddedRedis | undefined;
+  let redisUrl = config.redisUrl;
+  if (redisUrl === undefined) {
+    embedded = await startEmbeddedRedis({
+      dataDir: config.redisDataDir,
+      onLog: (line) => logger.debug({ redis: line }, 'redis-server'),
+    });
+    redisUrl = embedded.url;
+    logger.info({ port: embedded.port, dataDir: config.redisDataDir, pid: embedded.pid }, 'started embedded redis-server');
+  }
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const closers: Array<() => Promise<void>> = [];
+  let worker: ProbeWorker | undefined;
+  let server: Server | undefined;
+  let apiUrl: string | undefined;
+
+  try {
+    if (roles.worker) {
+      worker = startProbeWorker({
+        queueName: config.queueName,
+        connection: blockingOptionsFromUrl(redisUrl),
+        concurrency: config.workerConcurrency,
+        lockDurationMs: config.workerLockDurationMs,
+        stalledIntervalMs: config.workerStalledIntervalMs,
+        runner: createProbeRunner({ defaults: config.probeDefaults, isAddressAllowed: policy }),
+        metrics: createProbeMetrics(registry),
+        logger: logger.child({ role: 'worker' }),
+      });
+      logger.info({ concurrency: config.workerConcurrency }, 'worker started');
+    }
+
+    if (roles.api) {
+      const commands = createRedisClient(redisUrl, 'commands');
+      commands.on('error', (error) => logger.debug({ err: error }, 'redis command client error'));
+      await waitForReady(commands, 10_000);
+      const queue = new Queue<ProbeJobData, ProbeJobResult>(config.queueName, { connection: commands });
+      queue.on('error', (error) => logger.debug({ err: error }, 'queue error'));
+      const events = new QueueEvents(config.queueName, { connection: blockingOptionsFromUrl(redisUrl) });
+      events.on('error', (error) => logger.debug({ err: error }, 'queue events error'));
+      await events.waitUntilReady();
+      const waiter: JobWaiter = createJobWaiter(queue, events);
+      registerQueueDepth(registry, queue);
+      const app = createApp({
+        config,
+        queue,
+        waiter,
+        redis: commands,
+        registry,
+        logger: logger.child({ role: 'api' }),
+        policy,
+        ...(worker ? { isWorkerRunning: worker.isRunning } : {}),
+      });
+      server = await listen(app, config.port, config.host);
+      apiUrl = urlOf(server);
+      logger.info({ url: apiUrl }, 'API listening');
+      closers.push(async () => {
+        waiter.close();
+        await events.close();
+        await queue.close();
+        await closeRedisClient(commands);
+      });
+    } else if (worker && config.workerMetricsPort > 0) {
+      server = await listen(workerMetricsApp(registry, worker), config.workerMetricsPort, config.host);
+      logger.info({ url: urlOf(server) }, 'worker metrics listening');
+    }
+  } catch (error) {
+    await worker?.close(0);
+    server?.close();
+    for (const close of closers) await close().catch(() => undefined);
+    await embedded?.stop();
+    throw error;
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = async () => {
+    const deadlineMs = config.shutdownDeadlineMs;
+    logger.info({ deadlineMs }, 'shutting down: no new requests or jobs');
+    await Promise.all([stopServer(server, deadlineMs), worker?.close(deadlineMs)]);
+    for (const closer of closers) await closer().catch((error) => logger.warn({ err: error }, 'close failed'));
+    if (embedded) await embedded.stop();
+    logger.info('shut down');
+  };
+  return {
+    apiUrl,
+    redisUrl,
+    close: () => {
+      closing ??= close();
+      return closing;
+    },
+  };
+}
+
+function workerMetricsApp(registry: Registry, worker: ProbeWorker) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/healthz', (_request, response) => {
+    response.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_request, response) => {
+    const isRunning = worker.isRunning();
+    response.status(isRunning ? 200 : 503).json({ status: isRunning ? 'ready' : 'not_ready' });
+  });
+  app.get('/metrics', async (_request, response) => {
+    response.type(registry.contentType).send(await registry.metrics());
+  });
+  return app;
+}
+
+function listen(app: express.Express, port: number, host: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host, (error?: Error) => {
+      if (error) reject(new StartupError(`cannot listen on ${host}:${port}: ${error.message}`));
+      else resolve(server);
+    });
+  });
+}
+
+function urlOf(server: Server): string {
+  const address = server.address();
+  if (address === null || typeof address === 'string') return String(address);
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+}
+
+/** Stops accepting connections, lets requests in flight (wait mode too) finish until the deadline. */
+async function stopServer(server: Server | undefined, deadlineMs: number): Promise<void> {
+  if (!server?.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      server.closeAllConnections();
+      resolve();
+    }, deadlineMs);
+  });
+  await Promise.race([closed, deadline]);
+  clearTimeout(timer);
+}
+
+function waitForReady(client: ReturnType<typeof createRedisClient>, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off('ready', onReady);
+      client.disconnect();
+      reject(new StartupError(`Redis did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    client.once('ready', onReady);
+  });
+}
+
+/** Runs until SIGTERM or SIGINT, then shuts down and exits 0; a startup failure prints one line and exits 1. */
+async function runUntilSignalled(config: ServiceConfig, roles: ServiceRoles): Promise<void> {
+  let service: RunningService;
+  try {
+    if (!roles.api || !roles.worker) {
+      if (config.redisUrl === undefined) {
+        throw new StartupError('set REDIS_URL: separate api and worker processes must share one Redis');
+      }
+    }
+    service = await startService({ config, roles });
+  } catch (error) {
+    if (error instanceof StartupError || error instanceof RedisMissingError || error instanceof ConfigError) {
+      process.stderr.write(`reach: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      process.stderr.write(`reach: ${signal} received, shutting down\n`);
+      resolve();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  await service.close();
+  process.exit(0);
+}
+
+/** `reach serve`: API and worker in one process, with an embedded redis-server unless REDIS_URL is set. */
+export function runServe(config: ServiceConfig): Promise<void> {
+  return runUntilSignalled(config, { api: true, worker: true });
+}
+
+/** `reach api`: the API only, against REDIS_URL. */
+export function runApi(config: ServiceConfig): Promise<void> {
+  return runUntilSignalled(config, { api: true, worker: false });
+}
+
+/** `reach worker`: a worker only, against REDIS_URL (metrics on WORKER_METRICS_PORT when set). */
+export function runWorker(config: ServiceConfig): Promise<void> {
+  return runUntilSignalled(config, { api: false, worker: true });
+}
+
+/** The CLI's name for loadConfig: the environment parsed and checked once (throws ConfigError). */
+export { loadConfig as loadServiceConfig } from './config.js';

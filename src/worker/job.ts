@@ -1,0 +1,37 @@
+// The probe job: what the API enqueues, what a worker returns, and how BullMQ keeps and retries it.
+import type { JobsOptions } from 'bullmq';
+import type { Report } from '../types.js';
+
+/** The request as validated by the API; defaults are applied by the worker that runs it. */
+export interface ProbeJobData {
+  url: string;
+  resolvers?: string[];
+  controls?: string[];
+  timeoutMs?: number;
+}
+
+/**
+ * A finished job always carries one of these. A target that fails is a `report` (the verdict says why);
+ * `refused` and `invalid` are final answers too, never retried.
+ */
+export type ProbeJobResult =
+  | { outcome: 'report'; report: Report }
+  | { outcome: 'refused'; address: string; reason: string }
+  | { outcome: 'invalid'; field: string; message: string };
+
+export const probeJobName = 'probe';
+
+export function probeJobOptions(settings: {
+  attempts: number;
+  backoffMs: number;
+  resultTtlSeconds: number;
+}): JobsOptions {
+  return {
+    // Retries are for our own infrastructure failing (Redis blip, a worker crash); the engine never throws for
+    // the target's failure, so these never repeat a probe whose answer was "the site is down".
+    attempts: settings.attempts,
+    backoff: { type: 'exponential', delay: settings.backoffMs },
+    removeOnComplete: { age: settings.resultTtlSeconds },
+    removeOnFail: { age: settings.resultTtlSeconds },
+  };
+}

@@ -1,0 +1,81 @@
+// A BullMQ worker that runs probe jobs, with metrics and a shutdown that finishes work up to a deadline.
+import { type Job, Worker } from 'bullmq';
+import type { Logger } from 'pino';
+import type { RedisOptions } from 'bullmq';
+import type { ProbeJobData, ProbeJobResult } from './job.js';
+import type { ProbeMetrics } from './metrics.js';
+import type { ProbeRunner } from './processor.js';
+
+export interface ProbeWorkerOptions {
+  queueName: string;
+  connection: RedisOptions;
+  concurrency: number;
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  runner: ProbeRunner;
+  metrics: ProbeMetrics;
+  logger: Logger;
+}
+
+export interface ProbeWorker {
+  isRunning(): boolean;
+  /** Stops taking jobs, lets active probes finish until the deadline, then aborts them (they are retried). */
+  close(deadlineMs: number): Promise<void>;
+}
+
+export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
+  const { metrics, logger, runner } = options;
+  const processor = async (job: Job<ProbeJobData, ProbeJobResult>, _token?: string, signal?: AbortSignal) => {
+    const startedMs = performance.now();
+    metrics.queueWaitSeconds.observe(Math.max(0, (Date.now() - job.timestamp) / 1000));
+    try {
+      const result = await runner(job.data, signal);
+      const seconds = (performance.now() - startedMs) / 1000;
+      metrics.jobDurationSeconds.observe({ outcome: result.outcome }, seconds);
+      if (result.outcome === 'report') {
+        const { cause, code } = result.report.verdict;
+        metrics.probesTotal.inc({ outcome: 'report', cause, code });
+      } else {
+        metrics.probesTotal.inc({ outcome: result.outcome, cause: 'none', code: 'none' });
+        logger.info({ jobId: job.id, outcome: result.outcome }, 'probe not run');
+      }
+      return result;
+    } catch (error) {
+      metrics.jobDurationSeconds.observe({ outcome: 'error' }, (performance.now() - startedMs) / 1000);
+      metrics.jobErrorsTotal.inc();
+      logger.warn({ jobId: job.id, attempt: job.attemptsMade + 1, err: error }, 'probe job failed; BullMQ retries it');
+      throw error;
+    }
+  };
+
+  const worker = new Worker<ProbeJobData, ProbeJobResult>(options.queueName, processor, {
+    connection: options.connection,
+    concurrency: options.concurrency,
+    lockDuration: options.lockDurationMs,
+    stalledInterval: options.stalledIntervalMs,
+    // A worker killed mid-probe leaves its job stalled; it goes back to the queue up to twice before failing.
+    maxStalledCount: 2,
+  });
+  worker.on('error', (error) => logger.warn({ err: error }, 'worker connection error'));
+  worker.on('stalled', (jobId) => logger.warn({ jobId }, 'stalled job moved back to the queue'));
+
+  let isClosing = false;
+  return {
+    isRunning: () => !isClosing && worker.isRunning(),
+    async close(deadlineMs) {
+      isClosing = true;
+      const closing = worker.close();
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'deadline'>((resolve) => {
+        timer = setTimeout(() => resolve('deadline'), deadlineMs);
+      });
+      const first = await Promise.race([closing.then(() => 'closed' as const), deadline]);
+      clearTimeout(timer);
+      if (first === 'deadline') {
+        logger.warn({ deadlineMs }, 'shutdown deadline reached: aborting active probes, BullMQ retries them');
+        worker.cancelAllJobs('shutdown deadline reached');
+        await closing;
+      }
+    },
+  };
+}
