@@ -1,14 +1,9 @@
 // The OpenAPI 3.1 document, generated from the zod schemas that validate the requests.
 import { z } from 'zod';
-import {
-  probeAcceptedSchema,
-  probeIdSchema,
-  probeRequestSchema,
-  probeStatusSchema,
-  problemSchema,
-  reportSchema,
-  waitQuerySchema,
-} from './schemas.js';
+import { probeIdSchema, waitQuerySchema } from './schemas.js';
+
+/** The schemas registered (with .meta({ id })) in schemas.ts that become components of the document. */
+const componentIds = ['ProbeRequest', 'ProbeAccepted', 'ProbeStatus', 'Report', 'Problem'] as const;
 
 type JsonSchema = Record<string, unknown>;
 
@@ -16,6 +11,24 @@ type JsonSchema = Record<string, unknown>;
 function schemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, target: 'draft-2020-12', unrepresentable: 'any' });
   return rest as JsonSchema;
+}
+
+// One conversion of the registry, so components refer to each other (#/components/schemas/Report) by $ref.
+function componentSchemas(): Record<string, JsonSchema> {
+  const { schemas } = z.toJSONSchema(z.globalRegistry, {
+    target: 'draft-2020-12',
+    io: 'input',
+    unrepresentable: 'any',
+    uri: (id) => `#/components/schemas/${id}`,
+  });
+  const components: Record<string, JsonSchema> = {};
+  for (const id of componentIds) {
+    const schema = schemas[id];
+    if (!schema) throw new Error(`schema ${id} is not registered`);
+    const { $schema: _dialect, $id: _id, ...rest } = schema as JsonSchema;
+    components[id] = rest;
+  }
+  return components;
 }
 
 const problemResponse = (description: string) => ({
@@ -36,13 +49,7 @@ export function buildOpenApiDocument(options: { version: string; isAuthRequired:
         'and the report says why the site is (not) reachable.',
     },
     components: {
-      schemas: {
-        ProbeRequest: schemaOf(probeRequestSchema, 'input'),
-        ProbeAccepted: schemaOf(probeAcceptedSchema, 'output'),
-        ProbeStatus: schemaOf(probeStatusSchema, 'output'),
-        Report: schemaOf(reportSchema, 'output'),
-        Problem: schemaOf(problemSchema, 'output'),
-      },
+      schemas: componentSchemas(),
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'One of the keys in API_KEYS.' } },
     },
     paths: {

@@ -68,11 +68,11 @@ function ipv6Reason(ip: ipaddr.IPv6, original: string): string | undefined {
     ]);
     return embeddedReason(embedded, original);
   }
+  const reason = refusedIpv6Ranges[range];
+  if (reason !== undefined) return `${original} is ${reason}`;
   if (ip.parts.slice(0, 6).every((part) => part === 0)) {
     return `${original} is an IPv4-compatible IPv6 address (::/96)`;
   }
-  const reason = refusedIpv6Ranges[range];
-  if (reason !== undefined) return `${original} is ${reason}`;
   if (range !== 'unicast') return `${original} is in the ${range} range`;
   // Only 2000::/3 is allocated as global unicast; anything else is not a public host.
   if (!ip.match(ipaddr.IPv6.parse('2000::'), 3)) return `${original} is outside global unicast (2000::/3)`;

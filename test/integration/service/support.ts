@@ -1,0 +1,178 @@
+// Helpers for the service suites: the real service against a test Redis, loopback targets and a DNS server.
+import { once } from 'node:events';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import dnsPacket from 'dns-packet';
+import { pino } from 'pino';
+import { loadConfig } from '../../../src/config.js';
+import type { AddressPolicy } from '../../../src/safety/address-policy.js';
+import { type RunningService, type ServiceRoles, startService } from '../../../src/service.js';
+
+export async function startTestService(options: {
+  redisUrl: string;
+  env?: Record<string, string>;
+  roles?: ServiceRoles;
+  policy?: AddressPolicy;
+}): Promise<RunningService & { apiUrl: string }> {
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    REDIS_URL: options.redisUrl,
+    LOG_LEVEL: 'silent',
+    SHUTDOWN_DEADLINE_MS: '5000',
+    RATE_LIMIT_POINTS: '100000',
+    ...options.env,
+  });
+  const service = await startService({
+    config,
+    roles: options.roles ?? { api: true, worker: true },
+    ...(options.policy ? { policy: options.policy } : {}),
+    logger: pino({ level: 'silent' }),
+  });
+  return { ...service, apiUrl: service.apiUrl ?? '' };
+}
+
+export interface LoopbackTarget {
+  url: string;
+  port: number;
+  /** Requests seen, in order. */
+  requests: IncomingMessage[];
+  /** Connections accepted (a refused address must see none). */
+  connectionCount(): number;
+  /** Resolves when the n-th request (1-based) has arrived. */
+  nthRequest(n: number): Promise<IncomingMessage>;
+  close(): Promise<void>;
+}
+
+export async function startTarget(
+  handler: (request: IncomingMessage, response: ServerResponse, index: number) => void = (_request, response) => {
+    response.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>ok</body></html>');
+  },
+  host = '127.0.0.1',
+): Promise<LoopbackTarget> {
+  const requests: IncomingMessage[] = [];
+  const waiters = new Map<number, (request: IncomingMessage) => void>();
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  const server: Server = createServer((request, response) => {
+    requests.push(request);
+    const index = requests.length;
+    waiters.get(index)?.(request);
+    handler(request, response, index);
+  });
+  server.on('connection', (socket) => {
+    connections += 1;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.listen(0, host);
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${host}:${port}/`,
+    port,
+    requests,
+    connectionCount: () => connections,
+    nthRequest(n) {
+      const seen = requests[n - 1];
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve) => waiters.set(n, resolve));
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export interface TestDnsServer {
+  /** "127.0.0.1:port", as a resolver spec. */
+  resolver: string;
+  /** The A record every name answers with from now on. */
+  setAnswer(address: string): void;
+  queryCount(): number;
+  close(): Promise<void>;
+}
+
+/** A loopback DNS server (dns-packet over UDP) whose A answer the test changes between queries. */
+export async function startDnsServer(initialAddress: string): Promise<TestDnsServer> {
+  let answer = initialAddress;
+  let queries = 0;
+  const socket: UdpSocket = createSocket('udp4');
+  socket.on('message', (message, remote) => {
+    let query: dnsPacket.Packet;
+    try {
+      query = dnsPacket.decode(message);
+    } catch {
+      return;
+    }
+    queries += 1;
+    const question = query.questions?.[0];
+    const answers: dnsPacket.Answer[] =
+      question?.type === 'A' ? [{ type: 'A', name: question.name, ttl: 0, class: 'IN', data: answer }] : [];
+    const reply = dnsPacket.encode({
+      id: query.id ?? 0,
+      type: 'response',
+      flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | dnsPacket.AUTHORITATIVE_ANSWER,
+      questions: query.questions ?? [],
+      answers,
+    });
+    socket.send(reply, remote.port, remote.address);
+  });
+  socket.bind(0, '127.0.0.1');
+  await once(socket, 'listening');
+  const port = socket.address().port;
+  return {
+    resolver: `127.0.0.1:${port}`,
+    setAnswer(address) {
+      answer = address;
+    },
+    queryCount: () => queries,
+    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+  };
+}
+
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: response.status, headers: response.headers, body: await parseBody(response) };
+}
+
+export async function getJson(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const response = await fetch(url, { headers });
+  return { status: response.status, headers: response.headers, body: await parseBody(response) };
+}
+
+async function parseBody(response: Response): Promise<unknown> {
+  const text = await response.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Polls until the check passes, at most `attempts` times `intervalMs` apart (for state kept in another process). */
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  options: { attempts?: number; intervalMs?: number; what: string },
+): Promise<T> {
+  const attempts = options.attempts ?? 100;
+  for (let attempt = 0; attempt < attempts; attempt += 1) {
+    const value = await check();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 200));
+  }
+  throw new Error(`gave up waiting for ${options.what}`);
+}
