@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+// The `reach` command line: parses arguments, runs the engine or the service, prints and exits.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { InputError, parseResolver, probe } from './engine.js';
+import { renderReport } from './format.js';
+
+const usage = `usage:
+  reach probe <url> [--json] [--resolver IP[:PORT]]... [--control URL]... [--timeout MS] [--ca FILE]
+  reach serve      API and worker in one process (Redis from REDIS_URL, or a private redis-server)
+  reach api        the HTTP API only
+  reach worker     a worker only
+  reach --help`;
+
+class UsageError extends Error {}
+
+/** What src/service.ts provides to the CLI's service commands. */
+interface ServiceModule {
+  loadServiceConfig(env: NodeJS.ProcessEnv): unknown;
+  runServe(config: unknown): Promise<void>;
+  runApi(config: unknown): Promise<void>;
+  runWorker(config: unknown): Promise<void>;
+}
+const serviceModule = './service.js';
+
+async function runProbe(args: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseProbeArgs>;
+  try {
+    parsed = parseProbeArgs(args);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new UsageError('probe takes exactly one URL');
+  const timeoutText = values.timeout;
+  const timeoutMs = timeoutText === undefined ? undefined : Number(timeoutText);
+  if (timeoutText !== undefined && !/^\d+$/.test(timeoutText)) {
+    throw new UsageError(`--timeout must be a whole number of milliseconds, got ${JSON.stringify(timeoutText)}`);
+  }
+  const ca = (values.ca ?? []).map((file) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new UsageError(`cannot read --ca ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    }
+  });
+  const report = await probe({
+    url: positionals[0] as string,
+    resolvers: (values.resolver ?? []).map(parseResolver),
+    controls: values.control ?? [],
+    timeoutMs,
+    ca,
+  });
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  } else {
+    process.stdout.write(`${renderReport(report, process.stdout.isTTY === true && !process.env.NO_COLOR)}\n`);
+  }
+  return report.verdict.cause === 'ok' ? 0 : 1;
+}
+
+function parseProbeArgs(args: string[]) {
+  return parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      json: { type: 'boolean' },
+      resolver: { type: 'string', multiple: true },
+      control: { type: 'string', multiple: true },
+      timeout: { type: 'string' },
+      ca: { type: 'string', multiple: true },
+    },
+  });
+}
+
+async function runService(command: 'serve' | 'api' | 'worker', args: string[]): Promise<number> {
+  if (args.length > 0) throw new UsageError(`${command} takes no arguments; configure it with environment variables`);
+  // Loaded on demand: the probe command must not pay for Express, BullMQ and Redis clients.
+  const service = (await import(serviceModule)) as ServiceModule;
+  const run = { serve: service.runServe, api: service.runApi, worker: service.runWorker }[command];
+  await run(service.loadServiceConfig(process.env));
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'probe':
+        return await runProbe(rest);
+      case 'serve':
+      case 'api':
+      case 'worker':
+        return await runService(command, rest);
+      case '--help':
+      case '-h':
+      case 'help':
+        process.stdout.write(`${usage}\n`);
+        return 0;
+      case undefined:
+        throw new UsageError('no command given (try: reach probe <url>)');
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)} (try: reach --help)`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof InputError) {
+      process.stderr.write(`reach: ${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof Error && error.name === 'ConfigError') {
+      process.stderr.write(`reach: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`reach: internal error: ${error instanceof Error ? (error.stack ?? error.message) : error}\n`);
+    // A bug: exit now rather than wait on whatever the failed probe left open.
+    process.exit(70);
+  },
+);

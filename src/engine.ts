@@ -1,0 +1,191 @@
+// The engine: runs the target and its controls in parallel under one deadline and returns the report.
+import net from 'node:net';
+import { classify } from './diagnosis/classify.js';
+import { formatResolver, systemResolvers } from './probes/dns.js';
+import { probeTarget, TargetRefusedError } from './probes/target.js';
+import type { ControlResult, Report, ResolverSpec, TargetObservation, Thresholds } from './types.js';
+import { defaultThresholds } from './types.js';
+
+export { TargetRefusedError };
+
+export interface ProbeOptions {
+  url: string;
+  /** Resolvers to query; default: the nameservers of /etc/resolv.conf. */
+  resolvers?: ResolverSpec[];
+  /** Known-good URLs probed in parallel, to tell the prober's network from the target's. */
+  controls?: string[];
+  /** The deadline for the whole probe, controls included. */
+  timeoutMs?: number;
+  /** Extra trusted CA certificates (PEM text). */
+  ca?: string[];
+  thresholds?: Partial<Thresholds>;
+  maxRedirects?: number;
+  maxBodyBytes?: number;
+  dnsInjectionWindowMs?: number;
+  /** Returns a reason to refuse an address; checked on every address connected to, redirect hops too. */
+  isAddressAllowed?: (address: string) => string | undefined;
+  signal?: AbortSignal;
+}
+
+export const limits = {
+  timeoutMs: { min: 100, max: 120_000, default: 10_000 },
+  maxRedirects: { min: 0, max: 20, default: 5 },
+  maxBodyBytes: { min: 0, max: 16 * 1024 * 1024, default: 256 * 1024 },
+  controls: { max: 8 },
+  resolvers: { max: 8 },
+  urlLength: { max: 2048 },
+} as const;
+
+/** Bad input from the user: a message that says what is wrong, one line. */
+export class InputError extends Error {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(message);
+    this.name = 'InputError';
+    this.field = field;
+  }
+}
+
+export function parseTargetUrl(text: string, field = 'url'): URL {
+  if (text.length > limits.urlLength.max) {
+    throw new InputError(field, `${field} is longer than ${limits.urlLength.max} characters`);
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InputError(field, `${field} is not a valid URL: ${JSON.stringify(text.slice(0, 200))}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InputError(field, `${field} must use http or https, not ${url.protocol.replace(/:$/, '')}`);
+  }
+  if (!url.hostname) throw new InputError(field, `${field} has no host`);
+  if (url.username || url.password) throw new InputError(field, `${field} must not carry credentials`);
+  return url;
+}
+
+/** "IP", "IP:PORT" or "[IPv6]:PORT". */
+export function parseResolver(text: string): ResolverSpec {
+  const trimmed = text.trim();
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(trimmed);
+  let host: string;
+  let portText: string | undefined;
+  if (bracketed) {
+    host = bracketed[1] as string;
+    portText = bracketed[2];
+  } else if (net.isIPv6(trimmed)) {
+    host = trimmed;
+  } else {
+    const [first, second, ...rest] = trimmed.split(':');
+    if (rest.length > 0) throw new InputError('resolvers', `resolver ${JSON.stringify(text)} is not IP[:PORT]`);
+    host = first ?? '';
+    portText = second;
+  }
+  if (!net.isIP(host)) {
+    throw new InputError('resolvers', `resolver ${JSON.stringify(text)} must be an IP address, optionally with :PORT`);
+  }
+  const port = portText === undefined ? 53 : Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new InputError('resolvers', `resolver ${JSON.stringify(text)} has an invalid port`);
+  }
+  return { host, port };
+}
+
+function checkRange(field: string, value: number | undefined, range: { min: number; max: number }) {
+  if (value === undefined) return;
+  if (!Number.isFinite(value) || value < range.min || value > range.max) {
+    throw new InputError(field, `${field} must be between ${range.min} and ${range.max}, got ${value}`);
+  }
+}
+
+/** Validates everything up front, so a probe never starts on bad input. */
+export function validateOptions(options: ProbeOptions): { url: URL; controls: URL[]; resolvers: ResolverSpec[] } {
+  const url = parseTargetUrl(options.url);
+  checkRange('timeoutMs', options.timeoutMs, limits.timeoutMs);
+  checkRange('maxRedirects', options.maxRedirects, limits.maxRedirects);
+  checkRange('maxBodyBytes', options.maxBodyBytes, limits.maxBodyBytes);
+  const controlTexts = options.controls ?? [];
+  if (controlTexts.length > limits.controls.max) {
+    throw new InputError('controls', `at most ${limits.controls.max} controls`);
+  }
+  const controls = controlTexts.map((text) => parseTargetUrl(text, 'control'));
+  if ((options.resolvers?.length ?? 0) > limits.resolvers.max) {
+    throw new InputError('resolvers', `at most ${limits.resolvers.max} resolvers`);
+  }
+  const resolvers = options.resolvers && options.resolvers.length > 0 ? options.resolvers : systemResolvers();
+  return { url, controls, resolvers };
+}
+
+/** Probes a URL through DNS, TCP, TLS and HTTP and diagnoses it. Never throws for the target's failure. */
+export async function probe(options: ProbeOptions): Promise<Report> {
+  const { url, controls, resolvers } = validateOptions(options);
+  const timeoutMs = options.timeoutMs ?? limits.timeoutMs.default;
+  const thresholds = { ...defaultThresholds, ...options.thresholds };
+  const startedAt = new Date();
+  const probeStartedMs = performance.now();
+  const deadlineMs = probeStartedMs + timeoutMs;
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  const common = {
+    resolvers,
+    ca: options.ca,
+    maxRedirects: options.maxRedirects ?? limits.maxRedirects.default,
+    maxBodyBytes: options.maxBodyBytes ?? limits.maxBodyBytes.default,
+    dnsInjectionWindowMs: options.dnsInjectionWindowMs ?? 500,
+    isAddressAllowed: options.isAddressAllowed,
+    deadlineMs,
+    probeStartedMs,
+    signal,
+  };
+
+  const [target, ...controlTargets] = await Promise.all([
+    probeTarget({ ...common, url }),
+    ...controls.map((control) => probeControl(control, common)),
+  ]);
+  const controlResults: ControlResult[] = controlTargets.map((observation) => {
+    const verdict = classify({ target: observation, controls: [], thresholds });
+    return {
+      url: observation.url,
+      isReachable: observation.http?.hops.at(-1)?.exchange.outcome === 'response',
+      verdict,
+      target: observation,
+    };
+  });
+  const verdict = classify({ target: target as TargetObservation, controls: controlResults, thresholds });
+  return {
+    schemaVersion: 1,
+    url: url.href,
+    startedAt: startedAt.toISOString(),
+    durationMs: Math.round(performance.now() - probeStartedMs),
+    timeoutMs,
+    resolvers: resolvers.map(formatResolver),
+    target: target as TargetObservation,
+    controls: controlResults,
+    verdict,
+  };
+}
+
+/** A control is probed like the target, but a policy refusal of a control is a failed control, not an error. */
+async function probeControl(
+  url: URL,
+  common: Omit<Parameters<typeof probeTarget>[0], 'url'>,
+): Promise<TargetObservation> {
+  try {
+    return await probeTarget({ ...common, url });
+  } catch (error) {
+    if (!(error instanceof TargetRefusedError)) throw error;
+    return {
+      url: url.href,
+      scheme: url.protocol === 'https:' ? 'https' : 'http',
+      host: url.hostname,
+      port: Number(url.port) || (url.protocol === 'https:' ? 443 : 80),
+      isIpLiteral: net.isIP(url.hostname) !== 0,
+      dns: null,
+      tcp: [],
+      tls: null,
+      http: null,
+      differential: null,
+      notes: [error.message],
+    };
+  }
+}

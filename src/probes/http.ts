@@ -1,0 +1,265 @@
+// HTTP probe: one exchange over undici pinned to a chosen address (Host and SNI kept), and how it ended.
+import net from 'node:net';
+import type tls from 'node:tls';
+import { Client, errors as undiciErrors } from 'undici';
+import type { HttpExchange, HttpOutcomeKind } from '../types.js';
+import { connectOnce } from './tcp.js';
+import { handshakeTls } from './tls.js';
+import { elapsedSince, errnoOf, messageOf } from './util.js';
+
+export const userAgent = 'reach/0.1 (+https://github.com/reach-diagnostics/reach)';
+
+export interface ExchangeOptions {
+  scheme: 'http' | 'https';
+  address: string;
+  port: number;
+  /** The Host header (and the name in the origin). */
+  hostHeader: string;
+  /** The SNI for https; null sends none. */
+  servername: string | null;
+  path: string;
+  /** A socket already connected (and, for https, already through the handshake) to reuse. */
+  socket?: net.Socket | tls.TLSSocket;
+  /** Connect and TLS timings of that socket, reported with the exchange. */
+  socketTimings?: { connectMs?: number; tlsMs?: number };
+  ca?: string[];
+  /** Deadline for the whole exchange: connect, headers and body. */
+  timeoutMs: number;
+  maxBodyBytes: number;
+  signal: AbortSignal;
+  isAddressAllowed?: (address: string) => string | undefined;
+  /** performance.now() at the start of the whole probe, for `startedAtMs`. */
+  probeStartedMs: number;
+}
+
+interface SocketFacts {
+  socket?: net.Socket;
+  hasPeerFin: boolean;
+  socketErrno?: string;
+  connectMs?: number;
+  tlsMs?: number;
+  readyAtMs?: number;
+  connectFailure?: { outcome: HttpOutcomeKind; errno?: string; message: string };
+}
+
+class ConnectPhaseError extends Error {}
+
+function originOf(scheme: string, host: string, port: number): string {
+  const literal = net.isIPv6(host) ? `[${host}]` : host;
+  return `${scheme}://${literal}:${port}`;
+}
+
+/** One GET with no automatic redirects. Never throws for the target's failure. */
+export async function exchange(options: ExchangeOptions): Promise<HttpExchange> {
+  const started = performance.now();
+  const facts: SocketFacts = { hasPeerFin: false };
+  const deadline = AbortSignal.any([options.signal, AbortSignal.timeout(Math.max(1, options.timeoutMs))]);
+
+  const observe = (socket: net.Socket) => {
+    facts.socket = socket;
+    facts.readyAtMs = performance.now();
+    socket.on('end', () => {
+      facts.hasPeerFin = true;
+    });
+    socket.on('error', (error) => {
+      facts.socketErrno ??= errnoOf(error);
+    });
+  };
+
+  let isPresetUsed = false;
+  const connector = (
+    _connectOptions: unknown,
+    callback: (...args: [null, net.Socket] | [Error, null]) => void,
+  ): void => {
+    if (options.socket && !isPresetUsed) {
+      isPresetUsed = true;
+      facts.connectMs = options.socketTimings?.connectMs;
+      facts.tlsMs = options.socketTimings?.tlsMs;
+      const socket = options.socket;
+      observe(socket);
+      // undici expects the connector to answer asynchronously, as a real connect does.
+      setImmediate(() => callback(null, socket));
+      return;
+    }
+    openConnection(options, facts, deadline).then(
+      (socket) => {
+        observe(socket);
+        callback(null, socket);
+      },
+      (error: Error) => callback(error, null),
+    );
+  };
+
+  const remaining = () => Math.max(1, Math.round(options.timeoutMs - (performance.now() - started)));
+  let client: Client;
+  try {
+    client = new Client(originOf(options.scheme, options.hostHeader, options.port), {
+      connect: connector,
+      pipelining: 1,
+      headersTimeout: remaining(),
+      bodyTimeout: remaining(),
+      maxHeaderSize: 64 * 1024,
+    });
+  } catch (error) {
+    options.socket?.destroy();
+    throw error;
+  }
+  const base = {
+    url: `${originOf(options.scheme, options.hostHeader, options.port)}${options.path}`,
+    address: options.address,
+    port: options.port,
+    hostHeader: options.hostHeader,
+    path: options.path,
+    servername: options.servername,
+    startedAtMs: Math.round(started - options.probeStartedMs),
+  };
+  const result = (
+    outcome: HttpOutcomeKind,
+    rest: Partial<HttpExchange> & { firstByteMs?: number } = {},
+  ): HttpExchange => {
+    const socket = facts.socket;
+    const { firstByteMs, ...fields } = rest;
+    return {
+      ...base,
+      outcome,
+      headers: {},
+      bodyBytes: 0,
+      isBodyTruncated: false,
+      ...fields,
+      timings: {
+        connectMs: facts.connectMs,
+        tlsMs: facts.tlsMs,
+        firstByteMs,
+        totalMs: elapsedSince(started),
+      },
+      bytesSent: socket?.bytesWritten ?? 0,
+      bytesReceived: socket?.bytesRead ?? 0,
+      isRequestSent: (socket?.bytesWritten ?? 0) > 0,
+      hasPeerFin: facts.hasPeerFin,
+    };
+  };
+
+  let firstByteMs: number | undefined;
+  try {
+    const response = await client.request({
+      method: 'GET',
+      path: options.path,
+      headers: { 'user-agent': userAgent, accept: '*/*', connection: 'close' },
+      signal: deadline,
+    });
+    firstByteMs = elapsedSince(facts.readyAtMs ?? started);
+    const header = (name: string): string | undefined => {
+      const value = response.headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    };
+    let bodyBytes = 0;
+    let isBodyTruncated = false;
+    let bodyOutcome: HttpOutcomeKind = 'response';
+    let bodyError: unknown;
+    try {
+      for await (const chunk of response.body) {
+        bodyBytes += (chunk as Buffer).length;
+        if (bodyBytes >= options.maxBodyBytes) {
+          isBodyTruncated = true;
+          bodyBytes = options.maxBodyBytes;
+          break;
+        }
+      }
+    } catch (error) {
+      bodyError = error;
+      bodyOutcome = isTimeout(error, deadline) ? 'body_timeout' : 'response';
+    }
+    if (isBodyTruncated) response.body.destroy();
+    return result('response', {
+      status: response.statusCode,
+      headers: {
+        server: header('server'),
+        location: header('location'),
+        retryAfter: header('retry-after'),
+        contentType: header('content-type'),
+      },
+      bodyBytes,
+      isBodyTruncated,
+      firstByteMs,
+      ...(bodyError
+        ? {
+            errno: bodyOutcome === 'body_timeout' ? 'BODY_TIMEOUT' : (facts.socketErrno ?? errnoOf(bodyError)),
+            message: messageOf(bodyError),
+          }
+        : {}),
+    });
+  } catch (error) {
+    if (facts.connectFailure) {
+      return result(facts.connectFailure.outcome, {
+        errno: facts.connectFailure.errno,
+        message: facts.connectFailure.message,
+      });
+    }
+    const errno = facts.socketErrno ?? errnoOf(error);
+    return result(failureKind(error, errno, facts, deadline), { errno, message: messageOf(error) });
+  } finally {
+    await client.destroy().catch(() => {});
+  }
+}
+
+function isTimeout(error: unknown, deadline: AbortSignal): boolean {
+  return (
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.BodyTimeoutError ||
+    (deadline.aborted && (error as Error)?.name !== 'SocketError')
+  );
+}
+
+function failureKind(error: unknown, errno: string | undefined, facts: SocketFacts, deadline: AbortSignal) {
+  if (errno === 'ECONNRESET' || errno === 'EPIPE') return 'reset';
+  if (error instanceof undiciErrors.SocketError && facts.hasPeerFin) return 'empty_reply';
+  if (error instanceof undiciErrors.HeadersTimeoutError) return 'headers_timeout';
+  if (error instanceof undiciErrors.BodyTimeoutError) return 'body_timeout';
+  if (deadline.aborted) return 'headers_timeout';
+  if (facts.hasPeerFin) return 'empty_reply';
+  return 'error';
+}
+
+/** A fresh connection for a redirect hop or a differential request, TLS included. */
+async function openConnection(
+  options: ExchangeOptions,
+  facts: SocketFacts,
+  signal: AbortSignal,
+): Promise<net.Socket> {
+  const connected = await connectOnce(options.address, {
+    port: options.port,
+    timeoutMs: options.timeoutMs,
+    signal,
+    isAddressAllowed: options.isAddressAllowed,
+  });
+  const outcome = connected.outcome;
+  if (outcome.kind !== 'connected' || !connected.socket) {
+    const message = outcome.kind === 'connected' ? 'no socket' : (outcome.message ?? outcome.kind);
+    facts.connectFailure = {
+      outcome: outcome.kind === 'refused_by_policy' ? 'refused_by_policy' : 'connect_failed',
+      errno: outcome.kind === 'connected' ? undefined : (outcome.errno ?? outcome.kind),
+      message,
+    };
+    throw new ConnectPhaseError(message);
+  }
+  facts.connectMs = outcome.connectMs;
+  if (options.scheme === 'http') return connected.socket;
+  const handshake = await handshakeTls({
+    socket: connected.socket,
+    address: options.address,
+    servername: options.servername,
+    ca: options.ca,
+    timeoutMs: options.timeoutMs,
+    signal,
+  });
+  facts.tlsMs = handshake.observation.handshakeMs;
+  if (!handshake.socket) {
+    facts.connectFailure = {
+      outcome: 'tls_failed',
+      errno: handshake.observation.errno ?? handshake.observation.outcome,
+      message: handshake.observation.message ?? `TLS ${handshake.observation.outcome}`,
+    };
+    throw new ConnectPhaseError(facts.connectFailure.message);
+  }
+  return handshake.socket;
+}

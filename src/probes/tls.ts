@@ -1,0 +1,138 @@
+// TLS probe: a handshake on a connected socket (SNI = host), with the certificate and how it was judged.
+import type net from 'node:net';
+import tls from 'node:tls';
+import type { CertificateSummary, TlsObservation, TlsOutcomeKind } from '../types.js';
+import { elapsedSince, errnoOf } from './util.js';
+
+export interface TlsHandshakeOptions {
+  socket: net.Socket;
+  address: string;
+  /** The name sent as SNI and checked against the certificate; null sends no SNI (the neutral probe). */
+  servername: string | null;
+  /** Extra trusted CAs (PEM), added to Node's root store. */
+  ca?: string[];
+  timeoutMs: number;
+  signal: AbortSignal;
+}
+
+export interface TlsHandshakeResult {
+  observation: TlsObservation;
+  /** The established TLS socket; the caller owns it. */
+  socket?: tls.TLSSocket;
+}
+
+export function trustedCas(extra: string[] | undefined): string[] | undefined {
+  return extra && extra.length > 0 ? [...tls.rootCertificates, ...extra] : undefined;
+}
+
+export function handshakeTls(options: TlsHandshakeOptions): Promise<TlsHandshakeResult> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const raw = options.socket;
+    const bytesBefore = raw.bytesWritten;
+    let hasPeerFin = false;
+    raw.once('end', () => {
+      hasPeerFin = true;
+    });
+    const socket = tls.connect({
+      socket: raw,
+      servername: options.servername ?? undefined,
+      ca: trustedCas(options.ca),
+      rejectUnauthorized: false,
+      ALPNProtocols: ['http/1.1'],
+    });
+    let isDone = false;
+    const base = { address: options.address, servername: options.servername };
+    const finish = (observation: TlsObservation, keep: boolean) => {
+      if (isDone) return;
+      isDone = true;
+      clearTimeout(timer);
+      options.signal.removeEventListener('abort', onAbort);
+      socket.removeAllListeners('secureConnect');
+      socket.removeAllListeners('error');
+      socket.on('error', () => {});
+      if (keep) {
+        resolve({ observation, socket });
+      } else {
+        socket.destroy();
+        raw.destroy();
+        resolve({ observation });
+      }
+    };
+    const fail = (outcome: TlsOutcomeKind, errno?: string, message?: string) =>
+      finish(
+        {
+          ...base,
+          outcome,
+          handshakeMs: elapsedSince(started),
+          isTrusted: false,
+          errno,
+          message,
+          bytesSent: raw.bytesWritten - bytesBefore,
+        },
+        false,
+      );
+    const onAbort = () => fail('timeout', 'ETIMEDOUT', 'no TLS handshake before the deadline');
+    const timer = setTimeout(onAbort, options.timeoutMs);
+    options.signal.addEventListener('abort', onAbort, { once: true });
+
+    socket.once('secureConnect', () => {
+      const certificate = socket.getPeerCertificate();
+      const summary = summarize(certificate);
+      let verifyError = socket.authorizationError ? String(socket.authorizationError) : undefined;
+      if (!verifyError && options.servername && certificate && Object.keys(certificate).length > 0) {
+        const identityError = tls.checkServerIdentity(options.servername, certificate);
+        if (identityError) verifyError = errnoOf(identityError) ?? identityError.message;
+      }
+      finish(
+        {
+          ...base,
+          outcome: 'established',
+          handshakeMs: elapsedSince(started),
+          protocol: socket.getProtocol() ?? undefined,
+          alpn: typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : undefined,
+          certificate: summary,
+          verifyError,
+          isTrusted: verifyError === undefined,
+          bytesSent: raw.bytesWritten - bytesBefore,
+        },
+        true,
+      );
+    });
+    socket.once('error', (error) => {
+      const errno = errnoOf(error);
+      fail(tlsFailureKind(errno, error.message, hasPeerFin), errno, error.message);
+    });
+  });
+}
+
+export function tlsFailureKind(errno: string | undefined, message: string, hasPeerFin: boolean): TlsOutcomeKind {
+  if (/alert/i.test(message) || errno?.startsWith('ERR_SSL')) return 'alert';
+  // Node reports a FIN during the handshake as ECONNRESET "socket disconnected": the raw 'end' tells them apart.
+  if (errno === 'ECONNRESET' && hasPeerFin) return 'closed';
+  if (errno === 'ECONNRESET' && /disconnected before secure TLS/i.test(message)) return 'closed';
+  if (errno === 'ECONNRESET' || errno === 'EPIPE') return 'reset';
+  if (errno === 'ETIMEDOUT') return 'timeout';
+  return 'error';
+}
+
+function summarize(certificate: tls.PeerCertificate | undefined): CertificateSummary | undefined {
+  if (!certificate || Object.keys(certificate).length === 0) return undefined;
+  const name = (entity: tls.Certificate | undefined) =>
+    entity
+      ? Object.entries(entity)
+          .map(([key, value]) => `${key}=${Array.isArray(value) ? value.join('+') : value}`)
+          .join(', ')
+      : '';
+  return {
+    subject: name(certificate.subject),
+    subjectAltNames: (certificate.subjectaltname ?? '')
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean),
+    issuer: name(certificate.issuer),
+    validFrom: new Date(certificate.valid_from).toISOString(),
+    validTo: new Date(certificate.valid_to).toISOString(),
+    fingerprint256: certificate.fingerprint256,
+  };
+}

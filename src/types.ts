@@ -1,0 +1,256 @@
+// The observation and report types: the public contract of `reach probe --json` and of the API's reports.
+
+/** A DNS resolver to query, as an IP literal and a port. */
+export interface ResolverSpec {
+  host: string;
+  port: number;
+}
+
+export type DnsRecordType = 'A' | 'AAAA';
+
+export interface DnsAnswer {
+  name: string;
+  type: string;
+  ttlSeconds: number;
+  data: string;
+}
+
+/** A reply that arrived after the first one for the same query id (on-path injectors answer first). */
+export interface DnsExtraReply {
+  rcode: string;
+  addresses: string[];
+  afterFirstMs: number;
+}
+
+export type DnsQueryOutcome =
+  | 'answer' // NOERROR with at least one address
+  | 'nodata' // NOERROR, no address of this type
+  | 'nxdomain'
+  | 'servfail'
+  | 'refused'
+  | 'other_rcode'
+  | 'timeout'
+  | 'error';
+
+export interface DnsQueryResult {
+  type: DnsRecordType;
+  outcome: DnsQueryOutcome;
+  rcode?: string;
+  /** Every record of the answer section, CNAMEs included. */
+  answers: DnsAnswer[];
+  /** The addresses of the queried type after following CNAMEs. */
+  addresses: string[];
+  cnameChain: string[];
+  /** The addresses that are bogons (private, loopback, link-local, reserved ...). */
+  bogons: string[];
+  latencyMs: number;
+  attempts: number;
+  isTruncatedRetriedOverTcp: boolean;
+  extraReplies: DnsExtraReply[];
+  errno?: string;
+  message?: string;
+}
+
+export interface DnsResolverResult {
+  resolver: string;
+  queries: DnsQueryResult[];
+}
+
+export interface DnsObservation {
+  name: string;
+  /** True when the name itself is local (localhost, *.local, *.internal ...), so bogon answers are expected. */
+  isLocalName: boolean;
+  resolvers: DnsResolverResult[];
+  /** The addresses the probe went on with (from resolvers whose answers were not judged tampered). */
+  addresses: string[];
+  durationMs: number;
+}
+
+export type ConnectFailureKind =
+  | 'refused'
+  | 'reset'
+  | 'timeout'
+  | 'host_unreachable'
+  | 'net_unreachable'
+  | 'refused_by_policy'
+  | 'error';
+
+export type ConnectOutcome =
+  | { kind: 'connected'; address: string; port: number; family: 4 | 6; connectMs: number }
+  | {
+      kind: ConnectFailureKind;
+      address: string;
+      port: number;
+      family: 4 | 6;
+      elapsedMs: number;
+      errno?: string;
+      message?: string;
+    };
+
+export interface CertificateSummary {
+  subject: string;
+  subjectAltNames: string[];
+  issuer: string;
+  validFrom: string;
+  validTo: string;
+  fingerprint256: string;
+}
+
+export type TlsOutcomeKind = 'established' | 'reset' | 'closed' | 'alert' | 'timeout' | 'error';
+
+export interface TlsObservation {
+  address: string;
+  servername: string | null;
+  outcome: TlsOutcomeKind;
+  handshakeMs: number;
+  protocol?: string;
+  alpn?: string;
+  certificate?: CertificateSummary;
+  /** The verification error OpenSSL reported (CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, ...), if any. */
+  verifyError?: string;
+  isTrusted: boolean;
+  errno?: string;
+  message?: string;
+  bytesSent: number;
+}
+
+/** How an HTTP exchange ended. */
+export type HttpOutcomeKind =
+  | 'response' // a status line and headers arrived
+  | 'empty_reply' // the peer closed (FIN) without a response
+  | 'reset' // RST (ECONNRESET)
+  | 'headers_timeout'
+  | 'body_timeout'
+  | 'connect_failed'
+  | 'tls_failed'
+  | 'dns_failed'
+  | 'refused_by_policy'
+  | 'error';
+
+export interface HttpTimings {
+  connectMs?: number;
+  tlsMs?: number;
+  firstByteMs?: number;
+  totalMs: number;
+}
+
+export interface HttpExchange {
+  url: string;
+  address: string;
+  port: number;
+  /** The Host header and SNI used: the target's name, or a neutral one for the differential test. */
+  hostHeader: string;
+  path: string;
+  servername: string | null;
+  outcome: HttpOutcomeKind;
+  status?: number;
+  statusText?: string;
+  headers: { server?: string; location?: string; retryAfter?: string; contentType?: string };
+  timings: HttpTimings;
+  /** Bytes we had written on the connection when it ended: > 0 means our request (or ClientHello) went out. */
+  bytesSent: number;
+  bytesReceived: number;
+  isRequestSent: boolean;
+  /** The peer's FIN was seen before the connection failed. */
+  hasPeerFin: boolean;
+  bodyBytes: number;
+  isBodyTruncated: boolean;
+  errno?: string;
+  message?: string;
+  /** Milliseconds since the probe started when this exchange began. */
+  startedAtMs: number;
+}
+
+export interface RedirectHop {
+  exchange: HttpExchange;
+  registrableDomain: string | null;
+}
+
+export interface HttpObservation {
+  hops: RedirectHop[];
+  finalUrl: string;
+  /** The registrable domain of the URL asked for (via the public suffix list). */
+  registrableDomain: string | null;
+  isRedirectLimitReached: boolean;
+}
+
+/** The neutral-versus-original comparison run when the exchange failed after our bytes went out. */
+export interface DifferentialObservation {
+  trigger: 'reset' | 'empty_reply' | 'timeout' | 'tls_reset' | 'tls_timeout' | 'tls_closed';
+  layer: 'http' | 'tls';
+  neutral: HttpExchange | TlsObservation;
+  retry: HttpExchange | TlsObservation;
+  /** What was sent when, for a person reading the evidence. */
+  steps: string[];
+}
+
+export interface TargetObservation {
+  url: string;
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+  isIpLiteral: boolean;
+  dns: DnsObservation | null;
+  tcp: ConnectOutcome[];
+  tls: TlsObservation | null;
+  http: HttpObservation | null;
+  differential: DifferentialObservation | null;
+  /** Why a phase did not run (deadline, policy), when it did not. */
+  notes: string[];
+}
+
+export type Cause =
+  | 'ok'
+  | 'dns_failure'
+  | 'server_fault'
+  | 'local_network'
+  | 'overload'
+  | 'domain_migration'
+  | 'filtered_path';
+
+export interface Verdict {
+  cause: Cause;
+  code: string;
+  confidence: number;
+  summary: string;
+  /** The observations the verdict rests on, in words, each naming its layer. */
+  evidence: string[];
+  /** The rule of the classifier that decided. */
+  rule: string;
+}
+
+export interface ControlResult {
+  url: string;
+  /** The control reached an HTTP response. */
+  isReachable: boolean;
+  verdict: Verdict;
+  target: TargetObservation;
+}
+
+export interface Report {
+  schemaVersion: 1;
+  url: string;
+  startedAt: string;
+  durationMs: number;
+  timeoutMs: number;
+  resolvers: string[];
+  target: TargetObservation;
+  controls: ControlResult[];
+  verdict: Verdict;
+}
+
+export interface Thresholds {
+  /** Time to first byte at or above this is slow, if also far above the round trip. */
+  slowFirstByteMs: number;
+  /** Time to first byte at or above this many times the connect round trip is slow (with slowFirstByteMs). */
+  slowFirstByteRatio: number;
+}
+
+export const defaultThresholds: Thresholds = { slowFirstByteMs: 2000, slowFirstByteRatio: 10 };
+
+/** Input to the classifier: everything observed. */
+export interface Observations {
+  target: TargetObservation;
+  controls: ControlResult[];
+  thresholds: Thresholds;
+}

@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DnsTestServer, startDnsServer } from '../support/dns-server.js';
+import { freeClosedPort, startHttpServer, type TestServer } from '../support/http-servers.js';
+import { runCli } from '../support/process.js';
+
+let site: TestServer;
+let dns: DnsTestServer;
+
+beforeAll(async () => {
+  site = await startHttpServer((request, response) => {
+    if (request.url === '/503') response.writeHead(503, { 'retry-after': '60' }).end();
+    else response.end('ok');
+  });
+  dns = await startDnsServer({ 'www.site-a.test': { a: ['127.0.0.1'] } });
+});
+
+afterAll(async () => {
+  await site?.close();
+  await dns?.close();
+});
+
+describe('reach probe as a process', () => {
+  it('exits 0 and prints the verdict first for a healthy site', async () => {
+    const result = await runCli(['probe', site.url('/', 'www.site-a.test'), '--resolver', dns.resolver]);
+    expect(result.code).toBe(0);
+    const [firstLine] = result.stdout.split('\n');
+    expect(firstLine).toMatch(/^OK http\.ok \(confidence 0\.\d\d\): The site is reachable/);
+    expect(result.stdout).toMatch(/^tcp\s+[\d.]+ ms\s+127\.0\.0\.1:\d+ connected/m);
+    expect(result.stdout).toMatch(/^http\s+[\d.]+ ms\s+GET http:\/\/www\.site-a\.test/m);
+  });
+
+  it('exits 1 and prints the report as JSON with --json for a diagnosed problem', async () => {
+    const result = await runCli(['probe', site.url('/503'), '--json']);
+    expect(result.code).toBe(1);
+    const report = JSON.parse(result.stdout);
+    expect(report.schemaVersion).toBe(1);
+    expect(report.verdict).toMatchObject({ cause: 'overload', code: 'http.unavailable' });
+    expect(report.verdict.confidence).toBeGreaterThan(0);
+    expect(report.verdict.evidence.length).toBeGreaterThan(0);
+    expect(report.target.http.hops[0].exchange.status).toBe(503);
+  });
+
+  it('exits 1 for a refused port and names the cause', async () => {
+    const port = await freeClosedPort();
+    const result = await runCli(['probe', `http://127.0.0.1:${port}/`, '--json', '--timeout', '3000']);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout).verdict.code).toBe('tcp.refused');
+  });
+
+  it.each([
+    [['probe', 'not a url'], /url is not a valid URL/],
+    [['probe', 'ftp://127.0.0.1/'], /must use http or https, not ftp/],
+    [['probe', 'http://127.0.0.1/', '--timeout', '999999999'], /timeoutMs must be between 100 and 120000/],
+    [['probe', 'http://127.0.0.1/', '--timeout', 'soon'], /--timeout must be a whole number/],
+    [['probe', 'http://127.0.0.1/', '--resolver', 'dns.example'], /must be an IP address/],
+    [['probe', 'http://127.0.0.1/', '--resolver', '127.0.0.1:99999'], /invalid port/],
+    [['probe', 'http://127.0.0.1/', '--bogus'], /Unknown option '--bogus'/],
+    [['probe'], /exactly one URL/],
+    [['probe', 'http://127.0.0.1/', '--ca', '/nonexistent/ca.pem'], /cannot read --ca/],
+    [['frobnicate'], /unknown command/],
+    [['probe', 'http://127.0.0.1/', '--control', 'gopher://x'], /control must use http or https/],
+  ])('exits 2 with one line on stderr for bad input %j', async (args, message) => {
+    const result = await runCli(args);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(message);
+  });
+});

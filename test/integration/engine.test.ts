@@ -1,0 +1,245 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { probe } from '../../src/engine.js';
+import { type DnsTestServer, startDnsServer } from '../support/dns-server.js';
+import {
+  freeClosedPort,
+  startHttpServer,
+  startKeywordResetServer,
+  startResettingServer,
+  startSilentCloseServer,
+  type TestServer,
+} from '../support/http-servers.js';
+
+const servers: TestServer[] = [];
+let dns: DnsTestServer;
+let site: TestServer;
+
+async function serve(start: Promise<TestServer>): Promise<TestServer> {
+  const server = await start;
+  servers.push(server);
+  return server;
+}
+
+function resolvers() {
+  return [{ host: '127.0.0.1', port: dns.port }];
+}
+
+beforeAll(async () => {
+  site = await serve(
+    startHttpServer((request, response) => {
+      const path = request.url ?? '/';
+      if (path === '/500') {
+        response.writeHead(500).end('boom');
+      } else if (path === '/502') {
+        response.writeHead(502).end('bad gateway');
+      } else if (path === '/503') {
+        response.writeHead(503, { 'retry-after': '120' }).end('busy');
+      } else if (path === '/429') {
+        response.writeHead(429, { 'retry-after': '30' }).end('slow down');
+      } else if (path === '/410') {
+        response.writeHead(410).end('gone');
+      } else if (path === '/slow') {
+        setTimeout(() => response.end('late'), 700);
+      } else if (path === '/moved') {
+        response.writeHead(301, { location: `http://www.moved-b.test:${site.port}/landing` }).end();
+      } else if (path === '/same-site') {
+        response.writeHead(301, { location: `http://www.site-a.test:${site.port}/` }).end();
+      } else if (path === '/loop') {
+        response.writeHead(302, { location: '/loop2' }).end();
+      } else if (path === '/loop2') {
+        response.writeHead(302, { location: '/loop' }).end();
+      } else {
+        response.writeHead(200, { server: 'test' }).end('hello');
+      }
+    }),
+  );
+  dns = await startDnsServer({
+    'site-a.test': { a: ['127.0.0.1'] },
+    'www.site-a.test': { a: ['127.0.0.1'] },
+    'www.moved-b.test': { a: ['127.0.0.1'] },
+    'alias.site-a.test': { cname: 'www.site-a.test' },
+    'servfail.test': { rcode: 'SERVFAIL' },
+    'noaddress.test': {},
+    'dropped.test': { isDropped: true },
+    'big.site-a.test': { a: ['127.0.0.1'], isTruncatedOverUdp: true },
+    'injected.site-a.test': { a: ['127.0.0.1'], injectFirst: { a: ['127.0.0.66'], delayMs: 20 } },
+  });
+});
+
+afterAll(async () => {
+  await Promise.all(servers.map((server) => server.close()));
+  await dns?.close();
+});
+
+describe('engine on loopback', () => {
+  it('diagnoses a healthy site reached by name as ok, with each phase observed', async () => {
+    const report = await probe({ url: site.url('/', 'site-a.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    expect(report.verdict).toMatchObject({ cause: 'ok', code: 'http.ok' });
+    expect(report.target.dns?.addresses).toEqual(['127.0.0.1']);
+    expect(report.target.tcp[0]).toMatchObject({ kind: 'connected', address: '127.0.0.1' });
+    const hop = report.target.http?.hops[0]?.exchange;
+    expect(hop).toMatchObject({ outcome: 'response', status: 200, hostHeader: 'site-a.test' });
+    expect(hop?.headers.server).toBe('test');
+    expect(hop?.timings.firstByteMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('follows a CNAME to its address', async () => {
+    const report = await probe({ url: site.url('/', 'alias.site-a.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    const query = report.target.dns?.resolvers[0]?.queries.find((q) => q.type === 'A');
+    expect(query?.cnameChain).toEqual(['www.site-a.test']);
+    expect(report.verdict.code).toBe('http.ok');
+  });
+
+  it('retries a truncated UDP answer over TCP', async () => {
+    const report = await probe({ url: site.url('/', 'big.site-a.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    const query = report.target.dns?.resolvers[0]?.queries.find((q) => q.type === 'A');
+    expect(query?.isTruncatedRetriedOverTcp).toBe(true);
+    expect(query?.addresses).toEqual(['127.0.0.1']);
+    expect(dns.queries.some((q) => q.name === 'big.site-a.test' && q.transport === 'tcp')).toBe(true);
+  });
+
+  it('reports NXDOMAIN as dns_failure dns.nxdomain', async () => {
+    const report = await probe({ url: site.url('/', 'missing.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    expect(report.verdict).toMatchObject({ cause: 'dns_failure', code: 'dns.nxdomain' });
+    expect(report.target.tcp).toEqual([]);
+  });
+
+  it('reports SERVFAIL as dns_failure dns.servfail', async () => {
+    const report = await probe({ url: site.url('/', 'servfail.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    expect(report.verdict).toMatchObject({ cause: 'dns_failure', code: 'dns.servfail' });
+  });
+
+  it('reports a name without addresses as dns.nodata', async () => {
+    const report = await probe({ url: site.url('/', 'noaddress.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    expect(report.verdict).toMatchObject({ cause: 'dns_failure', code: 'dns.nodata' });
+  });
+
+  it('reports a resolver that never answers as dns.timeout after one retry', async () => {
+    const report = await probe({ url: site.url('/', 'dropped.test'), resolvers: resolvers(), timeoutMs: 1200 });
+    expect(report.verdict).toMatchObject({ cause: 'dns_failure', code: 'dns.timeout' });
+    const query = report.target.dns?.resolvers[0]?.queries[0];
+    expect(query).toMatchObject({ outcome: 'timeout', attempts: 2 });
+  });
+
+  it('reports a second, different reply to one query as dns.tampered', async () => {
+    const report = await probe({
+      url: site.url('/', 'injected.site-a.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+      dnsInjectionWindowMs: 300,
+    });
+    expect(report.verdict).toMatchObject({ cause: 'filtered_path', code: 'dns.tampered' });
+    const query = report.target.dns?.resolvers[0]?.queries.find((q) => q.type === 'A');
+    expect(query?.addresses).toEqual(['127.0.0.66']);
+    expect(query?.extraReplies[0]?.addresses).toEqual(['127.0.0.1']);
+  });
+
+  it('reports a refused port as server_fault tcp.refused', async () => {
+    const port = await freeClosedPort();
+    const report = await probe({ url: `http://127.0.0.1:${port}/`, timeoutMs: 3000 });
+    expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'tcp.refused' });
+    expect(report.target.tcp[0]).toMatchObject({ kind: 'refused', errno: 'ECONNREFUSED' });
+  });
+
+  it.each([
+    ['/500', 'server_fault', 'http.server_error'],
+    ['/502', 'server_fault', 'http.server_error'],
+    ['/503', 'overload', 'http.unavailable'],
+    ['/429', 'overload', 'http.rate_limited'],
+    ['/410', 'domain_migration', 'http.gone'],
+    ['/loop', 'server_fault', 'http.redirect_loop'],
+  ])('diagnoses %s as %s %s', async (path, cause, code) => {
+    const report = await probe({ url: site.url(path), timeoutMs: 5000 });
+    expect(report.verdict).toMatchObject({ cause, code });
+  });
+
+  it('keeps Retry-After of a 503 as evidence', async () => {
+    const report = await probe({ url: site.url('/503'), timeoutMs: 5000 });
+    expect(report.target.http?.hops[0]?.exchange.headers.retryAfter).toBe('120');
+    expect(report.verdict.summary).toContain('120');
+  });
+
+  it('reports a first byte far above the round trip as overload http.slow_first_byte', async () => {
+    const report = await probe({
+      url: site.url('/slow'),
+      timeoutMs: 5000,
+      thresholds: { slowFirstByteMs: 300, slowFirstByteRatio: 10 },
+    });
+    expect(report.verdict).toMatchObject({ cause: 'overload', code: 'http.slow_first_byte' });
+  });
+
+  it('reports a permanent redirect to another registrable domain as domain_migration', async () => {
+    const report = await probe({ url: site.url('/moved', 'site-a.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    expect(report.verdict).toMatchObject({ cause: 'domain_migration', code: 'http.redirect_offsite' });
+    const hops = report.target.http?.hops ?? [];
+    expect(hops.map((hop) => hop.registrableDomain)).toEqual(['site-a.test', 'moved-b.test']);
+    expect(hops[1]?.exchange.status).toBe(200);
+  });
+
+  it('treats a permanent redirect within the same registrable domain as ok', async () => {
+    const report = await probe({ url: site.url('/same-site', 'site-a.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    expect(report.verdict).toMatchObject({ cause: 'ok', code: 'http.ok' });
+    expect(report.target.http?.hops).toHaveLength(2);
+  });
+
+  it('reports a server that resets every request, neutral ones too, as server_fault http.reset', async () => {
+    const server = await serve(startResettingServer());
+    const report = await probe({ url: server.url('/page', 'site-a.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'http.reset' });
+    const first = report.target.http?.hops[0]?.exchange;
+    expect(first).toMatchObject({ outcome: 'reset', errno: 'ECONNRESET', isRequestSent: true });
+    expect(report.target.differential?.neutral).toMatchObject({ outcome: 'reset', hostHeader: '127.0.0.1' });
+  });
+
+  it('reports a close without reply as server_fault http.empty_reply', async () => {
+    const server = await serve(startSilentCloseServer());
+    const report = await probe({ url: server.url('/'), timeoutMs: 5000 });
+    expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'http.empty_reply' });
+    expect(report.target.http?.hops[0]?.exchange).toMatchObject({ outcome: 'empty_reply', hasPeerFin: true });
+  });
+
+  it('reports a reset that only requests naming the site get as filtered_path filter.keyword_reset', async () => {
+    const server = await serve(startKeywordResetServer('blocked.site-a.test'));
+    dns.zone.set('blocked.site-a.test', { a: ['127.0.0.1'] });
+    const report = await probe({
+      url: server.url('/news', 'blocked.site-a.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
+    expect(report.verdict).toMatchObject({ cause: 'filtered_path', code: 'filter.keyword_reset' });
+    const differential = report.target.differential;
+    expect(differential?.neutral).toMatchObject({ outcome: 'response', status: 200 });
+    expect(differential?.retry).toMatchObject({ outcome: 'reset' });
+    expect(differential?.steps).toHaveLength(3);
+  });
+
+  it('blames the local network when the target and every control fail', async () => {
+    const port = await freeClosedPort();
+    const deadPort = await freeClosedPort();
+    const report = await probe({
+      url: `http://127.0.0.1:${port}/`,
+      controls: [`http://127.0.0.1:${deadPort}/`],
+      timeoutMs: 3000,
+    });
+    expect(report.verdict).toMatchObject({ cause: 'local_network', code: 'local.controls_unreachable' });
+    expect(report.controls[0]?.isReachable).toBe(false);
+  });
+
+  it('keeps the target verdict when a control is reachable', async () => {
+    const port = await freeClosedPort();
+    const report = await probe({ url: `http://127.0.0.1:${port}/`, controls: [site.url('/')], timeoutMs: 3000 });
+    expect(report.verdict.code).toBe('tcp.refused');
+    expect(report.controls[0]).toMatchObject({ isReachable: true, verdict: { code: 'http.ok' } });
+  });
+
+  it('refuses addresses the policy rejects before connecting', async () => {
+    await expect(
+      probe({
+        url: site.url('/', 'site-a.test'),
+        resolvers: resolvers(),
+        timeoutMs: 3000,
+        isAddressAllowed: (address) => (address === '127.0.0.1' ? 'loopback is not allowed' : undefined),
+      }),
+    ).rejects.toMatchObject({ name: 'TargetRefusedError', address: '127.0.0.1' });
+  });
+});

@@ -1,0 +1,146 @@
+// A real DNS server on loopback (UDP and TCP, built with dns-packet) whose answers the test scripts per name.
+import dgram from 'node:dgram';
+import net from 'node:net';
+import dnsPacket from 'dns-packet';
+
+export interface ZoneEntry {
+  a?: string[];
+  aaaa?: string[];
+  cname?: string;
+  rcode?: 'NXDOMAIN' | 'SERVFAIL' | 'REFUSED';
+  /** Send this forged reply first, then the real one `delayMs` later (an on-path injector). */
+  injectFirst?: { a: string[]; delayMs: number };
+  /** Never answer (a dropped query). */
+  isDropped?: boolean;
+  /** Answer over UDP with the TC bit and no records, so the client must retry over TCP. */
+  isTruncatedOverUdp?: boolean;
+}
+
+export interface DnsTestServer {
+  port: number;
+  resolver: string;
+  zone: Map<string, ZoneEntry>;
+  queries: { name: string; type: string; transport: 'udp' | 'tcp' }[];
+  close(): Promise<void>;
+}
+
+type Question = { name: string; type: string };
+
+function answerFor(zone: Map<string, ZoneEntry>, question: Question, id: number, flags: number): Buffer {
+  const name = question.name.toLowerCase();
+  const entry = zone.get(name);
+  const base = { type: 'response' as const, id, questions: [{ ...question, class: 'IN' }] };
+  if (!entry) return encode({ ...base, flags: flags | rcodeFlag('NXDOMAIN'), answers: [] });
+  if (entry.rcode) return encode({ ...base, flags: flags | rcodeFlag(entry.rcode), answers: [] });
+  const answers: dnsPacket.Answer[] = [];
+  let target = name;
+  let current = entry;
+  for (let hops = 0; current.cname && hops < 8; hops++) {
+    answers.push({ type: 'CNAME', name: target, ttl: 60, class: 'IN', data: current.cname });
+    target = current.cname;
+    const next = zone.get(target);
+    if (!next) break;
+    current = next;
+  }
+  const addresses = question.type === 'A' ? current.a : question.type === 'AAAA' ? current.aaaa : undefined;
+  for (const address of addresses ?? []) {
+    answers.push({ type: question.type as 'A' | 'AAAA', name: target, ttl: 300, class: 'IN', data: address });
+  }
+  return encode({ ...base, flags, answers });
+}
+
+function encode(packet: dnsPacket.Packet): Buffer {
+  return dnsPacket.encode(packet);
+}
+
+function rcodeFlag(rcode: string): number {
+  return { NXDOMAIN: 3, SERVFAIL: 2, REFUSED: 5 }[rcode] ?? 0;
+}
+
+const responseFlags = dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE;
+
+export async function startDnsServer(zoneEntries: Record<string, ZoneEntry>): Promise<DnsTestServer> {
+  const zone = new Map(Object.entries(zoneEntries).map(([name, entry]) => [name.toLowerCase(), entry]));
+  const queries: DnsTestServer['queries'] = [];
+  const udp = dgram.createSocket('udp4');
+  const timers = new Set<NodeJS.Timeout>();
+  udp.on('message', (message, remote) => {
+    let query: dnsPacket.DecodedPacket;
+    try {
+      query = dnsPacket.decode(message);
+    } catch {
+      return;
+    }
+    const question = query.questions?.[0];
+    if (!question || query.id === undefined) return;
+    queries.push({ name: question.name, type: question.type, transport: 'udp' });
+    const entry = zone.get(question.name.toLowerCase());
+    if (entry?.isDropped) return;
+    const send = (buffer: Buffer) => udp.send(buffer, remote.port, remote.address);
+    if (entry?.isTruncatedOverUdp) {
+      send(
+        encode({
+          type: 'response',
+          id: query.id,
+          flags: responseFlags | dnsPacket.TRUNCATED_RESPONSE,
+          questions: [question],
+          answers: [],
+        }),
+      );
+      return;
+    }
+    const real = answerFor(zone, question, query.id, responseFlags);
+    if (entry?.injectFirst && question.type === 'A') {
+      const forged = encode({
+        type: 'response',
+        id: query.id,
+        flags: responseFlags,
+        questions: [question],
+        answers: entry.injectFirst.a.map((data) => ({ type: 'A', name: question.name, ttl: 60, class: 'IN', data })),
+      });
+      send(forged);
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        send(real);
+      }, entry.injectFirst.delayMs);
+      timers.add(timer);
+      return;
+    }
+    send(real);
+  });
+  await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+  const port = udp.address().port;
+
+  const tcp = net.createServer((socket) => {
+    let buffer = Buffer.alloc(0);
+    socket.on('error', () => {});
+    socket.on('data', (chunk) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      if (buffer.length < 2 || buffer.length < buffer.readUInt16BE(0) + 2) return;
+      const query = dnsPacket.decode(buffer.subarray(2, buffer.readUInt16BE(0) + 2));
+      const question = query.questions?.[0];
+      if (!question || query.id === undefined) return socket.destroy();
+      queries.push({ name: question.name, type: question.type, transport: 'tcp' });
+      const reply = answerFor(zone, question, query.id, responseFlags);
+      const length = Buffer.alloc(2);
+      length.writeUInt16BE(reply.length);
+      socket.end(Buffer.concat([length, reply]));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    tcp.once('error', reject);
+    tcp.listen(port, '127.0.0.1', resolve);
+  });
+
+  return {
+    port,
+    resolver: `127.0.0.1:${port}`,
+    zone,
+    queries,
+    close: async () => {
+      for (const timer of timers) clearTimeout(timer);
+      await new Promise<void>((resolve) => udp.close(() => resolve()));
+      await new Promise<void>((resolve) => tcp.close(() => resolve()));
+    },
+  };
+}
