@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { probe } from '../../src/engine.js';
+import { createPki, type TestPki } from '../support/certificates.js';
+import { type DnsTestServer, startDnsServer } from '../support/dns-server.js';
+import type { TestServer } from '../support/http-servers.js';
+import { runCli } from '../support/process.js';
+import { startHttpsServer, startSniResetServer, type TlsTestServer } from '../support/tls-servers.js';
+
+let pki: TestPki;
+let dns: DnsTestServer;
+const servers: (TlsTestServer | TestServer)[] = [];
+let trusted: TlsTestServer;
+let expired: TlsTestServer;
+let wrongName: TlsTestServer;
+let selfSigned: TlsTestServer;
+let sniFilter: TlsTestServer;
+
+const resolvers = () => [{ host: '127.0.0.1', port: dns.port }];
+
+async function keep<T extends TlsTestServer | TestServer>(server: Promise<T>): Promise<T> {
+  const started = await server;
+  servers.push(started);
+  return started;
+}
+
+beforeAll(async () => {
+  pki = createPki();
+  dns = await startDnsServer({
+    'secure.site-a.test': { a: ['127.0.0.1'] },
+    'blocked.site-a.test': { a: ['127.0.0.1'] },
+  });
+  const names = ['secure.site-a.test', 'blocked.site-a.test'];
+  trusted = await keep(startHttpsServer(pki.issue(names)));
+  expired = await keep(startHttpsServer(pki.issue(names, { isExpired: true })));
+  wrongName = await keep(startHttpsServer(pki.issue(['elsewhere.site-c.test'])));
+  selfSigned = await keep(startHttpsServer(pki.selfSigned('secure.site-a.test')));
+  sniFilter = await keep(startSniResetServer(pki.issue(names), 'blocked.site-a.test'));
+});
+
+afterAll(async () => {
+  await Promise.all(servers.map((server) => server.close()));
+  await dns?.close();
+  pki?.remove();
+});
+
+describe('TLS on loopback', () => {
+  it('trusts a private CA passed as ca and records the handshake', async () => {
+    const report = await probe({
+      url: trusted.url('/', 'secure.site-a.test'),
+      resolvers: resolvers(),
+      ca: [pki.caPem],
+      timeoutMs: 5000,
+    });
+    expect(report.verdict).toMatchObject({ cause: 'ok', code: 'http.ok' });
+    expect(report.target.tls).toMatchObject({
+      outcome: 'established',
+      servername: 'secure.site-a.test',
+      isTrusted: true,
+      protocol: 'TLSv1.3',
+      alpn: 'http/1.1',
+    });
+    expect(report.target.tls?.certificate?.subjectAltNames).toContain('DNS:secure.site-a.test');
+  });
+
+  it('reports a certificate from an unknown CA as server_fault tls.untrusted', async () => {
+    const report = await probe({ url: trusted.url('/', 'secure.site-a.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'tls.untrusted' });
+    expect(report.target.tls?.verifyError).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+  });
+
+  it('reports a self-signed certificate as tls.untrusted', async () => {
+    const report = await probe({ url: selfSigned.url('/', 'secure.site-a.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'tls.untrusted' });
+    expect(report.target.tls?.verifyError).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
+  });
+
+  it('reports an expired certificate as server_fault tls.cert_expired', async () => {
+    const report = await probe({
+      url: expired.url('/', 'secure.site-a.test'),
+      resolvers: resolvers(),
+      ca: [pki.caPem],
+      timeoutMs: 5000,
+    });
+    expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'tls.cert_expired' });
+    expect(report.target.tls?.certificate?.validTo).toBe('2020-02-01T00:00:00.000Z');
+  });
+
+  it('reports a certificate for another name as server_fault tls.cert_name_mismatch', async () => {
+    const report = await probe({
+      url: wrongName.url('/', 'secure.site-a.test'),
+      resolvers: resolvers(),
+      ca: [pki.caPem],
+      timeoutMs: 5000,
+    });
+    expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'tls.cert_name_mismatch' });
+    expect(report.target.tls?.verifyError).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+  });
+
+  it('reports a reset of ClientHellos naming the site, while others pass, as filtered_path filter.sni_reset', async () => {
+    const report = await probe({
+      url: sniFilter.url('/', 'blocked.site-a.test'),
+      resolvers: resolvers(),
+      ca: [pki.caPem],
+      timeoutMs: 5000,
+    });
+    expect(report.verdict).toMatchObject({ cause: 'filtered_path', code: 'filter.sni_reset' });
+    expect(report.target.tls).toMatchObject({ outcome: 'reset', servername: 'blocked.site-a.test' });
+    expect(report.target.differential).toMatchObject({
+      layer: 'tls',
+      trigger: 'tls_reset',
+      neutral: { outcome: 'established', servername: null },
+      retry: { outcome: 'reset' },
+    });
+  });
+
+  it('reports a server that resets every ClientHello as server_fault tls.handshake_failed', async () => {
+    // Every ClientHello starts with the handshake record header 0x16 0x03: all of them are reset.
+    const resetting = await keep(
+      startSniResetServer(pki.issue(['secure.site-a.test']), '\u0016\u0003'),
+    );
+    const report = await probe({
+      url: resetting.url('/', 'secure.site-a.test'),
+      resolvers: resolvers(),
+      ca: [pki.caPem],
+      timeoutMs: 5000,
+    });
+    expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'tls.handshake_failed' });
+    expect(report.target.differential?.neutral).toMatchObject({ outcome: 'reset' });
+  });
+
+  it('accepts --ca on the command line', async () => {
+    const result = await runCli([
+      'probe',
+      trusted.url('/', 'secure.site-a.test'),
+      '--resolver',
+      dns.resolver,
+      '--ca',
+      pki.caPath,
+      '--json',
+    ]);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout).target.tls.isTrusted).toBe(true);
+  });
+});
