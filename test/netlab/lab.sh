@@ -6,18 +6,25 @@
 #   lab.sh down     remove everything `up` made; safe to run twice
 #   lab.sh status   show what is running; exit 0 when the whole lab is up
 #
+# Environment: REACH_NETLAB_PREFIX (default "reach-") names the namespaces; REACH_NETLAB_STATE (default
+# /run/<prefix>netlab) holds configs, certificates, pid files and logs.
+#
 # Addresses come only from 192.0.2.0/24, 198.51.100.0/24 and 203.0.113.0/24, and no namespace has a link to
 # the host's own namespace: nothing in the lab can leave it. See docs/netlab.md for the scenarios.
 set -euo pipefail
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-STATE=${REACH_NETLAB_STATE:-/run/reach-netlab}
+# Every name the lab creates starts with this prefix, so labs with different prefixes (two test runs at once)
+# live side by side: the addresses are the same, but each lab's namespaces are its own world.
+PREFIX=${REACH_NETLAB_PREFIX:-reach-}
+[[ $PREFIX =~ ^[a-z][a-z0-9-]{0,20}-$ ]] || { echo "netlab: bad REACH_NETLAB_PREFIX: $PREFIX" >&2; exit 2; }
+STATE=${REACH_NETLAB_STATE:-/run/${PREFIX}netlab}
 
-NS_PROBER=reach-prober   # where reach runs: 192.0.2.10, default route via the router
-NS_NOROUTE=reach-noroute # a second prober with loopback only: no route at all
-NS_ROUTER=reach-router   # forwards between the three networks; the middlebox rules live here
-NS_DNS=reach-dns         # bind9 on 198.51.100.53 (honest), dnsmasq on 198.51.100.54 (lies)
-NS_WEB=reach-web         # nginx on 203.0.113.5 and .10; Node backends on .12 and 127.0.0.1:8081
+NS_PROBER=${PREFIX}prober   # where reach runs: 192.0.2.10, default route via the router
+NS_NOROUTE=${PREFIX}noroute # a second prober with loopback only: no route at all
+NS_ROUTER=${PREFIX}router   # forwards between the three networks; the middlebox rules live here
+NS_DNS=${PREFIX}dns         # bind9 on 198.51.100.53 (honest), dnsmasq on 198.51.100.54 (lies)
+NS_WEB=${PREFIX}web         # nginx on 203.0.113.5 and .10; Node backends on .12 and 127.0.0.1:8081
 ALL_NS=("$NS_PROBER" "$NS_NOROUTE" "$NS_ROUTER" "$NS_DNS" "$NS_WEB")
 # Namespaces whose tools (curl, dig, reach) should use the lab's DNS by default.
 CLIENT_NS=("$NS_PROBER" "$NS_NOROUTE")
@@ -97,7 +104,7 @@ build_network() {
   in_ns "$NS_WEB" ip link set eth0 up
   in_ns "$NS_WEB" ip route add default via 203.0.113.1
 
-  # reach-noroute keeps loopback only: every connect and every DNS query fails with ENETUNREACH.
+  # The noroute namespace keeps loopback only: every connect and every DNS query fails with ENETUNREACH.
 
   for ns in "${CLIENT_NS[@]}"; do
     mkdir -p "/etc/netns/$ns"

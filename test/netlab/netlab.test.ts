@@ -8,11 +8,12 @@ import type { HttpExchange, Report } from '../../src/types.js';
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const labScript = path.join(import.meta.dirname, 'lab.sh');
 const cliPath = path.join(repoRoot, 'dist/cli.js');
-const labState = process.env.REACH_NETLAB_STATE ?? '/run/reach-netlab';
-const labCa = path.join(labState, 'tls/ca.pem');
+// A prefix of our own, so this run's lab cannot collide with another run's or with a lab brought up by hand.
+const labPrefix = `reach-t${process.pid}-`;
+const labCa = `/run/${labPrefix}netlab/tls/ca.pem`;
 
-const proberNamespace = 'reach-prober';
-const noRouteNamespace = 'reach-noroute';
+const proberNamespace = `${labPrefix}prober`;
+const noRouteNamespace = `${labPrefix}noroute`;
 const honestResolver = '198.51.100.53';
 const lyingResolver = '198.51.100.54';
 const deadResolver = '198.51.100.55';
@@ -40,8 +41,30 @@ function findSkipReason(): string | undefined {
 const skipReason = findSkipReason();
 if (skipReason) console.warn(`netlab suite skipped: ${skipReason}`);
 
-function runLab(command: 'up' | 'down'): void {
-  execFileSync('bash', [labScript, command], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 60_000 });
+function runLab(command: 'up' | 'down', prefix = labPrefix): void {
+  execFileSync('bash', [labScript, command], {
+    env: { ...process.env, REACH_NETLAB_PREFIX: prefix, REACH_NETLAB_STATE: `/run/${prefix}netlab` },
+    stdio: ['ignore', 'inherit', 'inherit'],
+    timeout: 60_000,
+  });
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes labs left by earlier runs of this suite that were killed before their afterAll ran. */
+function removeAbandonedLabs(): void {
+  const namespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  for (const match of namespaces.matchAll(/^reach-t(\d+)-prober\b/gm)) {
+    const ownerPid = Number(match[1]);
+    if (ownerPid !== process.pid && !isProcessAlive(ownerPid)) runLab('down', `reach-t${ownerPid}-`);
+  }
 }
 
 interface ProbeRun {
@@ -121,6 +144,7 @@ function controlsReached(report: Report): boolean[] {
 describe.skipIf(skipReason !== undefined)('reach inside the network lab', () => {
   beforeAll(() => {
     if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run npm run build first`);
+    removeAbandonedLabs();
     try {
       runLab('up');
     } catch (error) {
