@@ -124,8 +124,13 @@ export async function probe(options: ProbeOptions): Promise<Report> {
   const startedAt = new Date();
   const probeStartedMs = performance.now();
   const deadlineMs = probeStartedMs + timeoutMs;
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  // One controller owns the deadline; its timer is cleared when the probe ends, so none outlives it.
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new Error('probe deadline reached')), timeoutMs);
+  const onCallerAbort = () => deadline.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onCallerAbort, { once: true });
+  if (options.signal?.aborted) onCallerAbort();
+  const signal = deadline.signal;
   const common = {
     resolvers,
     ca: options.ca,
@@ -138,10 +143,17 @@ export async function probe(options: ProbeOptions): Promise<Report> {
     signal,
   };
 
-  const [target, ...controlTargets] = await Promise.all([
-    probeTarget({ ...common, url }),
-    ...controls.map((control) => probeControl(control, common)),
-  ]);
+  let observations: TargetObservation[];
+  try {
+    observations = await Promise.all([
+      probeTarget({ ...common, url }),
+      ...controls.map((control) => probeControl(control, common)),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onCallerAbort);
+  }
+  const [target, ...controlTargets] = observations;
   const controlResults: ControlResult[] = controlTargets.map((observation) => {
     const verdict = classify({ target: observation, controls: [], thresholds });
     return {

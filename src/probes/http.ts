@@ -53,7 +53,9 @@ function originOf(scheme: string, host: string, port: number): string {
 export async function exchange(options: ExchangeOptions): Promise<HttpExchange> {
   const started = performance.now();
   const facts: SocketFacts = { hasPeerFin: false };
-  const deadline = AbortSignal.any([options.signal, AbortSignal.timeout(Math.max(1, options.timeoutMs))]);
+  // The probe's signal carries the overall deadline; this exchange's own share is enforced by undici's
+  // headers and body timeouts and by the connect timeout, which cost less than a combined signal.
+  const deadline = options.signal;
 
   const observe = (socket: net.Socket) => {
     facts.socket = socket;
@@ -78,7 +80,7 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
       const socket = options.socket;
       observe(socket);
       // undici expects the connector to answer asynchronously, as a real connect does.
-      setImmediate(() => callback(null, socket));
+      process.nextTick(() => callback(null, socket));
       return;
     }
     openConnection(options, facts, deadline).then(
@@ -140,6 +142,7 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
   };
 
   let firstByteMs: number | undefined;
+  let isSettled = false;
   try {
     const response = await client.request({
       method: 'GET',
@@ -170,6 +173,7 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
       bodyOutcome = isTimeout(error, deadline) ? 'body_timeout' : 'response';
     }
     if (isBodyTruncated) response.body.destroy();
+    isSettled = !isBodyTruncated && bodyError === undefined;
     return result('response', {
       status: response.statusCode,
       headers: {
@@ -198,7 +202,9 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
     const errno = facts.socketErrno ?? errnoOf(error);
     return result(failureKind(error, errno, facts, deadline), { errno, message: messageOf(error) });
   } finally {
-    await client.destroy().catch(() => {});
+    // close() on a finished exchange costs no error object; destroy() only what may still be in flight.
+    if (isSettled) await client.close().catch(() => {});
+    else await client.destroy().catch(() => {});
   }
 }
 
