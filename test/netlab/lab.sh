@@ -19,6 +19,8 @@ LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PREFIX=${REACH_NETLAB_PREFIX:-reach-}
 [[ $PREFIX =~ ^[a-z][a-z0-9-]{0,20}-$ ]] || { echo "netlab: bad REACH_NETLAB_PREFIX: $PREFIX" >&2; exit 2; }
 STATE=${REACH_NETLAB_STATE:-/run/${PREFIX}netlab}
+# named's own files go where Debian's AppArmor profile for named allows it to read and write, when that exists.
+if [[ -d /var/cache/bind ]]; then NAMED_DIR=/var/cache/bind/${PREFIX}netlab; else NAMED_DIR=$STATE/named; fi
 
 NS_PROBER=${PREFIX}prober   # where reach runs: 192.0.2.10, default route via the router
 NS_NOROUTE=${PREFIX}noroute # a second prober with loopback only: no route at all
@@ -66,7 +68,7 @@ wait_for() {
   die "timed out waiting for $what"
 }
 
-render() { sed -e "s|@STATE@|$STATE|g" "$1" >"$2"; }
+render() { sed -e "s|@STATE@|$STATE|g" -e "s|@NAMED@|$NAMED_DIR|g" "$1" >"$2"; }
 
 # ---------------------------------------------------------------- namespaces and links
 
@@ -183,11 +185,11 @@ EOF
 # ---------------------------------------------------------------- daemons
 
 start_dns() {
-  mkdir -p "$STATE/named" "$STATE/zones"
-  cp "$LAB_DIR"/conf/*.zone "$STATE/zones/"
-  render "$LAB_DIR/conf/named.conf" "$STATE/named.conf"
-  in_ns "$NS_DNS" named -4 -c "$STATE/named.conf" </dev/null >>"$STATE/named.out" 2>&1
-  wait_for "named to load its zones" 100 grep -q 'running$' "$STATE/named.log"
+  mkdir -p "$NAMED_DIR/zones"
+  cp "$LAB_DIR"/conf/*.zone "$NAMED_DIR/zones/"
+  render "$LAB_DIR/conf/named.conf" "$NAMED_DIR/named.conf"
+  in_ns "$NS_DNS" named -4 -c "$NAMED_DIR/named.conf" </dev/null >>"$STATE/named.out" 2>&1
+  wait_for "named to load its zones (see $NAMED_DIR/named.log)" 100 grep -q 'running$' "$NAMED_DIR/named.log"
 
   # The lying resolver forwards to bind9, except for one name it answers with a bogon.
   in_ns "$NS_DNS" dnsmasq --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
@@ -225,7 +227,8 @@ stop_pidfile() {
 
 cmd_down() {
   local name ns pid
-  for name in backends nginx dnsmasq named; do stop_pidfile "$STATE/$name.pid"; done
+  for name in backends nginx dnsmasq; do stop_pidfile "$STATE/$name.pid"; done
+  stop_pidfile "$NAMED_DIR/named.pid"
   # Whatever is still running inside a lab namespace was started there by the lab (or by a probe run in it).
   for ns in "${ALL_NS[@]}"; do
     ns_exists "$ns" || continue
@@ -235,7 +238,7 @@ cmd_down() {
   for ns in "${CLIENT_NS[@]}"; do rm -rf "/etc/netns/$ns"; done
   # /etc/netns itself goes only if the lab left it empty.
   rmdir /etc/netns 2>/dev/null || true
-  rm -rf "$STATE"
+  rm -rf "$STATE" "$NAMED_DIR"
 }
 
 cmd_up() {
@@ -259,9 +262,11 @@ cmd_status() {
   for ns in "${ALL_NS[@]}"; do
     if ns_exists "$ns"; then echo "namespace $ns: present"; else echo "namespace $ns: absent"; healthy=1; fi
   done
-  for name in named dnsmasq nginx backends; do
-    if pid_alive "$STATE/$name.pid"; then
-      echo "$name: running (pid $(<"$STATE/$name.pid"))"
+  local pidfile
+  for pidfile in "$NAMED_DIR/named.pid" "$STATE/dnsmasq.pid" "$STATE/nginx.pid" "$STATE/backends.pid"; do
+    name=$(basename "$pidfile" .pid)
+    if pid_alive "$pidfile"; then
+      echo "$name: running (pid $(<"$pidfile"))"
     else
       echo "$name: not running"; healthy=1
     fi
