@@ -59,12 +59,22 @@ export function systemResolvers(path = '/etc/resolv.conf'): ResolverSpec[] {
   return resolvers;
 }
 
-export async function probeDns(options: DnsProbeOptions): Promise<DnsObservation> {
+export interface DnsProbeResult {
+  observation: DnsObservation;
+  /**
+   * Settles when every injection window has closed, after adding the late replies to the observation's
+   * queries. The probe goes on with the first replies meanwhile and awaits this before it reports.
+   */
+  lateReplies: Promise<void>;
+}
+
+export async function probeDns(options: DnsProbeOptions): Promise<DnsProbeResult> {
   const started = performance.now();
+  const windows: Promise<void>[] = [];
   const resolvers = await Promise.all(
     options.resolvers.map(async (resolver): Promise<DnsResolverResult> => {
       const queries = await Promise.all(
-        (['A', 'AAAA'] as const).map((type) => resolveType(resolver, options.name, type, options)),
+        (['A', 'AAAA'] as const).map((type) => resolveType(resolver, options.name, type, options, windows)),
       );
       return { resolver: formatResolver(resolver), queries };
     }),
@@ -77,7 +87,7 @@ export async function probeDns(options: DnsProbeOptions): Promise<DnsObservation
     durationMs: elapsedSince(started),
   };
   observation.addresses = chooseAddresses(observation);
-  return observation;
+  return { observation, lateReplies: Promise.all(windows).then(() => undefined) };
 }
 
 /**
@@ -99,6 +109,7 @@ async function resolveType(
   name: string,
   type: DnsRecordType,
   options: DnsProbeOptions,
+  windows: Promise<void>[],
 ): Promise<DnsQueryResult> {
   const started = performance.now();
   const answers: DnsAnswer[] = [];
@@ -139,13 +150,18 @@ async function resolveType(
       }
     }
     const latencyMs = elapsedSince(started);
-    for (const extra of await attempt.extras) {
-      extraReplies.push({
-        rcode: extra.packet.rcode ?? 'UNKNOWN',
-        addresses: addressesOf(extra.packet, type),
-        afterFirstMs: Math.round(extra.atMs - attempt.first.atMs),
-      });
-    }
+    const firstAtMs = attempt.first.atMs;
+    windows.push(
+      attempt.extras.then((extras) => {
+        for (const extra of extras) {
+          extraReplies.push({
+            rcode: extra.packet.rcode ?? 'UNKNOWN',
+            addresses: addressesOf(extra.packet, type),
+            afterFirstMs: Math.round(extra.atMs - firstAtMs),
+          });
+        }
+      }),
+    );
     const rcode = reply.packet.rcode ?? 'UNKNOWN';
     for (const record of reply.packet.answers ?? []) answers.push(toAnswer(record));
     const followed = followCnames(reply.packet, queryName, type);

@@ -4,7 +4,6 @@ import type tls from 'node:tls';
 import { getDomain } from 'tldts';
 import type {
   DifferentialObservation,
-  DnsObservation,
   HttpExchange,
   HttpObservation,
   RedirectHop,
@@ -12,7 +11,7 @@ import type {
   TargetObservation,
   TlsObservation,
 } from '../types.js';
-import { probeDns } from './dns.js';
+import { type DnsProbeResult, probeDns } from './dns.js';
 import { exchange } from './http.js';
 import { connectOnce, probeTcp } from './tcp.js';
 import { handshakeTls } from './tls.js';
@@ -88,26 +87,42 @@ export async function probeTarget(options: TargetProbeOptions): Promise<TargetOb
     differential: null,
     notes,
   };
-  const remaining = () => remainingMs(options.deadlineMs, 1);
 
-  let addresses: string[];
   if (isIpLiteral) {
-    addresses = [host];
-  } else {
-    observation.dns = await resolve(host, options);
-    addresses = observation.dns.addresses;
-    if (addresses.length === 0) {
-      notes.push('no address to connect to: TCP, TLS and HTTP were not attempted');
-      return observation;
-    }
+    await probeConnection([host], observation, options);
+    return observation;
   }
+  const dns = await resolve(host, options);
+  observation.dns = dns.observation;
+  try {
+    if (dns.observation.addresses.length === 0) {
+      notes.push('no address to connect to: TCP, TLS and HTTP were not attempted');
+    } else {
+      await probeConnection(dns.observation.addresses, observation, options);
+    }
+  } finally {
+    // Replies that arrive after the first (an injector's victim answer) join the evidence.
+    await dns.lateReplies;
+  }
+  return observation;
+}
+
+/** TCP to every address, then TLS, HTTP, the differential retry and redirects on the first that connected. */
+async function probeConnection(
+  addresses: string[],
+  observation: TargetObservation,
+  options: TargetProbeOptions,
+): Promise<void> {
+  const { url } = options;
+  const { scheme, host, port, isIpLiteral, notes } = observation;
+  const remaining = () => remainingMs(options.deadlineMs, 1);
   for (const address of addresses) enforcePolicy(address, options);
 
   const tcp = await probeTcp({ addresses, port, timeoutMs: remaining(), signal: options.signal });
   observation.tcp = tcp.outcomes;
   if (!tcp.socket || !tcp.socketAddress) {
     notes.push('no address accepted a connection: TLS and HTTP were not attempted');
-    return observation;
+    return;
   }
   const address = tcp.socketAddress;
   const connected = tcp.outcomes.find((o) => o.kind === 'connected' && o.address === address);
@@ -128,7 +143,7 @@ export async function probeTarget(options: TargetProbeOptions): Promise<TargetOb
     if (!handshake.socket) {
       observation.differential = await tlsDifferential(handshake.observation, address, host, port, options);
       notes.push('the TLS handshake failed: HTTP was not attempted');
-      return observation;
+      return;
     }
     socket = handshake.socket;
     tlsMs = handshake.observation.handshakeMs;
@@ -155,10 +170,9 @@ export async function probeTarget(options: TargetProbeOptions): Promise<TargetOb
     observation.differential = await httpDifferential(first, scheme, url, options);
   }
   observation.http = await followRedirects(first, url, options);
-  return observation;
 }
 
-async function resolve(host: string, options: TargetProbeOptions): Promise<DnsObservation> {
+async function resolve(host: string, options: TargetProbeOptions): Promise<DnsProbeResult> {
   const budget = remainingMs(options.deadlineMs, 1);
   return probeDns({
     name: host,
@@ -349,7 +363,7 @@ async function fetchHop(url: URL, options: TargetProbeOptions): Promise<HttpExch
   const started = performance.now();
   let address = host;
   if (!net.isIP(host)) {
-    const dns = await resolve(host, options);
+    const dns = (await resolve(host, options)).observation;
     const resolved = dns.addresses[0];
     if (resolved === undefined) {
       const outcomes = dns.resolvers.flatMap((r) => r.queries.map((q) => q.outcome));
