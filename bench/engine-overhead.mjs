@@ -28,7 +28,11 @@ async function bareUndici() {
 }
 
 async function engine() {
-  const report = await probe({ url: `${origin}/`, timeoutMs: 5000, resolvers: [{ host: '127.0.0.1', port: 53 }] });
+  const report = await probe({
+    url: `${origin}/`,
+    timeoutMs: 5000,
+    resolvers: [{ host: '127.0.0.1', port: 53 }],
+  });
   if (report.verdict.code !== 'http.ok') throw new Error(`verdict ${report.verdict.code}`);
 }
 

@@ -35,7 +35,9 @@ async function runProbe(args: string[]): Promise<number> {
   const timeoutText = values.timeout;
   const timeoutMs = timeoutText === undefined ? undefined : Number(timeoutText);
   if (timeoutText !== undefined && !/^\d+$/.test(timeoutText)) {
-    throw new UsageError(`--timeout must be a whole number of milliseconds, got ${JSON.stringify(timeoutText)}`);
+    throw new UsageError(
+      `--timeout must be a whole number of milliseconds, got ${JSON.stringify(timeoutText)}`,
+    );
   }
   const ca = (values.ca ?? []).map((file) => {
     try {
@@ -75,7 +77,8 @@ function parseProbeArgs(args: string[]) {
 }
 
 async function runService(command: 'serve' | 'api' | 'worker', args: string[]): Promise<number> {
-  if (args.length > 0) throw new UsageError(`${command} takes no arguments; configure it with environment variables`);
+  if (args.length > 0)
+    throw new UsageError(`${command} takes no arguments; configure it with environment variables`);
   // Loaded on demand: the probe command must not pay for Express, BullMQ and Redis clients.
   const service = (await import(serviceModule)) as ServiceModule;
   const run = { serve: service.runServe, api: service.runApi, worker: service.runWorker }[command];
@@ -121,7 +124,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`reach: internal error: ${error instanceof Error ? (error.stack ?? error.message) : error}\n`);
+    process.stderr.write(
+      `reach: internal error: ${error instanceof Error ? (error.stack ?? error.message) : error}\n`,
+    );
     // A bug: exit now rather than wait on whatever the failed probe left open.
     process.exit(70);
   },

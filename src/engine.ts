@@ -77,12 +77,16 @@ export function parseResolver(text: string): ResolverSpec {
     host = trimmed;
   } else {
     const [first, second, ...rest] = trimmed.split(':');
-    if (rest.length > 0) throw new InputError('resolvers', `resolver ${JSON.stringify(text)} is not IP[:PORT]`);
+    if (rest.length > 0)
+      throw new InputError('resolvers', `resolver ${JSON.stringify(text)} is not IP[:PORT]`);
     host = first ?? '';
     portText = second;
   }
   if (!net.isIP(host)) {
-    throw new InputError('resolvers', `resolver ${JSON.stringify(text)} must be an IP address, optionally with :PORT`);
+    throw new InputError(
+      'resolvers',
+      `resolver ${JSON.stringify(text)} must be an IP address, optionally with :PORT`,
+    );
   }
   const port = portText === undefined ? 53 : Number(portText);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
@@ -99,7 +103,11 @@ function checkRange(field: string, value: number | undefined, range: { min: numb
 }
 
 /** Validates everything up front, so a probe never starts on bad input. */
-export function validateOptions(options: ProbeOptions): { url: URL; controls: URL[]; resolvers: ResolverSpec[] } {
+export function validateOptions(options: ProbeOptions): {
+  url: URL;
+  controls: URL[];
+  resolvers: ResolverSpec[];
+} {
   const url = parseTargetUrl(options.url);
   checkRange('timeoutMs', options.timeoutMs, limits.timeoutMs);
   checkRange('maxRedirects', options.maxRedirects, limits.maxRedirects);

@@ -21,7 +21,8 @@ export function renderReport(report: Report, useColour: boolean): string {
     const time = outcome.kind === 'connected' ? outcome.connectMs : outcome.elapsedMs;
     rows.push(['tcp', `${time} ms`, describeConnect(outcome).replace(/^tcp: /, '')]);
   }
-  if (target.tls) rows.push(['tls', `${target.tls.handshakeMs} ms`, describeTls(target.tls).replace(/^tls: /, '')]);
+  if (target.tls)
+    rows.push(['tls', `${target.tls.handshakeMs} ms`, describeTls(target.tls).replace(/^tls: /, '')]);
   target.http?.hops.forEach((hop, index) => {
     rows.push([
       index === 0 ? 'http' : `hop ${index}`,
@@ -40,6 +41,9 @@ export function renderReport(report: Report, useColour: boolean): string {
   for (const [phase, time, text] of rows) {
     lines.push(`${phase.padEnd(phaseWidth)}  ${time.padStart(timeWidth)}  ${text}`);
   }
-  lines.push('', paint('dim', `total ${report.durationMs} ms · resolvers ${report.resolvers.join(', ') || 'none'}`));
+  lines.push(
+    '',
+    paint('dim', `total ${report.durationMs} ms · resolvers ${report.resolvers.join(', ') || 'none'}`),
+  );
   return lines.join('\n');
 }

@@ -104,30 +104,62 @@ const dnsFailure: Rule = {
     if (!dns || dns.addresses.length > 0) return undefined;
     const queries = allQueries(dns);
     const evidence = [...dnsEvidence(obs), ...controlEvidence(obs)];
-    const answered = dns.resolvers.filter((r) => r.queries.some((q) => q.outcome !== 'timeout' && q.outcome !== 'error'));
+    const answered = dns.resolvers.filter((r) =>
+      r.queries.some((q) => q.outcome !== 'timeout' && q.outcome !== 'error'),
+    );
     const outcomes = new Set(queries.map((q) => q.outcome));
     if (answered.length > 0 && answered.every((r) => r.queries.some((q) => q.outcome === 'nxdomain'))) {
-      return verdict('dns-failure', 'dns_failure', 'dns.nxdomain', answered.length > 1 ? 0.95 : 0.9,
-        `The name ${dns.name} does not exist (NXDOMAIN): check the spelling, or whether the domain has expired or lost its delegation.`, evidence);
+      return verdict(
+        'dns-failure',
+        'dns_failure',
+        'dns.nxdomain',
+        answered.length > 1 ? 0.95 : 0.9,
+        `The name ${dns.name} does not exist (NXDOMAIN): check the spelling, or whether the domain has expired or lost its delegation.`,
+        evidence,
+      );
     }
     if (outcomes.has('servfail')) {
-      return verdict('dns-failure', 'dns_failure', 'dns.servfail', 0.85,
-        `Resolvers fail to resolve ${dns.name} (SERVFAIL): the domain's authoritative servers are broken or unreachable, or its DNSSEC is invalid.`, evidence);
+      return verdict(
+        'dns-failure',
+        'dns_failure',
+        'dns.servfail',
+        0.85,
+        `Resolvers fail to resolve ${dns.name} (SERVFAIL): the domain's authoritative servers are broken or unreachable, or its DNSSEC is invalid.`,
+        evidence,
+      );
     }
     if (outcomes.has('refused')) {
-      return verdict('dns-failure', 'dns_failure', 'dns.refused', 0.7,
-        `The resolvers refuse to answer for ${dns.name} (REFUSED): use a resolver that serves this network.`, evidence);
+      return verdict(
+        'dns-failure',
+        'dns_failure',
+        'dns.refused',
+        0.7,
+        `The resolvers refuse to answer for ${dns.name} (REFUSED): use a resolver that serves this network.`,
+        evidence,
+      );
     }
     if (outcomes.has('nodata') || outcomes.has('other_rcode')) {
-      return verdict('dns-failure', 'dns_failure', 'dns.nodata', 0.85,
-        `The name ${dns.name} exists but has no IPv4 or IPv6 address (NODATA): its A/AAAA records are missing.`, evidence);
+      return verdict(
+        'dns-failure',
+        'dns_failure',
+        'dns.nodata',
+        0.85,
+        `The name ${dns.name} exists but has no IPv4 or IPv6 address (NODATA): its A/AAAA records are missing.`,
+        evidence,
+      );
     }
     if (isNoResolverAnswering(dns)) {
       const isControlOk = someControlReachable(obs);
-      return verdict('dns-failure', 'dns_failure', 'dns.timeout', isControlOk ? 0.8 : 0.55,
+      return verdict(
+        'dns-failure',
+        'dns_failure',
+        'dns.timeout',
+        isControlOk ? 0.8 : 0.55,
         isControlOk
           ? 'No resolver answered for this name while other sites work: the resolvers are down or their traffic is dropped.'
-          : 'No resolver answered: the resolvers are down, their traffic is dropped, or this network is offline (add --control to tell).', evidence);
+          : 'No resolver answered: the resolvers are down, their traffic is dropped, or this network is offline (add --control to tell).',
+        evidence,
+      );
     }
     return undefined;
   },
@@ -143,23 +175,53 @@ const tcpFailure: Rule = {
     const count = (kinds: string[]) => failures.filter((o) => kinds.includes(o.kind)).length;
     const port = target.port;
     if (count(['refused', 'reset']) > 0) {
-      return verdict('tcp-failure', 'server_fault', 'tcp.refused', 0.9,
-        `The server's host is up but nothing accepts connections on port ${port} (connection refused): the web server is down or listening elsewhere.`, evidence);
+      return verdict(
+        'tcp-failure',
+        'server_fault',
+        'tcp.refused',
+        0.9,
+        `The server's host is up but nothing accepts connections on port ${port} (connection refused): the web server is down or listening elsewhere.`,
+        evidence,
+      );
     }
     if (count(['host_unreachable']) > 0 || (count(['net_unreachable']) > 0 && someControlReachable(obs))) {
-      return verdict('tcp-failure', 'server_fault', 'tcp.unreachable', 0.6,
-        'A router reports the server unreachable (ICMP): the host is down or disconnected, or a filter rejects traffic to it.', evidence);
+      return verdict(
+        'tcp-failure',
+        'server_fault',
+        'tcp.unreachable',
+        0.6,
+        'A router reports the server unreachable (ICMP): the host is down or disconnected, or a filter rejects traffic to it.',
+        evidence,
+      );
     }
     if (count(['timeout']) > 0) {
       if (someControlReachable(obs)) {
-        return verdict('tcp-failure', 'filtered_path', 'filter.blackhole', 0.6,
-          `Connections to ${target.host} are silently dropped while other sites work: a filter is blackholing this address, or the host is down (the two look the same from here).`, evidence);
+        return verdict(
+          'tcp-failure',
+          'filtered_path',
+          'filter.blackhole',
+          0.6,
+          `Connections to ${target.host} are silently dropped while other sites work: a filter is blackholing this address, or the host is down (the two look the same from here).`,
+          evidence,
+        );
       }
-      return verdict('tcp-failure', 'filtered_path', 'tcp.timeout', 0.4,
-        `No answer to our connection attempts to ${target.host}: a filter dropping them, the host being down, or this network failing all look alike (add --control to tell).`, evidence);
+      return verdict(
+        'tcp-failure',
+        'filtered_path',
+        'tcp.timeout',
+        0.4,
+        `No answer to our connection attempts to ${target.host}: a filter dropping them, the host being down, or this network failing all look alike (add --control to tell).`,
+        evidence,
+      );
     }
-    return verdict('tcp-failure', 'server_fault', 'tcp.error', 0.5,
-      `Connecting to ${target.host} failed (${failures[0]?.errno ?? 'unknown error'}).`, evidence);
+    return verdict(
+      'tcp-failure',
+      'server_fault',
+      'tcp.error',
+      0.5,
+      `Connecting to ${target.host} failed (${failures[0]?.errno ?? 'unknown error'}).`,
+      evidence,
+    );
   },
 };
 
@@ -175,83 +237,205 @@ const tlsDifferential: Rule = {
       const retry = differential.retry as TlsObservation;
       if (neutral.outcome === 'established' && retry.outcome !== 'established') {
         const isDrop = differential.trigger === 'tls_timeout';
-        return verdict('tls-differential', 'filtered_path', isDrop ? 'filter.sni_drop' : 'filter.sni_reset', isDrop ? 0.6 : 0.85,
-          `Connections carrying the name ${host} in the TLS handshake (SNI) are ${isDrop ? 'dropped' : 'reset'}, while the same server completes a handshake without it: a filter on the path is blocking this site by name.`, evidence);
+        return verdict(
+          'tls-differential',
+          'filtered_path',
+          isDrop ? 'filter.sni_drop' : 'filter.sni_reset',
+          isDrop ? 0.6 : 0.85,
+          `Connections carrying the name ${host} in the TLS handshake (SNI) are ${isDrop ? 'dropped' : 'reset'}, while the same server completes a handshake without it: a filter on the path is blocking this site by name.`,
+          evidence,
+        );
       }
       if (retry.outcome === 'established') {
-        return verdict('tls-differential', 'server_fault', 'tls.handshake_failed', 0.4,
-          'The TLS handshake failed once and then succeeded: an intermittent fault at the server or on the path.', evidence);
+        return verdict(
+          'tls-differential',
+          'server_fault',
+          'tls.handshake_failed',
+          0.4,
+          'The TLS handshake failed once and then succeeded: an intermittent fault at the server or on the path.',
+          evidence,
+        );
       }
     }
-    return verdict('tls-differential', 'server_fault', 'tls.handshake_failed', tls.outcome === 'alert' ? 0.8 : 0.65,
-      `The TLS handshake with ${host} failed (${tls.outcome}${tls.errno ? `, ${tls.errno}` : ''}) even without the site's name: the server's TLS setup is broken${tls.outcome === 'alert' ? '' : ', or a filter blocks the whole address'}.`, evidence);
+    return verdict(
+      'tls-differential',
+      'server_fault',
+      'tls.handshake_failed',
+      tls.outcome === 'alert' ? 0.8 : 0.65,
+      `The TLS handshake with ${host} failed (${tls.outcome}${tls.errno ? `, ${tls.errno}` : ''}) even without the site's name: the server's TLS setup is broken${tls.outcome === 'alert' ? '' : ', or a filter blocks the whole address'}.`,
+      evidence,
+    );
   },
 };
 
-const certificateCodes: Record<string, { code: string; confidence: number; summary: (host: string) => string }> = {
-  CERT_HAS_EXPIRED: { code: 'tls.cert_expired', confidence: 0.95, summary: (h) => `The TLS certificate of ${h} has expired: the site must renew it.` },
-  CERT_NOT_YET_VALID: { code: 'tls.cert_not_yet_valid', confidence: 0.85, summary: (h) => `The TLS certificate of ${h} is not valid yet: the server's certificate or this machine's clock is wrong.` },
-  ERR_TLS_CERT_ALTNAME_INVALID: { code: 'tls.cert_name_mismatch', confidence: 0.9, summary: (h) => `The TLS certificate presented does not cover the name ${h}: the server is misconfigured, or something on the path answers in its place.` },
+const certificateCodes: Record<
+  string,
+  { code: string; confidence: number; summary: (host: string) => string }
+> = {
+  CERT_HAS_EXPIRED: {
+    code: 'tls.cert_expired',
+    confidence: 0.95,
+    summary: (h) => `The TLS certificate of ${h} has expired: the site must renew it.`,
+  },
+  CERT_NOT_YET_VALID: {
+    code: 'tls.cert_not_yet_valid',
+    confidence: 0.85,
+    summary: (h) =>
+      `The TLS certificate of ${h} is not valid yet: the server's certificate or this machine's clock is wrong.`,
+  },
+  ERR_TLS_CERT_ALTNAME_INVALID: {
+    code: 'tls.cert_name_mismatch',
+    confidence: 0.9,
+    summary: (h) =>
+      `The TLS certificate presented does not cover the name ${h}: the server is misconfigured, or something on the path answers in its place.`,
+  },
 };
 
 const tlsCertificate: Rule = {
   name: 'tls-certificate',
   apply: (obs) => {
     const { tls, host } = obs.target;
-    if (!tls || tls.outcome !== 'established' || tls.isTrusted) return undefined;
+    if (tls?.outcome !== 'established' || tls.isTrusted) return undefined;
     const known = certificateCodes[tls.verifyError ?? ''];
     const evidence = [describeTls(tls)];
-    if (known) return verdict('tls-certificate', 'server_fault', known.code, known.confidence, known.summary(host), evidence);
-    return verdict('tls-certificate', 'server_fault', 'tls.untrusted', 0.85,
-      `The TLS certificate of ${host} is not issued by a trusted authority (${tls.verifyError}): fix the chain on the server, or pass its private CA with --ca.`, evidence);
+    if (known)
+      return verdict(
+        'tls-certificate',
+        'server_fault',
+        known.code,
+        known.confidence,
+        known.summary(host),
+        evidence,
+      );
+    return verdict(
+      'tls-certificate',
+      'server_fault',
+      'tls.untrusted',
+      0.85,
+      `The TLS certificate of ${host} is not issued by a trusted authority (${tls.verifyError}): fix the chain on the server, or pass its private CA with --ca.`,
+      evidence,
+    );
   },
 };
 
 function exchangeFailureVerdict(obs: Observations, exchange: HttpExchange, isRedirectHop: boolean): Verdict {
   const { differential } = obs.target;
   const hopNote = isRedirectHop ? ` (at the redirect to ${exchange.url})` : '';
-  const evidence = [describeExchange(exchange), ...(differential?.steps.map((s) => `differential: ${s}`) ?? [])];
+  const evidence = [
+    describeExchange(exchange),
+    ...(differential?.steps.map((s) => `differential: ${s}`) ?? []),
+  ];
   const neutral = differential?.layer === 'http' ? (differential.neutral as HttpExchange) : undefined;
   const retry = differential?.layer === 'http' ? (differential.retry as HttpExchange) : undefined;
   const isNeutralOk = neutral?.outcome === 'response';
   switch (exchange.outcome) {
     case 'reset':
       if (!isRedirectHop && exchange.isRequestSent && isNeutralOk && retry && retry.outcome !== 'response') {
-        return verdict('http-failure', 'filtered_path', 'filter.keyword_reset', 0.85,
-          `The connection is reset when our request names ${obs.target.host}, while a neutral request to the same server is answered: a filter on the path injects resets for this site.`, evidence);
+        return verdict(
+          'http-failure',
+          'filtered_path',
+          'filter.keyword_reset',
+          0.85,
+          `The connection is reset when our request names ${obs.target.host}, while a neutral request to the same server is answered: a filter on the path injects resets for this site.`,
+          evidence,
+        );
       }
       if (retry?.outcome === 'response') {
-        return verdict('http-failure', 'server_fault', 'http.reset', 0.4,
-          'The connection was reset once, then the same request succeeded: an intermittent fault at the server or on the path.', evidence);
+        return verdict(
+          'http-failure',
+          'server_fault',
+          'http.reset',
+          0.4,
+          'The connection was reset once, then the same request succeeded: an intermittent fault at the server or on the path.',
+          evidence,
+        );
       }
-      return verdict('http-failure', 'server_fault', 'http.reset', neutral ? 0.75 : 0.6,
+      return verdict(
+        'http-failure',
+        'server_fault',
+        'http.reset',
+        neutral ? 0.75 : 0.6,
         `The server resets the connection${exchange.isRequestSent ? ' after receiving our request' : ''}${hopNote}, whatever the request names: the server or its load balancer is failing.`,
-        neutral ? [...evidence, 'differential: the neutral request failed too; a stateful filter that keeps blocking after a hit would look the same'] : evidence);
+        neutral
+          ? [
+              ...evidence,
+              'differential: the neutral request failed too; a stateful filter that keeps blocking after a hit would look the same',
+            ]
+          : evidence,
+      );
     case 'empty_reply':
-      return verdict('http-failure', 'server_fault', 'http.empty_reply', isNeutralOk ? 0.6 : 0.8,
-        `The server closes the connection without any reply${hopNote}${isNeutralOk ? '; other names on the same server are answered, so it drops this site by configuration (like nginx "return 444") or, less likely, a filter closes it' : ''}.`, evidence);
+      return verdict(
+        'http-failure',
+        'server_fault',
+        'http.empty_reply',
+        isNeutralOk ? 0.6 : 0.8,
+        `The server closes the connection without any reply${hopNote}${isNeutralOk ? '; other names on the same server are answered, so it drops this site by configuration (like nginx "return 444") or, less likely, a filter closes it' : ''}.`,
+        evidence,
+      );
     case 'headers_timeout':
       if (!isRedirectHop && isNeutralOk && retry && retry.outcome !== 'response') {
-        return verdict('http-failure', 'filtered_path', 'filter.keyword_drop', 0.5,
-          `Requests naming ${obs.target.host} get no answer while a neutral request to the same server is answered: a filter drops this site's traffic, or its backend hangs.`, evidence);
+        return verdict(
+          'http-failure',
+          'filtered_path',
+          'filter.keyword_drop',
+          0.5,
+          `Requests naming ${obs.target.host} get no answer while a neutral request to the same server is answered: a filter drops this site's traffic, or its backend hangs.`,
+          evidence,
+        );
       }
-      return verdict('http-failure', 'overload', 'http.timeout', 0.55,
-        `The server accepted the connection but sent no response before the deadline${hopNote}: it is overloaded or hung.`, evidence);
+      return verdict(
+        'http-failure',
+        'overload',
+        'http.timeout',
+        0.55,
+        `The server accepted the connection but sent no response before the deadline${hopNote}: it is overloaded or hung.`,
+        evidence,
+      );
     case 'body_timeout':
-      return verdict('http-failure', 'overload', 'http.body_timeout', 0.5,
-        `The server started answering but stalled before the body finished${hopNote}: it is overloaded or hung.`, evidence);
+      return verdict(
+        'http-failure',
+        'overload',
+        'http.body_timeout',
+        0.5,
+        `The server started answering but stalled before the body finished${hopNote}: it is overloaded or hung.`,
+        evidence,
+      );
     case 'dns_failed':
-      return verdict('http-failure', 'dns_failure', 'dns.redirect_target', 0.8,
-        `The site redirects to ${exchange.url}, whose name does not resolve: ${exchange.message ?? ''}.`, evidence);
+      return verdict(
+        'http-failure',
+        'dns_failure',
+        'dns.redirect_target',
+        0.8,
+        `The site redirects to ${exchange.url}, whose name does not resolve: ${exchange.message ?? ''}.`,
+        evidence,
+      );
     case 'connect_failed':
-      return verdict('http-failure', 'server_fault', 'tcp.redirect_target', 0.7,
-        `The site redirects to ${exchange.url}, which does not accept connections (${exchange.errno ?? 'error'}).`, evidence);
+      return verdict(
+        'http-failure',
+        'server_fault',
+        'tcp.redirect_target',
+        0.7,
+        `The site redirects to ${exchange.url}, which does not accept connections (${exchange.errno ?? 'error'}).`,
+        evidence,
+      );
     case 'tls_failed':
-      return verdict('http-failure', 'server_fault', 'tls.handshake_failed', 0.7,
-        `The TLS handshake failed${hopNote} (${exchange.errno ?? 'error'}).`, evidence);
+      return verdict(
+        'http-failure',
+        'server_fault',
+        'tls.handshake_failed',
+        0.7,
+        `The TLS handshake failed${hopNote} (${exchange.errno ?? 'error'}).`,
+        evidence,
+      );
     default:
-      return verdict('http-failure', 'server_fault', 'http.protocol_error', 0.6,
-        `The server's reply is not valid HTTP${hopNote} (${exchange.errno ?? exchange.message ?? 'error'}).`, evidence);
+      return verdict(
+        'http-failure',
+        'server_fault',
+        'http.protocol_error',
+        0.6,
+        `The server's reply is not valid HTTP${hopNote} (${exchange.errno ?? exchange.message ?? 'error'}).`,
+        evidence,
+      );
   }
 }
 
@@ -270,9 +454,14 @@ const redirectLoop: Rule = {
   apply: (obs) => {
     const http = obs.target.http;
     if (!http?.isRedirectLimitReached) return undefined;
-    return verdict('redirect-loop', 'server_fault', 'http.redirect_loop', 0.85,
+    return verdict(
+      'redirect-loop',
+      'server_fault',
+      'http.redirect_loop',
+      0.85,
       `The site redirects in a loop or through more than ${http.hops.length - 1} hops: browsers give up with "too many redirects".`,
-      http.hops.map((hop) => describeExchange(hop.exchange)));
+      http.hops.map((hop) => describeExchange(hop.exchange)),
+    );
   },
 };
 
@@ -284,14 +473,26 @@ const domainMigration: Rule = {
     const evidence = http.hops.map((hop) => describeExchange(hop.exchange));
     const gone = http.hops.find((hop) => hop.exchange.status === 410);
     if (gone) {
-      return verdict('domain-migration', 'domain_migration', 'http.gone', 0.8,
-        `The server says ${gone.exchange.url} is gone for good (410): the site or page was retired or moved.`, evidence);
+      return verdict(
+        'domain-migration',
+        'domain_migration',
+        'http.gone',
+        0.8,
+        `The server says ${gone.exchange.url} is gone for good (410): the site or page was retired or moved.`,
+        evidence,
+      );
     }
     const offsite = http.hops.slice(1).find((hop) => hop.registrableDomain !== http.registrableDomain);
     if (!offsite) return undefined;
     const isPermanent = http.hops.some((hop) => hop.exchange.status === 301 || hop.exchange.status === 308);
-    return verdict('domain-migration', 'domain_migration', 'http.redirect_offsite', isPermanent ? 0.9 : 0.6,
-      `The site has ${isPermanent ? 'permanently ' : ''}moved to another domain, ${offsite.registrableDomain}: update links and bookmarks to ${offsite.exchange.url}.`, evidence);
+    return verdict(
+      'domain-migration',
+      'domain_migration',
+      'http.redirect_offsite',
+      isPermanent ? 0.9 : 0.6,
+      `The site has ${isPermanent ? 'permanently ' : ''}moved to another domain, ${offsite.registrableDomain}: update links and bookmarks to ${offsite.exchange.url}.`,
+      evidence,
+    );
   },
 };
 
@@ -304,19 +505,37 @@ const httpStatus: Rule = {
     const status = final.status;
     if (status === 503) {
       const hasRetryAfter = final.headers.retryAfter !== undefined;
-      return verdict('http-status', 'overload', 'http.unavailable', hasRetryAfter ? 0.85 : 0.75,
-        `The server is up but says it is temporarily unavailable (503)${hasRetryAfter ? `, asking to retry after ${final.headers.retryAfter}` : ''}: it is overloaded or in maintenance.`, evidence);
+      return verdict(
+        'http-status',
+        'overload',
+        'http.unavailable',
+        hasRetryAfter ? 0.85 : 0.75,
+        `The server is up but says it is temporarily unavailable (503)${hasRetryAfter ? `, asking to retry after ${final.headers.retryAfter}` : ''}: it is overloaded or in maintenance.`,
+        evidence,
+      );
     }
     if (status === 429) {
-      return verdict('http-status', 'overload', 'http.rate_limited', 0.85,
-        `The server is rate-limiting requests (429)${final.headers.retryAfter ? `; retry after ${final.headers.retryAfter}` : ''}.`, evidence);
+      return verdict(
+        'http-status',
+        'overload',
+        'http.rate_limited',
+        0.85,
+        `The server is rate-limiting requests (429)${final.headers.retryAfter ? `; retry after ${final.headers.retryAfter}` : ''}.`,
+        evidence,
+      );
     }
     if (status >= 500) {
       const isGateway = status === 502 || status === 504;
-      return verdict('http-status', 'server_fault', 'http.server_error', 0.85,
+      return verdict(
+        'http-status',
+        'server_fault',
+        'http.server_error',
+        0.85,
         isGateway
           ? `The site's proxy or load balancer cannot reach its backend (${status}): the application behind it is down or too slow.`
-          : `The server fails with an internal error (${status}): the application is broken.`, evidence);
+          : `The server fails with an internal error (${status}): the application is broken.`,
+        evidence,
+      );
     }
     return undefined;
   },
@@ -331,9 +550,14 @@ const slowFirstByte: Rule = {
     const connectMs = connectMsOf(obs.target) ?? 0;
     const { slowFirstByteMs, slowFirstByteRatio } = obs.thresholds;
     if (firstByteMs < slowFirstByteMs || firstByteMs < connectMs * slowFirstByteRatio) return undefined;
-    return verdict('slow-first-byte', 'overload', 'http.slow_first_byte', 0.7,
+    return verdict(
+      'slow-first-byte',
+      'overload',
+      'http.slow_first_byte',
+      0.7,
       `The server answers, but its first byte took ${Math.round(firstByteMs)} ms against a ${connectMs} ms round trip: the application is overloaded or slow.`,
-      [describeExchange(first), ...obs.target.tcp.map(describeConnect)]);
+      [describeExchange(first), ...obs.target.tcp.map(describeConnect)],
+    );
   },
 };
 
@@ -344,11 +568,23 @@ const reachable: Rule = {
     if (final?.outcome !== 'response' || final.status === undefined) return undefined;
     const evidence = obs.target.http?.hops.map((hop) => describeExchange(hop.exchange)) ?? [];
     if (final.status >= 400) {
-      return verdict('reachable', 'ok', 'http.client_error', 0.6,
-        `The site is reachable; this URL answers ${final.status}, a problem with the request or the page, not the connection.`, evidence);
+      return verdict(
+        'reachable',
+        'ok',
+        'http.client_error',
+        0.6,
+        `The site is reachable; this URL answers ${final.status}, a problem with the request or the page, not the connection.`,
+        evidence,
+      );
     }
-    return verdict('reachable', 'ok', 'http.ok', 0.95,
-      `The site is reachable and answers ${final.status}.`, evidence);
+    return verdict(
+      'reachable',
+      'ok',
+      'http.ok',
+      0.95,
+      `The site is reachable and answers ${final.status}.`,
+      evidence,
+    );
   },
 };
 
@@ -376,6 +612,12 @@ export function classify(obs: Observations): Verdict {
   }
   const notes = obs.target.notes;
   const isNoRoute = obs.target.tcp.some((o) => o.kind !== 'connected' && isNoRouteErrno(o.errno));
-  return verdict('undetermined', isNoRoute ? 'local_network' : 'server_fault', 'probe.incomplete', 0.2,
-    'The probe could not complete enough phases to say why the site fails.', notes);
+  return verdict(
+    'undetermined',
+    isNoRoute ? 'local_network' : 'server_fault',
+    'probe.incomplete',
+    0.2,
+    'The probe could not complete enough phases to say why the site fails.',
+    notes,
+  );
 }

@@ -20,7 +20,8 @@ export function describeDns(dns: DnsObservation): string[] {
 }
 
 export function describeConnect(outcome: ConnectOutcome): string {
-  if (outcome.kind === 'connected') return `tcp: ${outcome.address}:${outcome.port} connected in ${outcome.connectMs} ms`;
+  if (outcome.kind === 'connected')
+    return `tcp: ${outcome.address}:${outcome.port} connected in ${outcome.connectMs} ms`;
   const errno = outcome.errno ? ` (${outcome.errno})` : '';
   return `tcp: ${outcome.address}:${outcome.port} ${outcome.kind.replace('_', ' ')}${errno} after ${outcome.elapsedMs} ms`;
 }
@@ -41,7 +42,9 @@ export function describeExchange(exchange: HttpExchange): string {
     const location = exchange.headers.location ? ` → ${exchange.headers.location}` : '';
     const retryAfter = exchange.headers.retryAfter ? ` (Retry-After: ${exchange.headers.retryAfter})` : '';
     const firstByte =
-      exchange.timings.firstByteMs === undefined ? '' : `, first byte after ${exchange.timings.firstByteMs} ms`;
+      exchange.timings.firstByteMs === undefined
+        ? ''
+        : `, first byte after ${exchange.timings.firstByteMs} ms`;
     return `http: ${where}: ${exchange.status}${location}${retryAfter}${firstByte}`;
   }
   const sent = exchange.isRequestSent

@@ -1,8 +1,9 @@
 // DNS probe: raw A/AAAA queries (dns-packet) to each resolver in parallel, watching for injected extra replies.
-import dgram from 'node:dgram';
+
 import { randomInt } from 'node:crypto';
-import net from 'node:net';
+import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import type {
   DnsAnswer,
@@ -39,7 +40,9 @@ type QueryAttempt =
 const maxCnameHops = 8;
 
 export function formatResolver(resolver: ResolverSpec): string {
-  return net.isIPv6(resolver.host) ? `[${resolver.host}]:${resolver.port}` : `${resolver.host}:${resolver.port}`;
+  return net.isIPv6(resolver.host)
+    ? `[${resolver.host}]:${resolver.port}`
+    : `${resolver.host}:${resolver.port}`;
 }
 
 /** The nameservers of /etc/resolv.conf, the default when the user names none. */
@@ -374,5 +377,9 @@ function followCnames(
     .filter((record) => record.type === type && record.name.toLowerCase().replace(/\.$/, '') === current)
     .map((record) => record.data);
   // Some resolvers answer with addresses under a name we did not chase; take them if the chain found none.
-  return { addresses: addresses.length > 0 ? addresses : addressesOf(packet, type), cnames, finalName: current };
+  return {
+    addresses: addresses.length > 0 ? addresses : addressesOf(packet, type),
+    cnames,
+    finalName: current,
+  };
 }

@@ -187,7 +187,8 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
       firstByteMs,
       ...(bodyError
         ? {
-            errno: bodyOutcome === 'body_timeout' ? 'BODY_TIMEOUT' : (facts.socketErrno ?? errnoOf(bodyError)),
+            errno:
+              bodyOutcome === 'body_timeout' ? 'BODY_TIMEOUT' : (facts.socketErrno ?? errnoOf(bodyError)),
             message: messageOf(bodyError),
           }
         : {}),

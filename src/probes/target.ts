@@ -327,7 +327,11 @@ async function followRedirects(
   let current = first;
   let currentUrl = url;
   let isRedirectLimitReached = false;
-  while (current.outcome === 'response' && redirectStatuses.has(current.status ?? 0) && current.headers.location) {
+  while (
+    current.outcome === 'response' &&
+    redirectStatuses.has(current.status ?? 0) &&
+    current.headers.location
+  ) {
     if (hops.length > options.maxRedirects) {
       isRedirectLimitReached = true;
       break;

@@ -106,7 +106,11 @@ export function handshakeTls(options: TlsHandshakeOptions): Promise<TlsHandshake
   });
 }
 
-export function tlsFailureKind(errno: string | undefined, message: string, hasPeerFin: boolean): TlsOutcomeKind {
+export function tlsFailureKind(
+  errno: string | undefined,
+  message: string,
+  hasPeerFin: boolean,
+): TlsOutcomeKind {
   if (/alert/i.test(message) || errno?.startsWith('ERR_SSL')) return 'alert';
   // Node reports a FIN during the handshake as ECONNRESET "socket disconnected": the raw 'end' tells them apart.
   if (errno === 'ECONNRESET' && hasPeerFin) return 'closed';

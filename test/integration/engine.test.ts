@@ -73,7 +73,11 @@ afterAll(async () => {
 
 describe('engine on loopback', () => {
   it('diagnoses a healthy site reached by name as ok, with each phase observed', async () => {
-    const report = await probe({ url: site.url('/', 'site-a.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    const report = await probe({
+      url: site.url('/', 'site-a.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
     expect(report.verdict).toMatchObject({ cause: 'ok', code: 'http.ok' });
     expect(report.target.dns?.addresses).toEqual(['127.0.0.1']);
     expect(report.target.tcp[0]).toMatchObject({ kind: 'connected', address: '127.0.0.1' });
@@ -84,14 +88,22 @@ describe('engine on loopback', () => {
   });
 
   it('follows a CNAME to its address', async () => {
-    const report = await probe({ url: site.url('/', 'alias.site-a.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    const report = await probe({
+      url: site.url('/', 'alias.site-a.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
     const query = report.target.dns?.resolvers[0]?.queries.find((q) => q.type === 'A');
     expect(query?.cnameChain).toEqual(['www.site-a.test']);
     expect(report.verdict.code).toBe('http.ok');
   });
 
   it('retries a truncated UDP answer over TCP', async () => {
-    const report = await probe({ url: site.url('/', 'big.site-a.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    const report = await probe({
+      url: site.url('/', 'big.site-a.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
     const query = report.target.dns?.resolvers[0]?.queries.find((q) => q.type === 'A');
     expect(query?.isTruncatedRetriedOverTcp).toBe(true);
     expect(query?.addresses).toEqual(['127.0.0.1']);
@@ -99,23 +111,39 @@ describe('engine on loopback', () => {
   });
 
   it('reports NXDOMAIN as dns_failure dns.nxdomain', async () => {
-    const report = await probe({ url: site.url('/', 'missing.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    const report = await probe({
+      url: site.url('/', 'missing.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
     expect(report.verdict).toMatchObject({ cause: 'dns_failure', code: 'dns.nxdomain' });
     expect(report.target.tcp).toEqual([]);
   });
 
   it('reports SERVFAIL as dns_failure dns.servfail', async () => {
-    const report = await probe({ url: site.url('/', 'servfail.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    const report = await probe({
+      url: site.url('/', 'servfail.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
     expect(report.verdict).toMatchObject({ cause: 'dns_failure', code: 'dns.servfail' });
   });
 
   it('reports a name without addresses as dns.nodata', async () => {
-    const report = await probe({ url: site.url('/', 'noaddress.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    const report = await probe({
+      url: site.url('/', 'noaddress.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
     expect(report.verdict).toMatchObject({ cause: 'dns_failure', code: 'dns.nodata' });
   });
 
   it('reports a resolver that never answers as dns.timeout after one retry', async () => {
-    const report = await probe({ url: site.url('/', 'dropped.test'), resolvers: resolvers(), timeoutMs: 1200 });
+    const report = await probe({
+      url: site.url('/', 'dropped.test'),
+      resolvers: resolvers(),
+      timeoutMs: 1200,
+    });
     expect(report.verdict).toMatchObject({ cause: 'dns_failure', code: 'dns.timeout' });
     const query = report.target.dns?.resolvers[0]?.queries[0];
     expect(query).toMatchObject({ outcome: 'timeout', attempts: 2 });
@@ -169,7 +197,11 @@ describe('engine on loopback', () => {
   });
 
   it('reports a permanent redirect to another registrable domain as domain_migration', async () => {
-    const report = await probe({ url: site.url('/moved', 'site-a.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    const report = await probe({
+      url: site.url('/moved', 'site-a.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
     expect(report.verdict).toMatchObject({ cause: 'domain_migration', code: 'http.redirect_offsite' });
     const hops = report.target.http?.hops ?? [];
     expect(hops.map((hop) => hop.registrableDomain)).toEqual(['site-a.test', 'moved-b.test']);
@@ -177,14 +209,22 @@ describe('engine on loopback', () => {
   });
 
   it('treats a permanent redirect within the same registrable domain as ok', async () => {
-    const report = await probe({ url: site.url('/same-site', 'site-a.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    const report = await probe({
+      url: site.url('/same-site', 'site-a.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
     expect(report.verdict).toMatchObject({ cause: 'ok', code: 'http.ok' });
     expect(report.target.http?.hops).toHaveLength(2);
   });
 
   it('reports a server that resets every request, neutral ones too, as server_fault http.reset', async () => {
     const server = await serve(startResettingServer());
-    const report = await probe({ url: server.url('/page', 'site-a.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    const report = await probe({
+      url: server.url('/page', 'site-a.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
     expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'http.reset' });
     const first = report.target.http?.hops[0]?.exchange;
     expect(first).toMatchObject({ outcome: 'reset', errno: 'ECONNRESET', isRequestSent: true });
@@ -227,7 +267,11 @@ describe('engine on loopback', () => {
 
   it('keeps the target verdict when a control is reachable', async () => {
     const port = await freeClosedPort();
-    const report = await probe({ url: `http://127.0.0.1:${port}/`, controls: [site.url('/')], timeoutMs: 3000 });
+    const report = await probe({
+      url: `http://127.0.0.1:${port}/`,
+      controls: [site.url('/')],
+      timeoutMs: 3000,
+    });
     expect(report.verdict.code).toBe('tcp.refused');
     expect(report.controls[0]).toMatchObject({ isReachable: true, verdict: { code: 'http.ok' } });
   });

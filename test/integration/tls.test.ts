@@ -63,13 +63,21 @@ describe('TLS on loopback', () => {
   });
 
   it('reports a certificate from an unknown CA as server_fault tls.untrusted', async () => {
-    const report = await probe({ url: trusted.url('/', 'secure.site-a.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    const report = await probe({
+      url: trusted.url('/', 'secure.site-a.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
     expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'tls.untrusted' });
     expect(report.target.tls?.verifyError).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
   });
 
   it('reports a self-signed certificate as tls.untrusted', async () => {
-    const report = await probe({ url: selfSigned.url('/', 'secure.site-a.test'), resolvers: resolvers(), timeoutMs: 5000 });
+    const report = await probe({
+      url: selfSigned.url('/', 'secure.site-a.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
     expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'tls.untrusted' });
     expect(report.target.tls?.verifyError).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
   });
@@ -115,9 +123,7 @@ describe('TLS on loopback', () => {
 
   it('reports a server that resets every ClientHello as server_fault tls.handshake_failed', async () => {
     // Every ClientHello starts with the handshake record header 0x16 0x03: all of them are reset.
-    const resetting = await keep(
-      startSniResetServer(pki.issue(['secure.site-a.test']), '\u0016\u0003'),
-    );
+    const resetting = await keep(startSniResetServer(pki.issue(['secure.site-a.test']), '\u0016\u0003'));
     const report = await probe({
       url: resetting.url('/', 'secure.site-a.test'),
       resolvers: resolvers(),

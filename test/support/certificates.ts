@@ -55,9 +55,27 @@ export function createPki(): TestPki {
     ].join('\n'),
   );
   openssl(
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key',
-      '-out', 'ca.pem', '-days', '30', '-subj', '/CN=reach test CA', '-addext', 'basicConstraints=critical,CA:TRUE',
-      '-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '30',
+      '-subj',
+      '/CN=reach test CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
     dir,
   );
   let serial = 0;
@@ -68,8 +86,22 @@ export function createPki(): TestPki {
   };
   const newKeyAndCsr = (names: string[], files: ReturnType<typeof leafFiles>) =>
     openssl(
-      ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', files.key, '-out',
-        files.csr, '-subj', `/CN=${names[0]}`, '-addext', `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`],
+      [
+        'req',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        files.key,
+        '-out',
+        files.csr,
+        '-subj',
+        `/CN=${names[0]}`,
+        '-addext',
+        `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`,
+      ],
       dir,
     );
   const read = (files: ReturnType<typeof leafFiles>): Leaf => ({
@@ -86,14 +118,34 @@ export function createPki(): TestPki {
       const validity = options.isExpired
         ? ['-startdate', '20200101000000Z', '-enddate', '20200201000000Z']
         : ['-days', '30'];
-      openssl(['ca', '-batch', '-config', 'ca.cnf', '-in', files.csr, '-out', files.cert, '-notext', ...validity], dir);
+      openssl(
+        ['ca', '-batch', '-config', 'ca.cnf', '-in', files.csr, '-out', files.cert, '-notext', ...validity],
+        dir,
+      );
       return read(files);
     },
     selfSigned(name) {
       const files = leafFiles(name);
       openssl(
-        ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', files.key,
-          '-out', files.cert, '-days', '30', '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`],
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-keyout',
+          files.key,
+          '-out',
+          files.cert,
+          '-days',
+          '30',
+          '-subj',
+          `/CN=${name}`,
+          '-addext',
+          `subjectAltName=DNS:${name}`,
+        ],
         dir,
       );
       return read(files);

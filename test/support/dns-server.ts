@@ -24,12 +24,12 @@ export interface DnsTestServer {
   close(): Promise<void>;
 }
 
-type Question = { name: string; type: string };
+type Question = dnsPacket.Question;
 
 function answerFor(zone: Map<string, ZoneEntry>, question: Question, id: number, flags: number): Buffer {
   const name = question.name.toLowerCase();
   const entry = zone.get(name);
-  const base = { type: 'response' as const, id, questions: [{ ...question, class: 'IN' }] };
+  const base = { type: 'response' as const, id, questions: [{ ...question, class: 'IN' as const }] };
   if (!entry) return encode({ ...base, flags: flags | rcodeFlag('NXDOMAIN'), answers: [] });
   if (entry.rcode) return encode({ ...base, flags: flags | rcodeFlag(entry.rcode), answers: [] });
   const answers: dnsPacket.Answer[] = [];
@@ -96,7 +96,13 @@ export async function startDnsServer(zoneEntries: Record<string, ZoneEntry>): Pr
         id: query.id,
         flags: responseFlags,
         questions: [question],
-        answers: entry.injectFirst.a.map((data) => ({ type: 'A', name: question.name, ttl: 60, class: 'IN', data })),
+        answers: entry.injectFirst.a.map((data) => ({
+          type: 'A',
+          name: question.name,
+          ttl: 60,
+          class: 'IN',
+          data,
+        })),
       });
       send(forged);
       const timer = setTimeout(() => {
