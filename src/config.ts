@@ -8,14 +8,12 @@ const booleanText = z
 
 const integerText = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
-const listText = z
-  .string()
-  .transform((text) =>
-    text
-      .split(',')
-      .map((item) => item.trim())
-      .filter((item) => item.length > 0),
-  );
+const listText = z.string().transform((text) =>
+  text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0),
+);
 
 /** "IP", "IP:PORT" or "[v6]:PORT", checked here so a bad default resolver stops the start, not every probe. */
 const resolverText = z.string().refine(
@@ -41,12 +39,19 @@ export const environmentSchema = z.object({
   PORT: integerText(0, 65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   /** Unset: a private redis-server child process is started with its data in REDIS_DATA_DIR. */
-  REDIS_URL: z.url({ protocol: /^rediss?$/, message: 'expected redis://[:password@]host:port[/db]' }).optional(),
+  REDIS_URL: z
+    .url({ protocol: /^rediss?$/, message: 'expected redis://[:password@]host:port[/db]' })
+    .optional(),
   REDIS_DATA_DIR: z.string().min(1).default('.data/redis'),
-  QUEUE_NAME: z.string().regex(/^[a-z0-9-]+$/).default('reach-probes'),
+  QUEUE_NAME: z
+    .string()
+    .regex(/^[a-z0-9-]+$/)
+    .default('reach-probes'),
   WORKER_CONCURRENCY: integerText(1, 1024).default(16),
   /** Comma-separated bearer keys; unset or empty means no authentication. */
-  API_KEYS: listText.pipe(z.array(z.string().min(16, 'each API key needs at least 16 characters'))).default([]),
+  API_KEYS: listText
+    .pipe(z.array(z.string().min(16, 'each API key needs at least 16 characters')))
+    .default([]),
   PROBE_ALLOW_PRIVATE: booleanText.default(false),
   PROBE_RESOLVERS: listText.pipe(z.array(resolverText)).default([]),
   PROBE_CONTROLS: listText.pipe(z.array(httpUrlText)).default([]),
@@ -110,7 +115,9 @@ export function loadConfig(environment: Record<string, string | undefined>): Ser
   );
   const parsed = environmentSchema.safeParse(known);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`);
+    const lines = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`,
+    );
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
   const env = parsed.data;

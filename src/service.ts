@@ -2,7 +2,7 @@
 import type { Server } from 'node:http';
 import { Queue, QueueEvents } from 'bullmq';
 import express from 'express';
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApp } from './api/app.js';
 import { createJobWaiter, type JobWaiter } from './api/job-waiter.js';
@@ -47,7 +47,10 @@ export function createLogger(config: ServiceConfig): Logger {
     level: config.logLevel,
     base: { service: 'reach' },
     // Belt and braces: no code logs request headers, but keys must never reach a log if one ever does.
-    redact: { paths: ['authorization', '*.authorization', 'headers.authorization', '*.headers.authorization'], remove: true },
+    redact: {
+      paths: ['authorization', '*.authorization', 'headers.authorization', '*.headers.authorization'],
+      remove: true,
+    },
   });
 }
 
@@ -65,7 +68,10 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
       onLog: (line) => logger.debug({ redis: line }, 'redis-server'),
     });
     redisUrl = embedded.url;
-    logger.info({ port: embedded.port, dataDir: config.redisDataDir, pid: embedded.pid }, 'started embedded redis-server');
+    logger.info(
+      { port: embedded.port, dataDir: config.redisDataDir, pid: embedded.pid },
+      'started embedded redis-server',
+    );
   }
 
   const registry = new Registry();
@@ -136,8 +142,9 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   const close = async () => {
     const deadlineMs = config.shutdownDeadlineMs;
     logger.info({ deadlineMs }, 'shutting down: no new requests or jobs');
-    await Promise.all([stopServer(server, deadlineMs), worker?.close(deadlineMs)]);
-    for (const closer of closers) await closer().catch((error) => logger.warn({ err: error }, 'close failed'));
+    await Promise.all([stopServer(server, deadlineMs, logger), worker?.close(deadlineMs)]);
+    for (const closer of closers)
+      await closer().catch((error) => logger.warn({ err: error }, 'close failed'));
     if (embedded) await embedded.stop();
     logger.info('shut down');
   };
@@ -184,10 +191,11 @@ function urlOf(server: Server): string {
 }
 
 /** Stops accepting connections, lets requests in flight (wait mode too) finish until the deadline. */
-async function stopServer(server: Server | undefined, deadlineMs: number): Promise<void> {
+async function stopServer(server: Server | undefined, deadlineMs: number, logger: Logger): Promise<void> {
   if (!server?.listening) return;
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
+  logger.info('stopped accepting connections');
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<void>((resolve) => {
     timer = setTimeout(() => {

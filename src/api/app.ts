@@ -58,7 +58,10 @@ export function createApp(deps: ApiDependencies): Express {
   });
 
   const auth = createAuth(config.apiKeys);
-  const openApiDocument = buildOpenApiDocument({ version: deps.version ?? '0.0.0', isAuthRequired: config.apiKeys.length > 0 });
+  const openApiDocument = buildOpenApiDocument({
+    version: deps.version ?? '0.0.0',
+    isAuthRequired: config.apiKeys.length > 0,
+  });
   app.get('/openapi.json', auth, (_request, response) => {
     response.json(openApiDocument);
   });

@@ -13,7 +13,10 @@ function digest(text: string): Buffer {
  * is compared so the time does not tell which one nearly matched.
  */
 export function createAuth(apiKeys: string[]): RequestHandler {
-  const keyDigests = apiKeys.map((key) => ({ digest: digest(key), fingerprint: digest(key).toString('hex').slice(0, 16) }));
+  const keyDigests = apiKeys.map((key) => ({
+    digest: digest(key),
+    fingerprint: digest(key).toString('hex').slice(0, 16),
+  }));
   return (request, response, next) => {
     if (keyDigests.length === 0) {
       response.locals.clientId = `address:${request.ip ?? 'unknown'}`;
@@ -24,7 +27,11 @@ export function createAuth(apiKeys: string[]): RequestHandler {
     const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
     if (!match) {
       response.setHeader('WWW-Authenticate', 'Bearer realm="reach"');
-      next(new HttpProblem(401, 'unauthorized', 'send Authorization: Bearer <API key>', { field: 'authorization' }));
+      next(
+        new HttpProblem(401, 'unauthorized', 'send Authorization: Bearer <API key>', {
+          field: 'authorization',
+        }),
+      );
       return;
     }
     const offered = digest(match[1] ?? '');

@@ -22,7 +22,9 @@ export function createJobWaiter(queue: Queue<ProbeJobData, ProbeJobResult>, even
   };
   const onCompleted = ({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => {
     if (!waiting.has(jobId)) return;
-    const result = (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as ProbeJobResult;
+    const result = (
+      typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue
+    ) as ProbeJobResult;
     settle(jobId, { state: 'completed', result, finishedOn: Date.now() });
   };
   const onFailed = ({ jobId }: { jobId: string }) => {
@@ -79,7 +81,9 @@ export async function readFinished(
   return job ? finishedFromJob(job) : undefined;
 }
 
-export async function finishedFromJob(job: Job<ProbeJobData, ProbeJobResult>): Promise<FinishedJob | undefined> {
+export async function finishedFromJob(
+  job: Job<ProbeJobData, ProbeJobResult>,
+): Promise<FinishedJob | undefined> {
   if (!job.finishedOn) return undefined;
   if (job.returnvalue) return { state: 'completed', result: job.returnvalue, finishedOn: job.finishedOn };
   // failedReason is also set on an attempt that will be retried; only the state says if it is final.

@@ -33,7 +33,14 @@ export function registerQueueDepth(registry: Registry, queue: Queue): void {
     registers: [registry],
     async collect() {
       try {
-        const counts = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
+        const counts = await queue.getJobCounts(
+          'waiting',
+          'prioritized',
+          'active',
+          'delayed',
+          'completed',
+          'failed',
+        );
         for (const [state, count] of Object.entries(counts)) this.set({ state }, count);
       } catch {
         // Redis away: the gauge keeps its last values; /readyz says what is wrong.

@@ -9,7 +9,11 @@ type JsonSchema = Record<string, unknown>;
 
 // OpenAPI 3.1 speaks JSON Schema 2020-12, which is what z.toJSONSchema produces; only $schema is dropped.
 function schemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
-  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, target: 'draft-2020-12', unrepresentable: 'any' });
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
+    io,
+    target: 'draft-2020-12',
+    unrepresentable: 'any',
+  });
   return rest as JsonSchema;
 }
 
@@ -50,7 +54,9 @@ export function buildOpenApiDocument(options: { version: string; isAuthRequired:
     },
     components: {
       schemas: componentSchemas(),
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'One of the keys in API_KEYS.' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'One of the keys in API_KEYS.' },
+      },
     },
     paths: {
       '/probe': {
@@ -58,7 +64,13 @@ export function buildOpenApiDocument(options: { version: string; isAuthRequired:
           summary: 'Submit a probe',
           security,
           parameters: [
-            { name: 'wait', in: 'query', required: false, schema: waitParameter, description: 'Seconds to wait (0..60).' },
+            {
+              name: 'wait',
+              in: 'query',
+              required: false,
+              schema: waitParameter,
+              description: 'Seconds to wait (0..60).',
+            },
           ],
           requestBody: {
             required: true,
@@ -73,11 +85,15 @@ export function buildOpenApiDocument(options: { version: string; isAuthRequired:
               description: 'Queued; GET the link for the result.',
               content: { 'application/json': { schema: { $ref: '#/components/schemas/ProbeAccepted' } } },
             },
-            '400': problemResponse('Malformed JSON, unknown fields, a URL that is not http(s), values out of range.'),
+            '400': problemResponse(
+              'Malformed JSON, unknown fields, a URL that is not http(s), values out of range.',
+            ),
             '401': problemResponse('Missing or wrong API key.'),
             '413': problemResponse('Body over 16 KiB.'),
             '415': problemResponse('Body not sent as application/json.'),
-            '422': problemResponse('The target (or a redirect hop, or an address it resolved to) is not allowed.'),
+            '422': problemResponse(
+              'The target (or a redirect hop, or an address it resolved to) is not allowed.',
+            ),
             '429': problemResponse('Rate limit reached; see Retry-After.'),
             '503': problemResponse('Queue full or Redis unreachable; see Retry-After.'),
           },
@@ -98,7 +114,9 @@ export function buildOpenApiDocument(options: { version: string; isAuthRequired:
           },
         },
       },
-      '/healthz': { get: { summary: 'The process is up', security: [], responses: { '200': { description: 'ok' } } } },
+      '/healthz': {
+        get: { summary: 'The process is up', security: [], responses: { '200': { description: 'ok' } } },
+      },
       '/readyz': {
         get: {
           summary: 'Redis reachable and the worker running',
@@ -107,7 +125,11 @@ export function buildOpenApiDocument(options: { version: string; isAuthRequired:
         },
       },
       '/metrics': {
-        get: { summary: 'Prometheus metrics', security, responses: { '200': { description: 'text exposition' } } },
+        get: {
+          summary: 'Prometheus metrics',
+          security,
+          responses: { '200': { description: 'text exposition' } },
+        },
       },
     },
   };

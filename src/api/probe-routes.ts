@@ -1,7 +1,7 @@
 // POST /probe and GET /probe/:id: validate, refuse unsafe targets, enqueue, and read results back.
 import { randomUUID } from 'node:crypto';
-import { type Request, type Response, Router } from 'express';
 import type { Job, Queue } from 'bullmq';
+import { type Request, type Response, Router } from 'express';
 import type { Redis } from 'ioredis';
 import { isRedisReady } from '../redis/connection.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
@@ -10,7 +10,13 @@ import type { ProbeJobData, ProbeJobResult } from '../worker/job.js';
 import { probeJobName } from '../worker/job.js';
 import { type FinishedJob, finishedFromJob, type JobWaiter } from './job-waiter.js';
 import { fieldErrorsOf, HttpProblem, invalidRequest } from './problems.js';
-import { emptyQuerySchema, probeIdSchema, probeRequestSchema, type ProbeStatus, waitQuerySchema } from './schemas.js';
+import {
+  emptyQuerySchema,
+  type ProbeStatus,
+  probeIdSchema,
+  probeRequestSchema,
+  waitQuerySchema,
+} from './schemas.js';
 
 export interface ProbeRoutesOptions {
   queue: Queue<ProbeJobData, ProbeJobResult>;
@@ -38,7 +44,9 @@ export function createProbeRoutes(options: ProbeRoutesOptions): Router {
     if (!body.success) throw invalidRequest(fieldErrorsOf(body.error));
     const refusal = refuseTargets(body.data, policy);
     if (refusal) {
-      throw new HttpProblem(422, 'targetRefused', refusal.reason, { errors: [{ field: refusal.field, message: refusal.reason }] });
+      throw new HttpProblem(422, 'targetRefused', refusal.reason, {
+        errors: [{ field: refusal.field, message: refusal.reason }],
+      });
     }
     requireRedis(redis);
     const waitingCount = await backlog.count();
@@ -83,7 +91,9 @@ export function createProbeRoutes(options: ProbeRoutesOptions): Router {
 }
 
 function notFound(id: string): HttpProblem {
-  return new HttpProblem(404, 'notFound', `no probe with id ${id} (unknown, or its result has expired)`, { field: 'id' });
+  return new HttpProblem(404, 'notFound', `no probe with id ${id} (unknown, or its result has expired)`, {
+    field: 'id',
+  });
 }
 
 function requireRedis(redis: Redis): void {
@@ -111,8 +121,12 @@ function refuseTargets(
 ): TargetRefusal | undefined {
   const checks = [
     () => checkTargetUrl(body.url, policy, 'url'),
-    ...(body.controls ?? []).map((control, index) => () => checkTargetUrl(control, policy, `controls.${index}`)),
-    ...(body.resolvers ?? []).map((resolver, index) => () => checkResolver(resolver, policy, `resolvers.${index}`)),
+    ...(body.controls ?? []).map(
+      (control, index) => () => checkTargetUrl(control, policy, `controls.${index}`),
+    ),
+    ...(body.resolvers ?? []).map(
+      (resolver, index) => () => checkResolver(resolver, policy, `resolvers.${index}`),
+    ),
   ];
   for (const check of checks) {
     const refusal = check();
@@ -152,11 +166,16 @@ function createBacklogGauge(queue: Queue<ProbeJobData, ProbeJobResult>) {
 function sendFinished(response: Response, id: string, submittedOn: number, finished: FinishedJob): void {
   const status = finishedStatus(id, submittedOn, finished, undefined);
   if (finished.state === 'completed' && finished.result.outcome === 'refused') {
-    throw new HttpProblem(422, 'targetRefused', `refused to connect to ${finished.result.address}: ${finished.result.reason}`, {
-      id,
-      address: finished.result.address,
-      errors: [{ field: 'url', message: finished.result.reason }],
-    });
+    throw new HttpProblem(
+      422,
+      'targetRefused',
+      `refused to connect to ${finished.result.address}: ${finished.result.reason}`,
+      {
+        id,
+        address: finished.result.address,
+        errors: [{ field: 'url', message: finished.result.reason }],
+      },
+    );
   }
   if (finished.state === 'completed' && finished.result.outcome === 'invalid') {
     throw new HttpProblem(422, 'invalidRequest', finished.result.message, {
@@ -187,9 +206,14 @@ function finishedStatus(
     return { ...base, status: 'failed', error: { kind: 'error', reason: finished.failedReason } };
   }
   const result = finished.result;
-  if (result.outcome === 'report') return { ...base, status: 'completed', report: result.report as unknown as ProbeStatus['report'] };
+  if (result.outcome === 'report')
+    return { ...base, status: 'completed', report: result.report as unknown as ProbeStatus['report'] };
   if (result.outcome === 'refused') {
-    return { ...base, status: 'failed', error: { kind: 'refused', reason: result.reason, address: result.address } };
+    return {
+      ...base,
+      status: 'failed',
+      error: { kind: 'refused', reason: result.reason, address: result.address },
+    };
   }
   return { ...base, status: 'failed', error: { kind: 'invalid', reason: result.message } };
 }

@@ -1,7 +1,7 @@
 // RFC 9457 problem details: the one error type routes throw and the one middleware that writes them.
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import type { z } from 'zod';
 
 export interface FieldError {
   field: string;
@@ -44,7 +44,12 @@ export function fieldErrorsOf(error: z.ZodError, prefix = ''): FieldError[] {
         message: 'unknown field',
       }));
     }
-    return [{ field: [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || prefix || 'body', message: issue.message }];
+    return [
+      {
+        field: [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || prefix || 'body',
+        message: issue.message,
+      },
+    ];
   });
 }
 
@@ -55,7 +60,8 @@ export function invalidRequest(errors: FieldError[]): HttpProblem {
 
 export function sendProblem(response: Response, problem: HttpProblem, instance: string): void {
   const { retryAfterSeconds, errors, ...extensions } = problem.extra;
-  if (retryAfterSeconds !== undefined) response.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfterSeconds))));
+  if (retryAfterSeconds !== undefined)
+    response.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfterSeconds))));
   const kind = problemTypes[problem.kind];
   response
     .status(problem.status)
@@ -93,7 +99,11 @@ export function problemMiddleware(logger: Logger): ErrorRequestHandler {
     }
     const parserError = error as BodyParserError;
     if (parserError?.type === 'entity.parse.failed') {
-      sendProblem(response, new HttpProblem(400, 'malformedJson', parserError.message, { field: 'body' }), instance);
+      sendProblem(
+        response,
+        new HttpProblem(400, 'malformedJson', parserError.message, { field: 'body' }),
+        instance,
+      );
       return;
     }
     if (parserError?.type === 'entity.too.large') {
@@ -101,11 +111,23 @@ export function problemMiddleware(logger: Logger): ErrorRequestHandler {
       sendProblem(response, new HttpProblem(413, 'bodyTooLarge', detail, { field: 'body' }), instance);
       return;
     }
-    if (typeof parserError?.type === 'string' && typeof parserError.status === 'number' && parserError.status < 500) {
-      sendProblem(response, new HttpProblem(parserError.status, 'invalidRequest', parserError.message, { field: 'body' }), instance);
+    if (
+      typeof parserError?.type === 'string' &&
+      typeof parserError.status === 'number' &&
+      parserError.status < 500
+    ) {
+      sendProblem(
+        response,
+        new HttpProblem(parserError.status, 'invalidRequest', parserError.message, { field: 'body' }),
+        instance,
+      );
       return;
     }
     logger.error({ err: error, path: request.path }, 'unhandled error');
-    sendProblem(response, new HttpProblem(500, 'internal', 'an unexpected error happened; it was logged'), instance);
+    sendProblem(
+      response,
+      new HttpProblem(500, 'internal', 'an unexpected error happened; it was logged'),
+      instance,
+    );
   };
 }

@@ -32,13 +32,22 @@ export function createRateLimit(options: {
       if (rejection instanceof RateLimiterRes) {
         const retryAfterSeconds = Math.ceil(rejection.msBeforeNext / 1000);
         next(
-          new HttpProblem(429, 'rateLimited', `at most ${options.points} requests per ${options.windowSeconds} s`, {
-            retryAfterSeconds,
-          }),
+          new HttpProblem(
+            429,
+            'rateLimited',
+            `at most ${options.points} requests per ${options.windowSeconds} s`,
+            {
+              retryAfterSeconds,
+            },
+          ),
         );
         return;
       }
-      next(new HttpProblem(503, 'unavailable', 'the rate limiter store (Redis) is unreachable', { retryAfterSeconds: 2 }));
+      next(
+        new HttpProblem(503, 'unavailable', 'the rate limiter store (Redis) is unreachable', {
+          retryAfterSeconds: 2,
+        }),
+      );
     }
   };
 }

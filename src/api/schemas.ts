@@ -13,7 +13,8 @@ export const resolverSchema = z
 
 function isResolverText(text: string): boolean {
   const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  const portOk = (port: string | undefined) => port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
+  const portOk = (port: string | undefined) =>
+    port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
   if (bracketed) return isIP(bracketed[1] ?? '') === 6 && portOk(bracketed[2]);
   if (isIP(text) !== 0) return true;
   const [host, port] = text.split(':');
@@ -27,7 +28,11 @@ export const httpUrlSchema = z
 export const probeRequestSchema = z
   .strictObject({
     url: httpUrlSchema.describe('The URL to diagnose.'),
-    resolvers: z.array(resolverSchema).max(8).optional().describe('Resolvers to query instead of the defaults.'),
+    resolvers: z
+      .array(resolverSchema)
+      .max(8)
+      .optional()
+      .describe('Resolvers to query instead of the defaults.'),
     controls: z
       .array(httpUrlSchema)
       .max(8)
@@ -58,7 +63,15 @@ export const probeStatusValues = ['queued', 'active', 'completed', 'failed'] as 
 const linksSchema = z.object({ self: z.string().describe('Where to GET the probe.') });
 
 export const verdictSchema = z.looseObject({
-  cause: z.enum(['ok', 'dns_failure', 'server_fault', 'local_network', 'overload', 'domain_migration', 'filtered_path']),
+  cause: z.enum([
+    'ok',
+    'dns_failure',
+    'server_fault',
+    'local_network',
+    'overload',
+    'domain_migration',
+    'filtered_path',
+  ]),
   code: z.string(),
   confidence: z.number(),
   summary: z.string(),
@@ -91,7 +104,11 @@ export const probeStatusSchema = z
     status: z.enum(probeStatusValues),
     submittedAt: z.string(),
     finishedAt: z.string().optional(),
-    attempts: z.number().int().optional().describe('Times a worker started the job (more than 1 after a crash or retry).'),
+    attempts: z
+      .number()
+      .int()
+      .optional()
+      .describe('Times a worker started the job (more than 1 after a crash or retry).'),
     report: reportSchema.optional(),
     error: z
       .object({

@@ -129,7 +129,11 @@ function spawnRedis(options: EmbeddedRedisOptions & { dataDir: string; port: num
       running.delete(child);
       if (isReady) return;
       clearTimeout(timer);
-      reject(new Error(`redis-server exited (${signal ?? code}) before it was ready: ${recent.slice(-3).join(' | ')}`));
+      reject(
+        new Error(
+          `redis-server exited (${signal ?? code}) before it was ready: ${recent.slice(-3).join(' | ')}`,
+        ),
+      );
     });
     child.stdin.end(`${config}\n`);
   });

@@ -12,7 +12,11 @@ export interface TargetRefusal {
  * short forms, bracketed IPv6) or a name that is loopback by definition (localhost, *.localhost).
  * Names that resolve elsewhere are judged by the engine on every address it connects to.
  */
-export function checkTargetUrl(text: string, policy: AddressPolicy, field: string): TargetRefusal | undefined {
+export function checkTargetUrl(
+  text: string,
+  policy: AddressPolicy,
+  field: string,
+): TargetRefusal | undefined {
   let url: URL;
   try {
     url = new URL(text);

@@ -17,7 +17,10 @@ export type ProbeRunner = (data: ProbeJobData, signal?: AbortSignal) => Promise<
  * Runs one probe. The target failing is a report; a refused address or bad input is a final answer.
  * Anything else thrown is our own failure and propagates, so BullMQ retries the job with backoff.
  */
-export function createProbeRunner(options: { defaults: ProbeDefaults; isAddressAllowed: AddressPolicy }): ProbeRunner {
+export function createProbeRunner(options: {
+  defaults: ProbeDefaults;
+  isAddressAllowed: AddressPolicy;
+}): ProbeRunner {
   const { defaults, isAddressAllowed } = options;
   return async (data, signal) => {
     try {
@@ -37,7 +40,8 @@ export function createProbeRunner(options: { defaults: ProbeDefaults; isAddressA
       if (error instanceof TargetRefusedError) {
         return { outcome: 'refused', address: error.address, reason: error.reason };
       }
-      if (error instanceof InputError) return { outcome: 'invalid', field: error.field, message: error.message };
+      if (error instanceof InputError)
+        return { outcome: 'invalid', field: error.field, message: error.message };
       throw error;
     }
   };

@@ -1,7 +1,8 @@
 // A BullMQ worker that runs probe jobs, with metrics and a shutdown that finishes work up to a deadline.
+
+import type { RedisOptions } from 'bullmq';
 import { type Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
-import type { RedisOptions } from 'bullmq';
 import type { ProbeJobData, ProbeJobResult } from './job.js';
 import type { ProbeMetrics } from './metrics.js';
 import type { ProbeRunner } from './processor.js';
@@ -43,7 +44,10 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
     } catch (error) {
       metrics.jobDurationSeconds.observe({ outcome: 'error' }, (performance.now() - startedMs) / 1000);
       metrics.jobErrorsTotal.inc();
-      logger.warn({ jobId: job.id, attempt: job.attemptsMade + 1, err: error }, 'probe job failed; BullMQ retries it');
+      logger.warn(
+        { jobId: job.id, attempt: job.attemptsMade + 1, err: error },
+        'probe job failed; BullMQ retries it',
+      );
       throw error;
     }
   };

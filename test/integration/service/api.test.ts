@@ -55,13 +55,43 @@ describe('POST /probe', () => {
 
   it.each([
     ['malformed JSON', '{"url": ', 400, 'urn:reach:problem:malformed-json', 'body'],
-    ['an unknown field', { url: 'http://example.test/', colour: 'red' }, 400, 'urn:reach:problem:invalid-request', 'colour'],
-    ['a URL that is not http(s)', { url: 'ftp://example.test/' }, 400, 'urn:reach:problem:invalid-request', 'url'],
+    [
+      'an unknown field',
+      { url: 'http://example.test/', colour: 'red' },
+      400,
+      'urn:reach:problem:invalid-request',
+      'colour',
+    ],
+    [
+      'a URL that is not http(s)',
+      { url: 'ftp://example.test/' },
+      400,
+      'urn:reach:problem:invalid-request',
+      'url',
+    ],
     ['a javascript: URL', { url: 'javascript:alert(1)' }, 400, 'urn:reach:problem:invalid-request', 'url'],
     ['a missing url', { timeoutMs: 1000 }, 400, 'urn:reach:problem:invalid-request', 'url'],
-    ['a timeout under 100 ms', { url: 'http://example.test/', timeoutMs: 99 }, 400, 'urn:reach:problem:invalid-request', 'timeoutMs'],
-    ['a timeout over 120 s', { url: 'http://example.test/', timeoutMs: 120_001 }, 400, 'urn:reach:problem:invalid-request', 'timeoutMs'],
-    ['a bad resolver', { url: 'http://example.test/', resolvers: ['dns.example'] }, 400, 'urn:reach:problem:invalid-request', 'resolvers.0'],
+    [
+      'a timeout under 100 ms',
+      { url: 'http://example.test/', timeoutMs: 99 },
+      400,
+      'urn:reach:problem:invalid-request',
+      'timeoutMs',
+    ],
+    [
+      'a timeout over 120 s',
+      { url: 'http://example.test/', timeoutMs: 120_001 },
+      400,
+      'urn:reach:problem:invalid-request',
+      'timeoutMs',
+    ],
+    [
+      'a bad resolver',
+      { url: 'http://example.test/', resolvers: ['dns.example'] },
+      400,
+      'urn:reach:problem:invalid-request',
+      'resolvers.0',
+    ],
     ['a body that is not an object', '[1,2]', 400, 'urn:reach:problem:invalid-request', 'body'],
   ])('answers a problem naming the field for %s', async (_name, body, status, type, field) => {
     const response = await postJson(`${service.apiUrl}/probe`, body);
@@ -73,9 +103,15 @@ describe('POST /probe', () => {
   });
 
   it('answers 413 for a body over 16 KiB', async () => {
-    const response = await postJson(`${service.apiUrl}/probe`, { url: `http://example.test/?q=${'a'.repeat(17 * 1024)}` });
+    const response = await postJson(`${service.apiUrl}/probe`, {
+      url: `http://example.test/?q=${'a'.repeat(17 * 1024)}`,
+    });
     expect(response.status).toBe(413);
-    expect(response.body).toMatchObject({ type: 'urn:reach:problem:body-too-large', status: 413, field: 'body' });
+    expect(response.body).toMatchObject({
+      type: 'urn:reach:problem:body-too-large',
+      status: 413,
+      field: 'body',
+    });
   });
 
   it('answers 415 for a body that is not JSON', async () => {
@@ -143,7 +179,9 @@ describe('service endpoints', () => {
     expect(text).toMatch(/reach_queue_jobs\{state="waiting"\} \d+/);
     expect(text).toMatch(/reach_probe_job_duration_seconds_count\{outcome="report"\} [1-9]/);
     expect(text).toMatch(/reach_probes_total\{outcome="report",cause="ok",code="[a-z._]+"\} [1-9]/);
-    expect(text).toMatch(/reach_http_request_duration_seconds_count\{method="POST",route="\/probe",status="200"\} [1-9]/);
+    expect(text).toMatch(
+      /reach_http_request_duration_seconds_count\{method="POST",route="\/probe",status="200"\} [1-9]/,
+    );
   });
 
   it('answers unknown routes with a 404 problem', async () => {

@@ -1,6 +1,7 @@
 // Helpers for the service suites: the real service against a test Redis, loopback targets and a DNS server.
-import { once } from 'node:events';
+
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import dnsPacket from 'dns-packet';
@@ -46,7 +47,10 @@ export interface LoopbackTarget {
 }
 
 export async function startTarget(
-  handler: (request: IncomingMessage, response: ServerResponse, index: number) => void = (_request, response) => {
+  handler: (request: IncomingMessage, response: ServerResponse, index: number) => void = (
+    _request,
+    response,
+  ) => {
     response.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>ok</body></html>');
   },
   host = '127.0.0.1',
@@ -133,11 +137,14 @@ export async function startDnsServer(initialAddress: string): Promise<TestDnsSer
   };
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: tests read whatever fields the JSON they assert on has
+export type JsonBody = any;
+
 export async function postJson(
   url: string,
   body: unknown,
   headers: Record<string, string> = {},
-): Promise<{ status: number; headers: Headers; body: any }> {
+): Promise<{ status: number; headers: Headers; body: JsonBody }> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
@@ -149,7 +156,7 @@ export async function postJson(
 export async function getJson(
   url: string,
   headers: Record<string, string> = {},
-): Promise<{ status: number; headers: Headers; body: any }> {
+): Promise<{ status: number; headers: Headers; body: JsonBody }> {
   const response = await fetch(url, { headers });
   return { status: response.status, headers: response.headers, body: await parseBody(response) };
 }

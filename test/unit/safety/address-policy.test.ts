@@ -47,12 +47,16 @@ describe('refusalReason', () => {
     expect(refusalReason(address)).toContain(canonical);
   });
 
-  it.each(['93.184.216.34', '8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '2a00:1450:4001::1'])(
-    'allows the global unicast address %s',
-    (address) => {
-      expect(refusalReason(address)).toBeUndefined();
-    },
-  );
+  it.each([
+    '93.184.216.34',
+    '8.8.8.8',
+    '1.1.1.1',
+    '2606:4700:4700::1111',
+    '::ffff:8.8.8.8',
+    '2a00:1450:4001::1',
+  ])('allows the global unicast address %s', (address) => {
+    expect(refusalReason(address)).toBeUndefined();
+  });
 
   it('refuses text that is not an IP address', () => {
     expect(refusalReason('localhost')).toContain('not an IP address');
@@ -98,9 +102,12 @@ describe('checkTargetUrl', () => {
 describe('checkResolver', () => {
   const policy = createAddressPolicy({ isPrivateAllowed: false });
 
-  it.each(['127.0.0.53', '127.0.0.1:5353', '[::1]:53', '169.254.169.254'])('refuses the resolver %s', (resolver) => {
-    expect(checkResolver(resolver, policy, 'resolvers.0')).toMatchObject({ field: 'resolvers.0' });
-  });
+  it.each(['127.0.0.53', '127.0.0.1:5353', '[::1]:53', '169.254.169.254'])(
+    'refuses the resolver %s',
+    (resolver) => {
+      expect(checkResolver(resolver, policy, 'resolvers.0')).toMatchObject({ field: 'resolvers.0' });
+    },
+  );
 
   it('allows a public resolver', () => {
     expect(checkResolver('9.9.9.9:53', policy, 'resolvers.0')).toBeUndefined();

@@ -1,0 +1,249 @@
+// The service under failure: a worker killed mid-probe, Redis going away and back, SIGTERM, no redis-server.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedis, type TestRedis } from '../../support/redis.js';
+import {
+  eventually,
+  getJson,
+  type LoopbackTarget,
+  postJson,
+  startTarget,
+  startTestService,
+} from './support.js';
+
+const cli = resolve(import.meta.dirname, '../../../dist/cli.js');
+
+function spawnCli(command: string, env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [cli, command], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Resolves with the first stdout/stderr line matching the pattern. */
+function lineMatching(child: ChildProcess, pattern: RegExp): Promise<string> {
+  return new Promise((resolveLine, reject) => {
+    let buffered = '';
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      const found = lines.find((line) => pattern.test(line));
+      if (found !== undefined) {
+        child.stdout?.off('data', onData);
+        child.stderr?.off('data', onData);
+        resolveLine(found);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`child exited (${code}) before printing ${pattern}`)));
+  });
+}
+
+async function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+}
+
+let redis: TestRedis;
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+
+afterAll(async () => {
+  await redis?.dispose();
+});
+
+describe('a worker killed with SIGKILL mid-probe', { timeout: 60_000 }, () => {
+  let api: Awaited<ReturnType<typeof startTestService>>;
+  let target: LoopbackTarget;
+  const workers: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    // The first request hangs (the worker dies while waiting on it); later ones are answered.
+    target = await startTarget((_request, response, index) => {
+      if (index > 1) response.writeHead(200, { 'content-type': 'text/html' }).end('<html>ok</html>');
+    });
+    api = await startTestService({
+      redisUrl: redis.url,
+      roles: { api: true, worker: false },
+      env: { QUEUE_NAME: 'resilience-kill', PROBE_ALLOW_PRIVATE: 'true' },
+    });
+  });
+
+  afterAll(async () => {
+    for (const worker of workers) await stopChild(worker);
+    await api?.close();
+    await target?.close();
+  });
+
+  it('is picked up again by a restarted worker and completes', async () => {
+    const workerEnv = {
+      REDIS_URL: redis.url,
+      QUEUE_NAME: 'resilience-kill',
+      PROBE_ALLOW_PRIVATE: 'true',
+      WORKER_LOCK_DURATION_MS: '1000',
+      WORKER_STALLED_INTERVAL_MS: '500',
+    };
+    const submitted = await postJson(`${api.apiUrl}/probe`, { url: target.url, timeoutMs: 60_000 });
+    expect(submitted.status).toBe(202);
+
+    const first = spawnCli('worker', workerEnv);
+    workers.push(first);
+    await target.nthRequest(1);
+    expect((await getJson(`${api.apiUrl}/probe/${submitted.body.id}`)).body.status).toBe('active');
+    first.kill('SIGKILL');
+    await once(first, 'exit');
+
+    const second = spawnCli('worker', workerEnv);
+    workers.push(second);
+    const finished = await eventually(
+      async () => {
+        const status = await getJson(`${api.apiUrl}/probe/${submitted.body.id}`);
+        return status.body.status === 'completed' ? status.body : undefined;
+      },
+      { what: 'the job to complete after the restart', attempts: 150, intervalMs: 200 },
+    );
+    expect(finished.report.verdict.cause).toBe('ok');
+    expect(finished.attempts).toBeGreaterThanOrEqual(2);
+    expect(target.requests.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('Redis stopped and restarted under the API', () => {
+  let ownRedis: TestRedis;
+  let service: Awaited<ReturnType<typeof startTestService>>;
+  let target: LoopbackTarget;
+
+  beforeAll(async () => {
+    ownRedis = await startRedis();
+    target = await startTarget();
+    service = await startTestService({ redisUrl: ownRedis.url, env: { PROBE_ALLOW_PRIVATE: 'true' } });
+  });
+
+  afterAll(async () => {
+    await service?.close();
+    await target?.close();
+    await ownRedis?.dispose();
+  });
+
+  it('answers 503 problems while Redis is away and recovers by itself', async () => {
+    const before = await postJson(`${service.apiUrl}/probe`, { url: target.url });
+    expect(before.status).toBe(202);
+
+    await ownRedis.stop();
+    const submit = await postJson(`${service.apiUrl}/probe`, { url: target.url });
+    expect(submit.status).toBe(503);
+    expect(submit.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(submit.body.type).toBe('urn:reach:problem:unavailable');
+    expect(Number(submit.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await getJson(`${service.apiUrl}/probe/${before.body.id}`)).status).toBe(503);
+    const ready = await getJson(`${service.apiUrl}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(ready.body.redis).toBe('unreachable');
+    expect((await getJson(`${service.apiUrl}/healthz`)).status).toBe(200);
+
+    await ownRedis.restart();
+    await eventually(
+      async () => ((await getJson(`${service.apiUrl}/readyz`)).status === 200 ? true : undefined),
+      { what: 'readiness after the restart', attempts: 100, intervalMs: 100 },
+    );
+    const after = await postJson(`${service.apiUrl}/probe?wait=30`, { url: target.url });
+    expect(after.status).toBe(200);
+    expect(after.body.report.verdict.cause).toBe('ok');
+    // The job queued before the outage survived in the append-only file and was run.
+    const earlier = await eventually(
+      async () => {
+        const status = await getJson(`${service.apiUrl}/probe/${before.body.id}`);
+        return status.body.status === 'completed' ? status.body : undefined;
+      },
+      { what: 'the job submitted before the outage', attempts: 100, intervalMs: 100 },
+    );
+    expect(earlier.report.url).toBe(target.url);
+  });
+});
+
+describe('SIGTERM', { timeout: 60_000 }, () => {
+  it('stops taking requests, finishes the active probe, and exits 0', async () => {
+    let release: (() => void) | undefined;
+    const target = await startTarget((_request, response) => {
+      release = () => response.writeHead(200, { 'content-type': 'text/html' }).end('<html>ok</html>');
+    });
+    const child = spawnCli('serve', {
+      REDIS_URL: redis.url,
+      QUEUE_NAME: 'resilience-sigterm',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      PROBE_ALLOW_PRIVATE: 'true',
+      SHUTDOWN_DEADLINE_MS: '20000',
+    });
+    const reader = await startTestService({
+      redisUrl: redis.url,
+      roles: { api: true, worker: false },
+      env: { QUEUE_NAME: 'resilience-sigterm' },
+    });
+    try {
+      const listening = JSON.parse(await lineMatching(child, /API listening/)) as { url: string };
+      const port = Number(new URL(listening.url).port);
+      const submitted = await postJson(`${listening.url}/probe`, { url: target.url, timeoutMs: 30_000 });
+      expect(submitted.status).toBe(202);
+      await target.nthRequest(1);
+
+      const shuttingDown = lineMatching(child, /stopped accepting connections/);
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await shuttingDown;
+      await expect(canConnect(port)).resolves.toBe(false);
+      release?.();
+      const [code] = await exited;
+      expect(code).toBe(0);
+
+      const status = await getJson(`${reader.apiUrl}/probe/${submitted.body.id}`);
+      expect(status.body.status).toBe('completed');
+      expect(status.body.attempts).toBe(1);
+    } finally {
+      await stopChild(child);
+      await reader.close();
+      await target.close();
+    }
+  });
+});
+
+describe('without redis-server', () => {
+  it('exits 1 with one line saying to install it or set REDIS_URL', async () => {
+    const child = spawn(process.execPath, [cli, 'serve'], {
+      env: {
+        PATH: '/nonexistent',
+        PORT: '0',
+        REDIS_DATA_DIR: resolve(import.meta.dirname, '../../../.data/test-missing'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n')).toEqual([
+      'reach: redis-server was not found on PATH: install it (apt-get install redis-server) or set REDIS_URL',
+    ]);
+  });
+});
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolveConnect) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolveConnect(true);
+    });
+    socket.once('error', () => resolveConnect(false));
+  });
+}
