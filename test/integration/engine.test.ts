@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probe } from '../../src/engine.js';
 import { type DnsTestServer, startDnsServer } from '../support/dns-server.js';
@@ -27,7 +29,7 @@ function resolvers() {
 beforeAll(async () => {
   site = await serve(
     startHttpServer((request, response) => {
-      const path = request.url ?? '/';
+      const path = (request.url ?? '/').split('?')[0];
       if (path === '/500') {
         response.writeHead(500).end('boom');
       } else if (path === '/502') {
@@ -44,6 +46,15 @@ beforeAll(async () => {
         response.writeHead(301, { location: `http://www.moved-b.test:${site.port}/landing` }).end();
       } else if (path === '/same-site') {
         response.writeHead(301, { location: `http://www.site-a.test:${site.port}/` }).end();
+      } else if (path === '/big') {
+        response
+          .writeHead(200, { 'content-type': 'application/octet-stream' })
+          .end(Buffer.alloc(1024 * 1024));
+      } else if (path === '/to-file') {
+        response.writeHead(302, { location: 'file:///etc/passwd' }).end();
+      } else if (path === '/chain') {
+        const hop = Number(new URL(request.url ?? '/', 'http://x').searchParams.get('n') ?? 0);
+        response.writeHead(302, { location: `/chain?n=${hop + 1}` }).end();
       } else if (path === '/loop') {
         response.writeHead(302, { location: '/loop2' }).end();
       } else if (path === '/loop2') {
@@ -179,6 +190,53 @@ describe('engine on loopback', () => {
   ])('diagnoses %s as %s %s', async (path, cause, code) => {
     const report = await probe({ url: site.url(path), timeoutMs: 5000 });
     expect(report.verdict).toMatchObject({ cause, code });
+  });
+
+  it('reads at most maxBodyBytes of a large body and says it stopped', async () => {
+    const report = await probe({ url: site.url('/big'), timeoutMs: 5000, maxBodyBytes: 64 * 1024 });
+    const exchange = report.target.http?.hops[0]?.exchange;
+    expect(exchange).toMatchObject({ outcome: 'response', bodyBytes: 64 * 1024, isBodyTruncated: true });
+    expect(report.verdict.code).toBe('http.ok');
+  });
+
+  it('does not follow a redirect to a non-http scheme', async () => {
+    const report = await probe({ url: site.url('/to-file'), timeoutMs: 5000 });
+    expect(report.target.http?.hops).toHaveLength(1);
+    expect(report.target.http?.finalUrl).toBe(site.url('/to-file'));
+  });
+
+  it('stops after maxRedirects hops and reports a redirect loop', async () => {
+    const report = await probe({ url: site.url('/chain?n=0'), timeoutMs: 5000, maxRedirects: 3 });
+    expect(report.target.http?.hops).toHaveLength(4);
+    expect(report.target.http?.isRedirectLimitReached).toBe(true);
+    expect(report.verdict.code).toBe('http.redirect_loop');
+  });
+
+  it('probes IPv6 literals and AAAA answers', async () => {
+    const server6 = await serve(
+      new Promise<TestServer>((resolve) => {
+        const inner = http.createServer((_request, response) => response.end('six'));
+        inner.listen(0, '::1', () => {
+          const port = (inner.address() as net.AddressInfo).port;
+          resolve({
+            port,
+            url: (path = '/', host = '[::1]') => `http://${host}:${port}${path}`,
+            close: () => new Promise((done) => inner.close(() => done())),
+          });
+        });
+      }),
+    );
+    dns.zone.set('six.site-a.test', { aaaa: ['::1'] });
+    const literal = await probe({ url: server6.url('/'), timeoutMs: 5000 });
+    expect(literal.verdict.code).toBe('http.ok');
+    expect(literal.target.tcp[0]).toMatchObject({ kind: 'connected', address: '::1', family: 6 });
+    const named = await probe({
+      url: server6.url('/', 'six.site-a.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
+    expect(named.target.dns?.addresses).toEqual(['::1']);
+    expect(named.verdict.code).toBe('http.ok');
   });
 
   it('keeps Retry-After of a 503 as evidence', async () => {
