@@ -26,7 +26,7 @@ beforeAll(async () => {
   dns = await startDnsServer('127.0.0.1');
   target = await startTarget();
   // The internal host listens on the same port as the target, on 127.0.0.2: a rebinding answer points there.
-  trap = await startTargetOnPort('127.0.0.2', target.port);
+  trap = await startTarget(undefined, '127.0.0.2', target.port);
   redirector = await startTarget((_request, response) => {
     response.writeHead(302, { location: `http://127.0.0.2:${target.port}/admin` }).end();
   });
@@ -47,26 +47,6 @@ afterAll(async () => {
   await Promise.all([target?.close(), trap?.close(), redirector?.close(), dns?.close()]);
   await redis?.dispose();
 });
-
-async function startTargetOnPort(host: string, port: number): Promise<LoopbackTarget> {
-  const { createServer } = await import('node:http');
-  const { once } = await import('node:events');
-  let connections = 0;
-  const server = createServer((_request, response) => response.writeHead(200).end('internal'));
-  server.on('connection', () => {
-    connections += 1;
-  });
-  server.listen(port, host);
-  await once(server, 'listening');
-  return {
-    url: `http://${host}:${port}/`,
-    port,
-    requests: [],
-    connectionCount: () => connections,
-    nthRequest: () => Promise.reject(new Error('not tracked')),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 describe('with the default policy', () => {
   it.each([

@@ -54,6 +54,7 @@ export async function startTarget(
     response.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>ok</body></html>');
   },
   host = '127.0.0.1',
+  port = 0,
 ): Promise<LoopbackTarget> {
   const requests: IncomingMessage[] = [];
   const waiters = new Map<number, (request: IncomingMessage) => void>();
@@ -70,12 +71,12 @@ export async function startTarget(
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  server.listen(0, host);
+  server.listen(port, host);
   await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
+  const boundPort = (server.address() as AddressInfo).port;
   return {
-    url: `http://${host}:${port}/`,
-    port,
+    url: `http://${host}:${boundPort}/`,
+    port: boundPort,
     requests,
     connectionCount: () => connections,
     nthRequest(n) {
