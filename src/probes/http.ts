@@ -34,6 +34,8 @@ export interface ExchangeOptions {
 
 interface SocketFacts {
   socket?: net.Socket;
+  bytesWrittenBefore: number;
+  bytesReadBefore: number;
   hasPeerFin: boolean;
   socketErrno?: string;
   connectMs?: number;
@@ -52,7 +54,7 @@ function originOf(scheme: string, host: string, port: number): string {
 /** One GET with no automatic redirects. Never throws for the target's failure. */
 export async function exchange(options: ExchangeOptions): Promise<HttpExchange> {
   const started = performance.now();
-  const facts: SocketFacts = { hasPeerFin: false };
+  const facts: SocketFacts = { hasPeerFin: false, bytesWrittenBefore: 0, bytesReadBefore: 0 };
   // The probe's signal carries the overall deadline; this exchange's own share is enforced by undici's
   // headers and body timeouts and by the connect timeout, which cost less than a combined signal.
   const deadline = options.signal;
@@ -60,6 +62,9 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
   const observe = (socket: net.Socket) => {
     facts.socket = socket;
     facts.readyAtMs = performance.now();
+    // Counted from here, so a TLS handshake's bytes are not taken for our request going out.
+    facts.bytesWrittenBefore = socket.bytesWritten;
+    facts.bytesReadBefore = socket.bytesRead;
     socket.on('end', () => {
       facts.hasPeerFin = true;
     });
@@ -120,6 +125,7 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
     rest: Partial<HttpExchange> & { firstByteMs?: number } = {},
   ): HttpExchange => {
     const socket = facts.socket;
+    const bytesSent = socket ? socket.bytesWritten - facts.bytesWrittenBefore : 0;
     const { firstByteMs, ...fields } = rest;
     return {
       ...base,
@@ -134,9 +140,9 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
         firstByteMs,
         totalMs: elapsedSince(started),
       },
-      bytesSent: socket?.bytesWritten ?? 0,
-      bytesReceived: socket?.bytesRead ?? 0,
-      isRequestSent: (socket?.bytesWritten ?? 0) > 0,
+      bytesSent,
+      bytesReceived: socket ? socket.bytesRead - facts.bytesReadBefore : 0,
+      isRequestSent: bytesSent > 0,
       hasPeerFin: facts.hasPeerFin,
     };
   };
