@@ -1,7 +1,9 @@
-// Runs reach's CLI inside the network lab (test/netlab/lab.sh) and checks the verdict of each scenario.
-import { execFileSync, spawn } from 'node:child_process';
+// Runs reach inside the network lab (test/netlab/lab.sh): every scenario through the CLI as a process, and
+// through the service (reach serve) running in the prober namespace.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpExchange, Report } from '../../src/types.js';
 
@@ -10,7 +12,8 @@ const labScript = path.join(import.meta.dirname, 'lab.sh');
 const cliPath = path.join(repoRoot, 'dist/cli.js');
 // A prefix of our own, so this run's lab cannot collide with another run's or with a lab brought up by hand.
 const labPrefix = `reach-t${process.pid}-`;
-const labCa = `/run/${labPrefix}netlab/tls/ca.pem`;
+const labState = `/run/${labPrefix}netlab`;
+const labCa = `${labState}/tls/ca.pem`;
 
 const proberNamespace = `${labPrefix}prober`;
 const noRouteNamespace = `${labPrefix}noroute`;
@@ -19,8 +22,10 @@ const lyingResolver = '198.51.100.54';
 const deadResolver = '198.51.100.55';
 const namedControl = 'http://control.site-b.test/';
 const addressControl = 'http://203.0.113.5/';
+/** The service listens on the prober namespace's own loopback: only processes inside the lab reach it. */
+const serviceUrl = 'http://127.0.0.1:8080';
 
-const requiredTools = ['ip', 'iptables', 'nginx', 'named', 'dnsmasq', 'openssl'];
+const requiredTools = ['ip', 'iptables', 'nginx', 'named', 'dnsmasq', 'openssl', 'redis-server'];
 
 function findMissingTools(): string[] {
   // sbin directories hold most of these tools and are not on every PATH.
@@ -67,30 +72,16 @@ function removeAbandonedLabs(): void {
   }
 }
 
-interface ProbeRun {
+interface ProcessResult {
   exitCode: number | null;
-  report: Report;
+  stdout: string;
   stderr: string;
 }
 
-interface ProbeArgs {
-  url: string;
-  resolvers?: string[];
-  control?: string;
-  timeoutMs?: number;
-  withLabCa?: boolean;
-  namespace?: string;
-}
-
-/** Runs `reach probe --json` as a process inside a lab namespace and parses the report it prints. */
-function runProbe(args: ProbeArgs): Promise<ProbeRun> {
-  const cliArgs = ['probe', args.url, '--json', '--control', args.control ?? namedControl];
-  for (const resolver of args.resolvers ?? [honestResolver]) cliArgs.push('--resolver', resolver);
-  cliArgs.push('--timeout', String(args.timeoutMs ?? 4000));
-  if (args.withLabCa) cliArgs.push('--ca', labCa);
-  const namespace = args.namespace ?? proberNamespace;
+/** Runs a command inside a lab namespace to its end. */
+function runInNamespace(namespace: string, command: string[]): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', namespace, process.execPath, cliPath, ...cliArgs], {
+    const child = spawn('ip', ['netns', 'exec', namespace, ...command], {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -103,28 +94,24 @@ function runProbe(args: ProbeArgs): Promise<ProbeRun> {
       stderr += chunk;
     });
     child.once('error', reject);
-    child.once('close', (exitCode) => {
-      try {
-        resolve({ exitCode, report: JSON.parse(stdout) as Report, stderr });
-      } catch {
-        reject(
-          new Error(
-            `reach ${cliArgs.join(' ')} printed no JSON report (exit ${exitCode}).\nstdout: ${stdout}\nstderr: ${stderr}`,
-          ),
-        );
-      }
-    });
+    child.once('close', (exitCode) => resolve({ exitCode, stdout, stderr }));
   });
 }
 
-/** The verdict, with the report attached so a failing assertion shows what reach saw. */
-function verdictOf(run: ProbeRun) {
-  return { cause: run.report.verdict.cause, code: run.report.verdict.code, report: run.report };
-}
-
-function expectVerdict(run: ProbeRun, cause: string, code: string, exitCode: number) {
-  expect(verdictOf(run)).toMatchObject({ cause, code });
-  expect(run.exitCode).toBe(exitCode);
+interface Scenario {
+  name: string;
+  url: string;
+  resolvers?: string[];
+  control?: string;
+  timeoutMs?: number;
+  /** Trust the lab CA: `--ca` for the CLI, NODE_EXTRA_CA_CERTS for the service. */
+  withLabCa?: boolean;
+  /** Runs in the namespace without any route (the CLI only: the service lives in the prober namespace). */
+  isNoRoute?: boolean;
+  cause: string;
+  code: string;
+  /** Asserts the key observation behind the verdict. */
+  evidence: (report: Report) => void;
 }
 
 function firstExchange(report: Report): HttpExchange | undefined {
@@ -139,6 +126,348 @@ function dnsOutcomes(report: Report): string[] {
 
 function controlsReached(report: Report): boolean[] {
   return report.controls.map((control) => control.isReachable);
+}
+
+const scenarios: Scenario[] = [
+  {
+    name: 'reports a healthy site as ok/http.ok',
+    url: 'http://www.site-a.test/',
+    cause: 'ok',
+    code: 'http.ok',
+    evidence: (report) => {
+      expect(firstExchange(report)).toMatchObject({ outcome: 'response', status: 200 });
+      expect(controlsReached(report)).toEqual([true]);
+    },
+  },
+  {
+    name: 'reports a name that does not exist as dns_failure/dns.nxdomain',
+    url: 'http://nosuchname.site-a.test/',
+    cause: 'dns_failure',
+    code: 'dns.nxdomain',
+    evidence: (report) => {
+      expect(dnsOutcomes(report)).toContain('nxdomain');
+      expect(controlsReached(report)).toEqual([true]);
+    },
+  },
+  {
+    name: 'reports a zone that failed to load on the authoritative server as dns_failure/dns.servfail',
+    url: 'http://www.broken.test/',
+    cause: 'dns_failure',
+    code: 'dns.servfail',
+    evidence: (report) => expect(dnsOutcomes(report)).toContain('servfail'),
+  },
+  {
+    name: 'reports a name with no address record as dns_failure/dns.nodata',
+    url: 'http://noaddress.site-a.test/',
+    cause: 'dns_failure',
+    code: 'dns.nodata',
+    evidence: (report) => expect(dnsOutcomes(report)).toContain('nodata'),
+  },
+  {
+    name: 'reports a resolver whose queries are dropped as dns_failure/dns.timeout while an address control works',
+    url: 'http://www.site-a.test/',
+    resolvers: [deadResolver],
+    control: addressControl,
+    timeoutMs: 3000,
+    cause: 'dns_failure',
+    code: 'dns.timeout',
+    evidence: (report) => {
+      expect(dnsOutcomes(report)).toContain('timeout');
+      expect(controlsReached(report)).toEqual([true]);
+    },
+  },
+  {
+    name: 'reports a lying resolver that answers a bogon next to an honest one as filtered_path/dns.tampered',
+    url: 'http://tampered.site-a.test/',
+    resolvers: [honestResolver, lyingResolver],
+    cause: 'filtered_path',
+    code: 'dns.tampered',
+    evidence: (report) => {
+      const liar = report.target.dns?.resolvers.find((resolver) =>
+        resolver.resolver.startsWith(lyingResolver),
+      );
+      expect(liar?.queries.flatMap((query) => query.bogons)).toContain('10.10.10.10');
+    },
+  },
+  {
+    name: 'reports a port nobody listens on as server_fault/tcp.refused',
+    url: 'http://closed.site-a.test/',
+    cause: 'server_fault',
+    code: 'tcp.refused',
+    evidence: (report) =>
+      expect(report.target.tcp[0]).toMatchObject({ kind: 'refused', address: '203.0.113.11' }),
+  },
+  {
+    name: 'reports a router dropping every packet to the address as filtered_path/filter.blackhole',
+    url: 'http://blackhole.site-a.test/',
+    timeoutMs: 3000,
+    cause: 'filtered_path',
+    code: 'filter.blackhole',
+    evidence: (report) => {
+      expect(report.target.tcp[0]).toMatchObject({ kind: 'timeout', address: '203.0.113.66' });
+      expect(controlsReached(report)).toEqual([true]);
+    },
+  },
+  {
+    name: 'reports a router answering ICMP host-unreachable as server_fault/tcp.unreachable',
+    url: 'http://unreachable.site-a.test/',
+    cause: 'server_fault',
+    code: 'tcp.unreachable',
+    evidence: (report) =>
+      expect(report.target.tcp[0]).toMatchObject({ kind: 'host_unreachable', address: '203.0.113.67' }),
+  },
+  {
+    name: 'reports a prober without any route as local_network/local.no_route',
+    url: 'http://www.site-a.test/',
+    isNoRoute: true,
+    cause: 'local_network',
+    code: 'local.no_route',
+    evidence: (report) => expect(controlsReached(report)).toEqual([false]),
+  },
+  {
+    name: 'reports a 500 from nginx as server_fault/http.server_error',
+    url: 'http://error500.site-a.test/',
+    cause: 'server_fault',
+    code: 'http.server_error',
+    evidence: (report) =>
+      expect(firstExchange(report)).toMatchObject({
+        status: 500,
+        headers: { server: expect.stringMatching(/^nginx/) },
+      }),
+  },
+  {
+    name: 'reports a 502 from nginx in front of a dead upstream as server_fault/http.server_error',
+    url: 'http://badgateway.site-a.test/',
+    cause: 'server_fault',
+    code: 'http.server_error',
+    evidence: (report) => expect(firstExchange(report)).toMatchObject({ status: 502 }),
+  },
+  {
+    name: 'reports nginx closing without a reply (return 444) as server_fault/http.empty_reply',
+    url: 'http://noreply.site-a.test/',
+    cause: 'server_fault',
+    code: 'http.empty_reply',
+    evidence: (report) =>
+      expect(firstExchange(report)).toMatchObject({ outcome: 'empty_reply', isRequestSent: true }),
+  },
+  {
+    name: 'reports a server that resets every request as server_fault/http.reset',
+    url: 'http://reset.site-a.test/',
+    cause: 'server_fault',
+    code: 'http.reset',
+    evidence: (report) =>
+      expect(firstExchange(report)).toMatchObject({ outcome: 'reset', isRequestSent: true }),
+  },
+  {
+    name: 'reports a 503 with Retry-After as overload/http.unavailable',
+    url: 'http://busy.site-a.test/',
+    cause: 'overload',
+    code: 'http.unavailable',
+    evidence: (report) =>
+      expect(firstExchange(report)).toMatchObject({ status: 503, headers: { retryAfter: '120' } }),
+  },
+  {
+    name: 'reports a 429 as overload/http.rate_limited',
+    url: 'http://limited.site-a.test/',
+    cause: 'overload',
+    code: 'http.rate_limited',
+    evidence: (report) => expect(firstExchange(report)).toMatchObject({ status: 429 }),
+  },
+  {
+    name: 'reports a backend whose first byte comes seconds after connect as overload/http.slow_first_byte',
+    url: 'http://slow.site-a.test/',
+    timeoutMs: 6000,
+    cause: 'overload',
+    code: 'http.slow_first_byte',
+    evidence: (report) => {
+      const exchange = firstExchange(report);
+      expect(exchange).toMatchObject({ outcome: 'response', status: 200 });
+      // The backend holds its answer for 2500 ms by construction (lab.sh), so this bound always holds.
+      expect(exchange?.timings.firstByteMs).toBeGreaterThanOrEqual(2500);
+    },
+  },
+  {
+    name: 'reports a 301 to another registrable domain as domain_migration/http.redirect_offsite',
+    url: 'http://moved301.site-a.test/',
+    cause: 'domain_migration',
+    code: 'http.redirect_offsite',
+    evidence: (report) =>
+      expect(firstExchange(report)).toMatchObject({
+        status: 301,
+        headers: { location: 'http://www.site-b.test/from-site-a' },
+      }),
+  },
+  {
+    name: 'reports a 308 to another registrable domain as domain_migration/http.redirect_offsite',
+    url: 'http://moved308.site-a.test/',
+    cause: 'domain_migration',
+    code: 'http.redirect_offsite',
+    evidence: (report) =>
+      expect(firstExchange(report)).toMatchObject({
+        status: 308,
+        headers: { location: 'http://www.site-b.test/from-site-a' },
+      }),
+  },
+  {
+    name: 'reports a 410 as domain_migration/http.gone',
+    url: 'http://gone.site-a.test/',
+    cause: 'domain_migration',
+    code: 'http.gone',
+    evidence: (report) => expect(firstExchange(report)).toMatchObject({ status: 410 }),
+  },
+  {
+    name: 'reports an RST injected on a Host header match as filtered_path/filter.keyword_reset while a neutral name on the same address passes',
+    url: 'http://blocked.site-a.test/',
+    cause: 'filtered_path',
+    code: 'filter.keyword_reset',
+    evidence: (report) => {
+      expect(firstExchange(report)).toMatchObject({
+        outcome: 'reset',
+        isRequestSent: true,
+        address: '203.0.113.10',
+      });
+      expect(report.target.differential).toMatchObject({ layer: 'http', neutral: { outcome: 'response' } });
+    },
+  },
+  {
+    name: 'reports an https site with a certificate from the lab CA as ok/http.ok',
+    url: 'https://tls.site-a.test/',
+    withLabCa: true,
+    cause: 'ok',
+    code: 'http.ok',
+    evidence: (report) =>
+      expect(report.target.tls).toMatchObject({ outcome: 'established', isTrusted: true }),
+  },
+  {
+    name: 'reports an expired certificate as server_fault/tls.cert_expired',
+    url: 'https://expired.site-a.test/',
+    withLabCa: true,
+    cause: 'server_fault',
+    code: 'tls.cert_expired',
+    evidence: (report) => expect(report.target.tls).toMatchObject({ verifyError: 'CERT_HAS_EXPIRED' }),
+  },
+  {
+    name: 'reports a certificate for another name as server_fault/tls.cert_name_mismatch',
+    url: 'https://wrongname.site-a.test/',
+    withLabCa: true,
+    cause: 'server_fault',
+    code: 'tls.cert_name_mismatch',
+    evidence: (report) =>
+      expect(report.target.tls).toMatchObject({ verifyError: 'ERR_TLS_CERT_ALTNAME_INVALID' }),
+  },
+  {
+    name: 'reports an RST injected on a ClientHello carrying the SNI as filtered_path/filter.sni_reset while a neutral SNI passes',
+    url: 'https://sni-blocked.site-a.test/',
+    withLabCa: true,
+    cause: 'filtered_path',
+    code: 'filter.sni_reset',
+    evidence: (report) => {
+      expect(report.target.tls).toMatchObject({ outcome: 'reset', servername: 'sni-blocked.site-a.test' });
+      expect(report.target.differential).toMatchObject({ layer: 'tls', neutral: { outcome: 'established' } });
+    },
+  },
+];
+
+/** Runs `reach probe --json` as a process inside the lab and returns its exit code and report. */
+async function probeWithCli(scenario: Scenario): Promise<{ exitCode: number | null; report: Report }> {
+  const args = ['probe', scenario.url, '--json', '--control', scenario.control ?? namedControl];
+  for (const resolver of scenario.resolvers ?? [honestResolver]) args.push('--resolver', resolver);
+  args.push('--timeout', String(scenario.timeoutMs ?? 4000));
+  if (scenario.withLabCa) args.push('--ca', labCa);
+  const namespace = scenario.isNoRoute ? noRouteNamespace : proberNamespace;
+  const result = await runInNamespace(namespace, [process.execPath, cliPath, ...args]);
+  try {
+    return { exitCode: result.exitCode, report: JSON.parse(result.stdout) as Report };
+  } catch {
+    throw new Error(
+      `reach ${args.join(' ')} printed no JSON report (exit ${result.exitCode}).\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
+    );
+  }
+}
+
+// Sends one request from inside the prober namespace (the service is on that namespace's loopback).
+const requestScript = `
+const [url, body] = process.argv.slice(1);
+const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+process.stdout.write(JSON.stringify({ status: response.status, body: await response.text() }));
+`;
+
+/** POSTs the scenario to the service, waiting for the result, and returns the report. */
+async function probeWithService(scenario: Scenario): Promise<Report> {
+  const body = JSON.stringify({
+    url: scenario.url,
+    resolvers: scenario.resolvers ?? [honestResolver],
+    controls: [scenario.control ?? namedControl],
+    timeoutMs: scenario.timeoutMs ?? 4000,
+  });
+  const result = await runInNamespace(proberNamespace, [
+    process.execPath,
+    '--input-type=module',
+    '-e',
+    requestScript,
+    `${serviceUrl}/probe?wait=30`,
+    body,
+  ]);
+  const reply = JSON.parse(result.stdout || '{}') as { status?: number; body?: string };
+  const parsed = JSON.parse(reply.body ?? '{}') as { status?: string; report?: Report };
+  if (reply.status !== 200 || parsed.status !== 'completed' || !parsed.report) {
+    throw new Error(`POST /probe answered ${reply.status}: ${reply.body}\nstderr: ${result.stderr}`);
+  }
+  return parsed.report;
+}
+
+/** `reach serve` inside the prober namespace, with a private redis-server, trusting the lab CA. */
+class LabService {
+  private child: ChildProcess | undefined;
+  private output = '';
+
+  async start(): Promise<void> {
+    const child = spawn('ip', ['netns', 'exec', proberNamespace, process.execPath, cliPath, 'serve'], {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        HOST: '127.0.0.1',
+        PORT: '8080',
+        PROBE_ALLOW_PRIVATE: 'true',
+        REDIS_DATA_DIR: `${labState}/service-redis`,
+        NODE_EXTRA_CA_CERTS: labCa,
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.output += chunk;
+    });
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`reach serve did not start in 30 s:\n${this.output}`)),
+        30_000,
+      );
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`reach serve exited with ${code} before listening:\n${this.output}`));
+      });
+      lines.on('line', (line) => {
+        this.output += `${line}\n`;
+        if (line.includes('"API listening"')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  }
 }
 
 describe.skipIf(skipReason !== undefined)('reach inside the network lab', () => {
@@ -158,203 +487,36 @@ describe.skipIf(skipReason !== undefined)('reach inside the network lab', () => 
     runLab('down');
   }, 90_000);
 
-  describe('DNS', () => {
-    it('reports a name that does not exist as dns_failure/dns.nxdomain', async () => {
-      const run = await runProbe({ url: 'http://nosuchname.site-a.test/' });
-      expectVerdict(run, 'dns_failure', 'dns.nxdomain', 1);
-      expect(dnsOutcomes(run.report)).toContain('nxdomain');
-      expect(controlsReached(run.report)).toEqual([true]);
-    });
-
-    it('reports a zone that failed to load on the authoritative server as dns_failure/dns.servfail', async () => {
-      const run = await runProbe({ url: 'http://www.broken.test/' });
-      expectVerdict(run, 'dns_failure', 'dns.servfail', 1);
-      expect(dnsOutcomes(run.report)).toContain('servfail');
-    });
-
-    it('reports a name with no address record as dns_failure/dns.nodata', async () => {
-      const run = await runProbe({ url: 'http://noaddress.site-a.test/' });
-      expectVerdict(run, 'dns_failure', 'dns.nodata', 1);
-      expect(dnsOutcomes(run.report)).toContain('nodata');
-    });
-
-    it('reports a resolver whose queries are dropped as dns_failure/dns.timeout while an address control works', async () => {
-      const run = await runProbe({
-        url: 'http://www.site-a.test/',
-        resolvers: [deadResolver],
-        control: addressControl,
-        timeoutMs: 3000,
+  describe('the CLI (reach probe --json)', () => {
+    for (const scenario of scenarios) {
+      it(scenario.name, async () => {
+        const { exitCode, report } = await probeWithCli(scenario);
+        // The whole report rides along so a failure shows what reach saw.
+        expect({ cause: report.verdict.cause, code: report.verdict.code, report }).toMatchObject({
+          cause: scenario.cause,
+          code: scenario.code,
+        });
+        expect(exitCode).toBe(scenario.cause === 'ok' ? 0 : 1);
+        scenario.evidence(report);
       });
-      expectVerdict(run, 'dns_failure', 'dns.timeout', 1);
-      expect(dnsOutcomes(run.report)).toContain('timeout');
-      expect(controlsReached(run.report)).toEqual([true]);
-    });
-
-    it('reports a lying resolver that answers a bogon next to an honest one as filtered_path/dns.tampered', async () => {
-      const run = await runProbe({
-        url: 'http://tampered.site-a.test/',
-        resolvers: [honestResolver, lyingResolver],
-      });
-      expectVerdict(run, 'filtered_path', 'dns.tampered', 1);
-      const liar = run.report.target.dns?.resolvers.find((resolver) =>
-        resolver.resolver.startsWith(lyingResolver),
-      );
-      expect(liar?.queries.flatMap((query) => query.bogons)).toContain('10.10.10.10');
-    });
+    }
   });
 
-  describe('TCP and routing', () => {
-    it('reports a port nobody listens on as server_fault/tcp.refused', async () => {
-      const run = await runProbe({ url: 'http://closed.site-a.test/' });
-      expectVerdict(run, 'server_fault', 'tcp.refused', 1);
-      expect(run.report.target.tcp[0]).toMatchObject({ kind: 'refused', address: '203.0.113.11' });
-    });
+  describe('the service (POST /probe to reach serve in the prober namespace)', () => {
+    const service = new LabService();
 
-    it('reports a router dropping every packet to the address as filtered_path/filter.blackhole', async () => {
-      const run = await runProbe({ url: 'http://blackhole.site-a.test/', timeoutMs: 3000 });
-      expectVerdict(run, 'filtered_path', 'filter.blackhole', 1);
-      expect(run.report.target.tcp[0]).toMatchObject({ kind: 'timeout', address: '203.0.113.66' });
-      expect(controlsReached(run.report)).toEqual([true]);
-    });
+    beforeAll(() => service.start(), 45_000);
+    afterAll(() => service.close(), 30_000);
 
-    it('reports a router answering ICMP host-unreachable as server_fault/tcp.unreachable', async () => {
-      const run = await runProbe({ url: 'http://unreachable.site-a.test/' });
-      expectVerdict(run, 'server_fault', 'tcp.unreachable', 1);
-      expect(run.report.target.tcp[0]).toMatchObject({ kind: 'host_unreachable', address: '203.0.113.67' });
-    });
-
-    it('reports a prober without any route as local_network/local.no_route', async () => {
-      const run = await runProbe({ url: 'http://www.site-a.test/', namespace: noRouteNamespace });
-      expectVerdict(run, 'local_network', 'local.no_route', 1);
-      expect(controlsReached(run.report)).toEqual([false]);
-    });
-  });
-
-  describe('HTTP', () => {
-    it('reports a healthy site as ok/http.ok', async () => {
-      const run = await runProbe({ url: 'http://www.site-a.test/' });
-      expectVerdict(run, 'ok', 'http.ok', 0);
-      expect(firstExchange(run.report)).toMatchObject({ outcome: 'response', status: 200 });
-      expect(controlsReached(run.report)).toEqual([true]);
-    });
-
-    it('reports a 500 from nginx as server_fault/http.server_error', async () => {
-      const run = await runProbe({ url: 'http://error500.site-a.test/' });
-      expectVerdict(run, 'server_fault', 'http.server_error', 1);
-      expect(firstExchange(run.report)).toMatchObject({
-        status: 500,
-        headers: { server: expect.stringMatching(/^nginx/) },
+    for (const scenario of scenarios.filter((candidate) => !candidate.isNoRoute)) {
+      it(scenario.name, async () => {
+        const report = await probeWithService(scenario);
+        expect({ cause: report.verdict.cause, code: report.verdict.code, report }).toMatchObject({
+          cause: scenario.cause,
+          code: scenario.code,
+        });
+        scenario.evidence(report);
       });
-    });
-
-    it('reports a 502 from nginx in front of a dead upstream as server_fault/http.server_error', async () => {
-      const run = await runProbe({ url: 'http://badgateway.site-a.test/' });
-      expectVerdict(run, 'server_fault', 'http.server_error', 1);
-      expect(firstExchange(run.report)).toMatchObject({ status: 502 });
-    });
-
-    it('reports nginx closing without a reply (return 444) as server_fault/http.empty_reply', async () => {
-      const run = await runProbe({ url: 'http://noreply.site-a.test/' });
-      expectVerdict(run, 'server_fault', 'http.empty_reply', 1);
-      expect(firstExchange(run.report)).toMatchObject({ outcome: 'empty_reply', isRequestSent: true });
-    });
-
-    it('reports a server that resets every request as server_fault/http.reset', async () => {
-      const run = await runProbe({ url: 'http://reset.site-a.test/' });
-      expectVerdict(run, 'server_fault', 'http.reset', 1);
-      expect(firstExchange(run.report)).toMatchObject({ outcome: 'reset', isRequestSent: true });
-    });
-
-    it('reports a 503 with Retry-After as overload/http.unavailable', async () => {
-      const run = await runProbe({ url: 'http://busy.site-a.test/' });
-      expectVerdict(run, 'overload', 'http.unavailable', 1);
-      expect(firstExchange(run.report)).toMatchObject({ status: 503, headers: { retryAfter: '120' } });
-    });
-
-    it('reports a 429 as overload/http.rate_limited', async () => {
-      const run = await runProbe({ url: 'http://limited.site-a.test/' });
-      expectVerdict(run, 'overload', 'http.rate_limited', 1);
-      expect(firstExchange(run.report)).toMatchObject({ status: 429 });
-    });
-
-    it('reports a backend whose first byte comes seconds after connect as overload/http.slow_first_byte', async () => {
-      const run = await runProbe({ url: 'http://slow.site-a.test/', timeoutMs: 6000 });
-      expectVerdict(run, 'overload', 'http.slow_first_byte', 1);
-      const exchange = firstExchange(run.report);
-      expect(exchange).toMatchObject({ outcome: 'response', status: 200 });
-      // The backend holds its answer for 2500 ms by construction (lab.sh), so this bound always holds.
-      expect(exchange?.timings.firstByteMs).toBeGreaterThanOrEqual(2500);
-    });
-
-    it('reports a 301 to another registrable domain as domain_migration/http.redirect_offsite', async () => {
-      const run = await runProbe({ url: 'http://moved301.site-a.test/' });
-      expectVerdict(run, 'domain_migration', 'http.redirect_offsite', 1);
-      expect(firstExchange(run.report)).toMatchObject({
-        status: 301,
-        headers: { location: 'http://www.site-b.test/from-site-a' },
-      });
-    });
-
-    it('reports a 308 to another registrable domain as domain_migration/http.redirect_offsite', async () => {
-      const run = await runProbe({ url: 'http://moved308.site-a.test/' });
-      expectVerdict(run, 'domain_migration', 'http.redirect_offsite', 1);
-      expect(firstExchange(run.report)).toMatchObject({
-        status: 308,
-        headers: { location: 'http://www.site-b.test/from-site-a' },
-      });
-    });
-
-    it('reports a 410 as domain_migration/http.gone', async () => {
-      const run = await runProbe({ url: 'http://gone.site-a.test/' });
-      expectVerdict(run, 'domain_migration', 'http.gone', 1);
-      expect(firstExchange(run.report)).toMatchObject({ status: 410 });
-    });
-
-    it('reports an RST injected on a Host header match as filtered_path/filter.keyword_reset while a neutral name on the same address passes', async () => {
-      const run = await runProbe({ url: 'http://blocked.site-a.test/' });
-      expectVerdict(run, 'filtered_path', 'filter.keyword_reset', 1);
-      expect(firstExchange(run.report)).toMatchObject({
-        outcome: 'reset',
-        isRequestSent: true,
-        address: '203.0.113.10',
-      });
-      expect(run.report.target.differential).toMatchObject({
-        layer: 'http',
-        neutral: { outcome: 'response' },
-      });
-    });
-  });
-
-  describe('TLS', () => {
-    it('reports an https site with a certificate from the CA passed with --ca as ok/http.ok', async () => {
-      const run = await runProbe({ url: 'https://tls.site-a.test/', withLabCa: true });
-      expectVerdict(run, 'ok', 'http.ok', 0);
-      expect(run.report.target.tls).toMatchObject({ outcome: 'established', isTrusted: true });
-    });
-
-    it('reports an expired certificate as server_fault/tls.cert_expired', async () => {
-      const run = await runProbe({ url: 'https://expired.site-a.test/', withLabCa: true });
-      expectVerdict(run, 'server_fault', 'tls.cert_expired', 1);
-      expect(run.report.target.tls).toMatchObject({ verifyError: 'CERT_HAS_EXPIRED' });
-    });
-
-    it('reports a certificate for another name as server_fault/tls.cert_name_mismatch', async () => {
-      const run = await runProbe({ url: 'https://wrongname.site-a.test/', withLabCa: true });
-      expectVerdict(run, 'server_fault', 'tls.cert_name_mismatch', 1);
-      expect(run.report.target.tls).toMatchObject({ verifyError: 'ERR_TLS_CERT_ALTNAME_INVALID' });
-    });
-
-    it('reports an RST injected on a ClientHello carrying the SNI as filtered_path/filter.sni_reset while a neutral SNI passes', async () => {
-      const run = await runProbe({ url: 'https://sni-blocked.site-a.test/', withLabCa: true });
-      expectVerdict(run, 'filtered_path', 'filter.sni_reset', 1);
-      expect(run.report.target.tls).toMatchObject({
-        outcome: 'reset',
-        servername: 'sni-blocked.site-a.test',
-      });
-      expect(run.report.target.differential).toMatchObject({
-        layer: 'tls',
-        neutral: { outcome: 'established' },
-      });
-    });
+    }
   });
 });
