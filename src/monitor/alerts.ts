@@ -1,0 +1,208 @@
+// Webhook alerts: the payload of a state change, its HMAC-SHA256 signature, and delivery with retries.
+import { createHmac, randomUUID } from 'node:crypto';
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { isIP } from 'node:net';
+import type { JobsOptions, Queue } from 'bullmq';
+import { Agent, request } from 'undici';
+import type { AddressPolicy } from '../safety/address-policy.js';
+import type { MonitorRecord } from './schemas.js';
+import type { StateChange } from './state-machine.js';
+
+export const alertJobName = 'webhook';
+export const signatureHeader = 'x-reach-signature';
+
+export function alertQueueName(baseQueueName: string): string {
+  return `${baseQueueName}-alerts`;
+}
+
+export interface AlertPayload {
+  event: 'monitor.state_changed';
+  id: string;
+  monitor: { id: string; name: string; url: string; tags: string[] };
+  oldState: string;
+  newState: string;
+  changedAt: string;
+  cause: string;
+  code: string;
+  summary: string;
+  incident: { id: string; url: string } | null;
+  links: { monitor: string; status: string };
+}
+
+/** Which configured webhook a job is for; the secret is looked up at delivery so it never sits in job data. */
+export type WebhookRef =
+  | { scope: 'global'; index: number; url: string }
+  | { scope: 'monitor'; monitorId: string; index: number; url: string };
+
+export interface AlertJobData {
+  webhook: WebhookRef;
+  payload: AlertPayload;
+}
+
+export type AlertQueue = Queue<AlertJobData, unknown, string>;
+
+export function buildAlertPayload(options: {
+  monitor: MonitorRecord;
+  change: StateChange;
+  verdict: { cause: string; code: string; summary: string };
+  incidentId: string | undefined;
+  publicBaseUrl: string | undefined;
+}): AlertPayload {
+  const base = options.publicBaseUrl ?? '';
+  const { monitor, change, verdict } = options;
+  return {
+    event: 'monitor.state_changed',
+    id: randomUUID(),
+    monitor: { id: monitor.id, name: monitor.name, url: monitor.url, tags: monitor.tags },
+    oldState: change.from,
+    newState: change.to,
+    changedAt: new Date(change.atMs).toISOString(),
+    cause: verdict.cause,
+    code: verdict.code,
+    summary: verdict.summary,
+    incident: options.incidentId
+      ? { id: options.incidentId, url: `${base}/status#incident-${options.incidentId}` }
+      : null,
+    links: { monitor: `${base}/monitors/${monitor.id}`, status: `${base}/status` },
+  };
+}
+
+/** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`: the timestamp is signed so a receiver can refuse replays. */
+export function signPayload(secret: string, body: string, timestampSeconds: number): string {
+  const digest = createHmac('sha256', secret).update(`${timestampSeconds}.${body}`).digest('hex');
+  return `t=${timestampSeconds},v1=${digest}`;
+}
+
+export function webhooksFor(
+  monitor: MonitorRecord,
+  globalWebhooks: Array<{ url: string; secret: string }>,
+): WebhookRef[] {
+  return [
+    ...globalWebhooks.map((webhook, index) => ({ scope: 'global' as const, index, url: webhook.url })),
+    ...monitor.webhooks.map((webhook, index) => ({
+      scope: 'monitor' as const,
+      monitorId: monitor.id,
+      index,
+      url: webhook.url,
+    })),
+  ];
+}
+
+export function alertJobOptions(settings: { attempts: number; backoffMs: number }): JobsOptions {
+  return {
+    attempts: settings.attempts,
+    backoff: { type: 'exponential', delay: settings.backoffMs },
+    removeOnComplete: { count: 1000 },
+    removeOnFail: { count: 5000 },
+  };
+}
+
+export async function enqueueAlerts(
+  queue: AlertQueue,
+  webhooks: WebhookRef[],
+  payload: AlertPayload,
+  options: JobsOptions,
+): Promise<void> {
+  if (webhooks.length === 0) return;
+  await queue.addBulk(
+    webhooks.map((webhook) => ({ name: alertJobName, data: { webhook, payload }, opts: options })),
+  );
+}
+
+/** Thrown for a delivery that failed and may succeed later (BullMQ retries it with backoff). */
+export class DeliveryError extends Error {
+  override name = 'DeliveryError';
+}
+
+/** The connection's DNS lookup, refusing addresses the policy refuses, so a webhook cannot reach inside. */
+function policyLookup(policy: AddressPolicy) {
+  return (
+    hostname: string,
+    options: { all?: boolean; family?: number },
+    callback: (
+      error: NodeJS.ErrnoException | null,
+      address: string | LookupAddress[],
+      family?: number,
+    ) => void,
+  ) => {
+    dnsLookup(
+      hostname,
+      { all: true, ...(options.family ? { family: options.family } : {}) },
+      (error, addresses) => {
+        if (error) {
+          callback(error, '', 0);
+          return;
+        }
+        const allowed = addresses.filter((entry) => policy(entry.address) === undefined);
+        if (allowed.length === 0) {
+          const reason = addresses[0] ? policy(addresses[0].address) : 'no address';
+          callback(
+            Object.assign(new Error(`webhook address refused: ${reason}`), { code: 'EREFUSEDBYPOLICY' }),
+            '',
+            0,
+          );
+          return;
+        }
+        const [first] = allowed;
+        if (options.all || !first) callback(null, allowed);
+        else callback(null, first.address, first.family);
+      },
+    );
+  };
+}
+
+export interface WebhookDelivery {
+  deliver(
+    url: string,
+    secret: string,
+    payload: AlertPayload,
+    deliveryId: string,
+  ): Promise<{ status: number }>;
+  close(): Promise<void>;
+}
+
+export function createWebhookDelivery(options: {
+  policy: AddressPolicy;
+  timeoutMs: number;
+}): WebhookDelivery {
+  const agent = new Agent({
+    connect: { lookup: policyLookup(options.policy) as never, timeout: options.timeoutMs },
+    headersTimeout: options.timeoutMs,
+    bodyTimeout: options.timeoutMs,
+  });
+  return {
+    async deliver(url, secret, payload, deliveryId) {
+      const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+      if (isIP(host) !== 0) {
+        const reason = options.policy(host);
+        if (reason) throw new DeliveryError(`webhook address ${host} refused: ${reason}`);
+      }
+      const body = JSON.stringify(payload);
+      const signature = signPayload(secret, body, Math.floor(Date.now() / 1000));
+      let response: Awaited<ReturnType<typeof request>>;
+      try {
+        response = await request(url, {
+          method: 'POST',
+          dispatcher: agent,
+          body,
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'reach-monitor',
+            [signatureHeader]: signature,
+            'x-reach-event': payload.event,
+            'x-reach-delivery': deliveryId,
+          },
+          signal: AbortSignal.timeout(options.timeoutMs),
+        });
+      } catch (error) {
+        throw new DeliveryError(`webhook ${url} failed: ${(error as Error).message}`);
+      }
+      await response.body.dump();
+      if (response.statusCode < 200 || response.statusCode >= 300) {
+        throw new DeliveryError(`webhook ${url} answered ${response.statusCode}`);
+      }
+      return { status: response.statusCode };
+    },
+    close: () => agent.close(),
+  };
+}

@@ -1,0 +1,120 @@
+// The monitoring settings: one zod schema for the MONITOR_*, ALERT_* and STATUS_* variables, parsed once at start.
+import { z } from 'zod';
+import { ConfigError } from '../config.js';
+
+const integerText = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const listText = z.string().transform((text) =>
+  text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0),
+);
+const httpUrlText = z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' });
+
+export const monitorEnvironmentSchema = z
+  .object({
+    /** Runs of monitors processed at once by one worker process (probes are I/O bound). */
+    MONITOR_CONCURRENCY: integerText(1, 4096).default(64),
+    /** Raw run history kept per monitor: by age and by count, whichever is reached first. */
+    MONITOR_HISTORY_MAX_AGE_SECONDS: integerText(3600, 400 * 86_400).default(7 * 86_400),
+    MONITOR_HISTORY_MAX_ENTRIES: integerText(10, 1_000_000).default(1440),
+    /** Delay before the re-check that confirms a first failure (0: at once). */
+    MONITOR_RECHECK_DELAY_MS: integerText(0, 600_000).default(0),
+    /**
+     * Added to the start of every new schedule (the first tick is this far away plus the monitor's spread
+     * within its interval). Operators can use it to stage a rollout; tests set it high so no tick fires mid-test.
+     */
+    MONITOR_FIRST_TICK_DELAY_SECONDS: integerText(0, 30 * 86_400).default(0),
+    ALERT_WEBHOOK_URLS: listText.pipe(z.array(httpUrlText)).default([]),
+    ALERT_WEBHOOK_SECRET: z.string().min(16, 'needs at least 16 characters').optional(),
+    ALERT_ATTEMPTS: integerText(1, 50).default(10),
+    ALERT_BACKOFF_MS: integerText(1, 3_600_000).default(2000),
+    ALERT_TIMEOUT_MS: integerText(100, 60_000).default(5000),
+    ALERT_CONCURRENCY: integerText(1, 256).default(8),
+    STATUS_PAGE_TITLE: z.string().min(1).max(100).default('Service status'),
+    /** Seconds between the status page's own refreshes in the browser. */
+    STATUS_REFRESH_SECONDS: integerText(5, 3600).default(60),
+    /** status.json and the page are computed at most once per this many seconds. */
+    STATUS_CACHE_SECONDS: integerText(0, 3600).default(5),
+    /** Absolute base URL used in links sent out (webhook incident links, status page id). */
+    PUBLIC_BASE_URL: httpUrlText.optional(),
+  })
+  .refine((env) => env.ALERT_WEBHOOK_URLS.length === 0 || env.ALERT_WEBHOOK_SECRET !== undefined, {
+    message: 'ALERT_WEBHOOK_URLS needs ALERT_WEBHOOK_SECRET to sign the payloads',
+    path: ['ALERT_WEBHOOK_SECRET'],
+  });
+
+export interface MonitorConfig {
+  concurrency: number;
+  history: { maxAgeSeconds: number; maxEntries: number };
+  recheckDelayMs: number;
+  firstTickDelayMs: number;
+  alerts: {
+    globalWebhooks: Array<{ url: string; secret: string }>;
+    attempts: number;
+    backoffMs: number;
+    timeoutMs: number;
+    concurrency: number;
+  };
+  status: { title: string; refreshSeconds: number; cacheSeconds: number };
+  publicBaseUrl: string | undefined;
+}
+
+const monitorVariableNames = [
+  'MONITOR_CONCURRENCY',
+  'MONITOR_HISTORY_MAX_AGE_SECONDS',
+  'MONITOR_HISTORY_MAX_ENTRIES',
+  'MONITOR_RECHECK_DELAY_MS',
+  'MONITOR_FIRST_TICK_DELAY_SECONDS',
+  'ALERT_WEBHOOK_URLS',
+  'ALERT_WEBHOOK_SECRET',
+  'ALERT_ATTEMPTS',
+  'ALERT_BACKOFF_MS',
+  'ALERT_TIMEOUT_MS',
+  'ALERT_CONCURRENCY',
+  'STATUS_PAGE_TITLE',
+  'STATUS_REFRESH_SECONDS',
+  'STATUS_CACHE_SECONDS',
+  'PUBLIC_BASE_URL',
+] as const;
+
+/** Parses the monitoring variables; throws ConfigError naming every variable at fault. */
+export function loadMonitorConfig(environment: Record<string, string | undefined>): MonitorConfig {
+  const known = Object.fromEntries(
+    monitorVariableNames.map((name) => {
+      const value = environment[name];
+      return [name, value === undefined || value.trim() === '' ? undefined : value];
+    }),
+  );
+  const parsed = monitorEnvironmentSchema.safeParse(known);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`,
+    );
+    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+  }
+  const env = parsed.data;
+  const secret = env.ALERT_WEBHOOK_SECRET ?? '';
+  return {
+    concurrency: env.MONITOR_CONCURRENCY,
+    history: {
+      maxAgeSeconds: env.MONITOR_HISTORY_MAX_AGE_SECONDS,
+      maxEntries: env.MONITOR_HISTORY_MAX_ENTRIES,
+    },
+    recheckDelayMs: env.MONITOR_RECHECK_DELAY_MS,
+    firstTickDelayMs: env.MONITOR_FIRST_TICK_DELAY_SECONDS * 1000,
+    alerts: {
+      globalWebhooks: env.ALERT_WEBHOOK_URLS.map((url) => ({ url, secret })),
+      attempts: env.ALERT_ATTEMPTS,
+      backoffMs: env.ALERT_BACKOFF_MS,
+      timeoutMs: env.ALERT_TIMEOUT_MS,
+      concurrency: env.ALERT_CONCURRENCY,
+    },
+    status: {
+      title: env.STATUS_PAGE_TITLE,
+      refreshSeconds: env.STATUS_REFRESH_SECONDS,
+      cacheSeconds: env.STATUS_CACHE_SECONDS,
+    },
+    publicBaseUrl: env.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+  };
+}

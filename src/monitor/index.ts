@@ -1,0 +1,61 @@
+// Scheduled monitoring: what the service wires in (API routes, the status page, metrics, worker processors).
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { AddressPolicy } from '../safety/address-policy.js';
+import type { MonitorConfig } from './config.js';
+import { registerMonitorMetrics } from './metrics.js';
+import type { MonitorApiDeps } from './routes.js';
+import { type MonitorQueue, MonitorScheduler, monitorQueueName } from './scheduler.js';
+import { MonitorStore } from './store.js';
+import { monitorKeyPrefix } from './workers.js';
+
+export { loadMonitorConfig, type MonitorConfig } from './config.js';
+export {
+  createMonitorRouter,
+  createStatusRouter,
+  type MonitorApiDeps,
+  type StatusRouterDeps,
+} from './routes.js';
+export {
+  type MonitorWorkers,
+  type MonitorWorkersDeps,
+  type RunEvent,
+  startMonitorWorkers,
+} from './workers.js';
+
+export interface MonitorApi extends MonitorApiDeps {
+  close(): Promise<void>;
+}
+
+/**
+ * The API side: the store and the scheduler queue on the API's (fail-fast) Redis client, and the per-monitor
+ * gauges on its registry. `close()` closes the queue; the client stays its owner's.
+ */
+export function createMonitorApi(options: {
+  redis: Redis;
+  baseQueueName: string;
+  config: MonitorConfig;
+  policy: AddressPolicy;
+  registry?: Registry;
+}): MonitorApi {
+  const { config } = options;
+  const store = new MonitorStore(options.redis, {
+    keyPrefix: monitorKeyPrefix(options.baseQueueName),
+    historyMaxAgeSeconds: config.history.maxAgeSeconds,
+    historyMaxEntries: config.history.maxEntries,
+  });
+  const queue: MonitorQueue = new Queue(monitorQueueName(options.baseQueueName), {
+    connection: options.redis,
+  });
+  queue.on('error', () => undefined); // Redis away: routes answer 503 problems; the queue reconnects by itself.
+  const scheduler = new MonitorScheduler(queue, config.firstTickDelayMs);
+  if (options.registry) registerMonitorMetrics(options.registry, store);
+  return {
+    store,
+    scheduler,
+    policy: options.policy,
+    config,
+    close: () => queue.close(),
+  };
+}

@@ -1,0 +1,264 @@
+// The monitor API (/monitors) and the public status endpoints (/status.json, /status).
+import { randomUUID } from 'node:crypto';
+import { type Request, type Response, Router } from 'express';
+import { fieldErrorsOf, HttpProblem, invalidRequest } from '../api/problems.js';
+import { emptyQuerySchema } from '../api/schemas.js';
+import type { AddressPolicy } from '../safety/address-policy.js';
+import { checkResolver, checkTargetUrl, type TargetRefusal } from '../safety/target-check.js';
+import type { MonitorConfig } from './config.js';
+import type { MonitorScheduler } from './scheduler.js';
+import {
+  defaultConfirmations,
+  historyQuerySchema,
+  type MonitorInput,
+  type MonitorOutput,
+  type MonitorRecord,
+  monitorCreateSchema,
+  monitorIdSchema,
+  monitorPatchSchema,
+} from './schemas.js';
+import type { MonitorStatus } from './state-machine.js';
+import { renderStatusPage } from './status-page.js';
+import { gatherStatusData, type StatusData, toStatusSummary } from './status-summary.js';
+import type { MonitorStore } from './store.js';
+
+export interface MonitorApiDeps {
+  store: MonitorStore;
+  scheduler: MonitorScheduler;
+  policy: AddressPolicy;
+  config: MonitorConfig;
+}
+
+export function createMonitorRouter(deps: MonitorApiDeps): Router {
+  const { store, scheduler, policy } = deps;
+  const router = Router();
+
+  router.post('/', async (request: Request, response: Response) => {
+    requireJson(request);
+    requireEmptyQuery(request);
+    const body = monitorCreateSchema.safeParse(request.body);
+    if (!body.success) throw invalidRequest(fieldErrorsOf(body.error));
+    refuseUnsafe(body.data, policy);
+    const nowText = new Date().toISOString();
+    const record = recordOf(randomUUID(), body.data, nowText, nowText);
+    await unavailableOnRedisError(async () => {
+      await store.putMonitor(record);
+      await scheduler.upsert(record);
+      // The first check now, not at the first tick: the page shows a real state within seconds.
+      await scheduler.runNow(record.id, 'manual');
+    });
+    response.status(201).setHeader('Location', `/monitors/${record.id}`);
+    response.json(outputOf(record, undefined));
+  });
+
+  router.get('/', async (request: Request, response: Response) => {
+    requireEmptyQuery(request);
+    const [monitors, statuses] = await unavailableOnRedisError(() =>
+      Promise.all([store.listMonitors(), store.getStatuses()]),
+    );
+    response.json({ monitors: monitors.map((monitor) => outputOf(monitor, statuses.get(monitor.id))) });
+  });
+
+  router.get('/:id', async (request: Request, response: Response) => {
+    requireEmptyQuery(request);
+    const monitor = await findMonitor(store, request);
+    const status = await unavailableOnRedisError(() => store.getStatus(monitor.id));
+    response.json(outputOf(monitor, status.version > 0 ? status : undefined));
+  });
+
+  router.patch('/:id', async (request: Request, response: Response) => {
+    requireJson(request);
+    requireEmptyQuery(request);
+    const body = monitorPatchSchema.safeParse(request.body);
+    if (!body.success) throw invalidRequest(fieldErrorsOf(body.error));
+    const current = await findMonitor(store, request);
+    const merged = monitorCreateSchema.safeParse({ ...inputOf(current), ...body.data });
+    if (!merged.success) throw invalidRequest(fieldErrorsOf(merged.error));
+    refuseUnsafe(merged.data, policy);
+    const record = recordOf(current.id, merged.data, current.createdAt, new Date().toISOString());
+    await unavailableOnRedisError(async () => {
+      await store.putMonitor(record);
+      await scheduler.upsert(record);
+    });
+    const status = await unavailableOnRedisError(() => store.getStatus(record.id));
+    response.json(outputOf(record, status.version > 0 ? status : undefined));
+  });
+
+  router.delete('/:id', async (request: Request, response: Response) => {
+    requireEmptyQuery(request);
+    const monitor = await findMonitor(store, request);
+    await unavailableOnRedisError(async () => {
+      await scheduler.remove(monitor.id);
+      await store.deleteMonitor(monitor.id);
+    });
+    response.status(204).end();
+  });
+
+  router.get('/:id/history', async (request: Request, response: Response) => {
+    const query = historyQuerySchema.safeParse(request.query);
+    if (!query.success) throw invalidRequest(fieldErrorsOf(query.error, 'query'));
+    const monitor = await findMonitor(store, request);
+    const entries = await unavailableOnRedisError(() =>
+      store.history(monitor.id, {
+        ...(query.data.since ? { sinceMs: Date.parse(query.data.since) } : {}),
+        limit: query.data.limit ?? 100,
+      }),
+    );
+    response.json({ monitorId: monitor.id, entries });
+  });
+
+  return router;
+}
+
+export interface StatusRouterDeps {
+  store: MonitorStore;
+  config: MonitorConfig;
+}
+
+/** Public: mounted before any API-key check. One gathering of the data serves both views within the cache time. */
+export function createStatusRouter(deps: StatusRouterDeps): Router {
+  const { store, config } = deps;
+  const router = Router();
+  let cached: { atMs: number; data: Promise<StatusData> } | undefined;
+  const statusData = (): Promise<StatusData> => {
+    const nowMs = Date.now();
+    if (cached && nowMs - cached.atMs < config.status.cacheSeconds * 1000) return cached.data;
+    const data = unavailableOnRedisError(() => gatherStatusData(store, nowMs));
+    cached = { atMs: nowMs, data };
+    data.catch(() => {
+      if (cached?.data === data) cached = undefined;
+    });
+    return data;
+  };
+  const pageUrl = `${config.publicBaseUrl ?? ''}/status`;
+
+  router.get('/status.json', async (request: Request, response: Response) => {
+    const data = await statusData();
+    response.setHeader('Access-Control-Allow-Origin', '*');
+    response.setHeader('Cache-Control', `public, max-age=${config.status.cacheSeconds}`);
+    response.json(toStatusSummary(data, { id: 'reach', name: config.status.title, url: pageUrl }));
+    void request;
+  });
+
+  router.get('/status', async (_request: Request, response: Response) => {
+    const data = await statusData();
+    response.setHeader('Cache-Control', `public, max-age=${config.status.cacheSeconds}`);
+    response
+      .type('html')
+      .send(
+        renderStatusPage(data, { title: config.status.title, refreshSeconds: config.status.refreshSeconds }),
+      );
+  });
+
+  return router;
+}
+
+function requireJson(request: Request): void {
+  if (!request.is('application/json')) {
+    throw new HttpProblem(415, 'unsupportedMediaType', 'send the body as Content-Type: application/json', {
+      field: 'content-type',
+    });
+  }
+}
+
+function requireEmptyQuery(request: Request): void {
+  const query = emptyQuerySchema.safeParse(request.query);
+  if (!query.success) throw invalidRequest(fieldErrorsOf(query.error, 'query'));
+}
+
+async function findMonitor(store: MonitorStore, request: Request): Promise<MonitorRecord> {
+  const id = String(request.params.id);
+  const notFound = new HttpProblem(404, 'notFound', `no monitor with id ${id}`, { field: 'id' });
+  if (!monitorIdSchema.safeParse(id).success) throw notFound;
+  const monitor = await unavailableOnRedisError(() => store.getMonitor(id));
+  if (!monitor) throw notFound;
+  return monitor;
+}
+
+async function unavailableOnRedisError<T>(action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    if (error instanceof HttpProblem) throw error;
+    throw new HttpProblem(
+      503,
+      'unavailable',
+      `the monitor store (Redis) failed: ${(error as Error).message}`,
+      {
+        retryAfterSeconds: 2,
+      },
+    );
+  }
+}
+
+function refuseUnsafe(input: MonitorInput, policy: AddressPolicy): void {
+  const checks: Array<() => TargetRefusal | undefined> = [
+    () => checkTargetUrl(input.url, policy, 'url'),
+    ...(input.controls ?? []).map(
+      (control, index) => () => checkTargetUrl(control, policy, `controls.${index}`),
+    ),
+    ...(input.resolvers ?? []).map(
+      (resolver, index) => () => checkResolver(resolver, policy, `resolvers.${index}`),
+    ),
+    ...(input.webhooks ?? []).map(
+      (webhook, index) => () => checkTargetUrl(webhook.url, policy, `webhooks.${index}.url`),
+    ),
+  ];
+  for (const check of checks) {
+    const refusal = check();
+    if (refusal) {
+      throw new HttpProblem(422, 'targetRefused', refusal.reason, {
+        errors: [{ field: refusal.field, message: refusal.reason }],
+      });
+    }
+  }
+}
+
+function recordOf(id: string, input: MonitorInput, createdAt: string, updatedAt: string): MonitorRecord {
+  return {
+    id,
+    name: input.name,
+    url: input.url,
+    intervalSeconds: input.intervalSeconds,
+    ...(input.timeoutMs !== undefined ? { timeoutMs: input.timeoutMs } : {}),
+    ...(input.resolvers ? { resolvers: input.resolvers } : {}),
+    ...(input.controls ? { controls: input.controls } : {}),
+    confirmations: input.confirmations ?? defaultConfirmations,
+    ...(input.slowFirstByteMs !== undefined ? { slowFirstByteMs: input.slowFirstByteMs } : {}),
+    tags: input.tags ?? [],
+    maintenance: input.maintenance ?? [],
+    webhooks: input.webhooks ?? [],
+    createdAt,
+    updatedAt,
+  };
+}
+
+function inputOf(record: MonitorRecord): MonitorInput {
+  const { id: _id, createdAt: _created, updatedAt: _updated, ...input } = record;
+  return input;
+}
+
+function outputOf(record: MonitorRecord, status: MonitorStatus | undefined): MonitorOutput {
+  const { webhooks, ...rest } = record;
+  const last = status?.lastRun;
+  return {
+    ...rest,
+    webhooks: webhooks.map((webhook) => ({ url: webhook.url })),
+    state: status?.state ?? 'pending',
+    ...(status ? { stateSince: new Date(status.sinceMs).toISOString() } : {}),
+    ...(last
+      ? {
+          lastRun: {
+            at: last.at,
+            health: last.health,
+            cause: last.cause,
+            code: last.code,
+            summary: last.summary,
+            durationMs: last.durationMs,
+          },
+        }
+      : {}),
+    ...(status?.openIncidentId ? { openIncidentId: status.openIncidentId } : {}),
+    links: { self: `/monitors/${record.id}`, history: `/monitors/${record.id}/history` },
+  };
+}

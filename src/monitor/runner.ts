@@ -1,0 +1,200 @@
+// One monitor run: probe with the engine, keep the result, move the state machine, open incidents, send alerts.
+import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { InputError, parseResolver, probe, TargetRefusedError } from '../engine.js';
+import type { AddressPolicy } from '../safety/address-policy.js';
+import type { ProbeDefaults } from '../worker/processor.js';
+import { type AlertQueue, alertJobOptions, buildAlertPayload, enqueueAlerts, webhooksFor } from './alerts.js';
+import type { MonitorConfig } from './config.js';
+import { type RunResult, type RunTrigger, runResultOf } from './run-result.js';
+import type { MonitorRunJobData, MonitorScheduler } from './scheduler.js';
+import type { MonitorRecord } from './schemas.js';
+import { type Decision, decide, isInMaintenance } from './state-machine.js';
+import type { MonitorStore } from './store.js';
+
+export interface RunEvent {
+  monitorId: string;
+  result: RunResult;
+  decision: Decision | undefined;
+}
+
+export interface MonitorRunnerDeps {
+  store: MonitorStore;
+  scheduler: MonitorScheduler;
+  alertQueue: AlertQueue;
+  config: MonitorConfig;
+  probeDefaults: ProbeDefaults;
+  policy: AddressPolicy;
+  logger: Logger;
+  /** Emits 'run' (RunEvent) after each run is fully applied: tests await it, metrics count it. */
+  events: EventEmitter;
+}
+
+const maxCasAttempts = 8;
+
+export type RunOutcome = { outcome: 'applied'; event: RunEvent } | { outcome: 'deleted' };
+
+export async function runMonitor(
+  deps: MonitorRunnerDeps,
+  data: MonitorRunJobData,
+  context: { scheduledAtMs?: number; signal?: AbortSignal },
+): Promise<RunOutcome> {
+  const { store, logger } = deps;
+  const monitor = await store.getMonitor(data.monitorId);
+  if (!monitor) {
+    // Deleted while its tick was on its way: make sure no schedule is left behind.
+    if (data.trigger === 'schedule') await deps.scheduler.remove(data.monitorId);
+    return { outcome: 'deleted' };
+  }
+  const isMaintenance = isInMaintenance(monitor.maintenance, Date.now());
+  const result = await probeMonitor(monitor, deps, {
+    trigger: data.trigger,
+    isMaintenance,
+    ...(context.scheduledAtMs !== undefined ? { scheduledAtMs: context.scheduledAtMs } : {}),
+    ...(context.signal ? { signal: context.signal } : {}),
+  });
+  await store.recordRun(monitor.id, result);
+
+  let decision: Decision | undefined;
+  for (let attempt = 1; attempt <= maxCasAttempts; attempt += 1) {
+    const current = await store.getStatus(monitor.id);
+    const candidate = decide(
+      current,
+      {
+        startedAtMs: result.startedAtMs,
+        health: result.entry.health,
+        isMaintenance,
+        cause: result.entry.cause,
+        code: result.entry.code,
+        summary: result.summary,
+        lastRun: {
+          at: result.entry.at,
+          health: result.entry.health,
+          isMaintenance,
+          cause: result.entry.cause,
+          code: result.entry.code,
+          summary: result.summary,
+          durationMs: result.entry.durationMs,
+          ...(result.entry.status !== undefined ? { status: result.entry.status } : {}),
+          phasesMs: result.entry.phasesMs,
+        },
+      },
+      { confirmations: monitor.confirmations, newIncidentId: randomUUID() },
+    );
+    if (!candidate.isApplied) break;
+    const written = await store.casStatus(monitor.id, current.version, candidate.status);
+    if (written === 'deleted') return { outcome: 'deleted' };
+    if (written === 'written') {
+      decision = candidate;
+      break;
+    }
+    // Another run of the same monitor (a re-check and a tick) wrote first: decide again on its outcome.
+  }
+  if (decision === undefined) {
+    logger.debug({ monitorId: monitor.id }, 'run not applied: a newer run was applied first');
+  } else {
+    await applyConsequences(deps, monitor, result, decision);
+  }
+  const event: RunEvent = { monitorId: monitor.id, result, decision };
+  deps.events.emit('run', event);
+  return { outcome: 'applied', event };
+}
+
+async function applyConsequences(
+  deps: MonitorRunnerDeps,
+  monitor: MonitorRecord,
+  result: RunResult,
+  decision: Decision,
+): Promise<void> {
+  const { store, config } = deps;
+  const verdict = {
+    atMs: result.startedAtMs,
+    cause: result.entry.cause,
+    code: result.entry.code,
+    summary: result.summary,
+  };
+  const incident = decision.incident;
+  if (incident?.kind === 'open') {
+    await store.openIncident({
+      id: incident.incidentId,
+      monitorId: monitor.id,
+      monitorName: monitor.name,
+      openedAtMs: result.startedAtMs,
+      cause: verdict.cause,
+      code: verdict.code,
+      summary: verdict.summary,
+    });
+  } else if (incident?.kind === 'record' && result.entry.health !== 'up') {
+    await store.recordIncidentVerdict(incident.incidentId, verdict);
+  } else if (incident?.kind === 'resolve') {
+    await store.resolveIncident(incident.incidentId, result.startedAtMs);
+  }
+  if (decision.change?.isAlerted) {
+    const payload = buildAlertPayload({
+      monitor,
+      change: decision.change,
+      verdict,
+      incidentId: incident?.incidentId,
+      publicBaseUrl: config.publicBaseUrl,
+    });
+    await enqueueAlerts(
+      deps.alertQueue,
+      webhooksFor(monitor, config.alerts.globalWebhooks),
+      payload,
+      alertJobOptions(config.alerts),
+    );
+  }
+  if (decision.isRecheckWanted) await deps.scheduler.runNow(monitor.id, 'recheck', config.recheckDelayMs);
+}
+
+async function probeMonitor(
+  monitor: MonitorRecord,
+  deps: MonitorRunnerDeps,
+  context: { trigger: RunTrigger; isMaintenance: boolean; scheduledAtMs?: number; signal?: AbortSignal },
+): Promise<RunResult> {
+  const { probeDefaults } = deps;
+  const resolverTexts =
+    monitor.resolvers && monitor.resolvers.length > 0 ? monitor.resolvers : probeDefaults.resolvers;
+  const startedAtMs = Date.now();
+  try {
+    const report = await probe({
+      url: monitor.url,
+      ...(resolverTexts.length > 0 ? { resolvers: resolverTexts.map((text) => parseResolver(text)) } : {}),
+      controls: monitor.controls ?? probeDefaults.controls,
+      timeoutMs: monitor.timeoutMs ?? probeDefaults.timeoutMs,
+      maxRedirects: probeDefaults.maxRedirects,
+      maxBodyBytes: probeDefaults.maxBodyBytes,
+      ...(monitor.slowFirstByteMs !== undefined
+        ? { thresholds: { slowFirstByteMs: monitor.slowFirstByteMs } }
+        : {}),
+      isAddressAllowed: deps.policy,
+      ...(context.signal ? { signal: context.signal } : {}),
+    });
+    return runResultOf(report, context);
+  } catch (error) {
+    // The target (or its input) is refused outright: a down run whose summary says why, not an infrastructure error.
+    if (error instanceof TargetRefusedError || error instanceof InputError) {
+      const code = error instanceof TargetRefusedError ? 'policy.refused' : 'input.invalid';
+      return {
+        startedAtMs,
+        summary: error.message,
+        ...(context.scheduledAtMs !== undefined ? { scheduledAtMs: context.scheduledAtMs } : {}),
+        entry: {
+          at: new Date(startedAtMs).toISOString(),
+          ...(context.scheduledAtMs !== undefined
+            ? { scheduledAt: new Date(context.scheduledAtMs).toISOString() }
+            : {}),
+          trigger: context.trigger,
+          health: 'down',
+          isMaintenance: context.isMaintenance,
+          cause: 'refused',
+          code,
+          durationMs: Date.now() - startedAtMs,
+          phasesMs: {},
+        },
+      };
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,175 @@
+// The monitor API's zod schemas: they validate requests and are registered for the OpenAPI document.
+import { z } from 'zod';
+import { httpUrlSchema, resolverSchema } from '../api/schemas.js';
+
+export const minIntervalSeconds = 10;
+export const maxIntervalSeconds = 86_400;
+
+export const monitorStateValues = ['pending', 'up', 'degraded', 'down', 'maintenance'] as const;
+export type MonitorState = (typeof monitorStateValues)[number];
+
+const tagSchema = z
+  .string()
+  .min(1)
+  .max(40)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'letters, digits and _ . : - only');
+
+export const maintenanceWindowSchema = z
+  .strictObject({
+    startsAt: z.iso.datetime({ offset: true }).describe('Start of the window (RFC 3339).'),
+    endsAt: z.iso.datetime({ offset: true }).describe('End of the window (RFC 3339).'),
+    reason: z.string().max(200).optional(),
+  })
+  .refine((window) => Date.parse(window.endsAt) > Date.parse(window.startsAt), {
+    message: 'endsAt must be after startsAt',
+    path: ['endsAt'],
+  })
+  .meta({ id: 'MaintenanceWindow' });
+
+export const webhookInputSchema = z
+  .strictObject({
+    url: httpUrlSchema.describe('Receives a POST with the JSON payload on every state change.'),
+    secret: z.string().min(16).max(256).describe('Key of the HMAC-SHA256 signature header; never returned.'),
+  })
+  .meta({ id: 'WebhookInput' });
+
+const monitorFields = {
+  name: z.string().trim().min(1).max(100).describe('Shown on the status page.'),
+  url: httpUrlSchema.describe('The URL to probe.'),
+  intervalSeconds: z
+    .number()
+    .int()
+    .min(minIntervalSeconds)
+    .max(maxIntervalSeconds)
+    .describe('Seconds between scheduled runs.'),
+  timeoutMs: z
+    .number()
+    .int()
+    .min(100)
+    .max(60_000)
+    .optional()
+    .describe('Deadline of one run (default: PROBE_TIMEOUT_MS).'),
+  resolvers: z.array(resolverSchema).max(8).optional(),
+  controls: z.array(httpUrlSchema).max(8).optional(),
+  confirmations: z
+    .number()
+    .int()
+    .min(1)
+    .max(10)
+    .optional()
+    .describe('Consecutive failed runs before the state changes (default 2).'),
+  slowFirstByteMs: z
+    .number()
+    .int()
+    .min(100)
+    .max(60_000)
+    .optional()
+    .describe('A first byte slower than this makes the run degraded (default: the engine threshold, 2000).'),
+  tags: z.array(tagSchema).max(20).optional(),
+  maintenance: z.array(maintenanceWindowSchema).max(20).optional(),
+  webhooks: z.array(webhookInputSchema).max(5).optional(),
+};
+
+export const monitorCreateSchema = z.strictObject(monitorFields).meta({ id: 'MonitorInput' });
+export type MonitorInput = z.infer<typeof monitorCreateSchema>;
+
+export const monitorPatchSchema = z
+  .strictObject(monitorFields)
+  .partial()
+  .refine((patch) => Object.keys(patch).length > 0, { message: 'send at least one field' })
+  .meta({ id: 'MonitorPatch' });
+export type MonitorPatch = z.infer<typeof monitorPatchSchema>;
+
+export const defaultConfirmations = 2;
+
+/** What Redis keeps for a monitor: the input with defaults applied, plus identity and times. */
+export interface MonitorRecord {
+  id: string;
+  name: string;
+  url: string;
+  intervalSeconds: number;
+  timeoutMs?: number;
+  resolvers?: string[];
+  controls?: string[];
+  confirmations: number;
+  slowFirstByteMs?: number;
+  tags: string[];
+  maintenance: Array<{ startsAt: string; endsAt: string; reason?: string }>;
+  webhooks: Array<{ url: string; secret: string }>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const monitorIdSchema = z.uuid().describe('The monitor id returned by POST /monitors.');
+
+const lastRunSchema = z.object({
+  at: z.string(),
+  health: z.enum(['up', 'degraded', 'down']),
+  cause: z.string(),
+  code: z.string(),
+  summary: z.string(),
+  durationMs: z.number(),
+});
+
+export const monitorOutputSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    url: z.string(),
+    intervalSeconds: z.number().int(),
+    timeoutMs: z.number().int().optional(),
+    resolvers: z.array(z.string()).optional(),
+    controls: z.array(z.string()).optional(),
+    confirmations: z.number().int(),
+    slowFirstByteMs: z.number().int().optional(),
+    tags: z.array(z.string()),
+    maintenance: z.array(
+      z.object({ startsAt: z.string(), endsAt: z.string(), reason: z.string().optional() }),
+    ),
+    webhooks: z.array(z.object({ url: z.string() })).describe('Secrets are never returned.'),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    state: z.enum(monitorStateValues),
+    stateSince: z.string().optional(),
+    lastRun: lastRunSchema.optional(),
+    openIncidentId: z.string().optional(),
+    links: z.object({ self: z.string(), history: z.string() }),
+  })
+  .meta({ id: 'Monitor' });
+export type MonitorOutput = z.infer<typeof monitorOutputSchema>;
+
+export const historyQuerySchema = z.strictObject({
+  since: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .describe('Only runs that started at or after this time.'),
+  limit: z
+    .string()
+    .regex(/^\d{1,5}$/, 'expected a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(10_000))
+    .optional()
+    .describe('Most recent runs first, at most this many (default 100).'),
+});
+
+export const historyEntrySchema = z
+  .object({
+    at: z.string().describe('When the run started.'),
+    scheduledAt: z.string().optional().describe('When the schedule wanted it to start.'),
+    trigger: z.enum(['schedule', 'recheck', 'manual']),
+    health: z.enum(['up', 'degraded', 'down']),
+    isMaintenance: z.boolean(),
+    cause: z.string(),
+    code: z.string(),
+    status: z.number().int().optional().describe('The final HTTP status, when a response came.'),
+    durationMs: z.number(),
+    phasesMs: z.object({
+      resolve: z.number().optional(),
+      connect: z.number().optional(),
+      tls: z.number().optional(),
+      processing: z.number().optional(),
+      transfer: z.number().optional(),
+    }),
+  })
+  .meta({ id: 'HistoryEntry' });
+export type HistoryEntry = z.infer<typeof historyEntrySchema>;

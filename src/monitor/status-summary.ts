@@ -1,0 +1,238 @@
+// The status data behind /status.json and /status: gathered from the store, mapped to the Statuspage format.
+import type { MonitorRecord, MonitorState } from './schemas.js';
+import type { MonitorStatus } from './state-machine.js';
+import type { StatusComponent, StatusIncident, StatusSummary } from './status-schema.js';
+import type { CountKind, Incident, MonitorStore } from './store.js';
+
+const hourMs = 3_600_000;
+const dayMs = 24 * hourMs;
+export const uptimeBarDays = 90;
+const recentIncidentMs = 7 * dayMs;
+
+export interface ComponentData {
+  monitor: MonitorRecord;
+  status: MonitorStatus;
+  uptime: { '24h': number | null; '7d': number | null; '30d': number | null };
+  latencyMs: { p50: number | null; p95: number | null };
+  days: Array<{ day: string } & Record<CountKind, number>>;
+}
+
+export interface StatusData {
+  generatedAtMs: number;
+  components: ComponentData[];
+  incidents: Incident[];
+}
+
+/** Up or degraded runs over the runs checked outside maintenance; null when there were none. */
+export function uptimeOf(counts: Record<CountKind, number>): number | null {
+  const checked = counts.up + counts.degraded + counts.down;
+  return checked === 0 ? null : (counts.up + counts.degraded) / checked;
+}
+
+/** Nearest-rank percentile of unsorted values; null for none. */
+export function percentile(values: number[], fraction: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil(fraction * sorted.length));
+  return sorted[rank - 1] ?? null;
+}
+
+export async function gatherStatusData(store: MonitorStore, nowMs: number): Promise<StatusData> {
+  const [monitors, statuses] = await Promise.all([store.listMonitors(), store.getStatuses()]);
+  const components = await Promise.all(
+    monitors.map(async (monitor): Promise<ComponentData> => {
+      const [day, week, month, durations, days] = await Promise.all([
+        store.countsSince(monitor.id, nowMs - dayMs, nowMs),
+        store.countsSince(monitor.id, nowMs - 7 * dayMs, nowMs),
+        store.countsSince(monitor.id, nowMs - 30 * dayMs, nowMs),
+        store.durationsSince(monitor.id, nowMs - dayMs),
+        store.dailyCounts(monitor.id, uptimeBarDays, nowMs),
+      ]);
+      return {
+        monitor,
+        status: statuses.get(monitor.id) ?? {
+          version: 0,
+          state: 'pending',
+          sinceMs: Date.parse(monitor.createdAt),
+          consecutiveFailures: 0,
+          lastStartedAtMs: 0,
+        },
+        uptime: { '24h': uptimeOf(day), '7d': uptimeOf(week), '30d': uptimeOf(month) },
+        latencyMs: { p50: percentile(durations, 0.5), p95: percentile(durations, 0.95) },
+        days,
+      };
+    }),
+  );
+  const openIds = components.flatMap((component) =>
+    component.status.openIncidentId ? [component.status.openIncidentId] : [],
+  );
+  const incidents = await store.incidentsSince(nowMs - recentIncidentMs, openIds);
+  return { generatedAtMs: nowMs, components, incidents };
+}
+
+const componentStatusOf: Record<MonitorState, StatusComponent['status']> = {
+  pending: 'operational',
+  up: 'operational',
+  degraded: 'degraded_performance',
+  down: 'major_outage',
+  maintenance: 'under_maintenance',
+};
+
+export function overallStatus(states: MonitorState[]): StatusSummary['status'] {
+  const checked = states.filter((state) => state !== 'pending' && state !== 'maintenance');
+  const downCount = checked.filter((state) => state === 'down').length;
+  if (downCount > 0 && downCount === checked.length)
+    return { indicator: 'critical', description: 'Major Service Outage' };
+  if (downCount > 0) return { indicator: 'major', description: 'Partial System Outage' };
+  if (checked.some((state) => state === 'degraded'))
+    return { indicator: 'minor', description: 'Minor Service Outage' };
+  if (states.some((state) => state === 'maintenance'))
+    return { indicator: 'none', description: 'Service Under Maintenance' };
+  return { indicator: 'none', description: 'All Systems Operational' };
+}
+
+export interface PageIdentity {
+  id: string;
+  name: string;
+  url: string;
+}
+
+export function toStatusSummary(data: StatusData, page: PageIdentity): StatusSummary {
+  const updatedAt = new Date(data.generatedAtMs).toISOString();
+  const components: StatusComponent[] = data.components.map((component, index) => {
+    const { monitor, status } = component;
+    const lastRun = status.lastRun;
+    return {
+      id: monitor.id,
+      name: monitor.name,
+      status: componentStatusOf[status.state],
+      created_at: monitor.createdAt,
+      updated_at: new Date(Math.max(Date.parse(monitor.updatedAt), status.sinceMs)).toISOString(),
+      position: index + 1,
+      description: null,
+      showcase: true,
+      start_date: monitor.createdAt.slice(0, 10),
+      group_id: null,
+      page_id: page.id,
+      group: false,
+      only_show_if_degraded: false,
+      reach: {
+        monitorId: monitor.id,
+        url: monitor.url,
+        state: status.state,
+        stateSince: new Date(status.sinceMs).toISOString(),
+        tags: monitor.tags,
+        uptime: component.uptime,
+        latencyMs: component.latencyMs,
+        lastVerdict: lastRun
+          ? { at: lastRun.at, cause: lastRun.cause, code: lastRun.code, summary: lastRun.summary }
+          : null,
+      },
+    };
+  });
+  const componentById = new Map(components.map((component) => [component.id, component]));
+  const toIncident = (incident: Incident): StatusIncident => {
+    const component = componentById.get(incident.monitorId);
+    const { reach: _extension, ...plainComponent } = component ?? ({} as StatusComponent);
+    const isResolved = incident.resolvedAtMs !== undefined;
+    const openedAt = new Date(incident.openedAtMs).toISOString();
+    const lastAtMs = Math.max(
+      incident.openedAtMs,
+      incident.resolvedAtMs ?? 0,
+      ...incident.updates.map((update) => update.atMs),
+    );
+    const updates: StatusIncident['incident_updates'] = incident.updates.map((update, index) => ({
+      id: `${incident.id}-${index + 1}`,
+      status: 'identified' as const,
+      body: update.summary,
+      incident_id: incident.id,
+      created_at: new Date(update.atMs).toISOString(),
+      updated_at: new Date(update.atMs).toISOString(),
+      display_at: new Date(update.atMs).toISOString(),
+      affected_components: component
+        ? [
+            {
+              code: component.id,
+              name: component.name,
+              old_status: 'operational' as const,
+              new_status: 'major_outage' as const,
+            },
+          ]
+        : [],
+      deliver_notifications: true,
+    }));
+    if (isResolved) {
+      const resolvedAt = new Date(incident.resolvedAtMs ?? 0).toISOString();
+      updates.push({
+        id: `${incident.id}-resolved`,
+        status: 'resolved',
+        body: 'The site answers normally again.',
+        incident_id: incident.id,
+        created_at: resolvedAt,
+        updated_at: resolvedAt,
+        display_at: resolvedAt,
+        affected_components: component
+          ? [
+              {
+                code: component.id,
+                name: component.name,
+                old_status: 'major_outage' as const,
+                new_status: 'operational' as const,
+              },
+            ]
+          : [],
+        deliver_notifications: true,
+      });
+    }
+    return {
+      id: incident.id,
+      name: `${incident.monitorName} is down`,
+      status: isResolved ? 'resolved' : 'identified',
+      created_at: openedAt,
+      updated_at: new Date(lastAtMs).toISOString(),
+      monitoring_at: null,
+      resolved_at: isResolved ? new Date(incident.resolvedAtMs ?? 0).toISOString() : null,
+      impact: 'major',
+      shortlink: `${page.url}#incident-${incident.id}`,
+      started_at: openedAt,
+      page_id: page.id,
+      incident_updates: updates.reverse(),
+      components: component ? [plainComponent as Omit<StatusComponent, 'reach'>] : [],
+      reach: {
+        monitorId: incident.monitorId,
+        cause: incident.cause,
+        code: incident.code,
+        summary: incident.summary,
+        durationSeconds: isResolved
+          ? Math.round(((incident.resolvedAtMs ?? 0) - incident.openedAtMs) / 1000)
+          : null,
+      },
+    };
+  };
+  const nowMs = data.generatedAtMs;
+  const maintenances = data.components.flatMap(({ monitor }) =>
+    monitor.maintenance
+      .filter((window) => Date.parse(window.endsAt) > nowMs)
+      .map((window, index) => ({
+        id: `${monitor.id}-maintenance-${index + 1}`,
+        name: window.reason ?? `Maintenance of ${monitor.name}`,
+        status: Date.parse(window.startsAt) <= nowMs ? ('in_progress' as const) : ('scheduled' as const),
+        scheduled_for: new Date(window.startsAt).toISOString(),
+        scheduled_until: new Date(window.endsAt).toISOString(),
+        impact: 'maintenance' as const,
+        components: [{ id: monitor.id, name: monitor.name }],
+      })),
+  );
+  return {
+    page: { id: page.id, name: page.name, url: page.url, time_zone: 'Etc/UTC', updated_at: updatedAt },
+    status: overallStatus(data.components.map((component) => component.status.state)),
+    components,
+    incidents: data.incidents.filter((incident) => incident.resolvedAtMs === undefined).map(toIncident),
+    scheduled_maintenances: maintenances,
+    reach: {
+      recentIncidents: data.incidents
+        .filter((incident) => incident.resolvedAtMs !== undefined)
+        .map(toIncident),
+    },
+  };
+}

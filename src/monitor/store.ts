@@ -1,0 +1,305 @@
+// Monitors, their state, run history, uptime counters and incidents in Redis.
+import type { Redis } from 'ioredis';
+import type { RunResult } from './run-result.js';
+import type { HistoryEntry, MonitorRecord } from './schemas.js';
+import { initialStatus, type MonitorStatus } from './state-machine.js';
+
+const hourMs = 3_600_000;
+const dayMs = 24 * hourMs;
+/** Hourly counters cover the 30-day uptime; daily counters the 90-day bar. */
+const hourlyKeptHours = 30 * 24 + 1;
+const dailyKeptDays = 91;
+const incidentKeptMs = 90 * dayMs;
+const incidentUpdatesKept = 50;
+const healthKinds = ['up', 'degraded', 'down', 'maintenance'] as const;
+export type CountKind = (typeof healthKinds)[number];
+
+export interface Incident {
+  id: string;
+  monitorId: string;
+  monitorName: string;
+  openedAtMs: number;
+  resolvedAtMs?: number;
+  cause: string;
+  code: string;
+  summary: string;
+  updates: Array<{ atMs: number; cause: string; code: string; summary: string }>;
+}
+
+export interface StoreSettings {
+  keyPrefix: string;
+  historyMaxAgeSeconds: number;
+  historyMaxEntries: number;
+}
+
+// Compare-and-set of a monitor's status, refused when the monitor was deleted in the meantime.
+const casStatusScript = `
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return -1 end
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+local version = 0
+if current then version = cjson.decode(current).version end
+if version ~= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+`;
+
+export type CasOutcome = 'written' | 'conflict' | 'deleted';
+
+export class MonitorStore {
+  readonly redis: Redis;
+  private readonly settings: StoreSettings;
+  private readonly prefix: string;
+
+  constructor(redis: Redis, settings: StoreSettings) {
+    this.redis = redis;
+    this.settings = settings;
+    this.prefix = settings.keyPrefix;
+    if (!('reachCasStatus' in redis))
+      redis.defineCommand('reachCasStatus', { numberOfKeys: 2, lua: casStatusScript });
+  }
+
+  private key(...parts: string[]): string {
+    return [this.prefix, ...parts].join(':');
+  }
+
+  // --- monitors ---
+
+  async putMonitor(record: MonitorRecord): Promise<void> {
+    await this.redis.hset(this.key('monitors'), record.id, JSON.stringify(record));
+  }
+
+  async getMonitor(id: string): Promise<MonitorRecord | undefined> {
+    const text = await this.redis.hget(this.key('monitors'), id);
+    return text ? (JSON.parse(text) as MonitorRecord) : undefined;
+  }
+
+  async listMonitors(): Promise<MonitorRecord[]> {
+    const all = await this.redis.hvals(this.key('monitors'));
+    return all
+      .map((text) => JSON.parse(text) as MonitorRecord)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  async countMonitors(): Promise<number> {
+    return this.redis.hlen(this.key('monitors'));
+  }
+
+  /** Deletes the monitor and everything kept about it except its incidents (the status page still lists them). */
+  async deleteMonitor(id: string): Promise<boolean> {
+    const results = await this.redis
+      .multi()
+      .hdel(this.key('monitors'), id)
+      .hdel(this.key('status'), id)
+      .del(this.key('history', id), this.key('hourly', id), this.key('daily', id))
+      .exec();
+    return Number(results?.[0]?.[1] ?? 0) > 0;
+  }
+
+  // --- status ---
+
+  async getStatus(id: string): Promise<MonitorStatus> {
+    const text = await this.redis.hget(this.key('status'), id);
+    return text ? (JSON.parse(text) as MonitorStatus) : initialStatus(Date.now());
+  }
+
+  async getStatuses(): Promise<Map<string, MonitorStatus>> {
+    const all = await this.redis.hgetall(this.key('status'));
+    return new Map(Object.entries(all).map(([id, text]) => [id, JSON.parse(text) as MonitorStatus]));
+  }
+
+  /** Writes `next` only if the stored version is still `expectedVersion`. */
+  async casStatus(id: string, expectedVersion: number, next: MonitorStatus): Promise<CasOutcome> {
+    const commands = this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number>>;
+    const command = commands.reachCasStatus;
+    if (!command) throw new Error('the status compare-and-set script is not defined on this client');
+    const answer = await command.call(
+      this.redis,
+      this.key('status'),
+      this.key('monitors'),
+      id,
+      String(expectedVersion),
+      JSON.stringify(next),
+    );
+    return answer === 1 ? 'written' : answer === 0 ? 'conflict' : 'deleted';
+  }
+
+  // --- history and counters ---
+
+  /** Appends a run to the history (trimmed by age and count) and counts it in the hourly and daily buckets. */
+  async recordRun(id: string, run: RunResult): Promise<void> {
+    const { historyMaxAgeSeconds: maxAgeSeconds, historyMaxEntries: maxEntries } = this.settings;
+    const atMs = run.startedAtMs;
+    const kind: CountKind = run.entry.isMaintenance ? 'maintenance' : run.entry.health;
+    const hour = Math.floor(atMs / hourMs);
+    const day = Math.floor(atMs / dayMs);
+    const historyKey = this.key('history', id);
+    await this.redis
+      .multi()
+      .zadd(historyKey, atMs, JSON.stringify(run.entry))
+      .zremrangebyscore(historyKey, '-inf', `(${Date.now() - maxAgeSeconds * 1000}`)
+      .zremrangebyrank(historyKey, 0, -(maxEntries + 1))
+      .hincrby(this.key('hourly', id), `${hour}:${kind}`, 1)
+      .hincrby(this.key('hourly', id), `${hour}:ms`, Math.round(run.entry.durationMs))
+      .hdel(
+        this.key('hourly', id),
+        ...[...healthKinds, 'ms'].map((name) => `${hour - hourlyKeptHours}:${name}`),
+      )
+      .hincrby(this.key('daily', id), `${day}:${kind}`, 1)
+      .hdel(this.key('daily', id), ...healthKinds.map((name) => `${day - dailyKeptDays}:${name}`))
+      .exec();
+  }
+
+  /** Most recent first. */
+  async history(id: string, options: { sinceMs?: number; limit: number }): Promise<HistoryEntry[]> {
+    const texts = await this.redis.zrevrangebyscore(
+      this.key('history', id),
+      '+inf',
+      options.sinceMs ?? '-inf',
+      'LIMIT',
+      0,
+      options.limit,
+    );
+    return texts.map((text) => JSON.parse(text) as HistoryEntry);
+  }
+
+  /** Counts per kind over the hourly buckets that started after `sinceMs`. */
+  async countsSince(id: string, sinceMs: number, nowMs: number): Promise<Record<CountKind, number>> {
+    const fromHour = Math.floor(sinceMs / hourMs);
+    const toHour = Math.floor(nowMs / hourMs);
+    const fields: string[] = [];
+    for (let hour = fromHour; hour <= toHour; hour += 1)
+      for (const kind of healthKinds) fields.push(`${hour}:${kind}`);
+    const values = fields.length > 0 ? await this.redis.hmget(this.key('hourly', id), ...fields) : [];
+    const counts: Record<CountKind, number> = { up: 0, degraded: 0, down: 0, maintenance: 0 };
+    fields.forEach((field, index) => {
+      const kind = field.slice(field.indexOf(':') + 1) as CountKind;
+      counts[kind] += Number(values[index] ?? 0);
+    });
+    return counts;
+  }
+
+  /** Per day (oldest first), the counts for the last `days` days including today. */
+  async dailyCounts(
+    id: string,
+    days: number,
+    nowMs: number,
+  ): Promise<Array<{ day: string } & Record<CountKind, number>>> {
+    const today = Math.floor(nowMs / dayMs);
+    const dayIndexes = Array.from({ length: days }, (_, index) => today - days + 1 + index);
+    const fields = dayIndexes.flatMap((day) => healthKinds.map((kind) => `${day}:${kind}`));
+    const values = await this.redis.hmget(this.key('daily', id), ...fields);
+    return dayIndexes.map((day, dayIndex) => {
+      const counts = { up: 0, degraded: 0, down: 0, maintenance: 0 };
+      healthKinds.forEach((kind, kindIndex) => {
+        counts[kind] = Number(values[dayIndex * healthKinds.length + kindIndex] ?? 0);
+      });
+      return { day: new Date(day * dayMs).toISOString().slice(0, 10), ...counts };
+    });
+  }
+
+  /** Durations of the runs since `sinceMs` (from the raw history), for latency percentiles. */
+  async durationsSince(id: string, sinceMs: number): Promise<number[]> {
+    const texts = await this.redis.zrangebyscore(this.key('history', id), sinceMs, '+inf');
+    const durations: number[] = [];
+    for (const text of texts) {
+      const entry = JSON.parse(text) as HistoryEntry;
+      if (entry.health !== 'down' && !entry.isMaintenance) durations.push(entry.durationMs);
+    }
+    return durations;
+  }
+
+  // --- incidents ---
+
+  async openIncident(incident: Omit<Incident, 'updates' | 'resolvedAtMs'>): Promise<void> {
+    const key = this.key('incident', incident.id);
+    const update = {
+      atMs: incident.openedAtMs,
+      cause: incident.cause,
+      code: incident.code,
+      summary: incident.summary,
+    };
+    await this.redis
+      .multi()
+      .hset(key, {
+        id: incident.id,
+        monitorId: incident.monitorId,
+        monitorName: incident.monitorName,
+        openedAtMs: String(incident.openedAtMs),
+        cause: incident.cause,
+        code: incident.code,
+        summary: incident.summary,
+      })
+      .rpush(`${key}:updates`, JSON.stringify(update))
+      .zadd(this.key('incidents'), incident.openedAtMs, incident.id)
+      .exec();
+    await this.trimIncidents(Date.now());
+  }
+
+  /** Records a verdict seen while the incident lasts, when it differs from the last one recorded. */
+  async recordIncidentVerdict(
+    incidentId: string,
+    verdict: { atMs: number; cause: string; code: string; summary: string },
+  ): Promise<void> {
+    const key = this.key('incident', incidentId);
+    const last = await this.redis.lindex(`${key}:updates`, -1);
+    if (last) {
+      const previous = JSON.parse(last) as { cause: string; code: string };
+      if (previous.cause === verdict.cause && previous.code === verdict.code) return;
+    }
+    await this.redis
+      .multi()
+      .rpush(`${key}:updates`, JSON.stringify(verdict))
+      .ltrim(`${key}:updates`, -incidentUpdatesKept, -1)
+      .hset(key, { cause: verdict.cause, code: verdict.code, summary: verdict.summary })
+      .exec();
+  }
+
+  async resolveIncident(incidentId: string, resolvedAtMs: number): Promise<void> {
+    await this.redis.hset(this.key('incident', incidentId), 'resolvedAtMs', String(resolvedAtMs));
+  }
+
+  async getIncident(incidentId: string): Promise<Incident | undefined> {
+    const key = this.key('incident', incidentId);
+    const [fields, updates] = await Promise.all([
+      this.redis.hgetall(key),
+      this.redis.lrange(`${key}:updates`, 0, -1),
+    ]);
+    if (!fields.id) return undefined;
+    return {
+      id: fields.id,
+      monitorId: fields.monitorId ?? '',
+      monitorName: fields.monitorName ?? '',
+      openedAtMs: Number(fields.openedAtMs),
+      ...(fields.resolvedAtMs ? { resolvedAtMs: Number(fields.resolvedAtMs) } : {}),
+      cause: fields.cause ?? '',
+      code: fields.code ?? '',
+      summary: fields.summary ?? '',
+      updates: updates.map((text) => JSON.parse(text) as Incident['updates'][number]),
+    };
+  }
+
+  /** Incidents opened since `sinceMs`, newest first, plus any older one still open. */
+  async incidentsSince(sinceMs: number, openIds: string[]): Promise<Incident[]> {
+    const recentIds = await this.redis.zrevrangebyscore(this.key('incidents'), '+inf', sinceMs);
+    const ids = [...new Set([...openIds, ...recentIds])];
+    const incidents = await Promise.all(ids.map((id) => this.getIncident(id)));
+    return incidents
+      .filter((incident): incident is Incident => incident !== undefined)
+      .sort((a, b) => b.openedAtMs - a.openedAtMs);
+  }
+
+  private async trimIncidents(nowMs: number): Promise<void> {
+    const expired = await this.redis.zrangebyscore(
+      this.key('incidents'),
+      '-inf',
+      `(${nowMs - incidentKeptMs}`,
+    );
+    if (expired.length === 0) return;
+    const multi = this.redis.multi();
+    for (const id of expired) {
+      const key = this.key('incident', id);
+      multi.del(key, `${key}:updates`).zrem(this.key('incidents'), id);
+    }
+    await multi.exec();
+  }
+}

@@ -1,0 +1,203 @@
+// The worker side of monitoring: the run processor and the webhook delivery processor, each on its BullMQ queue.
+import { EventEmitter } from 'node:events';
+import { type Job, Queue, Worker } from 'bullmq';
+import type { Logger } from 'pino';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { blockingOptionsFromUrl, closeRedisClient, createRedisClient } from '../redis/connection.js';
+import type { AddressPolicy } from '../safety/address-policy.js';
+import type { ProbeDefaults } from '../worker/processor.js';
+import { type AlertJobData, type AlertQueue, alertQueueName, createWebhookDelivery } from './alerts.js';
+import type { MonitorConfig } from './config.js';
+import { type RunEvent, runMonitor } from './runner.js';
+import {
+  type MonitorQueue,
+  type MonitorRunJobData,
+  MonitorScheduler,
+  monitorQueueName,
+  scheduledAtOf,
+} from './scheduler.js';
+import { MonitorStore } from './store.js';
+
+export interface MonitorWorkersDeps {
+  redisUrl: string;
+  /** The service's QUEUE_NAME: monitor runs and alerts use "<name>-monitors" and "<name>-alerts". */
+  baseQueueName: string;
+  config: MonitorConfig;
+  probeDefaults: ProbeDefaults;
+  policy: AddressPolicy;
+  logger: Logger;
+  registry?: Registry;
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+}
+
+export interface MonitorWorkers {
+  /** 'run' (RunEvent) after each applied run; 'delivered' / 'deliveryFailed' ({ jobId, attempt, ... }) per webhook attempt. */
+  events: EventEmitter;
+  store: MonitorStore;
+  scheduler: MonitorScheduler;
+  isRunning(): boolean;
+  /** Stops taking runs and deliveries, waits for those in flight up to the deadline, closes the connections. */
+  close(deadlineMs?: number): Promise<void>;
+}
+
+export function monitorKeyPrefix(baseQueueName: string): string {
+  return `${baseQueueName}:monitor`;
+}
+
+export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
+  const { config, logger } = deps;
+  const redis = createRedisClient(deps.redisUrl, 'blocking');
+  redis.on('error', (error) => logger.debug({ err: error }, 'monitor redis error'));
+  const store = new MonitorStore(redis, {
+    keyPrefix: monitorKeyPrefix(deps.baseQueueName),
+    historyMaxAgeSeconds: config.history.maxAgeSeconds,
+    historyMaxEntries: config.history.maxEntries,
+  });
+  const runQueue: MonitorQueue = new Queue(monitorQueueName(deps.baseQueueName), { connection: redis });
+  const alertQueue: AlertQueue = new Queue(alertQueueName(deps.baseQueueName), { connection: redis });
+  runQueue.on('error', (error) => logger.debug({ err: error }, 'monitor queue error'));
+  alertQueue.on('error', (error) => logger.debug({ err: error }, 'alert queue error'));
+  const scheduler = new MonitorScheduler(runQueue, config.firstTickDelayMs);
+  const events = new EventEmitter();
+  events.setMaxListeners(100);
+  const metrics = deps.registry ? createWorkerMetrics(deps.registry) : undefined;
+
+  const runWorker = new Worker<MonitorRunJobData>(
+    monitorQueueName(deps.baseQueueName),
+    async (job: Job<MonitorRunJobData>, _token?: string, signal?: AbortSignal) => {
+      const scheduledAtMs = scheduledAtOf(job.id);
+      if (scheduledAtMs !== undefined)
+        metrics?.scheduleLagSeconds.observe(Math.max(0, Date.now() - scheduledAtMs) / 1000);
+      const outcome = await runMonitor(
+        {
+          store,
+          scheduler,
+          alertQueue,
+          config,
+          probeDefaults: deps.probeDefaults,
+          policy: deps.policy,
+          logger,
+          events,
+        },
+        job.data,
+        { ...(scheduledAtMs !== undefined ? { scheduledAtMs } : {}), ...(signal ? { signal } : {}) },
+      );
+      if (outcome.outcome === 'applied') {
+        metrics?.runsTotal.inc({ trigger: job.data.trigger, health: outcome.event.result.entry.health });
+      }
+      return outcome.outcome;
+    },
+    {
+      connection: blockingOptionsFromUrl(deps.redisUrl),
+      concurrency: config.concurrency,
+      lockDuration: deps.lockDurationMs ?? 30_000,
+      stalledInterval: deps.stalledIntervalMs ?? 30_000,
+      maxStalledCount: 1,
+    },
+  );
+  runWorker.on('error', (error) => logger.warn({ err: error }, 'monitor worker connection error'));
+  runWorker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'monitor run failed'));
+
+  const delivery = createWebhookDelivery({ policy: deps.policy, timeoutMs: config.alerts.timeoutMs });
+  const alertWorker = new Worker<AlertJobData>(
+    alertQueueName(deps.baseQueueName),
+    async (job: Job<AlertJobData>) => {
+      const { webhook, payload } = job.data;
+      const secret = await secretOf(webhook, store, config);
+      if (secret === undefined) {
+        logger.info({ jobId: job.id, url: webhook.url }, 'webhook no longer configured: alert dropped');
+        return { outcome: 'dropped' };
+      }
+      const attempt = job.attemptsMade + 1;
+      try {
+        const answer = await delivery.deliver(webhook.url, secret, payload, `${payload.id}:${job.id}`);
+        metrics?.alertsTotal.inc({ outcome: 'delivered' });
+        events.emit('delivered', { jobId: job.id, attempt, status: answer.status, payload });
+        return { outcome: 'delivered', status: answer.status };
+      } catch (error) {
+        metrics?.alertsTotal.inc({ outcome: 'failed_attempt' });
+        events.emit('deliveryFailed', { jobId: job.id, attempt, message: (error as Error).message });
+        throw error;
+      }
+    },
+    {
+      connection: blockingOptionsFromUrl(deps.redisUrl),
+      concurrency: config.alerts.concurrency,
+    },
+  );
+  alertWorker.on('error', (error) => logger.warn({ err: error }, 'alert worker connection error'));
+  alertWorker.on('failed', (job, error) =>
+    logger.warn({ jobId: job?.id, attempt: job?.attemptsMade, err: error }, 'webhook delivery failed'),
+  );
+
+  let isClosing = false;
+  let closing: Promise<void> | undefined;
+  return {
+    events,
+    store,
+    scheduler,
+    isRunning: () => !isClosing && runWorker.isRunning() && alertWorker.isRunning(),
+    close(deadlineMs = 30_000) {
+      closing ??= (async () => {
+        isClosing = true;
+        const closed = Promise.all([runWorker.close(), alertWorker.close()]);
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<'deadline'>((resolve) => {
+          timer = setTimeout(() => resolve('deadline'), deadlineMs);
+        });
+        const first = await Promise.race([closed.then(() => 'closed' as const), deadline]);
+        clearTimeout(timer);
+        if (first === 'deadline') {
+          runWorker.cancelAllJobs('shutdown deadline reached');
+          alertWorker.cancelAllJobs('shutdown deadline reached');
+          await closed;
+        }
+        await delivery.close();
+        await runQueue.close();
+        await alertQueue.close();
+        await closeRedisClient(redis);
+      })();
+      return closing;
+    },
+  };
+}
+
+async function secretOf(
+  webhook: AlertJobData['webhook'],
+  store: MonitorStore,
+  config: MonitorConfig,
+): Promise<string | undefined> {
+  if (webhook.scope === 'global') {
+    const configured = config.alerts.globalWebhooks[webhook.index];
+    return configured?.url === webhook.url ? configured.secret : undefined;
+  }
+  const monitor = await store.getMonitor(webhook.monitorId);
+  const configured = monitor?.webhooks[webhook.index];
+  return configured?.url === webhook.url ? configured.secret : undefined;
+}
+
+function createWorkerMetrics(registry: Registry) {
+  return {
+    scheduleLagSeconds: new Histogram({
+      name: 'reach_monitor_schedule_lag_seconds',
+      help: 'Time from when the scheduler meant a monitor run to start until a worker started it.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    runsTotal: new Counter({
+      name: 'reach_monitor_runs_total',
+      help: 'Monitor runs applied by this worker, by trigger and health.',
+      labelNames: ['trigger', 'health'],
+      registers: [registry],
+    }),
+    alertsTotal: new Counter({
+      name: 'reach_monitor_webhook_attempts_total',
+      help: 'Webhook delivery attempts by outcome.',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+  };
+}
+
+export type { RunEvent };
