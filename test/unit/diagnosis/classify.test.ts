@@ -1,0 +1,735 @@
+// The classifier on recorded observations (test/fixtures/observations): one verdict per fixture, the ambiguous ones included.
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { classify, rules } from '../../../src/diagnosis/classify.js';
+import type { Cause, Observations, Verdict } from '../../../src/types.js';
+
+const fixtureDir = new URL('../../fixtures/observations/', import.meta.url);
+const fixtureNames = readdirSync(fixtureDir)
+  .filter((file) => file.endsWith('.json'))
+  .map((file) => file.replace(/\.json$/, ''))
+  .sort();
+
+function load(name: string): Observations {
+  return JSON.parse(readFileSync(new URL(`${name}.json`, fixtureDir), 'utf8')) as Observations;
+}
+
+function verdictOf(name: string): Verdict {
+  return classify(load(name));
+}
+
+interface Expectation {
+  fixture: string;
+  behaviour: string;
+  cause: Cause;
+  code: string;
+  /** Exact confidence; when absent, `check` bounds it. */
+  confidence?: number;
+  rule: string;
+  /** Substrings that must appear in the evidence (each in at least one line). */
+  evidence?: string[];
+  /** Patterns the summary must match. */
+  summary?: RegExp[];
+  /** Extra facts about the observation the behaviour rests on. */
+  check?: (obs: Observations, verdict: Verdict) => void;
+}
+
+const expectations: Expectation[] = [
+  // local-no-route
+  {
+    fixture: 'local-no-route-dns',
+    behaviour:
+      'blames the local network when every DNS query fails with ENETUNREACH (no control: lower confidence)',
+    cause: 'local_network',
+    code: 'local.no_route',
+    confidence: 0.75,
+    rule: 'local-no-route',
+    evidence: [
+      '203.0.113.53:53 A www.example.com → ENETUNREACH',
+      '203.0.113.54:53 AAAA www.example.com → ENETUNREACH',
+    ],
+  },
+  {
+    fixture: 'local-no-route-tcp-control-failed',
+    behaviour: 'blames the local network when the target and the control are both net unreachable',
+    cause: 'local_network',
+    code: 'local.no_route',
+    confidence: 0.9,
+    rule: 'local-no-route',
+    evidence: [
+      '203.0.113.10:80 net unreachable (ENETUNREACH)',
+      'control: http://203.0.113.20/ failed (local.no_route)',
+    ],
+  },
+  // local-controls-failed
+  {
+    fixture: 'local-controls-unreachable',
+    behaviour: 'blames the local network when the target and every control time out',
+    cause: 'local_network',
+    code: 'local.controls_unreachable',
+    confidence: 0.75,
+    rule: 'local-controls-failed',
+    evidence: ['control: http://192.0.2.20/ failed (tcp.timeout)', '192.0.2.10:80 timeout (ETIMEDOUT)'],
+  },
+  // dns-tampered
+  {
+    fixture: 'dns-tampered-injected-reply',
+    behaviour: 'reports a second, different reply to one query as DNS tampering (an on-path injector)',
+    cause: 'filtered_path',
+    code: 'dns.tampered',
+    confidence: 0.9,
+    rule: 'dns-tampered',
+    evidence: [
+      'sent two different replies to one A query: first NOERROR 198.51.100.66, then NOERROR 203.0.113.10',
+    ],
+    summary: [/second, different reply/],
+  },
+  {
+    fixture: 'dns-tampered-bogon-disagreement',
+    behaviour:
+      'reports one resolver answering a bogon while another answers a public address as DNS tampering',
+    cause: 'filtered_path',
+    code: 'dns.tampered',
+    confidence: 0.8,
+    rule: 'dns-tampered',
+    evidence: ['answered 10.10.34.34 (a bogon) while', 'answered 203.0.113.10'],
+    summary: [/private or reserved address/],
+  },
+  // dns-failure
+  {
+    fixture: 'dns-nxdomain-two-resolvers',
+    behaviour: 'reports an NXDOMAIN both resolvers agree on as a name that does not exist',
+    cause: 'dns_failure',
+    code: 'dns.nxdomain',
+    confidence: 0.95,
+    rule: 'dns-failure',
+    evidence: ['A www.exmaple.com → NXDOMAIN'],
+    summary: [/www\.exmaple\.com does not exist/],
+  },
+  {
+    fixture: 'dns-nxdomain-one-resolver',
+    behaviour: 'reports an NXDOMAIN from a single resolver as a missing name, with less confidence',
+    cause: 'dns_failure',
+    code: 'dns.nxdomain',
+    confidence: 0.9,
+    rule: 'dns-failure',
+  },
+  {
+    fixture: 'dns-servfail',
+    behaviour: 'reports SERVFAIL as a DNS failure of the domain',
+    cause: 'dns_failure',
+    code: 'dns.servfail',
+    confidence: 0.85,
+    rule: 'dns-failure',
+    evidence: ['A servfail.example.com → SERVFAIL'],
+  },
+  {
+    fixture: 'dns-refused',
+    behaviour: 'reports a resolver that answers REFUSED as dns.refused',
+    cause: 'dns_failure',
+    code: 'dns.refused',
+    confidence: 0.7,
+    rule: 'dns-failure',
+    evidence: ['A www.example.com → REFUSED'],
+  },
+  {
+    fixture: 'dns-nodata',
+    behaviour: 'reports a name with neither A nor AAAA records as NODATA',
+    cause: 'dns_failure',
+    code: 'dns.nodata',
+    confidence: 0.85,
+    rule: 'dns-failure',
+    evidence: ['A nodata.example.com → NOERROR (nodata'],
+  },
+  {
+    fixture: 'dns-timeout-no-control',
+    behaviour: 'reports silent resolvers as dns.timeout and says a control would tell the network apart',
+    cause: 'dns_failure',
+    code: 'dns.timeout',
+    confidence: 0.55,
+    rule: 'dns-failure',
+    evidence: ['no reply after 2 attempts'],
+    summary: [/add --control/],
+  },
+  {
+    fixture: 'dns-timeout-control-reachable',
+    behaviour:
+      'reports resolvers silent for this name while a control answers as dns.timeout with more confidence',
+    cause: 'dns_failure',
+    code: 'dns.timeout',
+    confidence: 0.8,
+    rule: 'dns-failure',
+    evidence: ['no reply after 2 attempts', 'control: http://www.example.org:'],
+    summary: [/while other sites work/],
+  },
+  // tcp-failure
+  {
+    fixture: 'tcp-refused',
+    behaviour: 'reports a refused connection as the web server being down',
+    cause: 'server_fault',
+    code: 'tcp.refused',
+    confidence: 0.9,
+    rule: 'tcp-failure',
+    evidence: ['203.0.113.10:44151 refused (ECONNREFUSED)'],
+  },
+  {
+    fixture: 'tcp-host-unreachable',
+    behaviour: 'reports EHOSTUNREACH (ICMP host unreachable) as tcp.unreachable',
+    cause: 'server_fault',
+    code: 'tcp.unreachable',
+    confidence: 0.6,
+    rule: 'tcp-failure',
+    evidence: ['198.51.100.10:80 host unreachable (EHOSTUNREACH)'],
+  },
+  {
+    fixture: 'tcp-net-unreachable-control-reachable',
+    behaviour:
+      'reports a network unreachable target as tcp.unreachable, not the local network, when a control answers',
+    cause: 'server_fault',
+    code: 'tcp.unreachable',
+    confidence: 0.6,
+    rule: 'tcp-failure',
+    evidence: ['203.0.113.10:80 net unreachable (ENETUNREACH)', 'answered'],
+  },
+  {
+    fixture: 'filter-blackhole',
+    behaviour:
+      'reports dropped SYNs while a control answers as a blackhole, saying a dead host looks the same',
+    cause: 'filtered_path',
+    code: 'filter.blackhole',
+    confidence: 0.6,
+    rule: 'tcp-failure',
+    evidence: ['192.0.2.10:80 timeout (ETIMEDOUT)', 'answered'],
+    summary: [/the host is down/],
+  },
+  {
+    fixture: 'tcp-timeout-no-control',
+    behaviour: 'reports dropped SYNs without a control as tcp.timeout with low confidence',
+    cause: 'filtered_path',
+    code: 'tcp.timeout',
+    confidence: 0.4,
+    rule: 'tcp-failure',
+    summary: [/add --control/],
+  },
+  {
+    fixture: 'tcp-error-prohibited',
+    behaviour: 'reports any other connect errno (EACCES from a prohibit route) as tcp.error naming the errno',
+    cause: 'server_fault',
+    code: 'tcp.error',
+    confidence: 0.5,
+    rule: 'tcp-failure',
+    evidence: ['198.51.100.200:80 error (EACCES)'],
+    summary: [/EACCES/],
+  },
+  // tls-differential
+  {
+    fixture: 'filter-sni-reset',
+    behaviour: 'reports a handshake reset only when the SNI names the site as an SNI filter',
+    cause: 'filtered_path',
+    code: 'filter.sni_reset',
+    confidence: 0.85,
+    rule: 'tls-differential',
+    evidence: ['differential: ClientHello without SNI to the same address: handshake completed'],
+  },
+  {
+    fixture: 'filter-sni-drop',
+    behaviour:
+      'reports a handshake dropped only when the SNI names the site as an SNI drop, less sure than a reset',
+    cause: 'filtered_path',
+    code: 'filter.sni_drop',
+    confidence: 0.6,
+    rule: 'tls-differential',
+    evidence: [
+      '(SNI www.example.com) timeout (ETIMEDOUT)',
+      'ClientHello without SNI to the same address: handshake completed',
+    ],
+  },
+  {
+    fixture: 'tls-handshake-failed-neutral-too',
+    behaviour: 'reports a handshake reset with and without SNI as the server failing TLS, not a filter',
+    cause: 'server_fault',
+    code: 'tls.handshake_failed',
+    confidence: 0.65,
+    rule: 'tls-differential',
+    evidence: ['ClientHello without SNI to the same address: reset (ECONNRESET)'],
+    summary: [/even without the site's name/],
+  },
+  {
+    fixture: 'tls-handshake-failed-alert',
+    behaviour: 'reports a TLS alert from the server as its TLS setup being broken',
+    cause: 'server_fault',
+    code: 'tls.handshake_failed',
+    confidence: 0.8,
+    rule: 'tls-differential',
+    evidence: ['alert (ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL)'],
+  },
+  {
+    fixture: 'tls-handshake-failed-intermittent',
+    behaviour: 'reports a handshake that failed once and then succeeded as an intermittent fault',
+    cause: 'server_fault',
+    code: 'tls.handshake_failed',
+    confidence: 0.4,
+    rule: 'tls-differential',
+    evidence: ['ClientHello with SNI www.example.com again on a new connection: handshake completed'],
+    summary: [/intermittent/],
+  },
+  // tls-certificate
+  {
+    fixture: 'tls-cert-expired',
+    behaviour: 'reports an expired certificate as tls.cert_expired',
+    cause: 'server_fault',
+    code: 'tls.cert_expired',
+    confidence: 0.95,
+    rule: 'tls-certificate',
+    evidence: ['valid to 2025-01-01T00:00:00.000Z, not trusted: CERT_HAS_EXPIRED'],
+  },
+  {
+    fixture: 'tls-cert-name-mismatch',
+    behaviour: 'reports a certificate for another name as tls.cert_name_mismatch',
+    cause: 'server_fault',
+    code: 'tls.cert_name_mismatch',
+    confidence: 0.9,
+    rule: 'tls-certificate',
+    evidence: ['certificate CN=www.example.net', 'ERR_TLS_CERT_ALTNAME_INVALID'],
+  },
+  {
+    fixture: 'tls-untrusted',
+    behaviour: 'reports a self-signed certificate as untrusted and suggests --ca',
+    cause: 'server_fault',
+    code: 'tls.untrusted',
+    confidence: 0.85,
+    rule: 'tls-certificate',
+    evidence: ['not trusted: DEPTH_ZERO_SELF_SIGNED_CERT'],
+    summary: [/--ca/],
+  },
+  {
+    fixture: 'tls-cert-not-yet-valid',
+    behaviour: 'reports a certificate valid only from a future date as tls.cert_not_yet_valid',
+    cause: 'server_fault',
+    code: 'tls.cert_not_yet_valid',
+    confidence: 0.85,
+    rule: 'tls-certificate',
+    evidence: ['not trusted: CERT_NOT_YET_VALID'],
+    summary: [/clock/],
+  },
+  // redirect-loop
+  {
+    fixture: 'http-redirect-loop',
+    behaviour: 'reports redirects that come back to a visited URL as a redirect loop',
+    cause: 'server_fault',
+    code: 'http.redirect_loop',
+    confidence: 0.85,
+    rule: 'redirect-loop',
+    evidence: ['302 → /loop2', '302 → /loop,'],
+  },
+  // domain-migration
+  {
+    fixture: 'http-gone',
+    behaviour: 'reports 410 Gone as a domain migration (the page was retired)',
+    cause: 'domain_migration',
+    code: 'http.gone',
+    confidence: 0.8,
+    rule: 'domain-migration',
+    evidence: ['/410 via 203.0.113.10: 410'],
+  },
+  {
+    fixture: 'http-redirect-offsite-permanent',
+    behaviour: 'reports a 301 to another registrable domain as a permanent domain migration',
+    cause: 'domain_migration',
+    code: 'http.redirect_offsite',
+    confidence: 0.9,
+    rule: 'domain-migration',
+    summary: [/permanently moved to another domain, example\.net/],
+  },
+  {
+    fixture: 'http-redirect-offsite-temporary',
+    behaviour:
+      'reports a 302 to another registrable domain as a migration with less confidence, not "permanently"',
+    cause: 'domain_migration',
+    code: 'http.redirect_offsite',
+    confidence: 0.6,
+    rule: 'domain-migration',
+    check: (_obs, verdict) => expect(verdict.summary).not.toMatch(/permanently/),
+  },
+  {
+    fixture: 'http-redirect-offsite-temporary-after-same-site-301',
+    behaviour:
+      'judges a migration by the hop that leaves the domain: a 302 offsite after a same-site 301 is temporary',
+    cause: 'domain_migration',
+    code: 'http.redirect_offsite',
+    confidence: 0.6,
+    rule: 'domain-migration',
+    check: (obs, verdict) => {
+      const statuses = obs.target.http?.hops.map((hop) => hop.exchange.status);
+      expect(statuses).toEqual([301, 302, 200]);
+      expect(verdict.summary).not.toMatch(/permanently/);
+    },
+  },
+  // http-failure
+  {
+    fixture: 'filter-keyword-reset',
+    behaviour: 'reports a reset only requests naming the site get (neutral answered) as a keyword filter',
+    cause: 'filtered_path',
+    code: 'filter.keyword_reset',
+    confidence: 0.85,
+    rule: 'http-failure',
+    evidence: [
+      'reset (ECONNRESET) after our request went out',
+      'neutral Host 203.0.113.10 (no SNI) to the same address: HTTP 200',
+    ],
+  },
+  {
+    fixture: 'http-reset-neutral-too',
+    behaviour:
+      'reports a reset that neutral requests get too as the server failing, noting a stateful filter looks alike',
+    cause: 'server_fault',
+    code: 'http.reset',
+    confidence: 0.75,
+    rule: 'http-failure',
+    evidence: ['the neutral request failed too; a stateful filter'],
+  },
+  {
+    fixture: 'http-reset-intermittent',
+    behaviour: 'reports a reset followed by a successful retry as an intermittent fault with low confidence',
+    cause: 'server_fault',
+    code: 'http.reset',
+    confidence: 0.4,
+    rule: 'http-failure',
+    summary: [/reset once, then the same request succeeded/],
+  },
+  {
+    fixture: 'http-empty-reply-neutral-ok',
+    behaviour:
+      'reports a close without reply for this site only as a configured drop (like nginx 444), less sure',
+    cause: 'server_fault',
+    code: 'http.empty_reply',
+    confidence: 0.6,
+    rule: 'http-failure',
+    summary: [/return 444/],
+  },
+  {
+    fixture: 'http-empty-reply-neutral-too',
+    behaviour: 'reports a close without reply for every request as http.empty_reply',
+    cause: 'server_fault',
+    code: 'http.empty_reply',
+    confidence: 0.8,
+    rule: 'http-failure',
+    evidence: ['empty reply (UND_ERR_SOCKET) after our request went out'],
+    check: (_obs, verdict) => expect(verdict.summary).not.toMatch(/444/),
+  },
+  {
+    fixture: 'http-empty-reply-intermittent',
+    behaviour:
+      'reports a close without reply that the retry no longer gets as intermittent, not a configured drop',
+    cause: 'server_fault',
+    code: 'http.empty_reply',
+    rule: 'http-failure',
+    check: (obs, verdict) => {
+      expect(obs.target.differential?.retry).toMatchObject({ outcome: 'response', status: 200 });
+      expect(verdict.confidence).toBeLessThan(verdictOf('http-empty-reply-neutral-ok').confidence);
+      expect(verdict.summary).not.toMatch(/by configuration/);
+    },
+  },
+  {
+    fixture: 'filter-keyword-drop',
+    behaviour:
+      'reports requests naming the site left unanswered while a neutral one is answered as a keyword drop',
+    cause: 'filtered_path',
+    code: 'filter.keyword_drop',
+    confidence: 0.5,
+    rule: 'http-failure',
+    evidence: ['headers timeout (UND_ERR_HEADERS_TIMEOUT) after our request went out'],
+    summary: [/or its backend hangs/],
+  },
+  {
+    fixture: 'http-timeout',
+    behaviour: 'reports a server that accepts but never answers anyone as overload http.timeout',
+    cause: 'overload',
+    code: 'http.timeout',
+    confidence: 0.55,
+    rule: 'http-failure',
+  },
+  {
+    fixture: 'http-body-timeout',
+    behaviour: 'reports a body that stalls after the headers as overload http.body_timeout',
+    cause: 'overload',
+    code: 'http.body_timeout',
+    confidence: 0.5,
+    rule: 'http-failure',
+    evidence: ['body timeout (BODY_TIMEOUT)'],
+  },
+  {
+    fixture: 'http-protocol-error',
+    behaviour: 'reports a reply that is not HTTP as http.protocol_error',
+    cause: 'server_fault',
+    code: 'http.protocol_error',
+    confidence: 0.6,
+    rule: 'http-failure',
+    summary: [/not valid HTTP/],
+  },
+  {
+    fixture: 'dns-redirect-target',
+    behaviour: 'reports a same-site redirect to a name that does not resolve as dns.redirect_target',
+    cause: 'dns_failure',
+    code: 'dns.redirect_target',
+    confidence: 0.8,
+    rule: 'http-failure',
+    summary: [/old\.example\.com/, /nxdomain/],
+  },
+  {
+    fixture: 'tcp-redirect-target',
+    behaviour: 'reports a same-site redirect to a port that refuses as tcp.redirect_target',
+    cause: 'server_fault',
+    code: 'tcp.redirect_target',
+    confidence: 0.7,
+    rule: 'http-failure',
+    summary: [/ECONNREFUSED/],
+  },
+  // http-status
+  {
+    fixture: 'http-unavailable-retry-after',
+    behaviour: 'reports 503 with Retry-After as overload and quotes the delay',
+    cause: 'overload',
+    code: 'http.unavailable',
+    confidence: 0.85,
+    rule: 'http-status',
+    summary: [/retry after 120/],
+  },
+  {
+    fixture: 'http-unavailable-no-retry-after',
+    behaviour: 'reports 503 without Retry-After as overload with less confidence',
+    cause: 'overload',
+    code: 'http.unavailable',
+    confidence: 0.75,
+    rule: 'http-status',
+  },
+  {
+    fixture: 'http-rate-limited',
+    behaviour: 'reports 429 as rate limiting with its Retry-After',
+    cause: 'overload',
+    code: 'http.rate_limited',
+    confidence: 0.85,
+    rule: 'http-status',
+    evidence: ['429 (Retry-After: 30)'],
+  },
+  {
+    fixture: 'http-server-error-500',
+    behaviour: 'reports 500 as the application failing',
+    cause: 'server_fault',
+    code: 'http.server_error',
+    confidence: 0.85,
+    rule: 'http-status',
+    summary: [/internal error \(500\)/],
+  },
+  {
+    fixture: 'http-server-error-502',
+    behaviour: 'reports 502 as the proxy unable to reach its backend',
+    cause: 'server_fault',
+    code: 'http.server_error',
+    confidence: 0.85,
+    rule: 'http-status',
+    summary: [/cannot reach its backend \(502\)/],
+  },
+  // slow-first-byte
+  {
+    fixture: 'http-slow-first-byte',
+    behaviour: 'reports a first byte above the threshold and far above the round trip as overload',
+    cause: 'overload',
+    code: 'http.slow_first_byte',
+    confidence: 0.7,
+    rule: 'slow-first-byte',
+    evidence: ['first byte after 2601.8 ms'],
+  },
+  // reachable
+  {
+    fixture: 'http-slow-first-byte-under-threshold',
+    behaviour: 'treats a slow first byte under the absolute threshold as ok, not overload',
+    cause: 'ok',
+    code: 'http.ok',
+    confidence: 0.95,
+    rule: 'reachable',
+    check: (obs) => {
+      const firstByteMs = obs.target.http?.hops[0]?.exchange.timings.firstByteMs ?? 0;
+      expect(firstByteMs).toBeGreaterThan(500);
+      expect(firstByteMs).toBeLessThan(obs.thresholds.slowFirstByteMs);
+    },
+  },
+  {
+    fixture: 'http-client-error',
+    behaviour: 'reports a 404 as a reachable site with a page problem',
+    cause: 'ok',
+    code: 'http.client_error',
+    confidence: 0.6,
+    rule: 'reachable',
+  },
+  {
+    fixture: 'http-ok',
+    behaviour: 'reports a 200 over http as ok',
+    cause: 'ok',
+    code: 'http.ok',
+    confidence: 0.95,
+    rule: 'reachable',
+  },
+  {
+    fixture: 'https-ok',
+    behaviour: 'reports a 200 over https with a trusted certificate as ok',
+    cause: 'ok',
+    code: 'http.ok',
+    confidence: 0.95,
+    rule: 'reachable',
+    check: (obs) => expect(obs.target.tls).toMatchObject({ outcome: 'established', isTrusted: true }),
+  },
+  {
+    fixture: 'http-same-site-redirect',
+    behaviour: 'treats a 301 within the same registrable domain as ok, not a migration',
+    cause: 'ok',
+    code: 'http.ok',
+    confidence: 0.95,
+    rule: 'reachable',
+    check: (obs) =>
+      expect(obs.target.http?.hops.map((hop) => hop.registrableDomain)).toEqual([
+        'example.com',
+        'example.com',
+      ]),
+  },
+  // fallback
+  {
+    fixture: 'probe-incomplete-control-refused-by-policy',
+    behaviour: 'says the probe is incomplete when no phase ran (a control refused by the address policy)',
+    cause: 'server_fault',
+    code: 'probe.incomplete',
+    confidence: 0.2,
+    rule: 'undetermined',
+    evidence: ['refusing to probe 127.0.0.2'],
+  },
+  // ambiguous: evidence that is not a verdict
+  {
+    fixture: 'dns-bogon-consistent-one-resolver',
+    behaviour:
+      'treats a bogon given consistently by one resolver as evidence, not tampering: the later layers decide',
+    cause: 'server_fault',
+    code: 'tcp.refused',
+    confidence: 0.9,
+    rule: 'tcp-failure',
+    check: (obs) => {
+      const queryA = obs.target.dns?.resolvers[0]?.queries.find((q) => q.type === 'A');
+      expect(queryA?.bogons).toEqual(['127.0.0.1']);
+    },
+  },
+  {
+    fixture: 'dns-cdn-resolvers-disagree-public',
+    behaviour: 'treats resolvers that disagree on public addresses (a CDN) as normal, not tampering',
+    cause: 'ok',
+    code: 'http.ok',
+    confidence: 0.95,
+    rule: 'reachable',
+    check: (obs) => {
+      const answers = obs.target.dns?.resolvers.map((r) => r.queries.flatMap((q) => q.addresses));
+      expect(answers).toEqual([['203.0.113.10'], ['198.51.100.20']]);
+    },
+  },
+  {
+    fixture: 'dns-local-name-bogon-disagreement',
+    behaviour:
+      'treats a private answer for a local name (*.internal) that resolvers disagree on as normal, not tampering',
+    cause: 'ok',
+    code: 'http.ok',
+    confidence: 0.95,
+    rule: 'reachable',
+    check: (obs) => {
+      expect(obs.target.dns?.isLocalName).toBe(true);
+      const answers = obs.target.dns?.resolvers.map((r) => r.queries.flatMap((q) => q.addresses));
+      expect(answers).toEqual([['10.20.30.40'], ['203.0.113.40']]);
+    },
+  },
+  {
+    fixture: 'dns-nxdomain-controls-failed',
+    behaviour: 'keeps an NXDOMAIN both resolvers agree on as the verdict even when the controls fail',
+    cause: 'dns_failure',
+    code: 'dns.nxdomain',
+    confidence: 0.95,
+    rule: 'dns-failure',
+    check: (obs) => expect(obs.controls[0]?.isReachable).toBe(false),
+  },
+];
+
+describe('classify on recorded observations', () => {
+  for (const expected of expectations) {
+    it(expected.behaviour, () => {
+      const obs = load(expected.fixture);
+      const verdict = classify(obs);
+      expect({ cause: verdict.cause, code: verdict.code, rule: verdict.rule }).toEqual({
+        cause: expected.cause,
+        code: expected.code,
+        rule: expected.rule,
+      });
+      if (expected.confidence !== undefined) expect(verdict.confidence).toBe(expected.confidence);
+      for (const text of expected.evidence ?? []) {
+        expect(
+          verdict.evidence.some((line) => line.includes(text)),
+          `evidence has "${text}"`,
+        ).toBe(true);
+      }
+      for (const pattern of expected.summary ?? []) expect(verdict.summary).toMatch(pattern);
+      expected.check?.(obs, verdict);
+    });
+  }
+});
+
+describe('confidence follows the strength of the evidence', () => {
+  const more = (stronger: string, weaker: string) =>
+    expect(verdictOf(stronger).confidence).toBeGreaterThan(verdictOf(weaker).confidence);
+
+  it('is surer of NXDOMAIN when two resolvers agree than when one says it', () => {
+    more('dns-nxdomain-two-resolvers', 'dns-nxdomain-one-resolver');
+  });
+  it('is surer of a DNS timeout when a control answers', () => {
+    more('dns-timeout-control-reachable', 'dns-timeout-no-control');
+  });
+  it('is surer of no route when a control failed too', () => {
+    more('local-no-route-tcp-control-failed', 'local-no-route-dns');
+  });
+  it('is surer of tampering from an injected reply than from a bogon disagreement', () => {
+    more('dns-tampered-injected-reply', 'dns-tampered-bogon-disagreement');
+  });
+  it('is surer of a blackhole with a reachable control than of a bare connect timeout', () => {
+    more('filter-blackhole', 'tcp-timeout-no-control');
+  });
+  it('is surer of an SNI filter that resets than of one that drops', () => {
+    more('filter-sni-reset', 'filter-sni-drop');
+  });
+  it('ranks a TLS alert above a reset seen without SNI too, and both above an intermittent failure', () => {
+    more('tls-handshake-failed-alert', 'tls-handshake-failed-neutral-too');
+    more('tls-handshake-failed-neutral-too', 'tls-handshake-failed-intermittent');
+  });
+  it('is surer of a server reset when the neutral request is reset too than when a retry succeeds', () => {
+    more('http-reset-neutral-too', 'http-reset-intermittent');
+  });
+  it('is surer of an empty reply every request gets than of one only this site gets', () => {
+    more('http-empty-reply-neutral-too', 'http-empty-reply-neutral-ok');
+  });
+  it('is surer of a permanent migration than of a temporary redirect offsite', () => {
+    more('http-redirect-offsite-permanent', 'http-redirect-offsite-temporary');
+  });
+  it('is surer of a 503 that asks to retry later than of a bare 503', () => {
+    more('http-unavailable-retry-after', 'http-unavailable-no-retry-after');
+  });
+});
+
+describe('fixture coverage', () => {
+  it('exercises every rule of the classifier with at least one fixture', () => {
+    const decided = new Set(fixtureNames.map((name) => verdictOf(name).rule));
+    const unexercised = rules.map((rule) => rule.name).filter((name) => !decided.has(name));
+    expect(unexercised).toEqual([]);
+  });
+
+  it('states the expected verdict of every fixture on disk', () => {
+    expect(expectations.map((expected) => expected.fixture).sort()).toEqual(fixtureNames);
+  });
+
+  it('keeps fixtures to the Observations shape: target, controls and thresholds only', () => {
+    for (const name of fixtureNames) {
+      expect(Object.keys(load(name)).sort(), name).toEqual(['controls', 'target', 'thresholds']);
+    }
+  });
+});
