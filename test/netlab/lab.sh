@@ -212,12 +212,14 @@ start_web() {
 
 # ---------------------------------------------------------------- commands
 
+# Stops the daemon named by a pid file, only if that pid runs inside the given lab namespace (a stale pid
+# file must never kill an unrelated process that reused the number).
 stop_pidfile() {
-  local pidfile=$1 pid i
+  local pidfile=$1 ns=$2 pid i
   [[ -s $pidfile ]] || return 0
   pid=$(<"$pidfile")
   [[ $pid =~ ^[0-9]+$ ]] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
+  if ns_exists "$ns" && ip netns pids "$ns" 2>/dev/null | grep -qx "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
@@ -226,9 +228,11 @@ stop_pidfile() {
 }
 
 cmd_down() {
-  local name ns pid
-  for name in backends nginx dnsmasq; do stop_pidfile "$STATE/$name.pid"; done
-  stop_pidfile "$NAMED_DIR/named.pid"
+  local ns pid
+  stop_pidfile "$STATE/backends.pid" "$NS_WEB"
+  stop_pidfile "$STATE/nginx.pid" "$NS_WEB"
+  stop_pidfile "$STATE/dnsmasq.pid" "$NS_DNS"
+  stop_pidfile "$NAMED_DIR/named.pid" "$NS_DNS"
   # Whatever is still running inside a lab namespace was started there by the lab (or by a probe run in it).
   for ns in "${ALL_NS[@]}"; do
     ns_exists "$ns" || continue
@@ -241,9 +245,21 @@ cmd_down() {
   rm -rf "$STATE" "$NAMED_DIR"
 }
 
+# When `up` fails, the daemons' own words say why: print them before exiting.
+report_failure() {
+  local file
+  log "up failed; the lab is half built (run: $0 down). Daemon output:"
+  for file in "$STATE"/*.out "$STATE"/*.log "$NAMED_DIR/named.log"; do
+    [[ -s $file ]] || continue
+    printf -- '--- %s\n' "$file" >&2
+    tail -n 20 "$file" >&2
+  done
+}
+
 cmd_up() {
   require_tools
   cmd_down
+  trap 'if (($? != 0)); then report_failure; fi' EXIT
   mkdir -p "$STATE"
   chmod 755 "$STATE"
   build_network
