@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ServiceConfig } from '../config.js';
+import { createMonitorRouter, createStatusRouter, type MonitorApi } from '../monitor/index.js';
 import { isRedisReady } from '../redis/connection.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import type { ProbeJobData, ProbeJobResult } from '../worker/job.js';
@@ -32,6 +33,8 @@ export interface ApiDependencies {
   /** Present when a worker runs in this process: readiness then requires it to be running. */
   isWorkerRunning?: () => boolean;
   version?: string;
+  /** Scheduled monitoring: /monitors behind auth, /status and /status.json public. */
+  monitors?: MonitorApi;
 }
 
 export const bodyLimitBytes = 16 * 1024;
@@ -103,6 +106,11 @@ export function createApp(deps: ApiDependencies): Express {
       queueMaxWaiting: config.queueMaxWaiting,
     }),
   );
+
+  if (deps.monitors) {
+    app.use(createStatusRouter(deps.monitors));
+    app.use('/monitors', auth, rateLimit, express.json({ limit: bodyLimitBytes, strict: true }), createMonitorRouter(deps.monitors));
+  }
 
   app.use((request, _response, next) => {
     next(new HttpProblem(404, 'notFound', `no route for ${request.method} ${request.path}`));
