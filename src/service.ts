@@ -8,6 +8,7 @@ import { createApp } from './api/app.js';
 import { createJobWaiter, type JobWaiter } from './api/job-waiter.js';
 import { registerQueueDepth } from './api/metrics.js';
 import { ConfigError, type ServiceConfig } from './config.js';
+import { createMonitorApi, loadMonitorConfig, type MonitorConfig, type MonitorWorkers, startMonitorWorkers } from './monitor/index.js';
 import { blockingOptionsFromUrl, closeRedisClient, createRedisClient } from './redis/connection.js';
 import { type EmbeddedRedis, RedisMissingError, startEmbeddedRedis } from './redis/embedded.js';
 import { type AddressPolicy, createAddressPolicy } from './safety/address-policy.js';
@@ -27,6 +28,8 @@ export interface StartServiceOptions {
   /** Replaces the policy made from PROBE_ALLOW_PRIVATE (tests use one that allows 127.0.0.1 only). */
   policy?: AddressPolicy;
   logger?: Logger;
+  /** Monitoring settings; default: the MONITOR_*, ALERT_* and STATUS_* variables of the environment. */
+  monitorConfig?: MonitorConfig;
 }
 
 export interface RunningService {
@@ -59,6 +62,7 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   const logger = options.logger ?? createLogger(config);
   const policy = options.policy ?? createAddressPolicy({ isPrivateAllowed: config.isPrivateAllowed });
   if (!config.isPrivateAllowed && !options.policy) logger.info('targets limited to global unicast addresses');
+  const monitorConfig = options.monitorConfig ?? loadMonitorConfig(process.env);
 
   let embedded: EmbeddedRedis | undefined;
   let redisUrl = config.redisUrl;
@@ -78,6 +82,7 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   collectDefaultMetrics({ register: registry });
   const closers: Array<() => Promise<void>> = [];
   let worker: ProbeWorker | undefined;
+  let monitorWorkers: MonitorWorkers | undefined;
   let server: Server | undefined;
   let apiUrl: string | undefined;
 
@@ -94,6 +99,17 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
         logger: logger.child({ role: 'worker' }),
       });
       logger.info({ concurrency: config.workerConcurrency }, 'worker started');
+      monitorWorkers = startMonitorWorkers({
+        redisUrl,
+        baseQueueName: config.queueName,
+        config: monitorConfig,
+        probeDefaults: config.probeDefaults,
+        policy,
+        logger: logger.child({ role: 'monitor' }),
+        registry,
+        lockDurationMs: config.workerLockDurationMs,
+        stalledIntervalMs: config.workerStalledIntervalMs,
+      });
     }
 
     if (roles.api) {
@@ -107,6 +123,7 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
       await events.waitUntilReady();
       const waiter: JobWaiter = createJobWaiter(queue, events);
       registerQueueDepth(registry, queue);
+      const monitors = createMonitorApi({ redis: commands, baseQueueName: config.queueName, config: monitorConfig, policy, registry });
       const app = createApp({
         config,
         queue,
@@ -115,6 +132,7 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
         registry,
         logger: logger.child({ role: 'api' }),
         policy,
+        monitors,
         ...(worker ? { isWorkerRunning: worker.isRunning } : {}),
       });
       server = await listen(app, config.port, config.host);
@@ -124,6 +142,7 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
         waiter.close();
         await events.close();
         await queue.close();
+        await monitors.close();
         await closeRedisClient(commands);
       });
     } else if (worker && config.workerMetricsPort > 0) {
@@ -132,6 +151,7 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
     }
   } catch (error) {
     await worker?.close(0);
+    await monitorWorkers?.close(0);
     server?.close();
     for (const close of closers) await close().catch(() => undefined);
     await embedded?.stop();
@@ -142,7 +162,7 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   const close = async () => {
     const deadlineMs = config.shutdownDeadlineMs;
     logger.info({ deadlineMs }, 'shutting down: no new requests or jobs');
-    await Promise.all([stopServer(server, deadlineMs, logger), worker?.close(deadlineMs)]);
+    await Promise.all([stopServer(server, deadlineMs, logger), worker?.close(deadlineMs), monitorWorkers?.close(deadlineMs)]);
     for (const closer of closers)
       await closer().catch((error) => logger.warn({ err: error }, 'close failed'));
     if (embedded) await embedded.stop();
