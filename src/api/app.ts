@@ -109,7 +109,13 @@ export function createApp(deps: ApiDependencies): Express {
 
   if (deps.monitors) {
     app.use(createStatusRouter(deps.monitors));
-    app.use('/monitors', auth, rateLimit, express.json({ limit: bodyLimitBytes, strict: true }), createMonitorRouter(deps.monitors));
+    app.use(
+      '/monitors',
+      auth,
+      rateLimit,
+      express.json({ limit: bodyLimitBytes, strict: true }),
+      createMonitorRouter(deps.monitors),
+    );
   }
 
   app.use((request, _response, next) => {

@@ -6,33 +6,39 @@ export type FinishedJob =
   | { state: 'completed'; result: ProbeJobResult; finishedOn: number }
   | { state: 'failed'; failedReason: string; finishedOn: number };
 
-export interface JobWaiter {
+export interface PendingJob {
   /** Resolves with the finished job, or undefined when the deadline passes first. */
-  wait(jobId: string, timeoutMs: number): Promise<FinishedJob | undefined>;
+  result(timeoutMs: number): Promise<FinishedJob | undefined>;
+  /** Stops listening (the job was never added, or nobody waits any more). */
+  cancel(): void;
+}
+
+export interface JobWaiter {
+  /**
+   * Starts listening for a job's end. Called before the job is added, so its "completed" event cannot slip by
+   * between the add and the listening: no extra read of the job is needed on the fast path.
+   */
+  expect(jobId: string): PendingJob;
   close(): void;
 }
 
 export function createJobWaiter(queue: Queue<ProbeJobData, ProbeJobResult>, events: QueueEvents): JobWaiter {
-  const waiting = new Map<string, Set<(job: FinishedJob) => void>>();
-  const settle = (jobId: string, job: FinishedJob) => {
-    const resolvers = waiting.get(jobId);
-    if (!resolvers) return;
-    waiting.delete(jobId);
-    for (const resolve of resolvers) resolve(job);
-  };
+  const waiting = new Map<string, (job: FinishedJob) => void>();
   const onCompleted = ({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => {
-    if (!waiting.has(jobId)) return;
+    const settle = waiting.get(jobId);
+    if (!settle) return;
     const result = (
       typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue
     ) as ProbeJobResult;
-    settle(jobId, { state: 'completed', result, finishedOn: Date.now() });
+    settle({ state: 'completed', result, finishedOn: Date.now() });
   };
   const onFailed = ({ jobId }: { jobId: string }) => {
-    if (!waiting.has(jobId)) return;
+    const settle = waiting.get(jobId);
+    if (!settle) return;
     // A failed attempt that will be retried also emits "failed": read the job to know if it is final.
     void readFinished(queue, jobId)
       .then((job) => {
-        if (job) settle(jobId, job);
+        if (job) settle(job);
       })
       .catch(() => undefined);
   };
@@ -40,30 +46,32 @@ export function createJobWaiter(queue: Queue<ProbeJobData, ProbeJobResult>, even
   events.on('failed', onFailed);
 
   return {
-    async wait(jobId, timeoutMs) {
-      let timer: NodeJS.Timeout | undefined;
-      let resolver: ((job: FinishedJob) => void) | undefined;
-      const finished = new Promise<FinishedJob | undefined>((resolve) => {
-        resolver = resolve;
-        const resolvers = waiting.get(jobId) ?? new Set();
-        resolvers.add(resolve);
-        waiting.set(jobId, resolvers);
-        timer = setTimeout(() => resolve(undefined), timeoutMs);
+    expect(jobId) {
+      let settle: (job: FinishedJob) => void = () => undefined;
+      const finished = new Promise<FinishedJob>((resolve) => {
+        settle = resolve;
       });
-      // The job may have finished before we listened: ask Redis once, after registering.
-      void readFinished(queue, jobId)
-        .then((job) => {
-          if (job) settle(jobId, job);
-        })
-        .catch(() => undefined);
-      const outcome = await finished;
-      clearTimeout(timer);
-      const resolvers = waiting.get(jobId);
-      if (resolver && resolvers) {
-        resolvers.delete(resolver);
-        if (resolvers.size === 0) waiting.delete(jobId);
-      }
-      return outcome;
+      waiting.set(jobId, (job) => {
+        waiting.delete(jobId);
+        settle(job);
+      });
+      return {
+        async result(timeoutMs) {
+          let timer: NodeJS.Timeout | undefined;
+          const deadline = new Promise<undefined>((resolve) => {
+            timer = setTimeout(() => resolve(undefined), timeoutMs);
+          });
+          const outcome = await Promise.race([finished, deadline]);
+          clearTimeout(timer);
+          waiting.delete(jobId);
+          if (outcome) return outcome;
+          // The event stream may have been reconnecting (Redis restart) when the job ended: ask once.
+          return readFinished(queue, jobId).catch(() => undefined);
+        },
+        cancel() {
+          waiting.delete(jobId);
+        },
+      };
     },
     close() {
       events.off('completed', onCompleted);

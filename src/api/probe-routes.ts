@@ -61,13 +61,20 @@ export function createProbeRoutes(options: ProbeRoutesOptions): Router {
     if (body.data.controls) data.controls = body.data.controls;
     if (body.data.timeoutMs !== undefined) data.timeoutMs = body.data.timeoutMs;
     const submittedOn = Date.now();
-    await unavailableOnRedisError(() => queue.add(probeJobName, data, { ...options.jobOptions, jobId: id }));
+    const waitSeconds = query.data.wait ?? 0;
+    const pending = waitSeconds > 0 ? waiter.expect(id) : undefined;
+    try {
+      await unavailableOnRedisError(() =>
+        queue.add(probeJobName, data, { ...options.jobOptions, jobId: id }),
+      );
+    } catch (error) {
+      pending?.cancel();
+      throw error;
+    }
     backlog.added();
     response.setHeader('Location', `/probe/${id}`);
-
-    const waitSeconds = query.data.wait ?? 0;
-    if (waitSeconds > 0) {
-      const finished = await waiter.wait(id, waitSeconds * 1000);
+    if (pending) {
+      const finished = await pending.result(waitSeconds * 1000);
       if (finished) {
         sendFinished(response, id, submittedOn, finished);
         return;

@@ -1,0 +1,361 @@
+// Benchmark: probes of a healthy loopback target through POST /probe?wait (API → BullMQ → worker → engine),
+// against prometheus-blackbox-exporter's /probe on the same target at the same concurrency.
+// Usage: npm run bench:service [-- --probes 2000 --concurrency 16,64]   (loopback only; stops what it starts)
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { Pool } from 'undici';
+import { probe } from '../dist/engine.js';
+import { startEmbeddedRedis } from '../dist/redis/embedded.js';
+
+const { values } = parseArgs({
+  options: {
+    probes: { type: 'string', default: '2000' },
+    concurrency: { type: 'string', default: '1,16,64' },
+    warmup: { type: 'string', default: '200' },
+    'no-blackbox': { type: 'boolean', default: false },
+    topologies: { type: 'string', default: 'serve,split' },
+  },
+});
+const probeCount = Number(values.probes);
+const warmupCount = Number(values.warmup);
+const concurrencies = values.concurrency.split(',').map(Number);
+const topologies = values.topologies.split(',');
+const root = resolve(import.meta.dirname, '..');
+const work = await mkdtemp(join(tmpdir(), 'reach-bench-'));
+const owned = []; // child processes we started, stopped by pid at the end
+
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+function startChild(command, args, env = {}) {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk) => {
+    output = (output + chunk).slice(-4000);
+  });
+  child.stderr.on('data', (chunk) => {
+    output = (output + chunk).slice(-4000);
+  });
+  owned.push(child);
+  return { child, output: () => output };
+}
+
+async function waitForHttp(url, what, attempts = 100) {
+  for (let attempt = 0; attempt < attempts; attempt += 1) {
+    try {
+      const response = await fetch(url);
+      await response.arrayBuffer();
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} did not come up at ${url}`);
+}
+
+async function startNginx() {
+  const port = await freePort();
+  const prefix = join(work, 'nginx');
+  await mkdir(join(prefix, 'logs'), { recursive: true });
+  await writeFile(join(prefix, 'index.html'), '<!doctype html><html><body>healthy</body></html>\n');
+  await writeFile(
+    join(prefix, 'nginx.conf'),
+    `daemon off;
+worker_processes 1;
+pid ${join(prefix, 'nginx.pid')};
+error_log ${join(prefix, 'logs/error.log')} warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/body; proxy_temp_path ${prefix}/proxy; fastcgi_temp_path ${prefix}/fcgi;
+  uwsgi_temp_path ${prefix}/uwsgi; scgi_temp_path ${prefix}/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    location / { root ${prefix}; index index.html; }
+  }
+}
+`,
+  );
+  // nginx's workers drop to an unprivileged user when started as root: let them read the page.
+  await chmod(work, 0o755);
+  await chmod(prefix, 0o755);
+  const started = startChild('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf')]);
+  const url = `http://127.0.0.1:${port}/`;
+  try {
+    await waitForHttp(url, 'nginx');
+  } catch (error) {
+    throw new Error(`${error.message}\n${started.output()}`);
+  }
+  return { url, pid: started.child.pid };
+}
+
+async function startBlackbox(concurrency) {
+  const port = await freePort();
+  const config = join(work, 'blackbox.yml');
+  await writeFile(
+    config,
+    `modules:
+  http_2xx:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      valid_status_codes: [200]
+`,
+  );
+  const started = startChild('prometheus-blackbox-exporter', [
+    `--config.file=${config}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--log.level=warn',
+  ]);
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/-/healthy`, 'blackbox_exporter');
+  return { url, child: started.child, concurrency };
+}
+
+/** `serve`: API and worker in one process. `split`: `reach api` and `reach worker` as two processes. */
+async function startReach(redisUrl, concurrency, topology) {
+  const port = await freePort();
+  const env = {
+    REDIS_URL: redisUrl,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    QUEUE_NAME: `bench-${concurrency}`,
+    PROBE_ALLOW_PRIVATE: 'true',
+    WORKER_CONCURRENCY: String(concurrency),
+    RATE_LIMIT_POINTS: '10000000',
+    QUEUE_MAX_WAITING: '1000000',
+    RESULT_TTL_SECONDS: '600',
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'production',
+  };
+  const cli = join(root, 'dist/cli.js');
+  const started = [startChild(process.execPath, [cli, topology === 'split' ? 'api' : 'serve'], env)];
+  if (topology === 'split') started.push(startChild(process.execPath, [cli, 'worker'], env));
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(`${url}/readyz`, `reach ${topology}`);
+  } catch (error) {
+    throw new Error(`${error.message}\n${started.map((each) => each.output()).join('\n')}`);
+  }
+  return { url, children: started.map((each) => each.child) };
+}
+
+async function stop(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await once(child, 'exit');
+  clearTimeout(timer);
+}
+
+function percentile(sorted, fraction) {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)];
+}
+
+/** Runs `total` calls of `one` with `concurrency` in flight; returns probes/s and latency percentiles (ms). */
+async function drive(total, concurrency, one) {
+  const latencies = [];
+  let failures = 0;
+  let next = 0;
+  const startedMs = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        next += 1;
+        const t0 = performance.now();
+        const isOk = await one();
+        latencies.push(performance.now() - t0);
+        if (!isOk) failures += 1;
+      }
+    }),
+  );
+  const seconds = (performance.now() - startedMs) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    probes: total,
+    failures,
+    perSecond: total / seconds,
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+  };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat (clock ticks of 10 ms). */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Runs `action` and returns how many CPU milliseconds per probe each named process spent in it. */
+async function withCpu(processes, probes, action) {
+  const before = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid)]));
+  const ownBefore = process.cpuUsage();
+  const result = await action();
+  const own = process.cpuUsage(ownBefore);
+  const cpuMsPerProbe = Object.fromEntries(
+    Object.entries(processes).map(([name, pid]) => [
+      name,
+      ((cpuSeconds(pid) - before[name]) * 1000) / probes,
+    ]),
+  );
+  cpuMsPerProbe['bench client'] = (own.user + own.system) / 1000 / probes;
+  return { ...result, cpuMsPerProbe };
+}
+
+async function redisCommandCalls(redisUrl) {
+  const client = new Redis(redisUrl);
+  const info = await client.info('commandstats');
+  await client.quit();
+  let calls = 0;
+  for (const match of info.matchAll(/calls=(\d+)/g)) calls += Number(match[1]);
+  return calls;
+}
+
+const results = [];
+let redis;
+try {
+  const nginx = await startNginx();
+  const targetUrl = nginx.url;
+  // nginx's master forks one worker that serves; find its pid for the CPU accounting.
+  const nginxWorkerPid = Number(
+    readFileSync(`/proc/${nginx.pid}/task/${nginx.pid}/children`, 'utf8').trim().split(' ')[0] || nginx.pid,
+  );
+  redis = await startEmbeddedRedis({ dataDir: join(work, 'redis') });
+  console.log(
+    `target ${targetUrl} (nginx); redis ${redis.port}; ${probeCount} probes per run, ${warmupCount} warm-up`,
+  );
+
+  for (const concurrency of concurrencies) {
+    // 1. The engine alone, in this process: what one probe costs without HTTP, queue or Redis.
+    await drive(
+      Math.min(warmupCount, 100),
+      concurrency,
+      async () => (await probe({ url: targetUrl, timeoutMs: 5000 })).verdict.cause === 'ok',
+    );
+    const engine = await withCpu({ nginx: nginxWorkerPid }, probeCount, () =>
+      drive(probeCount, concurrency, async () => {
+        const report = await probe({ url: targetUrl, timeoutMs: 5000 });
+        return report.verdict.cause === 'ok';
+      }),
+    );
+    results.push({ system: 'reach engine only (in-process probe())', concurrency, ...engine });
+
+    // 2. The full pipeline: POST /probe?wait=60 → BullMQ → worker → engine → result back to the client.
+    for (const topology of topologies) {
+      const reach = await startReach(redis.url, concurrency, topology);
+      const pool = new Pool(reach.url, { connections: concurrency, pipelining: 1 });
+      const body = JSON.stringify({ url: targetUrl, timeoutMs: 5000 });
+      const submit = async () => {
+        const response = await pool.request({
+          path: '/probe?wait=60',
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+        const payload = await response.body.json();
+        return response.statusCode === 200 && payload.report?.verdict?.cause === 'ok';
+      };
+      await drive(warmupCount, concurrency, submit);
+      const callsBefore = await redisCommandCalls(redis.url);
+      const processes = { nginx: nginxWorkerPid, redis: redis.pid };
+      reach.children.forEach((child, index) => {
+        processes[index === 0 ? (topology === 'split' ? 'reach api' : 'reach serve') : 'reach worker'] =
+          child.pid;
+      });
+      const pipeline = await withCpu(processes, probeCount, () => drive(probeCount, concurrency, submit));
+      const callsAfter = await redisCommandCalls(redis.url);
+      results.push({
+        system:
+          topology === 'split'
+            ? 'reach POST /probe?wait (reach api + reach worker)'
+            : 'reach POST /probe?wait (reach serve, 1 process)',
+        concurrency,
+        ...pipeline,
+        redisCommandsPerProbe: (callsAfter - callsBefore - 2) / probeCount,
+      });
+      await pool.close();
+      for (const child of reach.children) await stop(child);
+    }
+
+    // 3. prometheus-blackbox-exporter probing the same target at the same concurrency.
+    if (!values['no-blackbox']) {
+      const blackbox = await startBlackbox(concurrency);
+      const bbPool = new Pool(blackbox.url, { connections: concurrency, pipelining: 1 });
+      const path = `/probe?module=http_2xx&target=${encodeURIComponent(targetUrl)}`;
+      const scrape = async () => {
+        const response = await bbPool.request({ path, method: 'GET' });
+        const text = await response.body.text();
+        return response.statusCode === 200 && /^probe_success 1$/m.test(text);
+      };
+      await drive(warmupCount, concurrency, scrape);
+      const exporter = await withCpu(
+        { nginx: nginxWorkerPid, blackbox_exporter: blackbox.child.pid },
+        probeCount,
+        () => drive(probeCount, concurrency, scrape),
+      );
+      results.push({ system: 'prometheus-blackbox-exporter /probe', concurrency, ...exporter });
+      await bbPool.close();
+      await stop(blackbox.child);
+    }
+  }
+} finally {
+  for (const child of owned) await stop(child).catch(() => undefined);
+  await redis?.stop();
+  await rm(work, { recursive: true, force: true });
+}
+
+const format = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+console.log('\n| system | concurrency | probes | failures | probes/s | p50 ms | p99 ms | Redis cmds/probe |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+for (const row of results) {
+  console.log(
+    `| ${row.system} | ${row.concurrency} | ${row.probes} | ${row.failures} | ${format(row.perSecond, 0)} | ${format(row.p50Ms)} | ${format(row.p99Ms)} | ${row.redisCommandsPerProbe === undefined ? '' : format(row.redisCommandsPerProbe)} |`,
+  );
+}
+console.log(
+  '\nCPU milliseconds per probe, by process (bench client = this process: load generator, and the engine itself in the "engine only" rows):',
+);
+for (const row of results) {
+  const parts = Object.entries(row.cpuMsPerProbe ?? {}).map(([name, ms]) => `${name} ${format(ms, 2)}`);
+  const total = Object.values(row.cpuMsPerProbe ?? {}).reduce((sum, ms) => sum + ms, 0);
+  console.log(
+    `- ${row.system}, concurrency ${row.concurrency}: ${parts.join(', ')}; total ${format(total, 2)}`,
+  );
+}
+console.log('');
+for (const concurrency of concurrencies) {
+  const exporter = results.find(
+    (row) => row.concurrency === concurrency && row.system.startsWith('prometheus'),
+  );
+  for (const reach of results.filter(
+    (row) => row.concurrency === concurrency && row.system.startsWith('reach POST'),
+  )) {
+    if (!exporter) continue;
+    const ratio = format(reach.perSecond / exporter.perSecond, 2);
+    console.log(
+      `concurrency ${concurrency}: ${reach.system} / blackbox_exporter probes per second = ${ratio}`,
+    );
+  }
+}
