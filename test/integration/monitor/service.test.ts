@@ -1,0 +1,74 @@
+// Monitoring wired into the real service: the status endpoints are public, /monitors needs an API key.
+
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../src/config.js';
+import { loadMonitorConfig } from '../../../src/monitor/config.js';
+import { type RunningService, startService } from '../../../src/service.js';
+import { startRedis, type TestRedis } from '../../support/redis.js';
+import { type SwitchableSite, sendJson, startSwitchableSite } from './support.js';
+
+const apiKey = 'monitor-test-key-0123456789abcdef';
+let redis: TestRedis;
+let site: SwitchableSite;
+let service: RunningService;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  site = await startSwitchableSite();
+  service = await startService({
+    config: loadConfig({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      REDIS_URL: redis.url,
+      API_KEYS: apiKey,
+      PROBE_ALLOW_PRIVATE: 'true',
+      RATE_LIMIT_POINTS: '100000',
+      SHUTDOWN_DEADLINE_MS: '5000',
+    }),
+    roles: { api: true, worker: true },
+    logger: pino({ level: 'silent' }),
+    // Computed afresh on every request, so the page reflects the monitor created a moment before.
+    monitorConfig: loadMonitorConfig({ STATUS_CACHE_SECONDS: '0' }),
+  });
+});
+
+afterAll(async () => {
+  await service?.close();
+  await site?.close();
+  await redis?.dispose();
+});
+
+describe('monitoring in reach serve', () => {
+  it('serves /status and /status.json without a key while API_KEYS is set', async () => {
+    const json = await sendJson('GET', `${service.apiUrl}/status.json`);
+    expect(json.status).toBe(200);
+    expect(json.body.status.indicator).toBe('none');
+    const page = await fetch(`${service.apiUrl}/status`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+  });
+
+  it('asks for the key on /monitors and accepts a monitor with it', async () => {
+    const refused = await sendJson('POST', `${service.apiUrl}/monitors`, {
+      name: 'Site',
+      url: site.url,
+      intervalSeconds: 60,
+    });
+    expect(refused.status).toBe(401);
+    expect(refused.body.type).toBe('urn:reach:problem:unauthorized');
+    const created = await sendJson(
+      'POST',
+      `${service.apiUrl}/monitors`,
+      { name: 'Site', url: site.url, intervalSeconds: 60 },
+      { authorization: `Bearer ${apiKey}` },
+    );
+    expect(created.status).toBe(201);
+    const listed = await sendJson('GET', `${service.apiUrl}/monitors`, undefined, {
+      authorization: `Bearer ${apiKey}`,
+    });
+    expect(listed.body.monitors.map((monitor: { id: string }) => monitor.id)).toEqual([created.body.id]);
+    const json = await sendJson('GET', `${service.apiUrl}/status.json`);
+    expect(json.body.components.map((component: { name: string }) => component.name)).toEqual(['Site']);
+  });
+});
