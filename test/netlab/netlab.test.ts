@@ -217,12 +217,24 @@ const scenarios: Scenario[] = [
       expect(report.target.tcp[0]).toMatchObject({ kind: 'host_unreachable', address: '203.0.113.67' }),
   },
   {
-    name: 'reports a prober without any route as local_network/local.no_route',
+    name: 'reports a prober without any route as local_network/local.no_route when the name needs DNS',
     url: 'http://www.site-a.test/',
     isNoRoute: true,
     cause: 'local_network',
     code: 'local.no_route',
     evidence: (report) => expect(controlsReached(report)).toEqual([false]),
+  },
+  {
+    name: 'reports a prober without any route as local_network/local.no_route when the URL is an address',
+    url: 'http://203.0.113.10/',
+    control: addressControl,
+    isNoRoute: true,
+    cause: 'local_network',
+    code: 'local.no_route',
+    evidence: (report) => {
+      expect(report.target.tcp[0]).toMatchObject({ kind: 'net_unreachable', errno: 'ENETUNREACH' });
+      expect(controlsReached(report)).toEqual([false]);
+    },
   },
   {
     name: 'reports a 500 from nginx as server_fault/http.server_error',
