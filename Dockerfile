@@ -1,0 +1,38 @@
+# reach as a service: build with dev dependencies, run with production ones only, as a non-root user.
+# docker build -t reach . && docker run -p 8080:8080 -e REDIS_URL=redis://redis:6379 reach
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM node:20-bookworm-slim AS production-dependencies
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts
+
+FROM node:20-bookworm-slim
+# redis-server is only needed when REDIS_URL is unset (`reach serve` then starts a private one);
+# it is small and makes the image work on its own.
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends redis-server tini \
+  && rm -rf /var/lib/apt/lists/*
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=8080 \
+    REDIS_DATA_DIR=/data/redis
+WORKDIR /app
+COPY --from=production-dependencies /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY docs ./docs
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+EXPOSE 8080
+# tini forwards SIGTERM to node, which drains requests and probes before exiting.
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "dist/cli.js"]
+CMD ["serve"]
+HEALTHCHECK --interval=30s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
