@@ -365,6 +365,19 @@ const expectations: Expectation[] = [
       expect(verdict.summary).not.toMatch(/permanently/);
     },
   },
+  {
+    fixture: 'http-redirect-offsite-target-nxdomain',
+    behaviour: 'reports a redirect to another domain that does not resolve as the failing hop, not a move to follow',
+    cause: 'dns_failure',
+    code: 'dns.redirect_target',
+    rule: 'http-failure',
+    summary: [/www\.example-new\.net/],
+    check: (obs) => {
+      const last = obs.target.http?.hops.at(-1);
+      expect(last?.registrableDomain).toBe('example-new.net');
+      expect(last?.exchange).toMatchObject({ outcome: 'dns_failed' });
+    },
+  },
   // http-failure
   {
     fixture: 'filter-keyword-reset',
