@@ -367,7 +367,8 @@ const expectations: Expectation[] = [
   },
   {
     fixture: 'http-redirect-offsite-target-nxdomain',
-    behaviour: 'reports a redirect to another domain that does not resolve as the failing hop, not a move to follow',
+    behaviour:
+      'reports a redirect to another domain that does not resolve as the failing hop, not a move to follow',
     cause: 'dns_failure',
     code: 'dns.redirect_target',
     rule: 'http-failure',
