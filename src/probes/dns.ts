@@ -270,7 +270,12 @@ function queryUdp(
     });
     options.signal.addEventListener('abort', onAbort, { once: true });
     attemptTimer = setTimeout(() => finish({ kind: 'timeout' }), options.attemptTimeoutMs);
-    socket.connect(resolver.port, resolver.host, () => {
+    // dgram hands a failed connect (ENETUNREACH: no route) to this callback, not to 'error'.
+    socket.connect(resolver.port, resolver.host, (connectError?: Error) => {
+      if (connectError) {
+        finish({ kind: 'error', errno: errnoOf(connectError), message: connectError.message });
+        return;
+      }
       socket.send(buildQuery(id, name, type), (error) => {
         if (error) finish({ kind: 'error', errno: errnoOf(error), message: error.message });
       });
