@@ -364,6 +364,16 @@ function exchangeFailureVerdict(obs: Observations, exchange: HttpExchange, isRed
           : evidence,
       );
     case 'empty_reply':
+      if (retry?.outcome === 'response') {
+        return verdict(
+          'http-failure',
+          'server_fault',
+          'http.empty_reply',
+          0.4,
+          `The server closed one connection without a reply${hopNote}, then answered the same request: an intermittent fault at the server or on the path.`,
+          evidence,
+        );
+      }
       return verdict(
         'http-failure',
         'server_fault',
@@ -482,9 +492,15 @@ const domainMigration: Rule = {
         evidence,
       );
     }
-    const offsite = http.hops.slice(1).find((hop) => hop.registrableDomain !== http.registrableDomain);
-    if (!offsite) return undefined;
-    const isPermanent = http.hops.some((hop) => hop.exchange.status === 301 || hop.exchange.status === 308);
+    const offsiteIndex = http.hops.findIndex(
+      (hop, index) => index > 0 && hop.registrableDomain !== http.registrableDomain,
+    );
+    const offsite = http.hops[offsiteIndex];
+    // A move is only worth following when its destination answers; otherwise the failing hop decides.
+    if (!offsite || http.hops.at(-1)?.exchange.outcome !== 'response') return undefined;
+    // Permanence is the redirect that leaves the domain, not a same-site 301 before it.
+    const leavingStatus = http.hops[offsiteIndex - 1]?.exchange.status;
+    const isPermanent = leavingStatus === 301 || leavingStatus === 308;
     return verdict(
       'domain-migration',
       'domain_migration',

@@ -108,6 +108,10 @@ export function isControlReachable(control: ControlResult): boolean {
 
 /** The target failed below HTTP (no response at all), the kind of failure a broken local network causes. */
 export function isNetworkLevelFailure(target: TargetObservation): boolean {
+  // A resolver's NXDOMAIN, SERVFAIL or empty answer came over the network: the network works.
+  const queries = allQueries(target.dns);
+  const hasDnsAnswer = queries.some((q) => q.outcome !== 'timeout' && q.outcome !== 'error');
+  if (target.dns && target.dns.addresses.length === 0 && hasDnsAnswer) return false;
   const final = finalExchange(target);
   if (final?.outcome === 'response') return false;
   if (target.tls?.outcome === 'established' && final === undefined) return false;
