@@ -35,7 +35,7 @@ export function createProbeRoutes(options: ProbeRoutesOptions): Router {
   router.post('/probe', async (request: Request, response: Response) => {
     const query = waitQuerySchema.safeParse(request.query);
     if (!query.success) throw invalidRequest(fieldErrorsOf(query.error, 'query'));
-    if (!request.is('application/json')) {
+    if (!request.is(['application/json', 'application/*+json'])) {
       throw new HttpProblem(415, 'unsupportedMediaType', 'send the body as Content-Type: application/json', {
         field: 'content-type',
       });

@@ -1,0 +1,55 @@
+// The service's environment: defaults, parsing, and errors that name the variable at fault.
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../../src/config.js';
+
+describe('loadConfig', () => {
+  it('gives working defaults for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 8080,
+      redisUrl: undefined,
+      workerConcurrency: 16,
+      apiKeys: [],
+      isPrivateAllowed: false,
+      probeDefaults: { resolvers: [], controls: [], timeoutMs: 10_000 },
+      rateLimit: { points: 120, windowSeconds: 60 },
+    });
+  });
+
+  it('parses lists, booleans and numbers', () => {
+    const config = loadConfig({
+      PORT: '9000',
+      REDIS_URL: 'redis://:secret@127.0.0.1:6380/2',
+      API_KEYS: ' key-aaaaaaaaaaaaaaaa , key-bbbbbbbbbbbbbbbb ',
+      PROBE_ALLOW_PRIVATE: 'true',
+      PROBE_RESOLVERS: '9.9.9.9, 149.112.112.112:53,[2620:fe::fe]:53',
+      PROBE_CONTROLS: 'https://example.org/',
+      WORKER_CONCURRENCY: '4',
+    });
+    expect(config.port).toBe(9000);
+    expect(config.apiKeys).toEqual(['key-aaaaaaaaaaaaaaaa', 'key-bbbbbbbbbbbbbbbb']);
+    expect(config.isPrivateAllowed).toBe(true);
+    expect(config.probeDefaults.resolvers).toEqual(['9.9.9.9', '149.112.112.112:53', '[2620:fe::fe]:53']);
+    expect(config.probeDefaults.controls).toEqual(['https://example.org/']);
+    expect(config.workerConcurrency).toBe(4);
+  });
+
+  it.each([
+    ['PORT', 'eighty'],
+    ['REDIS_URL', 'http://127.0.0.1:6379'],
+    ['WORKER_CONCURRENCY', '0'],
+    ['API_KEYS', 'short'],
+    ['PROBE_ALLOW_PRIVATE', 'maybe'],
+    ['PROBE_RESOLVERS', 'dns.example'],
+    ['PROBE_CONTROLS', 'ftp://example.org/'],
+    ['PROBE_TIMEOUT_MS', '50'],
+    ['LOG_LEVEL', 'loud'],
+  ])('refuses a bad %s with a message naming it', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration: ${name}`));
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadConfig({ PORT: '', REDIS_URL: '' })).toMatchObject({ port: 8080, redisUrl: undefined });
+  });
+});
