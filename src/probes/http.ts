@@ -153,7 +153,7 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
     const response = await client.request({
       method: 'GET',
       path: options.path,
-      headers: { 'user-agent': userAgent, accept: '*/*', connection: 'close' },
+      headers: { 'user-agent': userAgent, accept: '*/*' },
       signal: deadline,
     });
     firstByteMs = elapsedSince(facts.readyAtMs ?? started);
