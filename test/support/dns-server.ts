@@ -62,9 +62,13 @@ const responseFlags = dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABL
 export async function startDnsServer(zoneEntries: Record<string, ZoneEntry>): Promise<DnsTestServer> {
   const zone = new Map(Object.entries(zoneEntries).map(([name, entry]) => [name.toLowerCase(), entry]));
   const queries: DnsTestServer['queries'] = [];
-  const udp = dgram.createSocket('udp4');
   const timers = new Set<NodeJS.Timeout>();
-  udp.on('message', (message, remote) => {
+  const createUdp = () => {
+    const socket = dgram.createSocket('udp4');
+    socket.on('message', (message, remote) => onMessage(socket, message, remote));
+    return socket;
+  };
+  const onMessage = (udp: dgram.Socket, message: Buffer, remote: dgram.RemoteInfo) => {
     let query: dnsPacket.DecodedPacket;
     try {
       query = dnsPacket.decode(message);
@@ -113,10 +117,8 @@ export async function startDnsServer(zoneEntries: Record<string, ZoneEntry>): Pr
       return;
     }
     send(real);
-  });
-  await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
-  const port = udp.address().port;
-
+  };
+  let udp = createUdp();
   const tcp = net.createServer((socket) => {
     let buffer = Buffer.alloc(0);
     socket.on('error', () => {});
@@ -133,10 +135,27 @@ export async function startDnsServer(zoneEntries: Record<string, ZoneEntry>): Pr
       socket.end(Buffer.concat([length, reply]));
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    tcp.once('error', reject);
-    tcp.listen(port, '127.0.0.1', resolve);
-  });
+  // UDP and TCP on the same port: bind UDP on a free port, then try TCP there; another process may hold
+  // that TCP port, so try a few times.
+  let port = 0;
+  for (let attempt = 0; ; attempt++) {
+    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+    port = udp.address().port;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(port, '127.0.0.1', () => {
+          tcp.off('error', reject);
+          resolve();
+        });
+      });
+      break;
+    } catch (error) {
+      await new Promise<void>((resolve) => udp.close(() => resolve()));
+      if (attempt >= 9) throw error;
+      udp = createUdp();
+    }
+  }
 
   return {
     port,
