@@ -1,0 +1,296 @@
+// Benchmark: N monitors at one interval against a loopback nginx, run by monitor worker processes for a while.
+// Measures runs missed (and doubled), schedule lag (p50/p99/max), memory of Redis and of the workers, CPU.
+// Usage: npm run build && node bench/monitor-load.mjs --monitors 10000 --interval 60 --duration 600 [--workers 1]
+//        [--concurrency 64] [--json out.json]        (loopback only; stops what it starts, by pid)
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { MonitorScheduler, monitorQueueName } from '../dist/monitor/scheduler.js';
+import { MonitorStore } from '../dist/monitor/store.js';
+import { monitorKeyPrefix } from '../dist/monitor/workers.js';
+import { startEmbeddedRedis } from '../dist/redis/embedded.js';
+
+const { values } = parseArgs({
+  options: {
+    monitors: { type: 'string', default: '10000' },
+    interval: { type: 'string', default: '60' },
+    duration: { type: 'string', default: '600' },
+    workers: { type: 'string', default: '1' },
+    concurrency: { type: 'string', default: '64' },
+    json: { type: 'string' },
+  },
+});
+const monitorCount = Number(values.monitors);
+const intervalMs = Number(values.interval) * 1000;
+const durationMs = Number(values.duration) * 1000;
+const workerCount = Number(values.workers);
+const root = resolve(import.meta.dirname, '..');
+const work = await mkdtemp(join(tmpdir(), 'reach-bench-monitor-'));
+const owned = [];
+const queueName = 'bench';
+
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+function startChild(command, args, env = {}) {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (chunk) => {
+    output = (output + chunk).slice(-4000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  owned.push(child);
+  return { child, output: () => output };
+}
+
+/** Resident memory (MiB) and CPU seconds (user + system) of a process, from /proc. */
+function processStats(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rssKib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return { rssMib: rssKib / 1024, cpuSeconds: ticks / 100 };
+  } catch {
+    return { rssMib: 0, cpuSeconds: 0 };
+  }
+}
+
+function quantile(sorted, fraction) {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))];
+}
+
+async function stopAll() {
+  for (const child of owned.reverse()) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, 8000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  }
+}
+
+let redisServer;
+try {
+  // Redis as the service runs it: append-only file on.
+  redisServer = await startEmbeddedRedis({ dataDir: join(work, 'redis') });
+  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
+
+  // nginx on loopback answering every path with a small 200.
+  const nginxPort = await freePort();
+  await mkdir(join(work, 'nginx', 'logs'), { recursive: true });
+  const nginxConf = join(work, 'nginx', 'nginx.conf');
+  await writeFile(
+    nginxConf,
+    `daemon off;
+master_process off;
+worker_processes 1;
+pid ${join(work, 'nginx', 'nginx.pid')};
+error_log ${join(work, 'nginx', 'logs', 'error.log')} warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${join(work, 'nginx')};
+  proxy_temp_path ${join(work, 'nginx')};
+  fastcgi_temp_path ${join(work, 'nginx')};
+  uwsgi_temp_path ${join(work, 'nginx')};
+  scgi_temp_path ${join(work, 'nginx')};
+  keepalive_requests 100000;
+  server {
+    listen 127.0.0.1:${nginxPort};
+    location / { default_type text/html; return 200 '<html><body>ok</body></html>'; }
+  }
+}
+`,
+  );
+  const nginx = startChild('nginx', ['-c', nginxConf, '-p', join(work, 'nginx')]);
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${nginxPort}/`);
+      if (response.ok) break;
+    } catch {
+      if (attempt > 100) throw new Error(`nginx did not start: ${nginx.output()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  // Workers first, so no tick comes due before one is ready; the window opens once the monitors exist.
+  const workerProcesses = [];
+  for (let index = 0; index < workerCount; index += 1) {
+    const worker = startChild(process.execPath, [join(root, 'bench', 'monitor-worker.mjs')], {
+      REDIS_URL: redisServer.url,
+      BENCH_QUEUE: queueName,
+      MONITOR_CONCURRENCY: values.concurrency,
+      PROBE_TIMEOUT_MS: '10000',
+    });
+    workerProcesses.push(worker);
+  }
+  for (const worker of workerProcesses) {
+    while (!worker.output().includes('ready')) {
+      if (worker.child.exitCode !== null) throw new Error(`worker exited: ${worker.output()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  // Monitors, created the way POST /monitors does (record + job scheduler), without the HTTP hop.
+  const store = new MonitorStore(redis, {
+    keyPrefix: monitorKeyPrefix(queueName),
+    historyMaxAgeSeconds: 7 * 86_400,
+    historyMaxEntries: 1440,
+  });
+  const queue = new Queue(monitorQueueName(queueName), { connection: redis });
+  const scheduler = new MonitorScheduler(queue, 0);
+  const createdAt = new Date().toISOString();
+  const ids = [];
+  const createStartedMs = Date.now();
+  for (let start = 0; start < monitorCount; start += 500) {
+    const batch = [];
+    for (let index = start; index < Math.min(monitorCount, start + 500); index += 1) {
+      const id = `00000000-0000-4000-8000-${String(index).padStart(12, '0')}`;
+      ids.push(id);
+      const record = {
+        id,
+        name: `bench ${index}`,
+        url: `http://127.0.0.1:${nginxPort}/m/${index}`,
+        intervalSeconds: intervalMs / 1000,
+        timeoutMs: 10_000,
+        confirmations: 2,
+        tags: [],
+        maintenance: [],
+        webhooks: [],
+        createdAt,
+        updatedAt: createdAt,
+      };
+      batch.push(store.putMonitor(record).then(() => scheduler.upsert(record)));
+    }
+    await Promise.all(batch);
+  }
+  const createMs = Date.now() - createStartedMs;
+  const firstTicks = new Map();
+  const schedulers = await queue.getJobSchedulers(0, -1, true);
+  for (const entry of schedulers) firstTicks.set(entry.key.replace(/^monitor:/, ''), entry.next);
+  console.log(`created ${monitorCount} monitors and schedulers in ${createMs} ms (${schedulers.length} schedulers)`);
+
+  const windowStartMs = Date.now();
+  const cpuStart = {
+    redis: processStats(redisServer.pid).cpuSeconds,
+    nginx: processStats(nginx.child.pid).cpuSeconds,
+    workers: workerProcesses.map((worker) => processStats(worker.child.pid).cpuSeconds),
+  };
+  const samples = [];
+  const sampleEvery = 10_000;
+  while (Date.now() - windowStartMs < durationMs) {
+    await new Promise((r) => setTimeout(r, Math.min(sampleEvery, durationMs - (Date.now() - windowStartMs))));
+    const info = await redis.info('memory');
+    const usedMemory = Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
+    const [waiting, active, delayed] = await Promise.all([queue.getWaitingCount(), queue.getActiveCount(), queue.getDelayedCount()]);
+    const sample = {
+      atSeconds: Math.round((Date.now() - windowStartMs) / 1000),
+      redisUsedMib: usedMemory / 1048576,
+      redisRssMib: processStats(redisServer.pid).rssMib,
+      workerRssMib: workerProcesses.map((worker) => processStats(worker.child.pid).rssMib),
+      waiting,
+      active,
+      delayed,
+    };
+    samples.push(sample);
+    console.log(
+      `t=${sample.atSeconds}s redis used ${sample.redisUsedMib.toFixed(1)} MiB rss ${sample.redisRssMib.toFixed(1)} MiB; ` +
+        `worker rss ${sample.workerRssMib.map((v) => v.toFixed(1)).join('/')} MiB; waiting ${waiting} active ${active} delayed ${delayed}`,
+    );
+  }
+  const windowEndMs = Date.now();
+  const cpuEnd = {
+    redis: processStats(redisServer.pid).cpuSeconds,
+    nginx: processStats(nginx.child.pid).cpuSeconds,
+    workers: workerProcesses.map((worker) => processStats(worker.child.pid).cpuSeconds),
+  };
+  const windowSeconds = (windowEndMs - windowStartMs) / 1000;
+
+  // Every tick due in the window (with 15 s for the last ones to finish) must have run exactly once.
+  const cutoffMs = windowEndMs - 15_000;
+  let expected = 0;
+  let ran = 0;
+  let missed = 0;
+  let doubled = 0;
+  let failedRuns = 0;
+  const lags = [];
+  const monitorsMissing = [];
+  for (let start = 0; start < ids.length; start += 500) {
+    const batch = ids.slice(start, start + 500);
+    const histories = await Promise.all(batch.map((id) => store.history(id, { limit: 100_000 })));
+    batch.forEach((id, index) => {
+      const first = firstTicks.get(id);
+      const dueTicks = first === undefined || first > cutoffMs ? 0 : Math.floor((cutoffMs - first) / intervalMs) + 1;
+      const scheduled = histories[index].filter((entry) => entry.trigger === 'schedule' && entry.scheduledAt);
+      const ticks = new Map();
+      for (const entry of scheduled) {
+        const tickMs = Date.parse(entry.scheduledAt);
+        if (tickMs > cutoffMs) continue;
+        ticks.set(tickMs, (ticks.get(tickMs) ?? 0) + 1);
+        lags.push(Date.parse(entry.at) - tickMs);
+        if (entry.health !== 'up') failedRuns += 1;
+      }
+      expected += dueTicks;
+      ran += ticks.size;
+      for (const count of ticks.values()) if (count > 1) doubled += count - 1;
+      if (ticks.size < dueTicks) {
+        missed += dueTicks - ticks.size;
+        if (monitorsMissing.length < 5) monitorsMissing.push(id);
+      }
+    });
+  }
+  lags.sort((a, b) => a - b);
+  const result = {
+    monitors: monitorCount,
+    intervalSeconds: intervalMs / 1000,
+    windowSeconds,
+    workers: workerCount,
+    concurrency: Number(values.concurrency),
+    createMs,
+    ticksDue: expected,
+    ticksRun: ran,
+    runsMissed: missed,
+    runsDoubled: doubled,
+    runsNotUp: failedRuns,
+    lagMs: { p50: quantile(lags, 0.5), p99: quantile(lags, 0.99), max: lags.at(-1) ?? null, count: lags.length },
+    runsPerSecond: ran / windowSeconds,
+    memory: {
+      redisUsedMibEnd: samples.at(-1)?.redisUsedMib,
+      redisRssMibMax: Math.max(...samples.map((s) => s.redisRssMib)),
+      workerRssMibMax: workerProcesses.map((_, index) => Math.max(...samples.map((s) => s.workerRssMib[index]))),
+    },
+    cpuPercent: {
+      redis: (100 * (cpuEnd.redis - cpuStart.redis)) / windowSeconds,
+      nginx: (100 * (cpuEnd.nginx - cpuStart.nginx)) / windowSeconds,
+      workers: cpuEnd.workers.map((end, index) => (100 * (end - cpuStart.workers[index])) / windowSeconds),
+    },
+    backlogMax: Math.max(...samples.map((s) => s.waiting)),
+    monitorsMissingExamples: monitorsMissing,
+  };
+  console.log(JSON.stringify(result, null, 2));
+  if (values.json) await writeFile(values.json, `${JSON.stringify({ result, samples }, null, 2)}\n`);
+  await queue.close();
+  redis.disconnect();
+} finally {
+  await stopAll();
+  await redisServer?.stop();
+  await rm(work, { recursive: true, force: true });
+}
