@@ -1,0 +1,159 @@
+// Rules for TCP connects and TLS handshakes: refused, unreachable, dropped, SNI filtering, certificates.
+import type { TlsObservation } from '../types.js';
+import { describeConnect, describeTls } from './describe.js';
+import { connectFailures } from './facts.js';
+import type { Rule } from './verdict.js';
+import { controlEvidence, someControlReachable, verdict } from './verdict.js';
+
+export const tcpFailure: Rule = {
+  name: 'tcp-failure',
+  apply: (obs) => {
+    const { target } = obs;
+    if (target.tcp.length === 0 || target.tcp.some((o) => o.kind === 'connected')) return undefined;
+    const failures = connectFailures(target.tcp);
+    const evidence = [...target.tcp.map(describeConnect), ...controlEvidence(obs)];
+    const count = (kinds: string[]) => failures.filter((o) => kinds.includes(o.kind)).length;
+    const port = target.port;
+    if (count(['refused', 'reset']) > 0) {
+      return verdict(
+        'tcp-failure',
+        'server_fault',
+        'tcp.refused',
+        0.9,
+        `The server's host is up but nothing accepts connections on port ${port} (connection refused): the web server is down or listening elsewhere.`,
+        evidence,
+      );
+    }
+    if (count(['host_unreachable']) > 0 || (count(['net_unreachable']) > 0 && someControlReachable(obs))) {
+      return verdict(
+        'tcp-failure',
+        'server_fault',
+        'tcp.unreachable',
+        0.6,
+        'A router reports the server unreachable (ICMP): the host is down or disconnected, or a filter rejects traffic to it.',
+        evidence,
+      );
+    }
+    if (count(['timeout']) > 0) {
+      if (someControlReachable(obs)) {
+        return verdict(
+          'tcp-failure',
+          'filtered_path',
+          'filter.blackhole',
+          0.6,
+          `Connections to ${target.host} are silently dropped while other sites work: a filter is blackholing this address, or the host is down (the two look the same from here).`,
+          evidence,
+        );
+      }
+      return verdict(
+        'tcp-failure',
+        'filtered_path',
+        'tcp.timeout',
+        0.4,
+        `No answer to our connection attempts to ${target.host}: a filter dropping them, the host being down, or this network failing all look alike (add --control to tell).`,
+        evidence,
+      );
+    }
+    return verdict(
+      'tcp-failure',
+      'server_fault',
+      'tcp.error',
+      0.5,
+      `Connecting to ${target.host} failed (${failures[0]?.errno ?? 'unknown error'}).`,
+      evidence,
+    );
+  },
+};
+
+export const tlsDifferential: Rule = {
+  name: 'tls-differential',
+  apply: (obs) => {
+    const { tls, differential } = obs.target;
+    if (!tls || tls.outcome === 'established') return undefined;
+    const evidence = [describeTls(tls), ...(differential?.steps.map((s) => `differential: ${s}`) ?? [])];
+    const host = obs.target.host;
+    if (differential?.layer === 'tls') {
+      const neutral = differential.neutral as TlsObservation;
+      const retry = differential.retry as TlsObservation;
+      if (neutral.outcome === 'established' && retry.outcome !== 'established') {
+        const isDrop = differential.trigger === 'tls_timeout';
+        return verdict(
+          'tls-differential',
+          'filtered_path',
+          isDrop ? 'filter.sni_drop' : 'filter.sni_reset',
+          isDrop ? 0.6 : 0.85,
+          `Connections carrying the name ${host} in the TLS handshake (SNI) are ${isDrop ? 'dropped' : 'reset'}, while the same server completes a handshake without it: a filter on the path is blocking this site by name.`,
+          evidence,
+        );
+      }
+      if (retry.outcome === 'established') {
+        return verdict(
+          'tls-differential',
+          'server_fault',
+          'tls.handshake_failed',
+          0.4,
+          'The TLS handshake failed once and then succeeded: an intermittent fault at the server or on the path.',
+          evidence,
+        );
+      }
+    }
+    return verdict(
+      'tls-differential',
+      'server_fault',
+      'tls.handshake_failed',
+      tls.outcome === 'alert' ? 0.8 : 0.65,
+      `The TLS handshake with ${host} failed (${tls.outcome}${tls.errno ? `, ${tls.errno}` : ''}) even without the site's name: the server's TLS setup is broken${tls.outcome === 'alert' ? '' : ', or a filter blocks the whole address'}.`,
+      evidence,
+    );
+  },
+};
+
+const certificateCodes: Record<
+  string,
+  { code: string; confidence: number; summary: (host: string) => string }
+> = {
+  CERT_HAS_EXPIRED: {
+    code: 'tls.cert_expired',
+    confidence: 0.95,
+    summary: (h) => `The TLS certificate of ${h} has expired: the site must renew it.`,
+  },
+  CERT_NOT_YET_VALID: {
+    code: 'tls.cert_not_yet_valid',
+    confidence: 0.85,
+    summary: (h) =>
+      `The TLS certificate of ${h} is not valid yet: the server's certificate or this machine's clock is wrong.`,
+  },
+  ERR_TLS_CERT_ALTNAME_INVALID: {
+    code: 'tls.cert_name_mismatch',
+    confidence: 0.9,
+    summary: (h) =>
+      `The TLS certificate presented does not cover the name ${h}: the server is misconfigured, or something on the path answers in its place.`,
+  },
+};
+
+export const tlsCertificate: Rule = {
+  name: 'tls-certificate',
+  apply: (obs) => {
+    const { tls, host } = obs.target;
+    if (tls?.outcome !== 'established' || tls.isTrusted) return undefined;
+    const known = certificateCodes[tls.verifyError ?? ''];
+    const evidence = [describeTls(tls)];
+    if (known)
+      return verdict(
+        'tls-certificate',
+        'server_fault',
+        known.code,
+        known.confidence,
+        known.summary(host),
+        evidence,
+      );
+    return verdict(
+      'tls-certificate',
+      'server_fault',
+      'tls.untrusted',
+      0.85,
+      `The TLS certificate of ${host} is not issued by a trusted authority (${tls.verifyError}): fix the chain on the server, or pass its private CA with --ca.`,
+      evidence,
+    );
+  },
+};

@@ -1,0 +1,92 @@
+// Rules for DNS: tampering (injected replies, bogon disagreement) and names that do not resolve.
+
+import { allQueries, findTampering, isNoResolverAnswering } from './facts.js';
+import type { Rule } from './verdict.js';
+import { controlEvidence, dnsEvidence, someControlReachable, verdict } from './verdict.js';
+
+export const dnsTampered: Rule = {
+  name: 'dns-tampered',
+  apply: (obs) => {
+    const findings = findTampering(obs.target.dns);
+    if (findings.length === 0) return undefined;
+    const isInjected = findings.some((f) => f.kind === 'injected_reply');
+    return verdict(
+      'dns-tampered',
+      'filtered_path',
+      'dns.tampered',
+      isInjected ? 0.9 : 0.8,
+      isInjected
+        ? 'DNS answers for this name are being forged on the way: a second, different reply arrived for one query, the mark of an on-path injector.'
+        : 'DNS answers for this name are being tampered with: one resolver returns a private or reserved address while another returns a public one.',
+      [...findings.map((f) => `dns: ${f.detail}`), ...dnsEvidence(obs)],
+    );
+  },
+};
+
+export const dnsFailure: Rule = {
+  name: 'dns-failure',
+  apply: (obs) => {
+    const { dns } = obs.target;
+    if (!dns || dns.addresses.length > 0) return undefined;
+    const queries = allQueries(dns);
+    const evidence = [...dnsEvidence(obs), ...controlEvidence(obs)];
+    const answered = dns.resolvers.filter((r) =>
+      r.queries.some((q) => q.outcome !== 'timeout' && q.outcome !== 'error'),
+    );
+    const outcomes = new Set(queries.map((q) => q.outcome));
+    if (answered.length > 0 && answered.every((r) => r.queries.some((q) => q.outcome === 'nxdomain'))) {
+      return verdict(
+        'dns-failure',
+        'dns_failure',
+        'dns.nxdomain',
+        answered.length > 1 ? 0.95 : 0.9,
+        `The name ${dns.name} does not exist (NXDOMAIN): check the spelling, or whether the domain has expired or lost its delegation.`,
+        evidence,
+      );
+    }
+    if (outcomes.has('servfail')) {
+      return verdict(
+        'dns-failure',
+        'dns_failure',
+        'dns.servfail',
+        0.85,
+        `Resolvers fail to resolve ${dns.name} (SERVFAIL): the domain's authoritative servers are broken or unreachable, or its DNSSEC is invalid.`,
+        evidence,
+      );
+    }
+    if (outcomes.has('refused')) {
+      return verdict(
+        'dns-failure',
+        'dns_failure',
+        'dns.refused',
+        0.7,
+        `The resolvers refuse to answer for ${dns.name} (REFUSED): use a resolver that serves this network.`,
+        evidence,
+      );
+    }
+    if (outcomes.has('nodata') || outcomes.has('other_rcode')) {
+      return verdict(
+        'dns-failure',
+        'dns_failure',
+        'dns.nodata',
+        0.85,
+        `The name ${dns.name} exists but has no IPv4 or IPv6 address (NODATA): its A/AAAA records are missing.`,
+        evidence,
+      );
+    }
+    if (isNoResolverAnswering(dns)) {
+      const isControlOk = someControlReachable(obs);
+      return verdict(
+        'dns-failure',
+        'dns_failure',
+        'dns.timeout',
+        isControlOk ? 0.8 : 0.55,
+        isControlOk
+          ? 'No resolver answered for this name while other sites work: the resolvers are down or their traffic is dropped.'
+          : 'No resolver answered: the resolvers are down, their traffic is dropped, or this network is offline (add --control to tell).',
+        evidence,
+      );
+    }
+    return undefined;
+  },
+};

@@ -1,0 +1,294 @@
+// Rules for HTTP: failed exchanges (with the differential retry), redirects, statuses and slowness.
+import type { HttpExchange, Observations, Verdict } from '../types.js';
+import { describeConnect, describeExchange } from './describe.js';
+import { connectMsOf, finalExchange, firstExchange } from './facts.js';
+import type { Rule } from './verdict.js';
+import { verdict } from './verdict.js';
+
+function exchangeFailureVerdict(obs: Observations, exchange: HttpExchange, isRedirectHop: boolean): Verdict {
+  const { differential } = obs.target;
+  const hopNote = isRedirectHop ? ` (at the redirect to ${exchange.url})` : '';
+  const evidence = [
+    describeExchange(exchange),
+    ...(differential?.steps.map((s) => `differential: ${s}`) ?? []),
+  ];
+  const neutral = differential?.layer === 'http' ? (differential.neutral as HttpExchange) : undefined;
+  const retry = differential?.layer === 'http' ? (differential.retry as HttpExchange) : undefined;
+  const isNeutralOk = neutral?.outcome === 'response';
+  switch (exchange.outcome) {
+    case 'reset':
+      if (!isRedirectHop && exchange.isRequestSent && isNeutralOk && retry && retry.outcome !== 'response') {
+        return verdict(
+          'http-failure',
+          'filtered_path',
+          'filter.keyword_reset',
+          0.85,
+          `The connection is reset when our request names ${obs.target.host}, while a neutral request to the same server is answered: a filter on the path injects resets for this site.`,
+          evidence,
+        );
+      }
+      if (retry?.outcome === 'response') {
+        return verdict(
+          'http-failure',
+          'server_fault',
+          'http.reset',
+          0.4,
+          'The connection was reset once, then the same request succeeded: an intermittent fault at the server or on the path.',
+          evidence,
+        );
+      }
+      return verdict(
+        'http-failure',
+        'server_fault',
+        'http.reset',
+        neutral ? 0.75 : 0.6,
+        `The server resets the connection${exchange.isRequestSent ? ' after receiving our request' : ''}${hopNote}, whatever the request names: the server or its load balancer is failing.`,
+        neutral
+          ? [
+              ...evidence,
+              'differential: the neutral request failed too; a stateful filter that keeps blocking after a hit would look the same',
+            ]
+          : evidence,
+      );
+    case 'empty_reply':
+      if (retry?.outcome === 'response') {
+        return verdict(
+          'http-failure',
+          'server_fault',
+          'http.empty_reply',
+          0.4,
+          `The server closed one connection without a reply${hopNote}, then answered the same request: an intermittent fault at the server or on the path.`,
+          evidence,
+        );
+      }
+      return verdict(
+        'http-failure',
+        'server_fault',
+        'http.empty_reply',
+        isNeutralOk ? 0.6 : 0.8,
+        `The server closes the connection without any reply${hopNote}${isNeutralOk ? '; other names on the same server are answered, so it drops this site by configuration (like nginx "return 444") or, less likely, a filter closes it' : ''}.`,
+        evidence,
+      );
+    case 'headers_timeout':
+      if (!isRedirectHop && isNeutralOk && retry && retry.outcome !== 'response') {
+        return verdict(
+          'http-failure',
+          'filtered_path',
+          'filter.keyword_drop',
+          0.5,
+          `Requests naming ${obs.target.host} get no answer while a neutral request to the same server is answered: a filter drops this site's traffic, or its backend hangs.`,
+          evidence,
+        );
+      }
+      return verdict(
+        'http-failure',
+        'overload',
+        'http.timeout',
+        0.55,
+        `The server accepted the connection but sent no response before the deadline${hopNote}: it is overloaded or hung.`,
+        evidence,
+      );
+    case 'body_timeout':
+      return verdict(
+        'http-failure',
+        'overload',
+        'http.body_timeout',
+        0.5,
+        `The server started answering but stalled before the body finished${hopNote}: it is overloaded or hung.`,
+        evidence,
+      );
+    case 'dns_failed':
+      return verdict(
+        'http-failure',
+        'dns_failure',
+        'dns.redirect_target',
+        0.8,
+        `The site redirects to ${exchange.url}, whose name does not resolve: ${exchange.message ?? ''}.`,
+        evidence,
+      );
+    case 'connect_failed':
+      return verdict(
+        'http-failure',
+        'server_fault',
+        'tcp.redirect_target',
+        0.7,
+        `The site redirects to ${exchange.url}, which does not accept connections (${exchange.errno ?? 'error'}).`,
+        evidence,
+      );
+    case 'tls_failed':
+      return verdict(
+        'http-failure',
+        'server_fault',
+        'tls.handshake_failed',
+        0.7,
+        `The TLS handshake failed${hopNote} (${exchange.errno ?? 'error'}).`,
+        evidence,
+      );
+    default:
+      return verdict(
+        'http-failure',
+        'server_fault',
+        'http.protocol_error',
+        0.6,
+        `The server's reply is not valid HTTP${hopNote} (${exchange.errno ?? exchange.message ?? 'error'}).`,
+        evidence,
+      );
+  }
+}
+
+export const httpFailure: Rule = {
+  name: 'http-failure',
+  apply: (obs) => {
+    const first = firstExchange(obs.target);
+    const final = finalExchange(obs.target);
+    if (!first || !final || final.outcome === 'response') return undefined;
+    return exchangeFailureVerdict(obs, final, final !== first);
+  },
+};
+
+export const redirectLoop: Rule = {
+  name: 'redirect-loop',
+  apply: (obs) => {
+    const http = obs.target.http;
+    if (!http?.isRedirectLimitReached) return undefined;
+    return verdict(
+      'redirect-loop',
+      'server_fault',
+      'http.redirect_loop',
+      0.85,
+      `The site redirects in a loop or through more than ${http.hops.length - 1} hops: browsers give up with "too many redirects".`,
+      http.hops.map((hop) => describeExchange(hop.exchange)),
+    );
+  },
+};
+
+export const domainMigration: Rule = {
+  name: 'domain-migration',
+  apply: (obs) => {
+    const http = obs.target.http;
+    if (!http) return undefined;
+    const evidence = http.hops.map((hop) => describeExchange(hop.exchange));
+    const gone = http.hops.find((hop) => hop.exchange.status === 410);
+    if (gone) {
+      return verdict(
+        'domain-migration',
+        'domain_migration',
+        'http.gone',
+        0.8,
+        `The server says ${gone.exchange.url} is gone for good (410): the site or page was retired or moved.`,
+        evidence,
+      );
+    }
+    const offsiteIndex = http.hops.findIndex(
+      (hop, index) => index > 0 && hop.registrableDomain !== http.registrableDomain,
+    );
+    const offsite = http.hops[offsiteIndex];
+    // A move is only worth following when its destination answers; otherwise the failing hop decides.
+    if (!offsite || http.hops.at(-1)?.exchange.outcome !== 'response') return undefined;
+    // Permanence is the redirect that leaves the domain, not a same-site 301 before it.
+    const leavingStatus = http.hops[offsiteIndex - 1]?.exchange.status;
+    const isPermanent = leavingStatus === 301 || leavingStatus === 308;
+    return verdict(
+      'domain-migration',
+      'domain_migration',
+      'http.redirect_offsite',
+      isPermanent ? 0.9 : 0.6,
+      `The site has ${isPermanent ? 'permanently ' : ''}moved to another domain, ${offsite.registrableDomain}: update links and bookmarks to ${offsite.exchange.url}.`,
+      evidence,
+    );
+  },
+};
+
+export const httpStatus: Rule = {
+  name: 'http-status',
+  apply: (obs) => {
+    const final = finalExchange(obs.target);
+    if (final?.outcome !== 'response' || final.status === undefined) return undefined;
+    const evidence = [describeExchange(final)];
+    const status = final.status;
+    if (status === 503) {
+      const hasRetryAfter = final.headers.retryAfter !== undefined;
+      return verdict(
+        'http-status',
+        'overload',
+        'http.unavailable',
+        hasRetryAfter ? 0.85 : 0.75,
+        `The server is up but says it is temporarily unavailable (503)${hasRetryAfter ? `, asking to retry after ${final.headers.retryAfter}` : ''}: it is overloaded or in maintenance.`,
+        evidence,
+      );
+    }
+    if (status === 429) {
+      return verdict(
+        'http-status',
+        'overload',
+        'http.rate_limited',
+        0.85,
+        `The server is rate-limiting requests (429)${final.headers.retryAfter ? `; retry after ${final.headers.retryAfter}` : ''}.`,
+        evidence,
+      );
+    }
+    if (status >= 500) {
+      const isGateway = status === 502 || status === 504;
+      return verdict(
+        'http-status',
+        'server_fault',
+        'http.server_error',
+        0.85,
+        isGateway
+          ? `The site's proxy or load balancer cannot reach its backend (${status}): the application behind it is down or too slow.`
+          : `The server fails with an internal error (${status}): the application is broken.`,
+        evidence,
+      );
+    }
+    return undefined;
+  },
+};
+
+export const slowFirstByte: Rule = {
+  name: 'slow-first-byte',
+  apply: (obs) => {
+    const first = firstExchange(obs.target);
+    const firstByteMs = first?.timings.firstByteMs;
+    if (first?.outcome !== 'response' || firstByteMs === undefined) return undefined;
+    const connectMs = connectMsOf(obs.target) ?? 0;
+    const { slowFirstByteMs, slowFirstByteRatio } = obs.thresholds;
+    if (firstByteMs < slowFirstByteMs || firstByteMs < connectMs * slowFirstByteRatio) return undefined;
+    return verdict(
+      'slow-first-byte',
+      'overload',
+      'http.slow_first_byte',
+      0.7,
+      `The server answers, but its first byte took ${Math.round(firstByteMs)} ms against a ${connectMs} ms round trip: the application is overloaded or slow.`,
+      [describeExchange(first), ...obs.target.tcp.map(describeConnect)],
+    );
+  },
+};
+
+export const reachable: Rule = {
+  name: 'reachable',
+  apply: (obs) => {
+    const final = finalExchange(obs.target);
+    if (final?.outcome !== 'response' || final.status === undefined) return undefined;
+    const evidence = obs.target.http?.hops.map((hop) => describeExchange(hop.exchange)) ?? [];
+    if (final.status >= 400) {
+      return verdict(
+        'reachable',
+        'ok',
+        'http.client_error',
+        0.6,
+        `The site is reachable; this URL answers ${final.status}, a problem with the request or the page, not the connection.`,
+        evidence,
+      );
+    }
+    return verdict(
+      'reachable',
+      'ok',
+      'http.ok',
+      0.95,
+      `The site is reachable and answers ${final.status}.`,
+      evidence,
+    );
+  },
+};
+
+/** Read top to bottom like the table in docs/causes.md: the first rule that matches decides. */
