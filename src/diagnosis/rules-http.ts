@@ -290,5 +290,3 @@ export const reachable: Rule = {
     );
   },
 };
-
-/** Read top to bottom like the table in docs/causes.md: the first rule that matches decides. */
