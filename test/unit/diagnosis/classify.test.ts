@@ -232,6 +232,24 @@ const expectations: Expectation[] = [
     evidence: ['differential: ClientHello without SNI to the same address: handshake completed'],
   },
   {
+    fixture: 'filter-sni-close',
+    behaviour:
+      'reports a handshake closed only when the SNI names the site as an SNI filter, and says closed, not reset',
+    cause: 'filtered_path',
+    code: 'filter.sni_reset',
+    confidence: 0.85,
+    rule: 'tls-differential',
+    evidence: [
+      '(SNI www.example.com) closed (ECONNRESET)',
+      'ClientHello without SNI to the same address: handshake completed',
+    ],
+    check: (obs, verdict) => {
+      expect(obs.target.differential?.trigger).toBe('tls_closed');
+      expect(verdict.summary).toMatch(/closed/);
+      expect(verdict.summary).not.toMatch(/are reset/);
+    },
+  },
+  {
     fixture: 'filter-sni-drop',
     behaviour:
       'reports a handshake dropped only when the SNI names the site as an SNI drop, less sure than a reset',
@@ -655,6 +673,16 @@ const expectations: Expectation[] = [
       const answers = obs.target.dns?.resolvers.map((r) => r.queries.flatMap((q) => q.addresses));
       expect(answers).toEqual([['10.20.30.40'], ['203.0.113.40']]);
     },
+  },
+  {
+    fixture: 'dns-dual-stack-ipv6-no-route',
+    behaviour: 'treats an IPv6 address without a route as evidence when the IPv4 address connects: ok',
+    cause: 'ok',
+    code: 'http.ok',
+    confidence: 0.95,
+    rule: 'reachable',
+    check: (obs) =>
+      expect(obs.target.tcp.map((outcome) => outcome.kind)).toEqual(['connected', 'net_unreachable']),
   },
   {
     fixture: 'dns-nxdomain-controls-failed',
