@@ -1,0 +1,130 @@
+// The monitor and status paths of the OpenAPI document, referring to the zod schemas registered in schemas.ts.
+import './schemas.js';
+import './status-schema.js';
+
+/** Schemas registered with .meta({ id }) that the document's components must include. */
+export const monitorComponentIds = [
+  'MonitorInput',
+  'MonitorPatch',
+  'Monitor',
+  'MaintenanceWindow',
+  'WebhookInput',
+  'HistoryEntry',
+  'StatusSummary',
+  'StatusComponentExtension',
+] as const;
+
+type JsonObject = Record<string, unknown>;
+
+const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
+const json = (schema: JsonObject) => ({ 'application/json': { schema } });
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: ref('Problem') } },
+});
+const idParameter = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  schema: { type: 'string', format: 'uuid' },
+  description: 'The monitor id returned by POST /monitors.',
+};
+
+export function monitorOpenApiPaths(security: unknown[]): Record<string, JsonObject> {
+  const common = {
+    '401': problem('Missing or wrong API key.'),
+    '429': problem('Rate limit reached; see Retry-After.'),
+    '503': problem('Redis unreachable; see Retry-After.'),
+  };
+  return {
+    '/monitors': {
+      post: {
+        summary: 'Create a monitor (scheduled, first run queued at once)',
+        security,
+        requestBody: { required: true, content: json(ref('MonitorInput')) },
+        responses: {
+          '201': { description: 'Created.', content: json(ref('Monitor')) },
+          '400': problem('Invalid field (named in `field`), unknown field, malformed JSON.'),
+          '415': problem('Body not sent as application/json.'),
+          '422': problem('The URL, a control, a resolver or a webhook is not an allowed target.'),
+          ...common,
+        },
+      },
+      get: {
+        summary: 'List monitors with their state',
+        security,
+        responses: {
+          '200': {
+            description: 'All monitors.',
+            content: json({ type: 'object', properties: { monitors: { type: 'array', items: ref('Monitor') } } }),
+          },
+          ...common,
+        },
+      },
+    },
+    '/monitors/{id}': {
+      get: {
+        summary: 'A monitor with its state and last run',
+        security,
+        parameters: [idParameter],
+        responses: { '200': { description: 'The monitor.', content: json(ref('Monitor')) }, '404': problem('Unknown id.'), ...common },
+      },
+      patch: {
+        summary: 'Change a monitor (its schedule follows)',
+        security,
+        parameters: [idParameter],
+        requestBody: { required: true, content: json(ref('MonitorPatch')) },
+        responses: {
+          '200': { description: 'The updated monitor.', content: json(ref('Monitor')) },
+          '400': problem('Invalid field.'),
+          '404': problem('Unknown id.'),
+          '422': problem('Not an allowed target.'),
+          ...common,
+        },
+      },
+      delete: {
+        summary: 'Delete a monitor, its schedule and history',
+        security,
+        parameters: [idParameter],
+        responses: { '204': { description: 'Deleted.' }, '404': problem('Unknown id.'), ...common },
+      },
+    },
+    '/monitors/{id}/history': {
+      get: {
+        summary: 'Runs of a monitor, newest first',
+        security,
+        parameters: [
+          idParameter,
+          { name: 'since', in: 'query', required: false, schema: { type: 'string', format: 'date-time' } },
+          { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 10_000 } },
+        ],
+        responses: {
+          '200': {
+            description: 'The runs kept (see the retention settings).',
+            content: json({
+              type: 'object',
+              properties: { monitorId: { type: 'string' }, entries: { type: 'array', items: ref('HistoryEntry') } },
+            }),
+          },
+          '400': problem('Invalid query.'),
+          '404': problem('Unknown id.'),
+          ...common,
+        },
+      },
+    },
+    '/status.json': {
+      get: {
+        summary: 'Statuspage-compatible summary with per-component uptime, latency and last verdict (public)',
+        security: [],
+        responses: { '200': { description: 'The summary.', content: json(ref('StatusSummary')) }, '503': problem('Redis unreachable.') },
+      },
+    },
+    '/status': {
+      get: {
+        summary: 'The HTML status page (public)',
+        security: [],
+        responses: { '200': { description: 'HTML.', content: { 'text/html': {} } }, '503': problem('Redis unreachable.') },
+      },
+    },
+  };
+}
