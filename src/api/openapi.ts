@@ -1,9 +1,17 @@
 // The OpenAPI 3.1 document, generated from the zod schemas that validate the requests.
 import { z } from 'zod';
+import { monitorComponentIds, monitorOpenApiPaths } from '../monitor/openapi.js';
 import { probeIdSchema, waitQuerySchema } from './schemas.js';
 
 /** The schemas registered (with .meta({ id })) in schemas.ts that become components of the document. */
-const componentIds = ['ProbeRequest', 'ProbeAccepted', 'ProbeStatus', 'Report', 'Problem'] as const;
+const componentIds = [
+  'ProbeRequest',
+  'ProbeAccepted',
+  'ProbeStatus',
+  'Report',
+  'Problem',
+  ...monitorComponentIds,
+] as const;
 
 type JsonSchema = Record<string, unknown>;
 
@@ -131,6 +139,7 @@ export function buildOpenApiDocument(options: { version: string; isAuthRequired:
           responses: { '200': { description: 'text exposition' } },
         },
       },
+      ...monitorOpenApiPaths(security),
     },
   };
 }
