@@ -77,7 +77,7 @@ export function createApp(deps: ApiDependencies): Express {
     const board = new ExpressAdapter();
     board.setBasePath('/admin/queues');
     createBullBoard({ queues: [new BullMQAdapter(deps.queue)], serverAdapter: board });
-    app.use('/admin/queues', auth, board.getRouter());
+    app.use('/admin/queues', createAuth(config.apiKeys, { isBasicAccepted: true }), board.getRouter());
   }
 
   const rateLimit = createRateLimit({

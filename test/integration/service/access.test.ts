@@ -74,6 +74,27 @@ describe('with API_KEYS set', () => {
     });
     expect(queues.body.queues.map((queue: { name: string }) => queue.name)).toContain('access-auth');
   });
+
+  it('lets a browser into Bull Board with the key as the Basic password, and asks for it', async () => {
+    const challenge = await fetch(`${service.apiUrl}/admin/queues`);
+    expect(challenge.status).toBe(401);
+    expect(challenge.headers.get('www-authenticate')).toMatch(/^Basic realm="reach"/);
+    const basic = `Basic ${Buffer.from(`admin:${key}`).toString('base64')}`;
+    expect(
+      (await fetch(`${service.apiUrl}/admin/queues`, { headers: { authorization: basic } })).status,
+    ).toBe(200);
+    const wrong = `Basic ${Buffer.from('admin:not-the-key-at-all').toString('base64')}`;
+    expect(
+      (await fetch(`${service.apiUrl}/admin/queues`, { headers: { authorization: wrong } })).status,
+    ).toBe(401);
+    // Basic is for the dashboard only: the API still wants a bearer key.
+    const probe = await postJson(
+      `${service.apiUrl}/probe`,
+      { url: 'http://127.0.0.1:9/' },
+      { authorization: basic },
+    );
+    expect(probe.status).toBe(401);
+  });
 });
 
 describe('rate limits', () => {
