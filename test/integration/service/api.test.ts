@@ -1,5 +1,6 @@
 // The API against a real redis-server and a real worker: good and bad input, wait mode, status, documents.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freeLoopbackPort } from '../../../src/redis/embedded.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import { getJson, type LoopbackTarget, postJson, startTarget, startTestService } from './support.js';
 
@@ -188,5 +189,25 @@ describe('service endpoints', () => {
     const response = await getJson(`${service.apiUrl}/nothing-here`);
     expect(response.status).toBe(404);
     expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  });
+});
+
+describe('reach worker on its own', () => {
+  it('serves readiness and its probe metrics on WORKER_METRICS_PORT', async () => {
+    const port = await freeLoopbackPort();
+    const worker = await startTestService({
+      redisUrl: redis.url,
+      roles: { api: false, worker: true },
+      env: { WORKER_METRICS_PORT: String(port), PROBE_ALLOW_PRIVATE: 'true' },
+    });
+    try {
+      expect(worker.apiUrl).toBe('');
+      const ready = await getJson(`http://127.0.0.1:${port}/readyz`);
+      expect(ready.status).toBe(200);
+      const metrics = await fetch(`http://127.0.0.1:${port}/metrics`);
+      expect(await metrics.text()).toContain('reach_probe_job_duration_seconds');
+    } finally {
+      await worker.close();
+    }
   });
 });
