@@ -8,9 +8,20 @@ import { createApp } from './api/app.js';
 import { createJobWaiter, type JobWaiter } from './api/job-waiter.js';
 import { registerQueueDepth } from './api/metrics.js';
 import { ConfigError, type ServiceConfig } from './config.js';
-import { createMonitorApi, loadMonitorConfig, type MonitorConfig, type MonitorWorkers, startMonitorWorkers } from './monitor/index.js';
+import {
+  createMonitorApi,
+  loadMonitorConfig,
+  type MonitorConfig,
+  type MonitorWorkers,
+  startMonitorWorkers,
+} from './monitor/index.js';
 import { blockingOptionsFromUrl, closeRedisClient, createRedisClient } from './redis/connection.js';
-import { type EmbeddedRedis, RedisMissingError, startEmbeddedRedis } from './redis/embedded.js';
+import {
+  DataDirInUseError,
+  type EmbeddedRedis,
+  RedisMissingError,
+  startEmbeddedRedis,
+} from './redis/embedded.js';
 import { type AddressPolicy, createAddressPolicy } from './safety/address-policy.js';
 import type { ProbeJobData, ProbeJobResult } from './worker/job.js';
 import { createProbeMetrics } from './worker/metrics.js';
@@ -123,7 +134,13 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
       await events.waitUntilReady();
       const waiter: JobWaiter = createJobWaiter(queue, events);
       registerQueueDepth(registry, queue);
-      const monitors = createMonitorApi({ redis: commands, baseQueueName: config.queueName, config: monitorConfig, policy, registry });
+      const monitors = createMonitorApi({
+        redis: commands,
+        baseQueueName: config.queueName,
+        config: monitorConfig,
+        policy,
+        registry,
+      });
       const app = createApp({
         config,
         queue,
@@ -162,7 +179,11 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   const close = async () => {
     const deadlineMs = config.shutdownDeadlineMs;
     logger.info({ deadlineMs }, 'shutting down: no new requests or jobs');
-    await Promise.all([stopServer(server, deadlineMs, logger), worker?.close(deadlineMs), monitorWorkers?.close(deadlineMs)]);
+    await Promise.all([
+      stopServer(server, deadlineMs, logger),
+      worker?.close(deadlineMs),
+      monitorWorkers?.close(deadlineMs),
+    ]);
     for (const closer of closers)
       await closer().catch((error) => logger.warn({ err: error }, 'close failed'));
     if (embedded) await embedded.stop();
@@ -254,7 +275,12 @@ async function runUntilSignalled(config: ServiceConfig, roles: ServiceRoles): Pr
     }
     service = await startService({ config, roles });
   } catch (error) {
-    if (error instanceof StartupError || error instanceof RedisMissingError || error instanceof ConfigError) {
+    if (
+      error instanceof StartupError ||
+      error instanceof RedisMissingError ||
+      error instanceof DataDirInUseError ||
+      error instanceof ConfigError
+    ) {
       process.stderr.write(`reach: ${error.message}\n`);
       process.exit(1);
     }

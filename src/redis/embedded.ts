@@ -1,7 +1,7 @@
 // A private redis-server child process: loopback only, password protected, append-only data, stopped on exit.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 
@@ -57,9 +57,61 @@ export async function freeLoopbackPort(): Promise<number> {
   });
 }
 
+/** Two redis-servers appending to one data directory would corrupt it: the directory holds a pid lock. */
+async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const lockPath = resolve(dataDir, 'reach-redis.lock');
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    try {
+      await writeFile(lockPath, String(process.pid), { flag: 'wx', mode: 0o600 });
+      return () => rm(lockPath, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) {
+        throw new DataDirInUseError(dataDir, holder);
+      }
+      await rm(lockPath, { force: true }); // left by a process that is gone
+    }
+  }
+  throw new DataDirInUseError(dataDir, 0);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class DataDirInUseError extends Error {
+  override name = 'DataDirInUseError';
+  constructor(dataDir: string, pid: number) {
+    super(`the Redis data directory ${dataDir} is in use by process ${pid}: stop it or set REDIS_DATA_DIR`);
+  }
+}
+
 export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
   const dataDir = resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const unlock = await lockDataDir(dataDir);
+  try {
+    const server = await startLocked(options, dataDir);
+    return {
+      ...server,
+      async stop() {
+        await server.stop();
+        await unlock();
+      },
+    };
+  } catch (error) {
+    await unlock();
+    throw error;
+  }
+}
+
+async function startLocked(options: EmbeddedRedisOptions, dataDir: string): Promise<EmbeddedRedis> {
   const password = options.password ?? randomBytes(24).toString('hex');
   const maxAttempts = options.port === undefined ? 5 : 1;
   let lastError: Error | undefined;
