@@ -16,11 +16,16 @@ import {
 
 const cli = resolve(import.meta.dirname, '../../../dist/cli.js');
 
+/** Every child this file starts; afterAll kills the ones still running, even after a timed-out test. */
+const children = new Set<ChildProcess>();
+
 function spawnCli(command: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [cli, command], {
+  const child = spawn(process.execPath, [cli, command], {
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.add(child);
+  return child;
 }
 
 /** Resolves with the first stdout/stderr line matching the pattern. */
@@ -57,6 +62,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const child of children) await stopChild(child);
   await redis?.dispose();
 });
 
