@@ -132,6 +132,22 @@ describe('POST /probe', () => {
   });
 });
 
+describe('a target that fails', () => {
+  it('is a completed probe with a verdict, run once, not a retried job', async () => {
+    const closedPort = await freeLoopbackPort();
+    const response = await postJson(`${service.apiUrl}/probe?wait=30`, {
+      url: `http://127.0.0.1:${closedPort}/`,
+      timeoutMs: 3000,
+    });
+    expect(response.status).toBe(200);
+    expect(response.body.status).toBe('completed');
+    expect(response.body.report.verdict.cause).not.toBe('ok');
+    expect(response.body.report.verdict.code).toBe('tcp.refused');
+    const status = await getJson(`${service.apiUrl}/probe/${response.body.id}`);
+    expect(status.body).toMatchObject({ status: 'completed', attempts: 1 });
+  });
+});
+
 describe('GET /probe/:id', () => {
   it('shows a submitted probe as completed with its report', async () => {
     const submitted = await postJson(`${service.apiUrl}/probe?wait=30`, { url: target.url });
