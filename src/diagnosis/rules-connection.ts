@@ -77,12 +77,13 @@ export const tlsDifferential: Rule = {
       const retry = differential.retry as TlsObservation;
       if (neutral.outcome === 'established' && retry.outcome !== 'established') {
         const isDrop = differential.trigger === 'tls_timeout';
+        const how = isDrop ? 'dropped' : differential.trigger === 'tls_closed' ? 'closed' : 'reset';
         return verdict(
           'tls-differential',
           'filtered_path',
           isDrop ? 'filter.sni_drop' : 'filter.sni_reset',
           isDrop ? 0.6 : 0.85,
-          `Connections carrying the name ${host} in the TLS handshake (SNI) are ${isDrop ? 'dropped' : 'reset'}, while the same server completes a handshake without it: a filter on the path is blocking this site by name.`,
+          `Connections carrying the name ${host} in the TLS handshake (SNI) are ${how}, while the same server completes a handshake without it: a filter on the path is blocking this site by name.`,
           evidence,
         );
       }
