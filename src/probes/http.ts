@@ -46,6 +46,8 @@ interface SocketFacts {
 
 class ConnectPhaseError extends Error {}
 
+const exchangeFinished = new Error('reach: exchange finished');
+
 function originOf(scheme: string, host: string, port: number): string {
   const literal = net.isIPv6(host) ? `[${host}]` : host;
   return `${scheme}://${literal}:${port}`;
@@ -209,9 +211,9 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
     const errno = facts.socketErrno ?? errnoOf(error);
     return result(failureKind(error, errno, facts, deadline), { errno, message: messageOf(error) });
   } finally {
-    // close() on a finished exchange costs no error object; destroy() only what may still be in flight.
-    if (isSettled) await client.close().catch(() => {});
-    else await client.destroy().catch(() => {});
+    // Both close() and destroy() build a ClientDestroyedError with a stack trace unless handed one; a
+    // finished exchange has nothing in flight to receive it, so it gets a shared one.
+    await client.destroy(isSettled ? exchangeFinished : null).catch(() => {});
   }
 }
 

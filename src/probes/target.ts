@@ -45,7 +45,8 @@ export class TargetRefusedError extends Error {
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
 
 export function hostOf(url: URL): string {
-  return url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const host = url.hostname;
+  return host.startsWith('[') ? host.slice(1, -1) : host;
 }
 
 export function defaultPort(url: URL): number {
