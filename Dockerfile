@@ -1,6 +1,7 @@
 # reach as a service: build with dev dependencies, run with production ones only, as a non-root user.
+# node:lts-slim follows the current Node.js LTS line (engines: >=20.18).
 # docker build -t reach . && docker run -p 8080:8080 -e REDIS_URL=redis://redis:6379 reach
-FROM node:20-bookworm-slim AS build
+FROM node:lts-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
@@ -8,12 +9,12 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-FROM node:20-bookworm-slim AS production-dependencies
+FROM node:lts-slim AS production-dependencies
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts
 
-FROM node:20-bookworm-slim
+FROM node:lts-slim
 # redis-server is only needed when REDIS_URL is unset (`reach serve` then starts a private one);
 # it is small and makes the image work on its own.
 RUN apt-get update \
