@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { MonitorScheduler, monitorQueueName } from '../dist/monitor/scheduler.js';
+import { gatherStatusData, toStatusSummary } from '../dist/monitor/status-summary.js';
 import { MonitorStore } from '../dist/monitor/store.js';
 import { monitorKeyPrefix } from '../dist/monitor/workers.js';
 import { startEmbeddedRedis } from '../dist/redis/embedded.js';
@@ -159,6 +160,7 @@ http {
   const scheduler = new MonitorScheduler(queue, 0);
   const createdAt = new Date().toISOString();
   const ids = [];
+  const createdAtMs = new Map();
   const createStartedMs = Date.now();
   for (let start = 0; start < monitorCount; start += 500) {
     const batch = [];
@@ -178,15 +180,20 @@ http {
         createdAt,
         updatedAt: createdAt,
       };
-      batch.push(store.putMonitor(record).then(() => scheduler.upsert(record)));
+      batch.push(
+        store
+          .putMonitor(record)
+          .then(() => scheduler.upsert(record))
+          .then(() => createdAtMs.set(id, Date.now())),
+      );
     }
     await Promise.all(batch);
   }
   const createMs = Date.now() - createStartedMs;
-  const firstTicks = new Map();
-  const schedulers = await queue.getJobSchedulers(0, -1, true);
-  for (const entry of schedulers) firstTicks.set(entry.key.replace(/^monitor:/, ''), entry.next);
-  console.log(`created ${monitorCount} monitors and schedulers in ${createMs} ms (${schedulers.length} schedulers)`);
+  const schedulerCount = await queue.getJobSchedulersCount();
+  console.log(
+    `created ${monitorCount} monitors and schedulers in ${createMs} ms (${schedulerCount} schedulers)`,
+  );
 
   const windowStartMs = Date.now();
   const cpuStart = {
@@ -200,7 +207,11 @@ http {
     await new Promise((r) => setTimeout(r, Math.min(sampleEvery, durationMs - (Date.now() - windowStartMs))));
     const info = await redis.info('memory');
     const usedMemory = Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
-    const [waiting, active, delayed] = await Promise.all([queue.getWaitingCount(), queue.getActiveCount(), queue.getDelayedCount()]);
+    const [waiting, active, delayed] = await Promise.all([
+      queue.getWaitingCount(),
+      queue.getActiveCount(),
+      queue.getDelayedCount(),
+    ]);
     const sample = {
       atSeconds: Math.round((Date.now() - windowStartMs) / 1000),
       redisUsedMib: usedMemory / 1048576,
@@ -224,40 +235,60 @@ http {
   };
   const windowSeconds = (windowEndMs - windowStartMs) / 1000;
 
-  // Every tick due in the window (with 15 s for the last ones to finish) must have run exactly once.
+  // Every tick due before the cutoff (15 s before the end, for the last ones to finish) must have run exactly
+  // once: a monitor's first tick falls within one interval of its creation, then one every interval. Missed
+  // ticks show as a late first tick, a gap between ticks, or no tick in the last interval before the cutoff.
   const cutoffMs = windowEndMs - 15_000;
-  let expected = 0;
   let ran = 0;
   let missed = 0;
   let doubled = 0;
   let failedRuns = 0;
   const lags = [];
+  const lagsByMinute = new Map();
   const monitorsMissing = [];
   for (let start = 0; start < ids.length; start += 500) {
     const batch = ids.slice(start, start + 500);
     const histories = await Promise.all(batch.map((id) => store.history(id, { limit: 100_000 })));
     batch.forEach((id, index) => {
-      const first = firstTicks.get(id);
-      const dueTicks = first === undefined || first > cutoffMs ? 0 : Math.floor((cutoffMs - first) / intervalMs) + 1;
-      const scheduled = histories[index].filter((entry) => entry.trigger === 'schedule' && entry.scheduledAt);
-      const ticks = new Map();
-      for (const entry of scheduled) {
+      const counts = new Map();
+      for (const entry of histories[index]) {
+        if (entry.trigger !== 'schedule' || !entry.scheduledAt) continue;
         const tickMs = Date.parse(entry.scheduledAt);
         if (tickMs > cutoffMs) continue;
-        ticks.set(tickMs, (ticks.get(tickMs) ?? 0) + 1);
-        lags.push(Date.parse(entry.at) - tickMs);
+        counts.set(tickMs, (counts.get(tickMs) ?? 0) + 1);
+        const lag = Date.parse(entry.at) - tickMs;
+        lags.push(lag);
+        const minute = Math.floor((tickMs - windowStartMs) / 60_000);
+        if (!lagsByMinute.has(minute)) lagsByMinute.set(minute, []);
+        lagsByMinute.get(minute).push(lag);
         if (entry.health !== 'up') failedRuns += 1;
       }
-      expected += dueTicks;
-      ran += ticks.size;
-      for (const count of ticks.values()) if (count > 1) doubled += count - 1;
-      if (ticks.size < dueTicks) {
-        missed += dueTicks - ticks.size;
-        if (monitorsMissing.length < 5) monitorsMissing.push(id);
-      }
+      const ticks = [...counts.keys()].sort((a, b) => a - b);
+      ran += ticks.length;
+      for (const count of counts.values()) if (count > 1) doubled += count - 1;
+      let missedHere = 0;
+      const created = createdAtMs.get(id) ?? windowStartMs;
+      const first = ticks[0] ?? cutoffMs + intervalMs;
+      missedHere += Math.max(0, Math.floor((Math.min(first, cutoffMs + 1) - created - 1) / intervalMs));
+      for (let tick = 1; tick < ticks.length; tick += 1)
+        missedHere += Math.max(0, Math.round((ticks[tick] - ticks[tick - 1]) / intervalMs) - 1);
+      if (ticks.length > 0) missedHere += Math.max(0, Math.floor((cutoffMs - ticks.at(-1)) / intervalMs));
+      missed += missedHere;
+      if (missedHere > 0 && monitorsMissing.length < 5) monitorsMissing.push(id);
     });
   }
   lags.sort((a, b) => a - b);
+
+  // What the status page costs with this many monitors (one computation; it is cached STATUS_CACHE_SECONDS).
+  const statusStartedMs = performance.now();
+  const summary = toStatusSummary(await gatherStatusData(store, Date.now()), {
+    id: 'bench',
+    name: 'bench',
+    url: '/status',
+  });
+  const statusMs = performance.now() - statusStartedMs;
+  const statusBytes = JSON.stringify(summary).length;
+
   const result = {
     monitors: monitorCount,
     intervalSeconds: intervalMs / 1000,
@@ -265,17 +296,32 @@ http {
     workers: workerCount,
     concurrency: Number(values.concurrency),
     createMs,
-    ticksDue: expected,
     ticksRun: ran,
     runsMissed: missed,
     runsDoubled: doubled,
     runsNotUp: failedRuns,
-    lagMs: { p50: quantile(lags, 0.5), p99: quantile(lags, 0.99), max: lags.at(-1) ?? null, count: lags.length },
+    lagMs: {
+      p50: quantile(lags, 0.5),
+      p99: quantile(lags, 0.99),
+      max: lags.at(-1) ?? null,
+      count: lags.length,
+    },
+    lagP99MsByMinute: [...lagsByMinute.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([minute, values]) => [
+        minute,
+        quantile(
+          values.sort((a, b) => a - b),
+          0.99,
+        ),
+      ]),
     runsPerSecond: ran / windowSeconds,
     memory: {
       redisUsedMibEnd: samples.at(-1)?.redisUsedMib,
       redisRssMibMax: Math.max(...samples.map((s) => s.redisRssMib)),
-      workerRssMibMax: workerProcesses.map((_, index) => Math.max(...samples.map((s) => s.workerRssMib[index]))),
+      workerRssMibMax: workerProcesses.map((_, index) =>
+        Math.max(...samples.map((s) => s.workerRssMib[index])),
+      ),
     },
     cpuPercent: {
       redis: (100 * (cpuEnd.redis - cpuStart.redis)) / windowSeconds,
@@ -283,6 +329,7 @@ http {
       workers: cpuEnd.workers.map((end, index) => (100 * (end - cpuStart.workers[index])) / windowSeconds),
     },
     backlogMax: Math.max(...samples.map((s) => s.waiting)),
+    statusJson: { computeMs: Math.round(statusMs), bytes: statusBytes },
     monitorsMissingExamples: monitorsMissing,
   };
   console.log(JSON.stringify(result, null, 2));

@@ -56,7 +56,10 @@ export function monitorOpenApiPaths(security: unknown[]): Record<string, JsonObj
         responses: {
           '200': {
             description: 'All monitors.',
-            content: json({ type: 'object', properties: { monitors: { type: 'array', items: ref('Monitor') } } }),
+            content: json({
+              type: 'object',
+              properties: { monitors: { type: 'array', items: ref('Monitor') } },
+            }),
           },
           ...common,
         },
@@ -67,7 +70,11 @@ export function monitorOpenApiPaths(security: unknown[]): Record<string, JsonObj
         summary: 'A monitor with its state and last run',
         security,
         parameters: [idParameter],
-        responses: { '200': { description: 'The monitor.', content: json(ref('Monitor')) }, '404': problem('Unknown id.'), ...common },
+        responses: {
+          '200': { description: 'The monitor.', content: json(ref('Monitor')) },
+          '404': problem('Unknown id.'),
+          ...common,
+        },
       },
       patch: {
         summary: 'Change a monitor (its schedule follows)',
@@ -96,14 +103,22 @@ export function monitorOpenApiPaths(security: unknown[]): Record<string, JsonObj
         parameters: [
           idParameter,
           { name: 'since', in: 'query', required: false, schema: { type: 'string', format: 'date-time' } },
-          { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 10_000 } },
+          {
+            name: 'limit',
+            in: 'query',
+            required: false,
+            schema: { type: 'integer', minimum: 1, maximum: 10_000 },
+          },
         ],
         responses: {
           '200': {
             description: 'The runs kept (see the retention settings).',
             content: json({
               type: 'object',
-              properties: { monitorId: { type: 'string' }, entries: { type: 'array', items: ref('HistoryEntry') } },
+              properties: {
+                monitorId: { type: 'string' },
+                entries: { type: 'array', items: ref('HistoryEntry') },
+              },
             }),
           },
           '400': problem('Invalid query.'),
@@ -116,14 +131,20 @@ export function monitorOpenApiPaths(security: unknown[]): Record<string, JsonObj
       get: {
         summary: 'Statuspage-compatible summary with per-component uptime, latency and last verdict (public)',
         security: [],
-        responses: { '200': { description: 'The summary.', content: json(ref('StatusSummary')) }, '503': problem('Redis unreachable.') },
+        responses: {
+          '200': { description: 'The summary.', content: json(ref('StatusSummary')) },
+          '503': problem('Redis unreachable.'),
+        },
       },
     },
     '/status': {
       get: {
         summary: 'The HTML status page (public)',
         security: [],
-        responses: { '200': { description: 'HTML.', content: { 'text/html': {} } }, '503': problem('Redis unreachable.') },
+        responses: {
+          '200': { description: 'HTML.', content: { 'text/html': {} } },
+          '503': problem('Redis unreachable.'),
+        },
       },
     },
   };

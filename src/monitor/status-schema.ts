@@ -32,13 +32,17 @@ export const componentExtensionSchema = z
     state: z.enum(['pending', 'up', 'degraded', 'down', 'maintenance']),
     stateSince: isoTime,
     tags: z.array(z.string()),
-    uptime: z.strictObject({ '24h': fraction, '7d': fraction, '30d': fraction }),
+    uptime: z
+      .strictObject({ '24h': fraction, '7d': fraction, '30d': fraction })
+      .describe(
+        '24h: the last 24 hours (hourly buckets); 7d and 30d: today so far and the 6 or 29 UTC days before.',
+      ),
     latencyMs: z
       .strictObject({
         p50: z.number().nullable(),
         p95: z.number().nullable(),
       })
-      .describe('Run durations over the last 24 hours (runs that got an answer).'),
+      .describe('Durations of the last 100 runs that got an answer (up or degraded).'),
     lastVerdict: z
       .strictObject({ at: isoTime, cause: z.string(), code: z.string(), summary: z.string() })
       .nullable(),

@@ -37,17 +37,29 @@ export function percentile(values: number[], fraction: number): number | null {
   return sorted[rank - 1] ?? null;
 }
 
+function sumCounts(days: Array<Record<CountKind, number>>): Record<CountKind, number> {
+  const total: Record<CountKind, number> = { up: 0, degraded: 0, down: 0, maintenance: 0 };
+  for (const day of days) {
+    total.up += day.up;
+    total.degraded += day.degraded;
+    total.down += day.down;
+    total.maintenance += day.maintenance;
+  }
+  return total;
+}
+
 export async function gatherStatusData(store: MonitorStore, nowMs: number): Promise<StatusData> {
   const [monitors, statuses] = await Promise.all([store.listMonitors(), store.getStatuses()]);
   const components = await Promise.all(
     monitors.map(async (monitor): Promise<ComponentData> => {
-      const [day, week, month, durations, days] = await Promise.all([
+      // 24 h from hourly buckets; 7 and 30 days from the daily buckets the 90-day bar reads anyway.
+      const [day, durations, days] = await Promise.all([
         store.countsSince(monitor.id, nowMs - dayMs, nowMs),
-        store.countsSince(monitor.id, nowMs - 7 * dayMs, nowMs),
-        store.countsSince(monitor.id, nowMs - 30 * dayMs, nowMs),
-        store.durationsSince(monitor.id, nowMs - dayMs),
+        store.recentDurations(monitor.id),
         store.dailyCounts(monitor.id, uptimeBarDays, nowMs),
       ]);
+      const week = sumCounts(days.slice(-7));
+      const month = sumCounts(days.slice(-30));
       return {
         monitor,
         status: statuses.get(monitor.id) ?? {

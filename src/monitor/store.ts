@@ -11,6 +11,8 @@ const hourlyKeptHours = 30 * 24 + 1;
 const dailyKeptDays = 91;
 const incidentKeptMs = 90 * dayMs;
 const incidentUpdatesKept = 50;
+/** Durations of the most recent answered runs kept for the latency percentiles. */
+export const latencySamplesKept = 100;
 const healthKinds = ['up', 'degraded', 'down', 'maintenance'] as const;
 export type CountKind = (typeof healthKinds)[number];
 
@@ -90,7 +92,7 @@ export class MonitorStore {
       .multi()
       .hdel(this.key('monitors'), id)
       .hdel(this.key('status'), id)
-      .del(this.key('history', id), this.key('hourly', id), this.key('daily', id))
+      .del(this.key('history', id), this.key('hourly', id), this.key('daily', id), this.key('latency', id))
       .exec();
     return Number(results?.[0]?.[1] ?? 0) > 0;
   }
@@ -133,8 +135,13 @@ export class MonitorStore {
     const hour = Math.floor(atMs / hourMs);
     const day = Math.floor(atMs / dayMs);
     const historyKey = this.key('history', id);
-    await this.redis
-      .multi()
+    const multi = this.redis.multi();
+    if (kind === 'up' || kind === 'degraded') {
+      multi
+        .lpush(this.key('latency', id), String(Math.round(run.entry.durationMs)))
+        .ltrim(this.key('latency', id), 0, latencySamplesKept - 1);
+    }
+    await multi
       .zadd(historyKey, atMs, JSON.stringify(run.entry))
       .zremrangebyscore(historyKey, '-inf', `(${Date.now() - maxAgeSeconds * 1000}`)
       .zremrangebyrank(historyKey, 0, -(maxEntries + 1))
@@ -197,15 +204,10 @@ export class MonitorStore {
     });
   }
 
-  /** Durations of the runs since `sinceMs` (from the raw history), for latency percentiles. */
-  async durationsSince(id: string, sinceMs: number): Promise<number[]> {
-    const texts = await this.redis.zrangebyscore(this.key('history', id), sinceMs, '+inf');
-    const durations: number[] = [];
-    for (const text of texts) {
-      const entry = JSON.parse(text) as HistoryEntry;
-      if (entry.health !== 'down' && !entry.isMaintenance) durations.push(entry.durationMs);
-    }
-    return durations;
+  /** Durations of the last answered runs (up or degraded, outside maintenance), newest first. */
+  async recentDurations(id: string): Promise<number[]> {
+    const texts = await this.redis.lrange(this.key('latency', id), 0, -1);
+    return texts.map(Number);
   }
 
   // --- incidents ---
