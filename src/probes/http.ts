@@ -119,7 +119,8 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
     port: options.port,
     hostHeader: options.hostHeader,
     path: options.path,
-    servername: options.servername,
+    // Plain http sends no SNI, whatever name the caller passed.
+    servername: options.scheme === 'https' ? options.servername : null,
     startedAtMs: Math.round(started - options.probeStartedMs),
   };
   const result = (
@@ -178,11 +179,13 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
       }
     } catch (error) {
       bodyError = error;
-      bodyOutcome = isTimeout(error, deadline) ? 'body_timeout' : 'response';
+      // The status came, but the body stalled or the connection was cut: the exchange failed mid-body.
+      if (isTimeout(error, deadline)) bodyOutcome = 'body_timeout';
+      else if (facts.socketErrno === 'ECONNRESET' || errnoOf(error) === 'ECONNRESET') bodyOutcome = 'reset';
     }
     if (isBodyTruncated) response.body.destroy();
     isSettled = !isBodyTruncated && bodyError === undefined;
-    return result('response', {
+    return result(bodyOutcome, {
       status: response.statusCode,
       headers: {
         server: header('server'),
@@ -195,8 +198,7 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
       firstByteMs,
       ...(bodyError
         ? {
-            errno:
-              bodyOutcome === 'body_timeout' ? 'BODY_TIMEOUT' : (facts.socketErrno ?? errnoOf(bodyError)),
+            errno: facts.socketErrno ?? errnoOf(bodyError),
             message: messageOf(bodyError),
           }
         : {}),

@@ -137,7 +137,8 @@ async function probeConnection(
       address,
       servername: isIpLiteral ? null : host,
       ca: options.ca,
-      timeoutMs: remaining(),
+      // Leave time for a handshake without SNI and a retry if this ClientHello is dropped.
+      timeoutMs: Math.round(remaining() * 0.6),
       signal: options.signal,
     });
     observation.tls = handshake.observation;

@@ -46,6 +46,9 @@ beforeAll(async () => {
         response.writeHead(301, { location: `http://www.moved-b.test:${site.port}/landing` }).end();
       } else if (path === '/same-site') {
         response.writeHead(301, { location: `http://www.site-a.test:${site.port}/` }).end();
+      } else if (path === '/stall') {
+        response.writeHead(200, { 'content-length': '100000' });
+        response.write('partial');
       } else if (path === '/big') {
         response
           .writeHead(200, { 'content-type': 'application/octet-stream' })
@@ -197,6 +200,12 @@ describe('engine on loopback', () => {
     const exchange = report.target.http?.hops[0]?.exchange;
     expect(exchange).toMatchObject({ outcome: 'response', bodyBytes: 64 * 1024, isBodyTruncated: true });
     expect(report.verdict.code).toBe('http.ok');
+  });
+
+  it('reports a body that stalls after the status as overload http.body_timeout', async () => {
+    const report = await probe({ url: site.url('/stall'), timeoutMs: 1500 });
+    expect(report.target.http?.hops[0]?.exchange).toMatchObject({ outcome: 'body_timeout', status: 200 });
+    expect(report.verdict).toMatchObject({ cause: 'overload', code: 'http.body_timeout' });
   });
 
   it('does not follow a redirect to a non-http scheme', async () => {

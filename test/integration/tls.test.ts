@@ -121,6 +121,25 @@ describe('TLS on loopback', () => {
     });
   });
 
+  it('reports ClientHellos naming the site dropped, while others pass, as filtered_path filter.sni_drop', async () => {
+    const dropping = await keep(
+      startSniResetServer(pki.issue(['blocked.site-a.test']), 'blocked.site-a.test', 'drop'),
+    );
+    const report = await probe({
+      url: dropping.url('/', 'blocked.site-a.test'),
+      resolvers: resolvers(),
+      ca: [pki.caPem],
+      timeoutMs: 2000,
+    });
+    expect(report.verdict).toMatchObject({ cause: 'filtered_path', code: 'filter.sni_drop' });
+    expect(report.target.tls).toMatchObject({ outcome: 'timeout', servername: 'blocked.site-a.test' });
+    expect(report.target.differential).toMatchObject({
+      trigger: 'tls_timeout',
+      neutral: { outcome: 'established' },
+      retry: { outcome: 'timeout' },
+    });
+  });
+
   it('reports a server that resets every ClientHello as server_fault tls.handshake_failed', async () => {
     // Every ClientHello starts with the handshake record header 0x16 0x03: all of them are reset.
     const resetting = await keep(startSniResetServer(pki.issue(['secure.site-a.test']), '\u0016\u0003'));

@@ -44,16 +44,21 @@ export function startHttpsServer(leaf: Leaf): Promise<TlsTestServer> {
 
 /**
  * Emulates an SNI filter on loopback: a TCP front reads the first bytes of each connection (the
- * ClientHello); if they carry `blockedName` the connection is reset, otherwise it is relayed to a real
- * HTTPS server behind it.
+ * ClientHello); if they carry `blockedName` the connection is reset (or the hello silently dropped),
+ * otherwise it is relayed to a real HTTPS server behind it.
  */
-export async function startSniResetServer(leaf: Leaf, blockedName: string): Promise<TlsTestServer> {
+export async function startSniResetServer(
+  leaf: Leaf,
+  blockedName: string,
+  action: 'reset' | 'drop' = 'reset',
+): Promise<TlsTestServer> {
   const inner = await startHttpsServer(leaf);
   const front = net.createServer((socket) => {
     socket.on('error', () => {});
     socket.once('data', (hello: Buffer) => {
       if (hello.includes(Buffer.from(blockedName, 'latin1'))) {
-        socket.resetAndDestroy();
+        // 'drop' swallows the ClientHello and never answers, as a filter that drops the packets would.
+        if (action === 'reset') socket.resetAndDestroy();
         return;
       }
       const upstream = net.connect({ host: '127.0.0.1', port: inner.port });
