@@ -128,6 +128,8 @@ export type HttpOutcomeKind =
   | 'error';
 
 export interface HttpTimings {
+  /** Resolving the hop's name (absent for an IP literal or a reused connection's differential requests). */
+  dnsMs?: number;
   connectMs?: number;
   tlsMs?: number;
   firstByteMs?: number;

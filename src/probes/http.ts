@@ -22,6 +22,8 @@ export interface ExchangeOptions {
   socket?: net.Socket | tls.TLSSocket;
   /** Connect and TLS timings of that socket, reported with the exchange. */
   socketTimings?: { connectMs?: number; tlsMs?: number };
+  /** How long resolving this hop's name took, reported with the exchange. */
+  dnsMs?: number;
   ca?: string[];
   /** Deadline for the whole exchange: connect, headers and body. */
   timeoutMs: number;
@@ -138,6 +140,7 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
       isBodyTruncated: false,
       ...fields,
       timings: {
+        dnsMs: options.dnsMs,
         connectMs: facts.connectMs,
         tlsMs: facts.tlsMs,
         firstByteMs,

@@ -160,6 +160,7 @@ async function probeConnection(
     path: pathOf(url),
     socket,
     socketTimings: { connectMs, tlsMs },
+    dnsMs: observation.dns?.durationMs,
     ca: options.ca,
     // Leave time for a neutral request and a retry if this one is dropped after the request goes out.
     timeoutMs: Math.round(remaining() * 0.6),
@@ -368,8 +369,10 @@ async function fetchHop(url: URL, options: TargetProbeOptions): Promise<HttpExch
   const scheme = url.protocol === 'https:' ? 'https' : 'http';
   const started = performance.now();
   let address = host;
+  let dnsMs: number | undefined;
   if (!net.isIP(host)) {
     const dns = (await resolve(host, options)).observation;
+    dnsMs = dns.durationMs;
     const resolved = dns.addresses[0];
     if (resolved === undefined) {
       const outcomes = dns.resolvers.flatMap((r) => r.queries.map((q) => q.outcome));
@@ -382,7 +385,7 @@ async function fetchHop(url: URL, options: TargetProbeOptions): Promise<HttpExch
         servername: scheme === 'https' ? host : null,
         outcome: 'dns_failed',
         headers: {},
-        timings: { totalMs: Math.round(performance.now() - started) },
+        timings: { dnsMs, totalMs: Math.round(performance.now() - started) },
         bytesSent: 0,
         bytesReceived: 0,
         isRequestSent: false,
@@ -403,6 +406,7 @@ async function fetchHop(url: URL, options: TargetProbeOptions): Promise<HttpExch
     hostHeader: host,
     servername: net.isIP(host) ? null : host,
     path: pathOf(url),
+    dnsMs,
     ca: options.ca,
     timeoutMs: remainingMs(options.deadlineMs, 1),
     maxBodyBytes: options.maxBodyBytes,

@@ -99,6 +99,18 @@ describe('engine on loopback', () => {
     expect(hop).toMatchObject({ outcome: 'response', status: 200, hostHeader: 'site-a.test' });
     expect(hop?.headers.server).toBe('test');
     expect(hop?.timings.firstByteMs).toBeGreaterThanOrEqual(0);
+    expect(hop?.timings.dnsMs).toBe(report.target.dns?.durationMs);
+  });
+
+  it('keeps a bogon answer given consistently as evidence, not a verdict', async () => {
+    const report = await probe({
+      url: site.url('/', 'site-a.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
+    const query = report.target.dns?.resolvers[0]?.queries.find((q) => q.type === 'A');
+    expect(query?.bogons).toEqual(['127.0.0.1']);
+    expect(report.verdict).toMatchObject({ cause: 'ok', code: 'http.ok' });
   });
 
   it('follows a CNAME to its address', async () => {
