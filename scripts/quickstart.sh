@@ -11,4 +11,6 @@ if [ -z "${REDIS_URL:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server
 fi
 npm ci --no-audit --no-fund
-exec npm start
+npm run build
+# exec, so SIGTERM and Ctrl-C reach the service itself (it drains probes and stops its redis-server).
+exec node dist/cli.js serve
