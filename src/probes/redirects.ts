@@ -1,0 +1,112 @@
+// Redirects, followed by hand: each hop resolved with the probe's resolvers and checked against the policy.
+import net from 'node:net';
+import type { HttpExchange, HttpObservation, RedirectHop } from '../types.js';
+import { exchange } from './http.js';
+import {
+  defaultPort,
+  enforcePolicy,
+  hostOf,
+  pathOf,
+  registrableDomain,
+  resolve,
+  type TargetProbeOptions,
+} from './probe-context.js';
+import { remainingMs } from './util.js';
+
+const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+
+export async function followRedirects(
+  first: HttpExchange,
+  url: URL,
+  options: TargetProbeOptions,
+): Promise<HttpObservation> {
+  const hops: RedirectHop[] = [{ exchange: first, registrableDomain: registrableDomain(hostOf(url)) }];
+  const seen = new Set([url.href]);
+  let current = first;
+  let currentUrl = url;
+  let isRedirectLimitReached = false;
+  while (
+    current.outcome === 'response' &&
+    redirectStatuses.has(current.status ?? 0) &&
+    current.headers.location
+  ) {
+    if (hops.length > options.maxRedirects) {
+      isRedirectLimitReached = true;
+      break;
+    }
+    let nextUrl: URL;
+    try {
+      nextUrl = new URL(current.headers.location, currentUrl);
+    } catch {
+      break; // an unparsable Location: the hop itself is the evidence
+    }
+    if ((nextUrl.protocol !== 'http:' && nextUrl.protocol !== 'https:') || seen.has(nextUrl.href)) {
+      isRedirectLimitReached = seen.has(nextUrl.href);
+      break;
+    }
+    seen.add(nextUrl.href);
+    current = await fetchHop(nextUrl, options);
+    currentUrl = nextUrl;
+    hops.push({ exchange: current, registrableDomain: registrableDomain(hostOf(nextUrl)) });
+  }
+  return {
+    hops,
+    finalUrl: currentUrl.href,
+    registrableDomain: registrableDomain(hostOf(url)),
+    isRedirectLimitReached,
+  };
+}
+
+/** A redirect hop: resolve its host with the same resolvers, then one exchange on a new connection. */
+async function fetchHop(url: URL, options: TargetProbeOptions): Promise<HttpExchange> {
+  const host = hostOf(url);
+  const port = defaultPort(url);
+  const scheme = url.protocol === 'https:' ? 'https' : 'http';
+  const started = performance.now();
+  let address = host;
+  let dnsMs: number | undefined;
+  if (!net.isIP(host)) {
+    const dns = (await resolve(host, options)).observation;
+    dnsMs = dns.durationMs;
+    const resolved = dns.addresses[0];
+    if (resolved === undefined) {
+      const outcomes = dns.resolvers.flatMap((r) => r.queries.map((q) => q.outcome));
+      return {
+        url: url.href,
+        address: '',
+        port,
+        hostHeader: host,
+        path: pathOf(url),
+        servername: scheme === 'https' ? host : null,
+        outcome: 'dns_failed',
+        headers: {},
+        timings: { dnsMs, totalMs: Math.round(performance.now() - started) },
+        bytesSent: 0,
+        bytesReceived: 0,
+        isRequestSent: false,
+        hasPeerFin: false,
+        bodyBytes: 0,
+        isBodyTruncated: false,
+        message: `no address for ${host} (${[...new Set(outcomes)].join(', ')})`,
+        startedAtMs: Math.round(started - options.probeStartedMs),
+      };
+    }
+    address = resolved;
+  }
+  enforcePolicy(address, options);
+  return exchange({
+    scheme,
+    address,
+    port,
+    hostHeader: host,
+    servername: net.isIP(host) ? null : host,
+    path: pathOf(url),
+    dnsMs,
+    ca: options.ca,
+    timeoutMs: remainingMs(options.deadlineMs, 1),
+    maxBodyBytes: options.maxBodyBytes,
+    signal: options.signal,
+    isAddressAllowed: options.isAddressAllowed,
+    probeStartedMs: options.probeStartedMs,
+  });
+}
