@@ -1,10 +1,7 @@
 // DNS probe: raw A/AAAA queries (dns-packet) to each resolver in parallel, watching for injected extra replies.
 
-import { randomInt } from 'node:crypto';
-import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import dnsPacket from 'dns-packet';
 import type {
   DnsAnswer,
   DnsExtraReply,
@@ -15,7 +12,9 @@ import type {
   ResolverSpec,
 } from '../types.js';
 import { isBogon, isLocalName } from './addresses.js';
-import { elapsedSince, errnoOf } from './util.js';
+import { addressesOf, followCnames, maxCnameHops, toAnswer } from './dns-records.js';
+import { type QueryAttempt, queryTcp, queryUdp } from './dns-transport.js';
+import { elapsedSince } from './util.js';
 
 export interface DnsProbeOptions {
   name: string;
@@ -26,18 +25,6 @@ export interface DnsProbeOptions {
   injectionWindowMs: number;
   signal: AbortSignal;
 }
-
-interface RawReply {
-  packet: dnsPacket.DecodedPacket & { rcode?: string };
-  atMs: number;
-}
-
-type QueryAttempt =
-  | { kind: 'reply'; first: RawReply; extras: Promise<RawReply[]>; isTruncated: boolean }
-  | { kind: 'timeout' }
-  | { kind: 'error'; errno?: string; message: string };
-
-const maxCnameHops = 8;
 
 export function formatResolver(resolver: ResolverSpec): string {
   return net.isIPv6(resolver.host)
@@ -197,194 +184,5 @@ async function resolveType(
     extraReplies,
     latencyMs: elapsedSince(started),
     message: `more than ${maxCnameHops} CNAME hops`,
-  };
-}
-
-function buildQuery(id: number, name: string, type: DnsRecordType): Buffer {
-  return dnsPacket.encode({
-    type: 'query',
-    id,
-    flags: dnsPacket.RECURSION_DESIRED,
-    questions: [{ type, name, class: 'IN' }],
-  });
-}
-
-/**
- * One UDP attempt on a connected socket (so ICMP port/host unreachable surfaces as an error).
- * The socket stays open for the injection window after the first reply, collecting any further reply.
- */
-function queryUdp(
-  resolver: ResolverSpec,
-  name: string,
-  type: DnsRecordType,
-  options: DnsProbeOptions,
-): Promise<QueryAttempt> {
-  return new Promise((resolve) => {
-    const id = randomInt(0, 65536);
-    const socket = dgram.createSocket(net.isIPv6(resolver.host) ? 'udp6' : 'udp4');
-    const extras: RawReply[] = [];
-    let first: RawReply | undefined;
-    let settleExtras: ((replies: RawReply[]) => void) | undefined;
-    let attemptTimer: NodeJS.Timeout | undefined;
-    let windowTimer: NodeJS.Timeout | undefined;
-    let isClosed = false;
-
-    const close = () => {
-      if (isClosed) return;
-      isClosed = true;
-      clearTimeout(attemptTimer);
-      clearTimeout(windowTimer);
-      options.signal.removeEventListener('abort', onAbort);
-      socket.close();
-      settleExtras?.(extras);
-    };
-    const finish = (attempt: QueryAttempt) => {
-      if (first === undefined) {
-        close();
-        resolve(attempt);
-      }
-    };
-    const onAbort = () => finish({ kind: 'timeout' });
-
-    socket.on('error', (error) => finish({ kind: 'error', errno: errnoOf(error), message: error.message }));
-    socket.on('message', (message) => {
-      let packet: RawReply['packet'];
-      try {
-        packet = dnsPacket.decode(message) as RawReply['packet'];
-      } catch {
-        return; // not DNS: ignore, as a stub resolver would
-      }
-      if (packet.id !== id || packet.type !== 'response') return;
-      const reply = { packet, atMs: performance.now() };
-      if (first !== undefined) {
-        extras.push(reply);
-        return;
-      }
-      first = reply;
-      clearTimeout(attemptTimer);
-      const extrasPromise = new Promise<RawReply[]>((settle) => {
-        settleExtras = settle;
-      });
-      windowTimer = setTimeout(close, options.injectionWindowMs);
-      resolve({ kind: 'reply', first: reply, extras: extrasPromise, isTruncated: packet.flag_tc });
-    });
-    options.signal.addEventListener('abort', onAbort, { once: true });
-    attemptTimer = setTimeout(() => finish({ kind: 'timeout' }), options.attemptTimeoutMs);
-    // dgram hands a failed connect (ENETUNREACH: no route) to this callback, not to 'error'.
-    socket.connect(resolver.port, resolver.host, (connectError?: Error) => {
-      if (connectError) {
-        finish({ kind: 'error', errno: errnoOf(connectError), message: connectError.message });
-        return;
-      }
-      socket.send(buildQuery(id, name, type), (error) => {
-        if (error) finish({ kind: 'error', errno: errnoOf(error), message: error.message });
-      });
-    });
-  });
-}
-
-/** The same query over TCP, after a truncated UDP reply. */
-function queryTcp(
-  resolver: ResolverSpec,
-  name: string,
-  type: DnsRecordType,
-  options: DnsProbeOptions,
-): Promise<RawReply | undefined> {
-  return new Promise((resolve) => {
-    const id = randomInt(0, 65536);
-    const socket = net.connect({ host: resolver.host, port: resolver.port });
-    let buffer = Buffer.alloc(0);
-    const done = (reply: RawReply | undefined) => {
-      clearTimeout(timer);
-      options.signal.removeEventListener('abort', onAbort);
-      socket.destroy();
-      resolve(reply);
-    };
-    const onAbort = () => done(undefined);
-    const timer = setTimeout(() => done(undefined), options.attemptTimeoutMs);
-    options.signal.addEventListener('abort', onAbort, { once: true });
-    socket.on('error', () => done(undefined));
-    socket.on('connect', () => {
-      socket.write(
-        dnsPacket.streamEncode({
-          type: 'query',
-          id,
-          flags: dnsPacket.RECURSION_DESIRED,
-          questions: [{ type, name, class: 'IN' }],
-        }),
-      );
-    });
-    socket.on('data', (chunk: Buffer) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      if (buffer.length < 2) return;
-      const length = buffer.readUInt16BE(0);
-      if (buffer.length < length + 2) return;
-      try {
-        const packet = dnsPacket.decode(buffer.subarray(2, length + 2)) as RawReply['packet'];
-        done(packet.id === id ? { packet, atMs: performance.now() } : undefined);
-      } catch {
-        done(undefined);
-      }
-    });
-    socket.on('end', () => done(undefined));
-  });
-}
-
-function toAnswer(record: dnsPacket.Answer): DnsAnswer {
-  const data = 'data' in record ? record.data : undefined;
-  return {
-    name: record.name,
-    type: record.type,
-    ttlSeconds: 'ttl' in record && typeof record.ttl === 'number' ? record.ttl : 0,
-    data: typeof data === 'string' ? data : JSON.stringify(data ?? null),
-  };
-}
-
-/** The answer records with string data (addresses, CNAME targets), the only ones we read. */
-interface SimpleRecord {
-  name: string;
-  type: string;
-  data: string;
-}
-
-function simpleRecords(packet: dnsPacket.DecodedPacket): SimpleRecord[] {
-  return (packet.answers ?? []).flatMap((record) =>
-    'data' in record && typeof record.data === 'string'
-      ? [{ name: record.name, type: record.type, data: record.data }]
-      : [],
-  );
-}
-
-function addressesOf(packet: dnsPacket.DecodedPacket, type: DnsRecordType): string[] {
-  return simpleRecords(packet)
-    .filter((record) => record.type === type)
-    .map((record) => record.data);
-}
-
-/** Walks the CNAME chain inside one answer section from the queried name. */
-function followCnames(
-  packet: dnsPacket.DecodedPacket,
-  name: string,
-  type: DnsRecordType,
-): { addresses: string[]; cnames: string[]; finalName: string } {
-  const records = simpleRecords(packet);
-  const cnames: string[] = [];
-  let current = name.toLowerCase().replace(/\.$/, '');
-  for (let hop = 0; hop < maxCnameHops; hop++) {
-    const cname = records.find(
-      (record) => record.type === 'CNAME' && record.name.toLowerCase().replace(/\.$/, '') === current,
-    );
-    if (!cname) break;
-    current = cname.data.toLowerCase().replace(/\.$/, '');
-    cnames.push(current);
-  }
-  const addresses = records
-    .filter((record) => record.type === type && record.name.toLowerCase().replace(/\.$/, '') === current)
-    .map((record) => record.data);
-  // Some resolvers answer with addresses under a name we did not chase; take them if the chain found none.
-  return {
-    addresses: addresses.length > 0 ? addresses : addressesOf(packet, type),
-    cnames,
-    finalName: current,
   };
 }

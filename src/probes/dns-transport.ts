@@ -1,0 +1,155 @@
+// DNS transport: one query over a connected UDP socket (listening on for injected replies), or over TCP.
+import { randomInt } from 'node:crypto';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import dnsPacket from 'dns-packet';
+import type { DnsRecordType, ResolverSpec } from '../types.js';
+import { errnoOf } from './util.js';
+
+export interface TransportOptions {
+  /** Per attempt. */
+  attemptTimeoutMs: number;
+  /** How long to keep listening after the first reply for a second, injected one. */
+  injectionWindowMs: number;
+  signal: AbortSignal;
+}
+
+export interface RawReply {
+  packet: dnsPacket.DecodedPacket & { rcode?: string };
+  atMs: number;
+}
+
+export type QueryAttempt =
+  | { kind: 'reply'; first: RawReply; extras: Promise<RawReply[]>; isTruncated: boolean }
+  | { kind: 'timeout' }
+  | { kind: 'error'; errno?: string; message: string };
+
+function buildQuery(id: number, name: string, type: DnsRecordType): Buffer {
+  return dnsPacket.encode({
+    type: 'query',
+    id,
+    flags: dnsPacket.RECURSION_DESIRED,
+    questions: [{ type, name, class: 'IN' }],
+  });
+}
+
+/**
+ * One UDP attempt on a connected socket (so ICMP port/host unreachable surfaces as an error).
+ * The socket stays open for the injection window after the first reply, collecting any further reply.
+ */
+export function queryUdp(
+  resolver: ResolverSpec,
+  name: string,
+  type: DnsRecordType,
+  options: TransportOptions,
+): Promise<QueryAttempt> {
+  return new Promise((resolve) => {
+    const id = randomInt(0, 65536);
+    const socket = dgram.createSocket(net.isIPv6(resolver.host) ? 'udp6' : 'udp4');
+    const extras: RawReply[] = [];
+    let first: RawReply | undefined;
+    let settleExtras: ((replies: RawReply[]) => void) | undefined;
+    let attemptTimer: NodeJS.Timeout | undefined;
+    let windowTimer: NodeJS.Timeout | undefined;
+    let isClosed = false;
+
+    const close = () => {
+      if (isClosed) return;
+      isClosed = true;
+      clearTimeout(attemptTimer);
+      clearTimeout(windowTimer);
+      options.signal.removeEventListener('abort', onAbort);
+      socket.close();
+      settleExtras?.(extras);
+    };
+    const finish = (attempt: QueryAttempt) => {
+      if (first === undefined) {
+        close();
+        resolve(attempt);
+      }
+    };
+    const onAbort = () => finish({ kind: 'timeout' });
+
+    socket.on('error', (error) => finish({ kind: 'error', errno: errnoOf(error), message: error.message }));
+    socket.on('message', (message) => {
+      let packet: RawReply['packet'];
+      try {
+        packet = dnsPacket.decode(message) as RawReply['packet'];
+      } catch {
+        return; // not DNS: ignore, as a stub resolver would
+      }
+      if (packet.id !== id || packet.type !== 'response') return;
+      const reply = { packet, atMs: performance.now() };
+      if (first !== undefined) {
+        extras.push(reply);
+        return;
+      }
+      first = reply;
+      clearTimeout(attemptTimer);
+      const extrasPromise = new Promise<RawReply[]>((settle) => {
+        settleExtras = settle;
+      });
+      windowTimer = setTimeout(close, options.injectionWindowMs);
+      resolve({ kind: 'reply', first: reply, extras: extrasPromise, isTruncated: packet.flag_tc });
+    });
+    options.signal.addEventListener('abort', onAbort, { once: true });
+    attemptTimer = setTimeout(() => finish({ kind: 'timeout' }), options.attemptTimeoutMs);
+    // dgram hands a failed connect (ENETUNREACH: no route) to this callback, not to 'error'.
+    socket.connect(resolver.port, resolver.host, (connectError?: Error) => {
+      if (connectError) {
+        finish({ kind: 'error', errno: errnoOf(connectError), message: connectError.message });
+        return;
+      }
+      socket.send(buildQuery(id, name, type), (error) => {
+        if (error) finish({ kind: 'error', errno: errnoOf(error), message: error.message });
+      });
+    });
+  });
+}
+
+/** The same query over TCP, after a truncated UDP reply. */
+export function queryTcp(
+  resolver: ResolverSpec,
+  name: string,
+  type: DnsRecordType,
+  options: TransportOptions,
+): Promise<RawReply | undefined> {
+  return new Promise((resolve) => {
+    const id = randomInt(0, 65536);
+    const socket = net.connect({ host: resolver.host, port: resolver.port });
+    let buffer = Buffer.alloc(0);
+    const done = (reply: RawReply | undefined) => {
+      clearTimeout(timer);
+      options.signal.removeEventListener('abort', onAbort);
+      socket.destroy();
+      resolve(reply);
+    };
+    const onAbort = () => done(undefined);
+    const timer = setTimeout(() => done(undefined), options.attemptTimeoutMs);
+    options.signal.addEventListener('abort', onAbort, { once: true });
+    socket.on('error', () => done(undefined));
+    socket.on('connect', () => {
+      socket.write(
+        dnsPacket.streamEncode({
+          type: 'query',
+          id,
+          flags: dnsPacket.RECURSION_DESIRED,
+          questions: [{ type, name, class: 'IN' }],
+        }),
+      );
+    });
+    socket.on('data', (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      if (buffer.length < 2) return;
+      const length = buffer.readUInt16BE(0);
+      if (buffer.length < length + 2) return;
+      try {
+        const packet = dnsPacket.decode(buffer.subarray(2, length + 2)) as RawReply['packet'];
+        done(packet.id === id ? { packet, atMs: performance.now() } : undefined);
+      } catch {
+        done(undefined);
+      }
+    });
+    socket.on('end', () => done(undefined));
+  });
+}
