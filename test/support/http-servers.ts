@@ -8,9 +8,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-function wrap(server: net.Server): Promise<TestServer> {
+/** Listens on a free loopback port; close() also ends open connections (and runs `onClose`). */
+export function listenOnLoopback(
+  server: net.Server,
+  scheme: 'http' | 'https' = 'http',
+  onClose: () => void = () => {},
+): Promise<TestServer> {
   const sockets = new Set<net.Socket>();
-  server.on('connection', (socket) => {
+  server.on('connection', (socket: net.Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -19,16 +24,19 @@ function wrap(server: net.Server): Promise<TestServer> {
       const port = (server.address() as net.AddressInfo).port;
       resolve({
         port,
-        url: (path = '/', host = '127.0.0.1') => `http://${host}:${port}${path}`,
+        url: (path = '/', host = '127.0.0.1') => `${scheme}://${host}:${port}${path}`,
         close: () =>
           new Promise((done) => {
             for (const socket of sockets) socket.destroy();
+            onClose();
             server.close(() => done());
           }),
       });
     });
   });
 }
+
+const wrap = (server: net.Server) => listenOnLoopback(server);
 
 export type Handler = (request: http.IncomingMessage, response: http.ServerResponse) => void;
 

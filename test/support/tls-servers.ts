@@ -2,35 +2,9 @@
 import https from 'node:https';
 import net from 'node:net';
 import type { Leaf } from './certificates.js';
+import { listenOnLoopback, type TestServer } from './http-servers.js';
 
-export interface TlsTestServer {
-  port: number;
-  url: (path?: string, host?: string) => string;
-  close(): Promise<void>;
-}
-
-function listen(server: net.Server, extraClose: () => void = () => {}): Promise<TlsTestServer> {
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      resolve({
-        port,
-        url: (path = '/', host = '127.0.0.1') => `https://${host}:${port}${path}`,
-        close: () =>
-          new Promise((done) => {
-            for (const socket of sockets) socket.destroy();
-            extraClose();
-            server.close(() => done());
-          }),
-      });
-    });
-  });
-}
+export type TlsTestServer = TestServer;
 
 function createHttps(leaf: Leaf): https.Server {
   return https.createServer({ key: leaf.key, cert: leaf.cert }, (_request, response) => {
@@ -39,7 +13,7 @@ function createHttps(leaf: Leaf): https.Server {
 }
 
 export function startHttpsServer(leaf: Leaf): Promise<TlsTestServer> {
-  return listen(createHttps(leaf));
+  return listenOnLoopback(createHttps(leaf), 'https');
 }
 
 /**
@@ -68,5 +42,5 @@ export async function startSniResetServer(
       socket.pipe(upstream).pipe(socket);
     });
   });
-  return listen(front, () => void inner.close());
+  return listenOnLoopback(front, 'https', () => void inner.close());
 }
