@@ -75,15 +75,23 @@ export const dnsFailure: Rule = {
       );
     }
     if (isNoResolverAnswering(dns)) {
-      const isControlOk = someControlReachable(obs);
+      if (someControlReachable(obs)) {
+        return verdict(
+          'dns-failure',
+          'dns_failure',
+          'dns.timeout',
+          0.8,
+          'No resolver answered for this name while other sites work: the resolvers are down or their traffic is dropped.',
+          evidence,
+        );
+      }
+      // With nothing else to compare against, silent resolvers point at the prober's own network first.
       return verdict(
         'dns-failure',
-        'dns_failure',
-        'dns.timeout',
-        isControlOk ? 0.8 : 0.55,
-        isControlOk
-          ? 'No resolver answered for this name while other sites work: the resolvers are down or their traffic is dropped.'
-          : 'No resolver answered: the resolvers are down, their traffic is dropped, or this network is offline (add --control to tell).',
+        'local_network',
+        'local.dns_unreachable',
+        0.55,
+        'No resolver answered at all: this network or its resolvers are down, or DNS traffic is dropped (add --control to tell).',
         evidence,
       );
     }

@@ -164,15 +164,26 @@ describe('engine on loopback', () => {
     expect(report.verdict).toMatchObject({ cause: 'dns_failure', code: 'dns.nodata' });
   });
 
-  it('reports a resolver that never answers as dns.timeout after one retry', async () => {
+  it('reports a resolver that never answers, while a control works, as dns.timeout after one retry', async () => {
     const report = await probe({
       url: site.url('/', 'dropped.test'),
       resolvers: resolvers(),
+      controls: [site.url('/')],
       timeoutMs: 1200,
     });
     expect(report.verdict).toMatchObject({ cause: 'dns_failure', code: 'dns.timeout' });
     const query = report.target.dns?.resolvers[0]?.queries[0];
     expect(query).toMatchObject({ outcome: 'timeout', attempts: 2 });
+  });
+
+  it('points a resolver that never answers, with no control to compare, at the local network', async () => {
+    const report = await probe({
+      url: site.url('/', 'dropped.test'),
+      resolvers: resolvers(),
+      timeoutMs: 1200,
+    });
+    expect(report.verdict).toMatchObject({ cause: 'local_network', code: 'local.dns_unreachable' });
+    expect(report.verdict.summary).toContain('--control');
   });
 
   it('reports a second, different reply to one query as dns.tampered', async () => {

@@ -143,9 +143,10 @@ const expectations: Expectation[] = [
   },
   {
     fixture: 'dns-timeout-no-control',
-    behaviour: 'reports silent resolvers as dns.timeout and says a control would tell the network apart',
-    cause: 'dns_failure',
-    code: 'dns.timeout',
+    behaviour:
+      'points silent resolvers without a reachable control at the local network, and says a control would tell',
+    cause: 'local_network',
+    code: 'local.dns_unreachable',
     confidence: 0.55,
     rule: 'dns-failure',
     evidence: ['no reply after 2 attempts'],
