@@ -258,7 +258,7 @@ export const slowFirstByte: Rule = {
       'overload',
       'http.slow_first_byte',
       0.7,
-      `The server answers, but its first byte took ${Math.round(firstByteMs)} ms against a ${connectMs} ms round trip: the application is overloaded or slow.`,
+      `The server answers, but its first byte took ${Math.round(firstByteMs)} ms against a ${connectMs < 10 ? connectMs.toFixed(1) : Math.round(connectMs)} ms round trip: the application is overloaded or slow.`,
       [describeExchange(first), ...obs.target.tcp.map(describeConnect)],
     );
   },
