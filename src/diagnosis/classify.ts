@@ -9,6 +9,7 @@ import {
   httpStatus,
   reachable,
   redirectLoop,
+  redirectUnfollowable,
   slowFirstByte,
 } from './rules-http.js';
 import { localControlsFailed, localNoRoute } from './rules-local.js';
@@ -26,6 +27,7 @@ export const rules: Rule[] = [
   tlsDifferential,
   tlsCertificate,
   redirectLoop,
+  redirectUnfollowable,
   domainMigration,
   httpFailure,
   httpStatus,

@@ -162,6 +162,28 @@ export const redirectLoop: Rule = {
   },
 };
 
+const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+
+/** A redirect whose Location is not an http(s) URL (or not a URL): nothing, a browser included, can follow it. */
+export const redirectUnfollowable: Rule = {
+  name: 'redirect-unfollowable',
+  apply: (obs) => {
+    const http = obs.target.http;
+    const final = finalExchange(obs.target);
+    if (!http || http.isRedirectLimitReached || final?.outcome !== 'response') return undefined;
+    const location = final.headers.location;
+    if (!redirectStatuses.has(final.status ?? 0) || location === undefined) return undefined;
+    return verdict(
+      'redirect-unfollowable',
+      'server_fault',
+      'http.redirect_invalid',
+      0.8,
+      `The site redirects to ${JSON.stringify(location.slice(0, 200))}, which is not an http(s) URL: browsers will not follow it.`,
+      http.hops.map((hop) => describeExchange(hop.exchange)),
+    );
+  },
+};
+
 export const domainMigration: Rule = {
   name: 'domain-migration',
   apply: (obs) => {

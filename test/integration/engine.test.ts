@@ -235,6 +235,7 @@ describe('engine on loopback', () => {
     const report = await probe({ url: site.url('/to-file'), timeoutMs: 5000 });
     expect(report.target.http?.hops).toHaveLength(1);
     expect(report.target.http?.finalUrl).toBe(site.url('/to-file'));
+    expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'http.redirect_invalid' });
   });
 
   it('stops after maxRedirects hops and reports a redirect loop', async () => {

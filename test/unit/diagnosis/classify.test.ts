@@ -341,6 +341,16 @@ const expectations: Expectation[] = [
     rule: 'redirect-loop',
     evidence: ['302 → /loop2', '302 → /loop,'],
   },
+  {
+    fixture: 'http-redirect-invalid',
+    behaviour: 'reports a redirect to a non-http URL as one nothing can follow, not as a healthy 302',
+    cause: 'server_fault',
+    code: 'http.redirect_invalid',
+    confidence: 0.8,
+    rule: 'redirect-unfollowable',
+    evidence: ['302 → file:///etc/passwd'],
+    summary: [/not an http\(s\) URL/],
+  },
   // domain-migration
   {
     fixture: 'http-gone',
