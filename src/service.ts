@@ -25,7 +25,7 @@ import {
 import { type AddressPolicy, createAddressPolicy } from './safety/address-policy.js';
 import type { ProbeJobData, ProbeJobResult } from './worker/job.js';
 import { createProbeMetrics } from './worker/metrics.js';
-import { createProbeRunner } from './worker/processor.js';
+import { createProbeRunner, type ProbeRunner } from './worker/processor.js';
 import { type ProbeWorker, startProbeWorker } from './worker/worker.js';
 
 export interface ServiceRoles {
@@ -41,6 +41,11 @@ export interface StartServiceOptions {
   logger?: Logger;
   /** Monitoring settings; default: the MONITOR_*, ALERT_* and STATUS_* variables of the environment. */
   monitorConfig?: MonitorConfig;
+  /**
+   * Wraps the worker's probe runner (the engine call). Tests inject our own infrastructure failing here, at
+   * the seam between BullMQ and the engine, to see the retry path run against a real Redis.
+   */
+  wrapRunner?: (runner: ProbeRunner) => ProbeRunner;
 }
 
 export interface RunningService {
@@ -74,6 +79,7 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   const policy = options.policy ?? createAddressPolicy({ isPrivateAllowed: config.isPrivateAllowed });
   if (!config.isPrivateAllowed && !options.policy) logger.info('targets limited to global unicast addresses');
   const monitorConfig = options.monitorConfig ?? loadMonitorConfig(process.env);
+  const wrapRunner = options.wrapRunner ?? ((runner: ProbeRunner) => runner);
 
   let embedded: EmbeddedRedis | undefined;
   let redisUrl = config.redisUrl;
@@ -105,7 +111,7 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
         concurrency: config.workerConcurrency,
         lockDurationMs: config.workerLockDurationMs,
         stalledIntervalMs: config.workerStalledIntervalMs,
-        runner: createProbeRunner({ defaults: config.probeDefaults, isAddressAllowed: policy }),
+        runner: wrapRunner(createProbeRunner({ defaults: config.probeDefaults, isAddressAllowed: policy })),
         metrics: createProbeMetrics(registry),
         logger: logger.child({ role: 'worker' }),
       });

@@ -8,13 +8,19 @@ import dnsPacket from 'dns-packet';
 import { pino } from 'pino';
 import { loadConfig } from '../../../src/config.js';
 import type { AddressPolicy } from '../../../src/safety/address-policy.js';
-import { type RunningService, type ServiceRoles, startService } from '../../../src/service.js';
+import {
+  type RunningService,
+  type ServiceRoles,
+  type StartServiceOptions,
+  startService,
+} from '../../../src/service.js';
 
 export async function startTestService(options: {
   redisUrl: string;
   env?: Record<string, string>;
   roles?: ServiceRoles;
   policy?: AddressPolicy;
+  wrapRunner?: StartServiceOptions['wrapRunner'];
 }): Promise<RunningService & { apiUrl: string }> {
   const config = loadConfig({
     PORT: '0',
@@ -29,6 +35,7 @@ export async function startTestService(options: {
     config,
     roles: options.roles ?? { api: true, worker: true },
     ...(options.policy ? { policy: options.policy } : {}),
+    ...(options.wrapRunner ? { wrapRunner: options.wrapRunner } : {}),
     logger: pino({ level: 'silent' }),
   });
   return { ...service, apiUrl: service.apiUrl ?? '' };
