@@ -19,7 +19,7 @@ import {
 } from './schemas.js';
 import type { MonitorStatus } from './state-machine.js';
 import { renderStatusPage } from './status-page.js';
-import { gatherStatusData, type StatusData, toStatusSummary } from './status-summary.js';
+import { type StatusData, StatusDataSource, toStatusSummary } from './status-summary.js';
 import type { MonitorStore } from './store.js';
 
 export interface MonitorApiDeps {
@@ -119,11 +119,12 @@ export interface StatusRouterDeps {
 export function createStatusRouter(deps: StatusRouterDeps): Router {
   const { store, config } = deps;
   const router = Router();
+  const source = new StatusDataSource(store);
   let cached: { atMs: number; data: Promise<StatusData> } | undefined;
   const statusData = (): Promise<StatusData> => {
     const nowMs = Date.now();
     if (cached && nowMs - cached.atMs < config.status.cacheSeconds * 1000) return cached.data;
-    const data = unavailableOnRedisError(() => gatherStatusData(store, nowMs));
+    const data = unavailableOnRedisError(() => source.gather(nowMs));
     cached = { atMs: nowMs, data };
     data.catch(() => {
       if (cached?.data === data) cached = undefined;

@@ -37,49 +37,102 @@ export function percentile(values: number[], fraction: number): number | null {
   return sorted[rank - 1] ?? null;
 }
 
-function sumCounts(days: Array<Record<CountKind, number>>): Record<CountKind, number> {
+function sumCounts(buckets: Array<Record<CountKind, number>>): Record<CountKind, number> {
   const total: Record<CountKind, number> = { up: 0, degraded: 0, down: 0, maintenance: 0 };
-  for (const day of days) {
-    total.up += day.up;
-    total.degraded += day.degraded;
-    total.down += day.down;
-    total.maintenance += day.maintenance;
+  for (const bucket of buckets) {
+    total.up += bucket.up;
+    total.degraded += bucket.degraded;
+    total.down += bucket.down;
+    total.maintenance += bucket.maintenance;
   }
   return total;
 }
 
-export async function gatherStatusData(store: MonitorStore, nowMs: number): Promise<StatusData> {
-  const [monitors, statuses] = await Promise.all([store.listMonitors(), store.getStatuses()]);
-  const components = await Promise.all(
-    monitors.map(async (monitor): Promise<ComponentData> => {
-      // 24 h from hourly buckets; 7 and 30 days from the daily buckets the 90-day bar reads anyway.
-      const [day, durations, days] = await Promise.all([
-        store.countsSince(monitor.id, nowMs - dayMs, nowMs),
-        store.recentDurations(monitor.id),
-        store.dailyCounts(monitor.id, uptimeBarDays, nowMs),
-      ]);
-      const week = sumCounts(days.slice(-7));
-      const month = sumCounts(days.slice(-30));
-      return {
-        monitor,
-        status: statuses.get(monitor.id) ?? {
-          version: 0,
-          state: 'pending',
-          sinceMs: Date.parse(monitor.createdAt),
-          consecutiveFailures: 0,
-          lastStartedAtMs: 0,
-        },
-        uptime: { '24h': uptimeOf(day), '7d': uptimeOf(week), '30d': uptimeOf(month) },
-        latencyMs: { p50: percentile(durations, 0.5), p95: percentile(durations, 0.95) },
-        days,
-      };
-    }),
-  );
-  const openIds = components.flatMap((component) =>
-    component.status.openIncidentId ? [component.status.openIncidentId] : [],
-  );
-  const incidents = await store.incidentsSince(nowMs - recentIncidentMs, openIds);
-  return { generatedAtMs: nowMs, components, incidents };
+interface CompletedBuckets {
+  today: number;
+  /** The 89 days before today, oldest first. */
+  pastDays: Array<Record<CountKind, number>>;
+  hour: number;
+  /** The 24 hours before the current one, oldest first. */
+  pastHours: Array<Record<CountKind, number>>;
+}
+
+/**
+ * Gathers the status data. Completed hours and days no longer change, so they are read once per hour and
+ * per day and kept per monitor; each gathering then reads only the current hour's and day's counters and the
+ * recent durations (three commands per monitor instead of some 460 counter fields).
+ */
+export class StatusDataSource {
+  private readonly completed = new Map<string, CompletedBuckets>();
+
+  constructor(private readonly store: MonitorStore) {}
+
+  async gather(nowMs: number): Promise<StatusData> {
+    const { store } = this;
+    const today = Math.floor(nowMs / dayMs);
+    const hour = Math.floor(nowMs / hourMs);
+    const [monitors, statuses] = await Promise.all([store.listMonitors(), store.getStatuses()]);
+    const listed = new Set(monitors.map((monitor) => monitor.id));
+    for (const id of this.completed.keys()) if (!listed.has(id)) this.completed.delete(id);
+    const components = await Promise.all(
+      monitors.map(async (monitor): Promise<ComponentData> => {
+        const buckets = await this.completedBuckets(monitor.id, today, hour);
+        const [[currentHour], [currentDay], durations] = await Promise.all([
+          store.bucketCounts(monitor.id, 'hourly', hour, hour),
+          store.bucketCounts(monitor.id, 'daily', today, today),
+          store.recentDurations(monitor.id),
+        ]);
+        const dayCounts = [...buckets.pastDays, currentDay ?? sumCounts([])];
+        const days = dayCounts.map((counts, index) => ({
+          day: new Date((today - uptimeBarDays + 1 + index) * dayMs).toISOString().slice(0, 10),
+          ...counts,
+        }));
+        return {
+          monitor,
+          status: statuses.get(monitor.id) ?? {
+            version: 0,
+            state: 'pending',
+            sinceMs: Date.parse(monitor.createdAt),
+            consecutiveFailures: 0,
+            lastStartedAtMs: 0,
+          },
+          uptime: {
+            '24h': uptimeOf(sumCounts([...buckets.pastHours, currentHour ?? sumCounts([])])),
+            '7d': uptimeOf(sumCounts(dayCounts.slice(-7))),
+            '30d': uptimeOf(sumCounts(dayCounts.slice(-30))),
+          },
+          latencyMs: { p50: percentile(durations, 0.5), p95: percentile(durations, 0.95) },
+          days,
+        };
+      }),
+    );
+    const openIds = components.flatMap((component) =>
+      component.status.openIncidentId ? [component.status.openIncidentId] : [],
+    );
+    const incidents = await store.incidentsSince(nowMs - recentIncidentMs, openIds);
+    return { generatedAtMs: nowMs, components, incidents };
+  }
+
+  private async completedBuckets(id: string, today: number, hour: number): Promise<CompletedBuckets> {
+    const cached = this.completed.get(id);
+    const isDayCurrent = cached?.today === today;
+    const isHourCurrent = cached?.hour === hour;
+    if (cached && isDayCurrent && isHourCurrent) return cached;
+    const [pastDays, pastHours] = await Promise.all([
+      isDayCurrent && cached
+        ? cached.pastDays
+        : this.store.bucketCounts(id, 'daily', today - uptimeBarDays + 1, today - 1),
+      isHourCurrent && cached ? cached.pastHours : this.store.bucketCounts(id, 'hourly', hour - 24, hour - 1),
+    ]);
+    const fresh = { today, pastDays, hour, pastHours };
+    this.completed.set(id, fresh);
+    return fresh;
+  }
+}
+
+/** One gathering without a cache of completed buckets (tools and benchmarks). */
+export function gatherStatusData(store: MonitorStore, nowMs: number): Promise<StatusData> {
+  return new StatusDataSource(store).gather(nowMs);
 }
 
 const componentStatusOf: Record<MonitorState, StatusComponent['status']> = {

@@ -4,8 +4,8 @@ import type { RunResult } from './run-result.js';
 import type { HistoryEntry, MonitorRecord } from './schemas.js';
 import { initialStatus, type MonitorStatus } from './state-machine.js';
 
-const hourMs = 3_600_000;
-const dayMs = 24 * hourMs;
+export const hourMs = 3_600_000;
+export const dayMs = 24 * hourMs;
 /** Hourly counters cover the 30-day uptime; daily counters the 90-day bar. */
 const hourlyKeptHours = 30 * 24 + 1;
 const dailyKeptDays = 91;
@@ -169,38 +169,23 @@ export class MonitorStore {
     return texts.map((text) => JSON.parse(text) as HistoryEntry);
   }
 
-  /** Counts per kind over the hourly buckets that started after `sinceMs`. */
-  async countsSince(id: string, sinceMs: number, nowMs: number): Promise<Record<CountKind, number>> {
-    const fromHour = Math.floor(sinceMs / hourMs);
-    const toHour = Math.floor(nowMs / hourMs);
-    const fields: string[] = [];
-    for (let hour = fromHour; hour <= toHour; hour += 1)
-      for (const kind of healthKinds) fields.push(`${hour}:${kind}`);
-    const values = fields.length > 0 ? await this.redis.hmget(this.key('hourly', id), ...fields) : [];
-    const counts: Record<CountKind, number> = { up: 0, degraded: 0, down: 0, maintenance: 0 };
-    fields.forEach((field, index) => {
-      const kind = field.slice(field.indexOf(':') + 1) as CountKind;
-      counts[kind] += Number(values[index] ?? 0);
-    });
-    return counts;
-  }
-
-  /** Per day (oldest first), the counts for the last `days` days including today. */
-  async dailyCounts(
+  /** Counts per kind of each bucket `from..to` (inclusive, oldest first) of the hourly or daily counters. */
+  async bucketCounts(
     id: string,
-    days: number,
-    nowMs: number,
-  ): Promise<Array<{ day: string } & Record<CountKind, number>>> {
-    const today = Math.floor(nowMs / dayMs);
-    const dayIndexes = Array.from({ length: days }, (_, index) => today - days + 1 + index);
-    const fields = dayIndexes.flatMap((day) => healthKinds.map((kind) => `${day}:${kind}`));
-    const values = await this.redis.hmget(this.key('daily', id), ...fields);
-    return dayIndexes.map((day, dayIndex) => {
-      const counts = { up: 0, degraded: 0, down: 0, maintenance: 0 };
+    granularity: 'hourly' | 'daily',
+    from: number,
+    to: number,
+  ): Promise<Array<Record<CountKind, number>>> {
+    if (to < from) return [];
+    const indexes = Array.from({ length: to - from + 1 }, (_, offset) => from + offset);
+    const fields = indexes.flatMap((index) => healthKinds.map((kind) => `${index}:${kind}`));
+    const values = await this.redis.hmget(this.key(granularity, id), ...fields);
+    return indexes.map((_, bucket) => {
+      const counts: Record<CountKind, number> = { up: 0, degraded: 0, down: 0, maintenance: 0 };
       healthKinds.forEach((kind, kindIndex) => {
-        counts[kind] = Number(values[dayIndex * healthKinds.length + kindIndex] ?? 0);
+        counts[kind] = Number(values[bucket * healthKinds.length + kindIndex] ?? 0);
       });
-      return { day: new Date(day * dayMs).toISOString().slice(0, 10), ...counts };
+      return counts;
     });
   }
 

@@ -257,6 +257,17 @@ describe('GET /metrics', () => {
 });
 
 describe('restarts', () => {
+  it('keeps running monitors when Redis restarts under a running worker', async () => {
+    const { id } = await createMonitor({ name: 'Blip-proof' });
+    await redis.restart();
+    const run = recorder.next(id, 1);
+    // The worker's connection comes back by itself; the run queued after the restart is processed.
+    await harness.workers.scheduler.runNow(id, 'manual');
+    expect((await run)[0]?.decision?.status.state).toBe('up');
+    const monitor = await sendJson('GET', `${harness.url}/monitors/${id}`);
+    expect(monitor.status).toBe(200);
+  });
+
   it('keeps monitors, state and schedules across a restart of the service and of Redis', async () => {
     const { id } = await createMonitor({ name: 'Durable' });
     const nextTickBefore = await harness.api.scheduler.nextTickMs(id);
