@@ -15,7 +15,10 @@ export function renderReport(report: Report, useColour: boolean): string {
   ];
   const rows: [string, string, string][] = [];
   if (target.dns) {
-    for (const line of describeDns(target.dns)) rows.push(['dns', '', line.replace(/^dns: /, '')]);
+    const latencies = target.dns.resolvers.flatMap((resolver) => resolver.queries.map((q) => q.latencyMs));
+    describeDns(target.dns).forEach((line, index) => {
+      rows.push(['dns', `${latencies[index] ?? ''} ms`, line.replace(/^dns: /, '')]);
+    });
   }
   for (const outcome of target.tcp) {
     const time = outcome.kind === 'connected' ? outcome.connectMs : outcome.elapsedMs;
