@@ -61,6 +61,8 @@ export const environmentSchema = z.object({
   RESULT_TTL_SECONDS: integerText(60, 30 * 24 * 3600).default(86_400),
   QUEUE_MAX_WAITING: integerText(1, 10_000_000).default(10_000),
   RATE_LIMIT_POINTS: integerText(1, 10_000_000).default(120),
+  /** Reads (GET /probe/:id polling) have their own budget, so polling for a result does not use up submissions. */
+  RATE_LIMIT_READ_POINTS: integerText(1, 10_000_000).default(1200),
   RATE_LIMIT_WINDOW_SECONDS: integerText(1, 86_400).default(60),
   JOB_ATTEMPTS: integerText(1, 20).default(3),
   JOB_BACKOFF_MS: integerText(10, 600_000).default(1000),
@@ -93,7 +95,7 @@ export interface ServiceConfig {
   };
   resultTtlSeconds: number;
   queueMaxWaiting: number;
-  rateLimit: { points: number; windowSeconds: number };
+  rateLimit: { points: number; readPoints: number; windowSeconds: number };
   jobAttempts: number;
   jobBackoffMs: number;
   workerLockDurationMs: number;
@@ -139,7 +141,11 @@ export function loadConfig(environment: Record<string, string | undefined>): Ser
     },
     resultTtlSeconds: env.RESULT_TTL_SECONDS,
     queueMaxWaiting: env.QUEUE_MAX_WAITING,
-    rateLimit: { points: env.RATE_LIMIT_POINTS, windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS },
+    rateLimit: {
+      points: env.RATE_LIMIT_POINTS,
+      readPoints: env.RATE_LIMIT_READ_POINTS,
+      windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS,
+    },
     jobAttempts: env.JOB_ATTEMPTS,
     jobBackoffMs: env.JOB_BACKOFF_MS,
     workerLockDurationMs: env.WORKER_LOCK_DURATION_MS,

@@ -3,7 +3,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -86,10 +86,21 @@ export function createApp(deps: ApiDependencies): Express {
     points: config.rateLimit.points,
     windowSeconds: config.rateLimit.windowSeconds,
   });
+  // Polling GET /probe/:id for a result spends its own, larger budget; submissions keep theirs.
+  const readRateLimit = createRateLimit({
+    redis,
+    keyPrefix: `${config.queueName}:ratelimit-read`,
+    points: config.rateLimit.readPoints,
+    windowSeconds: config.rateLimit.windowSeconds,
+  });
+  const probeRateLimit: RequestHandler = (request, response, next) =>
+    request.method === 'GET' || request.method === 'HEAD'
+      ? readRateLimit(request, response, next)
+      : rateLimit(request, response, next);
   app.use(
     '/probe',
     auth,
-    rateLimit,
+    probeRateLimit,
     express.json({ limit: bodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }),
   );
   app.use(

@@ -163,6 +163,76 @@ describe('rate limits', () => {
   });
 });
 
+describe('the read budget', () => {
+  it('lets a client poll GET /probe/:id after its submissions are used up, with a limit of its own', async () => {
+    const service = await startTestService({
+      redisUrl: redis.url,
+      roles: { api: true, worker: false },
+      env: {
+        QUEUE_NAME: 'access-read',
+        API_KEYS: key,
+        RATE_LIMIT_POINTS: '2',
+        RATE_LIMIT_READ_POINTS: '4',
+        RATE_LIMIT_WINDOW_SECONDS: '600',
+        PROBE_ALLOW_PRIVATE: 'true',
+      },
+    });
+    try {
+      const headers = { authorization: `Bearer ${key}` };
+      const submit = () => postJson(`${service.apiUrl}/probe`, { url: 'http://127.0.0.1:9/' }, headers);
+      const first = await submit();
+      expect(first.status).toBe(202);
+      expect(first.headers.get('ratelimit-limit')).toBe('2');
+      expect((await submit()).status).toBe(202);
+      expect((await submit()).status).toBe(429);
+
+      // Submissions exhausted; reads still answer, counted against RATE_LIMIT_READ_POINTS.
+      const reads: number[] = [];
+      for (let index = 0; index < 5; index += 1) {
+        const read = await getJson(`${service.apiUrl}/probe/${first.body.id}`, headers);
+        if (index === 0) {
+          expect(read.body.status).toBe('queued');
+          expect(read.headers.get('ratelimit-limit')).toBe('4');
+        }
+        reads.push(read.status);
+      }
+      expect(reads).toEqual([200, 200, 200, 200, 429]);
+      const limited = await getJson(`${service.apiUrl}/probe/${first.body.id}`, headers);
+      expect(limited.body.type).toBe('urn:reach:problem:rate-limited');
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('does not let polling use up the submission budget', async () => {
+    const service = await startTestService({
+      redisUrl: redis.url,
+      roles: { api: true, worker: false },
+      env: {
+        QUEUE_NAME: 'access-read-first',
+        API_KEYS: key,
+        RATE_LIMIT_POINTS: '2',
+        RATE_LIMIT_READ_POINTS: '50',
+        RATE_LIMIT_WINDOW_SECONDS: '600',
+        PROBE_ALLOW_PRIVATE: 'true',
+      },
+    });
+    try {
+      const headers = { authorization: `Bearer ${key}` };
+      const first = await postJson(`${service.apiUrl}/probe`, { url: 'http://127.0.0.1:9/' }, headers);
+      expect(first.status).toBe(202);
+      for (let index = 0; index < 10; index += 1) {
+        expect((await getJson(`${service.apiUrl}/probe/${first.body.id}`, headers)).status).toBe(200);
+      }
+      const second = await postJson(`${service.apiUrl}/probe`, { url: 'http://127.0.0.1:9/' }, headers);
+      expect(second.status).toBe(202);
+    } finally {
+      await service.close();
+    }
+  });
+});
+
 describe('queue back-pressure', () => {
   it('answers 503 with Retry-After when the queue holds QUEUE_MAX_WAITING probes', async () => {
     const service = await startTestService({

@@ -12,7 +12,7 @@ describe('loadConfig', () => {
       apiKeys: [],
       isPrivateAllowed: false,
       probeDefaults: { resolvers: [], controls: [], timeoutMs: 10_000 },
-      rateLimit: { points: 120, windowSeconds: 60 },
+      rateLimit: { points: 120, readPoints: 1200, windowSeconds: 60 },
     });
   });
 
