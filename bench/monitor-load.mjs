@@ -221,6 +221,8 @@ http {
       waiting,
       active,
       delayed,
+      // The machine's 1-minute load average: other processes competing for the 2 cores show here.
+      loadAverage: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
     };
     samples.push(sample);
     console.log(
@@ -342,6 +344,10 @@ http {
       workers: cpuEnd.workers.map((end, index) => (100 * (end - cpuStart.workers[index])) / windowSeconds),
     },
     backlogMax: Math.max(...samples.map((s) => s.waiting)),
+    loadAverage: {
+      mean: samples.reduce((sum, sample) => sum + sample.loadAverage, 0) / samples.length,
+      max: Math.max(...samples.map((sample) => sample.loadAverage)),
+    },
     statusJson,
     monitorsMissingExamples: monitorsMissing,
   };
