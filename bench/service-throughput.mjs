@@ -21,6 +21,12 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '200' },
     'no-blackbox': { type: 'boolean', default: false },
     topologies: { type: 'string', default: 'serve,split' },
+    // Writes a V8 CPU profile of each reach process (node --cpu-prof) into this directory.
+    profile: { type: 'string' },
+    // Prints Redis's INFO commandstats per probe for each reach row (calls and microseconds by command).
+    commandstats: { type: 'boolean', default: false },
+    // Worker slots per worker process; default: the client concurrency of the row.
+    'worker-concurrency': { type: 'string' },
   },
 });
 const probeCount = Number(values.probes);
@@ -138,7 +144,7 @@ async function startReach(redisUrl, concurrency, topology) {
     HOST: '127.0.0.1',
     QUEUE_NAME: `bench-${concurrency}`,
     PROBE_ALLOW_PRIVATE: 'true',
-    WORKER_CONCURRENCY: String(concurrency),
+    WORKER_CONCURRENCY: values['worker-concurrency'] ?? String(concurrency),
     RATE_LIMIT_POINTS: '10000000',
     QUEUE_MAX_WAITING: '1000000',
     RESULT_TTL_SECONDS: '600',
@@ -146,8 +152,21 @@ async function startReach(redisUrl, concurrency, topology) {
     NODE_ENV: 'production',
   };
   const cli = join(root, 'dist/cli.js');
-  const started = [startChild(process.execPath, [cli, topology === 'split' ? 'api' : 'serve'], env)];
-  if (topology === 'split') started.push(startChild(process.execPath, [cli, 'worker'], env));
+  // --cpu-prof-name's ${pid} is expanded by Node, so the two processes of a split run get their own file.
+  const node = (role) =>
+    values.profile
+      ? [
+          '--cpu-prof',
+          '--cpu-prof-dir',
+          resolve(values.profile),
+          '--cpu-prof-name',
+          `${role}-${concurrency}-\${pid}.cpuprofile`,
+          cli,
+          role,
+        ]
+      : [cli, role];
+  const started = [startChild(process.execPath, node(topology === 'split' ? 'api' : 'serve'), env)];
+  if (topology === 'split') started.push(startChild(process.execPath, node('worker'), env));
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitForHttp(`${url}/readyz`, `reach ${topology}`);
@@ -224,13 +243,29 @@ async function withCpu(processes, probes, action) {
   return { ...result, cpuMsPerProbe };
 }
 
-async function redisCommandCalls(redisUrl) {
+/** Redis's INFO commandstats: total calls, and calls and microseconds by command. */
+async function redisCommandStats(redisUrl) {
   const client = new Redis(redisUrl);
   const info = await client.info('commandstats');
   await client.quit();
+  const byCommand = {};
   let calls = 0;
-  for (const match of info.matchAll(/calls=(\d+)/g)) calls += Number(match[1]);
-  return calls;
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    byCommand[match[1]] = { calls: Number(match[2]), usec: Number(match[3]) };
+    calls += Number(match[2]);
+  }
+  return { calls, byCommand };
+}
+
+function commandStatsPerProbe(before, after, probes) {
+  return Object.entries(after.byCommand)
+    .map(([name, stats]) => ({
+      name,
+      calls: (stats.calls - (before.byCommand[name]?.calls ?? 0)) / probes,
+      usec: (stats.usec - (before.byCommand[name]?.usec ?? 0)) / probes,
+    }))
+    .filter((row) => row.calls > 0.01)
+    .sort((a, b) => b.usec - a.usec);
 }
 
 const results = [];
@@ -278,14 +313,14 @@ try {
         return response.statusCode === 200 && payload.report?.verdict?.cause === 'ok';
       };
       await drive(warmupCount, concurrency, submit);
-      const callsBefore = await redisCommandCalls(redis.url);
+      const statsBefore = await redisCommandStats(redis.url);
       const processes = { nginx: nginxWorkerPid, redis: redis.pid };
       reach.children.forEach((child, index) => {
         processes[index === 0 ? (topology === 'split' ? 'reach api' : 'reach serve') : 'reach worker'] =
           child.pid;
       });
       const pipeline = await withCpu(processes, probeCount, () => drive(probeCount, concurrency, submit));
-      const callsAfter = await redisCommandCalls(redis.url);
+      const statsAfter = await redisCommandStats(redis.url);
       results.push({
         system:
           topology === 'split'
@@ -293,7 +328,8 @@ try {
             : 'reach POST /probe?wait (reach serve, 1 process)',
         concurrency,
         ...pipeline,
-        redisCommandsPerProbe: (callsAfter - callsBefore - 2) / probeCount,
+        redisCommandsPerProbe: (statsAfter.calls - statsBefore.calls - 2) / probeCount,
+        commandStats: commandStatsPerProbe(statsBefore, statsAfter, probeCount),
       });
       await pool.close();
       for (const child of reach.children) await stop(child);
@@ -343,6 +379,15 @@ for (const row of results) {
   console.log(
     `- ${row.system}, concurrency ${row.concurrency}: ${parts.join(', ')}; total ${format(total, 2)}`,
   );
+}
+if (values.commandstats) {
+  console.log('\nRedis commands per probe (calls, microseconds inside Redis), by command:');
+  for (const row of results.filter((each) => each.commandStats)) {
+    const parts = row.commandStats.map(
+      (each) => `${each.name} ${format(each.calls, 2)}×/${format(each.usec, 1)}µs`,
+    );
+    console.log(`- ${row.system}, concurrency ${row.concurrency}: ${parts.join(', ')}`);
+  }
 }
 console.log('');
 for (const concurrency of concurrencies) {
