@@ -165,8 +165,10 @@ async function probeMonitor(
       timeoutMs: monitor.timeoutMs ?? probeDefaults.timeoutMs,
       maxRedirects: probeDefaults.maxRedirects,
       maxBodyBytes: probeDefaults.maxBodyBytes,
+      // The operator's threshold is an absolute promise: slower is degraded however far away the site is, so the
+      // engine's "far above the round trip" condition (meant for its default) is switched off.
       ...(monitor.slowFirstByteMs !== undefined
-        ? { thresholds: { slowFirstByteMs: monitor.slowFirstByteMs } }
+        ? { thresholds: { slowFirstByteMs: monitor.slowFirstByteMs, slowFirstByteRatio: 0 } }
         : {}),
       isAddressAllowed: deps.policy,
       ...(context.signal ? { signal: context.signal } : {}),
