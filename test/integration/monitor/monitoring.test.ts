@@ -168,6 +168,30 @@ describe('monitor state', () => {
 });
 
 describe('webhook alerts', () => {
+  it('keeps probing while a webhook hangs without answering', async () => {
+    // Its own receiver: the held delivery times out and is retried later, which must not reach the other tests.
+    const hanging = await startWebhookReceiver();
+    try {
+      hanging.answers.push(0, 0, 0);
+      const id = await createMonitor({
+        name: 'Hung hook',
+        confirmations: 1,
+        webhooks: [{ url: hanging.url, secret }],
+      });
+      site.mode = 'failing';
+      await tick(id, 1);
+      // The delivery is in flight and held open by the receiver; the next runs go on regardless.
+      await hanging.nth(1);
+      site.mode = 'healthy';
+      const [recovered] = await tick(id, 1);
+      expect(recovered?.decision?.change).toMatchObject({ from: 'down', to: 'up' });
+      const [next] = await tick(id, 1);
+      expect(next?.result.entry.health).toBe('up');
+    } finally {
+      await hanging.close();
+    }
+  });
+
   it('delivers a signed payload for each state change', async () => {
     const id = await createMonitor({
       name: 'Signed',

@@ -1,7 +1,7 @@
 // The monitoring parts against a real redis-server: an Express app with the monitor and status routers, the
 // worker processors, a loopback site the test switches between healthy, failing and slow, and a webhook receiver.
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Queue } from 'bullmq';
 import express from 'express';
@@ -199,7 +199,7 @@ export async function startSwitchableSite(): Promise<SwitchableSite> {
 export interface WebhookReceiver {
   url: string;
   deliveries: Array<{ headers: IncomingMessage['headers']; body: string; status: number }>;
-  /** Status codes to answer, in order; 200 once they run out. */
+  /** Status codes to answer, in order (0: never answer, hold the request open); 200 once they run out. */
   answers: number[];
   /** Resolves when the n-th delivery attempt (1-based) has been answered. */
   nth(n: number): Promise<{ headers: IncomingMessage['headers']; body: string; status: number }>;
@@ -207,6 +207,7 @@ export interface WebhookReceiver {
 }
 
 export async function startWebhookReceiver(): Promise<WebhookReceiver> {
+  const held = new Set<ServerResponse>();
   const waiters = new Map<number, () => void>();
   const receiver: WebhookReceiver = {
     url: '',
@@ -217,7 +218,11 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve) => waiters.set(n, () => resolve(receiver.deliveries[n - 1]!)));
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () => {
+      for (const response of held) response.destroy();
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
@@ -229,7 +234,8 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
         body: Buffer.concat(chunks).toString('utf8'),
         status,
       });
-      response.writeHead(status).end();
+      if (status === 0) held.add(response);
+      else response.writeHead(status).end();
       waiters.get(receiver.deliveries.length)?.();
     });
   });
