@@ -137,12 +137,20 @@ http {
   // Workers first, so no tick comes due before one is ready; the window opens once the monitors exist.
   const workerProcesses = [];
   for (let index = 0; index < workerCount; index += 1) {
-    const worker = startChild(process.execPath, [join(root, 'bench', 'monitor-worker.mjs')], {
-      REDIS_URL: redisServer.url,
-      BENCH_QUEUE: queueName,
-      MONITOR_CONCURRENCY: values.concurrency,
-      PROBE_TIMEOUT_MS: '10000',
-    });
+    const worker = startChild(
+      process.execPath,
+      // BENCH_WORKER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/x", profiles the workers.
+      [
+        ...(process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean),
+        join(root, 'bench', 'monitor-worker.mjs'),
+      ],
+      {
+        REDIS_URL: redisServer.url,
+        BENCH_QUEUE: queueName,
+        MONITOR_CONCURRENCY: values.concurrency,
+        PROBE_TIMEOUT_MS: '10000',
+      },
+    );
     workerProcesses.push(worker);
   }
   for (const worker of workerProcesses) {

@@ -54,8 +54,12 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
     historyMaxAgeSeconds: config.history.maxAgeSeconds,
     historyMaxEntries: config.history.maxEntries,
   });
-  const runQueue: MonitorQueue = new Queue(monitorQueueName(deps.baseQueueName), { connection: redis });
-  const alertQueue: AlertQueue = new Queue(alertQueueName(deps.baseQueueName), { connection: redis });
+  // The queues get a client of their own: BullMQ defines its ~60 scripts on the client it is given, and ioredis
+  // copies every defined script into each MULTI, which made the store's per-run MULTI the worker's top cost.
+  const queueRedis = createRedisClient(deps.redisUrl, 'blocking');
+  queueRedis.on('error', (error) => logger.debug({ err: error }, 'monitor queue redis error'));
+  const runQueue: MonitorQueue = new Queue(monitorQueueName(deps.baseQueueName), { connection: queueRedis });
+  const alertQueue: AlertQueue = new Queue(alertQueueName(deps.baseQueueName), { connection: queueRedis });
   runQueue.on('error', (error) => logger.debug({ err: error }, 'monitor queue error'));
   alertQueue.on('error', (error) => logger.debug({ err: error }, 'alert queue error'));
   const scheduler = new MonitorScheduler(runQueue, config.firstTickDelayMs);
@@ -156,6 +160,7 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
         await delivery.close();
         await runQueue.close();
         await alertQueue.close();
+        await closeRedisClient(queueRedis);
         await closeRedisClient(redis);
       })();
       return closing;
