@@ -120,7 +120,16 @@ export function validateOptions(options: ProbeOptions): {
   if ((options.resolvers?.length ?? 0) > limits.resolvers.max) {
     throw new InputError('resolvers', `at most ${limits.resolvers.max} resolvers`);
   }
-  const resolvers = options.resolvers && options.resolvers.length > 0 ? options.resolvers : systemResolvers();
+  // The system's resolvers matter only when some URL names a host; IP literals need none.
+  const needsResolvers = [url, ...controls].some(
+    (target) => net.isIP(target.hostname.replace(/^\[|\]$/g, '')) === 0,
+  );
+  const resolvers =
+    options.resolvers && options.resolvers.length > 0
+      ? options.resolvers
+      : needsResolvers
+        ? systemResolvers()
+        : [];
   return { url, controls, resolvers };
 }
 

@@ -33,12 +33,22 @@ export function formatResolver(resolver: ResolverSpec): string {
 }
 
 /** The nameservers of /etc/resolv.conf, the default when the user names none. */
+const resolvConfCache = new Map<string, { readAtMs: number; resolvers: ResolverSpec[] }>();
+const resolvConfMaxAgeMs = 5000;
+
+/**
+ * The nameservers of /etc/resolv.conf. Read at most every few seconds (a service probes often; the file
+ * rarely changes, and a change is picked up soon after).
+ */
 export function systemResolvers(path = '/etc/resolv.conf'): ResolverSpec[] {
+  const now = performance.now();
+  const cached = resolvConfCache.get(path);
+  if (cached && now - cached.readAtMs < resolvConfMaxAgeMs) return cached.resolvers;
   let text = '';
   try {
     text = readFileSync(path, 'utf8');
   } catch {
-    return [];
+    text = '';
   }
   const resolvers: ResolverSpec[] = [];
   for (const line of text.split('\n')) {
@@ -46,6 +56,7 @@ export function systemResolvers(path = '/etc/resolv.conf'): ResolverSpec[] {
     const host = match?.[1]?.replace(/%.*$/, '');
     if (host && net.isIP(host)) resolvers.push({ host, port: 53 });
   }
+  resolvConfCache.set(path, { readAtMs: now, resolvers });
   return resolvers;
 }
 
