@@ -19,7 +19,11 @@ const origin = `http://127.0.0.1:${server.address().port}`;
 async function bareUndici() {
   const client = new Client(origin, { pipelining: 1 });
   try {
-    const response = await client.request({ method: 'GET', path: '/', headers: { 'user-agent': 'bench', accept: '*/*' } });
+    const response = await client.request({
+      method: 'GET',
+      path: '/',
+      headers: { 'user-agent': 'bench', accept: '*/*' },
+    });
     for await (const _chunk of response.body);
     if (response.statusCode !== 200) throw new Error(`status ${response.statusCode}`);
   } finally {
