@@ -111,18 +111,28 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-export function loadConfig(environment: Record<string, string | undefined>): ServiceConfig {
-  const known = Object.fromEntries(
-    Object.keys(environmentSchema.shape).map((name) => [name, blankToUndefined(environment[name], name)]),
-  );
-  const parsed = environmentSchema.safeParse(known);
+/**
+ * Picks `names` from the environment (blank counts as unset), validates them with `schema` once, and
+ * throws a ConfigError naming every variable at fault. Shared by the service's and the monitors' settings.
+ */
+export function parseEnvironment<T>(
+  schema: z.ZodType<T>,
+  names: readonly string[],
+  environment: Record<string, string | undefined>,
+): T {
+  const known = Object.fromEntries(names.map((name) => [name, blankToUndefined(environment[name], name)]));
+  const parsed = schema.safeParse(known);
   if (!parsed.success) {
     const lines = parsed.error.issues.map(
       (issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`,
     );
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
-  const env = parsed.data;
+  return parsed.data;
+}
+
+export function loadConfig(environment: Record<string, string | undefined>): ServiceConfig {
+  const env = parseEnvironment(environmentSchema, Object.keys(environmentSchema.shape), environment);
   return {
     port: env.PORT,
     host: env.HOST,

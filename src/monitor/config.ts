@@ -1,6 +1,6 @@
 // The monitoring settings: one zod schema for the MONITOR_*, ALERT_* and STATUS_* variables, parsed once at start.
 import { z } from 'zod';
-import { ConfigError } from '../config.js';
+import { parseEnvironment } from '../config.js';
 
 const integerText = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const listText = z.string().transform((text) =>
@@ -80,20 +80,7 @@ const monitorVariableNames = [
 
 /** Parses the monitoring variables; throws ConfigError naming every variable at fault. */
 export function loadMonitorConfig(environment: Record<string, string | undefined>): MonitorConfig {
-  const known = Object.fromEntries(
-    monitorVariableNames.map((name) => {
-      const value = environment[name];
-      return [name, value === undefined || value.trim() === '' ? undefined : value];
-    }),
-  );
-  const parsed = monitorEnvironmentSchema.safeParse(known);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map(
-      (issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`,
-    );
-    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
-  }
-  const env = parsed.data;
+  const env = parseEnvironment(monitorEnvironmentSchema, monitorVariableNames, environment);
   const secret = env.ALERT_WEBHOOK_SECRET ?? '';
   return {
     concurrency: env.MONITOR_CONCURRENCY,
