@@ -45,8 +45,8 @@ const expectations: Expectation[] = [
     confidence: 0.75,
     rule: 'local-no-route',
     evidence: [
-      '203.0.113.53:53 A www.example.com → ENETUNREACH',
-      '203.0.113.54:53 AAAA www.example.com → ENETUNREACH',
+      '203.0.113.53:53 A www.example.test → ENETUNREACH',
+      '203.0.113.54:53 AAAA www.example.test → ENETUNREACH',
     ],
   },
   {
@@ -121,7 +121,7 @@ const expectations: Expectation[] = [
     code: 'dns.servfail',
     confidence: 0.85,
     rule: 'dns-failure',
-    evidence: ['A servfail.example.com → SERVFAIL'],
+    evidence: ['A servfail.example.test → SERVFAIL'],
   },
   {
     fixture: 'dns-refused',
@@ -130,7 +130,7 @@ const expectations: Expectation[] = [
     code: 'dns.refused',
     confidence: 0.7,
     rule: 'dns-failure',
-    evidence: ['A www.example.com → REFUSED'],
+    evidence: ['A www.example.test → REFUSED'],
   },
   {
     fixture: 'dns-nodata',
@@ -139,7 +139,7 @@ const expectations: Expectation[] = [
     code: 'dns.nodata',
     confidence: 0.85,
     rule: 'dns-failure',
-    evidence: ['A nodata.example.com → NOERROR (nodata'],
+    evidence: ['A nodata.example.test → NOERROR (nodata'],
   },
   {
     fixture: 'dns-timeout-no-control',
@@ -160,7 +160,7 @@ const expectations: Expectation[] = [
     code: 'dns.timeout',
     confidence: 0.8,
     rule: 'dns-failure',
-    evidence: ['no reply after 2 attempts', 'control: http://www.example.org:'],
+    evidence: ['no reply after 2 attempts', 'control: http://www.example-org.test:'],
     summary: [/while other sites work/],
   },
   // tcp-failure
@@ -241,7 +241,7 @@ const expectations: Expectation[] = [
     confidence: 0.85,
     rule: 'tls-differential',
     evidence: [
-      '(SNI www.example.com) closed (ECONNRESET)',
+      '(SNI www.example.test) closed (ECONNRESET)',
       'ClientHello without SNI to the same address: handshake completed',
     ],
     check: (obs, verdict) => {
@@ -259,7 +259,7 @@ const expectations: Expectation[] = [
     confidence: 0.6,
     rule: 'tls-differential',
     evidence: [
-      '(SNI www.example.com) timeout (ETIMEDOUT)',
+      '(SNI www.example.test) timeout (ETIMEDOUT)',
       'ClientHello without SNI to the same address: handshake completed',
     ],
   },
@@ -289,7 +289,7 @@ const expectations: Expectation[] = [
     code: 'tls.handshake_failed',
     confidence: 0.4,
     rule: 'tls-differential',
-    evidence: ['ClientHello with SNI www.example.com again on a new connection: handshake completed'],
+    evidence: ['ClientHello with SNI www.example.test again on a new connection: handshake completed'],
     summary: [/intermittent/],
   },
   // tls-certificate
@@ -309,7 +309,7 @@ const expectations: Expectation[] = [
     code: 'tls.cert_name_mismatch',
     confidence: 0.9,
     rule: 'tls-certificate',
-    evidence: ['certificate CN=www.example.net', 'ERR_TLS_CERT_ALTNAME_INVALID'],
+    evidence: ['certificate CN=www.example-net.test', 'ERR_TLS_CERT_ALTNAME_INVALID'],
   },
   {
     fixture: 'tls-untrusted',
@@ -368,7 +368,7 @@ const expectations: Expectation[] = [
     code: 'http.redirect_offsite',
     confidence: 0.9,
     rule: 'domain-migration',
-    summary: [/permanently moved to another domain, example\.net/],
+    summary: [/permanently moved to another domain, example-net\.test/],
   },
   {
     fixture: 'http-redirect-offsite-temporary',
@@ -517,7 +517,7 @@ const expectations: Expectation[] = [
     code: 'dns.redirect_target',
     confidence: 0.8,
     rule: 'http-failure',
-    summary: [/old\.example\.com/, /nxdomain/],
+    summary: [/old\.example\.test/, /nxdomain/],
   },
   {
     fixture: 'tcp-redirect-target',
@@ -631,8 +631,8 @@ const expectations: Expectation[] = [
     rule: 'reachable',
     check: (obs) =>
       expect(obs.target.http?.hops.map((hop) => hop.registrableDomain)).toEqual([
-        'example.com',
-        'example.com',
+        'example.test',
+        'example.test',
       ]),
   },
   // fallback

@@ -91,7 +91,7 @@ describe('checkTargetUrl', () => {
   });
 
   it('leaves names to the check at connect time', () => {
-    expect(checkTargetUrl('http://example.com/', policy, 'url')).toBeUndefined();
+    expect(checkTargetUrl('http://example.test/', policy, 'url')).toBeUndefined();
   });
 
   it('allows a global IP literal', () => {

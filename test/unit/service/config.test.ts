@@ -23,14 +23,14 @@ describe('loadConfig', () => {
       API_KEYS: ' key-aaaaaaaaaaaaaaaa , key-bbbbbbbbbbbbbbbb ',
       PROBE_ALLOW_PRIVATE: 'true',
       PROBE_RESOLVERS: '9.9.9.9, 149.112.112.112:53,[2620:fe::fe]:53',
-      PROBE_CONTROLS: 'https://example.org/',
+      PROBE_CONTROLS: 'https://example-org.test/',
       WORKER_CONCURRENCY: '4',
     });
     expect(config.port).toBe(9000);
     expect(config.apiKeys).toEqual(['key-aaaaaaaaaaaaaaaa', 'key-bbbbbbbbbbbbbbbb']);
     expect(config.isPrivateAllowed).toBe(true);
     expect(config.probeDefaults.resolvers).toEqual(['9.9.9.9', '149.112.112.112:53', '[2620:fe::fe]:53']);
-    expect(config.probeDefaults.controls).toEqual(['https://example.org/']);
+    expect(config.probeDefaults.controls).toEqual(['https://example-org.test/']);
     expect(config.workerConcurrency).toBe(4);
   });
 
@@ -41,7 +41,7 @@ describe('loadConfig', () => {
     ['API_KEYS', 'short'],
     ['PROBE_ALLOW_PRIVATE', 'maybe'],
     ['PROBE_RESOLVERS', 'dns.example'],
-    ['PROBE_CONTROLS', 'ftp://example.org/'],
+    ['PROBE_CONTROLS', 'ftp://example-org.test/'],
     ['PROBE_TIMEOUT_MS', '50'],
     ['LOG_LEVEL', 'loud'],
   ])('refuses a bad %s with a message naming it', (name, value) => {
