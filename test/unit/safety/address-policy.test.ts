@@ -49,10 +49,10 @@ describe('refusalReason', () => {
 
   it.each([
     '93.184.216.34',
-    '8.8.8.8',
-    '1.1.1.1',
+    '8.8.8.9',
+    '1.2.3.4',
     '2606:4700:4700::1111',
-    '::ffff:8.8.8.8',
+    '::ffff:8.8.8.9',
     '2a00:1450:4001::1',
   ])('allows the global unicast address %s', (address) => {
     expect(refusalReason(address)).toBeUndefined();
@@ -110,6 +110,6 @@ describe('checkResolver', () => {
   );
 
   it('allows a public resolver', () => {
-    expect(checkResolver('9.9.9.9:53', policy, 'resolvers.0')).toBeUndefined();
+    expect(checkResolver('9.9.9.10:53', policy, 'resolvers.0')).toBeUndefined();
   });
 });
