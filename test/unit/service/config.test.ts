@@ -22,14 +22,14 @@ describe('loadConfig', () => {
       REDIS_URL: 'redis://:secret@127.0.0.1:6380/2',
       API_KEYS: ' key-aaaaaaaaaaaaaaaa , key-bbbbbbbbbbbbbbbb ',
       PROBE_ALLOW_PRIVATE: 'true',
-      PROBE_RESOLVERS: '9.9.9.9, 149.112.112.112:53,[2620:fe::fe]:53',
+      PROBE_RESOLVERS: '192.0.2.53, 198.51.100.53:53,[2001:db8::53]:53',
       PROBE_CONTROLS: 'https://example-org.test/',
       WORKER_CONCURRENCY: '4',
     });
     expect(config.port).toBe(9000);
     expect(config.apiKeys).toEqual(['key-aaaaaaaaaaaaaaaa', 'key-bbbbbbbbbbbbbbbb']);
     expect(config.isPrivateAllowed).toBe(true);
-    expect(config.probeDefaults.resolvers).toEqual(['9.9.9.9', '149.112.112.112:53', '[2620:fe::fe]:53']);
+    expect(config.probeDefaults.resolvers).toEqual(['192.0.2.53', '198.51.100.53:53', '[2001:db8::53]:53']);
     expect(config.probeDefaults.controls).toEqual(['https://example-org.test/']);
     expect(config.workerConcurrency).toBe(4);
   });
