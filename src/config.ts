@@ -6,9 +6,10 @@ const booleanText = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
   .transform((text) => text === 'true' || text === '1' || text === 'yes');
 
-const integerText = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** Environment field types shared by every settings schema (service, monitors). */
+export const integerText = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
-const listText = z.string().transform((text) =>
+export const listText = z.string().transform((text) =>
   text
     .split(',')
     .map((item) => item.trim())

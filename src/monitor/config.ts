@@ -1,14 +1,7 @@
 // The monitoring settings: one zod schema for the MONITOR_*, ALERT_* and STATUS_* variables, parsed once at start.
 import { z } from 'zod';
-import { parseEnvironment } from '../config.js';
+import { integerText, listText, parseEnvironment } from '../config.js';
 
-const integerText = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const listText = z.string().transform((text) =>
-  text
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item.length > 0),
-);
 const httpUrlText = z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' });
 
 export const monitorEnvironmentSchema = z

@@ -20,6 +20,17 @@ export interface TestPki {
   remove(): void;
 }
 
+/** `openssl req` arguments for a fresh P-256 key written unencrypted to `keyFile`. */
+const newEcKey = (keyFile: string) => [
+  '-newkey',
+  'ec',
+  '-pkeyopt',
+  'ec_paramgen_curve:prime256v1',
+  '-nodes',
+  '-keyout',
+  keyFile,
+];
+
 function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 }
@@ -58,13 +69,7 @@ export function createPki(): TestPki {
     [
       'req',
       '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      'ca.key',
+      ...newEcKey('ca.key'),
       '-out',
       'ca.pem',
       '-days',
@@ -88,13 +93,7 @@ export function createPki(): TestPki {
     openssl(
       [
         'req',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        files.key,
+        ...newEcKey(files.key),
         '-out',
         files.csr,
         '-subj',
@@ -130,13 +129,7 @@ export function createPki(): TestPki {
         [
           'req',
           '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-keyout',
-          files.key,
+          ...newEcKey(files.key),
           '-out',
           files.cert,
           '-days',
