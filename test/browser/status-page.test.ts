@@ -3,13 +3,15 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { loadMonitorConfig } from '../../src/monitor/config.js';
-import { type RunningService, startService } from '../../src/service.js';
-import { type SwitchableSite, sendJson, startSwitchableSite } from '../integration/monitor/support.js';
+import type { RunningService } from '../../src/service.js';
+import {
+  type SwitchableSite,
+  sendJson,
+  startSwitchableSite,
+  startTestService,
+} from '../integration/monitor/support.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
 // Browser globals used inside page.evaluate callbacks: this file compiles without the DOM library.
@@ -79,19 +81,10 @@ function contrast(foreground: string, background: string): number {
 describe.skipIf(!hasChromium)('the status page in Chromium', () => {
   beforeAll(async () => {
     redis = await startRedis();
-    service = await startService({
-      config: loadConfig({
-        PORT: '0',
-        HOST: '127.0.0.1',
-        REDIS_URL: redis.url,
-        API_KEYS: apiKey,
-        PROBE_ALLOW_PRIVATE: 'true',
-        RATE_LIMIT_POINTS: '100000',
-        SHUTDOWN_DEADLINE_MS: '5000',
-      }),
-      roles: { api: true, worker: true },
-      logger: pino({ level: 'silent' }),
-      monitorConfig: loadMonitorConfig({ STATUS_CACHE_SECONDS: '0', STATUS_PAGE_TITLE: 'Acme status' }),
+    service = await startTestService({
+      redisUrl: redis.url,
+      apiKey,
+      monitorEnv: { STATUS_CACHE_SECONDS: '0', STATUS_PAGE_TITLE: 'Acme status' },
     });
     const [healthy, broken, slow] = await Promise.all([
       startSwitchableSite(),

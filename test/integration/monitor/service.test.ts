@@ -1,12 +1,9 @@
 // Monitoring wired into the real service: the status endpoints are public, /monitors needs an API key.
 
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../src/config.js';
-import { loadMonitorConfig } from '../../../src/monitor/config.js';
-import { type RunningService, startService } from '../../../src/service.js';
+import type { RunningService } from '../../../src/service.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
-import { type SwitchableSite, sendJson, startSwitchableSite } from './support.js';
+import { type SwitchableSite, sendJson, startSwitchableSite, startTestService } from './support.js';
 
 const apiKey = 'monitor-test-key-0123456789abcdef';
 let redis: TestRedis;
@@ -16,20 +13,11 @@ let service: RunningService;
 beforeAll(async () => {
   redis = await startRedis();
   site = await startSwitchableSite();
-  service = await startService({
-    config: loadConfig({
-      PORT: '0',
-      HOST: '127.0.0.1',
-      REDIS_URL: redis.url,
-      API_KEYS: apiKey,
-      PROBE_ALLOW_PRIVATE: 'true',
-      RATE_LIMIT_POINTS: '100000',
-      SHUTDOWN_DEADLINE_MS: '5000',
-    }),
-    roles: { api: true, worker: true },
-    logger: pino({ level: 'silent' }),
-    // Computed afresh on every request, so the page reflects the monitor created a moment before.
-    monitorConfig: loadMonitorConfig({ STATUS_CACHE_SECONDS: '0' }),
+  // Computed afresh on every request, so the page reflects the monitor created a moment before.
+  service = await startTestService({
+    redisUrl: redis.url,
+    apiKey,
+    monitorEnv: { STATUS_CACHE_SECONDS: '0' },
   });
 });
 

@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { problemMiddleware } from '../../../src/api/problems.js';
+import { loadConfig } from '../../../src/config.js';
 import { type AlertQueue, alertQueueName } from '../../../src/monitor/alerts.js';
 import { loadMonitorConfig, type MonitorConfig } from '../../../src/monitor/config.js';
 import {
@@ -21,6 +22,7 @@ import type { RunEvent } from '../../../src/monitor/runner.js';
 import { type MonitorWorkers, startMonitorWorkers } from '../../../src/monitor/workers.js';
 import type { AddressPolicy } from '../../../src/safety/address-policy.js';
 import { createAddressPolicy } from '../../../src/safety/address-policy.js';
+import { type RunningService, startService } from '../../../src/service.js';
 
 /** Loopback only: what the tests may reach; everything else keeps the public prober's refusals. */
 export const loopbackPolicy: AddressPolicy = (address) =>
@@ -264,4 +266,29 @@ export async function sendJson(
     // not JSON: keep the text
   }
   return { status: response.status, headers: response.headers, body: parsed };
+}
+
+/**
+ * The whole service (API and worker, as `reach serve` runs them) on a free loopback port against the
+ * test's Redis, with private targets allowed (the sites live on loopback) and monitor settings from `monitorEnv`.
+ */
+export function startTestService(options: {
+  redisUrl: string;
+  apiKey: string;
+  monitorEnv: Record<string, string>;
+}): Promise<RunningService> {
+  return startService({
+    config: loadConfig({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      REDIS_URL: options.redisUrl,
+      API_KEYS: options.apiKey,
+      PROBE_ALLOW_PRIVATE: 'true',
+      RATE_LIMIT_POINTS: '100000',
+      SHUTDOWN_DEADLINE_MS: '5000',
+    }),
+    roles: { api: true, worker: true },
+    logger: pino({ level: 'silent' }),
+    monitorConfig: loadMonitorConfig(options.monitorEnv),
+  });
 }
