@@ -97,15 +97,24 @@ export function alertJobOptions(settings: { attempts: number; backoffMs: number 
   };
 }
 
+/**
+ * One job per webhook. With `jobIdPrefix` each job's id is `<prefix>-<scope>-<index>`, so queueing the same alert
+ * again (a consequence applied twice) adds nothing while the first jobs are kept.
+ */
 export async function enqueueAlerts(
   queue: AlertQueue,
   webhooks: WebhookRef[],
   payload: AlertPayload,
   options: JobsOptions,
+  jobIdPrefix?: string,
 ): Promise<void> {
   if (webhooks.length === 0) return;
   await queue.addBulk(
-    webhooks.map((webhook) => ({ name: alertJobName, data: { webhook, payload }, opts: options })),
+    webhooks.map((webhook) => ({
+      name: alertJobName,
+      data: { webhook, payload },
+      opts: jobIdPrefix ? { ...options, jobId: `${jobIdPrefix}-${webhook.scope}-${webhook.index}` } : options,
+    })),
   );
 }
 

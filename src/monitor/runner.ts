@@ -5,8 +5,9 @@ import type { Logger } from 'pino';
 import { InputError, parseResolver, probe, TargetRefusedError } from '../engine.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import type { ProbeDefaults } from '../worker/processor.js';
-import { type AlertQueue, alertJobOptions, buildAlertPayload, enqueueAlerts, webhooksFor } from './alerts.js';
+import type { AlertQueue } from './alerts.js';
 import type { MonitorConfig } from './config.js';
+import { applyPendingConsequences, consequencesOf } from './consequences.js';
 import { type RunResult, type RunTrigger, runResultOf } from './run-result.js';
 import type { MonitorRunJobData, MonitorScheduler } from './scheduler.js';
 import type { MonitorRecord } from './schemas.js';
@@ -57,6 +58,7 @@ export async function runMonitor(
   await store.recordRun(monitor.id, result);
 
   let decision: Decision | undefined;
+  let isPendingLeft = false;
   for (let attempt = 1; attempt <= maxCasAttempts; attempt += 1) {
     const current = await store.getStatus(monitor.id);
     const candidate = decide(
@@ -83,69 +85,28 @@ export async function runMonitor(
       { confirmations: monitor.confirmations, newIncidentId: randomUUID() },
     );
     if (!candidate.isApplied) break;
-    const written = await store.casStatus(monitor.id, current.version, candidate.status);
+    const written = await store.casStatus(
+      monitor.id,
+      current.version,
+      candidate.status,
+      consequencesOf(monitor, result, candidate, deps.config),
+    );
     if (written === 'deleted') return { outcome: 'deleted' };
-    if (written === 'written') {
+    if (written === 'written' || written === 'writtenWithPending') {
       decision = candidate;
+      isPendingLeft = written === 'writtenWithPending';
       break;
     }
     // Another run of the same monitor (a re-check and a tick) wrote first: decide again on its outcome.
   }
   if (decision === undefined) {
     logger.debug({ monitorId: monitor.id }, 'run not applied: a newer run was applied first');
-  } else {
-    await applyConsequences(deps, monitor, result, decision);
   }
+  // This run's consequences, and any an earlier run wrote but did not get to apply (its worker died), in order.
+  if (isPendingLeft) await applyPendingConsequences(deps, monitor.id);
   const event: RunEvent = { monitorId: monitor.id, result, decision };
   deps.events.emit('run', event);
   return { outcome: 'applied', event };
-}
-
-async function applyConsequences(
-  deps: MonitorRunnerDeps,
-  monitor: MonitorRecord,
-  result: RunResult,
-  decision: Decision,
-): Promise<void> {
-  const { store, config } = deps;
-  const verdict = {
-    atMs: result.startedAtMs,
-    cause: result.entry.cause,
-    code: result.entry.code,
-    summary: result.summary,
-  };
-  const incident = decision.incident;
-  if (incident?.kind === 'open') {
-    await store.openIncident({
-      id: incident.incidentId,
-      monitorId: monitor.id,
-      monitorName: monitor.name,
-      openedAtMs: result.startedAtMs,
-      cause: verdict.cause,
-      code: verdict.code,
-      summary: verdict.summary,
-    });
-  } else if (incident?.kind === 'record' && result.entry.health !== 'up') {
-    await store.recordIncidentVerdict(incident.incidentId, verdict);
-  } else if (incident?.kind === 'resolve') {
-    await store.resolveIncident(incident.incidentId, result.startedAtMs);
-  }
-  if (decision.change?.isAlerted) {
-    const payload = buildAlertPayload({
-      monitor,
-      change: decision.change,
-      verdict,
-      incidentId: incident?.incidentId,
-      publicBaseUrl: config.publicBaseUrl,
-    });
-    await enqueueAlerts(
-      deps.alertQueue,
-      webhooksFor(monitor, config.alerts.globalWebhooks),
-      payload,
-      alertJobOptions(config.alerts),
-    );
-  }
-  if (decision.isRecheckWanted) await deps.scheduler.runNow(monitor.id, 'recheck', config.recheckDelayMs);
 }
 
 async function probeMonitor(

@@ -66,12 +66,15 @@ export class MonitorScheduler {
     await this.queue.removeJobScheduler(schedulerIdOf(monitorId));
   }
 
-  /** Runs the monitor as soon as a worker is free (first run after create, re-checks, tests). Returns the job id. */
-  async runNow(monitorId: string, trigger: RunTrigger, delayMs = 0): Promise<string> {
+  /**
+   * Runs the monitor as soon as a worker is free (first run after create, re-checks, tests). Returns the job id.
+   * A `jobId` makes it idempotent: a second call with the same id adds nothing while the first job is kept.
+   */
+  async runNow(monitorId: string, trigger: RunTrigger, delayMs = 0, jobId?: string): Promise<string> {
     const job = await this.queue.add(
       monitorRunJobName,
       { monitorId, trigger },
-      { ...runJobOptions, ...(delayMs > 0 ? { delay: delayMs } : {}) },
+      { ...runJobOptions, ...(delayMs > 0 ? { delay: delayMs } : {}), ...(jobId ? { jobId } : {}) },
     );
     return job.id ?? '';
   }

@@ -34,7 +34,10 @@ export interface StoreSettings {
   historyMaxEntries: number;
 }
 
-// Compare-and-set of a monitor's status, refused when the monitor was deleted in the meantime.
+// Compare-and-set of a monitor's status, refused when the monitor was deleted in the meantime. What the new state
+// sets off (incident, webhooks, re-check: ARGV[4], JSON) is written in the same step, under the new version, so a
+// worker that dies right after cannot lose it. Answers 1 when written and nothing is left to apply, 2 when written
+// and consequences wait to be applied (these, or older ones a dead worker left), 0 on a conflict, -1 if deleted.
 const casStatusScript = `
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return -1 end
 local current = redis.call('HGET', KEYS[1], ARGV[1])
@@ -42,10 +45,21 @@ local version = 0
 if current then version = cjson.decode(current).version end
 if version ~= tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], tostring(version + 1), ARGV[4]) end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
 return 1
 `;
 
-export type CasOutcome = 'written' | 'conflict' | 'deleted';
+// Opens an incident once: a second attempt with the same id (a re-applied consequence) changes nothing.
+const openIncidentScript = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[1], redis.call('HGET', KEYS[1], 'id'))
+return 1
+`;
+
+export type CasOutcome = 'written' | 'writtenWithPending' | 'conflict' | 'deleted';
 
 export class MonitorStore {
   readonly redis: Redis;
@@ -57,7 +71,9 @@ export class MonitorStore {
     this.settings = settings;
     this.prefix = settings.keyPrefix;
     if (!('reachCasStatus' in redis))
-      redis.defineCommand('reachCasStatus', { numberOfKeys: 2, lua: casStatusScript });
+      redis.defineCommand('reachCasStatus', { numberOfKeys: 3, lua: casStatusScript });
+    if (!('reachOpenIncident' in redis))
+      redis.defineCommand('reachOpenIncident', { numberOfKeys: 3, lua: openIncidentScript });
   }
 
   private key(...parts: string[]): string {
@@ -92,7 +108,13 @@ export class MonitorStore {
       .multi()
       .hdel(this.key('monitors'), id)
       .hdel(this.key('status'), id)
-      .del(this.key('history', id), this.key('hourly', id), this.key('daily', id), this.key('latency', id))
+      .del(
+        this.key('history', id),
+        this.key('hourly', id),
+        this.key('daily', id),
+        this.key('latency', id),
+        this.key('pending', id),
+      )
       .exec();
     return Number(results?.[0]?.[1] ?? 0) > 0;
   }
@@ -109,20 +131,46 @@ export class MonitorStore {
     return new Map(Object.entries(all).map(([id, text]) => [id, JSON.parse(text) as MonitorStatus]));
   }
 
-  /** Writes `next` only if the stored version is still `expectedVersion`. */
-  async casStatus(id: string, expectedVersion: number, next: MonitorStatus): Promise<CasOutcome> {
-    const commands = this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number>>;
-    const command = commands.reachCasStatus;
-    if (!command) throw new Error('the status compare-and-set script is not defined on this client');
-    const answer = await command.call(
-      this.redis,
+  /**
+   * Writes `next` only if the stored version is still `expectedVersion`, and with it, atomically, the consequences
+   * it sets off (kept under `next.version` until `clearPending`).
+   */
+  async casStatus(
+    id: string,
+    expectedVersion: number,
+    next: MonitorStatus,
+    consequences?: unknown,
+  ): Promise<CasOutcome> {
+    const answer = await this.script('reachCasStatus')(
       this.key('status'),
       this.key('monitors'),
+      this.key('pending', id),
       id,
       String(expectedVersion),
       JSON.stringify(next),
+      consequences === undefined ? '' : JSON.stringify(consequences),
     );
-    return answer === 1 ? 'written' : answer === 0 ? 'conflict' : 'deleted';
+    if (answer === 1) return 'written';
+    if (answer === 2) return 'writtenWithPending';
+    return answer === 0 ? 'conflict' : 'deleted';
+  }
+
+  /** Consequences written with a state and not yet applied, oldest first. */
+  async pendingConsequences(id: string): Promise<Array<{ version: number; consequences: unknown }>> {
+    const all = await this.redis.hgetall(this.key('pending', id));
+    return Object.entries(all)
+      .map(([version, text]) => ({ version: Number(version), consequences: JSON.parse(text) as unknown }))
+      .sort((a, b) => a.version - b.version);
+  }
+
+  async clearPending(id: string, version: number): Promise<void> {
+    await this.redis.hdel(this.key('pending', id), String(version));
+  }
+
+  private script(name: 'reachCasStatus' | 'reachOpenIncident'): (...args: string[]) => Promise<number> {
+    const command = (this.redis as unknown as Record<string, (...args: string[]) => Promise<number>>)[name];
+    if (!command) throw new Error(`the ${name} script is not defined on this client`);
+    return command.bind(this.redis);
   }
 
   // --- history and counters ---
@@ -197,6 +245,7 @@ export class MonitorStore {
 
   // --- incidents ---
 
+  /** Opens the incident unless one with its id exists already (so applying the same consequence twice is safe). */
   async openIncident(incident: Omit<Incident, 'updates' | 'resolvedAtMs'>): Promise<void> {
     const key = this.key('incident', incident.id);
     const update = {
@@ -205,21 +254,24 @@ export class MonitorStore {
       code: incident.code,
       summary: incident.summary,
     };
-    await this.redis
-      .multi()
-      .hset(key, {
-        id: incident.id,
-        monitorId: incident.monitorId,
-        monitorName: incident.monitorName,
-        openedAtMs: String(incident.openedAtMs),
-        cause: incident.cause,
-        code: incident.code,
-        summary: incident.summary,
-      })
-      .rpush(`${key}:updates`, JSON.stringify(update))
-      .zadd(this.key('incidents'), incident.openedAtMs, incident.id)
-      .exec();
-    await this.trimIncidents(Date.now());
+    const fields = {
+      id: incident.id,
+      monitorId: incident.monitorId,
+      monitorName: incident.monitorName,
+      openedAtMs: String(incident.openedAtMs),
+      cause: incident.cause,
+      code: incident.code,
+      summary: incident.summary,
+    };
+    const opened = await this.script('reachOpenIncident')(
+      key,
+      `${key}:updates`,
+      this.key('incidents'),
+      String(incident.openedAtMs),
+      JSON.stringify(update),
+      ...Object.entries(fields).flat(),
+    );
+    if (opened === 1) await this.trimIncidents(Date.now());
   }
 
   /** Records a verdict seen while the incident lasts, when it differs from the last one recorded. */

@@ -1,0 +1,139 @@
+// What a state change sets off: an incident opened, updated or resolved, webhook alerts, a re-check. They are written
+// with the new state in one atomic step (the store's compare-and-set) and applied after it, so a worker that dies
+// between the two leaves them in Redis, and the monitor's next applied run applies them, oldest first. Applying one
+// twice changes nothing: the incident is opened once, and the webhook and re-check jobs have ids of their own.
+import type { Logger } from 'pino';
+import {
+  type AlertPayload,
+  type AlertQueue,
+  alertJobOptions,
+  buildAlertPayload,
+  enqueueAlerts,
+  type WebhookRef,
+  webhooksFor,
+} from './alerts.js';
+import type { MonitorConfig } from './config.js';
+import type { RunResult } from './run-result.js';
+import type { MonitorScheduler } from './scheduler.js';
+import type { MonitorRecord } from './schemas.js';
+import type { Decision } from './state-machine.js';
+import type { Incident, MonitorStore } from './store.js';
+
+type Verdict = { atMs: number; cause: string; code: string; summary: string };
+
+export interface Consequences {
+  incident?:
+    | { kind: 'open'; incident: Omit<Incident, 'updates' | 'resolvedAtMs'> }
+    | { kind: 'record'; incidentId: string; verdict: Verdict }
+    | { kind: 'resolve'; incidentId: string; resolvedAtMs: number };
+  alert?: { webhooks: WebhookRef[]; payload: AlertPayload };
+  recheckDelayMs?: number;
+}
+
+export interface ConsequenceDeps {
+  store: MonitorStore;
+  scheduler: MonitorScheduler;
+  alertQueue: AlertQueue;
+  config: MonitorConfig;
+  logger: Logger;
+}
+
+/** The consequences of a decision, or undefined when it sets nothing off. Pure: ids and times come in. */
+export function consequencesOf(
+  monitor: MonitorRecord,
+  result: RunResult,
+  decision: Decision,
+  config: MonitorConfig,
+): Consequences | undefined {
+  const verdict: Verdict = {
+    atMs: result.startedAtMs,
+    cause: result.entry.cause,
+    code: result.entry.code,
+    summary: result.summary,
+  };
+  const consequences: Consequences = {};
+  const action = decision.incident;
+  if (action?.kind === 'open') {
+    consequences.incident = {
+      kind: 'open',
+      incident: {
+        id: action.incidentId,
+        monitorId: monitor.id,
+        monitorName: monitor.name,
+        openedAtMs: result.startedAtMs,
+        cause: verdict.cause,
+        code: verdict.code,
+        summary: verdict.summary,
+      },
+    };
+  } else if (action?.kind === 'record' && result.entry.health !== 'up') {
+    consequences.incident = { kind: 'record', incidentId: action.incidentId, verdict };
+  } else if (action?.kind === 'resolve') {
+    consequences.incident = {
+      kind: 'resolve',
+      incidentId: action.incidentId,
+      resolvedAtMs: result.startedAtMs,
+    };
+  }
+  const webhooks = webhooksFor(monitor, config.alerts.globalWebhooks);
+  if (decision.change?.isAlerted && webhooks.length > 0) {
+    consequences.alert = {
+      webhooks,
+      payload: buildAlertPayload({
+        monitor,
+        change: decision.change,
+        verdict,
+        incidentId: action?.incidentId,
+        publicBaseUrl: config.publicBaseUrl,
+      }),
+    };
+  }
+  if (decision.isRecheckWanted) consequences.recheckDelayMs = config.recheckDelayMs;
+  return Object.keys(consequences).length > 0 ? consequences : undefined;
+}
+
+/** Applies one decision's consequences; safe to repeat (see the top of this file). */
+export async function applyConsequences(
+  deps: ConsequenceDeps,
+  monitorId: string,
+  version: number,
+  consequences: Consequences,
+): Promise<void> {
+  const { store } = deps;
+  const incident = consequences.incident;
+  if (incident?.kind === 'open') await store.openIncident(incident.incident);
+  else if (incident?.kind === 'record')
+    await store.recordIncidentVerdict(incident.incidentId, incident.verdict);
+  else if (incident?.kind === 'resolve')
+    await store.resolveIncident(incident.incidentId, incident.resolvedAtMs);
+  if (consequences.alert) {
+    await enqueueAlerts(
+      deps.alertQueue,
+      consequences.alert.webhooks,
+      consequences.alert.payload,
+      alertJobOptions(deps.config.alerts),
+      `${monitorId}-${version}`,
+    );
+  }
+  if (consequences.recheckDelayMs !== undefined) {
+    await deps.scheduler.runNow(
+      monitorId,
+      'recheck',
+      consequences.recheckDelayMs,
+      `recheck-${monitorId}-${version}`,
+    );
+  }
+}
+
+/**
+ * Applies every decision of the monitor whose consequences wait in Redis, oldest first, clearing each once applied.
+ * Returns how many were applied.
+ */
+export async function applyPendingConsequences(deps: ConsequenceDeps, monitorId: string): Promise<number> {
+  const pending = await deps.store.pendingConsequences(monitorId);
+  for (const { version, consequences } of pending) {
+    await applyConsequences(deps, monitorId, version, consequences as Consequences);
+    await deps.store.clearPending(monitorId, version);
+  }
+  return pending.length;
+}
