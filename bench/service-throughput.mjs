@@ -152,7 +152,7 @@ async function startReach(redisUrl, concurrency, topology) {
     NODE_ENV: 'production',
   };
   const cli = join(root, 'dist/cli.js');
-  // --cpu-prof-name's ${pid} is expanded by Node, so the two processes of a split run get their own file.
+  // One file per role and concurrency (Node 20 does not expand ${pid} in --cpu-prof-name).
   const node = (role) =>
     values.profile
       ? [
@@ -160,7 +160,7 @@ async function startReach(redisUrl, concurrency, topology) {
           '--cpu-prof-dir',
           resolve(values.profile),
           '--cpu-prof-name',
-          `${role}-${concurrency}-\${pid}.cpuprofile`,
+          `${role}-${concurrency}.cpuprofile`,
           cli,
           role,
         ]

@@ -43,6 +43,9 @@ export function createApp(deps: ApiDependencies): Express {
   const { config, logger, redis, registry } = deps;
   const app = express();
   app.disable('x-powered-by');
+  // Probe answers are never the same twice, so hashing each body for an ETag is wasted work; the status
+  // routes, which are polled, set their own ETag once per cached rendering.
+  app.set('etag', false);
   if (config.trustProxyHops > 0) app.set('trust proxy', config.trustProxyHops);
   app.use(createHttpMetrics(registry));
 
