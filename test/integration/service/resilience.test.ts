@@ -1,8 +1,10 @@
 // The service under failure: a worker killed mid-probe, Redis going away and back, SIGTERM, no redis-server.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import {
@@ -220,6 +222,67 @@ describe('SIGTERM', { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe('npm start', { timeout: 60_000 }, () => {
+  it('hands SIGTERM to the service, which stops its private redis-server and exits', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'reach-npm-start-'));
+    // --ignore-scripts skips prestart (the build): the test run has built dist/ already.
+    const npm = spawn('npm', ['start', '--ignore-scripts', '--silent'], {
+      cwd: resolve(import.meta.dirname, '../../..'),
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? dataDir,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        REDIS_DATA_DIR: join(dataDir, 'redis'),
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(npm);
+    let output = '';
+    npm.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+    });
+    // The pipe ends when every process holding it has exited: npm, and the service it started.
+    const drained = once(npm.stdout, 'end');
+    // The service's pid is its redis-server's parent: known so that a failing run leaves nothing behind.
+    let left: number[] = [];
+    try {
+      const started = JSON.parse(await lineMatching(npm, /started embedded redis-server/)) as { pid: number };
+      left = [started.pid, parentOf(started.pid)];
+      const listening = JSON.parse(await lineMatching(npm, /API listening/)) as { url: string };
+      expect((await getJson(`${listening.url}/readyz`)).status).toBe(200);
+
+      npm.kill('SIGTERM');
+      const outcome = await Promise.race([
+        drained.then(() => 'exited'),
+        new Promise((resolveTimer) => setTimeout(() => resolveTimer('still running'), 20_000).unref()),
+      ]);
+      expect(outcome).toBe('exited');
+      expect(output).toMatch(/"msg":"shut down"/);
+      expect(left.filter(isAlive)).toEqual([]);
+    } finally {
+      await stopChild(npm);
+      for (const pid of left.filter(isAlive)) process.kill(pid, 'SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 describe('without redis-server', () => {
   it('exits 1 with one line saying to install it or set REDIS_URL', async () => {
