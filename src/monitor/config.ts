@@ -53,7 +53,8 @@ export interface MonitorConfig {
   publicBaseUrl: string | undefined;
 }
 
-const monitorVariableNames = [
+/** The variables loadMonitorConfig reads from the environment. */
+export const monitorVariableNames = [
   'MONITOR_CONCURRENCY',
   'MONITOR_HISTORY_MAX_AGE_SECONDS',
   'MONITOR_HISTORY_MAX_ENTRIES',
