@@ -1,13 +1,14 @@
-// The image's runtime tree, assembled as the Dockerfile's last stages do (without Docker), and run from it alone.
+// The image's runtime tree, assembled as the Dockerfile's stages do (without Docker), and run from it alone.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type CommandForm,
+  type CopyInstruction,
   commandForm,
   composeCommand,
   composeEnvironment,
@@ -24,11 +25,15 @@ import { freeClosedPort, startHttpServer, type TestServer } from '../../support/
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import { eventually, getJson, postJson } from '../service/support.js';
 
-/** `npm ci` of the production dependencies fetches from the registry (or the npm cache): give it time. */
-const installTimeoutMs = 180_000;
+/** Each RUN of a stage (`npm ci` from the registry or the npm cache, `npm run build`): give it time. */
+const runTimeoutMs = 180_000;
 
 const stages = readDockerfile();
 const finalStage = stages.at(-1) as DockerStage;
+const stageRunCount = stages
+  .slice(0, -1)
+  .flatMap((stage) => stage.instructions)
+  .filter((item) => item.keyword === 'RUN').length;
 
 let tree: string;
 /** The final stage's WORKDIR (/app): its relative COPY destinations, ENTRYPOINT and CMD resolve here. */
@@ -41,7 +46,7 @@ const embeddedRedisPids = new Set<number>();
 /** Runs a RUN instruction's shell command, as `/bin/sh -c` in the image would. */
 function runShell(command: string, cwd: string, timeoutMs: number): Promise<void> {
   // npm's own run-script variables (npm_config_prefix, npm_config_local_prefix...) would steer an `npm ci`
-  // started under `npm test` to this repository; the build stage sees none of them.
+  // started under `npm test` to this repository; a Docker build stage sees none of them.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
   return new Promise((resolve, reject) => {
     execFile(
@@ -56,65 +61,68 @@ function runShell(command: string, cwd: string, timeoutMs: number): Promise<void
   });
 }
 
-function stageNamed(name: string): DockerStage {
-  const stage = stages.find((candidate) => candidate.name === name);
-  if (!stage) throw new Error(`the Dockerfile has no stage ${name}`);
-  return stage;
+/** COPY from the build context (the repository; .dockerignore excludes nothing these sources hold). */
+async function copyFromContext(copy: CopyInstruction, directory: string): Promise<void> {
+  for (const source of copy.sources) {
+    const destination = join(directory, copy.destination);
+    const target = copy.destination.endsWith('/') ? join(destination, basename(source)) : destination;
+    await cp(join(repoRoot, source), target, { recursive: true });
+  }
 }
 
-/** Runs a dependency stage (WORKDIR, COPY from the context, RUN) in `directory`, which stands for its WORKDIR. */
-async function runStage(stage: DockerStage, directory: string): Promise<void> {
-  await mkdir(directory, { recursive: true });
+/** Stage name → the directory standing for its WORKDIR, once the stage has run. */
+const stageDirectories = new Map<string, string>();
+
+/** Runs a named stage (WORKDIR, COPY from the context, RUN) once, in a directory standing for its WORKDIR. */
+async function runStage(name: string): Promise<string> {
+  const done = stageDirectories.get(name);
+  if (done) return done;
+  const stage = stages.find((candidate) => candidate.name === name);
+  if (!stage) throw new Error(`the Dockerfile has no stage ${name}`);
+  const directory = join(tree, `stage-${name}`);
+  await mkdir(directory);
   for (const instruction of stage.instructions) {
     if (instruction.keyword === 'WORKDIR') continue;
     if (instruction.keyword === 'COPY') {
       const copy = parseCopyInstruction(instruction.args);
-      if (copy.from !== undefined) throw new Error(`stage ${stage.name}: COPY --from is not supported here`);
-      for (const source of copy.sources)
-        await cp(join(repoRoot, source), join(directory, copy.destination, source));
+      if (copy.from !== undefined) throw new Error(`stage ${name}: COPY --from is not supported here`);
+      await copyFromContext(copy, directory);
       continue;
     }
     if (instruction.keyword === 'RUN') {
       const run = commandForm(instruction.args);
-      if (run.form !== 'shell') throw new Error(`stage ${stage.name}: exec-form RUN is not supported here`);
-      await runShell(run.command, directory, installTimeoutMs);
+      if (run.form !== 'shell') throw new Error(`stage ${name}: exec-form RUN is not supported here`);
+      await runShell(run.command, directory, runTimeoutMs);
       continue;
     }
-    throw new Error(`stage ${stage.name}: ${instruction.keyword} is not supported here`);
+    throw new Error(`stage ${name}: ${instruction.keyword} is not supported here`);
   }
+  stageDirectories.set(name, directory);
+  return directory;
 }
 
 /**
- * The final stage's files: node_modules from the production-dependencies stage (run here for real), dist from
- * the build stage (`npm test` has just built it with the same `npm run build`), the rest from the context.
- * Its RUN lines install redis-server and tini and make /data: system packages this machine provides
- * (redis-server) or the test replaces (tini: the child is signalled directly).
+ * The final stage's files, each from where the Dockerfile takes it: the build context, or a stage run here for
+ * real (the build stage's `npm ci` and `npm run build`, the production-dependencies stage's `npm ci --omit=dev`).
+ * The final stage's RUN lines install redis-server and tini and make /data: system packages this machine
+ * provides (redis-server) or the test does without (tini: the test signals node directly).
  */
 async function assembleTree(): Promise<void> {
   for (const instruction of finalStage.instructions.filter((item) => item.keyword === 'COPY')) {
     const copy = parseCopyInstruction(instruction.args);
-    const destination = join(app, copy.destination);
+    if (copy.from === undefined) {
+      await copyFromContext(copy, app);
+      continue;
+    }
+    const from = stages.find((stage) => stage.name === copy.from) as DockerStage;
+    const stageDirectory = await runStage(copy.from);
+    const stageWorkdir = lastInstruction(from, 'WORKDIR')?.args ?? '/';
     for (const source of copy.sources) {
-      if (copy.from === undefined) {
-        const target = copy.destination.endsWith('/') ? join(destination, source) : destination;
-        await cp(join(repoRoot, source), target, { recursive: true });
-        continue;
-      }
-      const from = stageNamed(copy.from);
-      const stageWorkdir = lastInstruction(from, 'WORKDIR')?.args ?? '/';
-      const inStage = relative(stageWorkdir, source);
-      if (from.instructions.some((item) => item.keyword === 'RUN' && item.args === 'npm run build')) {
-        if (inStage !== 'dist')
-          throw new Error(`COPY --from=${copy.from} ${source}: only dist is built here`);
-        await cp(join(repoRoot, 'dist'), destination, { recursive: true });
-        continue;
-      }
-      const stageDirectory = join(tree, `stage-${copy.from}`);
-      await runStage(from, stageDirectory);
-      await rename(join(stageDirectory, inStage), destination);
-      await rm(stageDirectory, { recursive: true, force: true });
+      // rename, not copy: node_modules/.bin holds relative symbolic links that must stay relative.
+      await rename(join(stageDirectory, relative(stageWorkdir, source)), join(app, copy.destination));
     }
   }
+  for (const directory of stageDirectories.values()) await rm(directory, { recursive: true, force: true });
 }
 
 /** The image's environment, with the loopback host and a private data directory in place of /data. */
@@ -141,6 +149,7 @@ interface TreeProcess {
   child: ChildProcess;
   /** Resolves with the first output line matching, printed before or after the call. */
   line(pattern: RegExp): Promise<string>;
+  /** Everything printed so far (for failure messages). */
   output(): string;
 }
 
@@ -224,15 +233,18 @@ async function scriptFiles(directory: string): Promise<string[]> {
     .map((entry) => join(entry.parentPath, entry.name));
 }
 
-beforeAll(async () => {
-  tree = await mkdtemp(join(tmpdir(), 'reach-image-'));
-  app = join(tree, 'app');
-  await mkdir(app);
-  await assembleTree();
-  site = await startHttpServer((_request, response) => {
-    response.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>ok</body></html>');
-  });
-}, installTimeoutMs + 60_000);
+beforeAll(
+  async () => {
+    tree = await mkdtemp(join(tmpdir(), 'reach-image-'));
+    app = join(tree, 'app');
+    await mkdir(app);
+    await assembleTree();
+    site = await startHttpServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>ok</body></html>');
+    });
+  },
+  stageRunCount * runTimeoutMs + 60_000,
+);
 
 afterAll(async () => {
   for (const child of children) {
@@ -316,7 +328,7 @@ describe('the runtime tree the Dockerfile assembles', () => {
     expect(answer.status).toBe(200);
     expect(answer.body.report.verdict.cause).toBe('ok');
 
-    expect(await stop(service)).toBe(0);
+    expect(await stop(service), service.output()).toBe(0);
     expect(isAlive(redisLine.pid)).toBe(false);
   }, 60_000);
 });
@@ -364,7 +376,7 @@ describe('the compose api and worker services run from the tree', () => {
     expect(answer.status, JSON.stringify(answer.body)).toBe(200);
     expect(answer.body.report.verdict.cause).toBe('ok');
 
-    expect(await stop(apiProcess)).toBe(0);
-    expect(await stop(workerProcess)).toBe(0);
+    expect(await stop(apiProcess), apiProcess.output()).toBe(0);
+    expect(await stop(workerProcess), workerProcess.output()).toBe(0);
   }, 60_000);
 });
