@@ -18,8 +18,9 @@ import {
   monitorPatchSchema,
 } from './schemas.js';
 import type { MonitorStatus } from './state-machine.js';
+import { isNoneMatchSatisfied, type RenderedBody, StatusRenderCache } from './status-cache.js';
 import { renderStatusPage } from './status-page.js';
-import { type StatusData, StatusDataSource, toStatusSummary } from './status-summary.js';
+import { StatusDataSource, toStatusSummary } from './status-summary.js';
 import type { MonitorStore } from './store.js';
 
 export interface MonitorApiDeps {
@@ -113,42 +114,56 @@ export function createMonitorRouter(deps: MonitorApiDeps): Router {
 export interface StatusRouterDeps {
   store: MonitorStore;
   config: MonitorConfig;
+  /** Milliseconds since the epoch; tests pass their own to step past the cache window. */
+  clock?: () => number;
 }
 
-/** Public: mounted before any API-key check. One gathering of the data serves both views within the cache time. */
+/**
+ * Public: mounted before any API-key check. One gathering of the data serves both views within the cache
+ * window, and each view is rendered once per gathering (see StatusRenderCache).
+ */
 export function createStatusRouter(deps: StatusRouterDeps): Router {
   const { store, config } = deps;
   const router = Router();
   const source = new StatusDataSource(store);
-  let cached: { atMs: number; data: Promise<StatusData> } | undefined;
-  const statusData = (): Promise<StatusData> => {
-    const nowMs = Date.now();
-    if (cached && nowMs - cached.atMs < config.status.cacheSeconds * 1000) return cached.data;
-    const data = unavailableOnRedisError(() => source.gather(nowMs));
-    cached = { atMs: nowMs, data };
-    data.catch(() => {
-      if (cached?.data === data) cached = undefined;
-    });
-    return data;
+  const page = { id: 'reach', name: config.status.title, url: `${config.publicBaseUrl ?? ''}/status` };
+  const renderings = new StatusRenderCache({
+    gather: (nowMs) => unavailableOnRedisError(() => source.gather(nowMs)),
+    render: {
+      json: (data) => ({
+        text: JSON.stringify(toStatusSummary(data, page)),
+        contentType: 'application/json; charset=utf-8',
+      }),
+      html: (data) => ({
+        text: renderStatusPage(data, {
+          title: config.status.title,
+          refreshSeconds: config.status.refreshSeconds,
+        }),
+        contentType: 'text/html; charset=utf-8',
+      }),
+    },
+    cacheSeconds: config.status.cacheSeconds,
+    clock: deps.clock ?? Date.now,
+  });
+  const send = (request: Request, response: Response, rendered: RenderedBody): void => {
+    response.setHeader('Cache-Control', `public, max-age=${config.status.cacheSeconds}`);
+    response.setHeader('ETag', rendered.etag);
+    if (isNoneMatchSatisfied(request.get('if-none-match'), rendered.etag)) {
+      response.status(304).end();
+      return;
+    }
+    response.setHeader('Content-Type', rendered.contentType);
+    response.send(rendered.body);
   };
-  const pageUrl = `${config.publicBaseUrl ?? ''}/status`;
 
   router.get('/status.json', async (request: Request, response: Response) => {
-    const data = await statusData();
+    const rendered = await renderings.get('json');
     response.setHeader('Access-Control-Allow-Origin', '*');
-    response.setHeader('Cache-Control', `public, max-age=${config.status.cacheSeconds}`);
-    response.json(toStatusSummary(data, { id: 'reach', name: config.status.title, url: pageUrl }));
-    void request;
+    send(request, response, rendered);
   });
 
-  router.get('/status', async (_request: Request, response: Response) => {
-    const data = await statusData();
-    response.setHeader('Cache-Control', `public, max-age=${config.status.cacheSeconds}`);
-    response
-      .type('html')
-      .send(
-        renderStatusPage(data, { title: config.status.title, refreshSeconds: config.status.refreshSeconds }),
-      );
+  router.get('/status', async (request: Request, response: Response) => {
+    send(request, response, await renderings.get('html'));
   });
 
   return router;

@@ -1,0 +1,91 @@
+// The public status bodies (status.json, the HTML page): gathered and rendered once per cache window, with an ETag.
+import { createHash } from 'node:crypto';
+import type { StatusData } from './status-summary.js';
+
+export type StatusView = 'json' | 'html';
+
+/** A body as sent: the bytes, their Content-Type and a strong ETag (a hash of the bytes). */
+export interface RenderedBody {
+  body: Buffer;
+  contentType: string;
+  etag: string;
+}
+
+export interface StatusRenderCacheOptions {
+  /** Reads the data; its rejection reaches every request waiting on it and is never kept. */
+  gather: (nowMs: number) => Promise<StatusData>;
+  /** Renders one view of the data: called at most once per view and gathering. */
+  render: Record<StatusView, (data: StatusData) => { text: string; contentType: string }>;
+  /** 0 turns the cache off: every request gathers and renders its own. */
+  cacheSeconds: number;
+  clock: () => number;
+}
+
+interface Gathering {
+  data: Promise<StatusData>;
+  /** When the data was ready; the window runs from then, so a slow gathering still serves a full window. */
+  readyAtMs?: number;
+  bodies: Map<StatusView, RenderedBody>;
+}
+
+export function renderedBodyOf(text: string, contentType: string): RenderedBody {
+  const body = Buffer.from(text, 'utf8');
+  return { body, contentType, etag: `"${createHash('sha256').update(body).digest('base64url')}"` };
+}
+
+/**
+ * A page people reload while something is down has to cost little per request. One gathering serves every
+ * request that arrives while it runs and for `cacheSeconds` after it is ready; each view is rendered (and
+ * hashed) once per gathering, on its first request, so a request in the window only sends bytes it already has.
+ */
+export class StatusRenderCache {
+  private current: Gathering | undefined;
+
+  constructor(private readonly options: StatusRenderCacheOptions) {}
+
+  async get(view: StatusView): Promise<RenderedBody> {
+    const gathering = this.gatheringFor(this.options.clock());
+    const data = await gathering.data;
+    const kept = gathering.bodies.get(view);
+    if (kept) return kept;
+    // Rendering is synchronous: the first request to resume renders, the others find its body here.
+    const { text, contentType } = this.options.render[view](data);
+    const rendered = renderedBodyOf(text, contentType);
+    gathering.bodies.set(view, rendered);
+    return rendered;
+  }
+
+  private gatheringFor(nowMs: number): Gathering {
+    const { cacheSeconds, clock } = this.options;
+    const current = this.current;
+    const isFresh =
+      current !== undefined &&
+      (current.readyAtMs === undefined || nowMs - current.readyAtMs < cacheSeconds * 1000);
+    if (cacheSeconds > 0 && current && isFresh) return current;
+    const gathering: Gathering = { data: this.options.gather(nowMs), bodies: new Map() };
+    if (cacheSeconds === 0) return gathering;
+    this.current = gathering;
+    gathering.data.then(
+      () => {
+        gathering.readyAtMs = clock();
+      },
+      () => {
+        // A failed gathering is forgotten at once: the next request tries Redis again.
+        if (this.current === gathering) this.current = undefined;
+      },
+    );
+    return gathering;
+  }
+}
+
+/**
+ * Whether an If-None-Match header matches the ETag (RFC 9110 13.1.2: `*`, or any listed tag by the weak
+ * comparison, so `W/"x"` matches `"x"`).
+ */
+export function isNoneMatchSatisfied(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  if (header.trim() === '*') return true;
+  const opaque = (tag: string) => (tag.startsWith('W/') ? tag.slice(2) : tag);
+  const wanted = opaque(etag);
+  return (header.match(/(?:W\/)?"[^"]*"/g) ?? []).some((tag) => opaque(tag) === wanted);
+}
