@@ -45,19 +45,15 @@ const embeddedRedisPids = new Set<number>();
 
 /** Runs a RUN instruction's shell command, as `/bin/sh -c` in the image would. */
 function runShell(command: string, cwd: string, timeoutMs: number): Promise<void> {
-  // npm's own run-script variables (npm_config_prefix, npm_config_local_prefix...) would steer an `npm ci`
-  // started under `npm test` to this repository; a Docker build stage sees none of them.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+  // The caller's environment stays: it may hold the registry, proxy or cache settings npm needs on this machine.
+  const env = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' };
   return new Promise((resolve, reject) => {
-    execFile(
-      '/bin/sh',
-      ['-c', command],
-      { cwd, timeout: timeoutMs, env: { ...env, npm_config_audit: 'false', npm_config_fund: 'false' } },
-      (error, _stdout, stderr) => {
-        if (error) reject(new Error(`${command} failed (${error.code ?? error.signal}): ${stderr}`));
-        else resolve();
-      },
-    );
+    execFile('/bin/sh', ['-c', command], { cwd, timeout: timeoutMs, env }, (error, stdout, stderr) => {
+      // tsc reports on stdout, npm on stderr: show both (their ends) when a step fails.
+      const printed = `${stdout}${stderr}`.slice(-4000);
+      if (error) reject(new Error(`${command} failed (${error.code ?? error.signal}):\n${printed}`));
+      else resolve();
+    });
   });
 }
 
