@@ -294,7 +294,7 @@ http {
   let statusJson = 'skipped (--no-status)';
   if (!values['no-status']) {
     // Cold: the first gathering reads every completed hour and day; warm: the next one reads only current ones.
-    const source = new StatusDataSource(store);
+    const source = new StatusDataSource(store, monitorKeyPrefix(queueName));
     const coldStartedMs = performance.now();
     await source.gather(Date.now());
     const coldMs = performance.now() - coldStartedMs;

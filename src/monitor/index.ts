@@ -25,6 +25,8 @@ export {
 } from './workers.js';
 
 export interface MonitorApi extends MonitorApiDeps {
+  /** The store's key prefix, which the status router's batched reads need. */
+  keyPrefix: string;
   close(): Promise<void>;
 }
 
@@ -40,8 +42,9 @@ export function createMonitorApi(options: {
   registry?: Registry;
 }): MonitorApi {
   const { config } = options;
+  const keyPrefix = monitorKeyPrefix(options.baseQueueName);
   const store = new MonitorStore(options.redis, {
-    keyPrefix: monitorKeyPrefix(options.baseQueueName),
+    keyPrefix,
     historyMaxAgeSeconds: config.history.maxAgeSeconds,
     historyMaxEntries: config.history.maxEntries,
   });
@@ -53,6 +56,7 @@ export function createMonitorApi(options: {
   if (options.registry) registerMonitorMetrics(options.registry, store);
   return {
     store,
+    keyPrefix,
     scheduler,
     policy: options.policy,
     config,

@@ -1,6 +1,7 @@
 // The status data behind /status.json and /status: gathered from the store, mapped to the Statuspage format.
 import type { MonitorRecord, MonitorState } from './schemas.js';
 import type { MonitorStatus } from './state-machine.js';
+import { type CounterReading, type Counts, readCounters, zeroCounts } from './status-counters.js';
 import type { StatusComponent, StatusIncident, StatusSummary } from './status-schema.js';
 import type { CountKind, Incident, MonitorStore } from './store.js';
 
@@ -31,14 +32,14 @@ export function uptimeOf(counts: Record<CountKind, number>): number | null {
 
 /** Nearest-rank percentile of unsorted values; null for none. */
 export function percentile(values: number[], fraction: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.max(1, Math.ceil(fraction * sorted.length));
-  return sorted[rank - 1] ?? null;
+  return nearestRank(
+    [...values].sort((a, b) => a - b),
+    fraction,
+  );
 }
 
-function sumCounts(buckets: Array<Record<CountKind, number>>): Record<CountKind, number> {
-  const total: Record<CountKind, number> = { up: 0, degraded: 0, down: 0, maintenance: 0 };
+function sumCounts(buckets: Counts[]): Counts {
+  const total = zeroCounts();
   for (const bucket of buckets) {
     total.up += bucket.up;
     total.degraded += bucket.degraded;
@@ -48,24 +49,43 @@ function sumCounts(buckets: Array<Record<CountKind, number>>): Record<CountKind,
   return total;
 }
 
+/** Nearest rank in values already sorted ascending; null for none. */
+function nearestRank(sorted: number[], fraction: number): number | null {
+  if (sorted.length === 0) return null;
+  return sorted[Math.max(1, Math.ceil(fraction * sorted.length)) - 1] ?? null;
+}
+
+type DayEntry = ComponentData['days'][number];
+
+/** What no longer changes until the next hour or day, kept per monitor: read, labelled and summed once. */
 interface CompletedBuckets {
   today: number;
-  /** The 89 days before today, oldest first. */
-  pastDays: Array<Record<CountKind, number>>;
+  /** The 89 days before today, oldest first, labelled for the bar. */
+  pastDays: DayEntry[];
+  /** Sums of the last 6 and 29 of them: the 7- and 30-day uptimes add today to these. */
+  pastWeek: Counts;
+  pastMonth: Counts;
   hour: number;
-  /** The 24 hours before the current one, oldest first. */
-  pastHours: Array<Record<CountKind, number>>;
+  /** Sum of the 24 hours before the current one. */
+  pastDay: Counts;
 }
+
+const completedDays = uptimeBarDays - 1;
+const completedHours = 24;
 
 /**
  * Gathers the status data. Completed hours and days no longer change, so they are read once per hour and
  * per day and kept per monitor; each gathering then reads only the current hour's and day's counters and the
- * recent durations (three commands per monitor instead of some 460 counter fields).
+ * latency samples, for all monitors in a few pipelines (see readCounters).
  */
 export class StatusDataSource {
   private readonly completed = new Map<string, CompletedBuckets>();
 
-  constructor(private readonly store: MonitorStore) {}
+  /** `keyPrefix`: the MonitorStore's, whose counters readCounters reads directly. */
+  constructor(
+    private readonly store: MonitorStore,
+    private readonly keyPrefix: string,
+  ) {}
 
   async gather(nowMs: number): Promise<StatusData> {
     const { store } = this;
@@ -74,38 +94,47 @@ export class StatusDataSource {
     const [monitors, statuses] = await Promise.all([store.listMonitors(), store.getStatuses()]);
     const listed = new Set(monitors.map((monitor) => monitor.id));
     for (const id of this.completed.keys()) if (!listed.has(id)) this.completed.delete(id);
-    const components = await Promise.all(
-      monitors.map(async (monitor): Promise<ComponentData> => {
-        const buckets = await this.completedBuckets(monitor.id, today, hour);
-        const [[currentHour], [currentDay], durations] = await Promise.all([
-          store.bucketCounts(monitor.id, 'hourly', hour, hour),
-          store.bucketCounts(monitor.id, 'daily', today, today),
-          store.recentDurations(monitor.id),
-        ]);
-        const dayCounts = [...buckets.pastDays, currentDay ?? sumCounts([])];
-        const days = dayCounts.map((counts, index) => ({
-          day: new Date((today - uptimeBarDays + 1 + index) * dayMs).toISOString().slice(0, 10),
-          ...counts,
-        }));
-        return {
-          monitor,
-          status: statuses.get(monitor.id) ?? {
-            version: 0,
-            state: 'pending',
-            sinceMs: Date.parse(monitor.createdAt),
-            consecutiveFailures: 0,
-            lastStartedAtMs: 0,
-          },
-          uptime: {
-            '24h': uptimeOf(sumCounts([...buckets.pastHours, currentHour ?? sumCounts([])])),
-            '7d': uptimeOf(sumCounts(dayCounts.slice(-7))),
-            '30d': uptimeOf(sumCounts(dayCounts.slice(-30))),
-          },
-          latencyMs: { p50: percentile(durations, 0.5), p95: percentile(durations, 0.95) },
-          days,
-        };
-      }),
+    // Taken once: a gathering running at the same time may change the map while this one reads.
+    const kept = monitors.map((monitor) => this.completed.get(monitor.id));
+    const readings = await readCounters(
+      store.redis,
+      this.keyPrefix,
+      monitors.map((monitor, index) => ({
+        id: monitor.id,
+        withPastDays: kept[index]?.today !== today,
+        withPastHours: kept[index]?.hour !== hour,
+      })),
+      { today, hour, pastDays: completedDays, pastHours: completedHours },
     );
+    const labels = dayLabels(today);
+    const todayLabel = labels[completedDays] ?? '';
+    const components = monitors.map((monitor, index): ComponentData => {
+      const reading = readings[index] ?? {
+        currentHour: zeroCounts(),
+        currentDay: zeroCounts(),
+        durationsMs: [],
+      };
+      const completed = this.keepCompleted(monitor.id, kept[index], reading, { today, hour, labels });
+      const { currentDay } = reading;
+      const durations = [...reading.durationsMs].sort((a, b) => a - b);
+      return {
+        monitor,
+        status: statuses.get(monitor.id) ?? {
+          version: 0,
+          state: 'pending',
+          sinceMs: Date.parse(monitor.createdAt),
+          consecutiveFailures: 0,
+          lastStartedAtMs: 0,
+        },
+        uptime: {
+          '24h': uptimeOf(sumCounts([completed.pastDay, reading.currentHour])),
+          '7d': uptimeOf(sumCounts([completed.pastWeek, currentDay])),
+          '30d': uptimeOf(sumCounts([completed.pastMonth, currentDay])),
+        },
+        latencyMs: { p50: nearestRank(durations, 0.5), p95: nearestRank(durations, 0.95) },
+        days: [...completed.pastDays, { day: todayLabel, ...currentDay }],
+      };
+    });
     const openIds = components.flatMap((component) =>
       component.status.openIncidentId ? [component.status.openIncidentId] : [],
     );
@@ -113,26 +142,46 @@ export class StatusDataSource {
     return { generatedAtMs: nowMs, components, incidents };
   }
 
-  private async completedBuckets(id: string, today: number, hour: number): Promise<CompletedBuckets> {
-    const cached = this.completed.get(id);
-    const isDayCurrent = cached?.today === today;
-    const isHourCurrent = cached?.hour === hour;
-    if (cached && isDayCurrent && isHourCurrent) return cached;
-    const [pastDays, pastHours] = await Promise.all([
-      isDayCurrent && cached
-        ? cached.pastDays
-        : this.store.bucketCounts(id, 'daily', today - uptimeBarDays + 1, today - 1),
-      isHourCurrent && cached ? cached.pastHours : this.store.bucketCounts(id, 'hourly', hour - 24, hour - 1),
-    ]);
-    const fresh = { today, pastDays, hour, pastHours };
+  private keepCompleted(
+    id: string,
+    kept: CompletedBuckets | undefined,
+    reading: CounterReading,
+    now: { today: number; hour: number; labels: string[] },
+  ): CompletedBuckets {
+    const days = reading.pastDays
+      ? {
+          today: now.today,
+          pastDays: reading.pastDays.map((counts, index) => ({ day: now.labels[index] ?? '', ...counts })),
+          pastWeek: sumCounts(reading.pastDays.slice(-6)),
+          pastMonth: sumCounts(reading.pastDays.slice(-29)),
+        }
+      : kept;
+    const hours = reading.pastHours ? { hour: now.hour, pastDay: sumCounts(reading.pastHours) } : kept;
+    // readCounters was asked for whatever was not kept, so neither is missing.
+    if (!days || !hours) throw new Error(`the completed buckets of monitor ${id} were neither kept nor read`);
+    const fresh: CompletedBuckets = {
+      today: days.today,
+      pastDays: days.pastDays,
+      pastWeek: days.pastWeek,
+      pastMonth: days.pastMonth,
+      hour: hours.hour,
+      pastDay: hours.pastDay,
+    };
     this.completed.set(id, fresh);
     return fresh;
   }
 }
 
+/** The bar's 90 UTC dates ending today, oldest first. */
+function dayLabels(today: number): string[] {
+  return Array.from({ length: uptimeBarDays }, (_, index) =>
+    new Date((today - uptimeBarDays + 1 + index) * dayMs).toISOString().slice(0, 10),
+  );
+}
+
 /** One gathering without a cache of completed buckets (tools and benchmarks). */
-export function gatherStatusData(store: MonitorStore, nowMs: number): Promise<StatusData> {
-  return new StatusDataSource(store).gather(nowMs);
+export function gatherStatusData(store: MonitorStore, keyPrefix: string, nowMs: number): Promise<StatusData> {
+  return new StatusDataSource(store, keyPrefix).gather(nowMs);
 }
 
 const componentStatusOf: Record<MonitorState, StatusComponent['status']> = {

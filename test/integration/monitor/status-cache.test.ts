@@ -20,6 +20,7 @@ import { startRedis, type TestRedis } from '../../support/redis.js';
 import { sendJson, startTestService } from './support.js';
 
 const cacheSeconds = 60;
+const keyPrefix = 'status-cache-test:monitor';
 const monitorId = '00000000-0000-4000-8000-000000000001';
 let redis: TestRedis;
 let client: Redis;
@@ -71,7 +72,7 @@ beforeAll(async () => {
   client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   client.on('error', () => undefined); // the outage test stops Redis: the failures are asserted on the answers
   store = new MonitorStore(client, {
-    keyPrefix: 'status-cache-test:monitor',
+    keyPrefix,
     historyMaxAgeSeconds: 86_400,
     historyMaxEntries: 100,
   });
@@ -82,6 +83,7 @@ beforeAll(async () => {
   app.use(
     createStatusRouter({
       store,
+      keyPrefix,
       config: loadMonitorConfig({ STATUS_CACHE_SECONDS: String(cacheSeconds), STATUS_PAGE_TITLE: 'Acme' }),
       clock: () => clockMs,
     }),
