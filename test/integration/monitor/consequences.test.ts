@@ -7,53 +7,29 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AlertQueue, alertQueueName } from '../../../src/monitor/alerts.js';
 import { applyPendingConsequences } from '../../../src/monitor/consequences.js';
 import { runMonitor } from '../../../src/monitor/runner.js';
-import { startRedis, type TestRedis } from '../../support/redis.js';
-import {
-  loopbackPolicy,
-  type MonitorHarness,
-  probeDefaults,
-  RunRecorder,
-  type SwitchableSite,
-  sendJson,
-  startMonitorHarness,
-  startSwitchableSite,
-  startWebhookReceiver,
-  type WebhookReceiver,
-} from './support.js';
+import { loopbackPolicy, type MonitorSuite, probeDefaults, sendJson, startMonitorSuite } from './support.js';
 
-let redis: TestRedis;
-let harness: MonitorHarness;
-let recorder: RunRecorder;
-let site: SwitchableSite;
-let receiver: WebhookReceiver;
+let suite: MonitorSuite;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  site = await startSwitchableSite();
-  receiver = await startWebhookReceiver();
-  harness = await startMonitorHarness({ redisUrl: redis.url });
-  recorder = new RunRecorder(harness.workers);
+  suite = await startMonitorSuite();
 });
 
 afterAll(async () => {
-  recorder?.stop();
-  await harness?.close();
-  await site?.close();
-  await receiver?.close();
-  await redis?.dispose();
+  await suite?.close();
 });
 
 async function createMonitor(name: string): Promise<string> {
-  site.mode = 'healthy';
-  const response = await sendJson('POST', `${harness.url}/monitors`, {
+  suite.site.mode = 'healthy';
+  const response = await sendJson('POST', `${suite.harness.url}/monitors`, {
     name,
-    url: site.url,
+    url: suite.site.url,
     intervalSeconds: 60,
     confirmations: 1,
-    webhooks: [{ url: receiver.url, secret: 'test-webhook-secret-0123456789' }],
+    webhooks: [{ url: suite.receiver.url, secret: 'test-webhook-secret-0123456789' }],
   });
   expect(response.status).toBe(201);
-  await recorder.upTo(response.body.id, 1);
+  await suite.recorder.upTo(response.body.id, 1);
   return response.body.id as string;
 }
 
@@ -62,14 +38,14 @@ async function createMonitor(name: string): Promise<string> {
  * state is written, then queueing the webhook fails, as it would for a worker that died at that moment.
  */
 async function runWithBrokenAlertQueue(monitorId: string): Promise<unknown> {
-  const broken: AlertQueue = new Queue(alertQueueName('test'), { connection: { url: redis.url } });
+  const broken: AlertQueue = new Queue(alertQueueName('test'), { connection: { url: suite.redis.url } });
   await broken.close();
   return runMonitor(
     {
-      store: harness.workers.store,
-      scheduler: harness.workers.scheduler,
+      store: suite.harness.workers.store,
+      scheduler: suite.harness.workers.scheduler,
       alertQueue: broken,
-      config: harness.config,
+      config: suite.harness.config,
       probeDefaults,
       policy: loopbackPolicy,
       logger: pino({ level: 'silent' }),
@@ -84,52 +60,60 @@ async function runWithBrokenAlertQueue(monitorId: string): Promise<unknown> {
 }
 
 async function alertJobsOf(monitorId: string) {
-  const jobs = await harness.alertQueue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed']);
+  const jobs = await suite.harness.alertQueue.getJobs([
+    'waiting',
+    'active',
+    'delayed',
+    'completed',
+    'failed',
+  ]);
   return jobs.filter((job) => job.data.payload.monitor.id === monitorId);
 }
 
 describe('consequences of a state change', () => {
   it('are applied by the next run when the run that changed the state failed to apply them', async () => {
     const id = await createMonitor('Interrupted');
-    const before = receiver.deliveries.length;
-    site.mode = 'failing';
+    const before = suite.receiver.deliveries.length;
+    suite.site.mode = 'failing';
 
     const error = await runWithBrokenAlertQueue(id);
     expect(error).toBeInstanceOf(Error);
     // The state moved and the incident was opened; the alert never reached the queue, and is kept in Redis.
-    const status = await harness.workers.store.getStatus(id);
+    const status = await suite.harness.workers.store.getStatus(id);
     expect(status.state).toBe('down');
     const incidentId = status.openIncidentId ?? '';
-    expect(await harness.workers.store.getIncident(incidentId)).toMatchObject({ cause: 'server_fault' });
+    expect(await suite.harness.workers.store.getIncident(incidentId)).toMatchObject({
+      cause: 'server_fault',
+    });
     expect(await alertJobsOf(id)).toEqual([]);
-    const pending = await harness.workers.store.pendingConsequences(id);
+    const pending = await suite.harness.workers.store.pendingConsequences(id);
     expect(pending.map((entry) => entry.version)).toEqual([status.version]);
 
     // The next run (still failing: no new change) applies what was left, and the alert is the original change.
-    const next = recorder.next(id, 1);
-    await harness.workers.scheduler.runNow(id, 'manual');
+    const next = suite.recorder.next(id, 1);
+    await suite.harness.workers.scheduler.runNow(id, 'manual');
     const [run] = await next;
     expect(run?.decision?.change).toBeUndefined();
-    const delivery = JSON.parse((await receiver.nth(before + 1)).body);
+    const delivery = JSON.parse((await suite.receiver.nth(before + 1)).body);
     expect(delivery).toMatchObject({ oldState: 'up', newState: 'down', cause: 'server_fault' });
     expect(delivery.incident.id).toBe(incidentId);
-    expect(await harness.workers.store.pendingConsequences(id)).toEqual([]);
+    expect(await suite.harness.workers.store.pendingConsequences(id)).toEqual([]);
     expect(await alertJobsOf(id)).toHaveLength(1);
-    const incident = await harness.workers.store.getIncident(incidentId);
+    const incident = await suite.harness.workers.store.getIncident(incidentId);
     expect(incident?.updates).toHaveLength(1);
   });
 
   it('are applied once when two workers apply the same left-over consequences at the same time', async () => {
     const id = await createMonitor('Twice');
-    site.mode = 'failing';
+    suite.site.mode = 'failing';
     expect(await runWithBrokenAlertQueue(id)).toBeInstanceOf(Error);
-    const status = await harness.workers.store.getStatus(id);
+    const status = await suite.harness.workers.store.getStatus(id);
 
     const deps = {
-      store: harness.workers.store,
-      scheduler: harness.workers.scheduler,
-      alertQueue: harness.alertQueue,
-      config: harness.config,
+      store: suite.harness.workers.store,
+      scheduler: suite.harness.workers.scheduler,
+      alertQueue: suite.harness.alertQueue,
+      config: suite.harness.config,
       logger: pino({ level: 'silent' }),
     };
     const applied = await Promise.all([
@@ -141,20 +125,20 @@ describe('consequences of a state change', () => {
     expect(jobs).toHaveLength(1);
     expect(jobs[0]?.id).toBe(`${id}-${status.version}-monitor-0`);
     expect(jobs[0]?.data.payload).toMatchObject({ oldState: 'up', newState: 'down' });
-    const incident = await harness.workers.store.getIncident(status.openIncidentId ?? '');
+    const incident = await suite.harness.workers.store.getIncident(status.openIncidentId ?? '');
     expect(incident?.updates).toHaveLength(1);
-    const incidents = await harness.workers.store.incidentsSince(0, []);
+    const incidents = await suite.harness.workers.store.incidentsSince(0, []);
     expect(incidents.filter((item) => item.monitorId === id)).toHaveLength(1);
-    expect(await harness.workers.store.pendingConsequences(id)).toEqual([]);
+    expect(await suite.harness.workers.store.pendingConsequences(id)).toEqual([]);
   });
 
   it('of a deleted monitor are deleted with it', async () => {
     const id = await createMonitor('Deleted');
-    site.mode = 'failing';
+    suite.site.mode = 'failing';
     expect(await runWithBrokenAlertQueue(id)).toBeInstanceOf(Error);
-    expect(await harness.workers.store.pendingConsequences(id)).toHaveLength(1);
-    const response = await sendJson('DELETE', `${harness.url}/monitors/${id}`);
+    expect(await suite.harness.workers.store.pendingConsequences(id)).toHaveLength(1);
+    const response = await sendJson('DELETE', `${suite.harness.url}/monitors/${id}`);
     expect(response.status).toBe(204);
-    expect(await harness.workers.store.pendingConsequences(id)).toEqual([]);
+    expect(await suite.harness.workers.store.pendingConsequences(id)).toEqual([]);
   });
 });

@@ -3,79 +3,57 @@ import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { signatureHeader } from '../../../src/monitor/alerts.js';
 import { schedulerIdOf } from '../../../src/monitor/scheduler.js';
-import { startRedis, type TestRedis } from '../../support/redis.js';
-import {
-  type MonitorHarness,
-  RunRecorder,
-  type SwitchableSite,
-  sendJson,
-  startMonitorHarness,
-  startSwitchableSite,
-  startWebhookReceiver,
-  type WebhookReceiver,
-} from './support.js';
+import { type MonitorSuite, sendJson, startMonitorSuite, startWebhookReceiver } from './support.js';
 
-let redis: TestRedis;
-let harness: MonitorHarness;
-let recorder: RunRecorder;
-let site: SwitchableSite;
-let receiver: WebhookReceiver;
+let suite: MonitorSuite;
 const secret = 'test-webhook-secret-0123456789';
 
 beforeAll(async () => {
-  redis = await startRedis();
-  site = await startSwitchableSite();
-  receiver = await startWebhookReceiver();
-  harness = await startMonitorHarness({ redisUrl: redis.url });
-  recorder = new RunRecorder(harness.workers);
+  suite = await startMonitorSuite();
 });
 
 afterAll(async () => {
-  recorder?.stop();
-  await harness?.close();
-  await site?.close();
-  await receiver?.close();
-  await redis?.dispose();
+  await suite?.close();
 });
 
 beforeEach(() => {
-  site.mode = 'healthy';
-  site.failuresLeft = 0;
+  suite.site.mode = 'healthy';
+  suite.site.failuresLeft = 0;
 });
 
 async function createMonitor(body: Record<string, unknown>): Promise<string> {
-  const response = await sendJson('POST', `${harness.url}/monitors`, {
+  const response = await sendJson('POST', `${suite.harness.url}/monitors`, {
     name: 'Shop',
-    url: site.url,
+    url: suite.site.url,
     intervalSeconds: 60,
     ...body,
   });
   expect(response.status).toBe(201);
   // The first run is queued on create: wait for it so each test starts from a known state.
-  await recorder.upTo(response.body.id, 1);
+  await suite.recorder.upTo(response.body.id, 1);
   return response.body.id as string;
 }
 
 /** Triggers one run as a tick would, and resolves with it and the `count - 1` re-checks it is expected to cause. */
 async function tick(monitorId: string, count = 1) {
-  const runs = recorder.next(monitorId, count);
-  await harness.workers.scheduler.runNow(monitorId, 'manual');
+  const runs = suite.recorder.next(monitorId, count);
+  await suite.harness.workers.scheduler.runNow(monitorId, 'manual');
   return runs;
 }
 
 describe('monitor state', () => {
   it('marks a new monitor up after its first run and gives it a job scheduler', async () => {
     const id = await createMonitor({ name: 'Fresh' });
-    const monitor = await sendJson('GET', `${harness.url}/monitors/${id}`);
+    const monitor = await sendJson('GET', `${suite.harness.url}/monitors/${id}`);
     expect(monitor.body.state).toBe('up');
     expect(monitor.body.lastRun).toMatchObject({ cause: 'ok', code: 'http.ok', health: 'up' });
-    const scheduler = await harness.api.scheduler.queue.getJobScheduler(schedulerIdOf(id));
+    const scheduler = await suite.harness.api.scheduler.queue.getJobScheduler(schedulerIdOf(id));
     expect(scheduler?.every).toBe(60_000);
   });
 
   it('re-checks at once after one failure and stays up when the re-check passes', async () => {
     const id = await createMonitor({ name: 'Blip', confirmations: 2 });
-    site.failuresLeft = 1;
+    suite.site.failuresLeft = 1;
     const [failed, recheck] = await tick(id, 2);
     expect(failed?.result.entry).toMatchObject({ health: 'down', cause: 'server_fault' });
     expect(failed?.decision?.isRecheckWanted).toBe(true);
@@ -87,39 +65,39 @@ describe('monitor state', () => {
 
   it('goes down only after the configured consecutive failures, then opens an incident with the cause', async () => {
     const id = await createMonitor({ name: 'Checkout', confirmations: 3 });
-    site.mode = 'failing';
+    suite.site.mode = 'failing';
     const runs = await tick(id, 3);
     expect(runs.map((run) => run.result.entry.trigger)).toEqual(['manual', 'recheck', 'recheck']);
     expect(runs.map((run) => run.decision?.status.state)).toEqual(['up', 'up', 'down']);
     expect(runs[2]?.decision?.change).toMatchObject({ from: 'up', to: 'down' });
     const incidentId = runs[2]?.decision?.status.openIncidentId;
     expect(incidentId).toBeDefined();
-    const incident = await harness.api.store.getIncident(incidentId ?? '');
+    const incident = await suite.harness.api.store.getIncident(incidentId ?? '');
     expect(incident).toMatchObject({ monitorId: id, cause: 'server_fault', code: 'http.server_error' });
     expect(incident?.resolvedAtMs).toBeUndefined();
 
     // While it lasts, a different verdict is recorded on the incident.
-    site.mode = 'overloaded';
+    suite.site.mode = 'overloaded';
     const [overloaded] = await tick(id, 1);
     expect(overloaded?.decision?.status.state).toBe('degraded');
-    const updated = await harness.api.store.getIncident(incidentId ?? '');
+    const updated = await suite.harness.api.store.getIncident(incidentId ?? '');
     expect(updated?.updates.map((update) => update.cause)).toEqual(['server_fault', 'overload']);
 
-    site.mode = 'healthy';
+    suite.site.mode = 'healthy';
     const [recovered] = await tick(id, 1);
     expect(recovered?.decision?.change).toMatchObject({ from: 'degraded', to: 'up' });
-    const resolved = await harness.api.store.getIncident(incidentId ?? '');
+    const resolved = await suite.harness.api.store.getIncident(incidentId ?? '');
     expect(resolved?.resolvedAtMs).toBe(recovered?.result.startedAtMs);
-    const summary = await sendJson('GET', `${harness.url}/status.json`);
+    const summary = await sendJson('GET', `${suite.harness.url}/status.json`);
     const listed = summary.body.reach.recentIncidents.find((item: { id: string }) => item.id === incidentId);
     expect(listed.reach.cause).toBe('overload');
     expect(listed.reach.durationSeconds).toBeGreaterThanOrEqual(0);
     expect(listed.resolved_at).toBe(new Date(resolved?.resolvedAtMs ?? 0).toISOString());
   });
 
-  it('marks a slow site degraded, not down, after the confirmations', async () => {
+  it('marks a slow suite.site degraded, not down, after the confirmations', async () => {
     const id = await createMonitor({ name: 'Slow', confirmations: 2, slowFirstByteMs: 200 });
-    site.mode = 'slow';
+    suite.site.mode = 'slow';
     const runs = await tick(id, 2);
     expect(runs.map((run) => run.result.entry.code)).toEqual([
       'http.slow_first_byte',
@@ -130,7 +108,7 @@ describe('monitor state', () => {
   });
 
   it('holds a monitor in maintenance during its window: no incident, no alert', async () => {
-    const before = receiver.deliveries.length;
+    const before = suite.receiver.deliveries.length;
     const now = Date.now();
     const id = await createMonitor({
       name: 'Planned',
@@ -138,14 +116,14 @@ describe('monitor state', () => {
       maintenance: [
         { startsAt: new Date(now - 60_000).toISOString(), endsAt: new Date(now + 3_600_000).toISOString() },
       ],
-      webhooks: [{ url: receiver.url, secret }],
+      webhooks: [{ url: suite.receiver.url, secret }],
     });
-    site.mode = 'failing';
+    suite.site.mode = 'failing';
     const [run] = await tick(id, 1);
     expect(run?.decision?.status.state).toBe('maintenance');
     expect(run?.decision?.incident).toBeUndefined();
     expect(run?.decision?.isRecheckWanted).toBe(false);
-    const summary = await sendJson('GET', `${harness.url}/status.json`);
+    const summary = await sendJson('GET', `${suite.harness.url}/status.json`);
     const component = summary.body.components.find((item: { id: string }) => item.id === id);
     expect(component.status).toBe('under_maintenance');
     expect(
@@ -155,7 +133,7 @@ describe('monitor state', () => {
       ),
     ).toBe(true);
     // An alerted change queues its webhook before the run counts as applied: nothing was queued for it.
-    const alertJobs = await harness.alertQueue.getJobs([
+    const alertJobs = await suite.harness.alertQueue.getJobs([
       'waiting',
       'active',
       'delayed',
@@ -163,7 +141,7 @@ describe('monitor state', () => {
       'failed',
     ]);
     expect(alertJobs.filter((job) => job.data.payload.monitor.id === id)).toEqual([]);
-    expect(receiver.deliveries.length).toBe(before);
+    expect(suite.receiver.deliveries.length).toBe(before);
   });
 });
 
@@ -178,11 +156,11 @@ describe('webhook alerts', () => {
         confirmations: 1,
         webhooks: [{ url: hanging.url, secret }],
       });
-      site.mode = 'failing';
+      suite.site.mode = 'failing';
       await tick(id, 1);
-      // The delivery is in flight and held open by the receiver; the next runs go on regardless.
+      // The delivery is in flight and held open by its receiver; the next runs go on regardless.
       await hanging.nth(1);
-      site.mode = 'healthy';
+      suite.site.mode = 'healthy';
       const [recovered] = await tick(id, 1);
       expect(recovered?.decision?.change).toMatchObject({ from: 'down', to: 'up' });
       const [next] = await tick(id, 1);
@@ -196,16 +174,16 @@ describe('webhook alerts', () => {
     const id = await createMonitor({
       name: 'Signed',
       confirmations: 1,
-      webhooks: [{ url: receiver.url, secret }],
+      webhooks: [{ url: suite.receiver.url, secret }],
     });
-    const before = receiver.deliveries.length;
-    site.mode = 'failing';
+    const before = suite.receiver.deliveries.length;
+    suite.site.mode = 'failing';
     await tick(id, 1);
-    const delivery = await receiver.nth(before + 1);
+    const delivery = await suite.receiver.nth(before + 1);
     const payload = JSON.parse(delivery.body);
     expect(payload).toMatchObject({
       event: 'monitor.state_changed',
-      monitor: { id, name: 'Signed', url: site.url },
+      monitor: { id, name: 'Signed', url: suite.site.url },
       oldState: 'up',
       newState: 'down',
       cause: 'server_fault',
@@ -223,9 +201,9 @@ describe('webhook alerts', () => {
       .digest('hex');
     expect(match?.[2]).not.toBe(forged);
 
-    site.mode = 'healthy';
+    suite.site.mode = 'healthy';
     await tick(id, 1);
-    const recovery = JSON.parse((await receiver.nth(before + 2)).body);
+    const recovery = JSON.parse((await suite.receiver.nth(before + 2)).body);
     expect(recovery).toMatchObject({ oldState: 'down', newState: 'up', cause: 'ok' });
     expect(recovery.incident.id).toBe(payload.incident.id);
   });
@@ -234,22 +212,22 @@ describe('webhook alerts', () => {
     const id = await createMonitor({
       name: 'Retried',
       confirmations: 1,
-      webhooks: [{ url: receiver.url, secret }],
+      webhooks: [{ url: suite.receiver.url, secret }],
     });
-    const before = receiver.deliveries.length;
-    receiver.answers.push(500, 503);
+    const before = suite.receiver.deliveries.length;
+    suite.receiver.answers.push(500, 503);
     const delivered = new Promise<{ attempt: number }>((resolve) => {
       const listener = (event: { attempt: number; payload: { monitor: { id: string } } }) => {
         if (event.payload.monitor.id !== id) return;
-        harness.workers.events.off('delivered', listener);
+        suite.harness.workers.events.off('delivered', listener);
         resolve(event);
       };
-      harness.workers.events.on('delivered', listener);
+      suite.harness.workers.events.on('delivered', listener);
     });
-    site.mode = 'failing';
+    suite.site.mode = 'failing';
     await tick(id, 1);
     expect((await delivered).attempt).toBe(3);
-    const attempts = receiver.deliveries.slice(before, before + 3);
+    const attempts = suite.receiver.deliveries.slice(before, before + 3);
     expect(attempts.map((attempt) => attempt.status)).toEqual([500, 503, 200]);
     // Each attempt carries the same payload, signed again.
     expect(new Set(attempts.map((attempt) => JSON.parse(attempt.body).id)).size).toBe(1);

@@ -23,6 +23,7 @@ import { type MonitorWorkers, startMonitorWorkers } from '../../../src/monitor/w
 import type { AddressPolicy } from '../../../src/safety/address-policy.js';
 import { createAddressPolicy } from '../../../src/safety/address-policy.js';
 import { type RunningService, startService } from '../../../src/service.js';
+import { startRedis, type TestRedis } from '../../support/redis.js';
 
 /** Loopback only: what the tests may reach; everything else keeps the public prober's refusals. */
 export const loopbackPolicy: AddressPolicy = (address) =>
@@ -291,4 +292,36 @@ export function startTestService(options: {
     logger: pino({ level: 'silent' }),
     monitorConfig: loadMonitorConfig(options.monitorEnv),
   });
+}
+
+/** What most monitoring suites run against: a redis-server, the switchable site, a webhook receiver, the harness. */
+export interface MonitorSuite {
+  redis: TestRedis;
+  site: SwitchableSite;
+  receiver: WebhookReceiver;
+  harness: MonitorHarness;
+  recorder: RunRecorder;
+  close(): Promise<void>;
+}
+
+export async function startMonitorSuite(): Promise<MonitorSuite> {
+  const redis = await startRedis();
+  const site = await startSwitchableSite();
+  const receiver = await startWebhookReceiver();
+  const harness = await startMonitorHarness({ redisUrl: redis.url });
+  const recorder = new RunRecorder(harness.workers);
+  return {
+    redis,
+    site,
+    receiver,
+    harness,
+    recorder,
+    async close() {
+      recorder.stop();
+      await harness.close();
+      await site.close();
+      await receiver.close();
+      await redis.dispose();
+    },
+  };
 }
