@@ -4,6 +4,8 @@
 // real status router (the first one in a cache window, the ones after it, and If-None-Match revalidations).
 // Usage: npm run build && node bench/status-load.mjs [--monitors 1000,10000] [--repeats 5] [--json out.json]
 //        [--profile DIR]   (a CPU profile of the gatherings and renderings of each size, not of the filling)
+//        [--changed-share 0.1]   (share of monitors with a new run before each warm gathering: 10% is a 60 s
+//        interval read every 6 s)
 // Loopback only: starts its own redis-server on a free loopback port and stops it by pid at the end.
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -17,8 +19,9 @@ import { pino } from 'pino';
 import { problemMiddleware } from '../dist/api/problems.js';
 import { loadMonitorConfig } from '../dist/monitor/config.js';
 import { createStatusRouter } from '../dist/monitor/routes.js';
+import { StatusDataSource } from '../dist/monitor/status-data.js';
 import { renderStatusPage } from '../dist/monitor/status-page.js';
-import { StatusDataSource, toStatusSummary } from '../dist/monitor/status-summary.js';
+import { toStatusSummary } from '../dist/monitor/status-summary.js';
 import { MonitorStore } from '../dist/monitor/store.js';
 import { monitorKeyPrefix } from '../dist/monitor/workers.js';
 import { startEmbeddedRedis } from '../dist/redis/embedded.js';
@@ -29,10 +32,12 @@ const { values } = parseArgs({
     repeats: { type: 'string', default: '5' },
     json: { type: 'string' },
     profile: { type: 'string' },
+    'changed-share': { type: 'string', default: '0.1' },
   },
 });
 const sizes = values.monitors.split(',').map(Number);
 const repeats = Math.max(1, Math.min(50, Number(values.repeats)));
+const changedShare = Math.max(0, Math.min(1, Number(values['changed-share'])));
 if (sizes.some((size) => !Number.isInteger(size) || size < 1 || size > 100_000))
   throw new Error('--monitors takes whole numbers from 1 to 100000, comma separated');
 
@@ -177,6 +182,19 @@ async function fill(store, count, nowMs) {
   await Promise.all(lanes);
 }
 
+/** Records a run now for the next `changedShare` of the monitors (round robin), as the workers would. */
+let nextChanged = 0;
+async function recordSomeRuns(store, count) {
+  const runs = [];
+  for (let done = 0; done < Math.round(changedShare * count); done += 1) {
+    const index = nextChanged % count;
+    nextChanged += 1;
+    const id = `00000000-0000-4000-8000-${String(index).padStart(12, '0')}`;
+    runs.push(store.recordRun(id, runOf(Date.now(), 'up', 20 + (index % 200))));
+  }
+  await Promise.all(runs);
+}
+
 function stats(samples) {
   const sorted = [...samples].sort((a, b) => a - b);
   const round = (value) => Math.round(value * 10) / 10;
@@ -241,6 +259,7 @@ async function measure(redis, count, profiler) {
   for (let repeat = 0; repeat < repeats; repeat += 1) {
     const source = new StatusDataSource(store, keyPrefix);
     cold.push((await timed(() => source.gather(Date.now()))).ms);
+    await recordSomeRuns(store, count);
     const warmGathering = await timed(() => source.gather(Date.now()));
     warm.push(warmGathering.ms);
     const json = await timed(() => JSON.stringify(toStatusSummary(warmGathering.value, page)));
@@ -254,6 +273,7 @@ async function measure(redis, count, profiler) {
   }
   const counted = new StatusDataSource(store, keyPrefix);
   const coldCommands = await commandsOf(redis, () => counted.gather(Date.now()));
+  await recordSomeRuns(store, count);
   const warmCommands = await commandsOf(redis, () => counted.gather(Date.now()));
 
   // Through the real status router: a window long enough that every request after the first is in it.
@@ -307,6 +327,7 @@ async function measure(redis, count, profiler) {
   }
   return {
     monitors: count,
+    changedShare,
     fillSeconds: Math.round(filled.ms / 100) / 10,
     redisMemoryMib: Math.round(
       Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0) / 1_048_576,

@@ -19,8 +19,9 @@ import {
 } from './schemas.js';
 import type { MonitorStatus } from './state-machine.js';
 import { isNoneMatchSatisfied, type RenderedBody, StatusRenderCache } from './status-cache.js';
+import { StatusDataSource } from './status-data.js';
 import { renderStatusPage } from './status-page.js';
-import { StatusDataSource, toStatusSummary } from './status-summary.js';
+import { toStatusSummary } from './status-summary.js';
 import type { MonitorStore } from './store.js';
 
 export interface MonitorApiDeps {

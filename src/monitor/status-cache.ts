@@ -1,6 +1,6 @@
 // The public status bodies (status.json, the HTML page): gathered and rendered once per cache window, with an ETag.
 import { createHash } from 'node:crypto';
-import type { StatusData } from './status-summary.js';
+import type { StatusData } from './status-data.js';
 
 export type StatusView = 'json' | 'html';
 

@@ -2,7 +2,7 @@
 // per monitor. The key and field layout is MonitorStore's (src/monitor/store.ts: `<prefix>:hourly:<id>`,
 // `<prefix>:daily:<id>` hashes of `<bucket>:<kind>` counts, the `<prefix>:latency:<id>` list); it belongs
 // there as a store method, and lives here only while store.ts is being changed by someone else.
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { CountKind } from './store.js';
 
 export type Counts = Record<CountKind, number>;
@@ -15,7 +15,7 @@ export function zeroCounts(): Counts {
   return { up: 0, degraded: 0, down: 0, maintenance: 0 };
 }
 
-export interface CounterQuery {
+export interface DayQuery {
   id: string;
   /** Read the completed days (`pastDays` before `today`) too. */
   withPastDays: boolean;
@@ -23,15 +23,18 @@ export interface CounterQuery {
   withPastHours: boolean;
 }
 
-export interface CounterReading {
-  currentHour: Counts;
+export interface DayReading {
   currentDay: Counts;
-  /** Latency samples, in the list's order (newest first). */
-  durationsMs: number[];
   /** Oldest first; present when asked for. */
   pastDays?: Counts[];
   /** Oldest first; present when asked for. */
   pastHours?: Counts[];
+}
+
+export interface RecentReading {
+  currentHour: Counts;
+  /** Latency samples, in the list's order (newest first). */
+  durationsMs: number[];
 }
 
 export interface CounterWindow {
@@ -39,6 +42,33 @@ export interface CounterWindow {
   hour: number;
   pastDays: number;
   pastHours: number;
+}
+
+const key = (keyPrefix: string, kind: string, id: string) => `${keyPrefix}:${kind}:${id}`;
+
+/** Sends `queue`'s commands for each item, one pipeline per chunk, and parses each item's replies in order. */
+async function pipelined<Item, Reading>(
+  redis: Redis,
+  items: Item[],
+  queue: (pipeline: ChainableCommander, item: Item) => void,
+  parse: (next: () => unknown, item: Item) => Reading,
+): Promise<Reading[]> {
+  const readings: Reading[] = [];
+  for (let start = 0; start < items.length; start += monitorsPerPipeline) {
+    const chunk = items.slice(start, start + monitorsPerPipeline);
+    const pipeline = redis.pipeline();
+    for (const item of chunk) queue(pipeline, item);
+    const replies = (await pipeline.exec()) ?? [];
+    let index = 0;
+    const next = (): unknown => {
+      const [error, value] = replies[index] ?? [new Error('the status counters pipeline lost a reply'), null];
+      index += 1;
+      if (error) throw error;
+      return value;
+    };
+    for (const item of chunk) readings.push(parse(next, item));
+  }
+  return readings;
 }
 
 function fieldsOf(buckets: number[]): string[] {
@@ -79,60 +109,64 @@ function daysOf(fields: Record<string, string>, today: number, pastDays: number)
 }
 
 /**
- * Reads the current hour's and day's counters and the latency samples of every monitor asked for, plus its
- * completed hours and days where asked: one pipeline per 500 monitors. A Redis error rejects the whole read.
+ * Today's counters of every monitor asked for, plus its completed days and hours where asked: one pipeline
+ * per 500 monitors. A Redis error rejects the whole read.
  */
-export async function readCounters(
+export function readDayCounters(
   redis: Redis,
   keyPrefix: string,
-  queries: CounterQuery[],
+  queries: DayQuery[],
   window: CounterWindow,
-): Promise<CounterReading[]> {
-  const key = (kind: string, id: string) => `${keyPrefix}:${kind}:${id}`;
+): Promise<DayReading[]> {
   // The same field names for every monitor: built once per read, not per monitor.
-  const currentHourFields = fieldsOf([window.hour]);
   const currentDayFields = fieldsOf([window.today]);
   const pastHourFields = fieldsOf(range(window.hour - window.pastHours, window.pastHours));
-  const readings: CounterReading[] = [];
-  for (let start = 0; start < queries.length; start += monitorsPerPipeline) {
-    const chunk = queries.slice(start, start + monitorsPerPipeline);
-    const pipeline = redis.pipeline();
-    for (const query of chunk) {
-      pipeline.hmget(key('hourly', query.id), ...currentHourFields);
+  return pipelined(
+    redis,
+    queries,
+    (pipeline, query) => {
       // Completed days: the whole daily hash (at most 91 days of a few fields) costs Redis less than
-      // asking for 360 named fields, and it holds today as well.
-      if (query.withPastDays) pipeline.hgetall(key('daily', query.id));
-      else pipeline.hmget(key('daily', query.id), ...currentDayFields);
-      pipeline.lrange(key('latency', query.id), 0, -1);
-      if (query.withPastHours) pipeline.hmget(key('hourly', query.id), ...pastHourFields);
-    }
-    const replies = (await pipeline.exec()) ?? [];
-    let index = 0;
-    const next = (): unknown => {
-      const [error, value] = replies[index] ?? [new Error('the status counters pipeline lost a reply'), null];
-      index += 1;
-      if (error) throw error;
-      return value;
-    };
-    for (const query of chunk) {
-      const [currentHour] = countsOf(next() as Array<string | null>, 1);
+      // asking for 356 named fields (a hash that small is a listpack, scanned once per field asked for).
+      if (query.withPastDays) pipeline.hgetall(key(keyPrefix, 'daily', query.id));
+      else pipeline.hmget(key(keyPrefix, 'daily', query.id), ...currentDayFields);
+      if (query.withPastHours) pipeline.hmget(key(keyPrefix, 'hourly', query.id), ...pastHourFields);
+    },
+    (next, query) => {
       let currentDay: Counts | undefined;
       let pastDays: Counts[] | undefined;
       if (query.withPastDays)
         [currentDay, pastDays] = daysOf(next() as Record<string, string>, window.today, window.pastDays);
       else [currentDay] = countsOf(next() as Array<string | null>, 1);
-      const durationsMs = (next() as string[]).map(Number);
       const pastHours = query.withPastHours
         ? countsOf(next() as Array<string | null>, window.pastHours)
         : undefined;
-      readings.push({
-        currentHour: currentHour ?? zeroCounts(),
+      return {
         currentDay: currentDay ?? zeroCounts(),
-        durationsMs,
         ...(pastDays ? { pastDays } : {}),
         ...(pastHours ? { pastHours } : {}),
-      });
-    }
-  }
-  return readings;
+      };
+    },
+  );
+}
+
+/** The current hour's counters and the latency samples of every monitor asked for, pipelined likewise. */
+export function readRecentCounters(
+  redis: Redis,
+  keyPrefix: string,
+  ids: string[],
+  hour: number,
+): Promise<RecentReading[]> {
+  const currentHourFields = fieldsOf([hour]);
+  return pipelined(
+    redis,
+    ids,
+    (pipeline, id) => {
+      pipeline.hmget(key(keyPrefix, 'hourly', id), ...currentHourFields);
+      pipeline.lrange(key(keyPrefix, 'latency', id), 0, -1);
+    },
+    (next) => {
+      const [currentHour] = countsOf(next() as Array<string | null>, 1);
+      return { currentHour: currentHour ?? zeroCounts(), durationsMs: (next() as string[]).map(Number) };
+    },
+  );
 }

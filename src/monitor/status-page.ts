@@ -1,8 +1,8 @@
 // The HTML status page: rendered on the server from the status data, readable without scripts, refreshing itself.
 import { causeInPlainWords } from './run-result.js';
 import type { MonitorState } from './schemas.js';
-import type { ComponentData, StatusData } from './status-summary.js';
-import { overallStatus, uptimeOf } from './status-summary.js';
+import { type ComponentData, type StatusData, uptimeOf } from './status-data.js';
+import { overallStatus } from './status-summary.js';
 import type { Incident } from './store.js';
 
 export interface PageOptions {

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunResult } from '../../../src/monitor/run-result.js';
 import type { MonitorRecord } from '../../../src/monitor/schemas.js';
-import { percentile, StatusDataSource, uptimeOf } from '../../../src/monitor/status-summary.js';
+import { percentile, StatusDataSource, uptimeOf } from '../../../src/monitor/status-data.js';
 import { type CountKind, dayMs, hourMs, MonitorStore } from '../../../src/monitor/store.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 
@@ -134,6 +134,24 @@ describe('StatusDataSource.gather', () => {
     const source = new StatusDataSource(store, keyPrefix);
     await expectAgreement(source, nowMs + hourMs - 10_000);
     await store.recordRun(ids[0] ?? '', runAt(nowMs + hourMs - 5000, 'down'));
+    await expectAgreement(source, nowMs + hourMs - 4000);
+    await store.recordRun(ids[1] ?? '', runAt(nowMs + hourMs - 3000, 'up'));
     await expectAgreement(source, nowMs + hourMs - 1000);
+  });
+
+  it('reads the latency samples again only of monitors with a run since the last gathering', async () => {
+    const source = new StatusDataSource(store, keyPrefix);
+    const atMs = nowMs + 2 * hourMs;
+    const latencyReads = async () => {
+      await client.config('RESETSTAT');
+      await source.gather(atMs);
+      const calls = Number(/cmdstat_lrange:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
+      await expectAgreement(source, atMs);
+      return calls;
+    };
+    expect(await latencyReads()).toBe(ids.length);
+    expect(await latencyReads()).toBe(0);
+    await store.recordRun(ids[1] ?? '', runAt(atMs - 1000, 'up'));
+    expect(await latencyReads()).toBe(1);
   });
 });

@@ -6,7 +6,7 @@ import {
   StatusRenderCache,
   type StatusView,
 } from '../../../src/monitor/status-cache.js';
-import type { StatusData } from '../../../src/monitor/status-summary.js';
+import type { StatusData } from '../../../src/monitor/status-data.js';
 
 /** A gathering the test finishes by hand, so requests can be made while it runs. */
 function pendingGathering() {

@@ -4,15 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { signPayload } from '../../../src/monitor/alerts.js';
 import { healthOf } from '../../../src/monitor/run-result.js';
 import { scheduledAtOf, spreadMs } from '../../../src/monitor/scheduler.js';
+import { type ComponentData, percentile, uptimeOf } from '../../../src/monitor/status-data.js';
 import { escapeHtml, renderStatusPage } from '../../../src/monitor/status-page.js';
 import { statusSummarySchema } from '../../../src/monitor/status-schema.js';
-import {
-  type ComponentData,
-  overallStatus,
-  percentile,
-  toStatusSummary,
-  uptimeOf,
-} from '../../../src/monitor/status-summary.js';
+import { overallStatus, toStatusSummary } from '../../../src/monitor/status-summary.js';
 
 describe('overallStatus', () => {
   it.each([
