@@ -76,7 +76,8 @@ async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
   throw new DataDirInUseError(dataDir, 0);
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists (one owned by another user counts). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -6,6 +6,7 @@ import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAlive } from '../../../src/redis/embedded.js';
 import {
   type CommandForm,
   type CopyInstruction,
@@ -211,15 +212,6 @@ async function stop(running: TreeProcess): Promise<number | null> {
   running.child.kill('SIGTERM');
   const [code] = (await exited) as [number | null];
   return code;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function scriptFiles(directory: string): Promise<string[]> {
