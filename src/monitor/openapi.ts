@@ -30,6 +30,26 @@ const idParameter = {
   description: 'The monitor id returned by POST /monitors.',
 };
 
+/** The status endpoints' revalidation: one body, and so one ETag, per cache window. */
+const ifNoneMatchParameter = {
+  name: 'If-None-Match',
+  in: 'header',
+  required: false,
+  schema: { type: 'string' },
+  description: 'ETags of bodies already held (or *): 304 when the current body has one of them.',
+};
+const statusHeaders = {
+  ETag: {
+    schema: { type: 'string' },
+    description: 'Strong: a SHA-256 of the body, the same for every answer within a cache window.',
+  },
+  'Cache-Control': { schema: { type: 'string' }, description: 'public, max-age=STATUS_CACHE_SECONDS' },
+};
+const notModified = {
+  description: 'The body with the ETag sent in If-None-Match is still current; no body.',
+  headers: statusHeaders,
+};
+
 export function monitorOpenApiPaths(security: unknown[]): Record<string, JsonObject> {
   const common = {
     '401': problem('Missing or wrong API key.'),
@@ -131,8 +151,10 @@ export function monitorOpenApiPaths(security: unknown[]): Record<string, JsonObj
       get: {
         summary: 'Statuspage-compatible summary with per-component uptime, latency and last verdict (public)',
         security: [],
+        parameters: [ifNoneMatchParameter],
         responses: {
-          '200': { description: 'The summary.', content: json(ref('StatusSummary')) },
+          '200': { description: 'The summary.', headers: statusHeaders, content: json(ref('StatusSummary')) },
+          '304': notModified,
           '503': problem('Redis unreachable.'),
         },
       },
@@ -141,8 +163,10 @@ export function monitorOpenApiPaths(security: unknown[]): Record<string, JsonObj
       get: {
         summary: 'The HTML status page (public)',
         security: [],
+        parameters: [ifNoneMatchParameter],
         responses: {
-          '200': { description: 'HTML.', content: { 'text/html': {} } },
+          '200': { description: 'HTML.', headers: statusHeaders, content: { 'text/html': {} } },
+          '304': notModified,
           '503': problem('Redis unreachable.'),
         },
       },
