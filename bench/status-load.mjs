@@ -257,7 +257,7 @@ async function measure(redis, count, profiler) {
   let jsonBytes = 0;
   let htmlBytes = 0;
   for (let repeat = 0; repeat < repeats; repeat += 1) {
-    const source = new StatusDataSource(store, keyPrefix);
+    const source = new StatusDataSource(store);
     cold.push((await timed(() => source.gather(Date.now()))).ms);
     await recordSomeRuns(store, count);
     const warmGathering = await timed(() => source.gather(Date.now()));
@@ -271,7 +271,7 @@ async function measure(redis, count, profiler) {
     renderHtml.push(html.ms);
     htmlBytes = Buffer.byteLength(html.value);
   }
-  const counted = new StatusDataSource(store, keyPrefix);
+  const counted = new StatusDataSource(store);
   const coldCommands = await commandsOf(redis, () => counted.gather(Date.now()));
   await recordSomeRuns(store, count);
   const warmCommands = await commandsOf(redis, () => counted.gather(Date.now()));
@@ -282,7 +282,6 @@ async function measure(redis, count, profiler) {
   app.use(
     createStatusRouter({
       store,
-      keyPrefix,
       config: loadMonitorConfig({ STATUS_CACHE_SECONDS: '3600', STATUS_PAGE_TITLE: page.name }),
     }),
   );

@@ -25,8 +25,6 @@ export {
 } from './workers.js';
 
 export interface MonitorApi extends MonitorApiDeps {
-  /** The store's key prefix, which the status router's batched reads need. */
-  keyPrefix: string;
   close(): Promise<void>;
 }
 
@@ -42,9 +40,8 @@ export function createMonitorApi(options: {
   registry?: Registry;
 }): MonitorApi {
   const { config } = options;
-  const keyPrefix = monitorKeyPrefix(options.baseQueueName);
   const store = new MonitorStore(options.redis, {
-    keyPrefix,
+    keyPrefix: monitorKeyPrefix(options.baseQueueName),
     historyMaxAgeSeconds: config.history.maxAgeSeconds,
     historyMaxEntries: config.history.maxEntries,
   });
@@ -56,7 +53,6 @@ export function createMonitorApi(options: {
   if (options.registry) registerMonitorMetrics(options.registry, store);
   return {
     store,
-    keyPrefix,
     scheduler,
     policy: options.policy,
     config,

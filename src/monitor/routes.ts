@@ -114,8 +114,6 @@ export function createMonitorRouter(deps: MonitorApiDeps): Router {
 
 export interface StatusRouterDeps {
   store: MonitorStore;
-  /** The store's key prefix: the status page reads its counters in batches (see status-counters.ts). */
-  keyPrefix: string;
   config: MonitorConfig;
   /** Milliseconds since the epoch; tests pass their own to step past the cache window. */
   clock?: () => number;
@@ -128,7 +126,7 @@ export interface StatusRouterDeps {
 export function createStatusRouter(deps: StatusRouterDeps): Router {
   const { store, config } = deps;
   const router = Router();
-  const source = new StatusDataSource(store, deps.keyPrefix);
+  const source = new StatusDataSource(store);
   const page = { id: 'reach', name: config.status.title, url: `${config.publicBaseUrl ?? ''}/status` };
   const renderings = new StatusRenderCache({
     gather: (nowMs) => unavailableOnRedisError(() => source.gather(nowMs)),

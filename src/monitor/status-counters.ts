@@ -1,9 +1,7 @@
 // Batched reads of the counters behind the status page: one pipeline per chunk of monitors, not round trips
-// per monitor. The key and field layout is MonitorStore's (src/monitor/store.ts: `<prefix>:hourly:<id>`,
-// `<prefix>:daily:<id>` hashes of `<bucket>:<kind>` counts, the `<prefix>:latency:<id>` list); it belongs
-// there as a store method, and lives here only while store.ts is being changed by someone else.
+// per monitor. The keys are the store's (MonitorStore.counterKeys), the fields `<bucket>:<kind>` counts.
 import type { ChainableCommander, Redis } from 'ioredis';
-import type { CountKind } from './store.js';
+import type { CounterKeys, CountKind } from './store.js';
 
 export type Counts = Record<CountKind, number>;
 
@@ -44,7 +42,11 @@ export interface CounterWindow {
   pastHours: number;
 }
 
-const key = (keyPrefix: string, kind: string, id: string) => `${keyPrefix}:${kind}:${id}`;
+/** What the reads need of the store: its client and where each monitor's counters are. */
+export interface CounterSource {
+  redis: Redis;
+  counterKeys(id: string): CounterKeys;
+}
 
 /** Sends `queue`'s commands for each item, one pipeline per chunk, and parses each item's replies in order. */
 async function pipelined<Item, Reading>(
@@ -113,8 +115,7 @@ function daysOf(fields: Record<string, string>, today: number, pastDays: number)
  * per 500 monitors. A Redis error rejects the whole read.
  */
 export function readDayCounters(
-  redis: Redis,
-  keyPrefix: string,
+  source: CounterSource,
   queries: DayQuery[],
   window: CounterWindow,
 ): Promise<DayReading[]> {
@@ -122,14 +123,14 @@ export function readDayCounters(
   const currentDayFields = fieldsOf([window.today]);
   const pastHourFields = fieldsOf(range(window.hour - window.pastHours, window.pastHours));
   return pipelined(
-    redis,
+    source.redis,
     queries,
     (pipeline, query) => {
       // Completed days: the whole daily hash (at most 91 days of a few fields) costs Redis less than
       // asking for 356 named fields (a hash that small is a listpack, scanned once per field asked for).
-      if (query.withPastDays) pipeline.hgetall(key(keyPrefix, 'daily', query.id));
-      else pipeline.hmget(key(keyPrefix, 'daily', query.id), ...currentDayFields);
-      if (query.withPastHours) pipeline.hmget(key(keyPrefix, 'hourly', query.id), ...pastHourFields);
+      if (query.withPastDays) pipeline.hgetall(source.counterKeys(query.id).daily);
+      else pipeline.hmget(source.counterKeys(query.id).daily, ...currentDayFields);
+      if (query.withPastHours) pipeline.hmget(source.counterKeys(query.id).hourly, ...pastHourFields);
     },
     (next, query) => {
       let currentDay: Counts | undefined;
@@ -151,18 +152,17 @@ export function readDayCounters(
 
 /** The current hour's counters and the latency samples of every monitor asked for, pipelined likewise. */
 export function readRecentCounters(
-  redis: Redis,
-  keyPrefix: string,
+  source: CounterSource,
   ids: string[],
   hour: number,
 ): Promise<RecentReading[]> {
   const currentHourFields = fieldsOf([hour]);
   return pipelined(
-    redis,
+    source.redis,
     ids,
     (pipeline, id) => {
-      pipeline.hmget(key(keyPrefix, 'hourly', id), ...currentHourFields);
-      pipeline.lrange(key(keyPrefix, 'latency', id), 0, -1);
+      pipeline.hmget(source.counterKeys(id).hourly, ...currentHourFields);
+      pipeline.lrange(source.counterKeys(id).latency, 0, -1);
     },
     (next) => {
       const [currentHour] = countsOf(next() as Array<string | null>, 1);

@@ -99,14 +99,10 @@ function runsOf(counts: Counts): number {
 export class StatusDataSource {
   private readonly kept = new Map<string, KeptCounters>();
 
-  /** `keyPrefix`: the MonitorStore's, whose counters status-counters.ts reads directly. */
-  constructor(
-    private readonly store: MonitorStore,
-    private readonly keyPrefix: string,
-  ) {}
+  constructor(private readonly store: MonitorStore) {}
 
   async gather(nowMs: number): Promise<StatusData> {
-    const { store, keyPrefix } = this;
+    const { store } = this;
     const today = Math.floor(nowMs / dayMs);
     const hour = Math.floor(nowMs / hourMs);
     const [monitors, statuses] = await Promise.all([store.listMonitors(), store.getStatuses()]);
@@ -115,8 +111,7 @@ export class StatusDataSource {
     // Taken once: a gathering running at the same time may change the map while this one reads.
     const kept = monitors.map((monitor) => this.kept.get(monitor.id));
     const dayReadings = await readDayCounters(
-      store.redis,
-      keyPrefix,
+      store,
       monitors.map((monitor, index) => ({
         id: monitor.id,
         withPastDays: kept[index]?.today !== today,
@@ -132,8 +127,7 @@ export class StatusDataSource {
       return isCurrent ? [] : [index];
     });
     const recentReadings = await readRecentCounters(
-      store.redis,
-      keyPrefix,
+      store,
       stale.map((index) => monitors[index]?.id ?? ''),
       hour,
     );
@@ -230,9 +224,4 @@ function dayLabels(today: number): string[] {
   return Array.from({ length: uptimeBarDays }, (_, index) =>
     new Date((today - uptimeBarDays + 1 + index) * dayMs).toISOString().slice(0, 10),
   );
-}
-
-/** One gathering without counters kept from an earlier one (tools and benchmarks). */
-export function gatherStatusData(store: MonitorStore, keyPrefix: string, nowMs: number): Promise<StatusData> {
-  return new StatusDataSource(store, keyPrefix).gather(nowMs);
 }

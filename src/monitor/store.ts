@@ -59,6 +59,12 @@ redis.call('ZADD', KEYS[3], ARGV[1], redis.call('HGET', KEYS[1], 'id'))
 return 1
 `;
 
+export interface CounterKeys {
+  hourly: string;
+  daily: string;
+  latency: string;
+}
+
 export type CasOutcome = 'written' | 'writtenWithPending' | 'conflict' | 'deleted';
 
 export class MonitorStore {
@@ -78,6 +84,15 @@ export class MonitorStore {
 
   private key(...parts: string[]): string {
     return [this.prefix, ...parts].join(':');
+  }
+
+  /**
+   * Where a monitor's counters live: `hourly` and `daily` hashes of `<bucket>:<kind>` counts (and `<hour>:ms`),
+   * and the `latency` list of recent durations. recordRun writes all three in one MULTI. The status page reads
+   * them in batches (status-counters.ts).
+   */
+  counterKeys(id: string): CounterKeys {
+    return { hourly: this.key('hourly', id), daily: this.key('daily', id), latency: this.key('latency', id) };
   }
 
   // --- monitors ---

@@ -83,7 +83,6 @@ beforeAll(async () => {
   app.use(
     createStatusRouter({
       store,
-      keyPrefix,
       config: loadMonitorConfig({ STATUS_CACHE_SECONDS: String(cacheSeconds), STATUS_PAGE_TITLE: 'Acme' }),
       clock: () => clockMs,
     }),

@@ -118,20 +118,20 @@ afterAll(async () => {
 
 describe('StatusDataSource.gather', () => {
   it('agrees with the store’s own reads on a first (cold) and a second (warm) gathering', async () => {
-    const source = new StatusDataSource(store, keyPrefix);
+    const source = new StatusDataSource(store);
     await expectAgreement(source, nowMs - hourMs); // the runs of the next hour are in the future here
     await expectAgreement(source, nowMs - hourMs + 1000);
   });
 
   it('reads the completed hours and days again once the hour and the day have moved on', async () => {
-    const source = new StatusDataSource(store, keyPrefix);
+    const source = new StatusDataSource(store);
     await expectAgreement(source, nowMs - hourMs);
     await expectAgreement(source, nowMs + hourMs - 10_000);
     await expectAgreement(source, nowMs + dayMs);
   });
 
   it('counts a run recorded between two warm gatherings', async () => {
-    const source = new StatusDataSource(store, keyPrefix);
+    const source = new StatusDataSource(store);
     await expectAgreement(source, nowMs + hourMs - 10_000);
     await store.recordRun(ids[0] ?? '', runAt(nowMs + hourMs - 5000, 'down'));
     await expectAgreement(source, nowMs + hourMs - 4000);
@@ -140,7 +140,7 @@ describe('StatusDataSource.gather', () => {
   });
 
   it('reads the latency samples again only of monitors with a run since the last gathering', async () => {
-    const source = new StatusDataSource(store, keyPrefix);
+    const source = new StatusDataSource(store);
     const atMs = nowMs + 2 * hourMs;
     const latencyReads = async () => {
       await client.config('RESETSTAT');
