@@ -12,12 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { problemMiddleware } from '../../../src/api/problems.js';
 import { loadMonitorConfig } from '../../../src/monitor/config.js';
 import { createStatusRouter } from '../../../src/monitor/routes.js';
-import type { MonitorRecord } from '../../../src/monitor/schemas.js';
 import type { MonitorStatus } from '../../../src/monitor/state-machine.js';
 import { MonitorStore } from '../../../src/monitor/store.js';
 import type { RunningService } from '../../../src/service.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
-import { sendJson, startTestService } from './support.js';
+import { monitorRecord, sendJson, startTestService } from './support.js';
 
 const cacheSeconds = 60;
 const keyPrefix = 'status-cache-test:monitor';
@@ -28,21 +27,6 @@ let store: MonitorStore;
 let server: Server;
 let baseUrl: string;
 let clockMs = Date.parse('2026-03-02T10:00:00Z');
-
-function record(): MonitorRecord {
-  return {
-    id: monitorId,
-    name: 'Shop',
-    url: 'http://127.0.0.1:9/',
-    intervalSeconds: 60,
-    confirmations: 2,
-    tags: [],
-    maintenance: [],
-    webhooks: [],
-    createdAt: '2026-03-01T00:00:00.000Z',
-    updatedAt: '2026-03-01T00:00:00.000Z',
-  };
-}
 
 /** Moves the monitor to `state` through the store's compare-and-set, as the runner does. */
 async function setState(state: MonitorStatus['state']): Promise<void> {
@@ -76,7 +60,7 @@ beforeAll(async () => {
     historyMaxAgeSeconds: 86_400,
     historyMaxEntries: 100,
   });
-  await store.putMonitor(record());
+  await store.putMonitor(monitorRecord(monitorId));
   await setState('up');
   const app = express();
   app.set('etag', false); // as the service's app: the status routes set their own

@@ -3,10 +3,10 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunResult } from '../../../src/monitor/run-result.js';
-import type { MonitorRecord } from '../../../src/monitor/schemas.js';
 import { percentile, StatusDataSource, uptimeOf } from '../../../src/monitor/status-data.js';
 import { type CountKind, dayMs, hourMs, MonitorStore } from '../../../src/monitor/store.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
+import { monitorRecord } from './support.js';
 
 const keyPrefix = 'status-counters-test:monitor';
 // Mid-day, so "an hour later" stays in the same UTC day.
@@ -31,21 +31,6 @@ function runAt(atMs: number, health: 'up' | 'degraded' | 'down', isMaintenance =
       durationMs,
       phasesMs: {},
     },
-  };
-}
-
-function monitorRecord(id: string, index: number): MonitorRecord {
-  return {
-    id,
-    name: `Monitor ${index}`,
-    url: 'http://127.0.0.1:9/',
-    intervalSeconds: 60,
-    confirmations: 2,
-    tags: [],
-    maintenance: [],
-    webhooks: [],
-    createdAt: `2026-01-0${index + 1}T00:00:00.000Z`,
-    updatedAt: `2026-01-0${index + 1}T00:00:00.000Z`,
   };
 }
 
@@ -95,7 +80,13 @@ beforeAll(async () => {
     historyMaxEntries: 10_000,
   });
   for (const [index, id] of ids.entries()) {
-    await store.putMonitor(monitorRecord(id, index));
+    await store.putMonitor(
+      monitorRecord(id, {
+        name: `Monitor ${index}`,
+        createdAt: `2026-01-0${index + 1}T00:00:00.000Z`,
+        updatedAt: `2026-01-0${index + 1}T00:00:00.000Z`,
+      }),
+    );
     const runs: RunResult[] = [];
     // Days across the 90-day bar and beyond it, hours across the 24-hour window and beyond it, every kind.
     for (let daysAgo = 95; daysAgo >= 1; daysAgo -= 1) {

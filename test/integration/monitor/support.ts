@@ -19,6 +19,7 @@ import {
   type MonitorApi,
 } from '../../../src/monitor/index.js';
 import type { RunEvent } from '../../../src/monitor/runner.js';
+import type { MonitorRecord } from '../../../src/monitor/schemas.js';
 import { type MonitorWorkers, startMonitorWorkers } from '../../../src/monitor/workers.js';
 import type { AddressPolicy } from '../../../src/safety/address-policy.js';
 import { createAddressPolicy } from '../../../src/safety/address-policy.js';
@@ -323,5 +324,22 @@ export async function startMonitorSuite(): Promise<MonitorSuite> {
       await receiver.close();
       await redis.dispose();
     },
+  };
+}
+
+/** A monitor record as the store keeps it, for tests that write monitors through MonitorStore directly. */
+export function monitorRecord(id: string, fields: Partial<MonitorRecord> = {}): MonitorRecord {
+  return {
+    id,
+    name: 'Shop',
+    url: 'http://127.0.0.1:9/',
+    intervalSeconds: 60,
+    confirmations: 2,
+    tags: [],
+    maintenance: [],
+    webhooks: [],
+    createdAt: '2026-03-01T00:00:00.000Z',
+    updatedAt: '2026-03-01T00:00:00.000Z',
+    ...fields,
   };
 }
