@@ -41,9 +41,15 @@ const ifNoneMatchParameter = {
 const statusHeaders = {
   ETag: {
     schema: { type: 'string' },
-    description: 'Strong: a SHA-256 of the body, the same for every answer within a cache window.',
+    description:
+      'Strong: a SHA-256 of the body, the same for every answer within a cache window; a gzipped body has its own (-gzip suffix).',
   },
   'Cache-Control': { schema: { type: 'string' }, description: 'public, max-age=STATUS_CACHE_SECONDS' },
+  'Content-Encoding': {
+    schema: { type: 'string', enum: ['gzip'] },
+    description: 'gzip for a client that accepts it, when the body is 1 KiB or more.',
+  },
+  Vary: { schema: { type: 'string' }, description: 'Accept-Encoding' },
 };
 const notModified = {
   description: 'The body with the ETag sent in If-None-Match is still current; no body.',

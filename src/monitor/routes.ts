@@ -18,7 +18,13 @@ import {
   monitorPatchSchema,
 } from './schemas.js';
 import type { MonitorStatus } from './state-machine.js';
-import { isNoneMatchSatisfied, type RenderedBody, StatusRenderCache } from './status-cache.js';
+import {
+  gzipMinBytes,
+  gzippedOf,
+  isNoneMatchSatisfied,
+  type RenderedBody,
+  StatusRenderCache,
+} from './status-cache.js';
 import { StatusDataSource } from './status-data.js';
 import { renderStatusPage } from './status-page.js';
 import { toStatusSummary } from './status-summary.js';
@@ -146,25 +152,30 @@ export function createStatusRouter(deps: StatusRouterDeps): Router {
     cacheSeconds: config.status.cacheSeconds,
     clock: deps.clock ?? Date.now,
   });
-  const send = (request: Request, response: Response, rendered: RenderedBody): void => {
+  const send = async (request: Request, response: Response, rendered: RenderedBody): Promise<void> => {
     response.setHeader('Cache-Control', `public, max-age=${config.status.cacheSeconds}`);
-    response.setHeader('ETag', rendered.etag);
-    if (isNoneMatchSatisfied(request.get('if-none-match'), rendered.etag)) {
+    response.vary('Accept-Encoding');
+    const isGzipped =
+      rendered.body.length >= gzipMinBytes && request.acceptsEncodings('gzip', 'identity') === 'gzip';
+    const representation = isGzipped ? await gzippedOf(rendered) : rendered;
+    response.setHeader('ETag', representation.etag);
+    if (isNoneMatchSatisfied(request.get('if-none-match'), representation.etag)) {
       response.status(304).end();
       return;
     }
     response.setHeader('Content-Type', rendered.contentType);
-    response.send(rendered.body);
+    if (isGzipped) response.setHeader('Content-Encoding', 'gzip');
+    response.send(representation.body);
   };
 
   router.get('/status.json', async (request: Request, response: Response) => {
     const rendered = await renderings.get('json');
     response.setHeader('Access-Control-Allow-Origin', '*');
-    send(request, response, rendered);
+    await send(request, response, rendered);
   });
 
   router.get('/status', async (request: Request, response: Response) => {
-    send(request, response, await renderings.get('html'));
+    await send(request, response, await renderings.get('html'));
   });
 
   return router;

@@ -1,5 +1,7 @@
 // The public status bodies (status.json, the HTML page): gathered and rendered once per cache window, with an ETag.
 import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import type { StatusData } from './status-data.js';
 
 export type StatusView = 'json' | 'html';
@@ -9,7 +11,20 @@ export interface RenderedBody {
   body: Buffer;
   contentType: string;
   etag: string;
+  /** The gzip-encoded representation, made once on the first request that accepts it. */
+  gzipped?: Promise<EncodedBody>;
 }
+
+/** A content-encoded representation of a body: its bytes and its own strong ETag. */
+export interface EncodedBody {
+  body: Buffer;
+  etag: string;
+}
+
+const gzipAsync = promisify(gzip);
+
+/** Bodies smaller than this go out as they are: gzip would save less than its headers and CPU cost. */
+export const gzipMinBytes = 1024;
 
 export interface StatusRenderCacheOptions {
   /** Reads the data; its rejection reaches every request waiting on it and is never kept. */
@@ -31,6 +46,25 @@ interface Gathering {
 export function renderedBodyOf(text: string, contentType: string): RenderedBody {
   const body = Buffer.from(text, 'utf8');
   return { body, contentType, etag: `"${createHash('sha256').update(body).digest('base64url')}"` };
+}
+
+/**
+ * The body gzipped, once per rendering (off the event loop: the page for thousands of monitors is megabytes).
+ * Its ETag differs from the identity body's, as two representations' strong validators must (RFC 9110 8.8.3).
+ */
+export function gzippedOf(rendered: RenderedBody): Promise<EncodedBody> {
+  if (!rendered.gzipped) {
+    const gzipped = gzipAsync(rendered.body).then((body) => ({
+      body,
+      etag: `${rendered.etag.slice(0, -1)}-gzip"`,
+    }));
+    // A failure is not kept: the next request tries again.
+    gzipped.catch(() => {
+      if (rendered.gzipped === gzipped) delete rendered.gzipped;
+    });
+    rendered.gzipped = gzipped;
+  }
+  return rendered.gzipped;
 }
 
 /**

@@ -5,14 +5,17 @@
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import express from 'express';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { problemMiddleware } from '../../../src/api/problems.js';
 import { loadMonitorConfig } from '../../../src/monitor/config.js';
 import { createStatusRouter } from '../../../src/monitor/routes.js';
 import type { MonitorStatus } from '../../../src/monitor/state-machine.js';
+import { gzipMinBytes } from '../../../src/monitor/status-cache.js';
 import { MonitorStore } from '../../../src/monitor/store.js';
 import type { RunningService } from '../../../src/service.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
@@ -46,9 +49,22 @@ function endWindow(): void {
   clockMs += (cacheSeconds + 1) * 1000;
 }
 
+/** Asks for the identity body unless told otherwise (fetch would ask for gzip and decode it unseen). */
 async function get(path: string, headers: Record<string, string> = {}) {
-  const response = await fetch(`${baseUrl}${path}`, { headers });
+  const response = await fetch(`${baseUrl}${path}`, {
+    headers: { 'accept-encoding': 'identity', ...headers },
+  });
   return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+/** A GET that leaves the body as sent (no decoding), to see the encoding on the wire. */
+async function rawGet(path: string, headers: Record<string, string>) {
+  const answer = await request(`${baseUrl}${path}`, { headers });
+  return {
+    status: answer.statusCode,
+    headers: answer.headers,
+    body: Buffer.from(await answer.body.arrayBuffer()),
+  };
 }
 
 beforeAll(async () => {
@@ -189,6 +205,43 @@ describe('the status routes together', () => {
   });
 });
 
+describe('content encoding', () => {
+  it('sends gzip to a client that accepts it, with an ETag of its own, and revalidates it by 304', async () => {
+    const identity = await get('/status');
+    expect(identity.text.length).toBeGreaterThanOrEqual(gzipMinBytes);
+    const answer = await rawGet('/status', { 'accept-encoding': 'gzip, deflate, br' });
+    expect(answer.status).toBe(200);
+    expect(answer.headers['content-encoding']).toBe('gzip');
+    expect(answer.headers.vary).toContain('Accept-Encoding');
+    expect(gunzipSync(answer.body).toString('utf8')).toBe(identity.text);
+    const etag = String(answer.headers.etag);
+    expect(etag).not.toBe(identity.headers.get('etag'));
+    const again = await rawGet('/status', { 'accept-encoding': 'gzip' });
+    expect(again.headers.etag).toBe(etag);
+    const revalidated = await rawGet('/status', { 'accept-encoding': 'gzip', 'if-none-match': etag });
+    expect(revalidated.status).toBe(304);
+    expect(revalidated.body.length).toBe(0);
+    // The identity body's ETag does not validate the gzip representation.
+    const mismatched = await rawGet('/status', {
+      'accept-encoding': 'gzip',
+      'if-none-match': identity.headers.get('etag') ?? '',
+    });
+    expect(mismatched.status).toBe(200);
+    expect(identity.headers.get('content-encoding')).toBeNull();
+  });
+
+  it('sends a body under gzipMinBytes as it is, even to a client that accepts gzip', async () => {
+    const identity = await get('/status.json');
+    expect(identity.text.length).toBeLessThan(gzipMinBytes);
+    const answer = await rawGet('/status.json', { 'accept-encoding': 'gzip' });
+    expect(answer.status).toBe(200);
+    expect(answer.headers['content-encoding']).toBeUndefined();
+    expect(answer.headers.vary).toContain('Accept-Encoding');
+    expect(answer.body.toString('utf8')).toBe(identity.text);
+    expect(answer.headers.etag).toBe(identity.headers.get('etag'));
+  });
+});
+
 describe('in reach serve (the ETag the service app would not add)', () => {
   let serviceRedis: TestRedis;
   let service: RunningService;
@@ -210,16 +263,17 @@ describe('in reach serve (the ETag the service app would not add)', () => {
   it.each(['/status.json', '/status'])(
     '%s carries an ETag and answers its revalidation with 304',
     async (path) => {
-      const first = await fetch(`${service.apiUrl}${path}`);
+      const identity = { headers: { 'accept-encoding': 'identity' } };
+      const first = await fetch(`${service.apiUrl}${path}`, identity);
       const text = await first.text();
       const etag = first.headers.get('etag');
       expect(first.status).toBe(200);
       expect(etag).toMatch(/^"[A-Za-z0-9_-]{43}"$/);
-      const second = await fetch(`${service.apiUrl}${path}`);
+      const second = await fetch(`${service.apiUrl}${path}`, identity);
       expect(second.headers.get('etag')).toBe(etag);
       expect(await second.text()).toBe(text);
       const revalidated = await fetch(`${service.apiUrl}${path}`, {
-        headers: { 'if-none-match': etag ?? '' },
+        headers: { ...identity.headers, 'if-none-match': etag ?? '' },
       });
       expect(revalidated.status).toBe(304);
       expect(await revalidated.text()).toBe('');
