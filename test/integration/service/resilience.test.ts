@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../../src/redis/embedded.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import {
+  completedProbe,
   eventually,
   getJson,
   type LoopbackTarget,
@@ -112,13 +113,11 @@ describe('a worker killed with SIGKILL mid-probe', { timeout: 60_000 }, () => {
 
     const second = spawnCli('worker', workerEnv);
     workers.push(second);
-    const finished = await eventually(
-      async () => {
-        const status = await getJson(`${api.apiUrl}/probe/${submitted.body.id}`);
-        return status.body.status === 'completed' ? status.body : undefined;
-      },
-      { what: 'the job to complete after the restart', attempts: 150, intervalMs: 200 },
-    );
+    const finished = await completedProbe(api.apiUrl, submitted.body.id, {
+      what: 'the job to complete after the restart',
+      attempts: 150,
+      intervalMs: 200,
+    });
     expect(finished.report.verdict.cause).toBe('ok');
     expect(finished.attempts).toBeGreaterThanOrEqual(2);
     expect(target.requests.length).toBeGreaterThanOrEqual(2);
@@ -167,13 +166,11 @@ describe('Redis stopped and restarted under the API', () => {
     expect(after.status).toBe(200);
     expect(after.body.report.verdict.cause).toBe('ok');
     // The job queued before the outage survived in the append-only file and was run.
-    const earlier = await eventually(
-      async () => {
-        const status = await getJson(`${service.apiUrl}/probe/${before.body.id}`);
-        return status.body.status === 'completed' ? status.body : undefined;
-      },
-      { what: 'the job submitted before the outage', attempts: 100, intervalMs: 100 },
-    );
+    const earlier = await completedProbe(service.apiUrl, before.body.id, {
+      what: 'the job submitted before the outage',
+      attempts: 100,
+      intervalMs: 100,
+    });
     expect(earlier.report.url).toBe(target.url);
   });
 });

@@ -5,7 +5,7 @@ import { blockingOptionsFromUrl } from '../../../src/redis/connection.js';
 import type { ProbeRunner } from '../../../src/worker/processor.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import {
-  eventually,
+  completedProbe,
   getJson,
   type LoopbackTarget,
   postJson,
@@ -149,13 +149,11 @@ describe('Redis going away while a probe runs', () => {
     expect((await getJson(`${service.apiUrl}/probe/${submitted.body.id}`)).status).toBe(503);
 
     await redis.restart();
-    const finished = await eventually(
-      async () => {
-        const status = await getJson(`${service.apiUrl}/probe/${submitted.body.id}`);
-        return status.body.status === 'completed' ? status.body : undefined;
-      },
-      { what: 'the job to complete after Redis came back', attempts: 150, intervalMs: 100 },
-    );
+    const finished = await completedProbe(service.apiUrl, submitted.body.id, {
+      what: 'the job to complete after Redis came back',
+      attempts: 150,
+      intervalMs: 100,
+    });
     expect(finished.report.url).toBe(target.url);
     expect(finished.report.verdict.cause).toBe('ok');
     // The worker's result write waited for the reconnect (its lock outlived the outage): not run again.

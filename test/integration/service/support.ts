@@ -191,3 +191,15 @@ export async function eventually<T>(
   }
   throw new Error(`gave up waiting for ${options.what}`);
 }
+
+/** Polls GET /probe/:id until the probe has completed; resolves with its status body. */
+export function completedProbe(
+  apiUrl: string,
+  id: string,
+  options: { what: string; attempts?: number; intervalMs?: number },
+): Promise<JsonBody> {
+  return eventually(async () => {
+    const status = await getJson(`${apiUrl}/probe/${id}`);
+    return status.body.status === 'completed' ? status.body : undefined;
+  }, options);
+}
