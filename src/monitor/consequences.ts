@@ -2,7 +2,6 @@
 // with the new state in one atomic step (the store's compare-and-set) and applied after it, so a worker that dies
 // between the two leaves them in Redis, and the monitor's next applied run applies them, oldest first. Applying one
 // twice changes nothing: the incident is opened once, and the webhook and re-check jobs have ids of their own.
-import type { Logger } from 'pino';
 import {
   type AlertPayload,
   type AlertQueue,
@@ -35,7 +34,6 @@ export interface ConsequenceDeps {
   scheduler: MonitorScheduler;
   alertQueue: AlertQueue;
   config: MonitorConfig;
-  logger: Logger;
 }
 
 /** The consequences of a decision, or undefined when it sets nothing off. Pure: ids and times come in. */

@@ -114,7 +114,6 @@ describe('consequences of a state change', () => {
       scheduler: suite.harness.workers.scheduler,
       alertQueue: suite.harness.alertQueue,
       config: suite.harness.config,
-      logger: pino({ level: 'silent' }),
     };
     const applied = await Promise.all([
       applyPendingConsequences(deps, id),
