@@ -53,6 +53,13 @@ export const environmentSchema = z.object({
   API_KEYS: listText
     .pipe(z.array(z.string().min(16, 'each API key needs at least 16 characters')))
     .default([]),
+  /**
+   * Comma-separated keys with admin rights: the queue dashboard (/admin/queues). Unset: no dashboard. Admin keys
+   * are not probing keys; list a key in both to give it both rights.
+   */
+  ADMIN_API_KEYS: listText
+    .pipe(z.array(z.string().min(16, 'each admin key needs at least 16 characters')))
+    .default([]),
   PROBE_ALLOW_PRIVATE: booleanText.default(false),
   PROBE_RESOLVERS: listText.pipe(z.array(resolverText)).default([]),
   PROBE_CONTROLS: listText.pipe(z.array(httpUrlText)).default([]),
@@ -60,11 +67,24 @@ export const environmentSchema = z.object({
   PROBE_MAX_REDIRECTS: integerText(0, 20).default(5),
   PROBE_MAX_BODY_BYTES: integerText(0, 16 * 1024 * 1024).default(262_144),
   RESULT_TTL_SECONDS: integerText(60, 30 * 24 * 3600).default(86_400),
+  /** Finished probes kept at most, whichever of this and RESULT_TTL_SECONDS is reached first. */
+  RESULT_MAX_COUNT: integerText(10, 10_000_000).default(50_000),
   QUEUE_MAX_WAITING: integerText(1, 10_000_000).default(10_000),
   RATE_LIMIT_POINTS: integerText(1, 10_000_000).default(120),
   /** Reads (GET /probe/:id polling) have their own budget, so polling for a result does not use up submissions. */
   RATE_LIMIT_READ_POINTS: integerText(1, 10_000_000).default(1200),
   RATE_LIMIT_WINDOW_SECONDS: integerText(1, 86_400).default(60),
+  /** Requests with a missing or wrong key per client address and window, before 429. */
+  RATE_LIMIT_AUTH_FAILURES: integerText(1, 10_000_000).default(30),
+  /** The embedded redis-server's maxmemory (with noeviction), in megabytes; 0: no cap. */
+  REDIS_MAX_MEMORY_MB: integerText(0, 1_048_576).default(1024),
+  /** Submissions are refused (503) once Redis uses this share of its maxmemory. */
+  REDIS_MEMORY_HIGH_WATER_PERCENT: integerText(10, 100).default(90),
+  /** Open connections the API accepts at once; more are closed at once. */
+  HTTP_MAX_CONNECTIONS: integerText(1, 1_000_000).default(2048),
+  /** Time a client has to send a request's headers, and the whole request. */
+  HTTP_HEADERS_TIMEOUT_MS: integerText(1000, 300_000).default(10_000),
+  HTTP_REQUEST_TIMEOUT_MS: integerText(1000, 600_000).default(30_000),
   JOB_ATTEMPTS: integerText(1, 20).default(3),
   JOB_BACKOFF_MS: integerText(10, 600_000).default(1000),
   WORKER_LOCK_DURATION_MS: integerText(1000, 600_000).default(30_000),
@@ -86,6 +106,7 @@ export interface ServiceConfig {
   queueName: string;
   workerConcurrency: number;
   apiKeys: string[];
+  adminApiKeys: string[];
   isPrivateAllowed: boolean;
   probeDefaults: {
     resolvers: string[];
@@ -95,8 +116,12 @@ export interface ServiceConfig {
     maxBodyBytes: number;
   };
   resultTtlSeconds: number;
+  resultMaxCount: number;
   queueMaxWaiting: number;
-  rateLimit: { points: number; readPoints: number; windowSeconds: number };
+  rateLimit: { points: number; readPoints: number; windowSeconds: number; authFailures: number };
+  redisMaxMemoryMb: number;
+  redisMemoryHighWaterPercent: number;
+  http: { maxConnections: number; headersTimeoutMs: number; requestTimeoutMs: number };
   jobAttempts: number;
   jobBackoffMs: number;
   workerLockDurationMs: number;
@@ -142,6 +167,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Ser
     queueName: env.QUEUE_NAME,
     workerConcurrency: env.WORKER_CONCURRENCY,
     apiKeys: env.API_KEYS,
+    adminApiKeys: env.ADMIN_API_KEYS,
     isPrivateAllowed: env.PROBE_ALLOW_PRIVATE,
     probeDefaults: {
       resolvers: env.PROBE_RESOLVERS,
@@ -151,11 +177,20 @@ export function loadConfig(environment: Record<string, string | undefined>): Ser
       maxBodyBytes: env.PROBE_MAX_BODY_BYTES,
     },
     resultTtlSeconds: env.RESULT_TTL_SECONDS,
+    resultMaxCount: env.RESULT_MAX_COUNT,
     queueMaxWaiting: env.QUEUE_MAX_WAITING,
     rateLimit: {
       points: env.RATE_LIMIT_POINTS,
       readPoints: env.RATE_LIMIT_READ_POINTS,
       windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS,
+      authFailures: env.RATE_LIMIT_AUTH_FAILURES,
+    },
+    redisMaxMemoryMb: env.REDIS_MAX_MEMORY_MB,
+    redisMemoryHighWaterPercent: env.REDIS_MEMORY_HIGH_WATER_PERCENT,
+    http: {
+      maxConnections: env.HTTP_MAX_CONNECTIONS,
+      headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS,
     },
     jobAttempts: env.JOB_ATTEMPTS,
     jobBackoffMs: env.JOB_BACKOFF_MS,
@@ -168,9 +203,9 @@ export function loadConfig(environment: Record<string, string | undefined>): Ser
   };
 }
 
-// An empty variable means "use the default", except API_KEYS where empty explicitly means none.
+// An empty variable means "use the default", except the key lists where empty explicitly means none.
 function blankToUndefined(value: string | undefined, name: string): string | undefined {
   if (value === undefined) return undefined;
-  if (value.trim() === '' && name !== 'API_KEYS') return undefined;
+  if (value.trim() === '' && name !== 'API_KEYS' && name !== 'ADMIN_API_KEYS') return undefined;
   return value;
 }

@@ -1,5 +1,5 @@
 // Wires the service: Redis (embedded or given), the API, the worker, metrics, and shutdown on SIGTERM.
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { Queue, QueueEvents } from 'bullmq';
 import express from 'express';
 import { type Logger, pino } from 'pino';
@@ -86,6 +86,7 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   if (redisUrl === undefined) {
     embedded = await startEmbeddedRedis({
       dataDir: config.redisDataDir,
+      maxMemoryMb: config.redisMaxMemoryMb,
       onLog: (line) => logger.debug({ redis: line }, 'redis-server'),
     });
     redisUrl = embedded.url;
@@ -102,6 +103,7 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   let monitorWorkers: MonitorWorkers | undefined;
   let server: Server | undefined;
   let apiUrl: string | undefined;
+  let waiter: JobWaiter | undefined;
 
   try {
     if (roles.worker) {
@@ -138,7 +140,8 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
       const events = new QueueEvents(config.queueName, { connection: blockingOptionsFromUrl(redisUrl) });
       events.on('error', (error) => logger.debug({ err: error }, 'queue events error'));
       await events.waitUntilReady();
-      const waiter: JobWaiter = createJobWaiter(queue, events);
+      const jobWaiter = createJobWaiter(queue, events);
+      waiter = jobWaiter;
       registerQueueDepth(registry, queue);
       const monitors = createMonitorApi({
         redis: commands,
@@ -150,7 +153,7 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
       const app = createApp({
         config,
         queue,
-        waiter,
+        waiter: jobWaiter,
         redis: commands,
         registry,
         logger: logger.child({ role: 'api' }),
@@ -158,11 +161,11 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
         monitors,
         ...(worker ? { isWorkerRunning: worker.isRunning } : {}),
       });
-      server = await listen(app, config.port, config.host);
+      server = await listen(app, config.port, config.host, config.http);
       apiUrl = urlOf(server);
       logger.info({ url: apiUrl }, 'API listening');
       closers.push(async () => {
-        waiter.close();
+        jobWaiter.close();
         await events.close();
         await queue.close();
         await monitors.close();
@@ -185,6 +188,9 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   const close = async () => {
     const deadlineMs = config.shutdownDeadlineMs;
     logger.info({ deadlineMs }, 'shutting down: no new requests or jobs');
+    // Clients waiting for a result (POST /probe?wait) learn their probe's id now, not at the deadline: the job
+    // is in Redis and runs on after the restart.
+    waiter?.release();
     await Promise.all([
       stopServer(server, deadlineMs, logger),
       worker?.close(deadlineMs),
@@ -221,11 +227,35 @@ function workerMetricsApp(registry: Registry, worker: ProbeWorker) {
   return app;
 }
 
-function listen(app: express.Express, port: number, host: string): Promise<Server> {
+/**
+ * Listens with the connection limits: a cap on open connections, and a time for a client to send its headers
+ * and its whole request, checked every second, so slow clients cannot hold the server's sockets. The answer may
+ * take longer (wait mode): these bound the request, not the response.
+ */
+function listen(
+  app: express.Express,
+  port: number,
+  host: string,
+  limits?: ServiceConfig['http'],
+): Promise<Server> {
+  const server = createServer(
+    limits
+      ? {
+          headersTimeout: limits.headersTimeoutMs,
+          requestTimeout: Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs),
+          connectionsCheckingInterval: 1000,
+        }
+      : {},
+    app,
+  );
+  if (limits) server.maxConnections = limits.maxConnections;
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host, (error?: Error) => {
-      if (error) reject(new StartupError(`cannot listen on ${host}:${port}: ${error.message}`));
-      else resolve(server);
+    const onError = (error: Error) =>
+      reject(new StartupError(`cannot listen on ${host}:${port}: ${error.message}`));
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve(server);
     });
   });
 }

@@ -10,16 +10,18 @@ import type { Registry } from 'prom-client';
 import type { ServiceConfig } from '../config.js';
 import { createMonitorRouter, createStatusRouter, type MonitorApi } from '../monitor/index.js';
 import { isRedisReady } from '../redis/connection.js';
+import { createMemoryGauge } from '../redis/memory.js';
+import { jsonMediaTypes } from '../requests/schemas.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import type { ProbeJobData, ProbeJobResult } from '../worker/job.js';
 import { probeJobOptions } from '../worker/job.js';
 import { createAuth } from './auth.js';
 import type { JobWaiter } from './job-waiter.js';
-import { createHttpMetrics } from './metrics.js';
+import { createHttpMetrics, markRouteBase } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createProbeRoutes } from './probe-routes.js';
-import { HttpProblem, problemMiddleware } from './problems.js';
-import { createRateLimit } from './rate-limit.js';
+import { HttpProblem, problemMiddleware, sendProblem } from './problems.js';
+import { createFailureLimit, createRateLimit } from './rate-limit.js';
 
 export interface ApiDependencies {
   config: ServiceConfig;
@@ -43,6 +45,10 @@ export function createApp(deps: ApiDependencies): Express {
   const { config, logger, redis, registry } = deps;
   const app = express();
   app.disable('x-powered-by');
+  app.use((_request, response, next) => {
+    response.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
   // Probe answers are never the same twice, so hashing each body for an ETag is wasted work; the status
   // routes, which are polled, set their own ETag once per cached rendering.
   app.set('etag', false);
@@ -63,7 +69,14 @@ export function createApp(deps: ApiDependencies): Express {
     response.status(isRedisOk && isWorkerOk ? 200 : 503).json(body);
   });
 
-  const auth = createAuth(config.apiKeys);
+  // Wrong or missing keys are limited per client address, so keys cannot be guessed at the speed of the network.
+  const failureLimit = createFailureLimit({
+    redis,
+    keyPrefix: `${config.queueName}:ratelimit-auth`,
+    points: config.rateLimit.authFailures,
+    windowSeconds: config.rateLimit.windowSeconds,
+  });
+  const auth = createAuth(config.apiKeys, { failureLimit });
   const openApiDocument = buildOpenApiDocument({
     version: deps.version ?? '0.0.0',
     isAuthRequired: config.apiKeys.length > 0,
@@ -75,12 +88,13 @@ export function createApp(deps: ApiDependencies): Express {
     response.type(registry.contentType).send(await registry.metrics());
   });
 
-  if (config.apiKeys.length > 0) {
-    // Bull Board can retry and delete jobs, so it exists only behind API keys.
-    const board = new ExpressAdapter();
-    board.setBasePath('/admin/queues');
-    createBullBoard({ queues: [new BullMQAdapter(deps.queue)], serverAdapter: board });
-    app.use('/admin/queues', createAuth(config.apiKeys, { isBasicAccepted: true }), board.getRouter());
+  if (config.adminApiKeys.length > 0) {
+    app.use(
+      '/admin/queues',
+      markRouteBase,
+      createAuth(config.adminApiKeys, { isBasicAccepted: true, failureLimit }),
+      createQueueDashboard(deps.queue, logger),
+    );
   }
 
   const rateLimit = createRateLimit({
@@ -96,40 +110,42 @@ export function createApp(deps: ApiDependencies): Express {
     points: config.rateLimit.readPoints,
     windowSeconds: config.rateLimit.windowSeconds,
   });
-  const probeRateLimit: RequestHandler = (request, response, next) =>
-    request.method === 'GET' || request.method === 'HEAD'
-      ? readRateLimit(request, response, next)
-      : rateLimit(request, response, next);
+  // OPTIONS is answered by Express from the routes it knows (Allow): it costs nothing and spends nothing.
+  const probeRateLimit: RequestHandler = (request, response, next) => {
+    if (request.method === 'OPTIONS') next();
+    else if (request.method === 'GET' || request.method === 'HEAD') readRateLimit(request, response, next);
+    else rateLimit(request, response, next);
+  };
+  const writeRateLimit: RequestHandler = (request, response, next) => {
+    if (request.method === 'OPTIONS') next();
+    else rateLimit(request, response, next);
+  };
+  const jsonBody = express.json({ limit: bodyLimitBytes, strict: true, type: jsonMediaTypes });
   app.use(
     '/probe',
+    markRouteBase,
     auth,
     probeRateLimit,
-    express.json({ limit: bodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }),
-  );
-  app.use(
+    jsonBody,
     createProbeRoutes({
       queue: deps.queue,
       jobOptions: probeJobOptions({
         attempts: config.jobAttempts,
         backoffMs: config.jobBackoffMs,
         resultTtlSeconds: config.resultTtlSeconds,
+        resultMaxCount: config.resultMaxCount,
       }),
       waiter: deps.waiter,
       redis,
       policy: deps.policy,
       queueMaxWaiting: config.queueMaxWaiting,
+      memory: createMemoryGauge(redis, config.redisMemoryHighWaterPercent),
     }),
   );
 
   if (deps.monitors) {
     app.use(createStatusRouter(deps.monitors));
-    app.use(
-      '/monitors',
-      auth,
-      rateLimit,
-      express.json({ limit: bodyLimitBytes, strict: true }),
-      createMonitorRouter(deps.monitors),
-    );
+    app.use('/monitors', markRouteBase, auth, writeRateLimit, jsonBody, createMonitorRouter(deps.monitors));
   }
 
   app.use((request, _response, next) => {
@@ -137,6 +153,52 @@ export function createApp(deps: ApiDependencies): Express {
   });
   app.use(problemMiddleware(logger));
   return app;
+}
+
+/**
+ * Bull Board for admin keys only: it can add, retry and delete jobs. Workers check every job they take, so a
+ * job added here is held to the same schema and address policy as POST /probe. Redis details stay hidden, the
+ * page gets a CSP, and its errors leave as problem+json with no internal text.
+ */
+function createQueueDashboard(queue: Queue, logger: Logger): RequestHandler {
+  const board = new ExpressAdapter();
+  board.setBasePath('/admin/queues');
+  createBullBoard({
+    queues: [new BullMQAdapter(queue)],
+    serverAdapter: board,
+    options: { uiConfig: { hideRedisDetails: true } },
+  });
+  board.setErrorHandler((error) => {
+    logger.warn({ err: error }, 'queue dashboard error');
+    return { status: 500, body: {} };
+  });
+  const dashboard = board.getRouter() as Express;
+  dashboard.disable('x-powered-by');
+  return (request, response, next) => {
+    response.setHeader(
+      'Content-Security-Policy',
+      "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+    );
+    response.setHeader('X-Frame-Options', 'DENY');
+    const json = response.json.bind(response);
+    // The board answers its own errors as JSON of its own shape: rewrite them as problems with no internals.
+    response.json = (body: unknown) => {
+      if (response.statusCode < 400) return json(body);
+      const status = response.statusCode;
+      const kind = status === 404 ? 'notFound' : status >= 500 ? 'internal' : 'invalidRequest';
+      sendProblem(
+        response,
+        new HttpProblem(
+          status,
+          kind,
+          status >= 500 ? 'the queue dashboard failed; it was logged' : 'the dashboard refused the request',
+        ),
+        request.originalUrl,
+      );
+      return response;
+    };
+    dashboard(request, response, next);
+  };
 }
 
 async function pingWithin(redis: Redis, timeoutMs: number): Promise<boolean> {

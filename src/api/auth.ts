@@ -1,7 +1,8 @@
 // Bearer API keys: compared in constant time, never logged; the caller's identity for rate limits.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { HttpProblem } from './problems.js';
+import type { FailureLimit } from './rate-limit.js';
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
@@ -15,13 +16,19 @@ function digest(text: string): Buffer {
  * `isBasicAccepted` (Bull Board): a browser cannot send a bearer header, so the key is also accepted as the
  * password of HTTP Basic authentication, and the challenge asks for it; the user name is ignored.
  */
-export function createAuth(apiKeys: string[], options: { isBasicAccepted?: boolean } = {}): RequestHandler {
+export function createAuth(
+  apiKeys: string[],
+  options: { isBasicAccepted?: boolean; failureLimit?: FailureLimit } = {},
+): RequestHandler {
   const challenge = options.isBasicAccepted ? 'Basic realm="reach", charset="UTF-8"' : 'Bearer realm="reach"';
   const keyDigests = apiKeys.map((key) => ({
     digest: digest(key),
     fingerprint: digest(key).toString('hex').slice(0, 16),
   }));
-  return (request, response, next) => {
+  // A missing or wrong key spends a point of the client address's failure budget; past it the answer is 429.
+  const refuse = async (request: Request, problem: HttpProblem): Promise<HttpProblem> =>
+    (await options.failureLimit?.(`address:${request.ip ?? 'unknown'}`)) ?? problem;
+  return async (request, response, next) => {
     if (keyDigests.length === 0) {
       response.locals.clientId = `address:${request.ip ?? 'unknown'}`;
       next();
@@ -33,7 +40,7 @@ export function createAuth(apiKeys: string[], options: { isBasicAccepted?: boole
       const detail = options.isBasicAccepted
         ? 'send the API key as a bearer token or as the Basic password'
         : 'send Authorization: Bearer <API key>';
-      next(new HttpProblem(401, 'unauthorized', detail, { field: 'authorization' }));
+      next(await refuse(request, new HttpProblem(401, 'unauthorized', detail, { field: 'authorization' })));
       return;
     }
     let fingerprint: string | undefined;
@@ -45,7 +52,12 @@ export function createAuth(apiKeys: string[], options: { isBasicAccepted?: boole
         'WWW-Authenticate',
         options.isBasicAccepted ? challenge : 'Bearer realm="reach", error="invalid_token"',
       );
-      next(new HttpProblem(401, 'unauthorized', 'the API key is not valid', { field: 'authorization' }));
+      next(
+        await refuse(
+          request,
+          new HttpProblem(401, 'unauthorized', 'the API key is not valid', { field: 'authorization' }),
+        ),
+      );
       return;
     }
     response.locals.clientId = `key:${fingerprint}`;

@@ -19,11 +19,17 @@ export interface JobWaiter {
    * between the add and the listening: no extra read of the job is needed on the fast path.
    */
   expect(jobId: string): PendingJob;
+  /**
+   * Shutdown: every waiting request gets its answer now (undefined: "not finished", so the route answers 202
+   * with the id, and the durable job runs on), and requests that arrive later do not wait.
+   */
+  release(): void;
   close(): void;
 }
 
 export function createJobWaiter(queue: Queue<ProbeJobData, ProbeJobResult>, events: QueueEvents): JobWaiter {
-  const waiting = new Map<string, (job: FinishedJob) => void>();
+  const waiting = new Map<string, (job: FinishedJob | 'released') => void>();
+  let isReleased = false;
   const onCompleted = ({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => {
     const settle = waiting.get(jobId);
     if (!settle) return;
@@ -47,14 +53,17 @@ export function createJobWaiter(queue: Queue<ProbeJobData, ProbeJobResult>, even
 
   return {
     expect(jobId) {
-      let settle: (job: FinishedJob) => void = () => undefined;
-      const finished = new Promise<FinishedJob>((resolve) => {
+      let settle: (job: FinishedJob | 'released') => void = () => undefined;
+      const finished = new Promise<FinishedJob | 'released'>((resolve) => {
         settle = resolve;
       });
-      waiting.set(jobId, (job) => {
-        waiting.delete(jobId);
-        settle(job);
-      });
+      if (isReleased) settle('released');
+      else {
+        waiting.set(jobId, (job) => {
+          waiting.delete(jobId);
+          settle(job);
+        });
+      }
       return {
         async result(timeoutMs) {
           let timer: NodeJS.Timeout | undefined;
@@ -64,6 +73,7 @@ export function createJobWaiter(queue: Queue<ProbeJobData, ProbeJobResult>, even
           const outcome = await Promise.race([finished, deadline]);
           clearTimeout(timer);
           waiting.delete(jobId);
+          if (outcome === 'released') return undefined;
           if (outcome) return outcome;
           // The event stream may have been reconnecting (Redis restart) when the job ended: ask once.
           return readFinished(queue, jobId).catch(() => undefined);
@@ -72,6 +82,11 @@ export function createJobWaiter(queue: Queue<ProbeJobData, ProbeJobResult>, even
           waiting.delete(jobId);
         },
       };
+    },
+    release() {
+      isReleased = true;
+      for (const settle of [...waiting.values()]) settle('released');
+      waiting.clear();
     },
     close() {
       events.off('completed', onCompleted);

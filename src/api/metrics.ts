@@ -14,8 +14,11 @@ export function createHttpMetrics(registry: Registry): RequestHandler {
   return (request, response, next) => {
     const startedMs = performance.now();
     response.once('finish', () => {
-      // The route pattern, not the path, so ids do not explode the label set.
-      const route = request.route?.path ? `${request.baseUrl}${String(request.route.path)}` : 'unmatched';
+      // The route template, not the path, so ids do not explode the label set. Express has restored baseUrl by
+      // the time the response finishes, so the mount path recorded on the way in is used.
+      const base =
+        typeof response.locals.routeBase === 'string' ? response.locals.routeBase : request.baseUrl;
+      const route = routeLabel(base, request.route?.path);
       latency.observe(
         { method: request.method, route, status: String(response.statusCode) },
         (performance.now() - startedMs) / 1000,
@@ -23,6 +26,21 @@ export function createHttpMetrics(registry: Registry): RequestHandler {
     });
     next();
   };
+}
+
+/** Put first on a mounted path: records the mount (such as /monitors) for the metrics' route template. */
+export const markRouteBase: RequestHandler = (request, response, next) => {
+  response.locals.routeBase = request.baseUrl;
+  next();
+};
+
+function routeLabel(base: string, path: unknown): string {
+  if (typeof path === 'string') {
+    const full = `${base}${path === '/' && base !== '' ? '' : path}`;
+    return full === '' ? '/' : full;
+  }
+  // No route matched (an auth failure or a 404 below a mount): the mount, never the raw path.
+  return base === '' ? 'unmatched' : `${base}/*`;
 }
 
 export function registerQueueDepth(registry: Registry, queue: Queue): void {

@@ -4,19 +4,15 @@ import type { Job, Queue } from 'bullmq';
 import { type Request, type Response, Router } from 'express';
 import type { Redis } from 'ioredis';
 import { isRedisReady } from '../redis/connection.js';
+import type { MemoryGauge } from '../redis/memory.js';
+import { emptyQuerySchema, jsonMediaTypes, probeRequestSchema } from '../requests/schemas.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
-import { checkResolver, checkTargetUrl, type TargetRefusal } from '../safety/target-check.js';
+import { refuseTargets } from '../safety/target-check.js';
 import type { ProbeJobData, ProbeJobResult } from '../worker/job.js';
 import { probeJobName } from '../worker/job.js';
 import { type FinishedJob, finishedFromJob, type JobWaiter } from './job-waiter.js';
-import { fieldErrorsOf, HttpProblem, invalidRequest } from './problems.js';
-import {
-  emptyQuerySchema,
-  type ProbeStatus,
-  probeIdSchema,
-  probeRequestSchema,
-  waitQuerySchema,
-} from './schemas.js';
+import { fieldErrorsOf, HttpProblem, invalidRequest, unavailableOnRedisError } from './problems.js';
+import { type ProbeStatus, probeIdSchema, waitQuerySchema } from './schemas.js';
 
 export interface ProbeRoutesOptions {
   queue: Queue<ProbeJobData, ProbeJobResult>;
@@ -25,17 +21,19 @@ export interface ProbeRoutesOptions {
   redis: Redis;
   policy: AddressPolicy;
   queueMaxWaiting: number;
+  memory: MemoryGauge;
 }
 
+/** The probe routes, mounted at /probe. */
 export function createProbeRoutes(options: ProbeRoutesOptions): Router {
   const { queue, waiter, redis, policy } = options;
   const router = Router();
   const backlog = createBacklogGauge(queue);
 
-  router.post('/probe', async (request: Request, response: Response) => {
+  router.post('/', async (request: Request, response: Response) => {
     const query = waitQuerySchema.safeParse(request.query);
     if (!query.success) throw invalidRequest(fieldErrorsOf(query.error, 'query'));
-    if (!request.is(['application/json', 'application/*+json'])) {
+    if (!request.is(jsonMediaTypes)) {
       throw new HttpProblem(415, 'unsupportedMediaType', 'send the body as Content-Type: application/json', {
         field: 'content-type',
       });
@@ -49,6 +47,12 @@ export function createProbeRoutes(options: ProbeRoutesOptions): Router {
       });
     }
     requireRedis(redis);
+    const memory = await options.memory.nearCap();
+    if (memory) {
+      throw new HttpProblem(503, 'unavailable', 'the queue store is near its memory limit; try again later', {
+        retryAfterSeconds: 30,
+      });
+    }
     const waitingCount = await backlog.count();
     if (waitingCount >= options.queueMaxWaiting) {
       throw new HttpProblem(503, 'queueFull', `${waitingCount} probes are waiting; try again shortly`, {
@@ -64,9 +68,7 @@ export function createProbeRoutes(options: ProbeRoutesOptions): Router {
     const waitSeconds = query.data.wait ?? 0;
     const pending = waitSeconds > 0 ? waiter.expect(id) : undefined;
     try {
-      await unavailableOnRedisError(() =>
-        queue.add(probeJobName, data, { ...options.jobOptions, jobId: id }),
-      );
+      await queueCall(() => queue.add(probeJobName, data, { ...options.jobOptions, jobId: id }));
     } catch (error) {
       pending?.cancel();
       throw error;
@@ -83,13 +85,13 @@ export function createProbeRoutes(options: ProbeRoutesOptions): Router {
     response.status(202).json({ id, status: 'queued', links: { self: `/probe/${id}` } });
   });
 
-  router.get('/probe/:id', async (request: Request, response: Response) => {
+  router.get('/:id', async (request: Request, response: Response) => {
     const query = emptyQuerySchema.safeParse(request.query);
     if (!query.success) throw invalidRequest(fieldErrorsOf(query.error, 'query'));
     const id = String(request.params.id);
     if (!probeIdSchema.safeParse(id).success) throw notFound(id);
     requireRedis(redis);
-    const status = await unavailableOnRedisError(() => readStatus(queue, id));
+    const status = await queueCall(() => readStatus(queue, id));
     if (!status) throw notFound(id);
     response.json(status);
   });
@@ -111,35 +113,8 @@ function requireRedis(redis: Redis): void {
   }
 }
 
-async function unavailableOnRedisError<T>(action: () => Promise<T>): Promise<T> {
-  try {
-    return await action();
-  } catch (error) {
-    if (error instanceof HttpProblem) throw error;
-    throw new HttpProblem(503, 'unavailable', `the queue store (Redis) failed: ${(error as Error).message}`, {
-      retryAfterSeconds: 2,
-    });
-  }
-}
-
-function refuseTargets(
-  body: { url: string; controls?: string[] | undefined; resolvers?: string[] | undefined },
-  policy: AddressPolicy,
-): TargetRefusal | undefined {
-  const checks = [
-    () => checkTargetUrl(body.url, policy, 'url'),
-    ...(body.controls ?? []).map(
-      (control, index) => () => checkTargetUrl(control, policy, `controls.${index}`),
-    ),
-    ...(body.resolvers ?? []).map(
-      (resolver, index) => () => checkResolver(resolver, policy, `resolvers.${index}`),
-    ),
-  ];
-  for (const check of checks) {
-    const refusal = check();
-    if (refusal) return refusal;
-  }
-  return undefined;
+function queueCall<T>(action: () => Promise<T>): Promise<T> {
+  return unavailableOnRedisError(action, 'the queue store (Redis)');
 }
 
 /**
@@ -153,7 +128,7 @@ function createBacklogGauge(queue: Queue<ProbeJobData, ProbeJobResult>) {
   return {
     async count(): Promise<number> {
       if (performance.now() - readAtMs < 100) return value;
-      reading ??= unavailableOnRedisError(() => queue.getJobCountByTypes('wait', 'prioritized'))
+      reading ??= queueCall(() => queue.getJobCountByTypes('wait', 'prioritized'))
         .then((count) => {
           value = count;
           readAtMs = performance.now();
@@ -180,7 +155,7 @@ function sendFinished(response: Response, id: string, submittedOn: number, finis
       {
         id,
         address: finished.result.address,
-        errors: [{ field: 'url', message: finished.result.reason }],
+        errors: [{ field: finished.result.field ?? 'url', message: finished.result.reason }],
       },
     );
   }

@@ -1,12 +1,9 @@
 // RFC 9457 problem details: the one error type routes throw and the one middleware that writes them.
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import type { z } from 'zod';
+import type { FieldError } from '../requests/field-errors.js';
 
-export interface FieldError {
-  field: string;
-  message: string;
-}
+export { type FieldError, fieldErrorsOf } from '../requests/field-errors.js';
 
 export const problemTypes = {
   invalidRequest: { type: 'urn:reach:problem:invalid-request', title: 'The request is not valid' },
@@ -36,23 +33,6 @@ export class HttpProblem extends Error {
   }
 }
 
-export function fieldErrorsOf(error: z.ZodError, prefix = ''): FieldError[] {
-  return error.issues.flatMap((issue) => {
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({
-        field: [prefix, ...issue.path.map(String), key].filter(Boolean).join('.'),
-        message: 'unknown field',
-      }));
-    }
-    return [
-      {
-        field: [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || prefix || 'body',
-        message: issue.message,
-      },
-    ];
-  });
-}
-
 export function invalidRequest(errors: FieldError[]): HttpProblem {
   const detail = errors.map((error) => `${error.field}: ${error.message}`).join('; ');
   return new HttpProblem(400, 'invalidRequest', detail, { errors });
@@ -79,13 +59,54 @@ export function sendProblem(response: Response, problem: HttpProblem, instance: 
     );
 }
 
-interface BodyParserError extends Error {
+/**
+ * Runs a store read or write; Redis failing becomes a 503 problem. The client's error text stays in our logs
+ * (the caller's), never in the answer: it names hosts, ports and commands.
+ */
+export async function unavailableOnRedisError<T>(
+  action: () => Promise<T>,
+  what = 'the store (Redis)',
+): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    if (error instanceof HttpProblem) throw error;
+    throw new HttpProblem(503, 'unavailable', `${what} is unavailable; try again shortly`, {
+      retryAfterSeconds: 2,
+    });
+  }
+}
+
+interface ClientError extends Error {
   type?: string;
   status?: number;
+  statusCode?: number;
   limit?: number;
 }
 
-/** The only place errors become responses: body-parser failures, HttpProblem, and everything else as 500. */
+/** The problem kind of a client error that carries its own 4xx status (body-parser, the router, bull-board). */
+function kindOfStatus(status: number): ProblemKind {
+  if (status === 401) return 'unauthorized';
+  if (status === 404) return 'notFound';
+  if (status === 413) return 'bodyTooLarge';
+  if (status === 415) return 'unsupportedMediaType';
+  if (status === 429) return 'rateLimited';
+  return 'invalidRequest';
+}
+
+/** Safe words for a client error whose own message may name internals (zlib, iconv, the router). */
+function detailOfClientError(error: ClientError, status: number): string {
+  if (error.type === 'encoding.unsupported') return 'the Content-Encoding is not supported';
+  if (error.type === 'charset.unsupported') return 'the charset is not supported; send UTF-8';
+  if (error.type === 'request.aborted') return 'the request was aborted';
+  if (error.type === 'request.size.invalid') return 'the body is shorter or longer than Content-Length';
+  if (error instanceof URIError || /decode param/i.test(error.message ?? ''))
+    return 'the path holds a malformed percent-encoding';
+  if (status === 400 && error.type === undefined) return 'the request could not be read';
+  return error.message || 'the request is not valid';
+}
+
+/** The only place errors become responses: HttpProblem, client errors with their own 4xx status, else 500. */
 export function problemMiddleware(logger: Logger): ErrorRequestHandler {
   return (error: unknown, request, response, next) => {
     if (response.headersSent) {
@@ -97,30 +118,25 @@ export function problemMiddleware(logger: Logger): ErrorRequestHandler {
       sendProblem(response, error, instance);
       return;
     }
-    const parserError = error as BodyParserError;
-    if (parserError?.type === 'entity.parse.failed') {
+    const clientError = (error ?? {}) as ClientError;
+    if (clientError.type === 'entity.parse.failed') {
       sendProblem(
         response,
-        new HttpProblem(400, 'malformedJson', parserError.message, { field: 'body' }),
+        new HttpProblem(400, 'malformedJson', clientError.message, { field: 'body' }),
         instance,
       );
       return;
     }
-    if (parserError?.type === 'entity.too.large') {
-      const detail = `the body is over the limit of ${parserError.limit ?? 16384} bytes`;
+    if (clientError.type === 'entity.too.large') {
+      const detail = `the body is over the limit of ${clientError.limit ?? 16384} bytes`;
       sendProblem(response, new HttpProblem(413, 'bodyTooLarge', detail, { field: 'body' }), instance);
       return;
     }
-    if (
-      typeof parserError?.type === 'string' &&
-      typeof parserError.status === 'number' &&
-      parserError.status < 500
-    ) {
-      sendProblem(
-        response,
-        new HttpProblem(parserError.status, 'invalidRequest', parserError.message, { field: 'body' }),
-        instance,
-      );
+    const status = clientError.status ?? clientError.statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      const detail = detailOfClientError(clientError, status);
+      const field = clientError.type === undefined ? 'path' : 'body';
+      sendProblem(response, new HttpProblem(status, kindOfStatus(status), detail, { field }), instance);
       return;
     }
     logger.error({ err: error, path: request.path }, 'unhandled error');

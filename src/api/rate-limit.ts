@@ -51,3 +51,39 @@ export function createRateLimit(options: {
     }
   };
 }
+
+/** Spends one failure of a client; returns the 429 to answer instead once its budget is used up. */
+export type FailureLimit = (clientId: string) => Promise<HttpProblem | undefined>;
+
+/**
+ * Failed authentication per client address. A store that cannot be reached does not turn a 401 into a 503: the
+ * answer stays 401, and the success path never touches this limiter.
+ */
+export function createFailureLimit(options: {
+  redis: Redis;
+  keyPrefix: string;
+  points: number;
+  windowSeconds: number;
+}): FailureLimit {
+  const limiter = new RateLimiterRedis({
+    storeClient: options.redis,
+    keyPrefix: options.keyPrefix,
+    points: options.points,
+    duration: options.windowSeconds,
+    rejectIfRedisNotReady: true,
+  });
+  return async (clientId) => {
+    try {
+      await limiter.consume(clientId);
+      return undefined;
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) return undefined;
+      return new HttpProblem(
+        429,
+        'rateLimited',
+        `too many requests without a valid key: at most ${options.points} per ${options.windowSeconds} s`,
+        { retryAfterSeconds: Math.ceil(rejection.msBeforeNext / 1000) },
+      );
+    }
+  };
+}

@@ -4,7 +4,10 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
 import type { JobsOptions, Queue } from 'bullmq';
 import { Agent, request } from 'undici';
+import { z } from 'zod';
+import { httpUrlSchema } from '../requests/schemas.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
+import { destinationOf } from './delivery-lanes.js';
 import type { MonitorRecord } from './schemas.js';
 import type { StateChange } from './state-machine.js';
 
@@ -40,6 +43,37 @@ export interface AlertJobData {
 }
 
 export type AlertQueue = Queue<AlertJobData, unknown, string>;
+
+/** What a webhook job may carry: checked by the worker before it sends anything, like every other job. */
+export const alertJobSchema = z.strictObject({
+  webhook: z.discriminatedUnion('scope', [
+    z.strictObject({ scope: z.literal('global'), index: z.number().int().min(0), url: httpUrlSchema }),
+    z.strictObject({
+      scope: z.literal('monitor'),
+      monitorId: z.string().min(1).max(100),
+      index: z.number().int().min(0),
+      url: httpUrlSchema,
+    }),
+  ]),
+  payload: z.strictObject({
+    event: z.literal('monitor.state_changed'),
+    id: z.string().min(1).max(100),
+    monitor: z.strictObject({
+      id: z.string().max(100),
+      name: z.string().max(200),
+      url: z.string().max(2048),
+      tags: z.array(z.string().max(100)).max(100),
+    }),
+    oldState: z.string().max(40),
+    newState: z.string().max(40),
+    changedAt: z.string().max(40),
+    cause: z.string().max(100),
+    code: z.string().max(100),
+    summary: z.string().max(4096),
+    incident: z.strictObject({ id: z.string().max(100), url: z.string().max(2048) }).nullable(),
+    links: z.strictObject({ monitor: z.string().max(2048), status: z.string().max(2048) }),
+  }),
+});
 
 export function buildAlertPayload(options: {
   monitor: MonitorRecord;
@@ -123,6 +157,25 @@ export class DeliveryError extends Error {
   override name = 'DeliveryError';
 }
 
+/** The address policy refuses the webhook's address: final, never retried. */
+export class WebhookRefusedError extends DeliveryError {
+  override name = 'WebhookRefusedError';
+}
+
+const refusedByPolicyCode = 'EREFUSEDBYPOLICY';
+
+function isRefusedByPolicy(error: unknown): boolean {
+  for (
+    let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0;
+    current && depth < 4;
+    depth += 1
+  ) {
+    if (current.code === refusedByPolicyCode) return true;
+    current = current.cause as typeof current;
+  }
+  return false;
+}
+
 /** The connection's DNS lookup, refusing addresses the policy refuses, so a webhook cannot reach inside. */
 function policyLookup(policy: AddressPolicy) {
   return (
@@ -146,7 +199,7 @@ function policyLookup(policy: AddressPolicy) {
         if (allowed.length === 0) {
           const reason = addresses[0] ? policy(addresses[0].address) : 'no address';
           callback(
-            Object.assign(new Error(`webhook address refused: ${reason}`), { code: 'EREFUSEDBYPOLICY' }),
+            Object.assign(new Error(`webhook address refused: ${reason}`), { code: refusedByPolicyCode }),
             '',
             0,
           );
@@ -181,10 +234,12 @@ export function createWebhookDelivery(options: {
   });
   return {
     async deliver(url, secret, payload, deliveryId) {
+      // Errors name the destination only: a webhook's path and query often carry its token.
+      const destination = destinationOf(url);
       const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
       if (isIP(host) !== 0) {
         const reason = options.policy(host);
-        if (reason) throw new DeliveryError(`webhook address ${host} refused: ${reason}`);
+        if (reason) throw new WebhookRefusedError(`webhook address ${host} refused: ${reason}`);
       }
       const body = JSON.stringify(payload);
       const signature = signPayload(secret, body, Math.floor(Date.now() / 1000));
@@ -204,11 +259,14 @@ export function createWebhookDelivery(options: {
           signal: AbortSignal.timeout(options.timeoutMs),
         });
       } catch (error) {
-        throw new DeliveryError(`webhook ${url} failed: ${(error as Error).message}`);
+        if (isRefusedByPolicy(error)) {
+          throw new WebhookRefusedError(`webhook to ${destination} refused: ${(error as Error).message}`);
+        }
+        throw new DeliveryError(`webhook to ${destination} failed: ${(error as Error).message}`);
       }
       await response.body.dump();
       if (response.statusCode < 200 || response.statusCode >= 300) {
-        throw new DeliveryError(`webhook ${url} answered ${response.statusCode}`);
+        throw new DeliveryError(`webhook to ${destination} answered ${response.statusCode}`);
       }
       return { status: response.statusCode };
     },

@@ -2,6 +2,14 @@
 import { z } from 'zod';
 import { integerText, listText, parseEnvironment } from '../config.js';
 
+/** A CSP frame-ancestors source: 'self' or an http(s) origin (a leading *. in the host is allowed). */
+const frameAncestorText = z
+  .string()
+  .regex(
+    /^('self'|https?:\/\/(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?)$/,
+    "expected 'self' or an origin such as https://intranet.example",
+  );
+
 const httpUrlText = z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' });
 
 export const monitorEnvironmentSchema = z
@@ -23,12 +31,19 @@ export const monitorEnvironmentSchema = z
     ALERT_ATTEMPTS: integerText(1, 50).default(10),
     ALERT_BACKOFF_MS: integerText(1, 3_600_000).default(2000),
     ALERT_TIMEOUT_MS: integerText(100, 60_000).default(5000),
-    ALERT_CONCURRENCY: integerText(1, 256).default(8),
+    /** Deliveries one worker process sends at once: they wait on the network, so many are cheap. */
+    ALERT_CONCURRENCY: integerText(2, 4096).default(256),
+    /** Deliveries in flight to one destination (scheme, host, port) at once, per worker process. */
+    ALERT_PER_DESTINATION_CONCURRENCY: integerText(1, 256).default(4),
     STATUS_PAGE_TITLE: z.string().min(1).max(100).default('Service status'),
     /** Seconds between the status page's own refreshes in the browser. */
     STATUS_REFRESH_SECONDS: integerText(5, 3600).default(60),
     /** status.json and the page are computed at most once per this many seconds. */
     STATUS_CACHE_SECONDS: integerText(0, 3600).default(5),
+    /**
+     * Origins that may show /status in a frame (CSP frame-ancestors), comma-separated; unset: no site may.
+     */
+    STATUS_FRAME_ANCESTORS: listText.pipe(z.array(frameAncestorText)).default([]),
     /** Absolute base URL used in links sent out (webhook incident links, status page id). */
     PUBLIC_BASE_URL: httpUrlText.optional(),
   })
@@ -48,8 +63,9 @@ export interface MonitorConfig {
     backoffMs: number;
     timeoutMs: number;
     concurrency: number;
+    perDestinationConcurrency: number;
   };
-  status: { title: string; refreshSeconds: number; cacheSeconds: number };
+  status: { title: string; refreshSeconds: number; cacheSeconds: number; frameAncestors: string[] };
   publicBaseUrl: string | undefined;
 }
 
@@ -66,9 +82,11 @@ export const monitorVariableNames = [
   'ALERT_BACKOFF_MS',
   'ALERT_TIMEOUT_MS',
   'ALERT_CONCURRENCY',
+  'ALERT_PER_DESTINATION_CONCURRENCY',
   'STATUS_PAGE_TITLE',
   'STATUS_REFRESH_SECONDS',
   'STATUS_CACHE_SECONDS',
+  'STATUS_FRAME_ANCESTORS',
   'PUBLIC_BASE_URL',
 ] as const;
 
@@ -90,11 +108,13 @@ export function loadMonitorConfig(environment: Record<string, string | undefined
       backoffMs: env.ALERT_BACKOFF_MS,
       timeoutMs: env.ALERT_TIMEOUT_MS,
       concurrency: env.ALERT_CONCURRENCY,
+      perDestinationConcurrency: env.ALERT_PER_DESTINATION_CONCURRENCY,
     },
     status: {
       title: env.STATUS_PAGE_TITLE,
       refreshSeconds: env.STATUS_REFRESH_SECONDS,
       cacheSeconds: env.STATUS_CACHE_SECONDS,
+      frameAncestors: env.STATUS_FRAME_ANCESTORS,
     },
     publicBaseUrl: env.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
   };

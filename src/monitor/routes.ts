@@ -1,10 +1,10 @@
 // The monitor API (/monitors) and the public status endpoints (/status.json, /status).
 import { randomUUID } from 'node:crypto';
 import { type Request, type Response, Router } from 'express';
-import { fieldErrorsOf, HttpProblem, invalidRequest } from '../api/problems.js';
-import { emptyQuerySchema } from '../api/schemas.js';
+import { fieldErrorsOf, HttpProblem, invalidRequest, unavailableOnRedisError } from '../api/problems.js';
+import { emptyQuerySchema, jsonMediaTypes } from '../requests/schemas.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
-import { checkResolver, checkTargetUrl, type TargetRefusal } from '../safety/target-check.js';
+import { refuseTargets } from '../safety/target-check.js';
 import type { MonitorConfig } from './config.js';
 import type { MonitorScheduler } from './scheduler.js';
 import {
@@ -174,15 +174,29 @@ export function createStatusRouter(deps: StatusRouterDeps): Router {
     await send(request, response, rendered);
   });
 
+  const pagePolicy = statusPagePolicy(config.status.frameAncestors);
   router.get('/status', async (request: Request, response: Response) => {
+    for (const [name, value] of Object.entries(pagePolicy)) response.setHeader(name, value);
     await send(request, response, await renderings.get('html'));
   });
 
   return router;
 }
 
+/**
+ * The page is plain HTML with one inline style sheet: nothing else may load, and only the operator's chosen
+ * origins (STATUS_FRAME_ANCESTORS) may frame it, so it cannot be embedded to mislead.
+ */
+function statusPagePolicy(frameAncestors: string[]): Record<string, string> {
+  const ancestors = frameAncestors.length > 0 ? frameAncestors.join(' ') : "'none'";
+  return {
+    'Content-Security-Policy': `default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors ${ancestors}`,
+    ...(frameAncestors.length === 0 ? { 'X-Frame-Options': 'DENY' } : {}),
+  };
+}
+
 function requireJson(request: Request): void {
-  if (!request.is('application/json')) {
+  if (!request.is(jsonMediaTypes)) {
     throw new HttpProblem(415, 'unsupportedMediaType', 'send the body as Content-Type: application/json', {
       field: 'content-type',
     });
@@ -203,42 +217,20 @@ async function findMonitor(store: MonitorStore, request: Request): Promise<Monit
   return monitor;
 }
 
-async function unavailableOnRedisError<T>(action: () => Promise<T>): Promise<T> {
-  try {
-    return await action();
-  } catch (error) {
-    if (error instanceof HttpProblem) throw error;
-    throw new HttpProblem(
-      503,
-      'unavailable',
-      `the monitor store (Redis) failed: ${(error as Error).message}`,
-      {
-        retryAfterSeconds: 2,
-      },
-    );
-  }
-}
-
 function refuseUnsafe(input: MonitorInput, policy: AddressPolicy): void {
-  const checks: Array<() => TargetRefusal | undefined> = [
-    () => checkTargetUrl(input.url, policy, 'url'),
-    ...(input.controls ?? []).map(
-      (control, index) => () => checkTargetUrl(control, policy, `controls.${index}`),
-    ),
-    ...(input.resolvers ?? []).map(
-      (resolver, index) => () => checkResolver(resolver, policy, `resolvers.${index}`),
-    ),
-    ...(input.webhooks ?? []).map(
-      (webhook, index) => () => checkTargetUrl(webhook.url, policy, `webhooks.${index}.url`),
-    ),
-  ];
-  for (const check of checks) {
-    const refusal = check();
-    if (refusal) {
-      throw new HttpProblem(422, 'targetRefused', refusal.reason, {
-        errors: [{ field: refusal.field, message: refusal.reason }],
-      });
-    }
+  const refusal = refuseTargets(
+    {
+      url: input.url,
+      controls: input.controls,
+      resolvers: input.resolvers,
+      webhookUrls: input.webhooks?.map((webhook) => webhook.url),
+    },
+    policy,
+  );
+  if (refusal) {
+    throw new HttpProblem(422, 'targetRefused', refusal.reason, {
+      errors: [{ field: refusal.field, message: refusal.reason }],
+    });
   }
 }
 

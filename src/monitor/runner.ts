@@ -2,15 +2,18 @@
 import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import { InputError, parseResolver, probe, TargetRefusedError } from '../engine.js';
+import { fieldErrorsOf } from '../requests/field-errors.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
+import { refuseTargets } from '../safety/target-check.js';
 import type { ProbeDefaults } from '../worker/processor.js';
 import type { AlertQueue } from './alerts.js';
 import type { MonitorConfig } from './config.js';
 import { applyPendingConsequences, consequencesOf } from './consequences.js';
 import { type RunResult, type RunTrigger, runResultOf } from './run-result.js';
 import type { MonitorRunJobData, MonitorScheduler } from './scheduler.js';
-import type { MonitorRecord } from './schemas.js';
+import { type MonitorRecord, monitorIdSchema } from './schemas.js';
 import { type Decision, decide, isInMaintenance } from './state-machine.js';
 import type { MonitorStore } from './store.js';
 
@@ -34,7 +37,16 @@ export interface MonitorRunnerDeps {
 
 const maxCasAttempts = 8;
 
-export type RunOutcome = { outcome: 'applied'; event: RunEvent } | { outcome: 'deleted' };
+export type RunOutcome =
+  | { outcome: 'applied'; event: RunEvent }
+  | { outcome: 'deleted' }
+  | { outcome: 'invalid'; message: string };
+
+/** What a monitor-run job may carry; anything else was not written by our scheduler and is not acted on. */
+const runJobSchema = z.strictObject({
+  monitorId: monitorIdSchema,
+  trigger: z.enum(['schedule', 'recheck', 'manual']),
+});
 
 export async function runMonitor(
   deps: MonitorRunnerDeps,
@@ -42,6 +54,14 @@ export async function runMonitor(
   context: { scheduledAtMs?: number; signal?: AbortSignal },
 ): Promise<RunOutcome> {
   const { store, logger } = deps;
+  const checked = runJobSchema.safeParse(data);
+  if (!checked.success) {
+    const message = fieldErrorsOf(checked.error)
+      .map((error) => `${error.field}: ${error.message}`)
+      .join('; ');
+    logger.warn({ message }, 'monitor run job refused: its data is not valid');
+    return { outcome: 'invalid', message };
+  }
   const monitor = await store.getMonitor(data.monitorId);
   if (!monitor) {
     // Deleted while its tick was on its way: make sure no schedule is left behind.
@@ -119,6 +139,10 @@ async function probeMonitor(
     monitor.resolvers && monitor.resolvers.length > 0 ? monitor.resolvers : probeDefaults.resolvers;
   const startedAtMs = Date.now();
   try {
+    // The record was checked when it was written, but the policy may have changed since, and the store is not
+    // the API's alone: every run is judged again before a packet goes out.
+    const refusal = refuseTargets(monitor, deps.policy);
+    if (refusal) throw new TargetRefusedError(refusal.address, refusal.reason);
     const report = await probe({
       url: monitor.url,
       ...(resolverTexts.length > 0 ? { resolvers: resolverTexts.map((text) => parseResolver(text)) } : {}),

@@ -1,6 +1,6 @@
 // The monitor API's zod schemas: they validate requests and are registered for the OpenAPI document.
 import { z } from 'zod';
-import { httpUrlSchema, resolverSchema } from '../api/schemas.js';
+import { httpUrlSchema, resolverSchema } from '../requests/schemas.js';
 
 export const minIntervalSeconds = 10;
 export const maxIntervalSeconds = 86_400;

@@ -1,13 +1,22 @@
 // The worker side of monitoring: the run processor and the webhook delivery processor, each on its BullMQ queue.
 import { EventEmitter } from 'node:events';
-import { type Job, Queue, Worker } from 'bullmq';
+import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { blockingOptionsFromUrl, closeRedisClient, createRedisClient } from '../redis/connection.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
+import { refuseTargets } from '../safety/target-check.js';
 import type { ProbeDefaults } from '../worker/processor.js';
-import { type AlertJobData, type AlertQueue, alertQueueName, createWebhookDelivery } from './alerts.js';
+import {
+  type AlertJobData,
+  type AlertQueue,
+  alertJobSchema,
+  alertQueueName,
+  createWebhookDelivery,
+  WebhookRefusedError,
+} from './alerts.js';
 import type { MonitorConfig } from './config.js';
+import { DeliveryLanes, destinationOf } from './delivery-lanes.js';
 import { type RunEvent, runMonitor } from './runner.js';
 import {
   type MonitorQueue,
@@ -32,7 +41,10 @@ export interface MonitorWorkersDeps {
 }
 
 export interface MonitorWorkers {
-  /** 'run' (RunEvent) after each applied run; 'delivered' / 'deliveryFailed' ({ jobId, attempt, ... }) per webhook attempt. */
+  /**
+   * 'run' (RunEvent) after each applied run; 'delivered' / 'deliveryFailed' ({ jobId, attempt, ... }) per webhook
+   * attempt; 'deliveryRefused' ({ jobId, destination }) when the address policy refuses a webhook (final).
+   */
   events: EventEmitter;
   store: MonitorStore;
   scheduler: MonitorScheduler;
@@ -40,6 +52,11 @@ export interface MonitorWorkers {
   /** Stops taking runs and deliveries, waits for those in flight up to the deadline, closes the connections. */
   close(deadlineMs?: number): Promise<void>;
 }
+
+/** A destination whose last attempt failed takes the slow lane for this long. */
+const suspectDestinationForMs = 5 * 60_000;
+/** How long a delivery whose lane is full waits before it is tried again. */
+const laneDeferMs = 250;
 
 export function monitorKeyPrefix(baseQueueName: string): string {
   return `${baseQueueName}:monitor`;
@@ -104,25 +121,61 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
   runWorker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'monitor run failed'));
 
   const delivery = createWebhookDelivery({ policy: deps.policy, timeoutMs: config.alerts.timeoutMs });
+  const lanes = new DeliveryLanes({
+    concurrency: config.alerts.concurrency,
+    perDestination: config.alerts.perDestinationConcurrency,
+    suspectForMs: suspectDestinationForMs,
+  });
   const alertWorker = new Worker<AlertJobData>(
     alertQueueName(deps.baseQueueName),
-    async (job: Job<AlertJobData>) => {
-      const { webhook, payload } = job.data;
+    async (job: Job<AlertJobData>, token?: string) => {
+      const checked = alertJobSchema.safeParse(job.data);
+      if (!checked.success) {
+        metrics?.alertsTotal.inc({ outcome: 'refused' });
+        throw new UnrecoverableError('the webhook job data is not valid');
+      }
+      const { webhook, payload } = checked.data;
+      const destination = destinationOf(webhook.url);
+      const refusal = refuseTargets({ webhookUrls: [webhook.url] }, deps.policy);
+      if (refusal) {
+        metrics?.alertsTotal.inc({ outcome: 'refused' });
+        events.emit('deliveryRefused', { jobId: job.id, destination });
+        throw new UnrecoverableError(`webhook to ${destination} refused: ${refusal.address} is not allowed`);
+      }
       const secret = await secretOf(webhook, store, config);
       if (secret === undefined) {
-        logger.info({ jobId: job.id, url: webhook.url }, 'webhook no longer configured: alert dropped');
+        logger.info({ jobId: job.id, destination }, 'webhook no longer configured: alert dropped');
         return { outcome: 'dropped' };
+      }
+      const lease = lanes.acquire(destination, job.attemptsMade > 0);
+      if (!lease) {
+        // Its lane is full: back to the queue for a moment, without holding a slot or spending an attempt.
+        // Spread over a window, so a burst for one destination does not come back all at once.
+        await job.moveToDelayed(
+          Date.now() + laneDeferMs + Math.floor(Math.random() * laneDeferMs * 3),
+          token,
+        );
+        throw new DelayedError();
       }
       const attempt = job.attemptsMade + 1;
       try {
         const answer = await delivery.deliver(webhook.url, secret, payload, `${payload.id}:${job.id}`);
+        lanes.recordOutcome(destination, true);
         metrics?.alertsTotal.inc({ outcome: 'delivered' });
         events.emit('delivered', { jobId: job.id, attempt, status: answer.status, payload });
         return { outcome: 'delivered', status: answer.status };
       } catch (error) {
+        lanes.recordOutcome(destination, false);
+        if (error instanceof WebhookRefusedError) {
+          metrics?.alertsTotal.inc({ outcome: 'refused' });
+          events.emit('deliveryRefused', { jobId: job.id, destination });
+          throw new UnrecoverableError((error as Error).message);
+        }
         metrics?.alertsTotal.inc({ outcome: 'failed_attempt' });
         events.emit('deliveryFailed', { jobId: job.id, attempt, message: (error as Error).message });
         throw error;
+      } finally {
+        lease.release();
       }
     },
     {
@@ -131,8 +184,12 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
     },
   );
   alertWorker.on('error', (error) => logger.warn({ err: error }, 'alert worker connection error'));
+  // Delivery errors name the destination only (scheme, host, port): a webhook's path carries its token.
   alertWorker.on('failed', (job, error) =>
-    logger.warn({ jobId: job?.id, attempt: job?.attemptsMade, err: error }, 'webhook delivery failed'),
+    logger.warn(
+      { jobId: job?.id, attempt: job?.attemptsMade, reason: error.message },
+      'webhook delivery failed',
+    ),
   );
 
   let isClosing = false;

@@ -13,6 +13,11 @@ export interface EmbeddedRedisOptions {
   password?: string;
   /** Milliseconds to wait for "Ready to accept connections". */
   startTimeoutMs?: number;
+  /**
+   * maxmemory in megabytes (0 or unset: no cap). The policy is always noeviction: BullMQ must never lose a
+   * queue key to eviction, so at the cap Redis refuses writes and the API answers 503 before it gets there.
+   */
+  maxMemoryMb?: number;
   onLog?: (line: string) => void;
 }
 
@@ -145,6 +150,8 @@ function spawnRedis(options: EmbeddedRedisOptions & { dataDir: string; port: num
       'protected-mode yes',
       'loglevel notice',
       'logfile ""',
+      `maxmemory ${options.maxMemoryMb ?? 0}mb`,
+      'maxmemory-policy noeviction',
     ].join('\n');
     const child = spawn('redis-server', ['-'], { stdio: ['pipe', 'pipe', 'pipe'] });
     const recent: string[] = [];

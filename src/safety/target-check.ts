@@ -4,7 +4,42 @@ import type { AddressPolicy } from './address-policy.js';
 
 export interface TargetRefusal {
   field: string;
+  /** The address (or loopback name) that was refused. */
+  address: string;
   reason: string;
+}
+
+/** What a request names that we would send packets to: the target, its controls, its resolvers, webhooks. */
+export interface RequestedTargets {
+  url?: string | undefined;
+  controls?: readonly string[] | undefined;
+  resolvers?: readonly string[] | undefined;
+  webhookUrls?: readonly string[] | undefined;
+}
+
+/**
+ * The first thing in a request the policy refuses, in the order a person reads the request. The API calls it
+ * at submit and every worker calls it again before acting on a job, because job data can be written by more
+ * than the API (the queue dashboard, anything holding the Redis password).
+ */
+export function refuseTargets(targets: RequestedTargets, policy: AddressPolicy): TargetRefusal | undefined {
+  const checks: Array<() => TargetRefusal | undefined> = [
+    ...(targets.url === undefined ? [] : [() => checkTargetUrl(targets.url as string, policy, 'url')]),
+    ...(targets.controls ?? []).map(
+      (control, index) => () => checkTargetUrl(control, policy, `controls.${index}`),
+    ),
+    ...(targets.resolvers ?? []).map(
+      (resolver, index) => () => checkResolver(resolver, policy, `resolvers.${index}`),
+    ),
+    ...(targets.webhookUrls ?? []).map(
+      (url, index) => () => checkTargetUrl(url, policy, `webhooks.${index}.url`),
+    ),
+  ];
+  for (const check of checks) {
+    const refusal = check();
+    if (refusal) return refusal;
+  }
+  return undefined;
 }
 
 /**
@@ -27,12 +62,14 @@ export function checkTargetUrl(
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   if (isIP(host) !== 0) {
     const reason = policy(host);
-    return reason === undefined ? undefined : { field, reason: `${text}: ${reason}` };
+    return reason === undefined ? undefined : { field, address: host, reason: `${text}: ${reason}` };
   }
   const name = host.toLowerCase().replace(/\.$/, '');
   if (name === 'localhost' || name.endsWith('.localhost')) {
     const reason = policy('127.0.0.1');
-    return reason === undefined ? undefined : { field, reason: `${text}: ${name} is a loopback name` };
+    return reason === undefined
+      ? undefined
+      : { field, address: name, reason: `${text}: ${name} is a loopback name` };
   }
   return undefined;
 }
@@ -42,5 +79,5 @@ export function checkResolver(text: string, policy: AddressPolicy, field: string
   const bracketed = /^\[([^\]]+)\]/.exec(text);
   const host = bracketed ? (bracketed[1] ?? '') : isIP(text) !== 0 ? text : (text.split(':')[0] ?? '');
   const reason = policy(host);
-  return reason === undefined ? undefined : { field, reason: `resolver ${text}: ${reason}` };
+  return reason === undefined ? undefined : { field, address: host, reason: `resolver ${text}: ${reason}` };
 }

@@ -16,7 +16,7 @@ export interface ProbeJobData {
  */
 export type ProbeJobResult =
   | { outcome: 'report'; report: Report }
-  | { outcome: 'refused'; address: string; reason: string }
+  | { outcome: 'refused'; address: string; reason: string; field?: string }
   | { outcome: 'invalid'; field: string; message: string };
 
 export const probeJobName = 'probe';
@@ -25,13 +25,15 @@ export function probeJobOptions(settings: {
   attempts: number;
   backoffMs: number;
   resultTtlSeconds: number;
+  resultMaxCount: number;
 }): JobsOptions {
   return {
     // Retries are for our own infrastructure failing (Redis blip, a worker crash); the engine never throws for
     // the target's failure, so these never repeat a probe whose answer was "the site is down".
     attempts: settings.attempts,
     backoff: { type: 'exponential', delay: settings.backoffMs },
-    removeOnComplete: { age: settings.resultTtlSeconds },
-    removeOnFail: { age: settings.resultTtlSeconds },
+    // Kept by age and by count, whichever comes first, so a flood of submissions cannot fill Redis.
+    removeOnComplete: { age: settings.resultTtlSeconds, count: settings.resultMaxCount },
+    removeOnFail: { age: settings.resultTtlSeconds, count: settings.resultMaxCount },
   };
 }

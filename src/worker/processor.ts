@@ -1,6 +1,9 @@
 // The BullMQ processor: a job's data in, the engine's report (or a final refusal) out.
 import { InputError, parseResolver, probe, TargetRefusedError } from '../engine.js';
+import { fieldErrorsOf } from '../requests/field-errors.js';
+import { probeRequestSchema } from '../requests/schemas.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
+import { refuseTargets } from '../safety/target-check.js';
 import type { ProbeJobData, ProbeJobResult } from './job.js';
 
 export interface ProbeDefaults {
@@ -23,6 +26,8 @@ export function createProbeRunner(options: {
 }): ProbeRunner {
   const { defaults, isAddressAllowed } = options;
   return async (data, signal) => {
+    const refusal = refuseJob(data, isAddressAllowed);
+    if (refusal) return refusal;
     try {
       const resolverTexts = data.resolvers && data.resolvers.length > 0 ? data.resolvers : defaults.resolvers;
       const report = await probe({
@@ -45,4 +50,24 @@ export function createProbeRunner(options: {
       throw error;
     }
   };
+}
+
+/**
+ * Job data is checked again here with the API's schema and address policy: the API is not the only writer of
+ * the queue (the dashboard can add jobs, and so can anything holding the Redis password). A job refused here
+ * ends with that answer and is not retried.
+ */
+export function refuseJob(data: unknown, policy: AddressPolicy): ProbeJobResult | undefined {
+  const parsed = probeRequestSchema.safeParse(data);
+  if (!parsed.success) {
+    const [first] = fieldErrorsOf(parsed.error);
+    return {
+      outcome: 'invalid',
+      field: first?.field ?? 'body',
+      message: first?.message ?? 'invalid job data',
+    };
+  }
+  const refusal = refuseTargets(parsed.data, policy);
+  if (!refusal) return undefined;
+  return { outcome: 'refused', field: refusal.field, address: refusal.address, reason: refusal.reason };
 }

@@ -4,6 +4,7 @@ import { startRedis, type TestRedis } from '../../support/redis.js';
 import { getJson, postJson, startTestService } from './support.js';
 
 const key = 'test-key-0123456789abcdef';
+const adminKey = 'admin-key-0123456789abcdef';
 let redis: TestRedis;
 
 beforeAll(async () => {
@@ -25,6 +26,7 @@ describe('with API_KEYS set', () => {
       env: {
         QUEUE_NAME: 'access-auth',
         API_KEYS: `other-key-abcdefghijklmnop,${key}`,
+        ADMIN_API_KEYS: adminKey,
         PROBE_ALLOW_PRIVATE: 'true',
       },
     });
@@ -65,12 +67,12 @@ describe('with API_KEYS set', () => {
     expect((await getJson(`${service.apiUrl}/openapi.json`)).status).toBe(401);
     expect((await getJson(`${service.apiUrl}/admin/queues`)).status).toBe(401);
     const board = await fetch(`${service.apiUrl}/admin/queues`, {
-      headers: { authorization: `Bearer ${key}` },
+      headers: { authorization: `Bearer ${adminKey}` },
     });
     expect(board.status).toBe(200);
     expect(await board.text()).toContain('<html');
     const queues = await getJson(`${service.apiUrl}/admin/queues/api/queues`, {
-      authorization: `Bearer ${key}`,
+      authorization: `Bearer ${adminKey}`,
     });
     expect(queues.body.queues.map((queue: { name: string }) => queue.name)).toContain('access-auth');
   });
@@ -79,7 +81,7 @@ describe('with API_KEYS set', () => {
     const challenge = await fetch(`${service.apiUrl}/admin/queues`);
     expect(challenge.status).toBe(401);
     expect(challenge.headers.get('www-authenticate')).toMatch(/^Basic realm="reach"/);
-    const basic = `Basic ${Buffer.from(`admin:${key}`).toString('base64')}`;
+    const basic = `Basic ${Buffer.from(`admin:${adminKey}`).toString('base64')}`;
     expect(
       (await fetch(`${service.apiUrl}/admin/queues`, { headers: { authorization: basic } })).status,
     ).toBe(200);
@@ -87,13 +89,33 @@ describe('with API_KEYS set', () => {
     expect(
       (await fetch(`${service.apiUrl}/admin/queues`, { headers: { authorization: wrong } })).status,
     ).toBe(401);
-    // Basic is for the dashboard only: the API still wants a bearer key.
+    // Basic is for the dashboard only: the API still wants a bearer key, and an admin key is not a probing key.
     const probe = await postJson(
       `${service.apiUrl}/probe`,
       { url: 'http://127.0.0.1:9/' },
       { authorization: basic },
     );
     expect(probe.status).toBe(401);
+    const adminProbe = await postJson(
+      `${service.apiUrl}/probe`,
+      { url: 'http://127.0.0.1:9/' },
+      { authorization: `Bearer ${adminKey}` },
+    );
+    expect(adminProbe.status).toBe(401);
+  });
+
+  it('gives probing keys no dashboard', async () => {
+    const board = await fetch(`${service.apiUrl}/admin/queues`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(board.status).toBe(401);
+    expect(board.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    const add = await postJson(
+      `${service.apiUrl}/admin/queues/api/queues/access-auth/add`,
+      { name: 'probe', data: { url: 'http://127.0.0.1:9/' } },
+      { authorization: `Bearer ${key}` },
+    );
+    expect(add.status).toBe(401);
   });
 });
 

@@ -13,8 +13,15 @@ describe('loadMonitorConfig', () => {
       history: { maxAgeSeconds: 604_800, maxEntries: 1440 },
       recheckDelayMs: 0,
       firstTickDelayMs: 0,
-      alerts: { globalWebhooks: [], attempts: 10, backoffMs: 2000, timeoutMs: 5000, concurrency: 8 },
-      status: { title: 'Service status', refreshSeconds: 60, cacheSeconds: 5 },
+      alerts: {
+        globalWebhooks: [],
+        attempts: 10,
+        backoffMs: 2000,
+        timeoutMs: 5000,
+        concurrency: 256,
+        perDestinationConcurrency: 4,
+      },
+      status: { title: 'Service status', refreshSeconds: 60, cacheSeconds: 5, frameAncestors: [] },
     });
   });
 
