@@ -63,7 +63,19 @@ export interface DnsObservation {
   resolvers: DnsResolverResult[];
   /** The addresses the probe went on with (from resolvers whose answers were not judged tampered). */
   addresses: string[];
+  /**
+   * Asked when some resolvers say the name does not exist (NXDOMAIN) while others answer it: each answering
+   * resolver is asked for a made-up name in the same domain. One that answers that too invents answers for
+   * names that do not exist (NXDOMAIN rewriting); its addresses are not used.
+   */
+  nxdomainCanary?: DnsCanary;
   durationMs: number;
+}
+
+export interface DnsCanary {
+  /** The made-up name: a random label under the name's registrable domain. */
+  name: string;
+  results: Array<{ resolver: string; outcome: DnsQueryOutcome; addresses: string[] }>;
 }
 
 export type ConnectFailureKind =
@@ -147,7 +159,20 @@ export interface HttpExchange {
   outcome: HttpOutcomeKind;
   status?: number;
   statusText?: string;
-  headers: { server?: string; location?: string; retryAfter?: string; contentType?: string };
+  headers: {
+    server?: string;
+    location?: string;
+    retryAfter?: string;
+    contentType?: string;
+    /** Proxies on the way (a filtering proxy often names itself here). */
+    via?: string;
+    /** RFC 8288 links; a 451 names who blocks with rel="blocked-by" (RFC 7725). */
+    link?: string;
+    /** A CDN's bot-challenge marker (Cloudflare's cf-mitigated: challenge). */
+    cfMitigated?: string;
+  };
+  /** The first bytes of a text body (up to 4 KiB), kept to recognise block pages and challenges. */
+  bodyPrefix?: string;
   timings: HttpTimings;
   /** Bytes we had written on the connection when it ended: > 0 means our request (or ClientHello) went out. */
   bytesSent: number;
@@ -157,6 +182,8 @@ export interface HttpExchange {
   hasPeerFin: boolean;
   bodyBytes: number;
   isBodyTruncated: boolean;
+  /** How the TLS handshake of a new connection ended, when it failed (`outcome: 'tls_failed'`). */
+  tlsHandshake?: { outcome: TlsOutcomeKind; bytesSent: number };
   errno?: string;
   message?: string;
   /** Milliseconds since the probe started when this exchange began. */
@@ -166,6 +193,8 @@ export interface HttpExchange {
 export interface RedirectHop {
   exchange: HttpExchange;
   registrableDomain: string | null;
+  /** The differential retry of a redirect hop that failed after our bytes went out (the first hop's is the target's). */
+  differential?: DifferentialObservation;
 }
 
 export interface HttpObservation {
@@ -176,13 +205,38 @@ export interface HttpObservation {
   isRedirectLimitReached: boolean;
 }
 
-/** The neutral-versus-original comparison run when the exchange failed after our bytes went out. */
-export interface DifferentialObservation {
-  trigger: 'reset' | 'empty_reply' | 'timeout' | 'tls_reset' | 'tls_timeout' | 'tls_closed';
-  layer: 'http' | 'tls';
-  neutral: HttpExchange | TlsObservation;
-  retry: HttpExchange | TlsObservation;
+/**
+ * The neutral-versus-original comparison run when an exchange failed after our bytes went out, tagged by the
+ * layer it compared. When the original stalls, the side requests run beside it (`isConcurrent`) while the
+ * original keeps its whole budget.
+ */
+export type DifferentialObservation = HttpDifferentialObservation | TlsDifferentialObservation;
+
+export interface HttpDifferentialObservation {
+  layer: 'http';
+  trigger: 'reset' | 'empty_reply' | 'timeout';
+  /** The address as Host, path "/", no SNI: none of the target's names. */
+  neutral: HttpExchange;
+  /** The original request again on a new connection. */
+  retry: HttpExchange;
+  /**
+   * HEAD of the original path with the original Host, sent when the original stalled: a small answer that gets
+   * through while the full response never arrives points at packets dropped by size (a path MTU black hole).
+   */
+  small?: HttpExchange;
+  isConcurrent?: boolean;
   /** What was sent when, for a person reading the evidence. */
+  steps: string[];
+}
+
+export interface TlsDifferentialObservation {
+  layer: 'tls';
+  trigger: 'tls_reset' | 'tls_timeout' | 'tls_closed';
+  /** A ClientHello without SNI to the same address. */
+  neutral: TlsObservation;
+  /** The ClientHello with SNI again on a new connection. */
+  retry: TlsObservation;
+  isConcurrent?: boolean;
   steps: string[];
 }
 

@@ -2,7 +2,7 @@
 import type { Observations, Verdict } from '../types.js';
 import { isNoRouteErrno } from './facts.js';
 import { tcpFailure, tlsCertificate, tlsDifferential } from './rules-connection.js';
-import { dnsFailure, dnsTampered } from './rules-dns.js';
+import { dnsFailure, dnsNxdomainDisagreement, dnsTampered } from './rules-dns.js';
 import {
   domainMigration,
   httpFailure,
@@ -12,7 +12,8 @@ import {
   redirectUnfollowable,
   slowFirstByte,
 } from './rules-http.js';
-import { localControlsFailed, localNoRoute } from './rules-local.js';
+import { localCaptivePortal, localControlsFailed, localNoRoute } from './rules-local.js';
+import { blockPage, clientRefused, legalBlock } from './rules-refusal.js';
 import { type Rule, verdict } from './verdict.js';
 
 export type { Rule };
@@ -22,14 +23,19 @@ export const rules: Rule[] = [
   localNoRoute,
   localControlsFailed,
   dnsTampered,
+  dnsNxdomainDisagreement,
   dnsFailure,
   tcpFailure,
   tlsDifferential,
   tlsCertificate,
   redirectLoop,
   redirectUnfollowable,
+  localCaptivePortal,
+  blockPage,
   domainMigration,
   httpFailure,
+  legalBlock,
+  clientRefused,
   httpStatus,
   slowFirstByte,
   reachable,

@@ -4,6 +4,7 @@ import type {
   ControlResult,
   DnsObservation,
   DnsQueryResult,
+  DnsResolverResult,
   HttpExchange,
   TargetObservation,
   TlsObservation,
@@ -121,4 +122,9 @@ export function isNetworkLevelFailure(target: TargetObservation): boolean {
 export function connectMsOf(target: TargetObservation): number | undefined {
   const connected = target.tcp.find((o) => o.kind === 'connected');
   return connected?.kind === 'connected' ? connected.connectMs : undefined;
+}
+
+/** Every query of one resolver (A and AAAA) said the name does not exist. */
+export function isNxdomainEverywhere(result: DnsResolverResult): boolean {
+  return result.queries.length > 0 && result.queries.every((query) => query.outcome === 'nxdomain');
 }

@@ -73,10 +73,11 @@ export const tlsDifferential: Rule = {
     const evidence = [describeTls(tls), ...(differential?.steps.map((s) => `differential: ${s}`) ?? [])];
     const host = obs.target.host;
     if (differential?.layer === 'tls') {
-      const neutral = differential.neutral as TlsObservation;
-      const retry = differential.retry as TlsObservation;
-      if (neutral.outcome === 'established' && retry.outcome !== 'established') {
-        const isDrop = differential.trigger === 'tls_timeout';
+      const { neutral, retry } = differential;
+      const isDrop = differential.trigger === 'tls_timeout';
+      // A dropped ClientHello counts only when the original handshake had the whole budget to complete.
+      const isWholeBudget = !isDrop || differential.isConcurrent === true;
+      if (isWholeBudget && neutral.outcome === 'established' && retry.outcome !== 'established') {
         const how = isDrop ? 'dropped' : differential.trigger === 'tls_closed' ? 'closed' : 'reset';
         return verdict(
           'tls-differential',

@@ -1,6 +1,6 @@
 // Rules for DNS: tampering (injected replies, bogon disagreement) and names that do not resolve.
 
-import { allQueries, findTampering, isNoResolverAnswering } from './facts.js';
+import { allQueries, findTampering, isNoResolverAnswering, isNxdomainEverywhere } from './facts.js';
 import type { Rule } from './verdict.js';
 import { controlEvidence, dnsEvidence, someControlReachable, verdict } from './verdict.js';
 
@@ -19,6 +19,55 @@ export const dnsTampered: Rule = {
         ? 'DNS answers for this name are being forged on the way: a second, different reply arrived for one query, the mark of an on-path injector.'
         : 'DNS answers for this name are being tampered with: one resolver returns a private or reserved address while another returns a public one.',
       [...findings.map((f) => `dns: ${f.detail}`), ...dnsEvidence(obs)],
+    );
+  },
+};
+
+/**
+ * Some resolvers say the name does not exist while others answer it. The canary (a made-up name in the same
+ * domain, asked of the answering resolvers) says which side invents: a resolver that answers the made-up name
+ * too rewrites NXDOMAIN into its own page; one that denies it answers only what exists, and the other side
+ * denies a name that does.
+ */
+export const dnsNxdomainDisagreement: Rule = {
+  name: 'dns-nxdomain-disagreement',
+  apply: (obs) => {
+    const { dns } = obs.target;
+    const canary = dns?.nxdomainCanary;
+    if (!dns || !canary) return undefined;
+    const deniers = dns.resolvers.filter(isNxdomainEverywhere).map((r) => r.resolver);
+    if (deniers.length === 0) return undefined;
+    const rewriters = canary.results.filter((result) => result.addresses.length > 0);
+    const evidence = [
+      ...canary.results.map(
+        (result) =>
+          `dns canary: ${result.resolver} asked for the made-up name ${canary.name}: ${result.addresses.length > 0 ? `answered ${result.addresses.join(', ')}` : result.outcome}`,
+      ),
+      ...dnsEvidence(obs),
+    ];
+    const denied = `${deniers.join(' and ')} ${deniers.length > 1 ? 'say' : 'says'} NXDOMAIN`;
+    if (rewriters.length > 0) {
+      const [first] = rewriters;
+      return verdict(
+        'dns-nxdomain-disagreement',
+        'dns_failure',
+        'dns.nxdomain_rewritten',
+        0.85,
+        `The name ${dns.name} does not exist (${denied}). ${rewriters.map((r) => r.resolver).join(' and ')} answers made-up names too (${canary.name} → ${first?.addresses[0] ?? ''}): it rewrites "no such name" into an address of its own (an ad or search page), which is not the site.`,
+        evidence,
+      );
+    }
+    const isHonest = canary.results.some((result) => result.outcome === 'nxdomain');
+    const answering = canary.results.map((result) => result.resolver).join(' and ');
+    const final = obs.target.http?.hops.at(-1)?.exchange;
+    const isAnswered = final?.outcome === 'response';
+    return verdict(
+      'dns-nxdomain-disagreement',
+      'dns_failure',
+      'dns.nxdomain_disagreement',
+      isHonest ? 0.6 : 0.5,
+      `${denied} for ${dns.name}, while ${answering} resolves it${isHonest ? ' (and says NXDOMAIN for a made-up name, so it does not invent answers)' : ''}${isAnswered ? ' and the site answers there' : ''}: the resolver that denies the name blocks it, holds a stale answer, or the name exists only inside one network (split-horizon DNS). Use a resolver that resolves it.`,
+      evidence,
     );
   },
 };

@@ -1,29 +1,48 @@
 // Rules for HTTP: failed exchanges (with the differential retry), redirects, statuses and slowness.
-import type { HttpExchange, Observations, Verdict } from '../types.js';
+import type {
+  HttpDifferentialObservation,
+  HttpExchange,
+  Observations,
+  RedirectHop,
+  Verdict,
+} from '../types.js';
 import { describeConnect, describeExchange } from './describe.js';
 import { connectMsOf, finalExchange, firstExchange } from './facts.js';
 import type { Rule } from './verdict.js';
-import { verdict } from './verdict.js';
+import { allControlsFailed, verdict } from './verdict.js';
 
-function exchangeFailureVerdict(obs: Observations, exchange: HttpExchange, isRedirectHop: boolean): Verdict {
-  const { differential } = obs.target;
+/** Below one full-size segment on any common path: what still arrives through an MTU black hole. */
+const smallPacketBytes = 1200;
+
+function exchangeFailureVerdict(
+  obs: Observations,
+  exchange: HttpExchange,
+  hop: RedirectHop | undefined,
+): Verdict {
+  // The first hop's differential is the target's; a redirect hop carries its own.
+  const differential = hop ? hop.differential : obs.target.differential;
+  const isRedirectHop = hop !== undefined;
   const hopNote = isRedirectHop ? ` (at the redirect to ${exchange.url})` : '';
+  const name = isRedirectHop ? exchange.hostHeader : obs.target.host;
   const evidence = [
     describeExchange(exchange),
     ...(differential?.steps.map((s) => `differential: ${s}`) ?? []),
   ];
-  const neutral = differential?.layer === 'http' ? (differential.neutral as HttpExchange) : undefined;
-  const retry = differential?.layer === 'http' ? (differential.retry as HttpExchange) : undefined;
+  const http = differential?.layer === 'http' ? differential : undefined;
+  const neutral = http?.neutral;
+  const retry = http?.retry;
   const isNeutralOk = neutral?.outcome === 'response';
   switch (exchange.outcome) {
     case 'reset':
-      if (!isRedirectHop && exchange.isRequestSent && isNeutralOk && retry && retry.outcome !== 'response') {
+      // Positive evidence: the reset came after our request named the site, twice, while a request that names
+      // nothing was answered by the same address.
+      if (exchange.isRequestSent && isNeutralOk && retry?.outcome === 'reset') {
         return verdict(
           'http-failure',
           'filtered_path',
           'filter.keyword_reset',
-          0.85,
-          `The connection is reset when our request names ${obs.target.host}, while a neutral request to the same server is answered: a filter on the path injects resets for this site.`,
+          0.75,
+          `The connection is reset when our request names ${name}${hopNote}, while a neutral request to the same server is answered: a filter on the path injects resets for this site, or the server itself resets requests for this name (a probe from another network tells them apart).`,
           evidence,
         );
       }
@@ -33,7 +52,7 @@ function exchangeFailureVerdict(obs: Observations, exchange: HttpExchange, isRed
           'server_fault',
           'http.reset',
           0.4,
-          'The connection was reset once, then the same request succeeded: an intermittent fault at the server or on the path.',
+          `The connection was reset once${hopNote}, then the same request succeeded: an intermittent fault at the server or on the path.`,
           evidence,
         );
       }
@@ -50,6 +69,8 @@ function exchangeFailureVerdict(obs: Observations, exchange: HttpExchange, isRed
             ]
           : evidence,
       );
+    case 'tls_failed':
+      return hopHandshakeVerdict(exchange, http, hopNote, name, evidence);
     case 'empty_reply':
       if (retry?.outcome === 'response') {
         return verdict(
@@ -69,14 +90,41 @@ function exchangeFailureVerdict(obs: Observations, exchange: HttpExchange, isRed
         `The server closes the connection without any reply${hopNote}${isNeutralOk ? '; other names on the same server are answered, so it drops this site by configuration (like nginx "return 444") or, less likely, a filter closes it' : ''}.`,
         evidence,
       );
-    case 'headers_timeout':
-      if (!isRedirectHop && isNeutralOk && retry && retry.outcome !== 'response') {
+    case 'headers_timeout': {
+      const small = http?.small;
+      // Only an original that had the whole budget counts as never answered (the side requests ran beside it).
+      const isWholeBudget = http?.isConcurrent === true;
+      if (
+        isWholeBudget &&
+        small?.outcome === 'response' &&
+        retry?.outcome !== 'response' &&
+        exchange.bytesReceived === 0
+      ) {
+        // A HEAD of the same page with the same name is answered, the full GET never is: packets get through
+        // by size, not by name. Where the black hole is decides who must fix it.
+        const isOwnNetwork = allControlsFailed(obs);
+        return verdict(
+          'http-failure',
+          isOwnNetwork ? 'local_network' : 'server_fault',
+          'path.mtu_blackhole',
+          0.6,
+          `Small answers from ${name} arrive (a HEAD request is answered) but the full page never does${hopNote}: large packets are lost on the path, a path MTU black hole (a link with a smaller MTU whose ICMP "fragmentation needed" messages are blocked)${isOwnNetwork ? ', on this network: the controls stall too' : ', most likely near the site'}.`,
+          evidence,
+        );
+      }
+      if (
+        isWholeBudget &&
+        isNeutralOk &&
+        retry !== undefined &&
+        retry.outcome !== 'response' &&
+        small?.outcome !== 'response'
+      ) {
         return verdict(
           'http-failure',
           'filtered_path',
           'filter.keyword_drop',
           0.5,
-          `Requests naming ${obs.target.host} get no answer while a neutral request to the same server is answered: a filter drops this site's traffic, or its backend hangs.`,
+          `Requests naming ${name}${hopNote} got no answer in the whole time allowed, while a neutral request to the same server was answered: a filter drops this site's traffic by name, or the site's own backend hangs (a probe from another network tells them apart).`,
           evidence,
         );
       }
@@ -88,7 +136,25 @@ function exchangeFailureVerdict(obs: Observations, exchange: HttpExchange, isRed
         `The server accepted the connection but sent no response before the deadline${hopNote}: it is overloaded or hung.`,
         evidence,
       );
+    }
     case 'body_timeout':
+      // The headers came in one small packet and not one byte of the body followed: what a path that loses
+      // full-size packets does when the server sends its headers apart from the body.
+      if (
+        exchange.bodyBytes === 0 &&
+        exchange.bytesReceived > 0 &&
+        exchange.bytesReceived < smallPacketBytes
+      ) {
+        const isOwnNetwork = allControlsFailed(obs);
+        return verdict(
+          'http-failure',
+          isOwnNetwork ? 'local_network' : 'server_fault',
+          'path.mtu_blackhole',
+          0.5,
+          `The headers from ${name} arrived in one small packet (${exchange.bytesReceived} bytes) and not one byte of the page followed${hopNote}: large packets are lost on the path, a path MTU black hole${isOwnNetwork ? ', on this network' : ', most likely near the site'} (or the server stalls right after its headers).`,
+          evidence,
+        );
+      }
       return verdict(
         'http-failure',
         'overload',
@@ -115,15 +181,6 @@ function exchangeFailureVerdict(obs: Observations, exchange: HttpExchange, isRed
         `The site redirects to ${exchange.url}, which does not accept connections (${exchange.errno ?? 'error'}).`,
         evidence,
       );
-    case 'tls_failed':
-      return verdict(
-        'http-failure',
-        'server_fault',
-        'tls.handshake_failed',
-        0.7,
-        `The TLS handshake failed${hopNote} (${exchange.errno ?? 'error'}).`,
-        evidence,
-      );
     default:
       return verdict(
         'http-failure',
@@ -136,13 +193,49 @@ function exchangeFailureVerdict(obs: Observations, exchange: HttpExchange, isRed
   }
 }
 
+/**
+ * A redirect hop's handshake failed on a new connection. Compared at the HTTP layer: the neutral request carries
+ * no SNI, the repeated one carries the name again.
+ */
+function hopHandshakeVerdict(
+  exchange: HttpExchange,
+  http: HttpDifferentialObservation | undefined,
+  hopNote: string,
+  name: string,
+  evidence: string[],
+): Verdict {
+  const handshake = exchange.tlsHandshake?.outcome;
+  const isNeutralOk = http?.neutral.outcome === 'response';
+  const isRetryFailed = http !== undefined && http.retry.outcome === 'tls_failed';
+  const isDrop = handshake === 'timeout';
+  if (isNeutralOk && isRetryFailed && (!isDrop || http?.isConcurrent === true)) {
+    const how = isDrop ? 'dropped' : handshake === 'closed' ? 'closed' : 'reset';
+    return verdict(
+      'http-failure',
+      'filtered_path',
+      isDrop ? 'filter.sni_drop' : 'filter.sni_reset',
+      isDrop ? 0.6 : 0.8,
+      `Connections carrying the name ${name} in the TLS handshake (SNI) are ${how}${hopNote}, while the same server completes a handshake and answers without it: a filter on the path is blocking this site by name.`,
+      evidence,
+    );
+  }
+  return verdict(
+    'http-failure',
+    'server_fault',
+    'tls.handshake_failed',
+    0.7,
+    `The TLS handshake failed${hopNote} (${exchange.errno ?? 'error'}).`,
+    evidence,
+  );
+}
+
 export const httpFailure: Rule = {
   name: 'http-failure',
   apply: (obs) => {
-    const first = firstExchange(obs.target);
-    const final = finalExchange(obs.target);
-    if (!first || !final || final.outcome === 'response') return undefined;
-    return exchangeFailureVerdict(obs, final, final !== first);
+    const hops = obs.target.http?.hops ?? [];
+    const final = hops.at(-1);
+    if (!final || final.exchange.outcome === 'response') return undefined;
+    return exchangeFailureVerdict(obs, final.exchange, hops.length > 1 ? final : undefined);
   },
 };
 

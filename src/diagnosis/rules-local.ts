@@ -1,6 +1,7 @@
 // Rules that blame the prober's own network: no route, or every control failing too.
 
-import { describeConnect } from './describe.js';
+import type { TargetObservation } from '../types.js';
+import { describeConnect, describeExchange } from './describe.js';
 import { connectFailures, isDnsNoRoute, isNetworkLevelFailure } from './facts.js';
 import type { Rule } from './verdict.js';
 import {
@@ -45,6 +46,51 @@ export const localControlsFailed: Rule = {
       0.75,
       'The site and every known-good control failed at the network level: the problem is most likely the network this probe runs from.',
       [...controlEvidence(obs), ...dnsEvidence(obs), ...obs.target.tcp.map(describeConnect)],
+    );
+  },
+};
+
+/** Where the first redirect that leaves the URL's own registrable domain points, as a host name. */
+function foreignRedirectHost(target: TargetObservation): string | undefined {
+  const http = target.http;
+  if (!http) return undefined;
+  const leaving = http.hops.find(
+    (hop, index) => index > 0 && hop.registrableDomain !== http.registrableDomain,
+  );
+  if (!leaving) return undefined;
+  try {
+    return new URL(leaving.exchange.url).hostname.toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The target and every control are sent to the same host on another domain: the network this probe runs on
+ * intercepts web traffic and redirects it to its login page (a hotel, café or airport network). No site moves
+ * itself to the same place as unrelated control sites.
+ */
+export const localCaptivePortal: Rule = {
+  name: 'local-captive-portal',
+  apply: (obs) => {
+    if (!hasControls(obs)) return undefined;
+    const portal = foreignRedirectHost(obs.target);
+    if (portal === undefined) return undefined;
+    const isEveryControlSentThere = obs.controls.every(
+      (control) => foreignRedirectHost(control.target) === portal,
+    );
+    if (!isEveryControlSentThere) return undefined;
+    const evidence = [
+      ...(obs.target.http?.hops.map((hop) => describeExchange(hop.exchange)) ?? []),
+      ...obs.controls.map((control) => `control: ${control.url} is redirected to ${portal} too`),
+    ];
+    return verdict(
+      'local-captive-portal',
+      'local_network',
+      'local.captive_portal',
+      obs.controls.length > 1 ? 0.9 : 0.8,
+      `This network sends every site, the controls included, to ${portal}: a captive portal (a hotel, café or guest network login page). Sign in there, or use another network; the site itself has not moved.`,
+      evidence,
     );
   },
 };

@@ -1,9 +1,12 @@
 // DNS probe: raw A/AAAA queries (dns-packet) to each resolver in parallel, watching for injected extra replies.
 
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { getDomain } from 'tldts';
 import type {
   DnsAnswer,
+  DnsCanary,
   DnsExtraReply,
   DnsObservation,
   DnsQueryResult,
@@ -80,23 +83,65 @@ export async function probeDns(options: DnsProbeOptions): Promise<DnsProbeResult
       return { resolver: formatResolver(resolver), queries };
     }),
   );
+  const canary = await askCanary(options, resolvers, windows);
   const observation: DnsObservation = {
     name: options.name,
     isLocalName: isLocalName(options.name),
     resolvers,
     addresses: [],
+    ...(canary ? { nxdomainCanary: canary } : {}),
     durationMs: elapsedSince(started),
   };
   observation.addresses = chooseAddresses(observation);
   return { observation, lateReplies: Promise.all(windows).then(() => undefined) };
 }
 
+/** Every query of the resolver (A and AAAA) said the name does not exist. */
+export function isNxdomainAnswer(result: DnsResolverResult): boolean {
+  return result.queries.length > 0 && result.queries.every((query) => query.outcome === 'nxdomain');
+}
+
+/**
+ * When some resolvers say NXDOMAIN and others answer, asks each answering resolver for a made-up name under
+ * the same registrable domain: the evidence that tells a resolver inventing answers for names that do not
+ * exist from one that denies a name that does.
+ */
+async function askCanary(
+  options: DnsProbeOptions,
+  resolvers: DnsResolverResult[],
+  windows: Promise<void>[],
+): Promise<DnsCanary | undefined> {
+  if (isLocalName(options.name) || !resolvers.some(isNxdomainAnswer)) return undefined;
+  const answering = options.resolvers.filter((_resolver, index) => {
+    const result = resolvers[index];
+    return result !== undefined && result.queries.some((query) => query.addresses.length > 0);
+  });
+  if (answering.length === 0) return undefined;
+  const domain = getDomain(options.name, { allowPrivateDomains: true }) ?? options.name;
+  const name = `reach-canary-${randomBytes(6).toString('hex')}.${domain}`;
+  const results = await Promise.all(
+    answering.map(async (resolver) => {
+      const query = await resolveType(resolver, name, 'A', options, windows);
+      return { resolver: formatResolver(resolver), outcome: query.outcome, addresses: query.addresses };
+    }),
+  );
+  return { name, results };
+}
+
 /**
  * The addresses to connect to: the union of every resolver's answers, except that when some resolvers
- * answer bogons and others answer public addresses, the bogon side is left out (it is the suspect one).
+ * answer bogons and others answer public addresses, the bogon side is left out (it is the suspect one),
+ * and that a resolver caught inventing an answer for a made-up name (the NXDOMAIN canary) is left out.
  */
 export function chooseAddresses(observation: DnsObservation): string[] {
-  const perResolver = observation.resolvers.map((r) => r.queries.flatMap((q) => q.addresses));
+  const rewriters = new Set(
+    observation.nxdomainCanary?.results
+      .filter((result) => result.addresses.length > 0)
+      .map((result) => result.resolver) ?? [],
+  );
+  const perResolver = observation.resolvers.map((r) =>
+    rewriters.has(r.resolver) ? [] : r.queries.flatMap((q) => q.addresses),
+  );
   const clean = perResolver.filter((addresses) => addresses.length > 0 && !addresses.some((a) => isBogon(a)));
   const hasBogonSide = perResolver.some((addresses) => addresses.some((a) => isBogon(a)));
   const chosen = hasBogonSide && clean.length > 0 && !observation.isLocalName ? clean : perResolver;

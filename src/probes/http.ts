@@ -18,6 +18,10 @@ export interface ExchangeOptions {
   /** The SNI for https; null sends none. */
   servername: string | null;
   path: string;
+  /** GET by default; HEAD asks for a small answer (the differential's size probe). */
+  method?: 'GET' | 'HEAD';
+  /** Called when the status line and headers have arrived. */
+  onResponseStart?: () => void;
   /** A socket already connected (and, for https, already through the handshake) to reuse. */
   socket?: net.Socket | tls.TLSSocket;
   /** Connect and TLS timings of that socket, reported with the exchange. */
@@ -43,7 +47,12 @@ interface SocketFacts {
   connectMs?: number;
   tlsMs?: number;
   readyAtMs?: number;
-  connectFailure?: { outcome: HttpOutcomeKind; errno?: string; message: string };
+  connectFailure?: {
+    outcome: HttpOutcomeKind;
+    errno?: string;
+    message: string;
+    tlsHandshake?: HttpExchange['tlsHandshake'];
+  };
 }
 
 class ConnectPhaseError extends Error {}
@@ -157,12 +166,13 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
   let isSettled = false;
   try {
     const response = await client.request({
-      method: 'GET',
+      method: options.method ?? 'GET',
       path: options.path,
       headers: { 'user-agent': userAgent, accept: '*/*' },
       signal: deadline,
     });
     firstByteMs = elapsedSince(facts.readyAtMs ?? started);
+    options.onResponseStart?.();
     const header = (name: string): string | undefined => {
       const value = response.headers[name];
       return Array.isArray(value) ? value[0] : value;
@@ -171,8 +181,16 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
     let isBodyTruncated = false;
     let bodyOutcome: HttpOutcomeKind = 'response';
     let bodyError: unknown;
+    const prefixChunks: Buffer[] = [];
+    let prefixBytes = 0;
+    const isText = isTextType(header('content-type'));
     try {
       for await (const chunk of response.body) {
+        if (isText && prefixBytes < bodyPrefixMaxBytes) {
+          const part = (chunk as Buffer).subarray(0, bodyPrefixMaxBytes - prefixBytes);
+          prefixChunks.push(part);
+          prefixBytes += part.length;
+        }
         bodyBytes += (chunk as Buffer).length;
         if (bodyBytes >= options.maxBodyBytes) {
           isBodyTruncated = true;
@@ -195,7 +213,11 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
         location: header('location'),
         retryAfter: header('retry-after'),
         contentType: header('content-type'),
+        via: header('via'),
+        link: header('link'),
+        cfMitigated: header('cf-mitigated'),
       },
+      ...(prefixBytes > 0 ? { bodyPrefix: Buffer.concat(prefixChunks).toString('utf8') } : {}),
       bodyBytes,
       isBodyTruncated,
       firstByteMs,
@@ -211,6 +233,7 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
       return result(facts.connectFailure.outcome, {
         errno: facts.connectFailure.errno,
         message: facts.connectFailure.message,
+        ...(facts.connectFailure.tlsHandshake ? { tlsHandshake: facts.connectFailure.tlsHandshake } : {}),
       });
     }
     const errno = facts.socketErrno ?? errnoOf(error);
@@ -220,6 +243,13 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
     // finished exchange has nothing in flight to receive it, so it gets a shared one.
     await client.destroy(isSettled ? exchangeFinished : null).catch(() => {});
   }
+}
+
+/** Enough of a page to recognise a block page or a challenge by its fingerprints, small enough for a report. */
+const bodyPrefixMaxBytes = 4096;
+
+function isTextType(contentType: string | undefined): boolean {
+  return contentType === undefined || /^(text\/|application\/(xhtml\+xml|json|xml))/i.test(contentType);
 }
 
 function isTimeout(error: unknown, deadline: AbortSignal): boolean {
@@ -278,6 +308,7 @@ async function openConnection(
       outcome: 'tls_failed',
       errno: handshake.observation.errno ?? handshake.observation.outcome,
       message: handshake.observation.message ?? `TLS ${handshake.observation.outcome}`,
+      tlsHandshake: { outcome: handshake.observation.outcome, bytesSent: handshake.observation.bytesSent },
     };
     throw new ConnectPhaseError(facts.connectFailure.message);
   }

@@ -1,7 +1,7 @@
 // Redirects, followed by hand: each hop resolved with the probe's resolvers and checked against the policy.
 import net from 'node:net';
-import type { HttpExchange, HttpObservation, RedirectHop } from '../types.js';
-import { exchange } from './http.js';
+import type { DifferentialObservation, HttpExchange, HttpObservation, RedirectHop } from '../types.js';
+import { exchangeWithDifferential } from './differential.js';
 import {
   defaultPort,
   enforcePolicy,
@@ -11,7 +11,6 @@ import {
   resolve,
   type TargetProbeOptions,
 } from './probe-context.js';
-import { remainingMs } from './util.js';
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
 
@@ -45,9 +44,14 @@ export async function followRedirects(
       break;
     }
     seen.add(nextUrl.href);
-    current = await fetchHop(nextUrl, options);
+    const hop = await fetchHop(nextUrl, options);
+    current = hop.exchange;
     currentUrl = nextUrl;
-    hops.push({ exchange: current, registrableDomain: registrableDomain(hostOf(nextUrl)) });
+    hops.push({
+      exchange: current,
+      registrableDomain: registrableDomain(hostOf(nextUrl)),
+      ...(hop.differential ? { differential: hop.differential } : {}),
+    });
   }
   return {
     hops,
@@ -57,8 +61,14 @@ export async function followRedirects(
   };
 }
 
-/** A redirect hop: resolve its host with the same resolvers, then one exchange on a new connection. */
-async function fetchHop(url: URL, options: TargetProbeOptions): Promise<HttpExchange> {
+/**
+ * A redirect hop: resolve its host with the same resolvers, then one exchange on a new connection, with the
+ * same differential as the first hop (an SNI filter usually shows on the https hop after an http redirect).
+ */
+async function fetchHop(
+  url: URL,
+  options: TargetProbeOptions,
+): Promise<{ exchange: HttpExchange; differential?: DifferentialObservation }> {
   const host = hostOf(url);
   const port = defaultPort(url);
   const scheme = url.protocol === 'https:' ? 'https' : 'http';
@@ -71,7 +81,7 @@ async function fetchHop(url: URL, options: TargetProbeOptions): Promise<HttpExch
     const resolved = dns.addresses[0];
     if (resolved === undefined) {
       const outcomes = dns.resolvers.flatMap((r) => r.queries.map((q) => q.outcome));
-      return {
+      const failed: HttpExchange = {
         url: url.href,
         address: '',
         port,
@@ -90,23 +100,30 @@ async function fetchHop(url: URL, options: TargetProbeOptions): Promise<HttpExch
         message: `no address for ${host} (${[...new Set(outcomes)].join(', ')})`,
         startedAtMs: Math.round(started - options.probeStartedMs),
       };
+      return { exchange: failed };
     }
     address = resolved;
   }
   enforcePolicy(address, options);
-  return exchange({
-    scheme,
-    address,
-    port,
-    hostHeader: host,
-    servername: net.isIP(host) ? null : host,
-    path: pathOf(url),
-    dnsMs,
-    ca: options.ca,
-    timeoutMs: remainingMs(options.deadlineMs, 1),
-    maxBodyBytes: options.maxBodyBytes,
-    signal: options.signal,
-    isAddressAllowed: options.isAddressAllowed,
-    probeStartedMs: options.probeStartedMs,
-  });
+  const servername = net.isIP(host) ? null : host;
+  const { first, differential } = await exchangeWithDifferential(
+    {
+      scheme,
+      address,
+      port,
+      hostHeader: host,
+      servername,
+      path: pathOf(url),
+      dnsMs,
+      ca: options.ca,
+      maxBodyBytes: options.maxBodyBytes,
+      signal: options.signal,
+      isAddressAllowed: options.isAddressAllowed,
+      probeStartedMs: options.probeStartedMs,
+    },
+    url,
+    options,
+  );
+  // A handshake that failed on the hop is compared at the HTTP layer: the neutral request carries no SNI.
+  return differential ? { exchange: first, differential } : { exchange: first };
 }

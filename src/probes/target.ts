@@ -2,8 +2,7 @@
 import net from 'node:net';
 import type tls from 'node:tls';
 import type { TargetObservation } from '../types.js';
-import { httpDifferential, needsDifferential, tlsDifferential } from './differential.js';
-import { exchange } from './http.js';
+import { exchangeWithDifferential, handshakeWithDifferential } from './differential.js';
 import {
   defaultPort,
   enforcePolicy,
@@ -14,7 +13,6 @@ import {
 } from './probe-context.js';
 import { followRedirects } from './redirects.js';
 import { probeTcp } from './tcp.js';
-import { handshakeTls } from './tls.js';
 import { remainingMs } from './util.js';
 
 export { type TargetProbeOptions, TargetRefusedError } from './probe-context.js';
@@ -83,45 +81,40 @@ async function probeConnection(
   let socket: net.Socket | tls.TLSSocket = tcp.socket;
   let tlsMs: number | undefined;
   if (scheme === 'https') {
-    const handshake = await handshakeTls({
-      socket: tcp.socket,
-      address,
-      servername: isIpLiteral ? null : host,
-      ca: options.ca,
-      // Leave time for a handshake without SNI and a retry if this ClientHello is dropped.
-      timeoutMs: Math.round(remaining() * 0.6),
-      signal: options.signal,
-    });
-    observation.tls = handshake.observation;
-    if (!handshake.socket) {
-      observation.differential = await tlsDifferential(handshake.observation, address, host, port, options);
+    const handshake = await handshakeWithDifferential(
+      { socket: tcp.socket, address, servername: isIpLiteral ? null : host, port },
+      options,
+    );
+    observation.tls = handshake.result.observation;
+    if (!handshake.result.socket) {
+      observation.differential = handshake.differential;
       notes.push('the TLS handshake failed: HTTP was not attempted');
       return;
     }
-    socket = handshake.socket;
-    tlsMs = handshake.observation.handshakeMs;
+    socket = handshake.result.socket;
+    tlsMs = handshake.result.observation.handshakeMs;
   }
 
-  const first = await exchange({
-    scheme,
-    address,
-    port,
-    hostHeader: host,
-    servername: isIpLiteral ? null : host,
-    path: pathOf(url),
-    socket,
-    socketTimings: { connectMs, tlsMs },
-    dnsMs: observation.dns?.durationMs,
-    ca: options.ca,
-    // Leave time for a neutral request and a retry if this one is dropped after the request goes out.
-    timeoutMs: Math.round(remaining() * 0.6),
-    maxBodyBytes: options.maxBodyBytes,
-    signal: options.signal,
-    isAddressAllowed: options.isAddressAllowed,
-    probeStartedMs: options.probeStartedMs,
-  });
-  if (needsDifferential(first)) {
-    observation.differential = await httpDifferential(first, scheme, url, options);
-  }
+  const { first, differential } = await exchangeWithDifferential(
+    {
+      scheme,
+      address,
+      port,
+      hostHeader: host,
+      servername: isIpLiteral ? null : host,
+      path: pathOf(url),
+      socket,
+      socketTimings: { connectMs, tlsMs },
+      dnsMs: observation.dns?.durationMs,
+      ca: options.ca,
+      maxBodyBytes: options.maxBodyBytes,
+      signal: options.signal,
+      isAddressAllowed: options.isAddressAllowed,
+      probeStartedMs: options.probeStartedMs,
+    },
+    url,
+    options,
+  );
+  observation.differential = differential;
   observation.http = await followRedirects(first, url, options);
 }

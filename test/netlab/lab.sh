@@ -41,6 +41,14 @@ RESET_ADDRESS=203.0.113.12
 BLACKHOLE_ADDRESS=203.0.113.66
 UNREACHABLE_ADDRESS=203.0.113.67
 BOGON_ADDRESS=10.10.10.10
+REWRITING_DNS=198.51.100.56 # dnsmasq answering every name, existing or not, with SEARCH_ADDRESS
+PORTAL_ADDRESS=203.0.113.30      # the captive portal's login page
+BLOCKPAGE_ADDRESS=203.0.113.31   # a block-page server the lying resolver sends a name to
+LARGE_ADDRESS=203.0.113.32       # a large page behind a path MTU black hole
+INTERCEPTED_SITE=203.0.113.33    # the router sends port 80 for these two to the portal
+INTERCEPTED_CONTROL=203.0.113.34
+SEARCH_ADDRESS=203.0.113.35      # the rewriting resolver's search page
+BLACKHOLE_MTU=1280
 SLOW_DELAY_MS=${REACH_NETLAB_SLOW_DELAY_MS:-2500}
 
 log() { printf 'netlab: %s\n' "$*" >&2; }
@@ -96,11 +104,13 @@ build_network() {
 
   in_ns "$NS_DNS" ip addr add "$HONEST_DNS/24" dev eth0
   in_ns "$NS_DNS" ip addr add "$LYING_DNS/24" dev eth0
+  in_ns "$NS_DNS" ip addr add "$REWRITING_DNS/24" dev eth0
   in_ns "$NS_DNS" ip link set eth0 up
   in_ns "$NS_DNS" ip route add default via 198.51.100.1
 
   local address
-  for address in "$CONTROL_ADDRESS" "$WEB_ADDRESS" "$CLOSED_ADDRESS" "$RESET_ADDRESS"; do
+  for address in "$CONTROL_ADDRESS" "$WEB_ADDRESS" "$CLOSED_ADDRESS" "$RESET_ADDRESS" \
+    "$PORTAL_ADDRESS" "$BLOCKPAGE_ADDRESS" "$LARGE_ADDRESS" "$SEARCH_ADDRESS"; do
     in_ns "$NS_WEB" ip addr add "$address/24" dev eth0
   done
   in_ns "$NS_WEB" ip link set eth0 up
@@ -131,6 +141,19 @@ build_middlebox() {
   # SNI filter: a ClientHello naming this host is answered with an RST; other names on :443 pass.
   "${fw[@]}" -A FORWARD -p tcp -d "$WEB_ADDRESS" --dport 443 \
     -m string --algo bm --string "sni-blocked.site-a.test" -j REJECT --reject-with tcp-reset
+
+  # A captive portal: web traffic for two unrelated sites goes to the portal instead.
+  local intercepted
+  for intercepted in "$INTERCEPTED_SITE" "$INTERCEPTED_CONTROL"; do
+    "${fw[@]}" -t nat -A PREROUTING -i r-prober -p tcp -d "$intercepted" --dport 80 \
+      -j DNAT --to-destination "$PORTAL_ADDRESS:80"
+  done
+
+  # A path MTU black hole: packets from LARGE_ADDRESS towards the prober leave on a route with a smaller
+  # MTU, and the ICMP "fragmentation needed" that would tell the server is dropped. Small packets pass.
+  in_ns "$NS_ROUTER" ip route add 192.0.2.0/24 dev r-prober mtu lock "$BLACKHOLE_MTU" table 100
+  in_ns "$NS_ROUTER" ip rule add from "$LARGE_ADDRESS" table 100
+  "${fw[@]}" -A OUTPUT -p icmp --icmp-type fragmentation-needed -d "$LARGE_ADDRESS" -j DROP
 }
 
 # ---------------------------------------------------------------- certificates
@@ -194,12 +217,21 @@ start_dns() {
   # The lying resolver forwards to bind9, except for one name it answers with a bogon.
   in_ns "$NS_DNS" dnsmasq --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
     --listen-address="$LYING_DNS" --port=53 --server="$HONEST_DNS" --cache-size=0 \
-    --address="/tampered.site-a.test/$BOGON_ADDRESS" --user=root \
+    --address="/tampered.site-a.test/$BOGON_ADDRESS" --address="/denied.site-a.test/" \
+    --address="/blockpage-dns.site-a.test/$BLOCKPAGE_ADDRESS" --user=root \
     --pid-file="$STATE/dnsmasq.pid" --log-facility="$STATE/dnsmasq.log" </dev/null >>"$STATE/dnsmasq.out" 2>&1
+
+  # A resolver that rewrites NXDOMAIN: every name, existing or not, gets its search page's address.
+  in_ns "$NS_DNS" dnsmasq --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
+    --listen-address="$REWRITING_DNS" --port=53 --cache-size=0 --address="/#/$SEARCH_ADDRESS" --user=root \
+    --pid-file="$STATE/dnsmasq-rewriting.pid" --log-facility="$STATE/dnsmasq-rewriting.log" \
+    </dev/null >>"$STATE/dnsmasq-rewriting.out" 2>&1
 }
 
 start_web() {
-  mkdir -p "$STATE/nginx-tmp"
+  mkdir -p "$STATE/nginx-tmp" "$STATE/large"
+  # 256 KiB of page: far more than one packet, so its answer needs full-size segments.
+  head -c 262144 /dev/zero | tr '\0' 'x' >"$STATE/large/page.html"
   render "$LAB_DIR/conf/nginx.conf" "$STATE/nginx.conf"
   in_ns "$NS_WEB" nginx -p "$STATE/" -e "$STATE/nginx-error.log" -c "$STATE/nginx.conf" \
     </dev/null >>"$STATE/nginx.out" 2>&1
@@ -232,6 +264,7 @@ cmd_down() {
   stop_pidfile "$STATE/backends.pid" "$NS_WEB"
   stop_pidfile "$STATE/nginx.pid" "$NS_WEB"
   stop_pidfile "$STATE/dnsmasq.pid" "$NS_DNS"
+  stop_pidfile "$STATE/dnsmasq-rewriting.pid" "$NS_DNS"
   stop_pidfile "$NAMED_DIR/named.pid" "$NS_DNS"
   # Whatever is still running inside a lab namespace was started there by the lab (or by a probe run in it).
   for ns in "${ALL_NS[@]}"; do
@@ -279,7 +312,8 @@ cmd_status() {
     if ns_exists "$ns"; then echo "namespace $ns: present"; else echo "namespace $ns: absent"; healthy=1; fi
   done
   local pidfile
-  for pidfile in "$NAMED_DIR/named.pid" "$STATE/dnsmasq.pid" "$STATE/nginx.pid" "$STATE/backends.pid"; do
+  for pidfile in "$NAMED_DIR/named.pid" "$STATE/dnsmasq.pid" "$STATE/dnsmasq-rewriting.pid" "$STATE/nginx.pid" \
+    "$STATE/backends.pid"; do
     name=$(basename "$pidfile" .pid)
     if pid_alive "$pidfile"; then
       echo "$name: running (pid $(<"$pidfile"))"

@@ -20,6 +20,7 @@ const noRouteNamespace = `${labPrefix}noroute`;
 const honestResolver = '198.51.100.53';
 const lyingResolver = '198.51.100.54';
 const deadResolver = '198.51.100.55';
+const rewritingResolver = '198.51.100.56';
 const namedControl = 'http://control.site-b.test/';
 const addressControl = 'http://203.0.113.5/';
 /** The service listens on the prober namespace's own loopback: only processes inside the lab reach it. */
@@ -376,6 +377,112 @@ const scenarios: Scenario[] = [
     evidence: (report) => {
       expect(report.target.tls).toMatchObject({ outcome: 'reset', servername: 'sni-blocked.site-a.test' });
       expect(report.target.differential).toMatchObject({ layer: 'tls', neutral: { outcome: 'established' } });
+    },
+  },
+  // Evidence scenarios: a verdict a person can trust needs positive evidence (docs/causes.md).
+  {
+    name: 'reports a resolver that answers every name, made-up ones too, as dns_failure/dns.nxdomain_rewritten',
+    url: 'http://nosuchname.site-a.test/',
+    resolvers: [honestResolver, rewritingResolver],
+    cause: 'dns_failure',
+    code: 'dns.nxdomain_rewritten',
+    evidence: (report) => {
+      expect(report.verdict.summary).toContain(`${rewritingResolver}:53`);
+      expect(report.target.dns?.nxdomainCanary?.results).toEqual([
+        { resolver: `${rewritingResolver}:53`, outcome: 'answer', addresses: ['203.0.113.35'] },
+      ]);
+      // The search page's address was not followed.
+      expect(report.target.tcp).toEqual([]);
+    },
+  },
+  {
+    name: 'reports a resolver denying a name the honest one resolves as dns_failure/dns.nxdomain_disagreement, not ok',
+    url: 'http://denied.site-a.test/',
+    resolvers: [lyingResolver, honestResolver],
+    cause: 'dns_failure',
+    code: 'dns.nxdomain_disagreement',
+    evidence: (report) => {
+      expect(report.verdict.summary).toContain(`${lyingResolver}:53 says NXDOMAIN`);
+      expect(report.target.dns?.nxdomainCanary?.results[0]).toMatchObject({
+        resolver: `${honestResolver}:53`,
+        outcome: 'nxdomain',
+      });
+    },
+  },
+  {
+    name: 'reports a name the resolver sends to a block-page server as filtered_path/filter.block_page',
+    url: 'http://blockpage-dns.site-a.test/',
+    resolvers: [lyingResolver],
+    cause: 'filtered_path',
+    code: 'filter.block_page',
+    evidence: (report) => {
+      expect(firstExchange(report)).toMatchObject({
+        outcome: 'response',
+        status: 200,
+        address: '203.0.113.31',
+      });
+      expect(report.verdict.evidence.join('\n')).toContain('ooni/blocking-fingerprints');
+    },
+  },
+  {
+    name: 'reports a 451 naming its blocker as filtered_path/filter.http_451',
+    url: 'http://legal451.site-a.test/',
+    cause: 'filtered_path',
+    code: 'filter.http_451',
+    evidence: (report) => {
+      expect(report.verdict.summary).toContain('blocked by http://authority.site-b.test/notice');
+    },
+  },
+  {
+    name: 'reports a 403 as the site refusing this client, server_fault/http.forbidden, neither ok nor a filter',
+    url: 'http://forbidden.site-a.test/',
+    cause: 'server_fault',
+    code: 'http.forbidden',
+    evidence: (report) => {
+      expect(firstExchange(report)).toMatchObject({ outcome: 'response', status: 403 });
+    },
+  },
+  {
+    name: 'reports a network that sends the site and the control to one login page as local_network/local.captive_portal',
+    url: 'http://www.intercepted.site-a.test/',
+    control: 'http://intercepted.site-b.test/',
+    cause: 'local_network',
+    code: 'local.captive_portal',
+    evidence: (report) => {
+      expect(report.verdict.summary).toContain('login.portal-net.test');
+      expect(report.target.http?.hops.at(-1)?.exchange).toMatchObject({ outcome: 'response', status: 200 });
+    },
+  },
+  {
+    name: 'reports an SNI reset on the https hop of an http redirect as filtered_path/filter.sni_reset',
+    url: 'http://sni-hop.site-a.test/',
+    withLabCa: true,
+    cause: 'filtered_path',
+    code: 'filter.sni_reset',
+    evidence: (report) => {
+      const hop = report.target.http?.hops[1];
+      expect(hop?.exchange).toMatchObject({ outcome: 'tls_failed', tlsHandshake: { outcome: 'reset' } });
+      expect(hop?.differential).toMatchObject({ layer: 'http', neutral: { outcome: 'response' } });
+    },
+  },
+  {
+    name: 'lets a backend that answers after 2.5 s of a 4 s budget answer: overload/http.slow_first_byte, no filter claim',
+    url: 'http://slow.site-a.test/',
+    timeoutMs: 4000,
+    cause: 'overload',
+    code: 'http.slow_first_byte',
+    evidence: (report) => {
+      expect(firstExchange(report)).toMatchObject({ outcome: 'response', status: 200 });
+    },
+  },
+  {
+    name: 'reports a large page lost to a path MTU black hole as server_fault/path.mtu_blackhole, not a filter',
+    url: 'http://large.site-a.test/page',
+    cause: 'server_fault',
+    code: 'path.mtu_blackhole',
+    evidence: (report) => {
+      expect(['headers_timeout', 'body_timeout']).toContain(firstExchange(report)?.outcome);
+      expect(report.verdict.summary).toMatch(/MTU black hole/);
     },
   },
 ];

@@ -28,7 +28,8 @@ type Question = dnsPacket.Question;
 
 function answerFor(zone: Map<string, ZoneEntry>, question: Question, id: number, flags: number): Buffer {
   const name = question.name.toLowerCase();
-  const entry = zone.get(name);
+  // '*' answers every name the zone does not list (a resolver that rewrites NXDOMAIN).
+  const entry = zone.get(name) ?? zone.get('*');
   const base = { type: 'response' as const, id, questions: [{ ...question, class: 'IN' as const }] };
   if (!entry) return encode({ ...base, flags: flags | rcodeFlag('NXDOMAIN'), answers: [] });
   if (entry.rcode) return encode({ ...base, flags: flags | rcodeFlag(entry.rcode), answers: [] });

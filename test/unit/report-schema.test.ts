@@ -298,10 +298,17 @@ describe('docs/report.schema.json against src/types.ts', () => {
     expect(enumOf('DnsQueryOutcome')).toEqual(keysOf(dnsOutcomes));
   });
 
-  it('lists exactly the differential triggers', () => {
-    const differential = schema.$defs.DifferentialObservation as {
-      properties: { trigger: { enum: string[] } };
-    };
-    expect([...differential.properties.trigger.enum].sort()).toEqual(keysOf(triggers));
+  it('lists exactly the differential triggers, each under its layer', () => {
+    const triggersOf = (name: string) =>
+      (schema.$defs[name] as unknown as { properties: { trigger: { enum: string[] } } }).properties.trigger
+        .enum;
+    const listed = [
+      ...triggersOf('HttpDifferentialObservation'),
+      ...triggersOf('TlsDifferentialObservation'),
+    ];
+    expect(listed.sort()).toEqual(keysOf(triggers));
+    expect(triggersOf('TlsDifferentialObservation').every((trigger) => trigger.startsWith('tls_'))).toBe(
+      true,
+    );
   });
 });

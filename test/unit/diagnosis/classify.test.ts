@@ -414,7 +414,7 @@ const expectations: Expectation[] = [
     behaviour: 'reports a reset only requests naming the site get (neutral answered) as a keyword filter',
     cause: 'filtered_path',
     code: 'filter.keyword_reset',
-    confidence: 0.85,
+    confidence: 0.75,
     rule: 'http-failure',
     evidence: [
       'reset (ECONNRESET) after our request went out',
@@ -482,7 +482,7 @@ const expectations: Expectation[] = [
     confidence: 0.5,
     rule: 'http-failure',
     evidence: ['headers timeout (UND_ERR_HEADERS_TIMEOUT) after our request went out'],
-    summary: [/or its backend hangs/],
+    summary: [/or the site's own backend hangs/, /whole time allowed/],
   },
   {
     fixture: 'http-timeout',
@@ -604,6 +604,110 @@ const expectations: Expectation[] = [
     code: 'http.client_error',
     confidence: 0.6,
     rule: 'reachable',
+  },
+  // dns-nxdomain-disagreement
+  {
+    fixture: 'dns-nxdomain-rewritten',
+    behaviour:
+      'names the resolver that answers a made-up name too as rewriting NXDOMAIN, and does not follow its address',
+    cause: 'dns_failure',
+    code: 'dns.nxdomain_rewritten',
+    confidence: 0.85,
+    rule: 'dns-nxdomain-disagreement',
+    evidence: ['answered 203.0.113.10'],
+    summary: [/does not exist/, /rewrites "no such name"/],
+    check: (obs) => {
+      expect(obs.target.dns?.addresses).toEqual([]);
+      expect(obs.target.tcp).toEqual([]);
+    },
+  },
+  {
+    fixture: 'dns-nxdomain-disagreement',
+    behaviour:
+      'reports a resolver denying a name another resolves (which invents nothing) as a disagreement, never ok',
+    cause: 'dns_failure',
+    code: 'dns.nxdomain_disagreement',
+    confidence: 0.6,
+    rule: 'dns-nxdomain-disagreement',
+    evidence: ['nxdomain'],
+    summary: [/blocks it, holds a stale answer, or the name exists only inside one network/],
+  },
+  // local-captive-portal
+  {
+    fixture: 'local-captive-portal',
+    behaviour: 'blames the network when the target and the control are redirected to the same login host',
+    cause: 'local_network',
+    code: 'local.captive_portal',
+    confidence: 0.8,
+    rule: 'local-captive-portal',
+    evidence: ['is redirected to login.guest-wifi.test too'],
+    summary: [/captive portal/],
+  },
+  // block-page
+  {
+    fixture: 'filter-block-page',
+    behaviour: 'reports a 200 carrying a known block page as filtered_path, not ok',
+    cause: 'filtered_path',
+    code: 'filter.block_page',
+    confidence: 0.9,
+    rule: 'block-page',
+    evidence: ['ooni/blocking-fingerprints ooni.ir_0'],
+  },
+  // legal-block
+  {
+    fixture: 'filter-http-451',
+    behaviour: 'reports a 451 with a blocked-by link as a legal block naming the blocker',
+    cause: 'filtered_path',
+    code: 'filter.http_451',
+    confidence: 0.85,
+    rule: 'legal-block',
+    evidence: ['rel="blocked-by" https://blocker.example.test/'],
+  },
+  // client-refused
+  {
+    fixture: 'http-challenge',
+    behaviour: "reports a CDN's bot challenge as the site refusing scripts, neither ok nor a filter",
+    cause: 'server_fault',
+    code: 'http.challenge',
+    confidence: 0.7,
+    rule: 'client-refused',
+    evidence: ['cf-mitigated: challenge'],
+  },
+  {
+    fixture: 'http-forbidden',
+    behaviour: 'reports a 403 on the requested page as the site refusing this client, not ok',
+    cause: 'server_fault',
+    code: 'http.forbidden',
+    confidence: 0.6,
+    rule: 'client-refused',
+  },
+  {
+    fixture: 'http-auth-required',
+    behaviour: 'reports a 401 as a page that needs credentials, not ok',
+    cause: 'server_fault',
+    code: 'http.auth_required',
+    confidence: 0.6,
+    rule: 'client-refused',
+  },
+  // http-failure: the differential beside a stalled original, and on redirect hops
+  {
+    fixture: 'path-mtu-blackhole',
+    behaviour:
+      'reports a page whose HEAD is answered and whose GET never arrives as a path MTU black hole, not a filter',
+    cause: 'server_fault',
+    code: 'path.mtu_blackhole',
+    confidence: 0.6,
+    rule: 'http-failure',
+    evidence: ['HEAD /page with Host www.example.test (a small answer)'],
+  },
+  {
+    fixture: 'filter-sni-reset-redirect-hop',
+    behaviour: 'reports an SNI reset on the https hop of a redirect as a filter, from the hop differential',
+    cause: 'filtered_path',
+    code: 'filter.sni_reset',
+    confidence: 0.8,
+    rule: 'http-failure',
+    summary: [/at the redirect to https:\/\/www\.example\.test/],
   },
   {
     fixture: 'http-ok',

@@ -1,0 +1,121 @@
+// Rules for answers that refuse: a filter's block page, a legal block (451), and the site refusing this client.
+import type { HttpExchange } from '../types.js';
+import { findBlockPage } from './block-pages.js';
+import { describeExchange } from './describe.js';
+import { finalExchange } from './facts.js';
+import type { Rule } from './verdict.js';
+import { verdict } from './verdict.js';
+
+function exchangesOf(obs: Parameters<Rule['apply']>[0]): HttpExchange[] {
+  return obs.target.http?.hops.map((hop) => hop.exchange) ?? [];
+}
+
+/** A page or redirect only a filter sends: positive evidence of blocking, whatever the status says. */
+export const blockPage: Rule = {
+  name: 'block-page',
+  apply: (obs) => {
+    const match = findBlockPage(exchangesOf(obs));
+    if (!match) return undefined;
+    const { fingerprint } = match;
+    const who =
+      fingerprint.scope === 'nat'
+        ? 'a national filter'
+        : fingerprint.scope === 'isp'
+          ? "the network provider's filter"
+          : "an institution's web filter";
+    return verdict(
+      'block-page',
+      'filtered_path',
+      'filter.block_page',
+      0.9,
+      `The answer for ${obs.target.host} is a known block page (${who}, seen in ${fingerprint.countries.join(', ')}), not the site: the site is blocked on this network.`,
+      [
+        ...exchangesOf(obs).map(describeExchange),
+        `block page: ${match.url} matches ${fingerprint.where} ${fingerprint.match} ${JSON.stringify(fingerprint.pattern)} (${fingerprint.source})`,
+      ],
+    );
+  },
+};
+
+/** The Link header's rel="blocked-by" target (RFC 7725), if any. */
+function blockedByOf(link: string | undefined): string | undefined {
+  if (!link) return undefined;
+  for (const part of link.split(',')) {
+    const match = /<([^>]*)>\s*;(?:[^;]*;)*\s*rel="?[^";]*\bblocked-by\b/i.exec(part);
+    if (match) return match[1];
+  }
+  return undefined;
+}
+
+/** HTTP 451 Unavailable For Legal Reasons: a block, by whoever the Link header names. */
+export const legalBlock: Rule = {
+  name: 'legal-block',
+  apply: (obs) => {
+    const final = finalExchange(obs.target);
+    if (final?.outcome !== 'response' || final.status !== 451) return undefined;
+    const blockedBy = blockedByOf(final.headers.link);
+    return verdict(
+      'legal-block',
+      'filtered_path',
+      'filter.http_451',
+      blockedBy ? 0.85 : 0.7,
+      `Access to ${final.url} is refused for legal reasons (HTTP 451)${blockedBy ? `, blocked by ${blockedBy}` : ''}: a court order or government block applies here, or the site restricts this region itself.`,
+      [describeExchange(final), ...(blockedBy ? [`Link: rel="blocked-by" ${blockedBy}`] : [])],
+    );
+  },
+};
+
+const challengeMarkers = [
+  /challenge-platform/i,
+  /cf-chl-/i,
+  /<title>Just a moment\.\.\.<\/title>/i,
+  /captcha/i,
+];
+
+/**
+ * The site (or its CDN) answers and refuses this client: a bot challenge, a login, or a refusal. The site is
+ * up and not censored; whether a person gets in depends on who asks, so it is neither ok nor a filter.
+ */
+export const clientRefused: Rule = {
+  name: 'client-refused',
+  apply: (obs) => {
+    const final = finalExchange(obs.target);
+    if (final?.outcome !== 'response' || final.status === undefined) return undefined;
+    const evidence = [describeExchange(final)];
+    const isChallenge =
+      final.headers.cfMitigated?.toLowerCase() === 'challenge' ||
+      ((final.status === 403 || final.status === 503 || final.status === 429) &&
+        challengeMarkers.some((marker) => marker.test(final.bodyPrefix ?? '')));
+    if (isChallenge) {
+      return verdict(
+        'client-refused',
+        'server_fault',
+        'http.challenge',
+        0.7,
+        `The site's CDN or firewall answers with a bot challenge (${final.status}${final.headers.cfMitigated ? `, cf-mitigated: ${final.headers.cfMitigated}` : ''}) instead of the page: browsers that pass it get in, scripts and monitors do not. The site is up and not blocked on the path.`,
+        final.headers.cfMitigated ? [...evidence, `cf-mitigated: ${final.headers.cfMitigated}`] : evidence,
+      );
+    }
+    if (final.status === 401) {
+      return verdict(
+        'client-refused',
+        'server_fault',
+        'http.auth_required',
+        0.6,
+        `The site is up but asks for credentials (401) for ${final.url}: it is not public, or the login it expects is missing.`,
+        evidence,
+      );
+    }
+    if (final.status === 403) {
+      return verdict(
+        'client-refused',
+        'server_fault',
+        'http.forbidden',
+        0.6,
+        `The site is up but refuses this client (403) for ${final.url}: its access rules, firewall or a geographic restriction turn this address away. Others may get in.`,
+        evidence,
+      );
+    }
+    return undefined;
+  },
+};
