@@ -2,6 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { warningCodes } from '../../src/diagnosis/warnings.js';
 import { probe } from '../../src/engine.js';
 import type {
   Cause,
@@ -264,6 +265,7 @@ describe('docs/report.schema.json against src/types.ts', () => {
     host_unreachable: true,
     net_unreachable: true,
     refused_by_policy: true,
+    not_attempted: true,
     error: true,
   };
   const dnsOutcomes: Record<DnsQueryOutcome, true> = {
@@ -296,6 +298,11 @@ describe('docs/report.schema.json against src/types.ts', () => {
     expect(enumOf('TlsOutcomeKind')).toEqual(keysOf(tlsOutcomes));
     expect(enumOf('ConnectFailureKind')).toEqual(keysOf(connectFailures));
     expect(enumOf('DnsQueryOutcome')).toEqual(keysOf(dnsOutcomes));
+  });
+
+  it('lists exactly the warning codes of src/diagnosis/warnings.ts', () => {
+    const warning = schema.$defs.Warning as { properties: { code: { enum: string[] } } };
+    expect([...warning.properties.code.enum].sort()).toEqual([...warningCodes].sort());
   });
 
   it('lists exactly the differential triggers', () => {
