@@ -32,7 +32,7 @@ function addressUnreachable(target: TargetObservation): Warning[] {
   const dead = target.tcp.filter((o): o is ConnectFailure => deadAddressKinds.has(o.kind));
   return dead.map((failure) => ({
     code: 'path.address_unreachable' satisfies WarningCode,
-    summary: `${familyName(failure)} address ${failure.address} ${whatHappened(failure)}; the site was reached over ${familyName(reached)} ${reached.address}. ${consequence(failure)}`,
+    summary: `${familyName(failure)} address ${failure.address} ${whatHappened(failure)}; the site was reached over ${familyName(reached)} ${reached.address}. ${consequence(failure, reached)}`,
     evidence: [describeConnect(failure), describeConnect(reached)],
   }));
 }
@@ -64,8 +64,14 @@ function whatHappened(failure: ConnectFailure): string {
   }
 }
 
-function consequence(failure: ConnectFailure): string {
-  return failure.kind === 'timeout'
-    ? 'Clients without Happy Eyeballs may hang.'
-    : 'Clients that try it first fail over only if they try the other addresses.';
+/**
+ * What a client that does not race the addresses meets. Browsers race the two families (IPv6 first), but
+ * within one family curl and Chromium try one address after another, each until its connect timeout.
+ */
+function consequence(failure: ConnectFailure, reached: ConnectOutcome): string {
+  if (failure.kind !== 'timeout')
+    return 'Clients that try it first get an error unless they try the other addresses.';
+  return failure.family === reached.family
+    ? 'Clients that try it first wait for their connect timeout before trying another address.'
+    : 'Clients without Happy Eyeballs may hang.';
 }
