@@ -94,7 +94,7 @@ export async function probeTcp(options: TcpProbeOptions): Promise<TcpProbeResult
 
   const start = (index: number) => {
     const address = order[index] as string;
-    const startedAfterMs = elapsedSince(firstStartedMs);
+    const startedAfterMs = index === 0 ? 0 : elapsedSince(firstStartedMs);
     const limitMs = winner ? stragglerDeadlineMs : deadlineMs;
     const timeoutMs = Math.max(1, Math.round(limitMs - performance.now()));
     inFlight++;

@@ -87,6 +87,8 @@ beforeAll(async () => {
       'alias.site-a.test': { cname: 'www.site-a.test' },
       'injected.site-a.test': { a: ['127.0.0.1'], injectFirst: { a: ['127.0.0.66'], delayMs: 20 } },
       'big.site-a.test': { a: ['127.0.0.1'], isTruncatedOverUdp: true },
+      // Nothing listens on 127.0.0.2: a refused address next to one that answers gives a warning.
+      'twoaddresses.site-a.test': { a: ['127.0.0.2', '127.0.0.1'] },
     }),
   );
 });
@@ -163,6 +165,18 @@ describe('docs/report.schema.json on reports from the engine', () => {
       'tcp.refused',
     ]);
     expectValid(report);
+  });
+
+  it('accepts a report with a warning for an address that refused while another answered', async () => {
+    const report = await probe({
+      url: site.url('/', 'twoaddresses.site-a.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
+    expect(report.verdict.code).toBe('http.ok');
+    expect(report.warnings.map((warning) => warning.code)).toEqual(['path.address_unreachable']);
+    expectValid(report);
+    expect(validateReport({ ...(asJson(report) as Report), warnings: [{ code: 'made.up' }] })).toBe(false);
   });
 
   it('accepts a report that stopped at DNS (NXDOMAIN: no TCP, TLS or HTTP)', async () => {
