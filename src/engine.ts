@@ -1,6 +1,7 @@
 // The engine: runs the target and its controls in parallel under one deadline and returns the report.
 import net from 'node:net';
 import { classify } from './diagnosis/classify.js';
+import { warningsOf } from './diagnosis/warnings.js';
 import { formatResolver, systemResolvers } from './probes/dns.js';
 import { probeTarget, TargetRefusedError } from './probes/target.js';
 import type { ControlResult, Report, ResolverSpec, TargetObservation, Thresholds } from './types.js';
@@ -191,6 +192,7 @@ export async function probe(options: ProbeOptions): Promise<Report> {
     target: target as TargetObservation,
     controls: controlResults,
     verdict,
+    warnings: warningsOf(target as TargetObservation),
   };
 }
 

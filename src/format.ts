@@ -13,6 +13,9 @@ export function renderReport(report: Report, useColour: boolean): string {
     `${paint(tone, paint('bold', verdict.cause.toUpperCase()))} ${verdict.code} (confidence ${verdict.confidence.toFixed(2)}): ${verdict.summary}`,
     '',
   ];
+  // Reports stored before warnings existed have none.
+  for (const warning of report.warnings ?? []) lines.push(paint('yellow', `warning: ${warning.summary}`));
+  if (report.warnings?.length) lines.push('');
   const rows: [string, string, string][] = [];
   if (target.dns) {
     const latencies = target.dns.resolvers.flatMap((resolver) => resolver.queries.map((q) => q.latencyMs));

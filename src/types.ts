@@ -85,10 +85,20 @@ export type ConnectFailureKind =
   | 'host_unreachable'
   | 'net_unreachable'
   | 'refused_by_policy'
+  /** The probe's deadline came before this address was tried (elapsedMs is 0). */
+  | 'not_attempted'
   | 'error';
 
 export type ConnectOutcome =
-  | { kind: 'connected'; address: string; port: number; family: 4 | 6; connectMs: number }
+  | {
+      kind: 'connected';
+      address: string;
+      port: number;
+      family: 4 | 6;
+      connectMs: number;
+      /** Milliseconds after the first attempt that this one began (Happy Eyeballs staggers attempts). */
+      startedAfterMs?: number;
+    }
   | {
       kind: ConnectFailureKind;
       address: string;
@@ -97,6 +107,8 @@ export type ConnectOutcome =
       elapsedMs: number;
       errno?: string;
       message?: string;
+      /** Milliseconds after the first attempt that this one began (Happy Eyeballs staggers attempts). */
+      startedAfterMs?: number;
     };
 
 export interface CertificateSummary {
@@ -283,6 +295,18 @@ export interface ControlResult {
   target: TargetObservation;
 }
 
+/**
+ * Something degraded that did not stop the site from working (the verdict can still be `ok`): for example one
+ * of the name's addresses that does not answer while another does.
+ */
+export interface Warning {
+  /** Stable, from a closed list (docs/causes.md, "Warnings"): `path.address_unreachable`. */
+  code: string;
+  summary: string;
+  /** The observations the warning rests on, in words, each naming its layer. */
+  evidence: string[];
+}
+
 export interface Report {
   schemaVersion: 1;
   url: string;
@@ -293,6 +317,8 @@ export interface Report {
   target: TargetObservation;
   controls: ControlResult[];
   verdict: Verdict;
+  /** Degraded paths and other problems that did not decide the verdict; empty when none. */
+  warnings: Warning[];
 }
 
 export interface Thresholds {

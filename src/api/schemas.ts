@@ -45,6 +45,9 @@ export const reportSchema = z
     target: z.looseObject({}),
     controls: z.array(z.looseObject({})),
     verdict: verdictSchema,
+    warnings: z
+      .array(z.looseObject({ code: z.string(), summary: z.string(), evidence: z.array(z.string()) }))
+      .describe('Degraded paths that did not decide the verdict (see docs/report.md); empty when none.'),
   })
   .describe('The engine report, the same JSON as `reach probe --json`.')
   .meta({ id: 'Report' });

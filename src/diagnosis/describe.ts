@@ -22,6 +22,8 @@ export function describeDns(dns: DnsObservation): string[] {
 export function describeConnect(outcome: ConnectOutcome): string {
   if (outcome.kind === 'connected')
     return `tcp: ${outcome.address}:${outcome.port} connected in ${outcome.connectMs} ms`;
+  if (outcome.kind === 'not_attempted')
+    return `tcp: ${outcome.address}:${outcome.port} not attempted${outcome.message ? ` (${outcome.message})` : ''}`;
   const errno = outcome.errno ? ` (${outcome.errno})` : '';
   return `tcp: ${outcome.address}:${outcome.port} ${outcome.kind.replace('_', ' ')}${errno} after ${outcome.elapsedMs} ms`;
 }

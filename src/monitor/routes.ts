@@ -275,6 +275,7 @@ function outputOf(record: MonitorRecord, status: MonitorStatus | undefined): Mon
             code: last.code,
             summary: last.summary,
             durationMs: last.durationMs,
+            ...(last.warnings ? { warnings: last.warnings } : {}),
           },
         }
       : {}),

@@ -50,6 +50,7 @@ export function runResultOf(
     ...(lastHop?.status !== undefined ? { status: lastHop.status } : {}),
     durationMs: report.durationMs,
     phasesMs,
+    ...(warningCodesOf(report).length > 0 ? { warnings: warningCodesOf(report) } : {}),
   };
   return {
     entry,
@@ -57,6 +58,12 @@ export function runResultOf(
     summary: report.verdict.summary,
     ...(context.scheduledAtMs !== undefined ? { scheduledAtMs: context.scheduledAtMs } : {}),
   };
+}
+
+/** A degraded path (one dead address) is worth seeing in the history, but the site works: health stays. */
+function warningCodesOf(report: Report): string[] {
+  // Reports from before warnings existed have none.
+  return [...new Set((report.warnings ?? []).map((warning) => warning.code))];
 }
 
 function round(ms: number): number {

@@ -100,6 +100,7 @@ export async function runMonitor(
           durationMs: result.entry.durationMs,
           ...(result.entry.status !== undefined ? { status: result.entry.status } : {}),
           phasesMs: result.entry.phasesMs,
+          ...(result.entry.warnings ? { warnings: result.entry.warnings } : {}),
         },
       },
       { confirmations: monitor.confirmations, newIncidentId: randomUUID() },

@@ -109,6 +109,7 @@ const lastRunSchema = z.object({
   code: z.string(),
   summary: z.string(),
   durationMs: z.number(),
+  warnings: z.array(z.string()).optional().describe("Codes of the run's warnings, when it had any."),
 });
 
 export const monitorOutputSchema = z
@@ -170,6 +171,12 @@ export const historyEntrySchema = z
       processing: z.number().optional(),
       transfer: z.number().optional(),
     }),
+    warnings: z
+      .array(z.string())
+      .optional()
+      .describe(
+        "Codes of the report's warnings (path.address_unreachable ...), when it had any; they never change the health.",
+      ),
   })
   .meta({ id: 'HistoryEntry' });
 export type HistoryEntry = z.infer<typeof historyEntrySchema>;

@@ -12,6 +12,8 @@ export interface LastRun {
   durationMs: number;
   status?: number;
   phasesMs: Record<string, number | undefined>;
+  /** Codes of the run's warnings, when it had any. */
+  warnings?: string[];
 }
 
 /** Kept per monitor in Redis; `version` makes every write a compare-and-set. */

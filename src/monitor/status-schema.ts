@@ -44,7 +44,16 @@ export const componentExtensionSchema = z
       })
       .describe('Durations of the last 100 runs that got an answer (up or degraded).'),
     lastVerdict: z
-      .strictObject({ at: isoTime, cause: z.string(), code: z.string(), summary: z.string() })
+      .strictObject({
+        at: isoTime,
+        cause: z.string(),
+        code: z.string(),
+        summary: z.string(),
+        warnings: z
+          .array(z.string())
+          .optional()
+          .describe("Codes of the last run's warnings (a degraded path that did not change the state)."),
+      })
       .nullable(),
   })
   .meta({ id: 'StatusComponentExtension' });

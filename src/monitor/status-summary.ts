@@ -59,7 +59,13 @@ export function toStatusSummary(data: StatusData, page: PageIdentity): StatusSum
         uptime: component.uptime,
         latencyMs: component.latencyMs,
         lastVerdict: lastRun
-          ? { at: lastRun.at, cause: lastRun.cause, code: lastRun.code, summary: lastRun.summary }
+          ? {
+              at: lastRun.at,
+              cause: lastRun.cause,
+              code: lastRun.code,
+              summary: lastRun.summary,
+              ...(lastRun.warnings ? { warnings: lastRun.warnings } : {}),
+            }
           : null,
       },
     };

@@ -12,7 +12,7 @@ import {
   type TargetProbeOptions,
 } from './probe-context.js';
 import { followRedirects } from './redirects.js';
-import { probeTcp } from './tcp.js';
+import { probeTcp, type TcpProbeResult } from './tcp.js';
 import { remainingMs } from './util.js';
 
 export { type TargetProbeOptions, TargetRefusedError } from './probe-context.js';
@@ -57,19 +57,34 @@ export async function probeTarget(options: TargetProbeOptions): Promise<TargetOb
   return observation;
 }
 
-/** TCP to every address, then TLS, HTTP, the differential retry and redirects on the first that connected. */
+/**
+ * TCP to the addresses the way browsers connect (Happy Eyeballs), the next phases on the first socket that
+ * connected, then the outcomes of the attempts that were still running (bounded in tcp.ts).
+ */
 async function probeConnection(
   addresses: string[],
   observation: TargetObservation,
   options: TargetProbeOptions,
 ): Promise<void> {
+  for (const address of addresses) enforcePolicy(address, options);
+  const timeoutMs = remainingMs(options.deadlineMs, 1);
+  const tcp = await probeTcp({ addresses, port: observation.port, timeoutMs, signal: options.signal });
+  observation.tcp = tcp.outcomes;
+  try {
+    await probeOnSocket(tcp, observation, options);
+  } finally {
+    observation.tcp = await tcp.allOutcomes;
+  }
+}
+
+/** TLS, HTTP, the differential retry and redirects on the socket that connected first. */
+async function probeOnSocket(
+  tcp: TcpProbeResult,
+  observation: TargetObservation,
+  options: TargetProbeOptions,
+): Promise<void> {
   const { url } = options;
   const { scheme, host, port, isIpLiteral, notes } = observation;
-  const remaining = () => remainingMs(options.deadlineMs, 1);
-  for (const address of addresses) enforcePolicy(address, options);
-
-  const tcp = await probeTcp({ addresses, port, timeoutMs: remaining(), signal: options.signal });
-  observation.tcp = tcp.outcomes;
   if (!tcp.socket || !tcp.socketAddress) {
     notes.push('no address accepted a connection: TLS and HTTP were not attempted');
     return;

@@ -1,4 +1,4 @@
-// TCP probe: connect to every resolved address (one IP literal per attempt), bounded in parallel.
+// TCP probe: connects the way browsers do (Happy Eyeballs, RFC 8305) and records every address's outcome.
 import net from 'node:net';
 import type { ConnectFailureKind, ConnectOutcome } from '../types.js';
 import { elapsedSince, errnoOf } from './util.js';
@@ -8,17 +8,37 @@ export interface TcpProbeOptions {
   port: number;
   timeoutMs: number;
   signal: AbortSignal;
-  /** Parallel attempts at most. */
+  /** Attempts in flight at most. */
   concurrency?: number;
   /** Returns a reason to refuse connecting to an address (the service's target policy). */
   isAddressAllowed?: (address: string) => string | undefined;
+  /** How long an attempt gets alone before the next one starts (RFC 8305 "Connection Attempt Delay"). */
+  attemptDelayMs?: number;
 }
 
 export interface TcpProbeResult {
+  /** The outcomes known when the winner connected (or every outcome, when none connected). */
   outcomes: ConnectOutcome[];
   /** The first connected socket, kept open for the TLS and HTTP phases; the caller owns it. */
   socket?: net.Socket;
   socketAddress?: string;
+  /**
+   * Every address's outcome, in attempt order, once the attempts still running when the winner connected
+   * have ended (each within {@link stragglerTimeoutMs} of the winner, never past the deadline). Never rejects.
+   */
+  allOutcomes: Promise<ConnectOutcome[]>;
+}
+
+/** RFC 8305 section 5 recommends 250 ms. */
+export const connectionAttemptDelayMs = 250;
+
+/**
+ * How long attempts still running after the winner connected may go on: long enough that a live but slower
+ * address answers (ten times the winner's round trip, at least 2 s), short enough that a dead one does not
+ * hold the report for the whole budget.
+ */
+export function stragglerTimeoutMs(winnerConnectMs: number): number {
+  return Math.max(2000, Math.round(winnerConnectMs * 10));
 }
 
 const errnoKinds: Record<string, ConnectFailureKind> = {
@@ -35,33 +55,99 @@ export function connectFailureKind(errno: string | undefined): ConnectFailureKin
   return (errno && errnoKinds[errno]) || 'error';
 }
 
+/** RFC 8305 section 4: address families interleaved, IPv6 first, each family keeping its own order. */
+export function happyEyeballsOrder(addresses: string[]): string[] {
+  const unique = [...new Set(addresses)];
+  const ipv6 = unique.filter((address) => net.isIPv6(address));
+  const ipv4 = unique.filter((address) => !net.isIPv6(address));
+  const ordered: string[] = [];
+  for (let index = 0; index < Math.max(ipv6.length, ipv4.length); index++) {
+    if (index < ipv6.length) ordered.push(ipv6[index] as string);
+    if (index < ipv4.length) ordered.push(ipv4[index] as string);
+  }
+  return ordered;
+}
+
 /**
- * Connects to each address once. The first socket to connect (in address order, preferring the
- * earliest listed among those that connected) is handed back open so the next phases reuse it.
+ * Starts one attempt, then the next when the previous fails or after the attempt delay, and hands back the
+ * first socket to connect at once. Addresses not yet tried when a winner connects are tried anyway, in the
+ * background, so every address of the name has a real outcome (a dead one is evidence of a degraded path);
+ * attempts still running then get {@link stragglerTimeoutMs}. Every socket but the winner is closed.
  */
 export async function probeTcp(options: TcpProbeOptions): Promise<TcpProbeResult> {
-  const concurrency = Math.max(1, options.concurrency ?? 8);
-  const outcomes: ConnectOutcome[] = new Array(options.addresses.length);
-  const sockets: (net.Socket | undefined)[] = new Array(options.addresses.length);
+  const order = happyEyeballsOrder(options.addresses);
+  const maxInFlight = Math.max(1, options.concurrency ?? 8);
+  const attemptDelayMs = options.attemptDelayMs ?? connectionAttemptDelayMs;
+  const firstStartedMs = performance.now();
+  const deadlineMs = firstStartedMs + options.timeoutMs;
+  // Aborted when the stragglers' time is up; the caller's signal (the probe deadline) still cuts everything.
+  const stragglers = new AbortController();
+  const signal = AbortSignal.any([options.signal, stragglers.signal]);
+  const outcomes: (ConnectOutcome | undefined)[] = new Array(order.length);
+  const attempts: Promise<void>[] = [];
+  let winner: { socket: net.Socket; address: string; connectMs: number } | undefined;
+  let stragglerDeadlineMs = deadlineMs;
+  let stragglerTimer: NodeJS.Timeout | undefined;
+  let inFlight = 0;
   let next = 0;
+  let wake = () => {};
 
-  const worker = async () => {
-    while (next < options.addresses.length) {
-      const index = next++;
-      const address = options.addresses[index] as string;
-      const result = await connectOnce(address, options);
-      outcomes[index] = result.outcome;
-      sockets[index] = result.socket;
-    }
+  const start = (index: number) => {
+    const address = order[index] as string;
+    const startedAfterMs = index === 0 ? 0 : elapsedSince(firstStartedMs);
+    const limitMs = winner ? stragglerDeadlineMs : deadlineMs;
+    const timeoutMs = Math.max(1, Math.round(limitMs - performance.now()));
+    inFlight++;
+    const attempt = connectOnce(address, { ...options, timeoutMs, signal }).then(({ outcome, socket }) => {
+      inFlight--;
+      outcomes[index] = { ...outcome, startedAfterMs };
+      if (socket && winner) socket.destroy();
+      else if (socket && outcome.kind === 'connected') {
+        winner = { socket, address, connectMs: outcome.connectMs };
+        stragglerDeadlineMs = Math.min(deadlineMs, performance.now() + stragglerTimeoutMs(outcome.connectMs));
+        stragglerTimer = setTimeout(
+          () => stragglers.abort(),
+          Math.max(0, stragglerDeadlineMs - performance.now()),
+        );
+      }
+      wake();
+    });
+    attempts.push(attempt);
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, options.addresses.length) }, worker));
+  const markNotAttempted = (index: number, message: string) => {
+    const address = order[index] as string;
+    const family = net.isIPv6(address) ? 6 : 4;
+    outcomes[index] = { kind: 'not_attempted', address, port: options.port, family, elapsedMs: 0, message };
+  };
 
-  const keptIndex = sockets.findIndex((socket) => socket !== undefined);
-  sockets.forEach((socket, index) => {
-    if (index !== keptIndex) socket?.destroy();
+  while (!winner && (next < order.length || inFlight > 0)) {
+    if (next < order.length && signal.aborted) {
+      while (next < order.length) markNotAttempted(next++, 'the deadline came before this address was tried');
+    }
+    if (next < order.length && inFlight < maxInFlight) start(next++);
+    const isNextDue = next < order.length && inFlight < maxInFlight;
+    await new Promise<void>((resolve) => {
+      const timer = isNextDue ? setTimeout(resolve, attemptDelayMs) : undefined;
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+  wake = () => {};
+  // A winner came first: the rest are still tried, so that each address has a real outcome.
+  while (next < order.length) start(next++);
+
+  const known = () => outcomes.filter((outcome): outcome is ConnectOutcome => outcome !== undefined);
+  const snapshot = known();
+  const allOutcomes = Promise.all(attempts).then(() => {
+    clearTimeout(stragglerTimer);
+    return known();
   });
-  const kept = sockets[keptIndex];
-  return kept ? { outcomes, socket: kept, socketAddress: options.addresses[keptIndex] } : { outcomes };
+  const won = winner as { socket: net.Socket; address: string } | undefined;
+  return won
+    ? { outcomes: snapshot, socket: won.socket, socketAddress: won.address, allOutcomes }
+    : { outcomes: snapshot, allOutcomes };
 }
 
 export function connectOnce(

@@ -11,7 +11,11 @@ beforeAll(async () => {
     if (request.url === '/503') response.writeHead(503, { 'retry-after': '60' }).end();
     else response.end('ok');
   });
-  dns = await startDnsServer({ 'www.site-a.test': { a: ['127.0.0.1'] } });
+  dns = await startDnsServer({
+    'www.site-a.test': { a: ['127.0.0.1'] },
+    // Nothing listens on 127.0.0.2: its SYN gets an RST, and the site is reached over 127.0.0.1.
+    'twoaddresses.site-a.test': { a: ['127.0.0.2', '127.0.0.1'] },
+  });
 });
 
 afterAll(async () => {
@@ -27,6 +31,18 @@ describe('reach probe as a process', () => {
     expect(firstLine).toMatch(/^OK http\.ok \(confidence 0\.\d\d\): The site is reachable/);
     expect(result.stdout).toMatch(/^tcp\s+[\d.]+ ms\s+127\.0\.0\.1:\d+ connected/m);
     expect(result.stdout).toMatch(/^http\s+[\d.]+ ms\s+GET http:\/\/www\.site-a\.test/m);
+  });
+
+  it('exits 0 and prints a warning line for an address of the name that refused', async () => {
+    const url = site.url('/', 'twoaddresses.site-a.test');
+    const result = await runCli(['probe', url, '--resolver', dns.resolver]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^OK http\.ok /);
+    expect(result.stdout).toMatch(
+      /^warning: IPv4 address 127\.0\.0\.2 refused the connection on port \d+ \(ECONNREFUSED\); the site was reached over IPv4 127\.0\.0\.1\./m,
+    );
+    const json = await runCli(['probe', url, '--resolver', dns.resolver, '--json']);
+    expect(JSON.parse(json.stdout).warnings).toMatchObject([{ code: 'path.address_unreachable' }]);
   });
 
   it('exits 1 and prints the report as JSON with --json for a diagnosed problem', async () => {

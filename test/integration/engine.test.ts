@@ -77,6 +77,9 @@ beforeAll(async () => {
     'dropped.test': { isDropped: true },
     'big.site-a.test': { a: ['127.0.0.1'], isTruncatedOverUdp: true },
     'injected.site-a.test': { a: ['127.0.0.1'], injectFirst: { a: ['127.0.0.66'], delayMs: 20 } },
+    // Nothing listens on 127.0.0.2: its SYN gets an RST. (Loopback cannot hold a silent, dead address;
+    // the network lab's dualstack and twoaddresses scenarios cover that.)
+    'twoaddresses.site-a.test': { a: ['127.0.0.2', '127.0.0.1'] },
   });
 });
 
@@ -100,6 +103,35 @@ describe('engine on loopback', () => {
     expect(hop?.headers.server).toBe('test');
     expect(hop?.timings.firstByteMs).toBeGreaterThanOrEqual(0);
     expect(hop?.timings.dnsMs).toBe(report.target.dns?.durationMs);
+  });
+
+  it('reaches a name over its second address when the first refuses, and warns about the first', async () => {
+    const report = await probe({
+      url: site.url('/', 'twoaddresses.site-a.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
+    expect(report.verdict).toMatchObject({ cause: 'ok', code: 'http.ok' });
+    expect(report.target.tcp).toMatchObject([
+      { kind: 'refused', address: '127.0.0.2', startedAfterMs: 0 },
+      { kind: 'connected', address: '127.0.0.1' },
+    ]);
+    expect(report.target.http?.hops[0]?.exchange.address).toBe('127.0.0.1');
+    expect(report.warnings).toEqual([
+      expect.objectContaining({
+        code: 'path.address_unreachable',
+        summary: expect.stringContaining('IPv4 address 127.0.0.2 refused the connection'),
+      }),
+    ]);
+  });
+
+  it('reports no warning for a name whose only address answers', async () => {
+    const report = await probe({
+      url: site.url('/', 'site-a.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
+    expect(report.warnings).toEqual([]);
   });
 
   it('keeps a bogon answer given consistently as evidence, not a verdict', async () => {

@@ -9,8 +9,8 @@
 # Environment: REACH_NETLAB_PREFIX (default "reach-") names the namespaces; REACH_NETLAB_STATE (default
 # /run/<prefix>netlab) holds configs, certificates, pid files and logs.
 #
-# Addresses come only from 192.0.2.0/24, 198.51.100.0/24 and 203.0.113.0/24, and no namespace has a link to
-# the host's own namespace: nothing in the lab can leave it. See docs/netlab.md for the scenarios.
+# Addresses come only from 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32, and no namespace
+# has a link to the host's own namespace: nothing in the lab can leave it. See docs/netlab.md for the scenarios.
 set -euo pipefail
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,6 +40,11 @@ CLOSED_ADDRESS=203.0.113.11 # on the web host, nothing listens: the kernel answe
 RESET_ADDRESS=203.0.113.12
 BLACKHOLE_ADDRESS=203.0.113.66
 UNREACHABLE_ADDRESS=203.0.113.67
+# IPv6 joins the prober, the router and the web host only (the resolvers stay IPv4-only).
+PROBER_ADDRESS6=2001:db8:2::10
+ROUTER_PROBER_ADDRESS6=2001:db8:2::1
+ROUTER_WEB_ADDRESS6=2001:db8:113::1
+WEB_ADDRESS6=2001:db8:113::10 # the web host has it, but the router drops every packet to it
 BOGON_ADDRESS=10.10.10.10
 REWRITING_DNS=198.51.100.56 # dnsmasq answering every name, existing or not, with SEARCH_ADDRESS
 PORTAL_ADDRESS=203.0.113.30      # the captive portal's login page
@@ -58,7 +63,7 @@ ns_exists() { [[ -e "/run/netns/$1" ]]; }
 
 require_tools() {
   local missing=() tool
-  for tool in ip iptables nginx named dnsmasq openssl node; do
+  for tool in ip iptables ip6tables nginx named dnsmasq openssl node; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   ((${#missing[@]} == 0)) || die "missing tools: ${missing[*]}"
@@ -97,10 +102,16 @@ build_network() {
   in_ns "$NS_ROUTER" ip addr add 203.0.113.1/24 dev r-web
   for link in r-prober r-dns r-web; do in_ns "$NS_ROUTER" ip link set "$link" up; done
   in_ns "$NS_ROUTER" sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
+  # nodad: the addresses are usable at once (duplicate address detection would hold them ~2 s).
+  in_ns "$NS_ROUTER" ip -6 addr add "$ROUTER_PROBER_ADDRESS6/64" dev r-prober nodad
+  in_ns "$NS_ROUTER" ip -6 addr add "$ROUTER_WEB_ADDRESS6/64" dev r-web nodad
+  in_ns "$NS_ROUTER" sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/forwarding'
 
   in_ns "$NS_PROBER" ip addr add 192.0.2.10/24 dev eth0
   in_ns "$NS_PROBER" ip link set eth0 up
   in_ns "$NS_PROBER" ip route add default via 192.0.2.1
+  in_ns "$NS_PROBER" ip -6 addr add "$PROBER_ADDRESS6/64" dev eth0 nodad
+  in_ns "$NS_PROBER" ip -6 route add default via "$ROUTER_PROBER_ADDRESS6"
 
   in_ns "$NS_DNS" ip addr add "$HONEST_DNS/24" dev eth0
   in_ns "$NS_DNS" ip addr add "$LYING_DNS/24" dev eth0
@@ -115,6 +126,8 @@ build_network() {
   done
   in_ns "$NS_WEB" ip link set eth0 up
   in_ns "$NS_WEB" ip route add default via 203.0.113.1
+  in_ns "$NS_WEB" ip -6 addr add "$WEB_ADDRESS6/64" dev eth0 nodad
+  in_ns "$NS_WEB" ip -6 route add default via "$ROUTER_WEB_ADDRESS6"
 
   # The noroute namespace keeps loopback only: every connect and every DNS query fails with ENETUNREACH.
 
@@ -130,6 +143,8 @@ build_middlebox() {
   local fw=(ip netns exec "$NS_ROUTER" iptables -w 5)
   # A black hole: every packet to this address vanishes (SYNs time out).
   "${fw[@]}" -A FORWARD -d "$BLACKHOLE_ADDRESS" -j DROP
+  # The IPv6 path to the web host is a black hole too (a dual-stack site whose IPv6 is broken).
+  ip netns exec "$NS_ROUTER" ip6tables -w 5 -A FORWARD -d "$WEB_ADDRESS6" -j DROP
   # The router answers for this address with ICMP host-unreachable.
   "${fw[@]}" -A FORWARD -d "$UNREACHABLE_ADDRESS" -j REJECT --reject-with icmp-host-unreachable
   # An unresponsive resolver: queries to it are dropped.

@@ -26,7 +26,7 @@ const addressControl = 'http://203.0.113.5/';
 /** The service listens on the prober namespace's own loopback: only processes inside the lab reach it. */
 const serviceUrl = 'http://127.0.0.1:8080';
 
-const requiredTools = ['ip', 'iptables', 'nginx', 'named', 'dnsmasq', 'openssl', 'redis-server'];
+const requiredTools = ['ip', 'iptables', 'ip6tables', 'nginx', 'named', 'dnsmasq', 'openssl', 'redis-server'];
 
 function findMissingTools(): string[] {
   // sbin directories hold most of these tools and are not on every PATH.
@@ -207,6 +207,55 @@ const scenarios: Scenario[] = [
     evidence: (report) => {
       expect(report.target.tcp[0]).toMatchObject({ kind: 'timeout', address: '203.0.113.66' });
       expect(controlsReached(report)).toEqual([true]);
+    },
+  },
+  {
+    name: 'reports a dual-stack site whose IPv6 path the router blackholes as ok/http.ok with a path.address_unreachable warning',
+    url: 'http://dualstack.site-a.test/',
+    cause: 'ok',
+    code: 'http.ok',
+    evidence: (report) => {
+      expect(firstExchange(report)).toMatchObject({
+        outcome: 'response',
+        status: 200,
+        address: '203.0.113.10',
+      });
+      expect(report.target.tcp).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ kind: 'timeout', address: '2001:db8:113::10', family: 6 }),
+          expect.objectContaining({ kind: 'connected', address: '203.0.113.10', family: 4 }),
+        ]),
+      );
+      expect(report.warnings).toEqual([
+        expect.objectContaining({
+          code: 'path.address_unreachable',
+          summary: expect.stringContaining('IPv6 address 2001:db8:113::10 did not answer'),
+        }),
+      ]);
+    },
+  },
+  {
+    name: 'reports a name with two A records, one blackholed by the router, as ok/http.ok with a path.address_unreachable warning',
+    url: 'http://twoaddresses.site-a.test/',
+    cause: 'ok',
+    code: 'http.ok',
+    evidence: (report) => {
+      expect(firstExchange(report)).toMatchObject({
+        outcome: 'response',
+        status: 200,
+        address: '203.0.113.10',
+      });
+      // bind9 rotates the two records: whichever came first, both addresses have an outcome.
+      expect(report.target.tcp).toHaveLength(2);
+      expect(report.target.tcp).toEqual(
+        expect.arrayContaining([expect.objectContaining({ kind: 'timeout', address: '203.0.113.66' })]),
+      );
+      expect(report.warnings).toEqual([
+        expect.objectContaining({
+          code: 'path.address_unreachable',
+          summary: expect.stringContaining('IPv4 address 203.0.113.66 did not answer'),
+        }),
+      ]);
     },
   },
   {

@@ -2,6 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { warningCodes } from '../../src/diagnosis/warnings.js';
 import { probe } from '../../src/engine.js';
 import type {
   Cause,
@@ -86,6 +87,8 @@ beforeAll(async () => {
       'alias.site-a.test': { cname: 'www.site-a.test' },
       'injected.site-a.test': { a: ['127.0.0.1'], injectFirst: { a: ['127.0.0.66'], delayMs: 20 } },
       'big.site-a.test': { a: ['127.0.0.1'], isTruncatedOverUdp: true },
+      // Nothing listens on 127.0.0.2: a refused address next to one that answers gives a warning.
+      'twoaddresses.site-a.test': { a: ['127.0.0.2', '127.0.0.1'] },
     }),
   );
 });
@@ -162,6 +165,18 @@ describe('docs/report.schema.json on reports from the engine', () => {
       'tcp.refused',
     ]);
     expectValid(report);
+  });
+
+  it('accepts a report with a warning for an address that refused while another answered', async () => {
+    const report = await probe({
+      url: site.url('/', 'twoaddresses.site-a.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
+    expect(report.verdict.code).toBe('http.ok');
+    expect(report.warnings.map((warning) => warning.code)).toEqual(['path.address_unreachable']);
+    expectValid(report);
+    expect(validateReport({ ...(asJson(report) as Report), warnings: [{ code: 'made.up' }] })).toBe(false);
   });
 
   it('accepts a report that stopped at DNS (NXDOMAIN: no TCP, TLS or HTTP)', async () => {
@@ -264,6 +279,7 @@ describe('docs/report.schema.json against src/types.ts', () => {
     host_unreachable: true,
     net_unreachable: true,
     refused_by_policy: true,
+    not_attempted: true,
     error: true,
   };
   const dnsOutcomes: Record<DnsQueryOutcome, true> = {
@@ -296,6 +312,11 @@ describe('docs/report.schema.json against src/types.ts', () => {
     expect(enumOf('TlsOutcomeKind')).toEqual(keysOf(tlsOutcomes));
     expect(enumOf('ConnectFailureKind')).toEqual(keysOf(connectFailures));
     expect(enumOf('DnsQueryOutcome')).toEqual(keysOf(dnsOutcomes));
+  });
+
+  it('lists exactly the warning codes of src/diagnosis/warnings.ts', () => {
+    const warning = schema.$defs.Warning as { properties: { code: { enum: string[] } } };
+    expect([...warning.properties.code.enum].sort()).toEqual([...warningCodes].sort());
   });
 
   it('lists exactly the differential triggers, each under its layer', () => {

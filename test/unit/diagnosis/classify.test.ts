@@ -800,6 +800,34 @@ const expectations: Expectation[] = [
       expect(obs.target.tcp.map((outcome) => outcome.kind)).toEqual(['connected', 'net_unreachable']),
   },
   {
+    fixture: 'tcp-dual-stack-ipv6-blackholed',
+    behaviour:
+      'answers ok when the IPv6 address of a dual-stack name never answers and IPv4 carried the exchange (network lab)',
+    cause: 'ok',
+    code: 'http.ok',
+    confidence: 0.95,
+    rule: 'reachable',
+    check: (obs) =>
+      expect(obs.target.tcp.map((outcome) => [outcome.kind, outcome.family])).toEqual([
+        ['timeout', 6],
+        ['connected', 4],
+      ]),
+  },
+  {
+    fixture: 'tcp-two-addresses-one-blackholed',
+    behaviour:
+      'answers ok when one of two A records never answers and the other carried the exchange (network lab)',
+    cause: 'ok',
+    code: 'http.ok',
+    confidence: 0.95,
+    rule: 'reachable',
+    check: (obs) =>
+      expect(obs.target.tcp.map((outcome) => [outcome.kind, outcome.address])).toEqual([
+        ['timeout', '203.0.113.66'],
+        ['connected', '203.0.113.10'],
+      ]),
+  },
+  {
     fixture: 'dns-nxdomain-controls-failed',
     behaviour: 'keeps an NXDOMAIN both resolvers agree on as the verdict even when the controls fail',
     cause: 'dns_failure',
