@@ -336,3 +336,26 @@ export interface Observations {
   controls: ControlResult[];
   thresholds: Thresholds;
 }
+
+/** How one vantage's part of a multi-vantage probe ended. */
+export type VantageStatus = 'completed' | 'lost' | 'refused' | 'failed';
+
+/** One vantage's part of a multi-vantage probe: its report when it completed. */
+export interface VantageResult {
+  name: string;
+  labels: Record<string, string>;
+  status: VantageStatus;
+  report?: Report;
+  /** Why there is no report (lost by the deadline, refused by that vantage's policy, failed). */
+  reason?: string;
+}
+
+/** A probe run from several vantages: each vantage's report and one verdict that compares them. */
+export interface MultiVantageReport {
+  schemaVersion: 1;
+  url: string;
+  startedAt: string;
+  durationMs: number;
+  vantages: VantageResult[];
+  verdict: Verdict;
+}

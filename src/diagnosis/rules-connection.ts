@@ -1,5 +1,4 @@
 // Rules for TCP connects and TLS handshakes: refused, unreachable, dropped, SNI filtering, certificates.
-import type { TlsObservation } from '../types.js';
 import { describeConnect, describeTls } from './describe.js';
 import { connectFailures } from './facts.js';
 import type { Rule } from './verdict.js';

@@ -114,7 +114,7 @@ async function askCanary(
   if (isLocalName(options.name) || !resolvers.some(isNxdomainAnswer)) return undefined;
   const answering = options.resolvers.filter((_resolver, index) => {
     const result = resolvers[index];
-    return result !== undefined && result.queries.some((query) => query.addresses.length > 0);
+    return result?.queries.some((query) => query.addresses.length > 0) === true;
   });
   if (answering.length === 0) return undefined;
   const domain = getDomain(options.name, { allowPrivateDomains: true }) ?? options.name;
