@@ -8,6 +8,7 @@ import { createApp } from './api/app.js';
 import { createJobWaiter, type JobWaiter } from './api/job-waiter.js';
 import { registerQueueDepth } from './api/metrics.js';
 import { ConfigError, type ServiceConfig } from './config.js';
+import { type Cleanup, closeOnce, closeWithin, runCleanups } from './lifecycle.js';
 import {
   createMonitorApi,
   loadMonitorConfig,
@@ -98,7 +99,7 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const closers: Array<() => Promise<void>> = [];
+  const closers: Cleanup[] = [];
   let worker: ProbeWorker | undefined;
   let monitorWorkers: MonitorWorkers | undefined;
   let server: Server | undefined;
@@ -164,51 +165,53 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
       server = await listen(app, config.port, config.host, config.http);
       apiUrl = urlOf(server);
       logger.info({ url: apiUrl }, 'API listening');
-      closers.push(async () => {
-        jobWaiter.close();
-        await events.close();
-        await queue.close();
-        await monitors.close();
-        await closeRedisClient(commands);
-      });
+      closers.push(
+        ['job waiter', () => jobWaiter.close()],
+        ['queue events', () => events.close()],
+        ['probe queue', () => queue.close()],
+        ['monitor API', () => monitors.close()],
+        ['redis command client', () => closeRedisClient(commands)],
+      );
     } else if (worker && config.workerMetricsPort > 0) {
       server = await listen(workerMetricsApp(registry, worker), config.workerMetricsPort, config.host);
       logger.info({ url: urlOf(server) }, 'worker metrics listening');
     }
   } catch (error) {
-    await worker?.close(0);
-    await monitorWorkers?.close(0);
-    server?.close();
-    for (const close of closers) await close().catch(() => undefined);
-    await embedded?.stop();
+    const startedServer = server;
+    await runCleanups(
+      [
+        worker && ['probe worker', () => worker?.close(0)],
+        monitorWorkers && ['monitor workers', () => monitorWorkers?.close(0)],
+        startedServer && ['server', () => startedServer.close()],
+        ...closers,
+        embedded && ['embedded redis', () => embedded?.stop()],
+      ],
+      (cleanupError, name) =>
+        logger.warn({ err: cleanupError, part: name }, 'cleanup after a failed start failed'),
+    );
     throw error;
   }
 
-  let closing: Promise<void> | undefined;
   const close = async () => {
     const deadlineMs = config.shutdownDeadlineMs;
     logger.info({ deadlineMs }, 'shutting down: no new requests or jobs');
     // Clients waiting for a result (POST /probe?wait) learn their probe's id now, not at the deadline: the job
     // is in Redis and runs on after the restart.
     waiter?.release();
-    await Promise.all([
+    // The server and the workers drain in parallel, under one deadline; one failing must not skip the cleanups.
+    const drained = await Promise.allSettled([
       stopServer(server, deadlineMs, logger),
       worker?.close(deadlineMs),
       monitorWorkers?.close(deadlineMs),
     ]);
-    for (const closer of closers)
-      await closer().catch((error) => logger.warn({ err: error }, 'close failed'));
-    if (embedded) await embedded.stop();
+    for (const outcome of drained)
+      if (outcome.status === 'rejected') logger.warn({ err: outcome.reason }, 'close failed');
+    await runCleanups([...closers, embedded && ['embedded redis', () => embedded?.stop()]], (error, name) =>
+      logger.warn({ err: error, part: name }, 'close failed'),
+    );
     logger.info('shut down');
   };
-  return {
-    apiUrl,
-    redisUrl,
-    close: () => {
-      closing ??= close();
-      return closing;
-    },
-  };
+  return { apiUrl, redisUrl, close: closeOnce(close) };
 }
 
 function workerMetricsApp(registry: Registry, worker: ProbeWorker) {
@@ -270,18 +273,14 @@ function urlOf(server: Server): string {
 /** Stops accepting connections, lets requests in flight (wait mode too) finish until the deadline. */
 async function stopServer(server: Server | undefined, deadlineMs: number, logger: Logger): Promise<void> {
   if (!server?.listening) return;
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  const closing = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   logger.info('stopped accepting connections');
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      server.closeAllConnections();
-      resolve();
-    }, deadlineMs);
-  });
-  await Promise.race([closed, deadline]);
-  clearTimeout(timer);
+  await closeWithin(
+    deadlineMs,
+    () => closing,
+    () => server.closeAllConnections(),
+  );
 }
 
 function waitForReady(client: ReturnType<typeof createRedisClient>, timeoutMs: number): Promise<void> {
