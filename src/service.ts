@@ -11,9 +11,12 @@ import { ConfigError, type ServiceConfig } from './config.js';
 import { type Cleanup, closeOnce, closeWithin, runCleanups } from './lifecycle.js';
 import {
   createMonitorApi,
+  createMonitorRouter,
+  createStatusRouter,
   loadMonitorConfig,
   type MonitorConfig,
   type MonitorWorkers,
+  monitorOpenApi,
   startMonitorWorkers,
 } from './monitor/index.js';
 import { blockingOptionsFromUrl, closeRedisClient, createRedisClient } from './redis/connection.js';
@@ -159,7 +162,13 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
         registry,
         logger: logger.child({ role: 'api' }),
         policy,
-        monitors,
+        routers: [
+          {
+            publicRouter: createStatusRouter(monitors),
+            keyedRouter: { path: '/monitors', router: createMonitorRouter(monitors) },
+            openApi: monitorOpenApi,
+          },
+        ],
         ...(worker ? { isWorkerRunning: worker.isRunning } : {}),
       });
       server = await listen(app, config.port, config.host, config.http);

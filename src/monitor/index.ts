@@ -11,6 +11,7 @@ import { MonitorStore } from './store.js';
 import { monitorKeyPrefix } from './workers.js';
 
 export { loadMonitorConfig, type MonitorConfig } from './config.js';
+export { monitorOpenApi } from './openapi.js';
 export {
   createMonitorRouter,
   createStatusRouter,

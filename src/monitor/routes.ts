@@ -1,7 +1,7 @@
 // The monitor API (/monitors) and the public status endpoints (/status.json, /status).
 import { randomUUID } from 'node:crypto';
 import { type Request, type Response, Router } from 'express';
-import { fieldErrorsOf, HttpProblem, invalidRequest, unavailableOnRedisError } from '../api/problems.js';
+import { fieldErrorsOf, HttpProblem, invalidRequest, unavailableOnRedisError } from '../requests/problems.js';
 import { emptyQuerySchema, jsonMediaTypes } from '../requests/schemas.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { refuseTargets } from '../safety/target-check.js';

@@ -5,9 +5,9 @@ import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { closeOnce, closeWithin, runCleanups } from '../lifecycle.js';
 import { blockingOptionsFromUrl, closeRedisClient, createRedisClient } from '../redis/connection.js';
+import type { ProbeDefaults } from '../requests/probe-options.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { refuseTargets } from '../safety/target-check.js';
-import type { ProbeDefaults } from '../worker/processor.js';
 import {
   type AlertJobData,
   type AlertQueue,
