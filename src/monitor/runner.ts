@@ -8,12 +8,12 @@ import { fieldErrorsOf } from '../requests/field-errors.js';
 import { type ProbeDefaults, probeOptionsFrom } from '../requests/probe-options.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { refuseTargets } from '../safety/target-check.js';
-import type { AlertQueue } from './alerts.js';
+import type { AlertQueue } from './alerting/alerts.js';
 import type { MonitorConfig } from './config.js';
 import { applyPendingConsequences, consequencesOf } from './consequences.js';
+import { type MonitorRecord, monitorIdSchema } from './records.js';
 import { type RunResult, type RunTrigger, runResultOf } from './run-result.js';
 import type { MonitorRunJobData, MonitorScheduler } from './scheduler.js';
-import { type MonitorRecord, monitorIdSchema } from './schemas.js';
 import { type Decision, decide, isInMaintenance } from './state-machine.js';
 import type { MonitorStore } from './store.js';
 

@@ -15,9 +15,9 @@ import {
   alertQueueName,
   createWebhookDelivery,
   WebhookRefusedError,
-} from './alerts.js';
+} from './alerting/alerts.js';
+import { DeliveryLanes, destinationOf } from './alerting/delivery-lanes.js';
 import type { MonitorConfig } from './config.js';
-import { DeliveryLanes, destinationOf } from './delivery-lanes.js';
 import { type RunEvent, runMonitor } from './runner.js';
 import {
   type MonitorQueue,

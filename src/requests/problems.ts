@@ -3,9 +3,9 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { FieldError } from '../requests/field-errors.js';
+import type { FieldError } from './field-errors.js';
 
-export { type FieldError, fieldErrorsOf } from '../requests/field-errors.js';
+export { type FieldError, fieldErrorsOf } from './field-errors.js';
 
 export const problemTypes = {
   invalidRequest: { type: 'urn:reach:problem:invalid-request', title: 'The request is not valid' },

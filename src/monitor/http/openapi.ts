@@ -4,16 +4,16 @@ import {
   type OpenApiFragment,
   problemResponse as problem,
   componentRef as ref,
-} from '../requests/openapi.js';
+} from '../../requests/openapi.js';
+import { historyEntrySchema } from '../records.js';
+import { componentExtensionSchema, statusSummarySchema } from '../status/schema.js';
 import {
-  historyEntrySchema,
   maintenanceWindowSchema,
   monitorCreateSchema,
   monitorOutputSchema,
   monitorPatchSchema,
   webhookInputSchema,
 } from './schemas.js';
-import { componentExtensionSchema, statusSummarySchema } from './status-schema.js';
 
 const json = (schema: JsonObject) => ({ 'application/json': { schema } });
 const idParameter = {
