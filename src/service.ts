@@ -412,4 +412,4 @@ export function runWorker(config: ServiceConfig): Promise<void> {
 }
 
 /** The CLI's name for loadConfig: the environment parsed and checked once (throws ConfigError). */
-export { loadConfig as loadServiceConfig } from './config.js';
+export { ConfigError, loadConfig as loadServiceConfig } from './config.js';
