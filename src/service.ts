@@ -105,9 +105,11 @@ interface ServiceContext {
 export async function startService(options: StartServiceOptions): Promise<RunningService> {
   const { config, roles } = options;
   const logger = options.logger ?? createLogger(config);
+  // Settings are read before anything starts, so a bad one leaves nothing running.
+  const settings = contextOf(options, logger);
   const parts: ServiceParts = { closers: [] };
   const redisUrl = await redisUrlFor(config, logger, parts);
-  const context = contextOf(options, logger, redisUrl);
+  const context: ServiceContext = { ...settings, redisUrl };
   try {
     if (roles.worker) startWorkers(context, parts, options.wrapRunner);
     if (roles.api) await startApi(context, parts);
@@ -120,7 +122,7 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   return { apiUrl: parts.apiUrl, redisUrl, close: closeOnce(() => shutDown(parts, config, logger)) };
 }
 
-function contextOf(options: StartServiceOptions, logger: Logger, redisUrl: string): ServiceContext {
+function contextOf(options: StartServiceOptions, logger: Logger): Omit<ServiceContext, 'redisUrl'> {
   const { config } = options;
   const policy = options.policy ?? createAddressPolicy({ isPrivateAllowed: config.isPrivateAllowed });
   if (!config.isPrivateAllowed && !options.policy) logger.info('targets limited to global unicast addresses');
@@ -132,7 +134,6 @@ function contextOf(options: StartServiceOptions, logger: Logger, redisUrl: strin
     policy,
     monitorConfig: options.monitorConfig ?? loadMonitorConfig(process.env),
     registry,
-    redisUrl,
   };
 }
 
