@@ -16,15 +16,15 @@ import { parseArgs } from 'node:util';
 import express from 'express';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { problemMiddleware } from '../dist/api/problems.js';
 import { loadMonitorConfig } from '../dist/monitor/config.js';
-import { createStatusRouter } from '../dist/monitor/routes.js';
-import { StatusDataSource } from '../dist/monitor/status-data.js';
-import { renderStatusPage } from '../dist/monitor/status-page.js';
-import { toStatusSummary } from '../dist/monitor/status-summary.js';
+import { createStatusRouter } from '../dist/monitor/http/routes.js';
+import { StatusDataSource } from '../dist/monitor/status/data.js';
+import { renderStatusPage } from '../dist/monitor/status/page.js';
+import { toStatusSummary } from '../dist/monitor/status/summary.js';
 import { MonitorStore } from '../dist/monitor/store.js';
 import { monitorKeyPrefix } from '../dist/monitor/workers.js';
 import { startEmbeddedRedis } from '../dist/redis/embedded.js';
+import { problemMiddleware } from '../dist/requests/problems.js';
 
 const { values } = parseArgs({
   options: {

@@ -14,15 +14,6 @@ const usage = `usage:
 
 class UsageError extends Error {}
 
-/** What src/service.ts provides to the CLI's service commands. */
-interface ServiceModule {
-  loadServiceConfig(env: NodeJS.ProcessEnv): unknown;
-  runServe(config: unknown): Promise<void>;
-  runApi(config: unknown): Promise<void>;
-  runWorker(config: unknown): Promise<void>;
-}
-const serviceModule = './service.js';
-
 async function runProbe(args: string[]): Promise<number> {
   let parsed: ReturnType<typeof parseProbeArgs>;
   try {
@@ -80,9 +71,17 @@ async function runService(command: 'serve' | 'api' | 'worker', args: string[]): 
   if (args.length > 0)
     throw new UsageError(`${command} takes no arguments; configure it with environment variables`);
   // Loaded on demand: the probe command must not pay for Express, BullMQ and Redis clients.
-  const service = (await import(serviceModule)) as ServiceModule;
+  const service = await import('./service.js');
   const run = { serve: service.runServe, api: service.runApi, worker: service.runWorker }[command];
-  await run(service.loadServiceConfig(process.env));
+  let config: ReturnType<typeof service.loadServiceConfig>;
+  try {
+    config = service.loadServiceConfig(process.env);
+  } catch (error) {
+    // A setting at fault is bad usage, like a bad argument: one line, exit 2.
+    if (error instanceof service.ConfigError) throw new UsageError(error.message);
+    throw error;
+  }
+  await run(config);
   return 0;
 }
 
@@ -108,10 +107,6 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (error) {
     if (error instanceof UsageError || error instanceof InputError) {
-      process.stderr.write(`reach: ${error.message}\n`);
-      return 2;
-    }
-    if (error instanceof Error && error.name === 'ConfigError') {
       process.stderr.write(`reach: ${error.message}\n`);
       return 2;
     }

@@ -1,6 +1,8 @@
 // The service's configuration: one zod schema for the environment, parsed once at start.
-import { isIP } from 'node:net';
 import { z } from 'zod';
+import type { ProbeDefaults } from './requests/probe-options.js';
+import { httpUrlSchema } from './requests/schemas.js';
+import { isResolverText, resolverTextFormat } from './resolver-text.js';
 
 const booleanText = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
@@ -16,25 +18,8 @@ export const listText = z.string().transform((text) =>
     .filter((item) => item.length > 0),
 );
 
-/** "IP", "IP:PORT" or "[v6]:PORT", checked here so a bad default resolver stops the start, not every probe. */
-const resolverText = z.string().refine(
-  (text) => {
-    const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text);
-    if (bracketed) return isIP(bracketed[1] ?? '') === 6 && isPort(bracketed[2]);
-    if (isIP(text) !== 0) return true;
-    const [host, port, ...rest] = text.split(':');
-    return rest.length === 0 && isIP(host ?? '') === 4 && isPort(port);
-  },
-  { message: 'expected IP, IP:PORT or [IPv6]:PORT' },
-);
-
-function isPort(text: string | undefined): boolean {
-  if (text === undefined) return true;
-  const port = Number(text);
-  return Number.isInteger(port) && port >= 1 && port <= 65535;
-}
-
-const httpUrlText = z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' });
+/** Checked here so a bad default resolver stops the start, not every probe. */
+const resolverText = z.string().refine(isResolverText, { message: `expected ${resolverTextFormat}` });
 
 export const environmentSchema = z.object({
   PORT: integerText(0, 65535).default(8080),
@@ -62,7 +47,7 @@ export const environmentSchema = z.object({
     .default([]),
   PROBE_ALLOW_PRIVATE: booleanText.default(false),
   PROBE_RESOLVERS: listText.pipe(z.array(resolverText)).default([]),
-  PROBE_CONTROLS: listText.pipe(z.array(httpUrlText)).default([]),
+  PROBE_CONTROLS: listText.pipe(z.array(httpUrlSchema)).default([]),
   PROBE_TIMEOUT_MS: integerText(100, 120_000).default(10_000),
   PROBE_MAX_REDIRECTS: integerText(0, 20).default(5),
   PROBE_MAX_BODY_BYTES: integerText(0, 16 * 1024 * 1024).default(262_144),
@@ -108,13 +93,7 @@ export interface ServiceConfig {
   apiKeys: string[];
   adminApiKeys: string[];
   isPrivateAllowed: boolean;
-  probeDefaults: {
-    resolvers: string[];
-    controls: string[];
-    timeoutMs: number;
-    maxRedirects: number;
-    maxBodyBytes: number;
-  };
+  probeDefaults: ProbeDefaults;
   resultTtlSeconds: number;
   resultMaxCount: number;
   queueMaxWaiting: number;

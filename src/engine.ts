@@ -4,6 +4,7 @@ import { classify } from './diagnosis/classify.js';
 import { warningsOf } from './diagnosis/warnings.js';
 import { formatResolver, systemResolvers } from './probes/dns.js';
 import { probeTarget, TargetRefusedError } from './probes/target.js';
+import { parseResolverText } from './resolver-text.js';
 import type { ControlResult, Report, ResolverSpec, TargetObservation, Thresholds } from './types.js';
 import { defaultThresholds } from './types.js';
 
@@ -67,33 +68,7 @@ export function parseTargetUrl(text: string, field = 'url'): URL {
 
 /** "IP", "IP:PORT" or "[IPv6]:PORT". */
 export function parseResolver(text: string): ResolverSpec {
-  const trimmed = text.trim();
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(trimmed);
-  let host: string;
-  let portText: string | undefined;
-  if (bracketed) {
-    host = bracketed[1] as string;
-    portText = bracketed[2];
-  } else if (net.isIPv6(trimmed)) {
-    host = trimmed;
-  } else {
-    const [first, second, ...rest] = trimmed.split(':');
-    if (rest.length > 0)
-      throw new InputError('resolvers', `resolver ${JSON.stringify(text)} is not IP[:PORT]`);
-    host = first ?? '';
-    portText = second;
-  }
-  if (!net.isIP(host)) {
-    throw new InputError(
-      'resolvers',
-      `resolver ${JSON.stringify(text)} must be an IP address, optionally with :PORT`,
-    );
-  }
-  const port = portText === undefined ? 53 : Number(portText);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new InputError('resolvers', `resolver ${JSON.stringify(text)} has an invalid port`);
-  }
-  return { host, port };
+  return parseResolverText(text.trim(), (message) => new InputError('resolvers', message));
 }
 
 function checkRange(field: string, value: number | undefined, range: { min: number; max: number }) {

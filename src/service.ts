@@ -8,11 +8,15 @@ import { createApp } from './api/app.js';
 import { createJobWaiter, type JobWaiter } from './api/job-waiter.js';
 import { registerQueueDepth } from './api/metrics.js';
 import { ConfigError, type ServiceConfig } from './config.js';
+import { type Cleanup, closeOnce, closeWithin, runCleanups } from './lifecycle.js';
 import {
   createMonitorApi,
+  createMonitorRouter,
+  createStatusRouter,
   loadMonitorConfig,
   type MonitorConfig,
   type MonitorWorkers,
+  monitorOpenApi,
   startMonitorWorkers,
 } from './monitor/index.js';
 import { blockingOptionsFromUrl, closeRedisClient, createRedisClient } from './redis/connection.js';
@@ -73,142 +77,203 @@ export function createLogger(config: ServiceConfig): Logger {
   });
 }
 
+/** What startService has started so far: what a failed start undoes and what close() stops, in order. */
+interface ServiceParts {
+  embedded?: EmbeddedRedis;
+  worker?: ProbeWorker;
+  monitorWorkers?: MonitorWorkers;
+  server?: Server;
+  apiUrl?: string;
+  waiter?: JobWaiter;
+  /**
+   * The API's Redis client, queue, events, job waiter and monitor queue, pushed as each is made and closed in the
+   * reverse order (the client last), after the server and the workers have drained.
+   */
+  closers: Cleanup[];
+}
+
+/** What every part of the service is built with. */
+interface ServiceContext {
+  config: ServiceConfig;
+  logger: Logger;
+  policy: AddressPolicy;
+  monitorConfig: MonitorConfig;
+  registry: Registry;
+  redisUrl: string;
+}
+
 export async function startService(options: StartServiceOptions): Promise<RunningService> {
   const { config, roles } = options;
   const logger = options.logger ?? createLogger(config);
-  const policy = options.policy ?? createAddressPolicy({ isPrivateAllowed: config.isPrivateAllowed });
-  if (!config.isPrivateAllowed && !options.policy) logger.info('targets limited to global unicast addresses');
-  const monitorConfig = options.monitorConfig ?? loadMonitorConfig(process.env);
-  const wrapRunner = options.wrapRunner ?? ((runner: ProbeRunner) => runner);
-
-  let embedded: EmbeddedRedis | undefined;
-  let redisUrl = config.redisUrl;
-  if (redisUrl === undefined) {
-    embedded = await startEmbeddedRedis({
-      dataDir: config.redisDataDir,
-      maxMemoryMb: config.redisMaxMemoryMb,
-      onLog: (line) => logger.debug({ redis: line }, 'redis-server'),
-    });
-    redisUrl = embedded.url;
-    logger.info(
-      { port: embedded.port, dataDir: config.redisDataDir, pid: embedded.pid },
-      'started embedded redis-server',
-    );
-  }
-
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const closers: Array<() => Promise<void>> = [];
-  let worker: ProbeWorker | undefined;
-  let monitorWorkers: MonitorWorkers | undefined;
-  let server: Server | undefined;
-  let apiUrl: string | undefined;
-  let waiter: JobWaiter | undefined;
-
+  // Settings are read before anything starts, so a bad one leaves nothing running.
+  const settings = contextOf(options, logger);
+  const parts: ServiceParts = { closers: [] };
+  const redisUrl = await redisUrlFor(config, logger, parts);
+  const context: ServiceContext = { ...settings, redisUrl };
   try {
-    if (roles.worker) {
-      worker = startProbeWorker({
-        queueName: config.queueName,
-        connection: blockingOptionsFromUrl(redisUrl),
-        concurrency: config.workerConcurrency,
-        lockDurationMs: config.workerLockDurationMs,
-        stalledIntervalMs: config.workerStalledIntervalMs,
-        runner: wrapRunner(createProbeRunner({ defaults: config.probeDefaults, isAddressAllowed: policy })),
-        metrics: createProbeMetrics(registry),
-        logger: logger.child({ role: 'worker' }),
-      });
-      logger.info({ concurrency: config.workerConcurrency }, 'worker started');
-      monitorWorkers = startMonitorWorkers({
-        redisUrl,
-        baseQueueName: config.queueName,
-        config: monitorConfig,
-        probeDefaults: config.probeDefaults,
-        policy,
-        logger: logger.child({ role: 'monitor' }),
-        registry,
-        lockDurationMs: config.workerLockDurationMs,
-        stalledIntervalMs: config.workerStalledIntervalMs,
-      });
-    }
-
-    if (roles.api) {
-      const commands = createRedisClient(redisUrl, 'commands');
-      commands.on('error', (error) => logger.debug({ err: error }, 'redis command client error'));
-      await waitForReady(commands, 10_000);
-      const queue = new Queue<ProbeJobData, ProbeJobResult>(config.queueName, { connection: commands });
-      queue.on('error', (error) => logger.debug({ err: error }, 'queue error'));
-      const events = new QueueEvents(config.queueName, { connection: blockingOptionsFromUrl(redisUrl) });
-      events.on('error', (error) => logger.debug({ err: error }, 'queue events error'));
-      await events.waitUntilReady();
-      const jobWaiter = createJobWaiter(queue, events);
-      waiter = jobWaiter;
-      registerQueueDepth(registry, queue);
-      const monitors = createMonitorApi({
-        redis: commands,
-        baseQueueName: config.queueName,
-        config: monitorConfig,
-        policy,
-        registry,
-      });
-      const app = createApp({
-        config,
-        queue,
-        waiter: jobWaiter,
-        redis: commands,
-        registry,
-        logger: logger.child({ role: 'api' }),
-        policy,
-        monitors,
-        ...(worker ? { isWorkerRunning: worker.isRunning } : {}),
-      });
-      server = await listen(app, config.port, config.host, config.http);
-      apiUrl = urlOf(server);
-      logger.info({ url: apiUrl }, 'API listening');
-      closers.push(async () => {
-        jobWaiter.close();
-        await events.close();
-        await queue.close();
-        await monitors.close();
-        await closeRedisClient(commands);
-      });
-    } else if (worker && config.workerMetricsPort > 0) {
-      server = await listen(workerMetricsApp(registry, worker), config.workerMetricsPort, config.host);
-      logger.info({ url: urlOf(server) }, 'worker metrics listening');
-    }
+    if (roles.worker) startWorkers(context, parts, options.wrapRunner);
+    if (roles.api) await startApi(context, parts);
+    else if (parts.worker && config.workerMetricsPort > 0)
+      await startWorkerMetrics(context, parts.worker, parts);
   } catch (error) {
-    await worker?.close(0);
-    await monitorWorkers?.close(0);
-    server?.close();
-    for (const close of closers) await close().catch(() => undefined);
-    await embedded?.stop();
+    await undoStart(parts, logger);
     throw error;
   }
+  return { apiUrl: parts.apiUrl, redisUrl, close: closeOnce(() => shutDown(parts, config, logger)) };
+}
 
-  let closing: Promise<void> | undefined;
-  const close = async () => {
-    const deadlineMs = config.shutdownDeadlineMs;
-    logger.info({ deadlineMs }, 'shutting down: no new requests or jobs');
-    // Clients waiting for a result (POST /probe?wait) learn their probe's id now, not at the deadline: the job
-    // is in Redis and runs on after the restart.
-    waiter?.release();
-    await Promise.all([
-      stopServer(server, deadlineMs, logger),
-      worker?.close(deadlineMs),
-      monitorWorkers?.close(deadlineMs),
-    ]);
-    for (const closer of closers)
-      await closer().catch((error) => logger.warn({ err: error }, 'close failed'));
-    if (embedded) await embedded.stop();
-    logger.info('shut down');
-  };
+function contextOf(options: StartServiceOptions, logger: Logger): Omit<ServiceContext, 'redisUrl'> {
+  const { config } = options;
+  const policy = options.policy ?? createAddressPolicy({ isPrivateAllowed: config.isPrivateAllowed });
+  if (!config.isPrivateAllowed && !options.policy) logger.info('targets limited to global unicast addresses');
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
   return {
-    apiUrl,
-    redisUrl,
-    close: () => {
-      closing ??= close();
-      return closing;
-    },
+    config,
+    logger,
+    policy,
+    monitorConfig: options.monitorConfig ?? loadMonitorConfig(process.env),
+    registry,
   };
+}
+
+/** REDIS_URL, or a private redis-server started here (and kept in parts, so close() stops it). */
+async function redisUrlFor(config: ServiceConfig, logger: Logger, parts: ServiceParts): Promise<string> {
+  if (config.redisUrl !== undefined) return config.redisUrl;
+  const embedded = await startEmbeddedRedis({
+    dataDir: config.redisDataDir,
+    maxMemoryMb: config.redisMaxMemoryMb,
+    onLog: (line) => logger.debug({ redis: line }, 'redis-server'),
+  });
+  parts.embedded = embedded;
+  logger.info(
+    { port: embedded.port, dataDir: config.redisDataDir, pid: embedded.pid },
+    'started embedded redis-server',
+  );
+  return embedded.url;
+}
+
+/** The probe worker and the monitor workers (runs and webhook deliveries). */
+function startWorkers(
+  context: ServiceContext,
+  parts: ServiceParts,
+  wrapRunner: (runner: ProbeRunner) => ProbeRunner = (runner) => runner,
+): void {
+  const { config, logger, policy, registry, redisUrl } = context;
+  parts.worker = startProbeWorker({
+    queueName: config.queueName,
+    connection: blockingOptionsFromUrl(redisUrl),
+    concurrency: config.workerConcurrency,
+    lockDurationMs: config.workerLockDurationMs,
+    stalledIntervalMs: config.workerStalledIntervalMs,
+    runner: wrapRunner(createProbeRunner({ defaults: config.probeDefaults, isAddressAllowed: policy })),
+    metrics: createProbeMetrics(registry),
+    logger: logger.child({ role: 'worker' }),
+  });
+  logger.info({ concurrency: config.workerConcurrency }, 'worker started');
+  parts.monitorWorkers = startMonitorWorkers({
+    redisUrl,
+    baseQueueName: config.queueName,
+    config: context.monitorConfig,
+    probeDefaults: config.probeDefaults,
+    policy,
+    logger: logger.child({ role: 'monitor' }),
+    registry,
+    lockDurationMs: config.workerLockDurationMs,
+    stalledIntervalMs: config.workerStalledIntervalMs,
+  });
+}
+
+/** The API: its Redis client, the probe queue and its events, the monitors' routes, and the listening server. */
+async function startApi(context: ServiceContext, parts: ServiceParts): Promise<void> {
+  const { config, logger, policy, registry, redisUrl } = context;
+  const commands = createRedisClient(redisUrl, 'commands');
+  commands.on('error', (error) => logger.debug({ err: error }, 'redis command client error'));
+  await waitForReady(commands, 10_000);
+  parts.closers.push(['redis command client', () => closeRedisClient(commands)]);
+  const queue = new Queue<ProbeJobData, ProbeJobResult>(config.queueName, { connection: commands });
+  queue.on('error', (error) => logger.debug({ err: error }, 'queue error'));
+  const events = new QueueEvents(config.queueName, { connection: blockingOptionsFromUrl(redisUrl) });
+  events.on('error', (error) => logger.debug({ err: error }, 'queue events error'));
+  parts.closers.push(['probe queue', () => queue.close()], ['queue events', () => events.close()]);
+  await events.waitUntilReady();
+  const waiter = createJobWaiter(queue, events);
+  parts.waiter = waiter;
+  parts.closers.push(['job waiter', () => waiter.close()]);
+  registerQueueDepth(registry, queue);
+  const monitors = createMonitorApi({
+    redis: commands,
+    baseQueueName: config.queueName,
+    config: context.monitorConfig,
+    policy,
+    registry,
+  });
+  parts.closers.push(['monitor API', () => monitors.close()]);
+  const app = createApp({
+    config,
+    queue,
+    waiter,
+    redis: commands,
+    registry,
+    logger: logger.child({ role: 'api' }),
+    policy,
+    routers: [
+      {
+        publicRouter: createStatusRouter(monitors),
+        keyedRouter: { path: '/monitors', router: createMonitorRouter(monitors) },
+        openApi: monitorOpenApi,
+      },
+    ],
+    ...(parts.worker ? { isWorkerRunning: parts.worker.isRunning } : {}),
+  });
+  parts.server = await listen(app, config.port, config.host, config.http);
+  parts.apiUrl = urlOf(parts.server);
+  logger.info({ url: parts.apiUrl }, 'API listening');
+}
+
+/** A worker on its own serves health, readiness and metrics on WORKER_METRICS_PORT. */
+async function startWorkerMetrics(context: ServiceContext, worker: ProbeWorker, parts: ServiceParts) {
+  const { config, logger, registry } = context;
+  parts.server = await listen(workerMetricsApp(registry, worker), config.workerMetricsPort, config.host);
+  logger.info({ url: urlOf(parts.server) }, 'worker metrics listening');
+}
+
+/** A start that failed half-way: everything already started is closed at once, each close guarded. */
+async function undoStart(parts: ServiceParts, logger: Logger): Promise<void> {
+  const { worker, monitorWorkers, server, embedded } = parts;
+  await runCleanups(
+    [
+      worker && ['probe worker', () => worker.close(0)],
+      monitorWorkers && ['monitor workers', () => monitorWorkers.close(0)],
+      server && ['server', () => server.close()],
+      ...parts.closers.toReversed(),
+      embedded && ['embedded redis', () => embedded.stop()],
+    ],
+    (error, name) => logger.warn({ err: error, part: name }, 'cleanup after a failed start failed'),
+  );
+}
+
+/** Stops taking requests and jobs, lets those in flight finish up to the deadline, then closes the rest. */
+async function shutDown(parts: ServiceParts, config: ServiceConfig, logger: Logger): Promise<void> {
+  const deadlineMs = config.shutdownDeadlineMs;
+  logger.info({ deadlineMs }, 'shutting down: no new requests or jobs');
+  // Clients waiting for a result (POST /probe?wait) learn their probe's id now, not at the deadline: the job
+  // is in Redis and runs on after the restart.
+  parts.waiter?.release();
+  // The server and the workers drain in parallel, under one deadline; one failing must not skip the cleanups.
+  const drained = await Promise.allSettled([
+    stopServer(parts.server, deadlineMs, logger),
+    parts.worker?.close(deadlineMs),
+    parts.monitorWorkers?.close(deadlineMs),
+  ]);
+  for (const outcome of drained)
+    if (outcome.status === 'rejected') logger.warn({ err: outcome.reason }, 'close failed');
+  const { embedded } = parts;
+  await runCleanups(
+    [...parts.closers.toReversed(), embedded && ['embedded redis', () => embedded.stop()]],
+    (error, name) => logger.warn({ err: error, part: name }, 'close failed'),
+  );
+  logger.info('shut down');
 }
 
 function workerMetricsApp(registry: Registry, worker: ProbeWorker) {
@@ -270,18 +335,14 @@ function urlOf(server: Server): string {
 /** Stops accepting connections, lets requests in flight (wait mode too) finish until the deadline. */
 async function stopServer(server: Server | undefined, deadlineMs: number, logger: Logger): Promise<void> {
   if (!server?.listening) return;
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  const closing = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   logger.info('stopped accepting connections');
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      server.closeAllConnections();
-      resolve();
-    }, deadlineMs);
-  });
-  await Promise.race([closed, deadline]);
-  clearTimeout(timer);
+  await closeWithin(
+    deadlineMs,
+    () => closing,
+    () => server.closeAllConnections(),
+  );
 }
 
 function waitForReady(client: ReturnType<typeof createRedisClient>, timeoutMs: number): Promise<void> {
@@ -352,4 +413,4 @@ export function runWorker(config: ServiceConfig): Promise<void> {
 }
 
 /** The CLI's name for loadConfig: the environment parsed and checked once (throws ConfigError). */
-export { loadConfig as loadServiceConfig } from './config.js';
+export { ConfigError, loadConfig as loadServiceConfig } from './config.js';

@@ -1,4 +1,5 @@
-// The Express application: health, metrics, OpenAPI, the probe routes and Bull Board, with one error handler.
+// The Express application: health, metrics, OpenAPI, the probe routes, Bull Board and the routers it is given,
+// with one error handler.
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
@@ -8,9 +9,10 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ServiceConfig } from '../config.js';
-import { createMonitorRouter, createStatusRouter, type MonitorApi } from '../monitor/index.js';
 import { isRedisReady } from '../redis/connection.js';
 import { createMemoryGauge } from '../redis/memory.js';
+import type { OpenApiFragment } from '../requests/openapi.js';
+import { HttpProblem, problemMiddleware, sendProblem } from '../requests/problems.js';
 import { jsonMediaTypes } from '../requests/schemas.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import type { ProbeJobData, ProbeJobResult } from '../worker/job.js';
@@ -20,7 +22,6 @@ import type { JobWaiter } from './job-waiter.js';
 import { createHttpMetrics, markRouteBase } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createProbeRoutes } from './probe-routes.js';
-import { HttpProblem, problemMiddleware, sendProblem } from './problems.js';
 import { createFailureLimit, createRateLimit } from './rate-limit.js';
 
 export interface ApiDependencies {
@@ -35,14 +36,24 @@ export interface ApiDependencies {
   /** Present when a worker runs in this process: readiness then requires it to be running. */
   isWorkerRunning?: () => boolean;
   version?: string;
-  /** Scheduled monitoring: /monitors behind auth, /status and /status.json public. */
-  monitors?: MonitorApi;
+  /** Routers mounted beside the probe API (the monitors and the status page), wired by the composition root. */
+  routers?: readonly RouterMount[];
+}
+
+/** A router the app mounts beside its own, with the part of the OpenAPI document that describes it. */
+export interface RouterMount {
+  /** Answered to anyone, before the keyed routes: public pages. */
+  publicRouter?: RequestHandler;
+  /** Mounted at `path` behind the API key, the write rate limit and the JSON body parser. */
+  keyedRouter?: { path: string; router: RequestHandler };
+  openApi?: OpenApiFragment;
 }
 
 export const bodyLimitBytes = 16 * 1024;
 
 export function createApp(deps: ApiDependencies): Express {
   const { config, logger, redis, registry } = deps;
+  const routers = deps.routers ?? [];
   const app = express();
   app.disable('x-powered-by');
   app.use((_request, response, next) => {
@@ -80,6 +91,7 @@ export function createApp(deps: ApiDependencies): Express {
   const openApiDocument = buildOpenApiDocument({
     version: deps.version ?? '0.0.0',
     isAuthRequired: config.apiKeys.length > 0,
+    fragments: routers.flatMap((mount) => (mount.openApi ? [mount.openApi] : [])),
   });
   app.get('/openapi.json', auth, (_request, response) => {
     response.json(openApiDocument);
@@ -143,9 +155,12 @@ export function createApp(deps: ApiDependencies): Express {
     }),
   );
 
-  if (deps.monitors) {
-    app.use(createStatusRouter(deps.monitors));
-    app.use('/monitors', markRouteBase, auth, writeRateLimit, jsonBody, createMonitorRouter(deps.monitors));
+  for (const mount of routers) {
+    if (mount.publicRouter) app.use(mount.publicRouter);
+    if (mount.keyedRouter) {
+      const { path, router } = mount.keyedRouter;
+      app.use(path, markRouteBase, auth, writeRateLimit, jsonBody, router);
+    }
   }
 
   app.use((request, _response, next) => {

@@ -1,7 +1,7 @@
 // Bearer API keys: compared in constant time, never logged; the caller's identity for rate limits.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
-import { HttpProblem } from './problems.js';
+import { HttpProblem } from '../requests/problems.js';
 import type { FailureLimit } from './rate-limit.js';
 
 function digest(text: string): Buffer {

@@ -1,55 +1,51 @@
 // The OpenAPI 3.1 document, generated from the zod schemas that validate the requests.
 import { z } from 'zod';
-import { monitorComponentIds, monitorOpenApiPaths } from '../monitor/openapi.js';
-import { probeIdSchema, waitQuerySchema } from './schemas.js';
+import {
+  componentRef,
+  componentSchemas,
+  type JsonObject,
+  type OpenApiFragment,
+  problemResponse,
+} from '../requests/openapi.js';
+import { problemSchema } from '../requests/problems.js';
+import { probeRequestSchema } from '../requests/schemas.js';
+import {
+  probeAcceptedSchema,
+  probeIdSchema,
+  probeStatusSchema,
+  reportSchema,
+  waitQuerySchema,
+} from './schemas.js';
 
-/** The schemas registered (with .meta({ id })) in schemas.ts that become components of the document. */
-const componentIds = [
-  'ProbeRequest',
-  'ProbeAccepted',
-  'ProbeStatus',
-  'Report',
-  'Problem',
-  ...monitorComponentIds,
-] as const;
+/** The probe API's components, named here: the document holds these and those of the fragments it is given. */
+const probeComponents = {
+  ProbeRequest: probeRequestSchema,
+  ProbeAccepted: probeAcceptedSchema,
+  ProbeStatus: probeStatusSchema,
+  Report: reportSchema,
+  Problem: problemSchema,
+};
 
-type JsonSchema = Record<string, unknown>;
-
-// OpenAPI 3.1 speaks JSON Schema 2020-12, which is what z.toJSONSchema produces; only $schema is dropped.
-function schemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+function schemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonObject {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
     io,
     target: 'draft-2020-12',
     unrepresentable: 'any',
   });
-  return rest as JsonSchema;
+  return rest as JsonObject;
 }
 
-// One conversion of the registry, so components refer to each other (#/components/schemas/Report) by $ref.
-function componentSchemas(): Record<string, JsonSchema> {
-  const { schemas } = z.toJSONSchema(z.globalRegistry, {
-    target: 'draft-2020-12',
-    io: 'input',
-    unrepresentable: 'any',
-    uri: (id) => `#/components/schemas/${id}`,
-  });
-  const components: Record<string, JsonSchema> = {};
-  for (const id of componentIds) {
-    const schema = schemas[id];
-    if (!schema) throw new Error(`schema ${id} is not registered`);
-    const { $schema: _dialect, $id: _id, ...rest } = schema as JsonSchema;
-    components[id] = rest;
-  }
-  return components;
-}
-
-const problemResponse = (description: string) => ({
-  description,
-  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-});
-
-export function buildOpenApiDocument(options: { version: string; isAuthRequired: boolean }): JsonSchema {
+/**
+ * The document for the probe API and the fragments of the routers mounted beside it (the monitors, the status
+ * page), each bringing its paths and the schemas behind its components.
+ */
+export function buildOpenApiDocument(options: {
+  version: string;
+  isAuthRequired: boolean;
+  fragments?: readonly OpenApiFragment[];
+}): JsonObject {
   const security = options.isAuthRequired ? [{ bearer: [] }] : [];
+  const fragments = options.fragments ?? [];
   const waitParameter = schemaOf(waitQuerySchema.shape.wait.unwrap(), 'output');
   return {
     openapi: '3.1.0',
@@ -61,7 +57,9 @@ export function buildOpenApiDocument(options: { version: string; isAuthRequired:
         'and the report says why the site is (not) reachable.',
     },
     components: {
-      schemas: componentSchemas(),
+      schemas: componentSchemas(
+        Object.assign({}, probeComponents, ...fragments.map((fragment) => fragment.components)),
+      ),
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'One of the keys in API_KEYS.' },
       },
@@ -82,16 +80,16 @@ export function buildOpenApiDocument(options: { version: string; isAuthRequired:
           ],
           requestBody: {
             required: true,
-            content: { 'application/json': { schema: { $ref: '#/components/schemas/ProbeRequest' } } },
+            content: { 'application/json': { schema: componentRef('ProbeRequest') } },
           },
           responses: {
             '200': {
               description: 'Finished within ?wait: the report.',
-              content: { 'application/json': { schema: { $ref: '#/components/schemas/ProbeStatus' } } },
+              content: { 'application/json': { schema: componentRef('ProbeStatus') } },
             },
             '202': {
               description: 'Queued; GET the link for the result.',
-              content: { 'application/json': { schema: { $ref: '#/components/schemas/ProbeAccepted' } } },
+              content: { 'application/json': { schema: componentRef('ProbeAccepted') } },
             },
             '400': problemResponse(
               'Malformed JSON, unknown fields, a URL that is not http(s), values out of range.',
@@ -115,7 +113,7 @@ export function buildOpenApiDocument(options: { version: string; isAuthRequired:
           responses: {
             '200': {
               description: 'Status, and the report once completed.',
-              content: { 'application/json': { schema: { $ref: '#/components/schemas/ProbeStatus' } } },
+              content: { 'application/json': { schema: componentRef('ProbeStatus') } },
             },
             '404': problemResponse('Unknown id, or the result has expired.'),
             '503': problemResponse('Redis unreachable.'),
@@ -139,7 +137,7 @@ export function buildOpenApiDocument(options: { version: string; isAuthRequired:
           responses: { '200': { description: 'text exposition' } },
         },
       },
-      ...monitorOpenApiPaths(security),
+      ...Object.assign({}, ...fragments.map((fragment) => fragment.paths(security))),
     },
   };
 }

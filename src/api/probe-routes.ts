@@ -5,13 +5,13 @@ import { type Request, type Response, Router } from 'express';
 import type { Redis } from 'ioredis';
 import { isRedisReady } from '../redis/connection.js';
 import type { MemoryGauge } from '../redis/memory.js';
+import { fieldErrorsOf, HttpProblem, invalidRequest, unavailableOnRedisError } from '../requests/problems.js';
 import { emptyQuerySchema, jsonMediaTypes, probeRequestSchema } from '../requests/schemas.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { refuseTargets } from '../safety/target-check.js';
 import type { ProbeJobData, ProbeJobResult } from '../worker/job.js';
 import { probeJobName } from '../worker/job.js';
 import { type FinishedJob, finishedFromJob, type JobWaiter } from './job-waiter.js';
-import { fieldErrorsOf, HttpProblem, invalidRequest, unavailableOnRedisError } from './problems.js';
 import { type ProbeStatus, probeIdSchema, waitQuerySchema } from './schemas.js';
 
 export interface ProbeRoutesOptions {

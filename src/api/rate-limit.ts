@@ -2,7 +2,7 @@
 import type { RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { HttpProblem } from './problems.js';
+import { HttpProblem } from '../requests/problems.js';
 
 /**
  * rate-limiter-flexible's RateLimiterRedis: one atomic round trip per request (INCR + PEXPIRE in a MULTI),

@@ -81,15 +81,3 @@ export const probeStatusSchema = z
   .meta({ id: 'ProbeStatus' });
 
 export type ProbeStatus = z.infer<typeof probeStatusSchema>;
-
-export const problemSchema = z
-  .looseObject({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string(),
-    instance: z.string().optional(),
-    field: z.string().optional().describe('The first field at fault.'),
-    errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
-  })
-  .meta({ id: 'Problem' });

@@ -1,6 +1,7 @@
 // The monitoring settings: one zod schema for the MONITOR_*, ALERT_* and STATUS_* variables, parsed once at start.
 import { z } from 'zod';
 import { integerText, listText, parseEnvironment } from '../config.js';
+import { httpUrlSchema } from '../requests/schemas.js';
 
 /** A CSP frame-ancestors source: 'self' or an http(s) origin (a leading *. in the host is allowed). */
 const frameAncestorText = z
@@ -9,8 +10,6 @@ const frameAncestorText = z
     /^('self'|https?:\/\/(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?)$/,
     "expected 'self' or an origin such as https://intranet.example",
   );
-
-const httpUrlText = z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' });
 
 export const monitorEnvironmentSchema = z
   .object({
@@ -26,7 +25,7 @@ export const monitorEnvironmentSchema = z
      * within its interval). Operators can use it to stage a rollout; tests set it high so no tick fires mid-test.
      */
     MONITOR_FIRST_TICK_DELAY_SECONDS: integerText(0, 30 * 86_400).default(0),
-    ALERT_WEBHOOK_URLS: listText.pipe(z.array(httpUrlText)).default([]),
+    ALERT_WEBHOOK_URLS: listText.pipe(z.array(httpUrlSchema)).default([]),
     ALERT_WEBHOOK_SECRET: z.string().min(16, 'needs at least 16 characters').optional(),
     ALERT_ATTEMPTS: integerText(1, 50).default(10),
     ALERT_BACKOFF_MS: integerText(1, 3_600_000).default(2000),
@@ -45,7 +44,7 @@ export const monitorEnvironmentSchema = z
      */
     STATUS_FRAME_ANCESTORS: listText.pipe(z.array(frameAncestorText)).default([]),
     /** Absolute base URL used in links sent out (webhook incident links, status page id). */
-    PUBLIC_BASE_URL: httpUrlText.optional(),
+    PUBLIC_BASE_URL: httpUrlSchema.optional(),
   })
   .refine((env) => env.ALERT_WEBHOOK_URLS.length === 0 || env.ALERT_WEBHOOK_SECRET !== undefined, {
     message: 'ALERT_WEBHOOK_URLS needs ALERT_WEBHOOK_SECRET to sign the payloads',

@@ -10,11 +10,11 @@ import {
   enqueueAlerts,
   type WebhookRef,
   webhooksFor,
-} from './alerts.js';
+} from './alerting/alerts.js';
 import type { MonitorConfig } from './config.js';
+import type { MonitorRecord } from './records.js';
 import type { RunResult } from './run-result.js';
 import type { MonitorScheduler } from './scheduler.js';
-import type { MonitorRecord } from './schemas.js';
 import type { Decision } from './state-machine.js';
 import type { Incident, MonitorStore } from './store.js';
 

@@ -4,19 +4,20 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import type { MonitorConfig } from './config.js';
+import type { MonitorApiDeps } from './http/routes.js';
 import { registerMonitorMetrics } from './metrics.js';
-import type { MonitorApiDeps } from './routes.js';
 import { type MonitorQueue, MonitorScheduler, monitorQueueName } from './scheduler.js';
 import { MonitorStore } from './store.js';
 import { monitorKeyPrefix } from './workers.js';
 
 export { loadMonitorConfig, type MonitorConfig } from './config.js';
+export { monitorOpenApi } from './http/openapi.js';
 export {
   createMonitorRouter,
   createStatusRouter,
   type MonitorApiDeps,
   type StatusRouterDeps,
-} from './routes.js';
+} from './http/routes.js';
 export {
   type MonitorWorkers,
   type MonitorWorkersDeps,

@@ -1,6 +1,6 @@
 // Per-monitor Prometheus gauges named like blackbox_exporter's, read from the stored state at scrape time.
 import { Gauge, type Registry } from 'prom-client';
-import { monitorStateValues } from './schemas.js';
+import { monitorStateValues } from './records.js';
 import type { MonitorStore } from './store.js';
 
 const labelNames = ['monitor', 'monitor_id', 'cause'] as const;

@@ -1,6 +1,6 @@
 // Turns an engine report into a monitor run: its health and the compact facts kept in the history.
 import type { Cause, Report } from '../types.js';
-import type { HistoryEntry } from './schemas.js';
+import type { HistoryEntry } from './records.js';
 
 export type RunHealth = 'up' | 'degraded' | 'down';
 export type RunTrigger = HistoryEntry['trigger'];

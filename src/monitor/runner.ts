@@ -3,17 +3,17 @@ import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { InputError, parseResolver, probe, TargetRefusedError } from '../engine.js';
+import { InputError, probe, TargetRefusedError } from '../engine.js';
 import { fieldErrorsOf } from '../requests/field-errors.js';
+import { type ProbeDefaults, probeOptionsFrom } from '../requests/probe-options.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { refuseTargets } from '../safety/target-check.js';
-import type { ProbeDefaults } from '../worker/processor.js';
-import type { AlertQueue } from './alerts.js';
+import type { AlertQueue } from './alerting/alerts.js';
 import type { MonitorConfig } from './config.js';
 import { applyPendingConsequences, consequencesOf } from './consequences.js';
+import { type MonitorRecord, monitorIdSchema } from './records.js';
 import { type RunResult, type RunTrigger, runResultOf } from './run-result.js';
 import type { MonitorRunJobData, MonitorScheduler } from './scheduler.js';
-import { type MonitorRecord, monitorIdSchema } from './schemas.js';
 import { type Decision, decide, isInMaintenance } from './state-machine.js';
 import type { MonitorStore } from './store.js';
 
@@ -135,9 +135,6 @@ async function probeMonitor(
   deps: MonitorRunnerDeps,
   context: { trigger: RunTrigger; isMaintenance: boolean; scheduledAtMs?: number; signal?: AbortSignal },
 ): Promise<RunResult> {
-  const { probeDefaults } = deps;
-  const resolverTexts =
-    monitor.resolvers && monitor.resolvers.length > 0 ? monitor.resolvers : probeDefaults.resolvers;
   const startedAtMs = Date.now();
   try {
     // The record was checked when it was written, but the policy may have changed since, and the store is not
@@ -145,12 +142,7 @@ async function probeMonitor(
     const refusal = refuseTargets(monitor, deps.policy);
     if (refusal) throw new TargetRefusedError(refusal.address, refusal.reason);
     const report = await probe({
-      url: monitor.url,
-      ...(resolverTexts.length > 0 ? { resolvers: resolverTexts.map((text) => parseResolver(text)) } : {}),
-      controls: monitor.controls ?? probeDefaults.controls,
-      timeoutMs: monitor.timeoutMs ?? probeDefaults.timeoutMs,
-      maxRedirects: probeDefaults.maxRedirects,
-      maxBodyBytes: probeDefaults.maxBodyBytes,
+      ...probeOptionsFrom(monitor, deps.probeDefaults),
       // The operator's threshold is an absolute promise: slower is degraded however far away the site is, so the
       // engine's "far above the round trip" condition (meant for its default) is switched off.
       ...(monitor.slowFirstByteMs !== undefined

@@ -1,8 +1,8 @@
 // One BullMQ job scheduler per monitor, plus the one-off runs (first run, re-checks) on the same queue.
 import { createHash } from 'node:crypto';
 import type { JobsOptions, Queue } from 'bullmq';
+import type { MonitorRecord } from './records.js';
 import type { RunTrigger } from './run-result.js';
-import type { MonitorRecord } from './schemas.js';
 
 export interface MonitorRunJobData {
   monitorId: string;

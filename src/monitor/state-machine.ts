@@ -1,6 +1,7 @@
 // The monitor's state machine: a pure function from (status, run) to the next status and what to do about it.
+
+import type { MonitorState } from './records.js';
 import type { RunHealth } from './run-result.js';
-import type { MonitorState } from './schemas.js';
 
 export interface LastRun {
   at: string;

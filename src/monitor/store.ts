@@ -1,7 +1,7 @@
 // Monitors, their state, run history, uptime counters and incidents in Redis.
 import type { Redis } from 'ioredis';
+import type { HistoryEntry, MonitorRecord } from './records.js';
 import type { RunResult } from './run-result.js';
-import type { HistoryEntry, MonitorRecord } from './schemas.js';
 import { initialStatus, type MonitorStatus } from './state-machine.js';
 
 export const hourMs = 3_600_000;

@@ -3,10 +3,11 @@ import { EventEmitter } from 'node:events';
 import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { closeOnce, closeWithin, runCleanups } from '../lifecycle.js';
 import { blockingOptionsFromUrl, closeRedisClient, createRedisClient } from '../redis/connection.js';
+import type { ProbeDefaults } from '../requests/probe-options.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { refuseTargets } from '../safety/target-check.js';
-import type { ProbeDefaults } from '../worker/processor.js';
 import {
   type AlertJobData,
   type AlertQueue,
@@ -14,9 +15,9 @@ import {
   alertQueueName,
   createWebhookDelivery,
   WebhookRefusedError,
-} from './alerts.js';
+} from './alerting/alerts.js';
+import { DeliveryLanes, destinationOf } from './alerting/delivery-lanes.js';
 import type { MonitorConfig } from './config.js';
-import { DeliveryLanes, destinationOf } from './delivery-lanes.js';
 import { type RunEvent, runMonitor } from './runner.js';
 import {
   type MonitorQueue,
@@ -193,35 +194,32 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
   );
 
   let isClosing = false;
-  let closing: Promise<void> | undefined;
   return {
     events,
     store,
     scheduler,
     isRunning: () => !isClosing && runWorker.isRunning() && alertWorker.isRunning(),
-    close(deadlineMs = 30_000) {
-      closing ??= (async () => {
-        isClosing = true;
-        const closed = Promise.all([runWorker.close(), alertWorker.close()]);
-        let timer: NodeJS.Timeout | undefined;
-        const deadline = new Promise<'deadline'>((resolve) => {
-          timer = setTimeout(() => resolve('deadline'), deadlineMs);
-        });
-        const first = await Promise.race([closed.then(() => 'closed' as const), deadline]);
-        clearTimeout(timer);
-        if (first === 'deadline') {
+    close: closeOnce(async (deadlineMs = 30_000) => {
+      isClosing = true;
+      await closeWithin(
+        deadlineMs,
+        () => Promise.all([runWorker.close(), alertWorker.close()]),
+        () => {
           runWorker.cancelAllJobs('shutdown deadline reached');
           alertWorker.cancelAllJobs('shutdown deadline reached');
-          await closed;
-        }
-        await delivery.close();
-        await runQueue.close();
-        await alertQueue.close();
-        await closeRedisClient(queueRedis);
-        await closeRedisClient(redis);
-      })();
-      return closing;
-    },
+        },
+      ).catch((error) => logger.warn({ err: error }, 'monitor workers close failed'));
+      await runCleanups(
+        [
+          ['webhook delivery', () => delivery.close()],
+          ['monitor run queue', () => runQueue.close()],
+          ['alert queue', () => alertQueue.close()],
+          ['monitor queue redis', () => closeRedisClient(queueRedis)],
+          ['monitor redis', () => closeRedisClient(redis)],
+        ],
+        (error, name) => logger.warn({ err: error, part: name }, 'monitor close failed'),
+      );
+    }),
   };
 }
 

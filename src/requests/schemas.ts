@@ -1,26 +1,14 @@
 // The request schemas shared below the API, the monitors and the workers: what a probe request may ask for.
-import { isIP } from 'node:net';
 import { z } from 'zod';
-
-const resolverPattern = /^(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|[0-9a-fA-F:]+|\[[0-9a-fA-F:]+\](:\d{1,5})?)$/;
+import { isResolverText, resolverTextFormat } from '../resolver-text.js';
 
 export const resolverSchema = z
   .string()
   .max(64)
-  .regex(resolverPattern, 'expected IP, IP:PORT or [IPv6]:PORT')
-  .refine(isResolverText, 'expected IP, IP:PORT or [IPv6]:PORT with a port in 1..65535')
+  .refine(isResolverText, `expected ${resolverTextFormat} with a port in 1..65535`)
   .describe('A DNS resolver to query: "IP", "IP:PORT" or "[IPv6]:PORT".');
 
-function isResolverText(text: string): boolean {
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  const portOk = (port: string | undefined) =>
-    port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
-  if (bracketed) return isIP(bracketed[1] ?? '') === 6 && portOk(bracketed[2]);
-  if (isIP(text) !== 0) return true;
-  const [host, port] = text.split(':');
-  return isIP(host ?? '') === 4 && portOk(port);
-}
-
+/** Every http(s) URL a request or a setting names: targets, controls, webhooks, the public base URL. */
 export const httpUrlSchema = z
   .url({ protocol: /^https?$/, message: 'expected an absolute http:// or https:// URL' })
   .max(2048);

@@ -1,5 +1,6 @@
 // Submit-time checks of what a request asks us to contact, so refusable targets never reach the queue.
 import { isIP } from 'node:net';
+import { readResolverText, resolverTextFormat } from '../resolver-text.js';
 import type { AddressPolicy } from './address-policy.js';
 
 export interface TargetRefusal {
@@ -76,8 +77,11 @@ export function checkTargetUrl(
 
 /** A resolver given in a request is an address we would send packets to, so the same policy applies. */
 export function checkResolver(text: string, policy: AddressPolicy, field: string): TargetRefusal | undefined {
-  const bracketed = /^\[([^\]]+)\]/.exec(text);
-  const host = bracketed ? (bracketed[1] ?? '') : isIP(text) !== 0 ? text : (text.split(':')[0] ?? '');
+  const reading = readResolverText(text);
+  // Not a resolver at all: nothing to send packets to, and refused rather than guessed at.
+  if (!reading.isResolver)
+    return { field, address: text, reason: `resolver ${text} is not ${resolverTextFormat}` };
+  const { host } = reading.resolver;
   const reason = policy(host);
   return reason === undefined ? undefined : { field, address: host, reason: `resolver ${text}: ${reason}` };
 }

@@ -1,18 +1,11 @@
 // The BullMQ processor: a job's data in, the engine's report (or a final refusal) out.
-import { InputError, parseResolver, probe, TargetRefusedError } from '../engine.js';
+import { InputError, probe, TargetRefusedError } from '../engine.js';
 import { fieldErrorsOf } from '../requests/field-errors.js';
+import { type ProbeDefaults, probeOptionsFrom } from '../requests/probe-options.js';
 import { probeRequestSchema } from '../requests/schemas.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { refuseTargets } from '../safety/target-check.js';
 import type { ProbeJobData, ProbeJobResult } from './job.js';
-
-export interface ProbeDefaults {
-  resolvers: string[];
-  controls: string[];
-  timeoutMs: number;
-  maxRedirects: number;
-  maxBodyBytes: number;
-}
 
 export type ProbeRunner = (data: ProbeJobData, signal?: AbortSignal) => Promise<ProbeJobResult>;
 
@@ -29,14 +22,8 @@ export function createProbeRunner(options: {
     const refusal = refuseJob(data, isAddressAllowed);
     if (refusal) return refusal;
     try {
-      const resolverTexts = data.resolvers && data.resolvers.length > 0 ? data.resolvers : defaults.resolvers;
       const report = await probe({
-        url: data.url,
-        ...(resolverTexts.length > 0 ? { resolvers: resolverTexts.map((text) => parseResolver(text)) } : {}),
-        controls: data.controls ?? defaults.controls,
-        timeoutMs: data.timeoutMs ?? defaults.timeoutMs,
-        maxRedirects: defaults.maxRedirects,
-        maxBodyBytes: defaults.maxBodyBytes,
+        ...probeOptionsFrom(data, defaults),
         isAddressAllowed,
         ...(signal ? { signal } : {}),
       });

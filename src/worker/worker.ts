@@ -3,6 +3,7 @@
 import type { RedisOptions } from 'bullmq';
 import { type Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
+import { closeOnce, closeWithin } from '../lifecycle.js';
 import type { ProbeJobData, ProbeJobResult } from './job.js';
 import type { ProbeMetrics } from './metrics.js';
 import type { ProbeRunner } from './processor.js';
@@ -20,7 +21,10 @@ export interface ProbeWorkerOptions {
 
 export interface ProbeWorker {
   isRunning(): boolean;
-  /** Stops taking jobs, lets active probes finish until the deadline, then aborts them (they are retried). */
+  /**
+   * Stops taking jobs, lets active probes finish until the deadline, then aborts them (they are retried). A second
+   * call shares the first one's closing.
+   */
   close(deadlineMs: number): Promise<void>;
 }
 
@@ -66,20 +70,19 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
   let isClosing = false;
   return {
     isRunning: () => !isClosing && worker.isRunning(),
-    async close(deadlineMs) {
+    close: closeOnce(async (deadlineMs: number) => {
       isClosing = true;
-      const closing = worker.close();
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'deadline'>((resolve) => {
-        timer = setTimeout(() => resolve('deadline'), deadlineMs);
-      });
-      const first = await Promise.race([closing.then(() => 'closed' as const), deadline]);
-      clearTimeout(timer);
-      if (first === 'deadline') {
-        logger.warn({ deadlineMs }, 'shutdown deadline reached: aborting active probes, BullMQ retries them');
-        worker.cancelAllJobs('shutdown deadline reached');
-        await closing;
-      }
-    },
+      await closeWithin(
+        deadlineMs,
+        () => worker.close(),
+        () => {
+          logger.warn(
+            { deadlineMs },
+            'shutdown deadline reached: aborting active probes, BullMQ retries them',
+          );
+          worker.cancelAllJobs('shutdown deadline reached');
+        },
+      );
+    }),
   };
 }

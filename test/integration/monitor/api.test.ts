@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schedulerIdOf } from '../../../src/monitor/scheduler.js';
-import { statusSummaryJsonSchema } from '../../../src/monitor/status-schema.js';
+import { statusSummaryJsonSchema } from '../../../src/monitor/status/schema.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import {
   type MonitorHarness,

@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { Queue } from 'bullmq';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AlertQueue, alertQueueName } from '../../../src/monitor/alerts.js';
+import { type AlertQueue, alertQueueName } from '../../../src/monitor/alerting/alerts.js';
 import { applyPendingConsequences } from '../../../src/monitor/consequences.js';
 import { runMonitor } from '../../../src/monitor/runner.js';
 import { loopbackPolicy, type MonitorSuite, probeDefaults, sendJson, startMonitorSuite } from './support.js';

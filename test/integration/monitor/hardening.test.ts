@@ -11,7 +11,7 @@ import {
   alertQueueName,
   enqueueAlerts,
   type WebhookRef,
-} from '../../../src/monitor/alerts.js';
+} from '../../../src/monitor/alerting/alerts.js';
 import { loadMonitorConfig } from '../../../src/monitor/config.js';
 import { monitorQueueName } from '../../../src/monitor/scheduler.js';
 import { type MonitorWorkers, startMonitorWorkers } from '../../../src/monitor/workers.js';

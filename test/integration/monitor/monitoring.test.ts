@@ -1,7 +1,7 @@
 // Monitors against a loopback site switched between healthy, failing and slow, with a real redis-server.
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { signatureHeader } from '../../../src/monitor/alerts.js';
+import { signatureHeader } from '../../../src/monitor/alerting/alerts.js';
 import { schedulerIdOf } from '../../../src/monitor/scheduler.js';
 import { type MonitorSuite, sendJson, startMonitorSuite, startWebhookReceiver } from './support.js';
 

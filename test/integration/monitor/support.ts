@@ -8,9 +8,8 @@ import express from 'express';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { problemMiddleware } from '../../../src/api/problems.js';
 import { loadConfig } from '../../../src/config.js';
-import { type AlertQueue, alertQueueName } from '../../../src/monitor/alerts.js';
+import { type AlertQueue, alertQueueName } from '../../../src/monitor/alerting/alerts.js';
 import { loadMonitorConfig, type MonitorConfig } from '../../../src/monitor/config.js';
 import {
   createMonitorApi,
@@ -18,9 +17,10 @@ import {
   createStatusRouter,
   type MonitorApi,
 } from '../../../src/monitor/index.js';
+import type { MonitorRecord } from '../../../src/monitor/records.js';
 import type { RunEvent } from '../../../src/monitor/runner.js';
-import type { MonitorRecord } from '../../../src/monitor/schemas.js';
 import { type MonitorWorkers, startMonitorWorkers } from '../../../src/monitor/workers.js';
+import { problemMiddleware } from '../../../src/requests/problems.js';
 import type { AddressPolicy } from '../../../src/safety/address-policy.js';
 import { createAddressPolicy } from '../../../src/safety/address-policy.js';
 import { type RunningService, startService } from '../../../src/service.js';

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWebhookDelivery, DeliveryError } from '../../../src/monitor/alerts.js';
+import { createWebhookDelivery, DeliveryError } from '../../../src/monitor/alerting/alerts.js';
 
 let server: Server;
 let port: number;

@@ -1,9 +1,9 @@
 // Monitoring settings from the environment, and which webhooks a state change goes to.
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/config.js';
-import { webhooksFor } from '../../../src/monitor/alerts.js';
+import { webhooksFor } from '../../../src/monitor/alerting/alerts.js';
 import { loadMonitorConfig } from '../../../src/monitor/config.js';
-import type { MonitorRecord } from '../../../src/monitor/schemas.js';
+import type { MonitorRecord } from '../../../src/monitor/records.js';
 
 describe('loadMonitorConfig', () => {
   it('applies the documented defaults to an empty environment', () => {

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { classify } from '../../../src/diagnosis/classify.js';
 import { warningsOf } from '../../../src/diagnosis/warnings.js';
+import { historyEntrySchema } from '../../../src/monitor/records.js';
 import { runResultOf } from '../../../src/monitor/run-result.js';
-import { historyEntrySchema } from '../../../src/monitor/schemas.js';
 import type { Observations, Report } from '../../../src/types.js';
 
 function reportOf(fixture: string): Report {

@@ -1,13 +1,13 @@
 // The status mapping, uptime and percentiles, the page's escaping, signatures and schedule spreading.
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { signPayload } from '../../../src/monitor/alerts.js';
+import { signPayload } from '../../../src/monitor/alerting/alerts.js';
 import { healthOf } from '../../../src/monitor/run-result.js';
 import { scheduledAtOf, spreadMs } from '../../../src/monitor/scheduler.js';
-import { type ComponentData, percentile, uptimeOf } from '../../../src/monitor/status-data.js';
-import { escapeHtml, renderStatusPage } from '../../../src/monitor/status-page.js';
-import { statusSummarySchema } from '../../../src/monitor/status-schema.js';
-import { overallStatus, toStatusSummary } from '../../../src/monitor/status-summary.js';
+import { type ComponentData, percentile, uptimeOf } from '../../../src/monitor/status/data.js';
+import { escapeHtml, renderStatusPage } from '../../../src/monitor/status/page.js';
+import { statusSummarySchema } from '../../../src/monitor/status/schema.js';
+import { overallStatus, toStatusSummary } from '../../../src/monitor/status/summary.js';
 
 describe('overallStatus', () => {
   it.each([

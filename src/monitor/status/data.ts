@@ -1,6 +1,7 @@
 // The status data behind /status.json and /status: gathered from the store, reading as little as stays correct.
-import type { MonitorRecord } from './schemas.js';
-import type { MonitorStatus } from './state-machine.js';
+import type { MonitorRecord } from '../records.js';
+import type { MonitorStatus } from '../state-machine.js';
+import type { CountKind, Incident, MonitorStore } from '../store.js';
 import {
   type Counts,
   type DayReading,
@@ -8,8 +9,7 @@ import {
   readDayCounters,
   readRecentCounters,
   zeroCounts,
-} from './status-counters.js';
-import type { CountKind, Incident, MonitorStore } from './store.js';
+} from './counters.js';
 
 const hourMs = 3_600_000;
 const dayMs = 24 * hourMs;

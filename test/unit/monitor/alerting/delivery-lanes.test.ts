@@ -1,6 +1,6 @@
 // Which webhook deliveries may start: per-destination limits, a slow lane for retries and failing receivers.
 import { describe, expect, it } from 'vitest';
-import { DeliveryLanes, destinationOf } from '../../../src/monitor/delivery-lanes.js';
+import { DeliveryLanes, destinationOf } from '../../../../src/monitor/alerting/delivery-lanes.js';
 
 function lanes(concurrency = 8, perDestination = 2) {
   let nowMs = 0;

@@ -1,27 +1,21 @@
-// The monitor and status paths of the OpenAPI document, referring to the zod schemas registered in schemas.ts.
-import './schemas.js';
-import './status-schema.js';
+// The monitor and status paths of the OpenAPI document, with the zod schemas behind their components.
+import {
+  type JsonObject,
+  type OpenApiFragment,
+  problemResponse as problem,
+  componentRef as ref,
+} from '../../requests/openapi.js';
+import { historyEntrySchema } from '../records.js';
+import { componentExtensionSchema, statusSummarySchema } from '../status/schema.js';
+import {
+  maintenanceWindowSchema,
+  monitorCreateSchema,
+  monitorOutputSchema,
+  monitorPatchSchema,
+  webhookInputSchema,
+} from './schemas.js';
 
-/** Schemas registered with .meta({ id }) that the document's components must include. */
-export const monitorComponentIds = [
-  'MonitorInput',
-  'MonitorPatch',
-  'Monitor',
-  'MaintenanceWindow',
-  'WebhookInput',
-  'HistoryEntry',
-  'StatusSummary',
-  'StatusComponentExtension',
-] as const;
-
-type JsonObject = Record<string, unknown>;
-
-const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
 const json = (schema: JsonObject) => ({ 'application/json': { schema } });
-const problem = (description: string) => ({
-  description,
-  content: { 'application/problem+json': { schema: ref('Problem') } },
-});
 const idParameter = {
   name: 'id',
   in: 'path',
@@ -56,7 +50,7 @@ const notModified = {
   headers: statusHeaders,
 };
 
-export function monitorOpenApiPaths(security: unknown[]): Record<string, JsonObject> {
+function monitorPaths(security: unknown[]): Record<string, JsonObject> {
   const common = {
     '401': problem('Missing or wrong API key.'),
     '429': problem('Rate limit reached; see Retry-After.'),
@@ -179,3 +173,18 @@ export function monitorOpenApiPaths(security: unknown[]): Record<string, JsonObj
     },
   };
 }
+
+/** What the monitors and the status page add to the document. */
+export const monitorOpenApi: OpenApiFragment = {
+  components: {
+    MonitorInput: monitorCreateSchema,
+    MonitorPatch: monitorPatchSchema,
+    Monitor: monitorOutputSchema,
+    MaintenanceWindow: maintenanceWindowSchema,
+    WebhookInput: webhookInputSchema,
+    HistoryEntry: historyEntrySchema,
+    StatusSummary: statusSummarySchema,
+    StatusComponentExtension: componentExtensionSchema,
+  },
+  paths: monitorPaths,
+};

@@ -1,12 +1,10 @@
-// The monitor API's zod schemas: they validate requests and are registered for the OpenAPI document.
+// The monitor API's zod schemas: they validate requests and describe answers in the OpenAPI document.
 import { z } from 'zod';
-import { httpUrlSchema, resolverSchema } from '../requests/schemas.js';
+import { httpUrlSchema, resolverSchema } from '../../requests/schemas.js';
+import { monitorStateValues } from '../records.js';
 
 export const minIntervalSeconds = 10;
 export const maxIntervalSeconds = 86_400;
-
-export const monitorStateValues = ['pending', 'up', 'degraded', 'down', 'maintenance'] as const;
-export type MonitorState = (typeof monitorStateValues)[number];
 
 const tagSchema = z
   .string()
@@ -82,26 +80,6 @@ export type MonitorPatch = z.infer<typeof monitorPatchSchema>;
 
 export const defaultConfirmations = 2;
 
-/** What Redis keeps for a monitor: the input with defaults applied, plus identity and times. */
-export interface MonitorRecord {
-  id: string;
-  name: string;
-  url: string;
-  intervalSeconds: number;
-  timeoutMs?: number;
-  resolvers?: string[];
-  controls?: string[];
-  confirmations: number;
-  slowFirstByteMs?: number;
-  tags: string[];
-  maintenance: Array<{ startsAt: string; endsAt: string; reason?: string }>;
-  webhooks: Array<{ url: string; secret: string }>;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export const monitorIdSchema = z.uuid().describe('The monitor id returned by POST /monitors.');
-
 const lastRunSchema = z.object({
   at: z.string(),
   health: z.enum(['up', 'degraded', 'down']),
@@ -152,31 +130,3 @@ export const historyQuerySchema = z.strictObject({
     .optional()
     .describe('Most recent runs first, at most this many (default 100).'),
 });
-
-export const historyEntrySchema = z
-  .object({
-    at: z.string().describe('When the run started.'),
-    scheduledAt: z.string().optional().describe('When the schedule wanted it to start.'),
-    trigger: z.enum(['schedule', 'recheck', 'manual']),
-    health: z.enum(['up', 'degraded', 'down']),
-    isMaintenance: z.boolean(),
-    cause: z.string(),
-    code: z.string(),
-    status: z.number().int().optional().describe('The final HTTP status, when a response came.'),
-    durationMs: z.number(),
-    phasesMs: z.object({
-      resolve: z.number().optional(),
-      connect: z.number().optional(),
-      tls: z.number().optional(),
-      processing: z.number().optional(),
-      transfer: z.number().optional(),
-    }),
-    warnings: z
-      .array(z.string())
-      .optional()
-      .describe(
-        "Codes of the report's warnings (path.address_unreachable ...), when it had any; they never change the health.",
-      ),
-  })
-  .meta({ id: 'HistoryEntry' });
-export type HistoryEntry = z.infer<typeof historyEntrySchema>;

@@ -5,8 +5,8 @@ import {
   renderedBodyOf,
   StatusRenderCache,
   type StatusView,
-} from '../../../src/monitor/status-cache.js';
-import type { StatusData } from '../../../src/monitor/status-data.js';
+} from '../../../../src/monitor/status/cache.js';
+import type { StatusData } from '../../../../src/monitor/status/data.js';
 
 /** A gathering the test finishes by hand, so requests can be made while it runs. */
 function pendingGathering() {

@@ -1,6 +1,6 @@
 // The service's environment: defaults, parsing, and errors that name the variable at fault.
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../../src/config.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
 
 describe('loadConfig', () => {
   it('gives working defaults for an empty environment', () => {

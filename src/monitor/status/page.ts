@@ -1,9 +1,10 @@
 // The HTML status page: rendered on the server from the status data, readable without scripts, refreshing itself.
-import { causeInPlainWords } from './run-result.js';
-import type { MonitorState } from './schemas.js';
-import { type ComponentData, type StatusData, uptimeOf } from './status-data.js';
-import { overallStatus } from './status-summary.js';
-import type { Incident } from './store.js';
+
+import type { MonitorState } from '../records.js';
+import { causeInPlainWords } from '../run-result.js';
+import type { Incident } from '../store.js';
+import { type ComponentData, type StatusData, uptimeOf } from './data.js';
+import { overallStatus } from './summary.js';
 
 export interface PageOptions {
   title: string;

@@ -1,7 +1,7 @@
 // Batched reads of the counters behind the status page: one pipeline per chunk of monitors, not round trips
 // per monitor. The keys are the store's (MonitorStore.counterKeys), the fields `<bucket>:<kind>` counts.
 import type { ChainableCommander, Redis } from 'ioredis';
-import type { CounterKeys, CountKind } from './store.js';
+import type { CounterKeys, CountKind } from '../store.js';
 
 export type Counts = Record<CountKind, number>;
 

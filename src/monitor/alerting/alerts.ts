@@ -5,11 +5,11 @@ import { isIP } from 'node:net';
 import type { JobsOptions, Queue } from 'bullmq';
 import { Agent, request } from 'undici';
 import { z } from 'zod';
-import { httpUrlSchema } from '../requests/schemas.js';
-import type { AddressPolicy } from '../safety/address-policy.js';
+import { httpUrlSchema } from '../../requests/schemas.js';
+import type { AddressPolicy } from '../../safety/address-policy.js';
+import type { MonitorRecord } from '../records.js';
+import type { StateChange } from '../state-machine.js';
 import { destinationOf } from './delivery-lanes.js';
-import type { MonitorRecord } from './schemas.js';
-import type { StateChange } from './state-machine.js';
 
 export const alertJobName = 'webhook';
 export const signatureHeader = 'x-reach-signature';

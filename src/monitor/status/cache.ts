@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import type { StatusData } from './status-data.js';
+import type { StatusData } from './data.js';
 
 export type StatusView = 'json' | 'html';
 

@@ -2,11 +2,11 @@
 // reads (bucketCounts, recentDurations) of what recordRun wrote, cold, warm and across an hour and a day.
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunResult } from '../../../src/monitor/run-result.js';
-import { percentile, StatusDataSource, uptimeOf } from '../../../src/monitor/status-data.js';
-import { type CountKind, dayMs, hourMs, MonitorStore } from '../../../src/monitor/store.js';
-import { startRedis, type TestRedis } from '../../support/redis.js';
-import { monitorRecord } from './support.js';
+import type { RunResult } from '../../../../src/monitor/run-result.js';
+import { percentile, StatusDataSource, uptimeOf } from '../../../../src/monitor/status/data.js';
+import { type CountKind, dayMs, hourMs, MonitorStore } from '../../../../src/monitor/store.js';
+import { startRedis, type TestRedis } from '../../../support/redis.js';
+import { monitorRecord } from '../support.js';
 
 const keyPrefix = 'status-counters-test:monitor';
 // Mid-day, so "an hour later" stays in the same UTC day.

@@ -1,9 +1,11 @@
-// RFC 9457 problem details: the one error type routes throw and the one middleware that writes them.
+// RFC 9457 problem details, shared by every router: the one error type routes throw, its body's schema, and the
+// one middleware that writes them.
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import type { FieldError } from '../requests/field-errors.js';
+import { z } from 'zod';
+import type { FieldError } from './field-errors.js';
 
-export { type FieldError, fieldErrorsOf } from '../requests/field-errors.js';
+export { type FieldError, fieldErrorsOf } from './field-errors.js';
 
 export const problemTypes = {
   invalidRequest: { type: 'urn:reach:problem:invalid-request', title: 'The request is not valid' },
@@ -20,6 +22,19 @@ export const problemTypes = {
 } as const;
 
 export type ProblemKind = keyof typeof problemTypes;
+
+/** The body of every problem answer, as the OpenAPI document's Problem component. */
+export const problemSchema = z
+  .looseObject({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string().optional(),
+    field: z.string().optional().describe('The first field at fault.'),
+    errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  })
+  .meta({ id: 'Problem' });
 
 export class HttpProblem extends Error {
   override name = 'HttpProblem';

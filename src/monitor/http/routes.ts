@@ -1,34 +1,38 @@
 // The monitor API (/monitors) and the public status endpoints (/status.json, /status).
 import { randomUUID } from 'node:crypto';
 import { type Request, type Response, Router } from 'express';
-import { fieldErrorsOf, HttpProblem, invalidRequest, unavailableOnRedisError } from '../api/problems.js';
-import { emptyQuerySchema, jsonMediaTypes } from '../requests/schemas.js';
-import type { AddressPolicy } from '../safety/address-policy.js';
-import { refuseTargets } from '../safety/target-check.js';
-import type { MonitorConfig } from './config.js';
-import type { MonitorScheduler } from './scheduler.js';
 import {
-  defaultConfirmations,
-  historyQuerySchema,
-  type MonitorInput,
-  type MonitorOutput,
-  type MonitorRecord,
-  monitorCreateSchema,
-  monitorIdSchema,
-  monitorPatchSchema,
-} from './schemas.js';
-import type { MonitorStatus } from './state-machine.js';
+  fieldErrorsOf,
+  HttpProblem,
+  invalidRequest,
+  unavailableOnRedisError,
+} from '../../requests/problems.js';
+import { emptyQuerySchema, jsonMediaTypes } from '../../requests/schemas.js';
+import type { AddressPolicy } from '../../safety/address-policy.js';
+import { refuseTargets } from '../../safety/target-check.js';
+import type { MonitorConfig } from '../config.js';
+import { type MonitorRecord, monitorIdSchema } from '../records.js';
+import type { MonitorScheduler } from '../scheduler.js';
+import type { MonitorStatus } from '../state-machine.js';
 import {
   gzipMinBytes,
   gzippedOf,
   isNoneMatchSatisfied,
   type RenderedBody,
   StatusRenderCache,
-} from './status-cache.js';
-import { StatusDataSource } from './status-data.js';
-import { renderStatusPage } from './status-page.js';
-import { toStatusSummary } from './status-summary.js';
-import type { MonitorStore } from './store.js';
+} from '../status/cache.js';
+import { StatusDataSource } from '../status/data.js';
+import { renderStatusPage } from '../status/page.js';
+import { toStatusSummary } from '../status/summary.js';
+import type { MonitorStore } from '../store.js';
+import {
+  defaultConfirmations,
+  historyQuerySchema,
+  type MonitorInput,
+  type MonitorOutput,
+  monitorCreateSchema,
+  monitorPatchSchema,
+} from './schemas.js';
 
 export interface MonitorApiDeps {
   store: MonitorStore;

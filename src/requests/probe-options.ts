@@ -1,0 +1,38 @@
+// A probe request plus the operator's defaults, as the engine's options: the one place the worker and the monitor
+// runner turn what they were asked into what the engine runs.
+import { type ProbeOptions, parseResolver } from '../engine.js';
+
+/** The operator's settings for every probe (PROBE_* variables), where a request says nothing. */
+export interface ProbeDefaults {
+  resolvers: string[];
+  controls: string[];
+  timeoutMs: number;
+  maxRedirects: number;
+  maxBodyBytes: number;
+}
+
+/** What a request (a probe job, a monitor) may ask of one probe. */
+export interface ProbeOptionsRequest {
+  url: string;
+  resolvers?: readonly string[] | undefined;
+  controls?: readonly string[] | undefined;
+  timeoutMs?: number | undefined;
+}
+
+/**
+ * The engine's options for a request: its resolvers (or the defaults' when it names none), its controls and
+ * deadline (or the defaults'), and the operator's redirect and body limits. A resolver that is not
+ * IP[:PORT] throws the engine's InputError, which callers report as invalid input.
+ */
+export function probeOptionsFrom(request: ProbeOptionsRequest, defaults: ProbeDefaults): ProbeOptions {
+  const resolverTexts =
+    request.resolvers && request.resolvers.length > 0 ? request.resolvers : defaults.resolvers;
+  return {
+    url: request.url,
+    ...(resolverTexts.length > 0 ? { resolvers: resolverTexts.map((text) => parseResolver(text)) } : {}),
+    controls: [...(request.controls ?? defaults.controls)],
+    timeoutMs: request.timeoutMs ?? defaults.timeoutMs,
+    maxRedirects: defaults.maxRedirects,
+    maxBodyBytes: defaults.maxBodyBytes,
+  };
+}
