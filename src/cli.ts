@@ -9,7 +9,7 @@ const usage = `usage:
   reach probe <url> [--json] [--resolver IP[:PORT]]... [--control URL]... [--timeout MS] [--ca FILE]
   reach serve      API and worker in one process (Redis from REDIS_URL, or a private redis-server)
   reach api        the HTTP API only
-  reach worker     a worker only
+  reach worker     a worker only; --vantage NAME [--labels k=v,...] makes it a vantage point
   reach --help`;
 
 class UsageError extends Error {}
@@ -67,15 +67,43 @@ function parseProbeArgs(args: string[]) {
   });
 }
 
+/**
+ * `--vantage NAME` and `--labels k=v,...` for serve and worker: the same as VANTAGE_NAME and VANTAGE_LABELS.
+ * Everything else is configured with environment variables.
+ */
+function vantageArguments(command: 'serve' | 'api' | 'worker', args: string[]): Record<string, string> {
+  if (args.length === 0) return {};
+  if (command === 'api')
+    throw new UsageError('api takes no arguments; configure it with environment variables');
+  let parsed: ReturnType<typeof parseVantageArgs>;
+  try {
+    parsed = parseVantageArgs(args);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  return {
+    ...(parsed.values.vantage !== undefined ? { VANTAGE_NAME: parsed.values.vantage } : {}),
+    ...(parsed.values.labels !== undefined ? { VANTAGE_LABELS: parsed.values.labels } : {}),
+  };
+}
+
+function parseVantageArgs(args: string[]) {
+  return parseArgs({
+    args,
+    allowPositionals: false,
+    strict: true,
+    options: { vantage: { type: 'string' }, labels: { type: 'string' } },
+  });
+}
+
 async function runService(command: 'serve' | 'api' | 'worker', args: string[]): Promise<number> {
-  if (args.length > 0)
-    throw new UsageError(`${command} takes no arguments; configure it with environment variables`);
+  const environment = { ...process.env, ...vantageArguments(command, args) };
   // Loaded on demand: the probe command must not pay for Express, BullMQ and Redis clients.
   const service = await import('./service.js');
   const run = { serve: service.runServe, api: service.runApi, worker: service.runWorker }[command];
   let config: ReturnType<typeof service.loadServiceConfig>;
   try {
-    config = service.loadServiceConfig(process.env);
+    config = service.loadServiceConfig(environment);
   } catch (error) {
     // A setting at fault is bad usage, like a bad argument: one line, exit 2.
     if (error instanceof service.ConfigError) throw new UsageError(error.message);

@@ -21,6 +21,11 @@ export const listText = z.string().transform((text) =>
 /** Checked here so a bad default resolver stops the start, not every probe. */
 const resolverText = z.string().refine(isResolverText, { message: `expected ${resolverTextFormat}` });
 
+/** One vantage label: key=value, both short and plain. */
+const labelText = z
+  .string()
+  .regex(/^[a-z][a-z0-9_.-]{0,39}=[A-Za-z0-9_.:-]{1,64}$/, 'expected key=value (letters, digits, _ . : -)');
+
 export const environmentSchema = z.object({
   PORT: integerText(0, 65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -79,6 +84,18 @@ export const environmentSchema = z.object({
   /** Express "trust proxy": set to the number of proxies in front, so rate limits key on the client's address. */
   TRUST_PROXY_HOPS: integerText(0, 10).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * This worker is a vantage point: it advertises itself under this name and also takes the jobs of its own
+   * queue. `reach serve` is the vantage "local" unless named; `reach worker` is a vantage only when named.
+   */
+  VANTAGE_NAME: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'lowercase letters, digits and - only, at most 40')
+    .optional(),
+  /** Labels of the vantage, such as region=eu-west,network=isp-a. */
+  VANTAGE_LABELS: listText.pipe(z.array(labelText)).default([]),
+  /** Seconds between a vantage's heartbeats; it counts as gone after three missed ones. */
+  VANTAGE_HEARTBEAT_SECONDS: integerText(1, 300).default(5),
 });
 
 export type Environment = z.input<typeof environmentSchema>;
@@ -109,6 +126,8 @@ export interface ServiceConfig {
   shutdownDeadlineMs: number;
   trustProxyHops: number;
   logLevel: z.infer<typeof environmentSchema>['LOG_LEVEL'];
+  /** Set when this process's worker is a vantage point (see VANTAGE_NAME). */
+  vantage: { name: string | undefined; labels: Record<string, string>; heartbeatMs: number };
 }
 
 /** Thrown by loadConfig; the message names every variable at fault, one per line. */
@@ -179,6 +198,11 @@ export function loadConfig(environment: Record<string, string | undefined>): Ser
     shutdownDeadlineMs: env.SHUTDOWN_DEADLINE_MS,
     trustProxyHops: env.TRUST_PROXY_HOPS,
     logLevel: env.LOG_LEVEL,
+    vantage: {
+      name: env.VANTAGE_NAME,
+      labels: Object.fromEntries(env.VANTAGE_LABELS.map((label) => label.split('=') as [string, string])),
+      heartbeatMs: env.VANTAGE_HEARTBEAT_SECONDS * 1000,
+    },
   };
 }
 

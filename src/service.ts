@@ -1,7 +1,9 @@
 // Wires the service: Redis (embedded or given), the API, the worker, metrics, and shutdown on SIGTERM.
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { Queue, QueueEvents } from 'bullmq';
 import express from 'express';
+import type { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApp } from './api/app.js';
@@ -27,10 +29,29 @@ import {
   startEmbeddedRedis,
 } from './redis/embedded.js';
 import { type AddressPolicy, createAddressPolicy } from './safety/address-policy.js';
+import { type CompareWorker, createFanOutSubmitter, startCompareWorker } from './worker/fan-out.js';
 import type { ProbeJobData, ProbeJobResult } from './worker/job.js';
 import { createProbeMetrics } from './worker/metrics.js';
 import { createProbeRunner, type ProbeRunner } from './worker/processor.js';
+import {
+  compareQueueName,
+  startVantageHeartbeat,
+  type VantageHeartbeat,
+  VantageRegistry,
+  vantageQueueName,
+} from './worker/vantages.js';
 import { type ProbeWorker, startProbeWorker } from './worker/worker.js';
+
+/** The version a vantage advertises: package.json's, read once (it sits beside dist/ and src/ alike). */
+const serviceVersion = (() => {
+  try {
+    return (
+      JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+    ).version;
+  } catch {
+    return 'unknown';
+  }
+})();
 
 export interface ServiceRoles {
   api: boolean;
@@ -84,7 +105,11 @@ interface ServiceParts {
   monitorWorkers?: MonitorWorkers;
   server?: Server;
   apiUrl?: string;
-  waiter?: JobWaiter;
+  /** Every waiter of wait-mode requests (single probes and fan-out comparisons), released first at shutdown. */
+  waiters: JobWaiter[];
+  /** The vantage's heartbeat: withdrawn first at shutdown, so no new fan-out names this process. */
+  heartbeat?: VantageHeartbeat;
+  compareWorker?: CompareWorker;
   /**
    * The API's Redis client, queue, events, job waiter and monitor queue, pushed as each is made and closed in the
    * reverse order (the client last), after the server and the workers have drained.
@@ -100,6 +125,8 @@ interface ServiceContext {
   monitorConfig: MonitorConfig;
   registry: Registry;
   redisUrl: string;
+  /** This process's vantage name: VANTAGE_NAME, or "local" for `reach serve`; none for a plain worker. */
+  vantageName: string | undefined;
 }
 
 export async function startService(options: StartServiceOptions): Promise<RunningService> {
@@ -107,11 +134,12 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   const logger = options.logger ?? createLogger(config);
   // Settings are read before anything starts, so a bad one leaves nothing running.
   const settings = contextOf(options, logger);
-  const parts: ServiceParts = { closers: [] };
+  const parts: ServiceParts = { closers: [], waiters: [] };
   const redisUrl = await redisUrlFor(config, logger, parts);
-  const context: ServiceContext = { ...settings, redisUrl };
+  const vantageName = config.vantage.name ?? (roles.api && roles.worker ? 'local' : undefined);
+  const context: ServiceContext = { ...settings, redisUrl, vantageName };
   try {
-    if (roles.worker) startWorkers(context, parts, options.wrapRunner);
+    if (roles.worker) await startWorkers(context, parts, options.wrapRunner);
     if (roles.api) await startApi(context, parts);
     else if (parts.worker && config.workerMetricsPort > 0)
       await startWorkerMetrics(context, parts.worker, parts);
@@ -122,7 +150,10 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   return { apiUrl: parts.apiUrl, redisUrl, close: closeOnce(() => shutDown(parts, config, logger)) };
 }
 
-function contextOf(options: StartServiceOptions, logger: Logger): Omit<ServiceContext, 'redisUrl'> {
+function contextOf(
+  options: StartServiceOptions,
+  logger: Logger,
+): Omit<ServiceContext, 'redisUrl' | 'vantageName'> {
   const { config } = options;
   const policy = options.policy ?? createAddressPolicy({ isPrivateAllowed: config.isPrivateAllowed });
   if (!config.isPrivateAllowed && !options.policy) logger.info('targets limited to global unicast addresses');
@@ -153,15 +184,19 @@ async function redisUrlFor(config: ServiceConfig, logger: Logger, parts: Service
   return embedded.url;
 }
 
-/** The probe worker and the monitor workers (runs and webhook deliveries). */
-function startWorkers(
+/**
+ * The probe worker (on the shared queue, and on its vantage's own queue when it is one), the comparison of
+ * fan-outs, the vantage's heartbeat, and the monitor workers (runs and webhook deliveries).
+ */
+async function startWorkers(
   context: ServiceContext,
   parts: ServiceParts,
   wrapRunner: (runner: ProbeRunner) => ProbeRunner = (runner) => runner,
-): void {
-  const { config, logger, policy, registry, redisUrl } = context;
+): Promise<void> {
+  const { config, logger, policy, registry, redisUrl, vantageName } = context;
   parts.worker = startProbeWorker({
     queueName: config.queueName,
+    ...(vantageName ? { extraQueueNames: [vantageQueueName(config.queueName, vantageName)] } : {}),
     connection: blockingOptionsFromUrl(redisUrl),
     concurrency: config.workerConcurrency,
     lockDurationMs: config.workerLockDurationMs,
@@ -170,7 +205,30 @@ function startWorkers(
     metrics: createProbeMetrics(registry),
     logger: logger.child({ role: 'worker' }),
   });
-  logger.info({ concurrency: config.workerConcurrency }, 'worker started');
+  logger.info({ concurrency: config.workerConcurrency, vantage: vantageName }, 'worker started');
+  const vantageRedis = createRedisClient(redisUrl, 'blocking');
+  vantageRedis.on('error', (error) => logger.debug({ err: error }, 'vantage redis client error'));
+  parts.closers.push(['vantage redis client', () => closeRedisClient(vantageRedis)]);
+  parts.compareWorker = startCompareWorker({
+    baseQueueName: config.queueName,
+    connection: blockingOptionsFromUrl(redisUrl),
+    redis: vantageRedis,
+    logger: logger.child({ role: 'compare' }),
+  });
+  if (vantageName) {
+    parts.heartbeat = await startVantageHeartbeat({
+      registry: new VantageRegistry(vantageRedis, config.queueName, config.vantage.heartbeatMs),
+      info: {
+        name: vantageName,
+        labels: config.vantage.labels,
+        version: serviceVersion,
+        concurrency: config.workerConcurrency,
+      },
+      heartbeatMs: config.vantage.heartbeatMs,
+      onError: (error: unknown) => logger.warn({ err: error }, 'vantage heartbeat failed'),
+    });
+    logger.info({ vantage: vantageName, labels: config.vantage.labels }, 'vantage advertised');
+  }
   parts.monitorWorkers = startMonitorWorkers({
     redisUrl,
     baseQueueName: config.queueName,
@@ -198,8 +256,9 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
   parts.closers.push(['probe queue', () => queue.close()], ['queue events', () => events.close()]);
   await events.waitUntilReady();
   const waiter = createJobWaiter(queue, events);
-  parts.waiter = waiter;
+  parts.waiters.push(waiter);
   parts.closers.push(['job waiter', () => waiter.close()]);
+  const vantages = await startFanOut(context, commands, parts);
   registerQueueDepth(registry, queue);
   const monitors = createMonitorApi({
     redis: commands,
@@ -225,10 +284,36 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
       },
     ],
     ...(parts.worker ? { isWorkerRunning: parts.worker.isRunning } : {}),
+    vantages,
   });
   parts.server = await listen(app, config.port, config.host, config.http);
   parts.apiUrl = urlOf(parts.server);
   logger.info({ url: parts.apiUrl }, 'API listening');
+}
+
+/** The API's side of vantages: the registry it reads, the flows it adds, and a waiter on their comparisons. */
+async function startFanOut(context: ServiceContext, commands: Redis, parts: ServiceParts) {
+  const { config, logger, redisUrl } = context;
+  const fanOut = createFanOutSubmitter({ connection: commands, baseQueueName: config.queueName });
+  parts.closers.push(['fan-out submitter', () => fanOut.close()]);
+  const events = new QueueEvents(compareQueueName(config.queueName), {
+    connection: blockingOptionsFromUrl(redisUrl),
+  });
+  events.on('error', (error) => logger.debug({ err: error }, 'compare queue events error'));
+  parts.closers.push(['compare queue events', () => events.close()]);
+  await events.waitUntilReady();
+  const waiter = createJobWaiter(
+    fanOut.compareQueue as unknown as Queue<ProbeJobData, ProbeJobResult>,
+    events,
+  );
+  parts.waiters.push(waiter);
+  parts.closers.push(['compare waiter', () => waiter.close()]);
+  return {
+    registry: new VantageRegistry(commands, config.queueName, config.vantage.heartbeatMs),
+    fanOut,
+    waiter,
+    defaultTimeoutMs: config.probeDefaults.timeoutMs,
+  };
 }
 
 /** A worker on its own serves health, readiness and metrics on WORKER_METRICS_PORT. */
@@ -240,10 +325,12 @@ async function startWorkerMetrics(context: ServiceContext, worker: ProbeWorker, 
 
 /** A start that failed half-way: everything already started is closed at once, each close guarded. */
 async function undoStart(parts: ServiceParts, logger: Logger): Promise<void> {
-  const { worker, monitorWorkers, server, embedded } = parts;
+  const { worker, monitorWorkers, server, embedded, heartbeat, compareWorker } = parts;
   await runCleanups(
     [
+      heartbeat && ['vantage heartbeat', () => heartbeat.close()],
       worker && ['probe worker', () => worker.close(0)],
+      compareWorker && ['compare worker', () => compareWorker.close()],
       monitorWorkers && ['monitor workers', () => monitorWorkers.close(0)],
       server && ['server', () => server.close()],
       ...parts.closers.toReversed(),
@@ -259,12 +346,14 @@ async function shutDown(parts: ServiceParts, config: ServiceConfig, logger: Logg
   logger.info({ deadlineMs }, 'shutting down: no new requests or jobs');
   // Clients waiting for a result (POST /probe?wait) learn their probe's id now, not at the deadline: the job
   // is in Redis and runs on after the restart.
-  parts.waiter?.release();
+  for (const waiter of parts.waiters) waiter.release();
+  await parts.heartbeat?.close();
   // The server and the workers drain in parallel, under one deadline; one failing must not skip the cleanups.
   const drained = await Promise.allSettled([
     stopServer(parts.server, deadlineMs, logger),
     parts.worker?.close(deadlineMs),
     parts.monitorWorkers?.close(deadlineMs),
+    parts.compareWorker?.close(),
   ]);
   for (const outcome of drained)
     if (outcome.status === 'rejected') logger.warn({ err: outcome.reason }, 'close failed');

@@ -21,7 +21,7 @@ import { createAuth } from './auth.js';
 import type { JobWaiter } from './job-waiter.js';
 import { createHttpMetrics, markRouteBase } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
-import { createProbeRoutes } from './probe-routes.js';
+import { createProbeRoutes, createVantageRoutes, type ProbeRoutesOptions } from './probe-routes.js';
 import { createFailureLimit, createRateLimit } from './rate-limit.js';
 
 export interface ApiDependencies {
@@ -38,6 +38,8 @@ export interface ApiDependencies {
   version?: string;
   /** Routers mounted beside the probe API (the monitors and the status page), wired by the composition root. */
   routers?: readonly RouterMount[];
+  /** Vantage points: GET /vantages, and POST /probe with `vantages` fans out to them. */
+  vantages?: ProbeRoutesOptions['vantages'];
 }
 
 /** A router the app mounts beside its own, with the part of the OpenAPI document that describes it. */
@@ -152,8 +154,12 @@ export function createApp(deps: ApiDependencies): Express {
       policy: deps.policy,
       queueMaxWaiting: config.queueMaxWaiting,
       memory: createMemoryGauge(redis, config.redisMemoryHighWaterPercent),
+      ...(deps.vantages ? { vantages: deps.vantages } : {}),
     }),
   );
+  if (deps.vantages) {
+    app.use('/vantages', markRouteBase, auth, readRateLimit, createVantageRoutes(deps.vantages.registry));
+  }
 
   for (const mount of routers) {
     if (mount.publicRouter) app.use(mount.publicRouter);

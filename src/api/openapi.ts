@@ -14,6 +14,7 @@ import {
   probeIdSchema,
   probeStatusSchema,
   reportSchema,
+  vantageListSchema,
   waitQuerySchema,
 } from './schemas.js';
 
@@ -98,7 +99,7 @@ export function buildOpenApiDocument(options: {
             '413': problemResponse('Body over 16 KiB.'),
             '415': problemResponse('Body not sent as application/json.'),
             '422': problemResponse(
-              'The target (or a redirect hop, or an address it resolved to) is not allowed.',
+              'The target (or a redirect hop, or an address it resolved to) is not allowed, or a vantage named in `vantages` is unknown or not live.',
             ),
             '429': problemResponse('Rate limit reached; see Retry-After.'),
             '503': problemResponse('Queue full or Redis unreachable; see Retry-After.'),
@@ -116,6 +117,21 @@ export function buildOpenApiDocument(options: {
               content: { 'application/json': { schema: componentRef('ProbeStatus') } },
             },
             '404': problemResponse('Unknown id, or the result has expired.'),
+            '503': problemResponse('Redis unreachable.'),
+          },
+        },
+      },
+      '/vantages': {
+        get: {
+          summary: 'The live vantage points',
+          description:
+            'Workers started as vantages (reach worker --vantage NAME) advertise themselves with a heartbeat; one that misses three beats drops out. POST /probe with `vantages` probes from them and compares.',
+          security,
+          responses: {
+            '200': {
+              description: 'The live vantages, by name.',
+              content: { 'application/json': { schema: schemaOf(vantageListSchema, 'output') } },
+            },
             '503': problemResponse('Redis unreachable.'),
           },
         },

@@ -9,8 +9,15 @@ import { fieldErrorsOf, HttpProblem, invalidRequest, unavailableOnRedisError } f
 import { emptyQuerySchema, jsonMediaTypes, probeRequestSchema } from '../requests/schemas.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { refuseTargets } from '../safety/target-check.js';
+import type { FanOutSubmitter } from '../worker/fan-out.js';
 import type { ProbeJobData, ProbeJobResult } from '../worker/job.js';
 import { probeJobName } from '../worker/job.js';
+import {
+  type LiveVantage,
+  selectVantages,
+  type VantageRegistry,
+  type VantageSelection,
+} from '../worker/vantages.js';
 import { type FinishedJob, finishedFromJob, type JobWaiter } from './job-waiter.js';
 import { type ProbeStatus, probeIdSchema, waitQuerySchema } from './schemas.js';
 
@@ -22,6 +29,13 @@ export interface ProbeRoutesOptions {
   policy: AddressPolicy;
   queueMaxWaiting: number;
   memory: MemoryGauge;
+  /** Several vantages: the registry of live ones, the flow submitter and a waiter on the comparisons. */
+  vantages?: {
+    registry: VantageRegistry;
+    fanOut: FanOutSubmitter;
+    waiter: JobWaiter;
+    defaultTimeoutMs: number;
+  };
 }
 
 /** The probe routes, mounted at /probe. */
@@ -66,9 +80,30 @@ export function createProbeRoutes(options: ProbeRoutesOptions): Router {
     if (body.data.timeoutMs !== undefined) data.timeoutMs = body.data.timeoutMs;
     const submittedOn = Date.now();
     const waitSeconds = query.data.wait ?? 0;
-    const pending = waitSeconds > 0 ? waiter.expect(id) : undefined;
+    const selection = body.data.vantages;
+    const fanOut = selection === undefined ? undefined : options.vantages;
+    if (selection !== undefined && !fanOut) {
+      throw new HttpProblem(422, 'invalidRequest', 'this service runs no vantage points', {
+        errors: [{ field: 'vantages', message: 'no vantage registry' }],
+      });
+    }
+    const vantages =
+      fanOut && selection !== undefined ? await selectedVantages(fanOut.registry, selection) : [];
+    const pending = waitSeconds > 0 ? (fanOut?.waiter ?? waiter).expect(id) : undefined;
     try {
-      await queueCall(() => queue.add(probeJobName, data, { ...options.jobOptions, jobId: id }));
+      if (fanOut) {
+        await queueCall(() =>
+          fanOut.fanOut.submit({
+            id,
+            request: data,
+            vantages,
+            timeoutMs: data.timeoutMs ?? fanOut.defaultTimeoutMs,
+            jobOptions: options.jobOptions ?? {},
+          }),
+        );
+      } else {
+        await queueCall(() => queue.add(probeJobName, data, { ...options.jobOptions, jobId: id }));
+      }
     } catch (error) {
       pending?.cancel();
       throw error;
@@ -91,12 +126,45 @@ export function createProbeRoutes(options: ProbeRoutesOptions): Router {
     const id = String(request.params.id);
     if (!probeIdSchema.safeParse(id).success) throw notFound(id);
     requireRedis(redis);
-    const status = await queueCall(() => readStatus(queue, id));
+    // A fan-out's id is its comparison's: read from the parent's queue, whose jobs end the same way.
+    const compared = options.vantages?.fanOut.compareQueue as unknown as
+      | Queue<ProbeJobData, ProbeJobResult>
+      | undefined;
+    const status =
+      (await queueCall(() => readStatus(queue, id))) ??
+      (compared ? await queueCall(() => readStatus(compared, id)) : undefined);
     if (!status) throw notFound(id);
     response.json(status);
   });
 
   return router;
+}
+
+/** GET /vantages: the live vantage points, with their labels and when each was last heard from. */
+export function createVantageRoutes(registry: VantageRegistry): Router {
+  const router = Router();
+  router.get('/', async (request: Request, response: Response) => {
+    const query = emptyQuerySchema.safeParse(request.query);
+    if (!query.success) throw invalidRequest(fieldErrorsOf(query.error, 'query'));
+    const vantages = await queueCall(() => registry.list());
+    response.json({ vantages });
+  });
+  return router;
+}
+
+/** The live vantages a request names; one named explicitly that is unknown or gone is a 422. */
+async function selectedVantages(
+  registry: VantageRegistry,
+  selection: VantageSelection,
+): Promise<LiveVantage[]> {
+  const live = await queueCall(() => registry.list());
+  const outcome = selectVantages(selection, live);
+  if (!outcome.isSelected) {
+    throw new HttpProblem(422, 'invalidRequest', outcome.reason, {
+      errors: [{ field: outcome.field, message: outcome.reason }],
+    });
+  }
+  return outcome.vantages;
 }
 
 function notFound(id: string): HttpProblem {
@@ -188,8 +256,15 @@ function finishedStatus(
     return { ...base, status: 'failed', error: { kind: 'error', reason: finished.failedReason } };
   }
   const result = finished.result;
-  if (result.outcome === 'report')
+  if (result.outcome === 'report' || result.outcome === 'vantages')
     return { ...base, status: 'completed', report: result.report as unknown as ProbeStatus['report'] };
+  if (result.outcome === 'expired') {
+    return {
+      ...base,
+      status: 'failed',
+      error: { kind: 'error', reason: 'not run: its comparison was over' },
+    };
+  }
   if (result.outcome === 'refused') {
     return {
       ...base,

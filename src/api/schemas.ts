@@ -52,6 +52,37 @@ export const reportSchema = z
   .describe('The engine report, the same JSON as `reach probe --json`.')
   .meta({ id: 'Report' });
 
+export const multiVantageReportSchema = z
+  .looseObject({
+    schemaVersion: z.literal(1),
+    url: z.string(),
+    startedAt: z.string(),
+    durationMs: z.number(),
+    vantages: z.array(
+      z.looseObject({
+        name: z.string(),
+        labels: z.record(z.string(), z.string()),
+        status: z.enum(['completed', 'lost', 'refused', 'failed']),
+        report: reportSchema.optional(),
+        reason: z.string().optional(),
+      }),
+    ),
+    verdict: verdictSchema,
+  })
+  .describe('A probe from several vantages: each vantage’s report, and one verdict that compares them.');
+
+export const liveVantageSchema = z.object({
+  name: z.string(),
+  labels: z.record(z.string(), z.string()),
+  version: z.string(),
+  concurrency: z.number().int(),
+  lastSeenAt: z.string().describe('When its last heartbeat arrived.'),
+});
+
+export const vantageListSchema = z
+  .object({ vantages: z.array(liveVantageSchema) })
+  .describe('The vantage points with a heartbeat in the last three intervals.');
+
 export const probeAcceptedSchema = z
   .object({ id: z.string(), status: z.enum(probeStatusValues), links: linksSchema })
   .meta({ id: 'ProbeAccepted' });
@@ -67,7 +98,7 @@ export const probeStatusSchema = z
       .int()
       .optional()
       .describe('Times a worker started the job (more than 1 after a crash or retry).'),
-    report: reportSchema.optional(),
+    report: z.union([reportSchema, multiVantageReportSchema]).optional(),
     error: z
       .object({
         kind: z.enum(['refused', 'invalid', 'error']),

@@ -13,22 +13,46 @@ export const httpUrlSchema = z
   .url({ protocol: /^https?$/, message: 'expected an absolute http:// or https:// URL' })
   .max(2048);
 
+const probeFields = {
+  url: httpUrlSchema.describe('The URL to diagnose.'),
+  resolvers: z
+    .array(resolverSchema)
+    .max(8)
+    .optional()
+    .describe('Resolvers to query instead of the defaults.'),
+  controls: z
+    .array(httpUrlSchema)
+    .max(8)
+    .optional()
+    .describe('Known-good URLs probed in parallel, to tell a local problem from a remote one.'),
+  timeoutMs: z.number().int().min(100).max(120_000).optional().describe('Deadline for the whole probe.'),
+};
+
+const vantageNameSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'not a vantage name');
+
+/** Which vantages probe: names, "all" the live ones, or a label selector with a count. */
+export const vantageSelectionSchema = z
+  .union([
+    z.literal('all'),
+    z.array(vantageNameSchema).min(1).max(32),
+    z.strictObject({
+      labels: z.record(z.string().max(40), z.string().max(64)).optional(),
+      count: z.number().int().min(1).max(32).optional(),
+    }),
+  ])
+  .describe(
+    'Probe from several vantage points and compare: a list of names, "all", or { labels, count }. Without it, one worker probes as before.',
+  );
+
 export const probeRequestSchema = z
-  .strictObject({
-    url: httpUrlSchema.describe('The URL to diagnose.'),
-    resolvers: z
-      .array(resolverSchema)
-      .max(8)
-      .optional()
-      .describe('Resolvers to query instead of the defaults.'),
-    controls: z
-      .array(httpUrlSchema)
-      .max(8)
-      .optional()
-      .describe('Known-good URLs probed in parallel, to tell a local problem from a remote one.'),
-    timeoutMs: z.number().int().min(100).max(120_000).optional().describe('Deadline for the whole probe.'),
-  })
+  .strictObject({ ...probeFields, vantages: vantageSelectionSchema.optional() })
   .meta({ id: 'ProbeRequest' });
+
+/** What a probe job carries: the request without the vantage selection, and a fan-out part's deadline. */
+export const probeJobSchema = z.strictObject({
+  ...probeFields,
+  notAfterMs: z.number().int().positive().optional(),
+});
 
 export type ProbeRequest = z.infer<typeof probeRequestSchema>;
 

@@ -1,6 +1,6 @@
 // The probe job: what the API enqueues, what a worker returns, and how BullMQ keeps and retries it.
 import type { JobsOptions } from 'bullmq';
-import type { Report } from '../types.js';
+import type { MultiVantageReport, Report } from '../types.js';
 
 /** The request as validated by the API; defaults are applied by the worker that runs it. */
 export interface ProbeJobData {
@@ -8,6 +8,8 @@ export interface ProbeJobData {
   resolvers?: string[];
   controls?: string[];
   timeoutMs?: number;
+  /** A vantage's part of a fan-out: not run after this time (epoch ms), when the comparison is over. */
+  notAfterMs?: number;
 }
 
 /**
@@ -17,7 +19,11 @@ export interface ProbeJobData {
 export type ProbeJobResult =
   | { outcome: 'report'; report: Report }
   | { outcome: 'refused'; address: string; reason: string; field?: string }
-  | { outcome: 'invalid'; field: string; message: string };
+  | { outcome: 'invalid'; field: string; message: string }
+  /** A fan-out's part that a worker took up only after the comparison was over: not run. */
+  | { outcome: 'expired' }
+  /** A fan-out's parent: every vantage's part and the verdict that compares them. */
+  | { outcome: 'vantages'; report: MultiVantageReport };
 
 export const probeJobName = 'probe';
 

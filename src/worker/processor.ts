@@ -2,7 +2,7 @@
 import { InputError, probe, TargetRefusedError } from '../engine.js';
 import { fieldErrorsOf } from '../requests/field-errors.js';
 import { type ProbeDefaults, probeOptionsFrom } from '../requests/probe-options.js';
-import { probeRequestSchema } from '../requests/schemas.js';
+import { probeJobSchema } from '../requests/schemas.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { refuseTargets } from '../safety/target-check.js';
 import type { ProbeJobData, ProbeJobResult } from './job.js';
@@ -21,6 +21,9 @@ export function createProbeRunner(options: {
   return async (data, signal) => {
     const refusal = refuseJob(data, isAddressAllowed);
     if (refusal) return refusal;
+    // A vantage that took its part up after the comparison gave up on it (it was down): the answer is no
+    // longer wanted, and probing now would only send the target a stray request.
+    if (data.notAfterMs !== undefined && Date.now() > data.notAfterMs) return { outcome: 'expired' };
     try {
       const report = await probe({
         ...probeOptionsFrom(data, defaults),
@@ -45,7 +48,7 @@ export function createProbeRunner(options: {
  * ends with that answer and is not retried.
  */
 export function refuseJob(data: unknown, policy: AddressPolicy): ProbeJobResult | undefined {
-  const parsed = probeRequestSchema.safeParse(data);
+  const parsed = probeJobSchema.safeParse(data);
   if (!parsed.success) {
     const [first] = fieldErrorsOf(parsed.error);
     return {

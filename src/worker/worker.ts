@@ -10,6 +10,8 @@ import type { ProbeRunner } from './processor.js';
 
 export interface ProbeWorkerOptions {
   queueName: string;
+  /** More queues the same processor takes jobs from (a vantage's own queue). */
+  extraQueueNames?: string[];
   connection: RedisOptions;
   concurrency: number;
   lockDurationMs: number;
@@ -56,31 +58,34 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
     }
   };
 
-  const worker = new Worker<ProbeJobData, ProbeJobResult>(options.queueName, processor, {
-    connection: options.connection,
-    concurrency: options.concurrency,
-    lockDuration: options.lockDurationMs,
-    stalledInterval: options.stalledIntervalMs,
-    // A worker killed mid-probe leaves its job stalled; it goes back to the queue up to twice before failing.
-    maxStalledCount: 2,
+  const workers = [options.queueName, ...(options.extraQueueNames ?? [])].map((queueName) => {
+    const worker = new Worker<ProbeJobData, ProbeJobResult>(queueName, processor, {
+      connection: options.connection,
+      concurrency: options.concurrency,
+      lockDuration: options.lockDurationMs,
+      stalledInterval: options.stalledIntervalMs,
+      // A worker killed mid-probe leaves its job stalled; it goes back to the queue up to twice before failing.
+      maxStalledCount: 2,
+    });
+    worker.on('error', (error) => logger.warn({ err: error, queueName }, 'worker connection error'));
+    worker.on('stalled', (jobId) => logger.warn({ jobId, queueName }, 'stalled job moved back to the queue'));
+    return worker;
   });
-  worker.on('error', (error) => logger.warn({ err: error }, 'worker connection error'));
-  worker.on('stalled', (jobId) => logger.warn({ jobId }, 'stalled job moved back to the queue'));
 
   let isClosing = false;
   return {
-    isRunning: () => !isClosing && worker.isRunning(),
+    isRunning: () => !isClosing && workers.every((worker) => worker.isRunning()),
     close: closeOnce(async (deadlineMs: number) => {
       isClosing = true;
       await closeWithin(
         deadlineMs,
-        () => worker.close(),
+        () => Promise.all(workers.map((worker) => worker.close())).then(() => undefined),
         () => {
           logger.warn(
             { deadlineMs },
             'shutdown deadline reached: aborting active probes, BullMQ retries them',
           );
-          worker.cancelAllJobs('shutdown deadline reached');
+          for (const worker of workers) worker.cancelAllJobs('shutdown deadline reached');
         },
       );
     }),

@@ -1,0 +1,208 @@
+// Vantage points against one real redis-server: two worker processes that resolve the same name differently
+// (one is sent to a filtering middlebox), a fan-out that compares them, and a vantage that never answers.
+import { once } from 'node:events';
+import net from 'node:net';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareQueueName, VantageRegistry, vantageQueueName } from '../../../src/worker/vantages.js';
+import { type DnsTestServer, startDnsServer } from '../../support/dns-server.js';
+import { startRedis, type TestRedis } from '../../support/redis.js';
+import { getJson, type LoopbackTarget, postJson, startTarget, startTestService } from './support.js';
+
+const queueName = 'vtest';
+let redis: TestRedis;
+let site: LoopbackTarget;
+let middlebox: net.Server;
+let honestDns: DnsTestServer;
+let filteredDns: DnsTestServer;
+let api: Awaited<ReturnType<typeof startTestService>>;
+let filteredVantage: Awaited<ReturnType<typeof startTestService>>;
+
+/**
+ * On 127.0.0.2, the site's port: resets every request that names www.news.test or www.resets.test (after
+ * reading it, as an on-path filter does) and answers any other Host, such as the neutral request's.
+ */
+async function startMiddlebox(port: number): Promise<net.Server> {
+  const server = net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.once('data', (chunk: Buffer) => {
+      const head = chunk.toString('latin1').toLowerCase();
+      if (head.includes('host: www.news.test') || head.includes('host: www.resets.test')) {
+        socket.resetAndDestroy();
+        return;
+      }
+      socket.end('HTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: close\r\n\r\nhi\n');
+    });
+  });
+  server.listen(port, '127.0.0.2');
+  await once(server, 'listening');
+  return server;
+}
+
+beforeAll(async () => {
+  redis = await startRedis();
+  site = await startTarget();
+  middlebox = await startMiddlebox(site.port);
+  // The honest network resolves the site; the filtered one resolves it to the middlebox. Both send
+  // www.resets.test to the middlebox: a name reset everywhere.
+  honestDns = await startDnsServer({
+    'www.news.test': { a: ['127.0.0.1'] },
+    'www.resets.test': { a: ['127.0.0.2'] },
+  });
+  filteredDns = await startDnsServer({
+    'www.news.test': { a: ['127.0.0.2'] },
+    'www.resets.test': { a: ['127.0.0.2'] },
+  });
+  const common = { QUEUE_NAME: queueName, PROBE_ALLOW_PRIVATE: 'true', VANTAGE_HEARTBEAT_SECONDS: '1' };
+  api = await startTestService({
+    redisUrl: redis.url,
+    env: { ...common, PROBE_RESOLVERS: honestDns.resolver, VANTAGE_LABELS: 'network=honest' },
+  });
+  filteredVantage = await startTestService({
+    redisUrl: redis.url,
+    roles: { api: false, worker: true },
+    env: {
+      ...common,
+      PROBE_RESOLVERS: filteredDns.resolver,
+      VANTAGE_NAME: 'isp-b',
+      VANTAGE_LABELS: 'network=isp-b,region=test',
+    },
+  });
+});
+
+afterAll(async () => {
+  await filteredVantage?.close();
+  await api?.close();
+  await site?.close();
+  middlebox?.close();
+  await honestDns?.close();
+  await filteredDns?.close();
+  await redis?.dispose();
+});
+
+describe('vantage points', () => {
+  it('lists the live vantages with their labels: reach serve is "local"', async () => {
+    const answer = await getJson(`${api.apiUrl}/vantages`);
+    expect(answer.status).toBe(200);
+    expect(answer.body.vantages.map((vantage: { name: string }) => vantage.name)).toEqual(['isp-b', 'local']);
+    expect(answer.body.vantages[0]).toMatchObject({
+      labels: { network: 'isp-b', region: 'test' },
+      concurrency: 16,
+    });
+  });
+
+  it('localizes a reset seen from one vantage while the other reaches the site', async () => {
+    const answer = await postJson(`${api.apiUrl}/probe?wait=30`, {
+      url: `http://www.news.test:${site.port}/`,
+      vantages: 'all',
+      timeoutMs: 3000,
+    });
+    expect(answer.status).toBe(200);
+    const { report } = answer.body;
+    expect(
+      report.vantages.map((vantage: { name: string; status: string }) => [vantage.name, vantage.status]),
+    ).toEqual([
+      ['isp-b', 'completed'],
+      ['local', 'completed'],
+    ]);
+    expect(report.vantages[0].report.verdict.code).toBe('filter.keyword_reset');
+    expect(report.vantages[1].report.verdict.code).toBe('http.ok');
+    expect(report.verdict).toMatchObject({
+      cause: 'filtered_path',
+      code: 'filter.keyword_reset',
+      rule: 'localized',
+    });
+    expect(report.verdict.summary).toMatch(/^Reachable from local; from isp-b/);
+    // The fan-out reads back like any probe.
+    const again = await getJson(`${api.apiUrl}/probe/${answer.body.id}`);
+    expect(again.body).toMatchObject({ status: 'completed', report: { verdict: { rule: 'localized' } } });
+  });
+
+  it('calls a reset for one name seen from every vantage the server, not a filter', async () => {
+    const answer = await postJson(`${api.apiUrl}/probe?wait=30`, {
+      url: `http://www.resets.test:${site.port}/`,
+      vantages: { labels: {}, count: 2 },
+      timeoutMs: 3000,
+    });
+    expect(answer.status).toBe(200);
+    expect(
+      answer.body.report.vantages.every(
+        (vantage: { report: { verdict: { code: string } } }) =>
+          vantage.report.verdict.code === 'filter.keyword_reset',
+      ),
+    ).toBe(true);
+    expect(answer.body.report.verdict).toMatchObject({ cause: 'server_fault', code: 'http.reset' });
+    expect(answer.body.report.verdict.summary).toMatch(/Down from all 2 vantages/);
+  });
+
+  it('answers 422 for a vantage that is unknown or not live, naming the field', async () => {
+    const answer = await postJson(`${api.apiUrl}/probe`, {
+      url: `http://www.news.test:${site.port}/`,
+      vantages: ['local', 'nowhere'],
+    });
+    expect(answer.status).toBe(422);
+    expect(answer.body.field).toBe('vantages.1');
+    expect(answer.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  });
+
+  it('completes by its deadline with a vantage that never picks its part up marked lost, and removes the orphan', async () => {
+    const client = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const ghostQueue = new Queue(vantageQueueName(queueName, 'ghost'), { connection: client });
+    try {
+      // A heartbeat with no worker behind it: a vantage that died after its last beat.
+      await new VantageRegistry(client, queueName, 60_000).beat({
+        name: 'ghost',
+        labels: {},
+        version: 'test',
+        concurrency: 1,
+      });
+      const answer = await postJson(`${api.apiUrl}/probe?wait=30`, {
+        url: `http://www.news.test:${site.port}/`,
+        vantages: ['local', 'ghost'],
+        timeoutMs: 1000,
+      });
+      expect(answer.status).toBe(200);
+      const { report } = answer.body;
+      expect(report.vantages.find((vantage: { name: string }) => vantage.name === 'ghost')).toMatchObject({
+        status: 'lost',
+      });
+      expect(report.verdict).toMatchObject({ cause: 'ok', code: 'http.ok' });
+      expect(report.verdict.summary).toContain('from local, the only vantage that could tell');
+      expect(await ghostQueue.getJobCounts('wait', 'delayed', 'prioritized', 'active')).toEqual({
+        wait: 0,
+        delayed: 0,
+        prioritized: 0,
+        active: 0,
+      });
+    } finally {
+      await new VantageRegistry(client, queueName, 60_000).remove('ghost');
+      await ghostQueue.close();
+      client.disconnect();
+    }
+  });
+
+  it('keeps a probe without vantages a single report, as before', async () => {
+    const answer = await postJson(`${api.apiUrl}/probe?wait=30`, {
+      url: `http://www.news.test:${site.port}/`,
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.body.report.target).toBeDefined();
+    expect(answer.body.report.vantages).toBeUndefined();
+    expect(answer.body.report.verdict.code).toBe('http.ok');
+  });
+
+  it('drops a vantage from the list once it stops beating', async () => {
+    const client = new Redis(redis.url, { maxRetriesPerRequest: null });
+    try {
+      const registry = new VantageRegistry(client, queueName, 1000);
+      const oldMs = Date.now() - 10_000;
+      await registry.beat({ name: 'stale', labels: {}, version: 'test', concurrency: 1 }, oldMs);
+      expect((await registry.list()).map((vantage) => vantage.name)).not.toContain('stale');
+      expect(await client.zscore(`${queueName}:vantages`, 'stale')).toBeNull();
+      expect(compareQueueName(queueName)).toBe('vtest-compare');
+    } finally {
+      client.disconnect();
+    }
+  });
+});
