@@ -28,18 +28,18 @@ import {
   RedisMissingError,
   startEmbeddedRedis,
 } from './redis/embedded.js';
+import type { ProbeJobData, ProbeJobResult } from './requests/probe-job.js';
 import { type AddressPolicy, createAddressPolicy } from './safety/address-policy.js';
-import { type CompareWorker, createFanOutSubmitter, startCompareWorker } from './worker/fan-out.js';
-import type { ProbeJobData, ProbeJobResult } from './worker/job.js';
-import { createProbeMetrics } from './worker/metrics.js';
-import { createProbeRunner, type ProbeRunner } from './worker/processor.js';
+import { type CompareWorker, createFanOutSubmitter, startCompareWorker } from './vantages/fan-out.js';
 import {
   compareQueueName,
   startVantageHeartbeat,
   type VantageHeartbeat,
   VantageRegistry,
   vantageQueueName,
-} from './worker/vantages.js';
+} from './vantages/registry.js';
+import { createProbeMetrics } from './worker/metrics.js';
+import { createProbeRunner, type ProbeRunner } from './worker/processor.js';
 import { type ProbeWorker, startProbeWorker } from './worker/worker.js';
 
 /** The version a vantage advertises: package.json's, read once (it sits beside dist/ and src/ alike). */
@@ -239,6 +239,7 @@ async function startWorkers(
     registry,
     lockDurationMs: config.workerLockDurationMs,
     stalledIntervalMs: config.workerStalledIntervalMs,
+    vantageHeartbeatMs: config.vantage.heartbeatMs,
   });
 }
 

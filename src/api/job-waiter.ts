@@ -1,6 +1,6 @@
 // Waits for probe jobs to finish, fed by one BullMQ QueueEvents stream shared by all waiting requests.
 import type { Job, Queue, QueueEvents } from 'bullmq';
-import type { ProbeJobData, ProbeJobResult } from '../worker/job.js';
+import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
 
 export type FinishedJob =
   | { state: 'completed'; result: ProbeJobResult; finishedOn: number }

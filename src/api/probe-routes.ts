@@ -5,19 +5,19 @@ import { type Request, type Response, Router } from 'express';
 import type { Redis } from 'ioredis';
 import { isRedisReady } from '../redis/connection.js';
 import type { MemoryGauge } from '../redis/memory.js';
+import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
+import { probeJobName } from '../requests/probe-job.js';
 import { fieldErrorsOf, HttpProblem, invalidRequest, unavailableOnRedisError } from '../requests/problems.js';
 import { emptyQuerySchema, jsonMediaTypes, probeRequestSchema } from '../requests/schemas.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { refuseTargets } from '../safety/target-check.js';
-import type { FanOutSubmitter } from '../worker/fan-out.js';
-import type { ProbeJobData, ProbeJobResult } from '../worker/job.js';
-import { probeJobName } from '../worker/job.js';
+import type { FanOutSubmitter } from '../vantages/fan-out.js';
 import {
   type LiveVantage,
   selectVantages,
   type VantageRegistry,
   type VantageSelection,
-} from '../worker/vantages.js';
+} from '../vantages/registry.js';
 import { type FinishedJob, finishedFromJob, type JobWaiter } from './job-waiter.js';
 import { type ProbeStatus, probeIdSchema, waitQuerySchema } from './schemas.js';
 

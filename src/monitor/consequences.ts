@@ -83,6 +83,7 @@ export function consequencesOf(
         verdict,
         incidentId: action?.incidentId,
         publicBaseUrl: config.publicBaseUrl,
+        vantages: result.entry.vantages,
       }),
     };
   }

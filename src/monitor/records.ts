@@ -18,11 +18,25 @@ export interface MonitorRecord {
   tags: string[];
   maintenance: Array<{ startsAt: string; endsAt: string; reason?: string }>;
   webhooks: Array<{ url: string; secret: string }>;
+  /** Probe from these vantages each run (names, "all", or labels with a count), instead of one worker. */
+  vantages?: string[] | 'all' | { labels?: Record<string, string>; count?: number };
+  /** Vantages that must see the site down for the run to count as down (default: a majority). */
+  quorum?: number;
   createdAt: string;
   updatedAt: string;
 }
 
 export const monitorIdSchema = z.uuid().describe('The monitor id returned by POST /monitors.');
+
+/** What one vantage saw in a monitor run. */
+export const vantageOutcomeSchema = z.object({
+  name: z.string(),
+  status: z.enum(['completed', 'lost', 'refused', 'failed']),
+  health: z.enum(['up', 'degraded', 'down']).optional().describe('Absent when the vantage has no report.'),
+  cause: z.string().optional(),
+  code: z.string().optional(),
+});
+export type VantageOutcome = z.infer<typeof vantageOutcomeSchema>;
 
 export const historyEntrySchema = z
   .object({
@@ -47,6 +61,12 @@ export const historyEntrySchema = z
       .optional()
       .describe(
         "Codes of the report's warnings (path.address_unreachable ...), when it had any; they never change the health.",
+      ),
+    vantages: z
+      .array(vantageOutcomeSchema)
+      .optional()
+      .describe(
+        'For a monitor with vantages: what each saw; the run is down when at least the quorum saw it down.',
       ),
   })
   .meta({ id: 'HistoryEntry' });

@@ -1,6 +1,6 @@
 // Turns an engine report into a monitor run: its health and the compact facts kept in the history.
-import type { Cause, Report } from '../types.js';
-import type { HistoryEntry } from './records.js';
+import type { Cause, MultiVantageReport, Report } from '../types.js';
+import type { HistoryEntry, VantageOutcome } from './records.js';
 
 export type RunHealth = 'up' | 'degraded' | 'down';
 export type RunTrigger = HistoryEntry['trigger'];
@@ -27,16 +27,6 @@ export function runResultOf(
 ): RunResult {
   const startedAtMs = Date.parse(report.startedAt);
   const lastHop = report.target.http?.hops.at(-1)?.exchange;
-  const timings = lastHop?.timings;
-  const phasesMs: HistoryEntry['phasesMs'] = {};
-  if (report.target.dns) phasesMs.resolve = round(report.target.dns.durationMs);
-  if (timings?.connectMs !== undefined) phasesMs.connect = round(timings.connectMs);
-  if (timings?.tlsMs !== undefined) phasesMs.tls = round(timings.tlsMs);
-  if (timings?.firstByteMs !== undefined) phasesMs.processing = round(timings.firstByteMs);
-  if (timings !== undefined && timings.firstByteMs !== undefined) {
-    const before = (timings.connectMs ?? 0) + (timings.tlsMs ?? 0) + timings.firstByteMs;
-    phasesMs.transfer = round(Math.max(0, timings.totalMs - before));
-  }
   const entry: HistoryEntry = {
     at: report.startedAt,
     ...(context.scheduledAtMs !== undefined
@@ -49,7 +39,7 @@ export function runResultOf(
     code: report.verdict.code,
     ...(lastHop?.status !== undefined ? { status: lastHop.status } : {}),
     durationMs: report.durationMs,
-    phasesMs,
+    phasesMs: phasesOf(report),
     ...(warningCodesOf(report).length > 0 ? { warnings: warningCodesOf(report) } : {}),
   };
   return {
@@ -58,6 +48,80 @@ export function runResultOf(
     summary: report.verdict.summary,
     ...(context.scheduledAtMs !== undefined ? { scheduledAtMs: context.scheduledAtMs } : {}),
   };
+}
+
+/**
+ * A run from several vantages. A vantage whose own network fails (its verdict is local_network) and one with no
+ * report do not vote. The run is down when at least `quorum` vantages see the site down (default: a majority of
+ * those asked), degraded when that many see it down or degraded, and up otherwise: a lone failing vantage opens
+ * no incident, and the entry says what each saw.
+ */
+export function runResultOfVantages(
+  report: MultiVantageReport,
+  quorum: number | undefined,
+  context: { trigger: RunTrigger; isMaintenance: boolean; scheduledAtMs?: number },
+): RunResult {
+  const outcomes: VantageOutcome[] = report.vantages.map((vantage) =>
+    vantage.report
+      ? {
+          name: vantage.name,
+          status: vantage.status,
+          health: healthOf(vantage.report.verdict.cause),
+          cause: vantage.report.verdict.cause,
+          code: vantage.report.verdict.code,
+        }
+      : { name: vantage.name, status: vantage.status },
+  );
+  const needed = quorum ?? Math.floor(report.vantages.length / 2) + 1;
+  const voters = outcomes.filter(
+    (outcome) => outcome.health !== undefined && outcome.cause !== 'local_network',
+  );
+  const down = voters.filter((outcome) => outcome.health === 'down');
+  const notUp = voters.filter((outcome) => outcome.health !== 'up');
+  const health: RunHealth = down.length >= needed ? 'down' : notUp.length >= needed ? 'degraded' : 'up';
+  const isBelowQuorum = health === 'up' && report.verdict.cause !== 'ok';
+  // Timings from the first vantage that has a report: the history keeps one set of phases.
+  const first = report.vantages.find((vantage) => vantage.report)?.report;
+  const lastHop = first?.target.http?.hops.at(-1)?.exchange;
+  const entry: HistoryEntry = {
+    at: report.startedAt,
+    ...(context.scheduledAtMs !== undefined
+      ? { scheduledAt: new Date(context.scheduledAtMs).toISOString() }
+      : {}),
+    trigger: context.trigger,
+    health,
+    isMaintenance: context.isMaintenance,
+    cause: isBelowQuorum ? 'ok' : report.verdict.cause,
+    code: isBelowQuorum ? 'vantage.below_quorum' : report.verdict.code,
+    ...(lastHop?.status !== undefined ? { status: lastHop.status } : {}),
+    durationMs: report.durationMs,
+    phasesMs: first ? phasesOf(first) : {},
+    vantages: outcomes,
+  };
+  const summary = isBelowQuorum
+    ? `Up by quorum: ${notUp.map((outcome) => `${outcome.name} sees ${outcome.code}`).join(', ')}; ${needed} of ${report.vantages.length} vantages must agree to call it ${down.length > 0 ? 'down' : 'degraded'}. ${report.verdict.summary}`
+    : report.verdict.summary;
+  return {
+    entry,
+    startedAtMs: Date.parse(report.startedAt),
+    summary,
+    ...(context.scheduledAtMs !== undefined ? { scheduledAtMs: context.scheduledAtMs } : {}),
+  };
+}
+
+function phasesOf(report: Report): HistoryEntry['phasesMs'] {
+  const lastHop = report.target.http?.hops.at(-1)?.exchange;
+  const timings = lastHop?.timings;
+  const phasesMs: HistoryEntry['phasesMs'] = {};
+  if (report.target.dns) phasesMs.resolve = round(report.target.dns.durationMs);
+  if (timings?.connectMs !== undefined) phasesMs.connect = round(timings.connectMs);
+  if (timings?.tlsMs !== undefined) phasesMs.tls = round(timings.tlsMs);
+  if (timings?.firstByteMs !== undefined) phasesMs.processing = round(timings.firstByteMs);
+  if (timings !== undefined && timings.firstByteMs !== undefined) {
+    const before = (timings.connectMs ?? 0) + (timings.tlsMs ?? 0) + timings.firstByteMs;
+    phasesMs.transfer = round(Math.max(0, timings.totalMs - before));
+  }
+  return phasesMs;
 }
 
 /** A degraded path (one dead address) is worth seeing in the history, but the site works: health stays. */

@@ -16,6 +16,7 @@ import { type RunResult, type RunTrigger, runResultOf } from './run-result.js';
 import type { MonitorRunJobData, MonitorScheduler } from './scheduler.js';
 import { type Decision, decide, isInMaintenance } from './state-machine.js';
 import type { MonitorStore } from './store.js';
+import { type MonitorVantages, probeFromVantages } from './vantage-run.js';
 
 export interface RunEvent {
   monitorId: string;
@@ -33,6 +34,8 @@ export interface MonitorRunnerDeps {
   logger: Logger;
   /** Emits 'run' (RunEvent) after each run is fully applied: tests await it, metrics count it. */
   events: EventEmitter;
+  /** Monitors with vantages fan out through these; without them such a monitor's runs are refused. */
+  vantages?: MonitorVantages;
 }
 
 const maxCasAttempts = 8;
@@ -101,6 +104,7 @@ export async function runMonitor(
           ...(result.entry.status !== undefined ? { status: result.entry.status } : {}),
           phasesMs: result.entry.phasesMs,
           ...(result.entry.warnings ? { warnings: result.entry.warnings } : {}),
+          ...(result.entry.vantages ? { vantages: result.entry.vantages } : {}),
         },
       },
       { confirmations: monitor.confirmations, newIncidentId: randomUUID() },
@@ -141,6 +145,15 @@ async function probeMonitor(
     // the API's alone: every run is judged again before a packet goes out.
     const refusal = refuseTargets(monitor, deps.policy);
     if (refusal) throw new TargetRefusedError(refusal.address, refusal.reason);
+    if (monitor.vantages !== undefined) {
+      if (!deps.vantages) throw new InputError('vantages', 'this worker cannot run monitors from vantages');
+      return await probeFromVantages(
+        { ...monitor, vantages: monitor.vantages },
+        deps.vantages,
+        deps.probeDefaults,
+        context,
+      );
+    }
     const report = await probe({
       ...probeOptionsFrom(monitor, deps.probeDefaults),
       // The operator's threshold is an absolute promise: slower is degraded however far away the site is, so the

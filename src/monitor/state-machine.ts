@@ -1,6 +1,6 @@
 // The monitor's state machine: a pure function from (status, run) to the next status and what to do about it.
 
-import type { MonitorState } from './records.js';
+import type { MonitorState, VantageOutcome } from './records.js';
 import type { RunHealth } from './run-result.js';
 
 export interface LastRun {
@@ -15,6 +15,8 @@ export interface LastRun {
   phasesMs: Record<string, number | undefined>;
   /** Codes of the run's warnings, when it had any. */
   warnings?: string[];
+  /** What each vantage saw, for a monitor with vantages. */
+  vantages?: VantageOutcome[];
 }
 
 /** Kept per monitor in Redis; `version` makes every write a compare-and-set. */

@@ -1,6 +1,6 @@
 // The worker side of monitoring: the run processor and the webhook delivery processor, each on its BullMQ queue.
 import { EventEmitter } from 'node:events';
-import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, type Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { closeOnce, closeWithin, runCleanups } from '../lifecycle.js';
@@ -8,6 +8,8 @@ import { blockingOptionsFromUrl, closeRedisClient, createRedisClient } from '../
 import type { ProbeDefaults } from '../requests/probe-options.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { refuseTargets } from '../safety/target-check.js';
+import { createFanOutSubmitter } from '../vantages/fan-out.js';
+import { compareQueueName, VantageRegistry } from '../vantages/registry.js';
 import {
   type AlertJobData,
   type AlertQueue,
@@ -27,6 +29,7 @@ import {
   scheduledAtOf,
 } from './scheduler.js';
 import { MonitorStore } from './store.js';
+import type { MonitorVantages } from './vantage-run.js';
 
 export interface MonitorWorkersDeps {
   redisUrl: string;
@@ -38,6 +41,8 @@ export interface MonitorWorkersDeps {
   logger: Logger;
   registry?: Registry;
   lockDurationMs?: number;
+  /** The vantages' heartbeat interval (VANTAGE_HEARTBEAT_SECONDS): how recent a live vantage's beat is. */
+  vantageHeartbeatMs?: number;
   stalledIntervalMs?: number;
 }
 
@@ -85,6 +90,22 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
   events.setMaxListeners(100);
   const metrics = deps.registry ? createWorkerMetrics(deps.registry) : undefined;
 
+  // Monitors with vantages fan out like POST /probe and wait for the comparison.
+  const compareEvents = new QueueEvents(compareQueueName(deps.baseQueueName), {
+    connection: blockingOptionsFromUrl(deps.redisUrl),
+  });
+  compareEvents.on('error', (error) => logger.debug({ err: error }, 'compare queue events error'));
+  const fanOut = createFanOutSubmitter({ connection: queueRedis, baseQueueName: deps.baseQueueName });
+  const vantages: MonitorVantages = {
+    registry: new VantageRegistry(queueRedis, deps.baseQueueName, deps.vantageHeartbeatMs ?? 5000),
+    fanOut,
+    compareEvents,
+    close: async () => {
+      await fanOut.close();
+      await compareEvents.close();
+    },
+  };
+
   const runWorker = new Worker<MonitorRunJobData>(
     monitorQueueName(deps.baseQueueName),
     async (job: Job<MonitorRunJobData>, _token?: string, signal?: AbortSignal) => {
@@ -101,6 +122,7 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
           policy: deps.policy,
           logger,
           events,
+          vantages,
         },
         job.data,
         { ...(scheduledAtMs !== undefined ? { scheduledAtMs } : {}), ...(signal ? { signal } : {}) },
@@ -212,6 +234,7 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
       await runCleanups(
         [
           ['webhook delivery', () => delivery.close()],
+          ['monitor vantages', () => vantages.close()],
           ['monitor run queue', () => runQueue.close()],
           ['alert queue', () => alertQueue.close()],
           ['monitor queue redis', () => closeRedisClient(queueRedis)],

@@ -1,11 +1,11 @@
 // The BullMQ processor: a job's data in, the engine's report (or a final refusal) out.
 import { InputError, probe, TargetRefusedError } from '../engine.js';
 import { fieldErrorsOf } from '../requests/field-errors.js';
+import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
 import { type ProbeDefaults, probeOptionsFrom } from '../requests/probe-options.js';
 import { probeJobSchema } from '../requests/schemas.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { refuseTargets } from '../safety/target-check.js';
-import type { ProbeJobData, ProbeJobResult } from './job.js';
 
 export type ProbeRunner = (data: ProbeJobData, signal?: AbortSignal) => Promise<ProbeJobResult>;
 

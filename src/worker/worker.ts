@@ -4,7 +4,7 @@ import type { RedisOptions } from 'bullmq';
 import { type Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { closeOnce, closeWithin } from '../lifecycle.js';
-import type { ProbeJobData, ProbeJobResult } from './job.js';
+import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
 import type { ProbeMetrics } from './metrics.js';
 import type { ProbeRunner } from './processor.js';
 

@@ -7,7 +7,7 @@ import { Agent, request } from 'undici';
 import { z } from 'zod';
 import { httpUrlSchema } from '../../requests/schemas.js';
 import type { AddressPolicy } from '../../safety/address-policy.js';
-import type { MonitorRecord } from '../records.js';
+import type { MonitorRecord, VantageOutcome } from '../records.js';
 import type { StateChange } from '../state-machine.js';
 import { destinationOf } from './delivery-lanes.js';
 
@@ -30,6 +30,8 @@ export interface AlertPayload {
   summary: string;
   incident: { id: string; url: string } | null;
   links: { monitor: string; status: string };
+  /** For a monitor with vantages: which vantages saw what in the run that changed the state. */
+  vantages?: Array<{ name: string; status: string; health?: string; code?: string }>;
 }
 
 /** Which configured webhook a job is for; the secret is looked up at delivery so it never sits in job data. */
@@ -72,6 +74,17 @@ export const alertJobSchema = z.strictObject({
     summary: z.string().max(4096),
     incident: z.strictObject({ id: z.string().max(100), url: z.string().max(2048) }).nullable(),
     links: z.strictObject({ monitor: z.string().max(2048), status: z.string().max(2048) }),
+    vantages: z
+      .array(
+        z.strictObject({
+          name: z.string().max(40),
+          status: z.string().max(20),
+          health: z.string().max(20).optional(),
+          code: z.string().max(100).optional(),
+        }),
+      )
+      .max(32)
+      .optional(),
   }),
 });
 
@@ -81,6 +94,7 @@ export function buildAlertPayload(options: {
   verdict: { cause: string; code: string; summary: string };
   incidentId: string | undefined;
   publicBaseUrl: string | undefined;
+  vantages?: VantageOutcome[] | undefined;
 }): AlertPayload {
   const base = options.publicBaseUrl ?? '';
   const { monitor, change, verdict } = options;
@@ -98,6 +112,16 @@ export function buildAlertPayload(options: {
       ? { id: options.incidentId, url: `${base}/status#incident-${options.incidentId}` }
       : null,
     links: { monitor: `${base}/monitors/${monitor.id}`, status: `${base}/status` },
+    ...(options.vantages
+      ? {
+          vantages: options.vantages.map((vantage) => ({
+            name: vantage.name,
+            status: vantage.status,
+            ...(vantage.health ? { health: vantage.health } : {}),
+            ...(vantage.code ? { code: vantage.code } : {}),
+          })),
+        }
+      : {}),
   };
 }
 

@@ -252,6 +252,8 @@ function recordOf(id: string, input: MonitorInput, createdAt: string, updatedAt:
     tags: input.tags ?? [],
     maintenance: input.maintenance ?? [],
     webhooks: input.webhooks ?? [],
+    ...(input.vantages !== undefined ? { vantages: input.vantages } : {}),
+    ...(input.quorum !== undefined ? { quorum: input.quorum } : {}),
     createdAt,
     updatedAt,
   };
@@ -280,6 +282,7 @@ function outputOf(record: MonitorRecord, status: MonitorStatus | undefined): Mon
             summary: last.summary,
             durationMs: last.durationMs,
             ...(last.warnings ? { warnings: last.warnings } : {}),
+            ...(last.vantages ? { vantages: last.vantages } : {}),
           },
         }
       : {}),

@@ -1,7 +1,7 @@
 // The monitor API's zod schemas: they validate requests and describe answers in the OpenAPI document.
 import { z } from 'zod';
-import { httpUrlSchema, resolverSchema } from '../../requests/schemas.js';
-import { monitorStateValues } from '../records.js';
+import { httpUrlSchema, resolverSchema, vantageSelectionSchema } from '../../requests/schemas.js';
+import { monitorStateValues, vantageOutcomeSchema } from '../records.js';
 
 export const minIntervalSeconds = 10;
 export const maxIntervalSeconds = 86_400;
@@ -66,6 +66,16 @@ const monitorFields = {
   tags: z.array(tagSchema).max(20).optional(),
   maintenance: z.array(maintenanceWindowSchema).max(20).optional(),
   webhooks: z.array(webhookInputSchema).max(5).optional(),
+  vantages: vantageSelectionSchema.optional(),
+  quorum: z
+    .number()
+    .int()
+    .min(1)
+    .max(32)
+    .optional()
+    .describe(
+      'With vantages: how many must see the site down for a run to be down (default: a majority of those asked). A lone failing vantage opens no incident.',
+    ),
 };
 
 export const monitorCreateSchema = z.strictObject(monitorFields).meta({ id: 'MonitorInput' });
@@ -88,6 +98,10 @@ const lastRunSchema = z.object({
   summary: z.string(),
   durationMs: z.number(),
   warnings: z.array(z.string()).optional().describe("Codes of the run's warnings, when it had any."),
+  vantages: z
+    .array(vantageOutcomeSchema)
+    .optional()
+    .describe('What each vantage saw, for a monitor with vantages.'),
 });
 
 export const monitorOutputSchema = z
@@ -106,6 +120,8 @@ export const monitorOutputSchema = z
       z.object({ startsAt: z.string(), endsAt: z.string(), reason: z.string().optional() }),
     ),
     webhooks: z.array(z.object({ url: z.string() })).describe('Secrets are never returned.'),
+    vantages: vantageSelectionSchema.optional(),
+    quorum: z.number().int().optional(),
     createdAt: z.string(),
     updatedAt: z.string(),
     state: z.enum(monitorStateValues),

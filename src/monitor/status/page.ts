@@ -1,6 +1,6 @@
 // The HTML status page: rendered on the server from the status data, readable without scripts, refreshing itself.
 
-import type { MonitorState } from '../records.js';
+import type { MonitorState, VantageOutcome } from '../records.js';
 import { causeInPlainWords } from '../run-result.js';
 import type { Incident } from '../store.js';
 import { type ComponentData, type StatusData, uptimeOf } from './data.js';
@@ -81,7 +81,7 @@ function renderComponent(component: ComponentData): string {
           <h3>${escapeHtml(monitor.name)}</h3>
           <p class="badge state-${status.state}"><span class="visually-hidden">State: </span>${stateWords[status.state]}</p>
         </div>
-        <p class="cause">${escapeHtml(cause)}${last && last.cause !== 'ok' ? ` <span class="summary">— ${escapeHtml(last.summary)}</span>` : ''}</p>
+        <p class="cause">${escapeHtml(cause)}${last && last.cause !== 'ok' ? ` <span class="summary">— ${escapeHtml(last.summary)}</span>` : ''}</p>${vantagesLine(last?.vantages)}
         <dl class="figures">
           <div><dt>Uptime 24 h</dt><dd>${percentText(component.uptime['24h'])}</dd></div>
           <div><dt>Uptime 30 days</dt><dd>${percentText(component.uptime['30d'])}</dd></div>
@@ -193,4 +193,16 @@ export function renderStatusPage(data: StatusData, options: PageOptions): string
 </body>
 </html>
 `;
+}
+
+/** For a monitor probed from several vantages: what each saw in its last run, in one line. */
+function vantagesLine(vantages: VantageOutcome[] | undefined): string {
+  if (!vantages || vantages.length === 0) return '';
+  const parts = vantages.map((vantage) => {
+    const seen = vantage.health
+      ? `${vantage.health}${vantage.code && vantage.health !== 'up' ? ` (${vantage.code})` : ''}`
+      : vantage.status;
+    return `${escapeHtml(vantage.name)}: ${escapeHtml(seen)}`;
+  });
+  return `\n        <p class="vantages summary">Seen from ${parts.join(' · ')}</p>`;
 }

@@ -1,5 +1,6 @@
 // The schema of GET /status.json: Atlassian Statuspage's summary format plus a `reach` extension per component.
 import { z } from 'zod';
+import { vantageOutcomeSchema } from '../records.js';
 
 export const componentStatusValues = [
   'operational',
@@ -53,6 +54,10 @@ export const componentExtensionSchema = z
           .array(z.string())
           .optional()
           .describe("Codes of the last run's warnings (a degraded path that did not change the state)."),
+        vantages: z
+          .array(vantageOutcomeSchema)
+          .optional()
+          .describe('For a monitor with vantages: what each vantage saw in the last run.'),
       })
       .nullable(),
   })

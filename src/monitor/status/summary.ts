@@ -90,6 +90,7 @@ function componentOf(component: ComponentData, index: number, page: PageIdentity
             code: lastRun.code,
             summary: lastRun.summary,
             ...(lastRun.warnings ? { warnings: lastRun.warnings } : {}),
+            ...(lastRun.vantages ? { vantages: lastRun.vantages } : {}),
           }
         : null,
     },

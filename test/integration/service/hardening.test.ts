@@ -5,7 +5,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedRedis } from '../../../src/redis/embedded.js';
-import type { ProbeJobData, ProbeJobResult } from '../../../src/worker/job.js';
+import type { ProbeJobData, ProbeJobResult } from '../../../src/requests/probe-job.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import {
   eventually,

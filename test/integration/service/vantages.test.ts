@@ -5,7 +5,7 @@ import net from 'node:net';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compareQueueName, VantageRegistry, vantageQueueName } from '../../../src/worker/vantages.js';
+import { compareQueueName, VantageRegistry, vantageQueueName } from '../../../src/vantages/registry.js';
 import { type DnsTestServer, startDnsServer } from '../../support/dns-server.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import { getJson, type LoopbackTarget, postJson, startTarget, startTestService } from './support.js';

@@ -1,4 +1,4 @@
-// The probe job: what the API enqueues, what a worker returns, and how BullMQ keeps and retries it.
+// The probe job: the request as queued for a worker, what a worker returns, and how BullMQ keeps and retries it.
 import type { JobsOptions } from 'bullmq';
 import type { MultiVantageReport, Report } from '../types.js';
 

@@ -1,4 +1,5 @@
-// Vantage points: workers in other networks that advertise themselves in Redis with a heartbeat.
+// Vantage points: workers in other networks that advertise themselves in Redis with a heartbeat, and the
+// selection of live vantages a request names.
 import type { Redis } from 'ioredis';
 
 export interface VantageInfo {

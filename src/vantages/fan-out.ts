@@ -5,9 +5,9 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { compareVantages } from '../diagnosis/compare.js';
 import { closeOnce } from '../lifecycle.js';
+import { type ProbeJobData, type ProbeJobResult, probeJobName } from '../requests/probe-job.js';
 import type { MultiVantageReport, VantageResult } from '../types.js';
-import { type ProbeJobData, type ProbeJobResult, probeJobName } from './job.js';
-import { compareQueueName, type LiveVantage, vantageQueueName } from './vantages.js';
+import { compareQueueName, type LiveVantage, vantageQueueName } from './registry.js';
 
 export const compareJobName = 'compare';
 export const deadlineJobName = 'deadline';

@@ -1,0 +1,201 @@
+// A monitor probed from three vantages with a quorum of two, against a real redis-server: one vantage's path
+// resets the site's requests (its resolver sends the name to a middlebox), and later a second one's does too.
+import { once } from 'node:events';
+import net from 'node:net';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blockingOptionsFromUrl } from '../../../src/redis/connection.js';
+import type { AddressPolicy } from '../../../src/safety/address-policy.js';
+import { type CompareWorker, startCompareWorker } from '../../../src/vantages/fan-out.js';
+import {
+  startVantageHeartbeat,
+  type VantageHeartbeat,
+  VantageRegistry,
+  vantageQueueName,
+} from '../../../src/vantages/registry.js';
+import { createProbeMetrics } from '../../../src/worker/metrics.js';
+import { createProbeRunner } from '../../../src/worker/processor.js';
+import { type ProbeWorker, startProbeWorker } from '../../../src/worker/worker.js';
+import { startRedis, type TestRedis } from '../../support/redis.js';
+import { startDnsServer, type TestDnsServer } from '../service/support.js';
+import {
+  type MonitorHarness,
+  RunRecorder,
+  type SwitchableSite,
+  sendJson,
+  startMonitorHarness,
+  startSwitchableSite,
+  startWebhookReceiver,
+  type WebhookReceiver,
+} from './support.js';
+
+const queueName = 'test';
+/** The site on 127.0.0.1 and the middlebox on 127.0.0.2: nothing else. */
+const policy: AddressPolicy = (address) =>
+  address === '127.0.0.1' || address === '127.0.0.2' ? undefined : `${address} is not this test's`;
+
+let redis: TestRedis;
+let client: Redis;
+let site: SwitchableSite;
+let middlebox: net.Server;
+let receiver: WebhookReceiver;
+let harness: MonitorHarness;
+let recorder: RunRecorder;
+let compareWorker: CompareWorker;
+const dns: Record<string, TestDnsServer> = {};
+const workers: ProbeWorker[] = [];
+const heartbeats: VantageHeartbeat[] = [];
+
+/** On 127.0.0.2, the site's port: resets every request naming the site, as an on-path filter would. */
+async function startMiddlebox(port: number): Promise<net.Server> {
+  const server = net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.once('data', (chunk: Buffer) => {
+      if (chunk.toString('latin1').toLowerCase().includes('host: www.shop.test')) socket.resetAndDestroy();
+      else socket.end('HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+    });
+  });
+  server.listen(port, '127.0.0.2');
+  await once(server, 'listening');
+  return server;
+}
+
+/** One vantage: a probe worker on the shared and its own queue, with its own resolver, and its heartbeat. */
+async function startVantage(name: string, resolver: string): Promise<void> {
+  const logger = pino({ level: 'silent' });
+  workers.push(
+    startProbeWorker({
+      queueName,
+      extraQueueNames: [vantageQueueName(queueName, name)],
+      connection: blockingOptionsFromUrl(redis.url),
+      concurrency: 4,
+      lockDurationMs: 30_000,
+      stalledIntervalMs: 30_000,
+      runner: createProbeRunner({
+        defaults: {
+          resolvers: [resolver],
+          controls: [],
+          timeoutMs: 3000,
+          maxRedirects: 5,
+          maxBodyBytes: 65_536,
+        },
+        isAddressAllowed: policy,
+      }),
+      metrics: createProbeMetrics(new Registry()),
+      logger,
+    }),
+  );
+  heartbeats.push(
+    await startVantageHeartbeat({
+      registry: new VantageRegistry(client, queueName, 5000),
+      info: { name, labels: {}, version: 'test', concurrency: 4 },
+      heartbeatMs: 5000,
+      onError: () => undefined,
+    }),
+  );
+}
+
+beforeAll(async () => {
+  redis = await startRedis();
+  client = new Redis(redis.url, { maxRetriesPerRequest: null });
+  site = await startSwitchableSite();
+  const port = Number(new URL(site.url).port);
+  middlebox = await startMiddlebox(port);
+  receiver = await startWebhookReceiver();
+  dns.a = await startDnsServer('127.0.0.1');
+  dns.b = await startDnsServer('127.0.0.1');
+  dns.c = await startDnsServer('127.0.0.2');
+  for (const name of ['a', 'b', 'c']) await startVantage(name, (dns[name] as TestDnsServer).resolver);
+  compareWorker = startCompareWorker({
+    baseQueueName: queueName,
+    connection: blockingOptionsFromUrl(redis.url),
+    redis: client,
+    logger: pino({ level: 'silent' }),
+  });
+  harness = await startMonitorHarness({ redisUrl: redis.url, policy });
+  recorder = new RunRecorder(harness.workers);
+});
+
+afterAll(async () => {
+  recorder?.stop();
+  await harness?.close();
+  for (const heartbeat of heartbeats) await heartbeat.close();
+  for (const worker of workers) await worker.close(2000);
+  await compareWorker?.close();
+  for (const server of Object.values(dns)) await server.close();
+  middlebox?.close();
+  await receiver?.close();
+  await site?.close();
+  client?.disconnect();
+  await redis?.dispose();
+});
+
+describe('a monitor with vantages and a quorum', () => {
+  it('stays up while one vantage of three sees it down, and goes down with one incident when two do', async () => {
+    const siteUrl = new URL(site.url);
+    const created = await sendJson('POST', `${harness.url}/monitors`, {
+      name: 'Shop',
+      url: `http://www.shop.test:${siteUrl.port}/`,
+      intervalSeconds: 60,
+      confirmations: 1,
+      vantages: ['a', 'b', 'c'],
+      quorum: 2,
+      webhooks: [{ url: receiver.url, secret: 'a-monitor-secret-0123' }],
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ vantages: ['a', 'b', 'c'], quorum: 2 });
+    const id = created.body.id as string;
+
+    // The first run (queued on create): only c's path resets the site.
+    const [first] = await recorder.upTo(id, 1);
+    expect(first?.result.entry).toMatchObject({ health: 'up', cause: 'ok', code: 'vantage.below_quorum' });
+    expect(first?.result.entry.vantages).toEqual([
+      { name: 'a', status: 'completed', health: 'up', cause: 'ok', code: 'http.ok' },
+      { name: 'b', status: 'completed', health: 'up', cause: 'ok', code: 'http.ok' },
+      {
+        name: 'c',
+        status: 'completed',
+        health: 'down',
+        cause: 'filtered_path',
+        code: 'filter.keyword_reset',
+      },
+    ]);
+    expect(first?.result.summary).toMatch(/^Up by quorum: c sees filter\.keyword_reset; 2 of 3 vantages/);
+    expect((await harness.workers.store.getStatus(id)).openIncidentId).toBeUndefined();
+
+    // Now b's resolver sends the name to the middlebox too: two of three see it down.
+    dns.b?.setAnswer('127.0.0.2');
+    const deliveriesBefore = receiver.deliveries.length;
+    const runs = recorder.next(id, 1);
+    await harness.workers.scheduler.runNow(id, 'manual');
+    const [second] = await runs;
+    expect(second?.result.entry).toMatchObject({
+      health: 'down',
+      cause: 'filtered_path',
+      code: 'filter.keyword_reset',
+    });
+    expect(second?.decision?.status.state).toBe('down');
+    const status = await harness.workers.store.getStatus(id);
+    expect(status.openIncidentId).toBeDefined();
+    expect(status.lastRun?.vantages?.map((vantage) => [vantage.name, vantage.health])).toEqual([
+      ['a', 'up'],
+      ['b', 'down'],
+      ['c', 'down'],
+    ]);
+    // The alert says which vantages saw what.
+    const delivery = await receiver.nth(deliveriesBefore + 1);
+    const payload = JSON.parse(delivery.body);
+    expect(payload).toMatchObject({ newState: 'down', code: 'filter.keyword_reset' });
+    expect(payload.vantages).toEqual([
+      { name: 'a', status: 'completed', health: 'up', code: 'http.ok' },
+      { name: 'b', status: 'completed', health: 'down', code: 'filter.keyword_reset' },
+      { name: 'c', status: 'completed', health: 'down', code: 'filter.keyword_reset' },
+    ]);
+    // status.json shows it too.
+    const summary = await sendJson('GET', `${harness.url}/status.json`);
+    const component = summary.body.components.find((item: { name: string }) => item.name === 'Shop');
+    expect(component.reach.lastVerdict.vantages).toHaveLength(3);
+  });
+});
