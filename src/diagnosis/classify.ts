@@ -43,17 +43,19 @@ export const rules: Rule[] = [
 
 export function classify(obs: Observations): Verdict {
   for (const rule of rules) {
-    const result = rule.apply(obs);
-    if (result) return result;
+    const finding = rule.apply(obs);
+    if (finding) return { ...finding, rule: rule.name };
   }
   const notes = obs.target.notes;
   const isNoRoute = obs.target.tcp.some((o) => o.kind !== 'connected' && isNoRouteErrno(o.errno));
-  return verdict(
-    'undetermined',
-    isNoRoute ? 'local_network' : 'server_fault',
-    'probe.incomplete',
-    0.2,
-    'The probe could not complete enough phases to say why the site fails.',
-    notes,
-  );
+  return {
+    rule: 'undetermined',
+    ...verdict({
+      cause: isNoRoute ? 'local_network' : 'server_fault',
+      code: 'probe.incomplete',
+      confidence: 0.2,
+      summary: 'The probe could not complete enough phases to say why the site fails.',
+      evidence: notes,
+    }),
+  };
 }

@@ -1,6 +1,12 @@
 // The comparison of several vantages' reports: a pure function from their verdicts to one, like the classifier.
 import type { Cause, VantageResult, Verdict } from '../types.js';
-import { verdict } from './verdict.js';
+import { isVerdictCode, type VerdictCode } from './codes.js';
+import { type Finding, verdict } from './verdict.js';
+
+/** A vantage's code as a catalogue code (every verdict a vantage sends came from the catalogue). */
+function codeOf(code: string): VerdictCode {
+  return isVerdictCode(code) ? code : 'vantage.undetermined';
+}
 
 /** What the comparison reads: the vantages, with their reports when they completed. */
 export interface Comparison {
@@ -8,7 +14,7 @@ export interface Comparison {
   vantages: VantageResult[];
 }
 
-export type CompareRule = { name: string; apply: (input: CompareInput) => Verdict | undefined };
+export type CompareRule = { name: string; apply: (input: CompareInput) => Finding | undefined };
 
 interface Voter {
   name: string;
@@ -30,7 +36,7 @@ export interface CompareInput {
  * A filter code seen from every vantage is no filter on one path: the server itself answers that way for
  * this name. These are the codes the site's own failure has instead.
  */
-const ownFailureOfFilterCode: Record<string, string> = {
+const ownFailureOfFilterCode: Record<string, VerdictCode> = {
   'filter.keyword_reset': 'http.reset',
   'filter.keyword_drop': 'http.timeout',
   'filter.sni_reset': 'tls.handshake_failed',
@@ -84,23 +90,21 @@ const noVoter: CompareRule = {
   apply: (input) => {
     if (input.voters.length > 0) return undefined;
     if (input.ownNetworkFailed.length > 0) {
-      return verdict(
-        'no-vantage-voted',
-        'local_network',
-        'vantage.all_local_networks_failed',
-        0.5,
-        `Every vantage that answered has a failing network of its own (${names(input.ownNetworkFailed)}): nothing can be said about ${input.url} until one of them recovers.`,
-        evidenceOf(input),
-      );
+      return verdict({
+        cause: 'local_network',
+        code: 'vantage.all_local_networks_failed',
+        confidence: 0.5,
+        summary: `Every vantage that answered has a failing network of its own (${names(input.ownNetworkFailed)}): nothing can be said about ${input.url} until one of them recovers.`,
+        evidence: evidenceOf(input),
+      });
     }
-    return verdict(
-      'no-vantage-voted',
-      'local_network',
-      'vantage.none_completed',
-      0.2,
-      `No vantage completed the probe of ${input.url} (${input.missing.map((vantage) => `${vantage.name}: ${vantage.status}`).join(', ')}).`,
-      evidenceOf(input),
-    );
+    return verdict({
+      cause: 'local_network',
+      code: 'vantage.none_completed',
+      confidence: 0.2,
+      summary: `No vantage completed the probe of ${input.url} (${input.missing.map((vantage) => `${vantage.name}: ${vantage.status}`).join(', ')}).`,
+      evidence: evidenceOf(input),
+    });
   },
 };
 
@@ -115,35 +119,32 @@ const sameEverywhere: CompareRule = {
         ? `from all ${count} vantages (${names(input.voters)})`
         : `from ${first.name}, the only vantage that could tell`;
     if (first.verdict.cause === 'ok') {
-      return verdict(
-        'same-everywhere',
-        'ok',
-        first.verdict.code,
-        confidenceOf(first.verdict.confidence, count, input),
-        `${input.url} is reachable ${from}: ${first.verdict.summary}`,
-        evidenceOf(input),
-      );
+      return verdict({
+        cause: 'ok',
+        code: codeOf(first.verdict.code),
+        confidence: confidenceOf(first.verdict.confidence, count, input),
+        summary: `${input.url} is reachable ${from}: ${first.verdict.summary}`,
+        evidence: evidenceOf(input),
+      });
     }
     const ownCode = ownFailureOfFilterCode[first.verdict.code];
     if (ownCode && count > 1) {
       // The same "filter" on every path is the server's own doing.
-      return verdict(
-        'same-everywhere',
-        ownFailureCause[ownCode] ?? 'server_fault',
-        ownCode,
-        confidenceOf(0.7, count, input),
-        `Down ${from}, the same way everywhere: what looks like a filter from one network is the site itself (${first.verdict.code} seen on every path): ${first.verdict.summary}`,
-        evidenceOf(input),
-      );
+      return verdict({
+        cause: ownFailureCause[ownCode] ?? 'server_fault',
+        code: ownCode,
+        confidence: confidenceOf(0.7, count, input),
+        summary: `Down ${from}, the same way everywhere: what looks like a filter from one network is the site itself (${first.verdict.code} seen on every path): ${first.verdict.summary}`,
+        evidence: evidenceOf(input),
+      });
     }
-    return verdict(
-      'same-everywhere',
-      first.verdict.cause,
-      first.verdict.code,
-      confidenceOf(first.verdict.confidence, count, input),
-      `Down ${from}: ${first.verdict.summary}`,
-      evidenceOf(input),
-    );
+    return verdict({
+      cause: first.verdict.cause,
+      code: codeOf(first.verdict.code),
+      confidence: confidenceOf(first.verdict.confidence, count, input),
+      summary: `Down ${from}: ${first.verdict.summary}`,
+      evidence: evidenceOf(input),
+    });
   },
 };
 
@@ -158,14 +159,13 @@ const localized: CompareRule = {
     if (!worst) return undefined;
     const isPath = failing.every((voter) => isNetworkLevel(voter.verdict.code));
     const failures = failing.map((voter) => `from ${voter.name} ${voter.verdict.summary}`).join('; ');
-    return verdict(
-      'localized',
-      isPath ? 'filtered_path' : worst.verdict.cause,
-      worst.verdict.code,
-      confidenceOf(isPath ? 0.8 : worst.verdict.confidence, reaching.length, input),
-      `Reachable from ${names(reaching)}; ${failures}${isPath ? ' The failure is on the path from there, not at the site.' : ''}`,
-      evidenceOf(input),
-    );
+    return verdict({
+      cause: isPath ? 'filtered_path' : worst.verdict.cause,
+      code: codeOf(worst.verdict.code),
+      confidence: confidenceOf(isPath ? 0.8 : worst.verdict.confidence, reaching.length, input),
+      summary: `Reachable from ${names(reaching)}; ${failures}${isPath ? ' The failure is on the path from there, not at the site.' : ''}`,
+      evidence: evidenceOf(input),
+    });
   },
 };
 
@@ -180,14 +180,13 @@ const mixedFailures: CompareRule = {
     const [code, group] = [...counts.entries()].sort((a, b) => b[1].length - a[1].length)[0] ?? [];
     const [first] = group ?? [];
     if (!code || !group || !first) return undefined;
-    return verdict(
-      'mixed-failures',
-      first.verdict.cause,
-      code,
-      confidenceOf(0.5 * first.verdict.confidence + 0.2, group.length, input),
-      `Down from every vantage, in different ways: ${input.voters.map((voter) => `${voter.name}: ${voter.verdict.code}`).join(', ')}. Most see ${code}: ${first.verdict.summary}`,
-      evidenceOf(input),
-    );
+    return verdict({
+      cause: first.verdict.cause,
+      code: codeOf(code),
+      confidence: confidenceOf(0.5 * first.verdict.confidence + 0.2, group.length, input),
+      summary: `Down from every vantage, in different ways: ${input.voters.map((voter) => `${voter.name}: ${voter.verdict.code}`).join(', ')}. Most see ${code}: ${first.verdict.summary}`,
+      evidence: evidenceOf(input),
+    });
   },
 };
 
@@ -219,15 +218,17 @@ export function inputOf(comparison: Comparison): CompareInput {
 export function compareVantages(comparison: Comparison): Verdict {
   const input = inputOf(comparison);
   for (const rule of compareRules) {
-    const result = rule.apply(input);
-    if (result) return result;
+    const finding = rule.apply(input);
+    if (finding) return { ...finding, rule: rule.name };
   }
-  return verdict(
-    'undetermined',
-    'server_fault',
-    'vantage.undetermined',
-    0.2,
-    `The vantages disagree in a way reach cannot read: ${input.voters.map((voter) => `${voter.name}: ${voter.verdict.code}`).join(', ')}.`,
-    evidenceOf(input),
-  );
+  return {
+    rule: 'undetermined',
+    ...verdict({
+      cause: 'server_fault',
+      code: 'vantage.undetermined',
+      confidence: 0.2,
+      summary: `The vantages disagree in a way reach cannot read: ${input.voters.map((voter) => `${voter.name}: ${voter.verdict.code}`).join(', ')}.`,
+      evidence: evidenceOf(input),
+    }),
+  };
 }

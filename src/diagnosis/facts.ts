@@ -1,13 +1,11 @@
 // Derived facts about observations, shared by the classifier's rules and the evidence they cite.
 import type {
   ConnectOutcome,
-  ControlResult,
   DnsObservation,
   DnsQueryResult,
   DnsResolverResult,
   HttpExchange,
   TargetObservation,
-  TlsObservation,
 } from '../types.js';
 
 export function allQueries(dns: DnsObservation | null): DnsQueryResult[] {
@@ -95,16 +93,6 @@ export function finalExchange(target: TargetObservation): HttpExchange | undefin
 
 export function firstExchange(target: TargetObservation): HttpExchange | undefined {
   return target.http?.hops[0]?.exchange;
-}
-
-export function isResponse(exchange: HttpExchange | TlsObservation | undefined): boolean {
-  if (!exchange) return false;
-  return 'outcome' in exchange && (exchange.outcome === 'response' || exchange.outcome === 'established');
-}
-
-/** The control reached an HTTP response: the prober's network works for it. */
-export function isControlReachable(control: ControlResult): boolean {
-  return control.isReachable;
 }
 
 /** The target failed below HTTP (no response at all), the kind of failure a broken local network causes. */

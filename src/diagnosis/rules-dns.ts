@@ -10,16 +10,15 @@ export const dnsTampered: Rule = {
     const findings = findTampering(obs.target.dns);
     if (findings.length === 0) return undefined;
     const isInjected = findings.some((f) => f.kind === 'injected_reply');
-    return verdict(
-      'dns-tampered',
-      'filtered_path',
-      'dns.tampered',
-      isInjected ? 0.9 : 0.8,
-      isInjected
+    return verdict({
+      cause: 'filtered_path',
+      code: 'dns.tampered',
+      confidence: isInjected ? 0.9 : 0.8,
+      summary: isInjected
         ? 'DNS answers for this name are being forged on the way: a second, different reply arrived for one query, the mark of an on-path injector.'
         : 'DNS answers for this name are being tampered with: one resolver returns a private or reserved address while another returns a public one.',
-      [...findings.map((f) => `dns: ${f.detail}`), ...dnsEvidence(obs)],
-    );
+      evidence: [...findings.map((f) => `dns: ${f.detail}`), ...dnsEvidence(obs)],
+    });
   },
 };
 
@@ -48,27 +47,25 @@ export const dnsNxdomainDisagreement: Rule = {
     const denied = `${deniers.join(' and ')} ${deniers.length > 1 ? 'say' : 'says'} NXDOMAIN`;
     if (rewriters.length > 0) {
       const [first] = rewriters;
-      return verdict(
-        'dns-nxdomain-disagreement',
-        'dns_failure',
-        'dns.nxdomain_rewritten',
-        0.85,
-        `The name ${dns.name} does not exist (${denied}). ${rewriters.map((r) => r.resolver).join(' and ')} answers made-up names too (${canary.name} → ${first?.addresses[0] ?? ''}): it rewrites "no such name" into an address of its own (an ad or search page), which is not the site.`,
-        evidence,
-      );
+      return verdict({
+        cause: 'dns_failure',
+        code: 'dns.nxdomain_rewritten',
+        confidence: 0.85,
+        summary: `The name ${dns.name} does not exist (${denied}). ${rewriters.map((r) => r.resolver).join(' and ')} answers made-up names too (${canary.name} → ${first?.addresses[0] ?? ''}): it rewrites "no such name" into an address of its own (an ad or search page), which is not the site.`,
+        evidence: evidence,
+      });
     }
     const isHonest = canary.results.some((result) => result.outcome === 'nxdomain');
     const answering = canary.results.map((result) => result.resolver).join(' and ');
     const final = obs.target.http?.hops.at(-1)?.exchange;
     const isAnswered = final?.outcome === 'response';
-    return verdict(
-      'dns-nxdomain-disagreement',
-      'dns_failure',
-      'dns.nxdomain_disagreement',
-      isHonest ? 0.6 : 0.5,
-      `${denied} for ${dns.name}, while ${answering} resolves it${isHonest ? ' (and says NXDOMAIN for a made-up name, so it does not invent answers)' : ''}${isAnswered ? ' and the site answers there' : ''}: the resolver that denies the name blocks it, holds a stale answer, or the name exists only inside one network (split-horizon DNS). Use a resolver that resolves it.`,
-      evidence,
-    );
+    return verdict({
+      cause: 'dns_failure',
+      code: 'dns.nxdomain_disagreement',
+      confidence: isHonest ? 0.6 : 0.5,
+      summary: `${denied} for ${dns.name}, while ${answering} resolves it${isHonest ? ' (and says NXDOMAIN for a made-up name, so it does not invent answers)' : ''}${isAnswered ? ' and the site answers there' : ''}: the resolver that denies the name blocks it, holds a stale answer, or the name exists only inside one network (split-horizon DNS). Use a resolver that resolves it.`,
+      evidence: evidence,
+    });
   },
 };
 
@@ -84,65 +81,61 @@ export const dnsFailure: Rule = {
     );
     const outcomes = new Set(queries.map((q) => q.outcome));
     if (answered.length > 0 && answered.every((r) => r.queries.some((q) => q.outcome === 'nxdomain'))) {
-      return verdict(
-        'dns-failure',
-        'dns_failure',
-        'dns.nxdomain',
-        answered.length > 1 ? 0.95 : 0.9,
-        `The name ${dns.name} does not exist (NXDOMAIN): check the spelling, or whether the domain has expired or lost its delegation.`,
-        evidence,
-      );
+      return verdict({
+        cause: 'dns_failure',
+        code: 'dns.nxdomain',
+        confidence: answered.length > 1 ? 0.95 : 0.9,
+        summary: `The name ${dns.name} does not exist (NXDOMAIN): check the spelling, or whether the domain has expired or lost its delegation.`,
+        evidence: evidence,
+      });
     }
     if (outcomes.has('servfail')) {
-      return verdict(
-        'dns-failure',
-        'dns_failure',
-        'dns.servfail',
-        0.85,
-        `Resolvers fail to resolve ${dns.name} (SERVFAIL): the domain's authoritative servers are broken or unreachable, or its DNSSEC is invalid.`,
-        evidence,
-      );
+      return verdict({
+        cause: 'dns_failure',
+        code: 'dns.servfail',
+        confidence: 0.85,
+        summary: `Resolvers fail to resolve ${dns.name} (SERVFAIL): the domain's authoritative servers are broken or unreachable, or its DNSSEC is invalid.`,
+        evidence: evidence,
+      });
     }
     if (outcomes.has('refused')) {
-      return verdict(
-        'dns-failure',
-        'dns_failure',
-        'dns.refused',
-        0.7,
-        `The resolvers refuse to answer for ${dns.name} (REFUSED): use a resolver that serves this network.`,
-        evidence,
-      );
+      return verdict({
+        cause: 'dns_failure',
+        code: 'dns.refused',
+        confidence: 0.7,
+        summary: `The resolvers refuse to answer for ${dns.name} (REFUSED): use a resolver that serves this network.`,
+        evidence: evidence,
+      });
     }
     if (outcomes.has('nodata') || outcomes.has('other_rcode')) {
-      return verdict(
-        'dns-failure',
-        'dns_failure',
-        'dns.nodata',
-        0.85,
-        `The name ${dns.name} exists but has no IPv4 or IPv6 address (NODATA): its A/AAAA records are missing.`,
-        evidence,
-      );
+      return verdict({
+        cause: 'dns_failure',
+        code: 'dns.nodata',
+        confidence: 0.85,
+        summary: `The name ${dns.name} exists but has no IPv4 or IPv6 address (NODATA): its A/AAAA records are missing.`,
+        evidence: evidence,
+      });
     }
     if (isNoResolverAnswering(dns)) {
       if (someControlReachable(obs)) {
-        return verdict(
-          'dns-failure',
-          'dns_failure',
-          'dns.timeout',
-          0.8,
-          'No resolver answered for this name while other sites work: the resolvers are down or their traffic is dropped.',
-          evidence,
-        );
+        return verdict({
+          cause: 'dns_failure',
+          code: 'dns.timeout',
+          confidence: 0.8,
+          summary:
+            'No resolver answered for this name while other sites work: the resolvers are down or their traffic is dropped.',
+          evidence: evidence,
+        });
       }
       // With nothing else to compare against, silent resolvers point at the prober's own network first.
-      return verdict(
-        'dns-failure',
-        'local_network',
-        'local.dns_unreachable',
-        0.55,
-        'No resolver answered at all: this network or its resolvers are down, or DNS traffic is dropped (add --control to tell).',
-        evidence,
-      );
+      return verdict({
+        cause: 'local_network',
+        code: 'local.dns_unreachable',
+        confidence: 0.55,
+        summary:
+          'No resolver answered at all: this network or its resolvers are down, or DNS traffic is dropped (add --control to tell).',
+        evidence: evidence,
+      });
     }
     return undefined;
   },

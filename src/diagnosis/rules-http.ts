@@ -1,14 +1,8 @@
 // Rules for HTTP: failed exchanges (with the differential retry), redirects, statuses and slowness.
-import type {
-  HttpDifferentialObservation,
-  HttpExchange,
-  Observations,
-  RedirectHop,
-  Verdict,
-} from '../types.js';
+import type { HttpDifferentialObservation, HttpExchange, Observations, RedirectHop } from '../types.js';
 import { describeConnect, describeExchange } from './describe.js';
 import { connectMsOf, finalExchange, firstExchange } from './facts.js';
-import type { Rule } from './verdict.js';
+import type { Finding, Rule } from './verdict.js';
 import { allControlsFailed, verdict } from './verdict.js';
 
 /** Below one full-size segment on any common path: what still arrives through an MTU black hole. */
@@ -18,7 +12,7 @@ function exchangeFailureVerdict(
   obs: Observations,
   exchange: HttpExchange,
   hop: RedirectHop | undefined,
-): Verdict {
+): Finding {
   // The first hop's differential is the target's; a redirect hop carries its own.
   const differential = hop ? hop.differential : obs.target.differential;
   const isRedirectHop = hop !== undefined;
@@ -37,59 +31,54 @@ function exchangeFailureVerdict(
       // Positive evidence: the reset came after our request named the site, twice, while a request that names
       // nothing was answered by the same address.
       if (exchange.isRequestSent && isNeutralOk && retry?.outcome === 'reset') {
-        return verdict(
-          'http-failure',
-          'filtered_path',
-          'filter.keyword_reset',
-          0.75,
-          `The connection is reset when our request names ${name}${hopNote}, while a neutral request to the same server is answered: a filter on the path injects resets for this site, or the server itself resets requests for this name (a probe from another network tells them apart).`,
-          evidence,
-        );
+        return verdict({
+          cause: 'filtered_path',
+          code: 'filter.keyword_reset',
+          confidence: 0.75,
+          summary: `The connection is reset when our request names ${name}${hopNote}, while a neutral request to the same server is answered: a filter on the path injects resets for this site, or the server itself resets requests for this name (a probe from another network tells them apart).`,
+          evidence: evidence,
+        });
       }
       if (retry?.outcome === 'response') {
-        return verdict(
-          'http-failure',
-          'server_fault',
-          'http.reset',
-          0.4,
-          `The connection was reset once${hopNote}, then the same request succeeded: an intermittent fault at the server or on the path.`,
-          evidence,
-        );
+        return verdict({
+          cause: 'server_fault',
+          code: 'http.reset',
+          confidence: 0.4,
+          summary: `The connection was reset once${hopNote}, then the same request succeeded: an intermittent fault at the server or on the path.`,
+          evidence: evidence,
+        });
       }
-      return verdict(
-        'http-failure',
-        'server_fault',
-        'http.reset',
-        neutral ? 0.75 : 0.6,
-        `The server resets the connection${exchange.isRequestSent ? ' after receiving our request' : ''}${hopNote}, whatever the request names: the server or its load balancer is failing.`,
-        neutral
+      return verdict({
+        cause: 'server_fault',
+        code: 'http.reset',
+        confidence: neutral ? 0.75 : 0.6,
+        summary: `The server resets the connection${exchange.isRequestSent ? ' after receiving our request' : ''}${hopNote}, whatever the request names: the server or its load balancer is failing.`,
+        evidence: neutral
           ? [
               ...evidence,
               'differential: the neutral request failed too; a stateful filter that keeps blocking after a hit would look the same',
             ]
           : evidence,
-      );
+      });
     case 'tls_failed':
       return hopHandshakeVerdict(exchange, http, hopNote, name, evidence);
     case 'empty_reply':
       if (retry?.outcome === 'response') {
-        return verdict(
-          'http-failure',
-          'server_fault',
-          'http.empty_reply',
-          0.4,
-          `The server closed one connection without a reply${hopNote}, then answered the same request: an intermittent fault at the server or on the path.`,
-          evidence,
-        );
+        return verdict({
+          cause: 'server_fault',
+          code: 'http.empty_reply',
+          confidence: 0.4,
+          summary: `The server closed one connection without a reply${hopNote}, then answered the same request: an intermittent fault at the server or on the path.`,
+          evidence: evidence,
+        });
       }
-      return verdict(
-        'http-failure',
-        'server_fault',
-        'http.empty_reply',
-        isNeutralOk ? 0.6 : 0.8,
-        `The server closes the connection without any reply${hopNote}${isNeutralOk ? '; other names on the same server are answered, so it drops this site by configuration (like nginx "return 444") or, less likely, a filter closes it' : ''}.`,
-        evidence,
-      );
+      return verdict({
+        cause: 'server_fault',
+        code: 'http.empty_reply',
+        confidence: isNeutralOk ? 0.6 : 0.8,
+        summary: `The server closes the connection without any reply${hopNote}${isNeutralOk ? '; other names on the same server are answered, so it drops this site by configuration (like nginx "return 444") or, less likely, a filter closes it' : ''}.`,
+        evidence: evidence,
+      });
     case 'headers_timeout': {
       const small = http?.small;
       // Only an original that had the whole budget counts as never answered (the side requests ran beside it).
@@ -103,14 +92,13 @@ function exchangeFailureVerdict(
         // A HEAD of the same page with the same name is answered, the full GET never is: packets get through
         // by size, not by name. Where the black hole is decides who must fix it.
         const isOwnNetwork = allControlsFailed(obs);
-        return verdict(
-          'http-failure',
-          isOwnNetwork ? 'local_network' : 'server_fault',
-          'path.mtu_blackhole',
-          0.6,
-          `Small answers from ${name} arrive (a HEAD request is answered) but the full page never does${hopNote}: large packets are lost on the path, a path MTU black hole (a link with a smaller MTU whose ICMP "fragmentation needed" messages are blocked)${isOwnNetwork ? ', on this network: the controls stall too' : ', most likely near the site'}.`,
-          evidence,
-        );
+        return verdict({
+          cause: isOwnNetwork ? 'local_network' : 'server_fault',
+          code: 'path.mtu_blackhole',
+          confidence: 0.6,
+          summary: `Small answers from ${name} arrive (a HEAD request is answered) but the full page never does${hopNote}: large packets are lost on the path, a path MTU black hole (a link with a smaller MTU whose ICMP "fragmentation needed" messages are blocked)${isOwnNetwork ? ', on this network: the controls stall too' : ', most likely near the site'}.`,
+          evidence: evidence,
+        });
       }
       if (
         isWholeBudget &&
@@ -119,23 +107,21 @@ function exchangeFailureVerdict(
         retry.outcome !== 'response' &&
         small?.outcome !== 'response'
       ) {
-        return verdict(
-          'http-failure',
-          'filtered_path',
-          'filter.keyword_drop',
-          0.5,
-          `Requests naming ${name}${hopNote} got no answer in the whole time allowed, while a neutral request to the same server was answered: a filter drops this site's traffic by name, or the site's own backend hangs (a probe from another network tells them apart).`,
-          evidence,
-        );
+        return verdict({
+          cause: 'filtered_path',
+          code: 'filter.keyword_drop',
+          confidence: 0.5,
+          summary: `Requests naming ${name}${hopNote} got no answer in the whole time allowed, while a neutral request to the same server was answered: a filter drops this site's traffic by name, or the site's own backend hangs (a probe from another network tells them apart).`,
+          evidence: evidence,
+        });
       }
-      return verdict(
-        'http-failure',
-        'overload',
-        'http.timeout',
-        0.55,
-        `The server accepted the connection but sent no response before the deadline${hopNote}: it is overloaded or hung.`,
-        evidence,
-      );
+      return verdict({
+        cause: 'overload',
+        code: 'http.timeout',
+        confidence: 0.55,
+        summary: `The server accepted the connection but sent no response before the deadline${hopNote}: it is overloaded or hung.`,
+        evidence: evidence,
+      });
     }
     case 'body_timeout':
       // The headers came in one small packet and not one byte of the body followed: what a path that loses
@@ -146,50 +132,45 @@ function exchangeFailureVerdict(
         exchange.bytesReceived < smallPacketBytes
       ) {
         const isOwnNetwork = allControlsFailed(obs);
-        return verdict(
-          'http-failure',
-          isOwnNetwork ? 'local_network' : 'server_fault',
-          'path.mtu_blackhole',
-          0.5,
-          `The headers from ${name} arrived in one small packet (${exchange.bytesReceived} bytes) and not one byte of the page followed${hopNote}: large packets are lost on the path, a path MTU black hole${isOwnNetwork ? ', on this network' : ', most likely near the site'} (or the server stalls right after its headers).`,
-          evidence,
-        );
+        return verdict({
+          cause: isOwnNetwork ? 'local_network' : 'server_fault',
+          code: 'path.mtu_blackhole',
+          confidence: 0.5,
+          summary: `The headers from ${name} arrived in one small packet (${exchange.bytesReceived} bytes) and not one byte of the page followed${hopNote}: large packets are lost on the path, a path MTU black hole${isOwnNetwork ? ', on this network' : ', most likely near the site'} (or the server stalls right after its headers).`,
+          evidence: evidence,
+        });
       }
-      return verdict(
-        'http-failure',
-        'overload',
-        'http.body_timeout',
-        0.5,
-        `The server started answering but stalled before the body finished${hopNote}: it is overloaded or hung.`,
-        evidence,
-      );
+      return verdict({
+        cause: 'overload',
+        code: 'http.body_timeout',
+        confidence: 0.5,
+        summary: `The server started answering but stalled before the body finished${hopNote}: it is overloaded or hung.`,
+        evidence: evidence,
+      });
     case 'dns_failed':
-      return verdict(
-        'http-failure',
-        'dns_failure',
-        'dns.redirect_target',
-        0.8,
-        `The site redirects to ${exchange.url}, whose name does not resolve: ${exchange.message ?? ''}.`,
-        evidence,
-      );
+      return verdict({
+        cause: 'dns_failure',
+        code: 'dns.redirect_target',
+        confidence: 0.8,
+        summary: `The site redirects to ${exchange.url}, whose name does not resolve: ${exchange.message ?? ''}.`,
+        evidence: evidence,
+      });
     case 'connect_failed':
-      return verdict(
-        'http-failure',
-        'server_fault',
-        'tcp.redirect_target',
-        0.7,
-        `The site redirects to ${exchange.url}, which does not accept connections (${exchange.errno ?? 'error'}).`,
-        evidence,
-      );
+      return verdict({
+        cause: 'server_fault',
+        code: 'tcp.redirect_target',
+        confidence: 0.7,
+        summary: `The site redirects to ${exchange.url}, which does not accept connections (${exchange.errno ?? 'error'}).`,
+        evidence: evidence,
+      });
     default:
-      return verdict(
-        'http-failure',
-        'server_fault',
-        'http.protocol_error',
-        0.6,
-        `The server's reply is not valid HTTP${hopNote} (${exchange.errno ?? exchange.message ?? 'error'}).`,
-        evidence,
-      );
+      return verdict({
+        cause: 'server_fault',
+        code: 'http.protocol_error',
+        confidence: 0.6,
+        summary: `The server's reply is not valid HTTP${hopNote} (${exchange.errno ?? exchange.message ?? 'error'}).`,
+        evidence: evidence,
+      });
   }
 }
 
@@ -203,30 +184,28 @@ function hopHandshakeVerdict(
   hopNote: string,
   name: string,
   evidence: string[],
-): Verdict {
+): Finding {
   const handshake = exchange.tlsHandshake?.outcome;
   const isNeutralOk = http?.neutral.outcome === 'response';
   const isRetryFailed = http !== undefined && http.retry.outcome === 'tls_failed';
   const isDrop = handshake === 'timeout';
   if (isNeutralOk && isRetryFailed && (!isDrop || http?.isConcurrent === true)) {
     const how = isDrop ? 'dropped' : handshake === 'closed' ? 'closed' : 'reset';
-    return verdict(
-      'http-failure',
-      'filtered_path',
-      isDrop ? 'filter.sni_drop' : 'filter.sni_reset',
-      isDrop ? 0.6 : 0.8,
-      `Connections carrying the name ${name} in the TLS handshake (SNI) are ${how}${hopNote}, while the same server completes a handshake and answers without it: a filter on the path is blocking this site by name.`,
-      evidence,
-    );
+    return verdict({
+      cause: 'filtered_path',
+      code: isDrop ? 'filter.sni_drop' : 'filter.sni_reset',
+      confidence: isDrop ? 0.6 : 0.8,
+      summary: `Connections carrying the name ${name} in the TLS handshake (SNI) are ${how}${hopNote}, while the same server completes a handshake and answers without it: a filter on the path is blocking this site by name.`,
+      evidence: evidence,
+    });
   }
-  return verdict(
-    'http-failure',
-    'server_fault',
-    'tls.handshake_failed',
-    0.7,
-    `The TLS handshake failed${hopNote} (${exchange.errno ?? 'error'}).`,
-    evidence,
-  );
+  return verdict({
+    cause: 'server_fault',
+    code: 'tls.handshake_failed',
+    confidence: 0.7,
+    summary: `The TLS handshake failed${hopNote} (${exchange.errno ?? 'error'}).`,
+    evidence: evidence,
+  });
 }
 
 export const httpFailure: Rule = {
@@ -244,14 +223,13 @@ export const redirectLoop: Rule = {
   apply: (obs) => {
     const http = obs.target.http;
     if (!http?.isRedirectLimitReached) return undefined;
-    return verdict(
-      'redirect-loop',
-      'server_fault',
-      'http.redirect_loop',
-      0.85,
-      `The site redirects in a loop or through more than ${http.hops.length - 1} hops: browsers give up with "too many redirects".`,
-      http.hops.map((hop) => describeExchange(hop.exchange)),
-    );
+    return verdict({
+      cause: 'server_fault',
+      code: 'http.redirect_loop',
+      confidence: 0.85,
+      summary: `The site redirects in a loop or through more than ${http.hops.length - 1} hops: browsers give up with "too many redirects".`,
+      evidence: http.hops.map((hop) => describeExchange(hop.exchange)),
+    });
   },
 };
 
@@ -266,14 +244,13 @@ export const redirectUnfollowable: Rule = {
     if (!http || http.isRedirectLimitReached || final?.outcome !== 'response') return undefined;
     const location = final.headers.location;
     if (!redirectStatuses.has(final.status ?? 0) || location === undefined) return undefined;
-    return verdict(
-      'redirect-unfollowable',
-      'server_fault',
-      'http.redirect_invalid',
-      0.8,
-      `The site redirects to ${JSON.stringify(location.slice(0, 200))}, which is not an http(s) URL: browsers will not follow it.`,
-      http.hops.map((hop) => describeExchange(hop.exchange)),
-    );
+    return verdict({
+      cause: 'server_fault',
+      code: 'http.redirect_invalid',
+      confidence: 0.8,
+      summary: `The site redirects to ${JSON.stringify(location.slice(0, 200))}, which is not an http(s) URL: browsers will not follow it.`,
+      evidence: http.hops.map((hop) => describeExchange(hop.exchange)),
+    });
   },
 };
 
@@ -285,14 +262,13 @@ export const domainMigration: Rule = {
     const evidence = http.hops.map((hop) => describeExchange(hop.exchange));
     const gone = http.hops.find((hop) => hop.exchange.status === 410);
     if (gone) {
-      return verdict(
-        'domain-migration',
-        'domain_migration',
-        'http.gone',
-        0.8,
-        `The server says ${gone.exchange.url} is gone for good (410): the site or page was retired or moved.`,
-        evidence,
-      );
+      return verdict({
+        cause: 'domain_migration',
+        code: 'http.gone',
+        confidence: 0.8,
+        summary: `The server says ${gone.exchange.url} is gone for good (410): the site or page was retired or moved.`,
+        evidence: evidence,
+      });
     }
     const offsiteIndex = http.hops.findIndex(
       (hop, index) => index > 0 && hop.registrableDomain !== http.registrableDomain,
@@ -303,14 +279,13 @@ export const domainMigration: Rule = {
     // Permanence is the redirect that leaves the domain, not a same-site 301 before it.
     const leavingStatus = http.hops[offsiteIndex - 1]?.exchange.status;
     const isPermanent = leavingStatus === 301 || leavingStatus === 308;
-    return verdict(
-      'domain-migration',
-      'domain_migration',
-      'http.redirect_offsite',
-      isPermanent ? 0.9 : 0.6,
-      `The site has ${isPermanent ? 'permanently ' : ''}moved to another domain, ${offsite.registrableDomain}: update links and bookmarks to ${offsite.exchange.url}.`,
-      evidence,
-    );
+    return verdict({
+      cause: 'domain_migration',
+      code: 'http.redirect_offsite',
+      confidence: isPermanent ? 0.9 : 0.6,
+      summary: `The site has ${isPermanent ? 'permanently ' : ''}moved to another domain, ${offsite.registrableDomain}: update links and bookmarks to ${offsite.exchange.url}.`,
+      evidence: evidence,
+    });
   },
 };
 
@@ -323,37 +298,34 @@ export const httpStatus: Rule = {
     const status = final.status;
     if (status === 503) {
       const hasRetryAfter = final.headers.retryAfter !== undefined;
-      return verdict(
-        'http-status',
-        'overload',
-        'http.unavailable',
-        hasRetryAfter ? 0.85 : 0.75,
-        `The server is up but says it is temporarily unavailable (503)${hasRetryAfter ? `, asking to retry after ${final.headers.retryAfter}` : ''}: it is overloaded or in maintenance.`,
-        evidence,
-      );
+      return verdict({
+        cause: 'overload',
+        code: 'http.unavailable',
+        confidence: hasRetryAfter ? 0.85 : 0.75,
+        summary: `The server is up but says it is temporarily unavailable (503)${hasRetryAfter ? `, asking to retry after ${final.headers.retryAfter}` : ''}: it is overloaded or in maintenance.`,
+        evidence: evidence,
+      });
     }
     if (status === 429) {
-      return verdict(
-        'http-status',
-        'overload',
-        'http.rate_limited',
-        0.85,
-        `The server is rate-limiting requests (429)${final.headers.retryAfter ? `; retry after ${final.headers.retryAfter}` : ''}.`,
-        evidence,
-      );
+      return verdict({
+        cause: 'overload',
+        code: 'http.rate_limited',
+        confidence: 0.85,
+        summary: `The server is rate-limiting requests (429)${final.headers.retryAfter ? `; retry after ${final.headers.retryAfter}` : ''}.`,
+        evidence: evidence,
+      });
     }
     if (status >= 500) {
       const isGateway = status === 502 || status === 504;
-      return verdict(
-        'http-status',
-        'server_fault',
-        'http.server_error',
-        0.85,
-        isGateway
+      return verdict({
+        cause: 'server_fault',
+        code: 'http.server_error',
+        confidence: 0.85,
+        summary: isGateway
           ? `The site's proxy or load balancer cannot reach its backend (${status}): the application behind it is down or too slow.`
           : `The server fails with an internal error (${status}): the application is broken.`,
-        evidence,
-      );
+        evidence: evidence,
+      });
     }
     return undefined;
   },
@@ -368,14 +340,13 @@ export const slowFirstByte: Rule = {
     const connectMs = connectMsOf(obs.target) ?? 0;
     const { slowFirstByteMs, slowFirstByteRatio } = obs.thresholds;
     if (firstByteMs < slowFirstByteMs || firstByteMs < connectMs * slowFirstByteRatio) return undefined;
-    return verdict(
-      'slow-first-byte',
-      'overload',
-      'http.slow_first_byte',
-      0.7,
-      `The server answers, but its first byte took ${Math.round(firstByteMs)} ms against a ${connectMs < 10 ? connectMs.toFixed(1) : Math.round(connectMs)} ms round trip: the application is overloaded or slow.`,
-      [describeExchange(first), ...obs.target.tcp.map(describeConnect)],
-    );
+    return verdict({
+      cause: 'overload',
+      code: 'http.slow_first_byte',
+      confidence: 0.7,
+      summary: `The server answers, but its first byte took ${Math.round(firstByteMs)} ms against a ${connectMs < 10 ? connectMs.toFixed(1) : Math.round(connectMs)} ms round trip: the application is overloaded or slow.`,
+      evidence: [describeExchange(first), ...obs.target.tcp.map(describeConnect)],
+    });
   },
 };
 
@@ -386,22 +357,20 @@ export const reachable: Rule = {
     if (final?.outcome !== 'response' || final.status === undefined) return undefined;
     const evidence = obs.target.http?.hops.map((hop) => describeExchange(hop.exchange)) ?? [];
     if (final.status >= 400) {
-      return verdict(
-        'reachable',
-        'ok',
-        'http.client_error',
-        0.6,
-        `The site is reachable; this URL answers ${final.status}, a problem with the request or the page, not the connection.`,
-        evidence,
-      );
+      return verdict({
+        cause: 'ok',
+        code: 'http.client_error',
+        confidence: 0.6,
+        summary: `The site is reachable; this URL answers ${final.status}, a problem with the request or the page, not the connection.`,
+        evidence: evidence,
+      });
     }
-    return verdict(
-      'reachable',
-      'ok',
-      'http.ok',
-      0.95,
-      `The site is reachable and answers ${final.status}.`,
-      evidence,
-    );
+    return verdict({
+      cause: 'ok',
+      code: 'http.ok',
+      confidence: 0.95,
+      summary: `The site is reachable and answers ${final.status}.`,
+      evidence: evidence,
+    });
   },
 };

@@ -24,14 +24,14 @@ export const localNoRoute: Rule = {
       tcpFailures.every((o) => o.kind === 'net_unreachable');
     if (!isDnsNoRoute(target.dns) && !isTcpNoRoute) return undefined;
     if (someControlReachable(obs)) return undefined;
-    return verdict(
-      'local-no-route',
-      'local_network',
-      'local.no_route',
-      hasControls(obs) ? 0.9 : 0.75,
-      'This machine has no route to the network: its own connection or routing is down, not the site.',
-      [...dnsEvidence(obs), ...target.tcp.map(describeConnect), ...controlEvidence(obs)],
-    );
+    return verdict({
+      cause: 'local_network',
+      code: 'local.no_route',
+      confidence: hasControls(obs) ? 0.9 : 0.75,
+      summary:
+        'This machine has no route to the network: its own connection or routing is down, not the site.',
+      evidence: [...dnsEvidence(obs), ...target.tcp.map(describeConnect), ...controlEvidence(obs)],
+    });
   },
 };
 
@@ -39,14 +39,14 @@ export const localControlsFailed: Rule = {
   name: 'local-controls-failed',
   apply: (obs) => {
     if (!allControlsFailed(obs) || !isNetworkLevelFailure(obs.target)) return undefined;
-    return verdict(
-      'local-controls-failed',
-      'local_network',
-      'local.controls_unreachable',
-      0.75,
-      'The site and every known-good control failed at the network level: the problem is most likely the network this probe runs from.',
-      [...controlEvidence(obs), ...dnsEvidence(obs), ...obs.target.tcp.map(describeConnect)],
-    );
+    return verdict({
+      cause: 'local_network',
+      code: 'local.controls_unreachable',
+      confidence: 0.75,
+      summary:
+        'The site and every known-good control failed at the network level: the problem is most likely the network this probe runs from.',
+      evidence: [...controlEvidence(obs), ...dnsEvidence(obs), ...obs.target.tcp.map(describeConnect)],
+    });
   },
 };
 
@@ -84,13 +84,12 @@ export const localCaptivePortal: Rule = {
       ...(obs.target.http?.hops.map((hop) => describeExchange(hop.exchange)) ?? []),
       ...obs.controls.map((control) => `control: ${control.url} is redirected to ${portal} too`),
     ];
-    return verdict(
-      'local-captive-portal',
-      'local_network',
-      'local.captive_portal',
-      obs.controls.length > 1 ? 0.9 : 0.8,
-      `This network sends every site, the controls included, to ${portal}: a captive portal (a hotel, café or guest network login page). Sign in there, or use another network; the site itself has not moved.`,
-      evidence,
-    );
+    return verdict({
+      cause: 'local_network',
+      code: 'local.captive_portal',
+      confidence: obs.controls.length > 1 ? 0.9 : 0.8,
+      summary: `This network sends every site, the controls included, to ${portal}: a captive portal (a hotel, café or guest network login page). Sign in there, or use another network; the site itself has not moved.`,
+      evidence: evidence,
+    });
   },
 };

@@ -23,17 +23,16 @@ export const blockPage: Rule = {
         : fingerprint.scope === 'isp'
           ? "the network provider's filter"
           : "an institution's web filter";
-    return verdict(
-      'block-page',
-      'filtered_path',
-      'filter.block_page',
-      0.9,
-      `The answer for ${obs.target.host} is a known block page (${who}, seen in ${fingerprint.countries.join(', ')}), not the site: the site is blocked on this network.`,
-      [
+    return verdict({
+      cause: 'filtered_path',
+      code: 'filter.block_page',
+      confidence: 0.9,
+      summary: `The answer for ${obs.target.host} is a known block page (${who}, seen in ${fingerprint.countries.join(', ')}), not the site: the site is blocked on this network.`,
+      evidence: [
         ...exchangesOf(obs).map(describeExchange),
         `block page: ${match.url} matches ${fingerprint.where} ${fingerprint.match} ${JSON.stringify(fingerprint.pattern)} (${fingerprint.source})`,
       ],
-    );
+    });
   },
 };
 
@@ -54,14 +53,13 @@ export const legalBlock: Rule = {
     const final = finalExchange(obs.target);
     if (final?.outcome !== 'response' || final.status !== 451) return undefined;
     const blockedBy = blockedByOf(final.headers.link);
-    return verdict(
-      'legal-block',
-      'filtered_path',
-      'filter.http_451',
-      blockedBy ? 0.85 : 0.7,
-      `Access to ${final.url} is refused for legal reasons (HTTP 451)${blockedBy ? `, blocked by ${blockedBy}` : ''}: a court order or government block applies here, or the site restricts this region itself.`,
-      [describeExchange(final), ...(blockedBy ? [`Link: rel="blocked-by" ${blockedBy}`] : [])],
-    );
+    return verdict({
+      cause: 'filtered_path',
+      code: 'filter.http_451',
+      confidence: blockedBy ? 0.85 : 0.7,
+      summary: `Access to ${final.url} is refused for legal reasons (HTTP 451)${blockedBy ? `, blocked by ${blockedBy}` : ''}: a court order or government block applies here, or the site restricts this region itself.`,
+      evidence: [describeExchange(final), ...(blockedBy ? [`Link: rel="blocked-by" ${blockedBy}`] : [])],
+    });
   },
 };
 
@@ -87,34 +85,33 @@ export const clientRefused: Rule = {
       ((final.status === 403 || final.status === 503 || final.status === 429) &&
         challengeMarkers.some((marker) => marker.test(final.bodyPrefix ?? '')));
     if (isChallenge) {
-      return verdict(
-        'client-refused',
-        'server_fault',
-        'http.challenge',
-        0.7,
-        `The site's CDN or firewall answers with a bot challenge (${final.status}${final.headers.cfMitigated ? `, cf-mitigated: ${final.headers.cfMitigated}` : ''}) instead of the page: browsers that pass it get in, scripts and monitors do not. The site is up and not blocked on the path.`,
-        final.headers.cfMitigated ? [...evidence, `cf-mitigated: ${final.headers.cfMitigated}`] : evidence,
-      );
+      return verdict({
+        cause: 'server_fault',
+        code: 'http.challenge',
+        confidence: 0.7,
+        summary: `The site's CDN or firewall answers with a bot challenge (${final.status}${final.headers.cfMitigated ? `, cf-mitigated: ${final.headers.cfMitigated}` : ''}) instead of the page: browsers that pass it get in, scripts and monitors do not. The site is up and not blocked on the path.`,
+        evidence: final.headers.cfMitigated
+          ? [...evidence, `cf-mitigated: ${final.headers.cfMitigated}`]
+          : evidence,
+      });
     }
     if (final.status === 401) {
-      return verdict(
-        'client-refused',
-        'server_fault',
-        'http.auth_required',
-        0.6,
-        `The site is up but asks for credentials (401) for ${final.url}: it is not public, or the login it expects is missing.`,
-        evidence,
-      );
+      return verdict({
+        cause: 'server_fault',
+        code: 'http.auth_required',
+        confidence: 0.6,
+        summary: `The site is up but asks for credentials (401) for ${final.url}: it is not public, or the login it expects is missing.`,
+        evidence: evidence,
+      });
     }
     if (final.status === 403) {
-      return verdict(
-        'client-refused',
-        'server_fault',
-        'http.forbidden',
-        0.6,
-        `The site is up but refuses this client (403) for ${final.url}: its access rules, firewall or a geographic restriction turn this address away. Others may get in.`,
-        evidence,
-      );
+      return verdict({
+        cause: 'server_fault',
+        code: 'http.forbidden',
+        confidence: 0.6,
+        summary: `The site is up but refuses this client (403) for ${final.url}: its access rules, firewall or a geographic restriction turn this address away. Others may get in.`,
+        evidence: evidence,
+      });
     }
     return undefined;
   },

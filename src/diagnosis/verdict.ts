@@ -1,18 +1,22 @@
 // Shared pieces of the classifier's rules: the rule type, the verdict builder and control/DNS evidence.
 import type { Cause, Observations, Verdict } from '../types.js';
+import type { VerdictCode } from './codes.js';
 import { describeDns } from './describe.js';
 
-export type Rule = { name: string; apply: (obs: Observations) => Verdict | undefined };
+/** A rule's conclusion; classify stamps it with the rule's name to make the verdict. */
+export type Finding = Omit<Verdict, 'rule' | 'code'> & { code: VerdictCode };
 
-export function verdict(
-  rule: string,
-  cause: Cause,
-  code: string,
-  confidence: number,
-  summary: string,
-  evidence: string[],
-): Verdict {
-  return { cause, code, confidence, summary, evidence, rule };
+export type Rule = { name: string; apply: (obs: Observations) => Finding | undefined };
+
+/** Builds a finding; the code comes from the closed catalogue in codes.ts. */
+export function verdict(finding: {
+  cause: Cause;
+  code: VerdictCode;
+  confidence: number;
+  summary: string;
+  evidence: string[];
+}): Finding {
+  return { ...finding };
 }
 
 export const hasControls = (obs: Observations) => obs.controls.length > 0;

@@ -23,11 +23,6 @@ const bogonRanges = new Set([
 /** Documentation ranges are bogons on the Internet, but our own test labs live in them. */
 const documentationRanges = new Set(['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24']);
 
-export function addressRange(address: string): string {
-  const parsed = ipaddr.process(address);
-  return parsed.range();
-}
-
 /**
  * A bogon is an address no public name should resolve to: private, loopback, link-local, CGNAT,
  * multicast, reserved, unspecified (RFC 6890). The IPv4 documentation ranges are left out on purpose
