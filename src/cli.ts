@@ -2,17 +2,25 @@
 // The `reach` command line: parses arguments, runs the engine or the service, prints and exits.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { ApiError, type ApiProbeRequest, createApiClient, isMultiVantageReport } from './api-client.js';
 import { InputError, parseResolver, probe } from './engine.js';
-import { renderReport } from './format.js';
+import { renderReport, renderVantageList, renderVantageReport } from './format.js';
+import type { MultiVantageReport, Report } from './types.js';
 
 const usage = `usage:
   reach probe <url> [--json] [--resolver IP[:PORT]]... [--control URL]... [--timeout MS] [--ca FILE]
+  reach probe <url> --api URL [--vantages all|NAME,...] [--json] [--resolver ...] [--control ...] [--timeout MS]
+                   through a running service (API key from REACH_API_KEY)
+  reach vantages --api URL [--json]   the service's live vantage points
   reach serve      API and worker in one process (Redis from REDIS_URL, or a private redis-server)
   reach api        the HTTP API only
   reach worker     a worker only; --vantage NAME [--labels k=v,...] makes it a vantage point
   reach --help`;
 
 class UsageError extends Error {}
+
+/** The service could not answer (unreachable, 5xx, no result in time): neither the site's fault nor the input's. */
+const exitServiceUnavailable = 3;
 
 async function runProbe(args: string[]): Promise<number> {
   let parsed: ReturnType<typeof parseProbeArgs>;
@@ -29,6 +37,19 @@ async function runProbe(args: string[]): Promise<number> {
     throw new UsageError(
       `--timeout must be a whole number of milliseconds, got ${JSON.stringify(timeoutText)}`,
     );
+  }
+  if (values.vantages !== undefined && values.api === undefined)
+    throw new UsageError('--vantages needs --api URL: vantage points are probed through a service');
+  if (values.api !== undefined) {
+    if (values.ca !== undefined) throw new UsageError('--ca applies to a local probe only, not with --api');
+    // Checked here so a bad value is one line of usage rather than the service's 400.
+    for (const resolver of values.resolver ?? []) parseResolver(resolver);
+    const request: ApiProbeRequest = { url: positionals[0] as string };
+    if (values.resolver) request.resolvers = values.resolver;
+    if (values.control) request.controls = values.control;
+    if (timeoutMs !== undefined) request.timeoutMs = timeoutMs;
+    if (values.vantages !== undefined) request.vantages = parseVantageList(values.vantages);
+    return probeThroughService(apiBaseUrl(values.api), request, values.json === true);
   }
   const ca = (values.ca ?? []).map((file) => {
     try {
@@ -63,7 +84,72 @@ function parseProbeArgs(args: string[]) {
       control: { type: 'string', multiple: true },
       timeout: { type: 'string' },
       ca: { type: 'string', multiple: true },
+      api: { type: 'string' },
+      vantages: { type: 'string' },
     },
+  });
+}
+
+function apiBaseUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`--api must be an http:// or https:// URL, got ${JSON.stringify(text)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`--api must be an http:// or https:// URL, got ${JSON.stringify(text)}`);
+  if (url.search || url.hash) throw new UsageError('--api takes the service base URL, without ? or #');
+  return url.href;
+}
+
+/** `all`, or names separated by commas. */
+function parseVantageList(text: string): 'all' | string[] {
+  if (text === 'all') return 'all';
+  const names = text.split(',').map((name) => name.trim());
+  if (names.some((name) => name === ''))
+    throw new UsageError(`--vantages takes "all" or names separated by commas, got ${JSON.stringify(text)}`);
+  return names;
+}
+
+function apiClientFor(baseUrl: string) {
+  const apiKey = process.env.REACH_API_KEY;
+  return createApiClient({ baseUrl, ...(apiKey ? { apiKey } : {}) });
+}
+
+async function probeThroughService(
+  baseUrl: string,
+  request: ApiProbeRequest,
+  isJson: boolean,
+): Promise<number> {
+  const report: Report | MultiVantageReport = await apiClientFor(baseUrl).probe(request);
+  const useColour = process.stdout.isTTY === true && !process.env.NO_COLOR;
+  if (isJson) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else if (isMultiVantageReport(report)) process.stdout.write(`${renderVantageReport(report, useColour)}\n`);
+  else process.stdout.write(`${renderReport(report, useColour)}\n`);
+  return report.verdict.cause === 'ok' ? 0 : 1;
+}
+
+async function runVantages(args: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseVantagesArgs>;
+  try {
+    parsed = parseVantagesArgs(args);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (parsed.values.api === undefined) throw new UsageError('vantages needs --api URL');
+  const vantages = await apiClientFor(apiBaseUrl(parsed.values.api)).vantages();
+  if (parsed.values.json) process.stdout.write(`${JSON.stringify({ vantages }, null, 2)}\n`);
+  else process.stdout.write(`${renderVantageList(vantages)}\n`);
+  return 0;
+}
+
+function parseVantagesArgs(args: string[]) {
+  return parseArgs({
+    args,
+    allowPositionals: false,
+    strict: true,
+    options: { api: { type: 'string' }, json: { type: 'boolean' } },
   });
 }
 
@@ -119,6 +205,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'probe':
         return await runProbe(rest);
+      case 'vantages':
+        return await runVantages(rest);
       case 'serve':
       case 'api':
       case 'worker':
@@ -137,6 +225,10 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof UsageError || error instanceof InputError) {
       process.stderr.write(`reach: ${error.message}\n`);
       return 2;
+    }
+    if (error instanceof ApiError) {
+      process.stderr.write(`reach: ${error.message}\n`);
+      return error.kind === 'problem' ? 2 : exitServiceUnavailable;
     }
     throw error;
   }
