@@ -8,145 +8,53 @@ import { allControlsFailed, verdict } from './verdict.js';
 /** Below one full-size segment on any common path: what still arrives through an MTU black hole. */
 const smallPacketBytes = 1200;
 
+/** What every failure finding reads: the exchange, its differential, and how to name where it failed. */
+interface FailureContext {
+  obs: Observations;
+  exchange: HttpExchange;
+  http: HttpDifferentialObservation | undefined;
+  hopNote: string;
+  name: string;
+  evidence: string[];
+}
+
+function failureContextOf(
+  obs: Observations,
+  exchange: HttpExchange,
+  hop: RedirectHop | undefined,
+): FailureContext {
+  // The first hop's differential is the target's; a redirect hop carries its own.
+  const differential = hop ? hop.differential : obs.target.differential;
+  const isRedirectHop = hop !== undefined;
+  return {
+    obs,
+    exchange,
+    http: differential?.layer === 'http' ? differential : undefined,
+    hopNote: isRedirectHop ? ` (at the redirect to ${exchange.url})` : '',
+    name: isRedirectHop ? exchange.hostHeader : obs.target.host,
+    evidence: [describeExchange(exchange), ...(differential?.steps.map((s) => `differential: ${s}`) ?? [])],
+  };
+}
+
+/** The final exchange failed: one finding per way it ended, each with the differential's evidence. */
 function exchangeFailureVerdict(
   obs: Observations,
   exchange: HttpExchange,
   hop: RedirectHop | undefined,
 ): Finding {
-  // The first hop's differential is the target's; a redirect hop carries its own.
-  const differential = hop ? hop.differential : obs.target.differential;
-  const isRedirectHop = hop !== undefined;
-  const hopNote = isRedirectHop ? ` (at the redirect to ${exchange.url})` : '';
-  const name = isRedirectHop ? exchange.hostHeader : obs.target.host;
-  const evidence = [
-    describeExchange(exchange),
-    ...(differential?.steps.map((s) => `differential: ${s}`) ?? []),
-  ];
-  const http = differential?.layer === 'http' ? differential : undefined;
-  const neutral = http?.neutral;
-  const retry = http?.retry;
-  const isNeutralOk = neutral?.outcome === 'response';
+  const context = failureContextOf(obs, exchange, hop);
+  const { http, hopNote, name, evidence } = context;
   switch (exchange.outcome) {
     case 'reset':
-      // Positive evidence: the reset came after our request named the site, twice, while a request that names
-      // nothing was answered by the same address.
-      if (exchange.isRequestSent && isNeutralOk && retry?.outcome === 'reset') {
-        return verdict({
-          cause: 'filtered_path',
-          code: 'filter.keyword_reset',
-          confidence: 0.75,
-          summary: `The connection is reset when our request names ${name}${hopNote}, while a neutral request to the same server is answered: a filter on the path injects resets for this site, or the server itself resets requests for this name (a probe from another network tells them apart).`,
-          evidence: evidence,
-        });
-      }
-      if (retry?.outcome === 'response') {
-        return verdict({
-          cause: 'server_fault',
-          code: 'http.reset',
-          confidence: 0.4,
-          summary: `The connection was reset once${hopNote}, then the same request succeeded: an intermittent fault at the server or on the path.`,
-          evidence: evidence,
-        });
-      }
-      return verdict({
-        cause: 'server_fault',
-        code: 'http.reset',
-        confidence: neutral ? 0.75 : 0.6,
-        summary: `The server resets the connection${exchange.isRequestSent ? ' after receiving our request' : ''}${hopNote}, whatever the request names: the server or its load balancer is failing.`,
-        evidence: neutral
-          ? [
-              ...evidence,
-              'differential: the neutral request failed too; a stateful filter that keeps blocking after a hit would look the same',
-            ]
-          : evidence,
-      });
+      return resetFinding(context);
     case 'tls_failed':
       return hopHandshakeVerdict(exchange, http, hopNote, name, evidence);
     case 'empty_reply':
-      if (retry?.outcome === 'response') {
-        return verdict({
-          cause: 'server_fault',
-          code: 'http.empty_reply',
-          confidence: 0.4,
-          summary: `The server closed one connection without a reply${hopNote}, then answered the same request: an intermittent fault at the server or on the path.`,
-          evidence: evidence,
-        });
-      }
-      return verdict({
-        cause: 'server_fault',
-        code: 'http.empty_reply',
-        confidence: isNeutralOk ? 0.6 : 0.8,
-        summary: `The server closes the connection without any reply${hopNote}${isNeutralOk ? '; other names on the same server are answered, so it drops this site by configuration (like nginx "return 444") or, less likely, a filter closes it' : ''}.`,
-        evidence: evidence,
-      });
-    case 'headers_timeout': {
-      const small = http?.small;
-      // Only an original that had the whole budget counts as never answered (the side requests ran beside it).
-      const isWholeBudget = http?.isConcurrent === true;
-      if (
-        isWholeBudget &&
-        small?.outcome === 'response' &&
-        retry?.outcome !== 'response' &&
-        exchange.bytesReceived === 0
-      ) {
-        // A HEAD of the same page with the same name is answered, the full GET never is: packets get through
-        // by size, not by name. Where the black hole is decides who must fix it.
-        const isOwnNetwork = allControlsFailed(obs);
-        return verdict({
-          cause: isOwnNetwork ? 'local_network' : 'server_fault',
-          code: 'path.mtu_blackhole',
-          confidence: 0.6,
-          summary: `Small answers from ${name} arrive (a HEAD request is answered) but the full page never does${hopNote}: large packets are lost on the path, a path MTU black hole (a link with a smaller MTU whose ICMP "fragmentation needed" messages are blocked)${isOwnNetwork ? ', on this network: the controls stall too' : ', most likely near the site'}.`,
-          evidence: evidence,
-        });
-      }
-      if (
-        isWholeBudget &&
-        isNeutralOk &&
-        retry !== undefined &&
-        retry.outcome !== 'response' &&
-        small?.outcome !== 'response'
-      ) {
-        return verdict({
-          cause: 'filtered_path',
-          code: 'filter.keyword_drop',
-          confidence: 0.5,
-          summary: `Requests naming ${name}${hopNote} got no answer in the whole time allowed, while a neutral request to the same server was answered: a filter drops this site's traffic by name, or the site's own backend hangs (a probe from another network tells them apart).`,
-          evidence: evidence,
-        });
-      }
-      return verdict({
-        cause: 'overload',
-        code: 'http.timeout',
-        confidence: 0.55,
-        summary: `The server accepted the connection but sent no response before the deadline${hopNote}: it is overloaded or hung.`,
-        evidence: evidence,
-      });
-    }
+      return emptyReplyFinding(context);
+    case 'headers_timeout':
+      return unansweredFinding(context);
     case 'body_timeout':
-      // The headers came in one small packet and not one byte of the body followed: what a path that loses
-      // full-size packets does when the server sends its headers apart from the body.
-      if (
-        exchange.bodyBytes === 0 &&
-        exchange.bytesReceived > 0 &&
-        exchange.bytesReceived < smallPacketBytes
-      ) {
-        const isOwnNetwork = allControlsFailed(obs);
-        return verdict({
-          cause: isOwnNetwork ? 'local_network' : 'server_fault',
-          code: 'path.mtu_blackhole',
-          confidence: 0.5,
-          summary: `The headers from ${name} arrived in one small packet (${exchange.bytesReceived} bytes) and not one byte of the page followed${hopNote}: large packets are lost on the path, a path MTU black hole${isOwnNetwork ? ', on this network' : ', most likely near the site'} (or the server stalls right after its headers).`,
-          evidence: evidence,
-        });
-      }
-      return verdict({
-        cause: 'overload',
-        code: 'http.body_timeout',
-        confidence: 0.5,
-        summary: `The server started answering but stalled before the body finished${hopNote}: it is overloaded or hung.`,
-        evidence: evidence,
-      });
+      return stalledBodyFinding(context);
     case 'dns_failed':
       return verdict({
         cause: 'dns_failure',
@@ -172,6 +80,144 @@ function exchangeFailureVerdict(
         evidence: evidence,
       });
   }
+}
+
+/** A reset after our request: a filter only with positive evidence, else the server, or once. */
+function resetFinding(context: FailureContext): Finding {
+  const { exchange, http, hopNote, name, evidence } = context;
+  const neutral = http?.neutral;
+  const retry = http?.retry;
+  const isNeutralOk = neutral?.outcome === 'response';
+  // Positive evidence: the reset came after our request named the site, twice, while a request that names
+  // nothing was answered by the same address.
+  if (exchange.isRequestSent && isNeutralOk && retry?.outcome === 'reset') {
+    return verdict({
+      cause: 'filtered_path',
+      code: 'filter.keyword_reset',
+      confidence: 0.75,
+      summary: `The connection is reset when our request names ${name}${hopNote}, while a neutral request to the same server is answered: a filter on the path injects resets for this site, or the server itself resets requests for this name (a probe from another network tells them apart).`,
+      evidence: evidence,
+    });
+  }
+  if (retry?.outcome === 'response') {
+    return verdict({
+      cause: 'server_fault',
+      code: 'http.reset',
+      confidence: 0.4,
+      summary: `The connection was reset once${hopNote}, then the same request succeeded: an intermittent fault at the server or on the path.`,
+      evidence: evidence,
+    });
+  }
+  return verdict({
+    cause: 'server_fault',
+    code: 'http.reset',
+    confidence: neutral ? 0.75 : 0.6,
+    summary: `The server resets the connection${exchange.isRequestSent ? ' after receiving our request' : ''}${hopNote}, whatever the request names: the server or its load balancer is failing.`,
+    evidence: neutral
+      ? [
+          ...evidence,
+          'differential: the neutral request failed too; a stateful filter that keeps blocking after a hit would look the same',
+        ]
+      : evidence,
+  });
+}
+
+/** The peer closed without a reply. */
+function emptyReplyFinding(context: FailureContext): Finding {
+  const { http, hopNote, evidence } = context;
+  const neutral = http?.neutral;
+  const retry = http?.retry;
+  const isNeutralOk = neutral?.outcome === 'response';
+  if (retry?.outcome === 'response') {
+    return verdict({
+      cause: 'server_fault',
+      code: 'http.empty_reply',
+      confidence: 0.4,
+      summary: `The server closed one connection without a reply${hopNote}, then answered the same request: an intermittent fault at the server or on the path.`,
+      evidence: evidence,
+    });
+  }
+  return verdict({
+    cause: 'server_fault',
+    code: 'http.empty_reply',
+    confidence: isNeutralOk ? 0.6 : 0.8,
+    summary: `The server closes the connection without any reply${hopNote}${isNeutralOk ? '; other names on the same server are answered, so it drops this site by configuration (like nginx "return 444") or, less likely, a filter closes it' : ''}.`,
+    evidence: evidence,
+  });
+}
+
+/** No answer before the deadline: a filter only when the original had the whole budget, or packets lost by size. */
+function unansweredFinding(context: FailureContext): Finding {
+  const { exchange, http, hopNote, name, evidence } = context;
+  const neutral = http?.neutral;
+  const retry = http?.retry;
+  const isNeutralOk = neutral?.outcome === 'response';
+  const small = http?.small;
+  // Only an original that had the whole budget counts as never answered (the side requests ran beside it).
+  const isWholeBudget = http?.isConcurrent === true;
+  if (
+    isWholeBudget &&
+    small?.outcome === 'response' &&
+    retry?.outcome !== 'response' &&
+    exchange.bytesReceived === 0
+  ) {
+    // A HEAD of the same page with the same name is answered, the full GET never is: packets get through
+    // by size, not by name. Where the black hole is decides who must fix it.
+    const isOwnNetwork = allControlsFailed(context.obs);
+    return verdict({
+      cause: isOwnNetwork ? 'local_network' : 'server_fault',
+      code: 'path.mtu_blackhole',
+      confidence: 0.6,
+      summary: `Small answers from ${name} arrive (a HEAD request is answered) but the full page never does${hopNote}: large packets are lost on the path, a path MTU black hole (a link with a smaller MTU whose ICMP "fragmentation needed" messages are blocked)${isOwnNetwork ? ', on this network: the controls stall too' : ', most likely near the site'}.`,
+      evidence: evidence,
+    });
+  }
+  if (
+    isWholeBudget &&
+    isNeutralOk &&
+    retry !== undefined &&
+    retry.outcome !== 'response' &&
+    small?.outcome !== 'response'
+  ) {
+    return verdict({
+      cause: 'filtered_path',
+      code: 'filter.keyword_drop',
+      confidence: 0.5,
+      summary: `Requests naming ${name}${hopNote} got no answer in the whole time allowed, while a neutral request to the same server was answered: a filter drops this site's traffic by name, or the site's own backend hangs (a probe from another network tells them apart).`,
+      evidence: evidence,
+    });
+  }
+  return verdict({
+    cause: 'overload',
+    code: 'http.timeout',
+    confidence: 0.55,
+    summary: `The server accepted the connection but sent no response before the deadline${hopNote}: it is overloaded or hung.`,
+    evidence: evidence,
+  });
+}
+
+/** The headers came and the body stalled. */
+function stalledBodyFinding(context: FailureContext): Finding {
+  const { exchange, hopNote, name, evidence } = context;
+  // The headers came in one small packet and not one byte of the body followed: what a path that loses
+  // full-size packets does when the server sends its headers apart from the body.
+  if (exchange.bodyBytes === 0 && exchange.bytesReceived > 0 && exchange.bytesReceived < smallPacketBytes) {
+    const isOwnNetwork = allControlsFailed(context.obs);
+    return verdict({
+      cause: isOwnNetwork ? 'local_network' : 'server_fault',
+      code: 'path.mtu_blackhole',
+      confidence: 0.5,
+      summary: `The headers from ${name} arrived in one small packet (${exchange.bytesReceived} bytes) and not one byte of the page followed${hopNote}: large packets are lost on the path, a path MTU black hole${isOwnNetwork ? ', on this network' : ', most likely near the site'} (or the server stalls right after its headers).`,
+      evidence: evidence,
+    });
+  }
+  return verdict({
+    cause: 'overload',
+    code: 'http.body_timeout',
+    confidence: 0.5,
+    summary: `The server started answering but stalled before the body finished${hopNote}: it is overloaded or hung.`,
+    evidence: evidence,
+  });
 }
 
 /**

@@ -72,6 +72,90 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
   // headers and body timeouts and by the connect timeout, which cost less than a combined signal.
   const deadline = options.signal;
 
+  const connector = createConnector(options, facts, deadline);
+
+  const remaining = () => Math.max(1, Math.round(options.timeoutMs - (performance.now() - started)));
+  let client: Client;
+  try {
+    client = new Client(originOf(options.scheme, options.hostHeader, options.port), {
+      connect: connector,
+      pipelining: 1,
+      headersTimeout: remaining(),
+      bodyTimeout: remaining(),
+      maxHeaderSize: 64 * 1024,
+    });
+  } catch (error) {
+    options.socket?.destroy();
+    throw error;
+  }
+  const result = resultBuilder(options, facts, started);
+
+  let firstByteMs: number | undefined;
+  let isSettled = false;
+  try {
+    const response = await client.request({
+      method: options.method ?? 'GET',
+      path: options.path,
+      headers: { 'user-agent': userAgent, accept: '*/*' },
+      signal: deadline,
+    });
+    firstByteMs = elapsedSince(facts.readyAtMs ?? started);
+    options.onResponseStart?.();
+    const header = (name: string): string | undefined => {
+      const value = response.headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    };
+    const body = await readBody(response.body, isTextType(header('content-type')), options.maxBodyBytes, {
+      deadline,
+      facts,
+    });
+    const { bodyBytes, isBodyTruncated, bodyOutcome, bodyError, prefix } = body;
+    if (isBodyTruncated) response.body.destroy();
+    isSettled = !isBodyTruncated && bodyError === undefined;
+    return result(bodyOutcome, {
+      status: response.statusCode,
+      headers: {
+        server: header('server'),
+        location: header('location'),
+        retryAfter: header('retry-after'),
+        contentType: header('content-type'),
+        via: header('via'),
+        link: header('link'),
+        cfMitigated: header('cf-mitigated'),
+      },
+      ...(prefix !== undefined ? { bodyPrefix: prefix } : {}),
+      bodyBytes,
+      isBodyTruncated,
+      firstByteMs,
+      ...(bodyError
+        ? {
+            errno: facts.socketErrno ?? errnoOf(bodyError),
+            message: messageOf(bodyError),
+          }
+        : {}),
+    });
+  } catch (error) {
+    if (facts.connectFailure) {
+      return result(facts.connectFailure.outcome, {
+        errno: facts.connectFailure.errno,
+        message: facts.connectFailure.message,
+        ...(facts.connectFailure.tlsHandshake ? { tlsHandshake: facts.connectFailure.tlsHandshake } : {}),
+      });
+    }
+    const errno = facts.socketErrno ?? errnoOf(error);
+    return result(failureKind(error, errno, facts, deadline), { errno, message: messageOf(error) });
+  } finally {
+    // Both close() and destroy() build a ClientDestroyedError with a stack trace unless handed one; a
+    // finished exchange has nothing in flight to receive it, so it gets a shared one.
+    await client.destroy(isSettled ? exchangeFinished : null).catch(() => {});
+  }
+}
+
+/**
+ * The connector undici calls for a connection: the socket the caller already opened (once), or a new one; each
+ * is observed from the moment it is ready, so its byte counts and FIN tell how the exchange ended.
+ */
+function createConnector(options: ExchangeOptions, facts: SocketFacts, deadline: AbortSignal) {
   const observe = (socket: net.Socket) => {
     facts.socket = socket;
     facts.readyAtMs = performance.now();
@@ -87,7 +171,7 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
   };
 
   let isPresetUsed = false;
-  const connector = (
+  return (
     _connectOptions: unknown,
     callback: (...args: [null, net.Socket] | [Error, null]) => void,
   ): void => {
@@ -109,21 +193,10 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
       (error: Error) => callback(error, null),
     );
   };
+}
 
-  const remaining = () => Math.max(1, Math.round(options.timeoutMs - (performance.now() - started)));
-  let client: Client;
-  try {
-    client = new Client(originOf(options.scheme, options.hostHeader, options.port), {
-      connect: connector,
-      pipelining: 1,
-      headersTimeout: remaining(),
-      bodyTimeout: remaining(),
-      maxHeaderSize: 64 * 1024,
-    });
-  } catch (error) {
-    options.socket?.destroy();
-    throw error;
-  }
+/** Builds the exchange's record from the socket's facts at the moment it ended. */
+function resultBuilder(options: ExchangeOptions, facts: SocketFacts, started: number) {
   const base = {
     url: `${originOf(options.scheme, options.hostHeader, options.port)}${options.path}`,
     address: options.address,
@@ -134,7 +207,7 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
     servername: options.scheme === 'https' ? options.servername : null,
     startedAtMs: Math.round(started - options.probeStartedMs),
   };
-  const result = (
+  return (
     outcome: HttpOutcomeKind,
     rest: Partial<HttpExchange> & { firstByteMs?: number } = {},
   ): HttpExchange => {
@@ -161,88 +234,47 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
       hasPeerFin: facts.hasPeerFin,
     };
   };
+}
 
-  let firstByteMs: number | undefined;
-  let isSettled = false;
+/**
+ * Reads the body up to maxBodyBytes, keeping the first bytes of a text page, and says how the reading ended:
+ * complete, truncated at the limit, stalled (body_timeout) or cut (reset).
+ */
+async function readBody(
+  stream: AsyncIterable<unknown> & { destroy(): void },
+  isText: boolean,
+  maxBodyBytes: number,
+  context: { deadline: AbortSignal; facts: SocketFacts },
+) {
+  const { deadline, facts } = context;
+  let bodyBytes = 0;
+  let isBodyTruncated = false;
+  let bodyOutcome: HttpOutcomeKind = 'response';
+  let bodyError: unknown;
+  const prefixChunks: Buffer[] = [];
+  let prefixBytes = 0;
   try {
-    const response = await client.request({
-      method: options.method ?? 'GET',
-      path: options.path,
-      headers: { 'user-agent': userAgent, accept: '*/*' },
-      signal: deadline,
-    });
-    firstByteMs = elapsedSince(facts.readyAtMs ?? started);
-    options.onResponseStart?.();
-    const header = (name: string): string | undefined => {
-      const value = response.headers[name];
-      return Array.isArray(value) ? value[0] : value;
-    };
-    let bodyBytes = 0;
-    let isBodyTruncated = false;
-    let bodyOutcome: HttpOutcomeKind = 'response';
-    let bodyError: unknown;
-    const prefixChunks: Buffer[] = [];
-    let prefixBytes = 0;
-    const isText = isTextType(header('content-type'));
-    try {
-      for await (const chunk of response.body) {
-        if (isText && prefixBytes < bodyPrefixMaxBytes) {
-          const part = (chunk as Buffer).subarray(0, bodyPrefixMaxBytes - prefixBytes);
-          prefixChunks.push(part);
-          prefixBytes += part.length;
-        }
-        bodyBytes += (chunk as Buffer).length;
-        if (bodyBytes >= options.maxBodyBytes) {
-          isBodyTruncated = true;
-          bodyBytes = options.maxBodyBytes;
-          break;
-        }
+    for await (const chunk of stream) {
+      if (isText && prefixBytes < bodyPrefixMaxBytes) {
+        const part = (chunk as Buffer).subarray(0, bodyPrefixMaxBytes - prefixBytes);
+        prefixChunks.push(part);
+        prefixBytes += part.length;
       }
-    } catch (error) {
-      bodyError = error;
-      // The status came, but the body stalled or the connection was cut: the exchange failed mid-body.
-      if (isTimeout(error, deadline)) bodyOutcome = 'body_timeout';
-      else if (facts.socketErrno === 'ECONNRESET' || errnoOf(error) === 'ECONNRESET') bodyOutcome = 'reset';
+      bodyBytes += (chunk as Buffer).length;
+      if (bodyBytes >= maxBodyBytes) {
+        isBodyTruncated = true;
+        bodyBytes = maxBodyBytes;
+        break;
+      }
     }
-    if (isBodyTruncated) response.body.destroy();
-    isSettled = !isBodyTruncated && bodyError === undefined;
-    return result(bodyOutcome, {
-      status: response.statusCode,
-      headers: {
-        server: header('server'),
-        location: header('location'),
-        retryAfter: header('retry-after'),
-        contentType: header('content-type'),
-        via: header('via'),
-        link: header('link'),
-        cfMitigated: header('cf-mitigated'),
-      },
-      ...(prefixBytes > 0 ? { bodyPrefix: Buffer.concat(prefixChunks).toString('utf8') } : {}),
-      bodyBytes,
-      isBodyTruncated,
-      firstByteMs,
-      ...(bodyError
-        ? {
-            errno: facts.socketErrno ?? errnoOf(bodyError),
-            message: messageOf(bodyError),
-          }
-        : {}),
-    });
   } catch (error) {
-    if (facts.connectFailure) {
-      return result(facts.connectFailure.outcome, {
-        errno: facts.connectFailure.errno,
-        message: facts.connectFailure.message,
-        ...(facts.connectFailure.tlsHandshake ? { tlsHandshake: facts.connectFailure.tlsHandshake } : {}),
-      });
-    }
-    const errno = facts.socketErrno ?? errnoOf(error);
-    return result(failureKind(error, errno, facts, deadline), { errno, message: messageOf(error) });
-  } finally {
-    // Both close() and destroy() build a ClientDestroyedError with a stack trace unless handed one; a
-    // finished exchange has nothing in flight to receive it, so it gets a shared one.
-    await client.destroy(isSettled ? exchangeFinished : null).catch(() => {});
+    bodyError = error;
+    // The status came, but the body stalled or the connection was cut: the exchange failed mid-body.
+    if (isTimeout(error, deadline)) bodyOutcome = 'body_timeout';
+    else if (facts.socketErrno === 'ECONNRESET' || errnoOf(error) === 'ECONNRESET') bodyOutcome = 'reset';
   }
+  const prefix = prefixBytes > 0 ? Buffer.concat(prefixChunks).toString('utf8') : undefined;
+  return { bodyBytes, isBodyTruncated, bodyOutcome, bodyError, prefix };
 }
 
 /** Enough of a page to recognise a block page or a challenge by its fingerprints, small enough for a report. */
