@@ -25,7 +25,17 @@ const addressControl = 'http://203.0.113.5/';
 /** The service listens on the prober namespace's own loopback: only processes inside the lab reach it. */
 const serviceUrl = 'http://127.0.0.1:8080';
 
-const requiredTools = ['ip', 'iptables', 'ip6tables', 'nginx', 'named', 'dnsmasq', 'openssl', 'redis-server'];
+const requiredTools = [
+  'ip',
+  'ss',
+  'iptables',
+  'ip6tables',
+  'nginx',
+  'named',
+  'dnsmasq',
+  'openssl',
+  'redis-server',
+];
 
 function findMissingTools(): string[] {
   // sbin directories hold most of these tools and are not on every PATH.
