@@ -1,4 +1,5 @@
 // The engine: runs the target and its controls in parallel under one deadline and returns the report.
+import { setMaxListeners } from 'node:events';
 import net from 'node:net';
 import { classify } from './diagnosis/classify.js';
 import { warningsOf } from './diagnosis/warnings.js';
@@ -119,6 +120,9 @@ export async function probe(options: ProbeOptions): Promise<Report> {
   const deadlineMs = probeStartedMs + timeoutMs;
   // One controller owns the deadline; its timer is cleared when the probe ends, so none outlives it.
   const deadline = new AbortController();
+  // Every connect, handshake and exchange listens on it (Happy Eyeballs races, the differential's side requests):
+  // more than Node's default of 10 at once is expected, not a leak.
+  setMaxListeners(64, deadline.signal);
   const timer = setTimeout(() => deadline.abort(new Error('probe deadline reached')), timeoutMs);
   const onCallerAbort = () => deadline.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onCallerAbort, { once: true });

@@ -1,5 +1,5 @@
 // The comparison of several vantages' reports: a pure function from their verdicts to one, like the classifier.
-import type { Cause, VantageResult, Verdict } from '../types.js';
+import type { Cause, DnsObservation, VantageResult, Verdict } from '../types.js';
 import { isVerdictCode, type VerdictCode } from './codes.js';
 import { type Finding, verdict } from './verdict.js';
 
@@ -19,6 +19,8 @@ export type CompareRule = { name: string; apply: (input: CompareInput) => Findin
 interface Voter {
   name: string;
   verdict: Verdict;
+  /** The private or reserved addresses its resolvers gave for a public name, when they gave nothing else. */
+  onlyBogons: string[];
 }
 
 export interface CompareInput {
@@ -148,6 +150,19 @@ const sameEverywhere: CompareRule = {
   },
 };
 
+/**
+ * A vantage whose only resolver answered a bogon for a public name cannot tell a lie from split-horizon DNS by
+ * itself, and fails to connect; next to a vantage that reaches the site, the bogon is the evidence of tampering.
+ */
+function failureCodeOf(voter: Voter): string {
+  return voter.onlyBogons.length > 0 ? 'dns.tampered' : voter.verdict.code;
+}
+
+function failureSummaryOf(voter: Voter): string {
+  if (voter.onlyBogons.length === 0) return voter.verdict.summary;
+  return `the name resolves only to ${voter.onlyBogons.join(', ')}, a private or reserved address: its resolver answers falsely (there: ${voter.verdict.code}, ${voter.verdict.summary})`;
+}
+
 /** Some vantages reach the site while others fail on the way: the failure lives on those paths. */
 const localized: CompareRule = {
   name: 'localized',
@@ -157,11 +172,11 @@ const localized: CompareRule = {
     if (reaching.length === 0 || failing.length === 0) return undefined;
     const [worst] = [...failing].sort((a, b) => b.verdict.confidence - a.verdict.confidence);
     if (!worst) return undefined;
-    const isPath = failing.every((voter) => isNetworkLevel(voter.verdict.code));
-    const failures = failing.map((voter) => `from ${voter.name} ${voter.verdict.summary}`).join('; ');
+    const isPath = failing.every((voter) => isNetworkLevel(failureCodeOf(voter)));
+    const failures = failing.map((voter) => `from ${voter.name}: ${failureSummaryOf(voter)}`).join(' ');
     return verdict({
       cause: isPath ? 'filtered_path' : worst.verdict.cause,
-      code: codeOf(worst.verdict.code),
+      code: codeOf(failureCodeOf(worst)),
       confidence: confidenceOf(isPath ? 0.8 : worst.verdict.confidence, reaching.length, input),
       summary: `Reachable from ${names(reaching)}; ${failures}${isPath ? ' The failure is on the path from there, not at the site.' : ''}`,
       evidence: evidenceOf(input),
@@ -193,14 +208,25 @@ const mixedFailures: CompareRule = {
 /** Read top to bottom, like the comparison table in docs/causes.md. */
 export const compareRules: CompareRule[] = [noVoter, sameEverywhere, localized, mixedFailures];
 
+/** The addresses a public name resolved to, when every one of them is a bogon (nothing else was answered). */
+function onlyBogonsOf(dns: DnsObservation | null | undefined): string[] {
+  if (!dns || dns.isLocalName) return [];
+  const queries = dns.resolvers.flatMap((resolver) => resolver.queries);
+  const addresses = queries.flatMap((query) => query.addresses);
+  const bogons = [...new Set(queries.flatMap((query) => query.bogons))];
+  return addresses.length > 0 && addresses.every((address) => bogons.includes(address)) ? bogons : [];
+}
+
 export function inputOf(comparison: Comparison): CompareInput {
   const completed = comparison.vantages.filter((vantage) => vantage.status === 'completed' && vantage.report);
   const voters: Voter[] = [];
   const ownNetworkFailed: Voter[] = [];
   for (const vantage of completed) {
+    const report = vantage.report as NonNullable<typeof vantage.report>;
     const voter = {
       name: vantage.name,
-      verdict: (vantage.report as NonNullable<typeof vantage.report>).verdict,
+      verdict: report.verdict,
+      onlyBogons: onlyBogonsOf(report.target.dns),
     };
     // A vantage whose own network fails says nothing about the site.
     if (voter.verdict.cause === 'local_network') ownNetworkFailed.push(voter);

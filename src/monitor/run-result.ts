@@ -109,6 +109,33 @@ export function runResultOfVantages(
   };
 }
 
+/** A down run where nothing was probed (the target refused, no vantage live): its cause, code and why. */
+export function unprobedDownRun(
+  startedAtMs: number,
+  context: { trigger: RunTrigger; isMaintenance: boolean; scheduledAtMs?: number },
+  what: { cause: string; code: string; summary: string; vantages?: VantageOutcome[] },
+): RunResult {
+  return {
+    startedAtMs,
+    summary: what.summary,
+    ...(context.scheduledAtMs !== undefined ? { scheduledAtMs: context.scheduledAtMs } : {}),
+    entry: {
+      at: new Date(startedAtMs).toISOString(),
+      ...(context.scheduledAtMs !== undefined
+        ? { scheduledAt: new Date(context.scheduledAtMs).toISOString() }
+        : {}),
+      trigger: context.trigger,
+      health: 'down',
+      isMaintenance: context.isMaintenance,
+      cause: what.cause,
+      code: what.code,
+      durationMs: Date.now() - startedAtMs,
+      phasesMs: {},
+      ...(what.vantages ? { vantages: what.vantages } : {}),
+    },
+  };
+}
+
 function phasesOf(report: Report): HistoryEntry['phasesMs'] {
   const lastHop = report.target.http?.hops.at(-1)?.exchange;
   const timings = lastHop?.timings;

@@ -12,7 +12,7 @@ import type { AlertQueue } from './alerting/alerts.js';
 import type { MonitorConfig } from './config.js';
 import { applyPendingConsequences, consequencesOf } from './consequences.js';
 import { type MonitorRecord, monitorIdSchema } from './records.js';
-import { type RunResult, type RunTrigger, runResultOf } from './run-result.js';
+import { type RunResult, type RunTrigger, runResultOf, unprobedDownRun } from './run-result.js';
 import type { MonitorRunJobData, MonitorScheduler } from './scheduler.js';
 import { type Decision, decide, isInMaintenance } from './state-machine.js';
 import type { MonitorStore } from './store.js';
@@ -169,24 +169,7 @@ async function probeMonitor(
     // The target (or its input) is refused outright: a down run whose summary says why, not an infrastructure error.
     if (error instanceof TargetRefusedError || error instanceof InputError) {
       const code = error instanceof TargetRefusedError ? 'policy.refused' : 'input.invalid';
-      return {
-        startedAtMs,
-        summary: error.message,
-        ...(context.scheduledAtMs !== undefined ? { scheduledAtMs: context.scheduledAtMs } : {}),
-        entry: {
-          at: new Date(startedAtMs).toISOString(),
-          ...(context.scheduledAtMs !== undefined
-            ? { scheduledAt: new Date(context.scheduledAtMs).toISOString() }
-            : {}),
-          trigger: context.trigger,
-          health: 'down',
-          isMaintenance: context.isMaintenance,
-          cause: 'refused',
-          code,
-          durationMs: Date.now() - startedAtMs,
-          phasesMs: {},
-        },
-      };
+      return unprobedDownRun(startedAtMs, context, { cause: 'refused', code, summary: error.message });
     }
     throw error;
   }

@@ -6,7 +6,7 @@ import type { ProbeDefaults } from '../requests/probe-options.js';
 import { type FanOutSubmitter, fanOutGraceMs } from '../vantages/fan-out.js';
 import { selectVantages, type VantageRegistry } from '../vantages/registry.js';
 import type { MonitorRecord } from './records.js';
-import { type RunResult, type RunTrigger, runResultOfVantages } from './run-result.js';
+import { type RunResult, type RunTrigger, runResultOfVantages, unprobedDownRun } from './run-result.js';
 
 /** What a monitor worker needs to run monitors from vantages. */
 export interface MonitorVantages {
@@ -65,23 +65,10 @@ export async function probeFromVantages(
  * the cause, so the status page says it is ours, not the site's.
  */
 function noVantageRun(reason: string, startedAtMs: number, context: RunContext): RunResult {
-  return {
-    startedAtMs,
+  return unprobedDownRun(startedAtMs, context, {
+    cause: 'local_network',
+    code: 'vantage.none_live',
     summary: `No vantage could probe it: ${reason}.`,
-    ...(context.scheduledAtMs !== undefined ? { scheduledAtMs: context.scheduledAtMs } : {}),
-    entry: {
-      at: new Date(startedAtMs).toISOString(),
-      ...(context.scheduledAtMs !== undefined
-        ? { scheduledAt: new Date(context.scheduledAtMs).toISOString() }
-        : {}),
-      trigger: context.trigger,
-      health: 'down',
-      isMaintenance: context.isMaintenance,
-      cause: 'local_network',
-      code: 'vantage.none_live',
-      durationMs: Date.now() - startedAtMs,
-      phasesMs: {},
-      vantages: [],
-    },
-  };
+    vantages: [],
+  });
 }

@@ -94,12 +94,16 @@ describe.skipIf(!hasChromium)('the status page in Chromium', () => {
     sites.push(healthy, broken, slow);
     broken.mode = 'failing';
     slow.mode = 'slow';
-    const ids = await Promise.all([
-      createMonitor({ name: 'Website', url: healthy.url }),
-      createMonitor({ name: 'Checkout API', url: broken.url, confirmations: 1 }),
-      createMonitor({ name: 'Search', url: slow.url, confirmations: 1, slowFirstByteMs: 200 }),
-    ]);
-    await Promise.all([stateOf(ids[0], 'up'), stateOf(ids[1], 'down'), stateOf(ids[2], 'degraded')]);
+    // One after another: the page lists monitors in the order they were created.
+    const website = await createMonitor({ name: 'Website', url: healthy.url });
+    const checkout = await createMonitor({ name: 'Checkout API', url: broken.url, confirmations: 1 });
+    const search = await createMonitor({
+      name: 'Search',
+      url: slow.url,
+      confirmations: 1,
+      slowFirstByteMs: 200,
+    });
+    await Promise.all([stateOf(website, 'up'), stateOf(checkout, 'down'), stateOf(search, 'degraded')]);
     userDataDir = await mkdtemp(join(tmpdir(), 'reach-chromium-'));
     browser = await chromium.launchPersistentContext(userDataDir, {
       executablePath: chromiumPath,

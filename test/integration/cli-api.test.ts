@@ -1,12 +1,14 @@
 // `reach probe --api` and `reach vantages --api` as processes against a real service: an API that is the vantage
 // `local` and a second vantage `isp-b` whose resolver sends the site's name to a filtering middlebox, on one
 // redis-server, with an API key.
+// Site names end in .internal: on loopback every address is private, which for a public name would itself be
+// evidence of a lying resolver (a local name's private answers are expected).
 import { execFile } from 'node:child_process';
-import { once } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DnsTestServer, startDnsServer } from '../support/dns-server.js';
 import { freeClosedPort } from '../support/http-servers.js';
+import { startNameResettingMiddlebox } from '../support/middlebox.js';
 import { type CliResult, cliPath } from '../support/process.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { type LoopbackTarget, startTarget, startTestService } from './service/support.js';
@@ -33,29 +35,14 @@ function runCli(args: string[], key: string | null = apiKey): Promise<CliResult>
   });
 }
 
-/** On 127.0.0.2, the site's port: resets every request naming www.news.test, answers any other Host. */
-async function startMiddlebox(port: number): Promise<net.Server> {
-  const server = net.createServer((socket) => {
-    socket.on('error', () => undefined);
-    socket.once('data', (chunk: Buffer) => {
-      if (chunk.toString('latin1').toLowerCase().includes('host: www.news.test')) {
-        socket.resetAndDestroy();
-        return;
-      }
-      socket.end('HTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: close\r\n\r\nhi\n');
-    });
-  });
-  server.listen(port, '127.0.0.2');
-  await once(server, 'listening');
-  return server;
-}
+/** On 127.0.0.2, the site's port: resets every request naming www.news.internal, answers any other Host. */
 
 beforeAll(async () => {
   redis = await startRedis();
   site = await startTarget();
-  middlebox = await startMiddlebox(site.port);
-  honestDns = await startDnsServer({ 'www.news.test': { a: ['127.0.0.1'] } });
-  filteredDns = await startDnsServer({ 'www.news.test': { a: ['127.0.0.2'] } });
+  middlebox = await startNameResettingMiddlebox(site.port, ['www.news.internal']);
+  honestDns = await startDnsServer({ 'www.news.internal': { a: ['127.0.0.1'] } });
+  filteredDns = await startDnsServer({ 'www.news.internal': { a: ['127.0.0.2'] } });
   const common = {
     QUEUE_NAME: 'clitest',
     PROBE_ALLOW_PRIVATE: 'true',
@@ -89,7 +76,7 @@ afterAll(async () => {
 });
 
 describe('reach probe --api', () => {
-  const url = () => `http://www.news.test:${site.port}/`;
+  const url = () => `http://www.news.internal:${site.port}/`;
 
   it('prints one column per vantage and the compared verdict below, and exits 1 for a localized filter', async () => {
     const result = await runCli([
@@ -142,7 +129,7 @@ describe('reach probe --api', () => {
     expect(result.stdout.split('\n')[0]).toMatch(
       /^OK http\.ok \(confidence 0\.\d\d\): The site is reachable/,
     );
-    expect(result.stdout).toMatch(/^http\s+[\d.]+ ms\s+GET http:\/\/www\.news\.test/m);
+    expect(result.stdout).toMatch(/^http\s+[\d.]+ ms\s+GET http:\/\/www\.news\.internal/m);
   });
 
   it('exits 2 with the problem detail in one line for a vantage that is not live', async () => {
@@ -169,14 +156,14 @@ describe('reach probe --api', () => {
   });
 
   it.each([
-    [['probe', 'http://www.news.test/', '--vantages', 'all'], /--vantages needs --api URL/],
-    [['probe', 'http://www.news.test/', '--api', 'ftp://127.0.0.1/'], /--api must be an http/],
-    [['probe', 'http://www.news.test/', '--api', 'not a url'], /--api must be an http/],
+    [['probe', 'http://www.news.internal/', '--vantages', 'all'], /--vantages needs --api URL/],
+    [['probe', 'http://www.news.internal/', '--api', 'ftp://127.0.0.1/'], /--api must be an http/],
+    [['probe', 'http://www.news.internal/', '--api', 'not a url'], /--api must be an http/],
     [
-      ['probe', 'http://www.news.test/', '--api', 'http://127.0.0.1:1', '--vantages', 'a,,b'],
+      ['probe', 'http://www.news.internal/', '--api', 'http://127.0.0.1:1', '--vantages', 'a,,b'],
       /--vantages takes/,
     ],
-    [['probe', 'http://www.news.test/', '--api', 'http://127.0.0.1:1', '--ca', 'x.pem'], /--ca applies/],
+    [['probe', 'http://www.news.internal/', '--api', 'http://127.0.0.1:1', '--ca', 'x.pem'], /--ca applies/],
     [['vantages', '--api', 'http://127.0.0.1:1', '--everything'], /Unknown option '--everything'/],
     [['vantages'], /vantages needs --api URL/],
   ])('exits 2 with one line for bad usage: %j', async (args, message) => {

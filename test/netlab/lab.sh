@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and removes reach's network lab: namespaces joined by veth pairs, a router carrying middlebox
-# rules, bind9 and dnsmasq on a DNS host, nginx and two Node backends on a web host. Run as root.
+# rules, bind9 and dnsmasq on a DNS host, nginx and two Node backends on a web host, and vantage namespaces
+# (one on a path the middlebox ignores, one with no path at all) sharing one redis-server. Run as root.
 #
 #   lab.sh up       build the lab (runs `down` first)
 #   lab.sh down     remove everything `up` made; safe to run twice
@@ -26,10 +27,13 @@ NS_PROBER=${PREFIX}prober   # where reach runs: 192.0.2.10, default route via th
 NS_NOROUTE=${PREFIX}noroute # a second prober with loopback only: no route at all
 NS_ROUTER=${PREFIX}router   # forwards between the three networks; the middlebox rules live here
 NS_DNS=${PREFIX}dns         # bind9 on 198.51.100.53 (honest), dnsmasq on 198.51.100.54 (lies)
-NS_WEB=${PREFIX}web         # nginx on 203.0.113.5 and .10; Node backends on .12 and 127.0.0.1:8081
-ALL_NS=("$NS_PROBER" "$NS_NOROUTE" "$NS_ROUTER" "$NS_DNS" "$NS_WEB")
+NS_WEB=${PREFIX}web         # nginx on 203.0.113.5 and .10; Node backends on .12, .13 and 127.0.0.1:8081
+NS_CLEAN=${PREFIX}clean     # vantage "clean": 192.0.2.130, its own link to the router, which skips the middlebox
+NS_BROKEN=${PREFIX}broken   # vantage "broken": its only link is the one to Redis (no route to the web or DNS)
+NS_REDIS=${PREFIX}redis     # the vantages' shared redis-server on 192.0.2.241, a lab-only bridge
+ALL_NS=("$NS_PROBER" "$NS_NOROUTE" "$NS_ROUTER" "$NS_DNS" "$NS_WEB" "$NS_CLEAN" "$NS_BROKEN" "$NS_REDIS")
 # Namespaces whose tools (curl, dig, reach) should use the lab's DNS by default.
-CLIENT_NS=("$NS_PROBER" "$NS_NOROUTE")
+CLIENT_NS=("$NS_PROBER" "$NS_NOROUTE" "$NS_CLEAN" "$NS_BROKEN")
 
 HONEST_DNS=198.51.100.53
 LYING_DNS=198.51.100.54
@@ -38,6 +42,8 @@ CONTROL_ADDRESS=203.0.113.5
 WEB_ADDRESS=203.0.113.10
 CLOSED_ADDRESS=203.0.113.11 # on the web host, nothing listens: the kernel answers RST to the SYN
 RESET_ADDRESS=203.0.113.12
+NAME_RESET_ADDRESS=203.0.113.13 # a Node server resetting requests that name NAME_RESET_HOST, answering others
+NAME_RESET_HOST=namereset.site-a.test
 BLACKHOLE_ADDRESS=203.0.113.66
 UNREACHABLE_ADDRESS=203.0.113.67
 # IPv6 joins the prober, the router and the web host only (the resolvers stay IPv4-only).
@@ -54,6 +60,12 @@ INTERCEPTED_SITE=203.0.113.33    # the router sends port 80 for these two to the
 INTERCEPTED_CONTROL=203.0.113.34
 SEARCH_ADDRESS=203.0.113.35      # the rewriting resolver's search page
 BLACKHOLE_MTU=1280
+# Vantages: the prober's link is 192.0.2.0/25, the clean vantage's 192.0.2.128/26, and the link to the shared
+# Redis 192.0.2.240/28 (a bridge in NS_REDIS; only the vantages' processes use it, the router never sees it).
+CLEAN_ADDRESS=192.0.2.130
+REDIS_ADDRESS=192.0.2.241
+REDIS_PORT=6379
+declare -A REDIS_LINK_ADDRESS=([$NS_PROBER]=192.0.2.242 [$NS_CLEAN]=192.0.2.243 [$NS_BROKEN]=192.0.2.244)
 SLOW_DELAY_MS=${REACH_NETLAB_SLOW_DELAY_MS:-2500}
 
 log() { printf 'netlab: %s\n' "$*" >&2; }
@@ -63,7 +75,7 @@ ns_exists() { [[ -e "/run/netns/$1" ]]; }
 
 require_tools() {
   local missing=() tool
-  for tool in ip iptables ip6tables nginx named dnsmasq openssl node; do
+  for tool in ip iptables ip6tables nginx named dnsmasq openssl node redis-server; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   ((${#missing[@]} == 0)) || die "missing tools: ${missing[*]}"
@@ -97,7 +109,7 @@ build_network() {
   ip link add r-dns netns "$NS_ROUTER" type veth peer name eth0 netns "$NS_DNS"
   ip link add r-web netns "$NS_ROUTER" type veth peer name eth0 netns "$NS_WEB"
 
-  in_ns "$NS_ROUTER" ip addr add 192.0.2.1/24 dev r-prober
+  in_ns "$NS_ROUTER" ip addr add 192.0.2.1/25 dev r-prober
   in_ns "$NS_ROUTER" ip addr add 198.51.100.1/24 dev r-dns
   in_ns "$NS_ROUTER" ip addr add 203.0.113.1/24 dev r-web
   for link in r-prober r-dns r-web; do in_ns "$NS_ROUTER" ip link set "$link" up; done
@@ -107,7 +119,7 @@ build_network() {
   in_ns "$NS_ROUTER" ip -6 addr add "$ROUTER_WEB_ADDRESS6/64" dev r-web nodad
   in_ns "$NS_ROUTER" sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/forwarding'
 
-  in_ns "$NS_PROBER" ip addr add 192.0.2.10/24 dev eth0
+  in_ns "$NS_PROBER" ip addr add 192.0.2.10/25 dev eth0
   in_ns "$NS_PROBER" ip link set eth0 up
   in_ns "$NS_PROBER" ip route add default via 192.0.2.1
   in_ns "$NS_PROBER" ip -6 addr add "$PROBER_ADDRESS6/64" dev eth0 nodad
@@ -120,8 +132,10 @@ build_network() {
   in_ns "$NS_DNS" ip route add default via 198.51.100.1
 
   local address
-  for address in "$CONTROL_ADDRESS" "$WEB_ADDRESS" "$CLOSED_ADDRESS" "$RESET_ADDRESS" \
-    "$PORTAL_ADDRESS" "$BLOCKPAGE_ADDRESS" "$LARGE_ADDRESS" "$SEARCH_ADDRESS"; do
+  # BLACKHOLE_ADDRESS is served too: only paths through the router's drop rule lose it (the clean vantage's
+  # path skips that rule and reaches nginx there).
+  for address in "$CONTROL_ADDRESS" "$WEB_ADDRESS" "$CLOSED_ADDRESS" "$RESET_ADDRESS" "$NAME_RESET_ADDRESS" \
+    "$PORTAL_ADDRESS" "$BLOCKPAGE_ADDRESS" "$LARGE_ADDRESS" "$SEARCH_ADDRESS" "$BLACKHOLE_ADDRESS"; do
     in_ns "$NS_WEB" ip addr add "$address/24" dev eth0
   done
   in_ns "$NS_WEB" ip link set eth0 up
@@ -130,6 +144,28 @@ build_network() {
   in_ns "$NS_WEB" ip -6 route add default via "$ROUTER_WEB_ADDRESS6"
 
   # The noroute namespace keeps loopback only: every connect and every DNS query fails with ENETUNREACH.
+
+  # The clean vantage: a link of its own to the router (the middlebox rules let it through, see below).
+  ip link add r-clean netns "$NS_ROUTER" type veth peer name eth0 netns "$NS_CLEAN"
+  in_ns "$NS_ROUTER" ip addr add 192.0.2.129/26 dev r-clean
+  in_ns "$NS_ROUTER" ip link set r-clean up
+  in_ns "$NS_CLEAN" ip addr add "$CLEAN_ADDRESS/26" dev eth0
+  in_ns "$NS_CLEAN" ip link set eth0 up
+  in_ns "$NS_CLEAN" ip route add default via 192.0.2.129
+
+  # The link to the shared Redis: a bridge in the Redis namespace, one port per vantage namespace. No default
+  # route goes through it, so the broken vantage (this link only) has no route to the web or DNS.
+  in_ns "$NS_REDIS" ip link add br0 type bridge
+  in_ns "$NS_REDIS" ip addr add "$REDIS_ADDRESS/28" dev br0
+  in_ns "$NS_REDIS" ip link set br0 up
+  local index=0
+  for ns in "$NS_PROBER" "$NS_CLEAN" "$NS_BROKEN"; do
+    ip link add "v$index" netns "$NS_REDIS" type veth peer name redis0 netns "$ns"
+    in_ns "$NS_REDIS" ip link set "v$index" master br0 up
+    in_ns "$ns" ip addr add "${REDIS_LINK_ADDRESS[$ns]}/28" dev redis0
+    in_ns "$ns" ip link set redis0 up
+    index=$((index + 1))
+  done
 
   for ns in "${CLIENT_NS[@]}"; do
     mkdir -p "/etc/netns/$ns"
@@ -141,6 +177,8 @@ build_network() {
 
 build_middlebox() {
   local fw=(ip netns exec "$NS_ROUTER" iptables -w 5)
+  # The clean vantage's path: accepted before any filter rule (the replies to it match none of them).
+  "${fw[@]}" -A FORWARD -i r-clean -j ACCEPT
   # A black hole: every packet to this address vanishes (SYNs time out).
   "${fw[@]}" -A FORWARD -d "$BLACKHOLE_ADDRESS" -j DROP
   # The IPv6 path to the web host is a black hole too (a dual-stack site whose IPv6 is broken).
@@ -166,7 +204,7 @@ build_middlebox() {
 
   # A path MTU black hole: packets from LARGE_ADDRESS towards the prober leave on a route with a smaller
   # MTU, and the ICMP "fragmentation needed" that would tell the server is dropped. Small packets pass.
-  in_ns "$NS_ROUTER" ip route add 192.0.2.0/24 dev r-prober mtu lock "$BLACKHOLE_MTU" table 100
+  in_ns "$NS_ROUTER" ip route add 192.0.2.0/25 dev r-prober mtu lock "$BLACKHOLE_MTU" table 100
   in_ns "$NS_ROUTER" ip rule add from "$LARGE_ADDRESS" table 100
   "${fw[@]}" -A OUTPUT -p icmp --icmp-type fragmentation-needed -d "$LARGE_ADDRESS" -j DROP
 }
@@ -253,8 +291,36 @@ start_web() {
 
   # setsid: the backends outlive this script without holding its terminal or pipes.
   in_ns "$NS_WEB" setsid node "$LAB_DIR/backends.mjs" --reset "$RESET_ADDRESS:80" --slow 127.0.0.1:8081 \
+    --name-reset "$NAME_RESET_ADDRESS:80" --reset-host "$NAME_RESET_HOST" \
     --delay-ms "$SLOW_DELAY_MS" --pidfile "$STATE/backends.pid" </dev/null >>"$STATE/backends.log" 2>&1 &
   wait_for "the Node backends to listen" 100 test -s "$STATE/backends.pid"
+}
+
+# The vantages' shared Redis: a random password (in a file only root reads), bound to the lab-only bridge.
+start_redis() {
+  mkdir -p "$STATE/redis"
+  chmod 700 "$STATE/redis"
+  local password
+  password=$(openssl rand -hex 24)
+  (
+    umask 077
+    printf '%s\n' "$password" >"$STATE/redis/password"
+    cat >"$STATE/redis/redis.conf" <<EOF
+bind $REDIS_ADDRESS
+port $REDIS_PORT
+protected-mode yes
+requirepass $password
+dir $STATE/redis
+save ""
+appendonly no
+daemonize yes
+pidfile $STATE/redis.pid
+logfile $STATE/redis/redis.log
+EOF
+  )
+  in_ns "$NS_REDIS" redis-server "$STATE/redis/redis.conf" </dev/null >>"$STATE/redis.out" 2>&1
+  wait_for "redis-server to listen on $REDIS_ADDRESS:$REDIS_PORT" 100 grep -q 'Ready to accept connections' \
+    "$STATE/redis/redis.log"
 }
 
 # ---------------------------------------------------------------- commands
@@ -277,6 +343,7 @@ stop_pidfile() {
 cmd_down() {
   local ns pid
   stop_pidfile "$STATE/backends.pid" "$NS_WEB"
+  stop_pidfile "$STATE/redis.pid" "$NS_REDIS"
   stop_pidfile "$STATE/nginx.pid" "$NS_WEB"
   stop_pidfile "$STATE/dnsmasq.pid" "$NS_DNS"
   stop_pidfile "$STATE/dnsmasq-rewriting.pid" "$NS_DNS"
@@ -315,7 +382,9 @@ cmd_up() {
   build_certificates
   start_dns
   start_web
+  start_redis
   log "up: reach runs in $NS_PROBER; resolvers $HONEST_DNS (honest), $LYING_DNS (lies), $DEAD_DNS (dropped)"
+  log "up: vantages $NS_PROBER, $NS_CLEAN, $NS_BROKEN share redis://$REDIS_ADDRESS:$REDIS_PORT (password in $STATE/redis/password)"
   log "up: lab CA at $STATE/tls/ca.pem; control http://control.site-b.test/ or http://$CONTROL_ADDRESS/"
 }
 
@@ -328,7 +397,7 @@ cmd_status() {
   done
   local pidfile
   for pidfile in "$NAMED_DIR/named.pid" "$STATE/dnsmasq.pid" "$STATE/dnsmasq-rewriting.pid" "$STATE/nginx.pid" \
-    "$STATE/backends.pid"; do
+    "$STATE/backends.pid" "$STATE/redis.pid"; do
     name=$(basename "$pidfile" .pid)
     if pid_alive "$pidfile"; then
       echo "$name: running (pid $(<"$pidfile"))"

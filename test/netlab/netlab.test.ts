@@ -1,15 +1,14 @@
 // Runs reach inside the network lab (test/netlab/lab.sh): every scenario through the CLI as a process, and
 // through the service (reach serve) running in the prober namespace.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpExchange, Report } from '../../src/types.js';
+import { cliPath, LabProcess, runInNamespace } from './lab-process.js';
+import { describeVantages } from './vantages.js';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
 const labScript = path.join(import.meta.dirname, 'lab.sh');
-const cliPath = path.join(repoRoot, 'dist/cli.js');
 // A prefix of our own, so this run's lab cannot collide with another run's or with a lab brought up by hand.
 const labPrefix = `reach-t${process.pid}-`;
 const labState = `/run/${labPrefix}netlab`;
@@ -26,7 +25,17 @@ const addressControl = 'http://203.0.113.5/';
 /** The service listens on the prober namespace's own loopback: only processes inside the lab reach it. */
 const serviceUrl = 'http://127.0.0.1:8080';
 
-const requiredTools = ['ip', 'iptables', 'ip6tables', 'nginx', 'named', 'dnsmasq', 'openssl', 'redis-server'];
+const requiredTools = [
+  'ip',
+  'ss',
+  'iptables',
+  'ip6tables',
+  'nginx',
+  'named',
+  'dnsmasq',
+  'openssl',
+  'redis-server',
+];
 
 function findMissingTools(): string[] {
   // sbin directories hold most of these tools and are not on every PATH.
@@ -71,32 +80,6 @@ function removeAbandonedLabs(): void {
     const ownerPid = Number(match[1]);
     if (ownerPid !== process.pid && !isProcessAlive(ownerPid)) runLab('down', `reach-t${ownerPid}-`);
   }
-}
-
-interface ProcessResult {
-  exitCode: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command inside a lab namespace to its end. */
-function runInNamespace(namespace: string, command: string[]): Promise<ProcessResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', namespace, ...command], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    child.once('error', reject);
-    child.once('close', (exitCode) => resolve({ exitCode, stdout, stderr }));
-  });
 }
 
 interface Scenario {
@@ -585,57 +568,14 @@ async function probeWithService(scenario: Scenario): Promise<Report> {
 }
 
 /** `reach serve` inside the prober namespace, with a private redis-server, trusting the lab CA. */
-class LabService {
-  private child: ChildProcess | undefined;
-  private output = '';
-
-  async start(): Promise<void> {
-    const child = spawn('ip', ['netns', 'exec', proberNamespace, process.execPath, cliPath, 'serve'], {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        HOST: '127.0.0.1',
-        PORT: '8080',
-        PROBE_ALLOW_PRIVATE: 'true',
-        REDIS_DATA_DIR: `${labState}/service-redis`,
-        NODE_EXTRA_CA_CERTS: labCa,
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.output += chunk;
-    });
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`reach serve did not start in 30 s:\n${this.output}`)),
-        30_000,
-      );
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`reach serve exited with ${code} before listening:\n${this.output}`));
-      });
-      lines.on('line', (line) => {
-        this.output += `${line}\n`;
-        if (line.includes('"API listening"')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
-  }
-
-  async close(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
-  }
+function labService(): LabProcess {
+  return new LabProcess('reach serve', proberNamespace, ['serve'], {
+    HOST: '127.0.0.1',
+    PORT: '8080',
+    PROBE_ALLOW_PRIVATE: 'true',
+    REDIS_DATA_DIR: `${labState}/service-redis`,
+    NODE_EXTRA_CA_CERTS: labCa,
+  });
 }
 
 describe.skipIf(skipReason !== undefined)('reach inside the network lab', () => {
@@ -671,9 +611,9 @@ describe.skipIf(skipReason !== undefined)('reach inside the network lab', () => 
   });
 
   describe('the service (POST /probe to reach serve in the prober namespace)', () => {
-    const service = new LabService();
+    const service = labService();
 
-    beforeAll(() => service.start(), 45_000);
+    beforeAll(() => service.start(['API listening']), 45_000);
     afterAll(() => service.close(), 30_000);
 
     for (const scenario of scenarios.filter((candidate) => !candidate.isNoRoute)) {
@@ -687,4 +627,6 @@ describe.skipIf(skipReason !== undefined)('reach inside the network lab', () => 
       });
     }
   });
+
+  describeVantages({ labPrefix, labState });
 });

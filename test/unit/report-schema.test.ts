@@ -2,6 +2,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { classify } from '../../src/diagnosis/classify.js';
+import { compareVantages } from '../../src/diagnosis/compare.js';
 import { warningCodes } from '../../src/diagnosis/warnings.js';
 import { probe } from '../../src/engine.js';
 import type {
@@ -10,9 +12,11 @@ import type {
   DifferentialObservation,
   DnsQueryOutcome,
   HttpOutcomeKind,
+  MultiVantageReport,
   Observations,
   Report,
   TlsOutcomeKind,
+  VantageResult,
 } from '../../src/types.js';
 import { createPki, type TestPki } from '../support/certificates.js';
 import { type DnsTestServer, startDnsServer } from '../support/dns-server.js';
@@ -237,6 +241,48 @@ describe('docs/report.schema.json on the recorded fixtures', () => {
         expect(validateControl(control), `${name}: ${errorsOf(validateControl).join('; ')}`).toBe(true);
       }
     }
+  });
+});
+
+describe('docs/report.schema.json for a probe from several vantages', () => {
+  it('accepts a multi-vantage report: each vantage with its report or its reason, and the compared verdict', () => {
+    const dir = new URL('../fixtures/observations/', import.meta.url);
+    const reportOf = (name: string): Report => {
+      const obs = JSON.parse(readFileSync(new URL(`${name}.json`, dir), 'utf8')) as Observations;
+      return {
+        schemaVersion: 1,
+        url: 'http://www.example.test/news',
+        startedAt: '2026-11-30T00:00:00.000Z',
+        durationMs: 12,
+        timeoutMs: 5000,
+        resolvers: ['203.0.113.53:53'],
+        target: obs.target,
+        controls: obs.controls,
+        verdict: classify(obs),
+        warnings: [],
+      };
+    };
+    const vantages: VantageResult[] = [
+      {
+        name: 'isp-a',
+        labels: { network: 'isp-a' },
+        status: 'completed',
+        report: reportOf('filter-keyword-reset'),
+      },
+      { name: 'isp-b', labels: {}, status: 'completed', report: reportOf('http-ok') },
+      { name: 'campus', labels: {}, status: 'lost', reason: "no result by the probe's deadline" },
+    ];
+    const report: MultiVantageReport = {
+      schemaVersion: 1,
+      url: 'http://www.example.test/news',
+      startedAt: '2026-11-30T00:00:00.000Z',
+      durationMs: 4100,
+      vantages,
+      verdict: compareVantages({ url: 'http://www.example.test/news', vantages }),
+    };
+    const validate = validateDef('MultiVantageReport');
+    expect(validate(report), errorsOf(validate).join('; ')).toBe(true);
+    expect(validate({ ...report, vantages: [{ name: 'x', labels: {}, status: 'gone' }] })).toBe(false);
   });
 });
 

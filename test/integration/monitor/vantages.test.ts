@@ -1,7 +1,4 @@
-// A monitor probed from three vantages with a quorum of two, against a real redis-server: one vantage's path
-// resets the site's requests (its resolver sends the name to a middlebox), and later a second one's does too.
-import { once } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -18,6 +15,7 @@ import {
 import { createProbeMetrics } from '../../../src/worker/metrics.js';
 import { createProbeRunner } from '../../../src/worker/processor.js';
 import { type ProbeWorker, startProbeWorker } from '../../../src/worker/worker.js';
+import { startNameResettingMiddlebox } from '../../support/middlebox.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import { startDnsServer, type TestDnsServer } from '../service/support.js';
 import {
@@ -49,18 +47,6 @@ const workers: ProbeWorker[] = [];
 const heartbeats: VantageHeartbeat[] = [];
 
 /** On 127.0.0.2, the site's port: resets every request naming the site, as an on-path filter would. */
-async function startMiddlebox(port: number): Promise<net.Server> {
-  const server = net.createServer((socket) => {
-    socket.on('error', () => undefined);
-    socket.once('data', (chunk: Buffer) => {
-      if (chunk.toString('latin1').toLowerCase().includes('host: www.shop.test')) socket.resetAndDestroy();
-      else socket.end('HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
-    });
-  });
-  server.listen(port, '127.0.0.2');
-  await once(server, 'listening');
-  return server;
-}
 
 /** One vantage: a probe worker on the shared and its own queue, with its own resolver, and its heartbeat. */
 async function startVantage(name: string, resolver: string): Promise<void> {
@@ -102,7 +88,7 @@ beforeAll(async () => {
   client = new Redis(redis.url, { maxRetriesPerRequest: null });
   site = await startSwitchableSite();
   const port = Number(new URL(site.url).port);
-  middlebox = await startMiddlebox(port);
+  middlebox = await startNameResettingMiddlebox(port, ['www.shop.internal']);
   receiver = await startWebhookReceiver();
   dns.a = await startDnsServer('127.0.0.1');
   dns.b = await startDnsServer('127.0.0.1');
@@ -137,7 +123,7 @@ describe('a monitor with vantages and a quorum', () => {
     const siteUrl = new URL(site.url);
     const created = await sendJson('POST', `${harness.url}/monitors`, {
       name: 'Shop',
-      url: `http://www.shop.test:${siteUrl.port}/`,
+      url: `http://www.shop.internal:${siteUrl.port}/`,
       intervalSeconds: 60,
       confirmations: 1,
       vantages: ['a', 'b', 'c'],

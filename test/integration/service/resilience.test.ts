@@ -132,7 +132,16 @@ describe('Redis stopped and restarted under the API', () => {
   beforeAll(async () => {
     ownRedis = await startRedis();
     target = await startTarget();
-    service = await startTestService({ redisUrl: ownRedis.url, env: { PROBE_ALLOW_PRIVATE: 'true' } });
+    // A worker may have taken the first job when Redis stops; its lock then lapses and the stalled-job check
+    // puts the job back. Short settings make that recovery take seconds here instead of the default 30 s.
+    service = await startTestService({
+      redisUrl: ownRedis.url,
+      env: {
+        PROBE_ALLOW_PRIVATE: 'true',
+        WORKER_LOCK_DURATION_MS: '2000',
+        WORKER_STALLED_INTERVAL_MS: '1000',
+      },
+    });
   });
 
   afterAll(async () => {
@@ -168,7 +177,7 @@ describe('Redis stopped and restarted under the API', () => {
     // The job queued before the outage survived in the append-only file and was run.
     const earlier = await completedProbe(service.apiUrl, before.body.id, {
       what: 'the job submitted before the outage',
-      attempts: 100,
+      attempts: 300,
       intervalMs: 100,
     });
     expect(earlier.report.url).toBe(target.url);

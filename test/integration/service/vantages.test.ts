@@ -1,12 +1,10 @@
-// Vantage points against one real redis-server: two worker processes that resolve the same name differently
-// (one is sent to a filtering middlebox), a fan-out that compares them, and a vantage that never answers.
-import { once } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareQueueName, VantageRegistry, vantageQueueName } from '../../../src/vantages/registry.js';
 import { type DnsTestServer, startDnsServer } from '../../support/dns-server.js';
+import { startNameResettingMiddlebox } from '../../support/middlebox.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import { getJson, type LoopbackTarget, postJson, startTarget, startTestService } from './support.js';
 
@@ -19,40 +17,19 @@ let filteredDns: DnsTestServer;
 let api: Awaited<ReturnType<typeof startTestService>>;
 let filteredVantage: Awaited<ReturnType<typeof startTestService>>;
 
-/**
- * On 127.0.0.2, the site's port: resets every request that names www.news.test or www.resets.test (after
- * reading it, as an on-path filter does) and answers any other Host, such as the neutral request's.
- */
-async function startMiddlebox(port: number): Promise<net.Server> {
-  const server = net.createServer((socket) => {
-    socket.on('error', () => undefined);
-    socket.once('data', (chunk: Buffer) => {
-      const head = chunk.toString('latin1').toLowerCase();
-      if (head.includes('host: www.news.test') || head.includes('host: www.resets.test')) {
-        socket.resetAndDestroy();
-        return;
-      }
-      socket.end('HTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: close\r\n\r\nhi\n');
-    });
-  });
-  server.listen(port, '127.0.0.2');
-  await once(server, 'listening');
-  return server;
-}
-
 beforeAll(async () => {
   redis = await startRedis();
   site = await startTarget();
-  middlebox = await startMiddlebox(site.port);
+  middlebox = await startNameResettingMiddlebox(site.port, ['www.news.internal', 'www.resets.internal']);
   // The honest network resolves the site; the filtered one resolves it to the middlebox. Both send
-  // www.resets.test to the middlebox: a name reset everywhere.
+  // www.resets.internal to the middlebox: a name reset everywhere.
   honestDns = await startDnsServer({
-    'www.news.test': { a: ['127.0.0.1'] },
-    'www.resets.test': { a: ['127.0.0.2'] },
+    'www.news.internal': { a: ['127.0.0.1'] },
+    'www.resets.internal': { a: ['127.0.0.2'] },
   });
   filteredDns = await startDnsServer({
-    'www.news.test': { a: ['127.0.0.2'] },
-    'www.resets.test': { a: ['127.0.0.2'] },
+    'www.news.internal': { a: ['127.0.0.2'] },
+    'www.resets.internal': { a: ['127.0.0.2'] },
   });
   const common = { QUEUE_NAME: queueName, PROBE_ALLOW_PRIVATE: 'true', VANTAGE_HEARTBEAT_SECONDS: '1' };
   api = await startTestService({
@@ -94,7 +71,7 @@ describe('vantage points', () => {
 
   it('localizes a reset seen from one vantage while the other reaches the site', async () => {
     const answer = await postJson(`${api.apiUrl}/probe?wait=30`, {
-      url: `http://www.news.test:${site.port}/`,
+      url: `http://www.news.internal:${site.port}/`,
       vantages: 'all',
       timeoutMs: 3000,
     });
@@ -121,7 +98,7 @@ describe('vantage points', () => {
 
   it('calls a reset for one name seen from every vantage the server, not a filter', async () => {
     const answer = await postJson(`${api.apiUrl}/probe?wait=30`, {
-      url: `http://www.resets.test:${site.port}/`,
+      url: `http://www.resets.internal:${site.port}/`,
       vantages: { labels: {}, count: 2 },
       timeoutMs: 3000,
     });
@@ -138,7 +115,7 @@ describe('vantage points', () => {
 
   it('answers 422 for a vantage that is unknown or not live, naming the field', async () => {
     const answer = await postJson(`${api.apiUrl}/probe`, {
-      url: `http://www.news.test:${site.port}/`,
+      url: `http://www.news.internal:${site.port}/`,
       vantages: ['local', 'nowhere'],
     });
     expect(answer.status).toBe(422);
@@ -158,7 +135,7 @@ describe('vantage points', () => {
         concurrency: 1,
       });
       const answer = await postJson(`${api.apiUrl}/probe?wait=30`, {
-        url: `http://www.news.test:${site.port}/`,
+        url: `http://www.news.internal:${site.port}/`,
         vantages: ['local', 'ghost'],
         timeoutMs: 1000,
       });
@@ -184,7 +161,7 @@ describe('vantage points', () => {
 
   it('keeps a probe without vantages a single report, as before', async () => {
     const answer = await postJson(`${api.apiUrl}/probe?wait=30`, {
-      url: `http://www.news.test:${site.port}/`,
+      url: `http://www.news.internal:${site.port}/`,
     });
     expect(answer.status).toBe(200);
     expect(answer.body.report.target).toBeDefined();

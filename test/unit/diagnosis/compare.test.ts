@@ -106,6 +106,17 @@ const expectations: Expectation[] = [
     rule: 'localized',
   },
   {
+    fixture: 'lying-resolver-alone-one-vantage',
+    behaviour:
+      "calls a bogon from a vantage's only resolver tampering once another vantage reaches the site (found in the network lab)",
+    cause: 'filtered_path',
+    code: 'dns.tampered',
+    rule: 'localized',
+    summary: [
+      /^Reachable from isp-b; from isp-a: the name resolves only to 127\.0\.0\.1, a private or reserved address/,
+    ],
+  },
+  {
     fixture: 'one-vantage-own-network-broken',
     behaviour: 'takes a vantage whose own network fails out of the vote and lets the others decide',
     cause: 'server_fault',
