@@ -17,6 +17,11 @@ export interface ProbeOptions {
   resolvers?: ResolverSpec[];
   /** Known-good URLs probed in parallel, to tell the prober's network from the target's. */
   controls?: string[];
+  /**
+   * Controls already probed (a batch probes them once for all its URLs): used as they are, and `controls` is
+   * then not probed.
+   */
+  controlResults?: ControlResult[];
   /** The deadline for the whole probe, controls included. */
   timeoutMs?: number;
   /** Extra trusted CA certificates (PEM text). */
@@ -144,22 +149,15 @@ export async function probe(options: ProbeOptions): Promise<Report> {
   try {
     observations = await Promise.all([
       probeTarget({ ...common, url }),
-      ...controls.map((control) => probeControl(control, common)),
+      ...(options.controlResults ? [] : controls).map((control) => probeControl(control, common)),
     ]);
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onCallerAbort);
   }
   const [target, ...controlTargets] = observations;
-  const controlResults: ControlResult[] = controlTargets.map((observation) => {
-    const verdict = classify({ target: observation, controls: [], thresholds });
-    return {
-      url: observation.url,
-      isReachable: observation.http?.hops.at(-1)?.exchange.outcome === 'response',
-      verdict,
-      target: observation,
-    };
-  });
+  const controlResults: ControlResult[] =
+    options.controlResults ?? controlTargets.map((observation) => controlResultOf(observation, thresholds));
   const verdict = classify({ target: target as TargetObservation, controls: controlResults, thresholds });
   return {
     schemaVersion: 1,
@@ -172,6 +170,19 @@ export async function probe(options: ProbeOptions): Promise<Report> {
     controls: controlResults,
     verdict,
     warnings: warningsOf(target as TargetObservation),
+  };
+}
+
+/** A control's observation judged on its own: reachable when it ended with an HTTP response. */
+export function controlResultOf(
+  observation: TargetObservation,
+  thresholds: Thresholds = defaultThresholds,
+): ControlResult {
+  return {
+    url: observation.url,
+    isReachable: observation.http?.hops.at(-1)?.exchange.outcome === 'response',
+    verdict: classify({ target: observation, controls: [], thresholds }),
+    target: observation,
   };
 }
 
