@@ -3,12 +3,18 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApiError, type ApiProbeRequest, createApiClient, isMultiVantageReport } from './api-client.js';
-import { InputError, parseResolver, probe } from './engine.js';
+import { concurrencyLimits, runBatch } from './batch/run.js';
+import { InputError, parseResolver, probe, validateOptions } from './engine.js';
 import { renderReport, renderVantageList, renderVantageReport } from './format.js';
-import type { MultiVantageReport, Report } from './types.js';
+import type { MultiVantageReport, Report, ResolverSpec } from './types.js';
 
 const usage = `usage:
   reach probe <url> [--json] [--resolver IP[:PORT]]... [--control URL]... [--timeout MS] [--ca FILE]
+  reach probe --file LIST|- [--json|--csv] [--concurrency N] [--strict] [--quiet] [--resolver ...] [--control ...]
+                   [--timeout MS] [--ca FILE]
+                   a list of URLs (one a line, # comments, or CSV with a url column; - reads standard input);
+                   exit 0 when every URL is ok, 1 otherwise, 2 for bad usage (or a bad line with --strict),
+                   130 when interrupted with Ctrl-C (the partial summary is printed)
   reach probe <url> --api URL [--vantages all|NAME,...] [--json] [--resolver ...] [--control ...] [--timeout MS]
                    through a running service (API key from REACH_API_KEY)
   reach vantages --api URL [--json]   the service's live vantage points
@@ -30,7 +36,14 @@ async function runProbe(args: string[]): Promise<number> {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
   const { values, positionals } = parsed;
-  if (positionals.length !== 1) throw new UsageError('probe takes exactly one URL');
+  if (values.file !== undefined) {
+    if (positionals.length > 0) throw new UsageError('probe takes a URL or --file LIST, not both');
+    if (values.api !== undefined) throw new UsageError('--file runs locally; it does not go with --api yet');
+  } else {
+    for (const flag of ['csv', 'concurrency', 'strict', 'quiet'] as const)
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} goes with --file LIST`);
+    if (positionals.length !== 1) throw new UsageError('probe takes exactly one URL');
+  }
   const timeoutText = values.timeout;
   const timeoutMs = timeoutText === undefined ? undefined : Number(timeoutText);
   if (timeoutText !== undefined && !/^\d+$/.test(timeoutText)) {
@@ -58,6 +71,13 @@ async function runProbe(args: string[]): Promise<number> {
       throw new UsageError(`cannot read --ca ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`);
     }
   });
+  if (values.file !== undefined)
+    return runBatchProbe(values, {
+      resolvers: (values.resolver ?? []).map(parseResolver),
+      controls: values.control ?? [],
+      timeoutMs,
+      ca,
+    });
   const report = await probe({
     url: positionals[0] as string,
     resolvers: (values.resolver ?? []).map(parseResolver),
@@ -86,8 +106,60 @@ function parseProbeArgs(args: string[]) {
       ca: { type: 'string', multiple: true },
       api: { type: 'string' },
       vantages: { type: 'string' },
+      file: { type: 'string' },
+      csv: { type: 'boolean' },
+      concurrency: { type: 'string' },
+      strict: { type: 'boolean' },
+      quiet: { type: 'boolean' },
     },
   });
+}
+
+/** `reach probe --file`: checks the batch's flags, runs it, and stops it on Ctrl-C. */
+async function runBatchProbe(
+  values: ReturnType<typeof parseProbeArgs>['values'],
+  common: { resolvers: ResolverSpec[]; controls: string[]; timeoutMs: number | undefined; ca: string[] },
+): Promise<number> {
+  if (values.json && values.csv) throw new UsageError('--json and --csv: choose one');
+  const concurrency = parseConcurrency(values.concurrency);
+  // Checked before the list is read, so bad options fail before any probe.
+  validateOptions({ url: 'http://127.0.0.1/', controls: common.controls, timeoutMs: common.timeoutMs });
+  const interrupt = new AbortController();
+  const onInterrupt = () => {
+    // A second Ctrl-C does not wait for the aborted probes.
+    if (interrupt.signal.aborted) process.exit(130);
+    interrupt.abort(new Error('interrupted'));
+  };
+  process.on('SIGINT', onInterrupt);
+  try {
+    const outcome = await runBatch({
+      listPath: values.file as string,
+      ...common,
+      concurrency,
+      format: values.json ? 'json' : values.csv ? 'csv' : 'summary',
+      isStrict: values.strict === true,
+      showsProgress: process.stderr.isTTY === true && values.quiet !== true,
+      signal: interrupt.signal,
+      stdout: process.stdout,
+      stderr: process.stderr,
+    });
+    if (outcome.kind === 'rejected') throw new UsageError(`line ${outcome.lineNumber}: ${outcome.reason}`);
+    if (outcome.kind === 'interrupted') return 130;
+    return outcome.isAllOk ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
+}
+
+function parseConcurrency(text: string | undefined): number {
+  const { min, max } = concurrencyLimits;
+  if (text === undefined) return concurrencyLimits.default;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max)
+    throw new UsageError(
+      `--concurrency must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`,
+    );
+  return value;
 }
 
 function apiBaseUrl(text: string): string {

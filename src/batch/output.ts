@@ -1,0 +1,109 @@
+// Writes a batch's results: NDJSON or CSV as each report finishes, or a summary by cause and code at the end.
+import type { Report } from '../types.js';
+
+export type OutputFormat = 'json' | 'csv' | 'summary';
+
+/** Quotes a CSV cell when it holds a comma, a quote, a line break or edge spaces (RFC 4180). */
+export function csvCell(value: string | number | undefined): string {
+  if (value === undefined) return '';
+  const text = String(value);
+  return /[",\r\n]|^\s|\s$/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+export const csvHeader = 'url,cause,code,confidence,summary,dns_ms,connect_ms,tls_ms,first_byte_ms,total_ms';
+
+/** The time each phase took, where the probe got that far. */
+export function phaseTimesOf(report: Report): {
+  dnsMs?: number;
+  connectMs?: number;
+  tlsMs?: number;
+  firstByteMs?: number;
+  totalMs: number;
+} {
+  const { target } = report;
+  const timings = target.http?.hops[0]?.exchange.timings;
+  const dnsLatencies = target.dns?.resolvers.flatMap((resolver) => resolver.queries.map((q) => q.latencyMs));
+  const connected = target.tcp.find((outcome) => outcome.kind === 'connected');
+  return {
+    dnsMs: timings?.dnsMs ?? (dnsLatencies?.length ? Math.max(...dnsLatencies) : undefined),
+    connectMs: timings?.connectMs ?? (connected?.kind === 'connected' ? connected.connectMs : undefined),
+    tlsMs: timings?.tlsMs ?? target.tls?.handshakeMs,
+    firstByteMs: timings?.firstByteMs,
+    totalMs: report.durationMs,
+  };
+}
+
+export function csvRow(report: Report): string {
+  const times = phaseTimesOf(report);
+  const { verdict } = report;
+  return [
+    report.url,
+    verdict.cause,
+    verdict.code,
+    verdict.confidence.toFixed(2),
+    verdict.summary,
+    times.dnsMs,
+    times.connectMs,
+    times.tlsMs,
+    times.firstByteMs,
+    times.totalMs,
+  ]
+    .map(csvCell)
+    .join(',');
+}
+
+/** Counts of a batch so far, by cause and by cause and code; the non-ok URLs kept up to a limit. */
+export class BatchTally {
+  readonly byCause = new Map<string, number>();
+  readonly byCauseAndCode = new Map<string, number>();
+  readonly problems: { url: string; line: string }[] = [];
+  problemsNotKept = 0;
+  done = 0;
+  skippedLines = 0;
+
+  /** Keeps at most this many non-ok URLs for the end, so memory does not grow with the list. */
+  constructor(readonly maxProblemsKept = 10_000) {}
+
+  add(report: Report): void {
+    const { cause, code, summary } = report.verdict;
+    this.done++;
+    this.byCause.set(cause, (this.byCause.get(cause) ?? 0) + 1);
+    const key = `${cause}\t${code}`;
+    this.byCauseAndCode.set(key, (this.byCauseAndCode.get(key) ?? 0) + 1);
+    if (cause === 'ok') return;
+    if (this.problems.length < this.maxProblemsKept) this.problems.push({ url: report.url, line: summary });
+    else this.problemsNotKept++;
+  }
+
+  get isAllOk(): boolean {
+    return this.skippedLines === 0 && this.done === (this.byCause.get('ok') ?? 0);
+  }
+}
+
+/** The table by cause and code (most frequent first), then the non-ok URLs with their one-line summaries. */
+export function renderSummary(tally: BatchTally, interruption?: { abortedCount: number }): string {
+  const rows = [...tally.byCauseAndCode.entries()]
+    .map(([key, count]) => {
+      const [cause, code] = key.split('\t') as [string, string];
+      return { cause, code, count };
+    })
+    .sort((a, b) => b.count - a.count || a.cause.localeCompare(b.cause) || a.code.localeCompare(b.code));
+  const causeWidth = Math.max(5, ...rows.map((row) => row.cause.length));
+  const codeWidth = Math.max(4, ...rows.map((row) => row.code.length));
+  const lines = [`${'cause'.padEnd(causeWidth)}  ${'code'.padEnd(codeWidth)}  count`];
+  for (const row of rows)
+    lines.push(`${row.cause.padEnd(causeWidth)}  ${row.code.padEnd(codeWidth)}  ${row.count}`);
+  const skipped = tally.skippedLines > 0 ? `, ${tally.skippedLines} lines skipped` : '';
+  lines.push(`${tally.done} URLs probed${skipped}`);
+  if (interruption)
+    lines.push(
+      `interrupted: ${interruption.abortedCount} probes in flight were aborted, the rest of the list not read`,
+    );
+  if (tally.problems.length > 0) {
+    lines.push('', 'not ok:');
+    for (const problem of tally.problems) lines.push(`${problem.url}  ${problem.line}`);
+    if (tally.problemsNotKept > 0)
+      lines.push(`… and ${tally.problemsNotKept} more (--json or --csv lists every URL)`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,160 @@
+// Runs a batch: streams the list through a pool of at most `concurrency` probes and writes each result as it ends.
+import { stat } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { InputError, probe } from '../engine.js';
+import type { Report, ResolverSpec } from '../types.js';
+import { probeBatchControls } from './controls.js';
+import { type ListEntry, openList, readEntries, surveyList } from './input.js';
+import { BatchTally, csvHeader, csvRow, type OutputFormat, renderSummary } from './output.js';
+import { formatProgress, startProgress } from './progress.js';
+
+export const concurrencyLimits = { min: 1, max: 1000, default: 50 } as const;
+
+export interface BatchOptions {
+  /** A file's path, or `-` for standard input. */
+  listPath: string;
+  resolvers: ResolverSpec[];
+  controls: string[];
+  timeoutMs?: number;
+  ca: string[];
+  concurrency: number;
+  format: OutputFormat;
+  /** A bad line ends the batch (before any probe when the list is a file) instead of being skipped. */
+  isStrict: boolean;
+  /** Draw the progress line on stderr (the caller checks that it is a terminal). */
+  showsProgress: boolean;
+  /** Aborted on Ctrl-C: no new probe starts and those in flight are aborted. */
+  signal: AbortSignal;
+  stdout: Writable;
+  stderr: NodeJS.WriteStream | Writable;
+}
+
+export type BatchOutcome =
+  | { kind: 'completed'; isAllOk: boolean }
+  | { kind: 'interrupted' }
+  | { kind: 'rejected'; lineNumber: number; reason: string };
+
+export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
+  let total: number | undefined;
+  if (options.listPath !== '-') {
+    await checkReadableFile(options.listPath);
+    const survey = surveyList(options.listPath);
+    if (options.isStrict) {
+      const { urlCount, firstBad } = await survey;
+      if (firstBad?.kind === 'bad') return { kind: 'rejected', ...badLine(firstBad) };
+      total = urlCount;
+    } else {
+      // The total is only for the progress line: the batch does not wait for it.
+      survey.then(
+        (result) => {
+          total = result.urlCount;
+        },
+        () => {},
+      );
+    }
+  }
+  const input = openList(options.listPath);
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(options.signal.reason);
+  options.signal.addEventListener('abort', onAbort, { once: true });
+  if (options.signal.aborted) onAbort();
+
+  const tally = new BatchTally();
+  const startedMs = performance.now();
+  const progress = options.showsProgress
+    ? startProgress(options.stderr as NodeJS.WriteStream, () =>
+        formatProgress(tally, total, performance.now() - startedMs),
+      )
+    : undefined;
+  let rejected: ListEntry | undefined;
+  let abortedCount = 0;
+  try {
+    const controls = await probeBatchControls({
+      urls: options.controls,
+      resolvers: options.resolvers,
+      timeoutMs: options.timeoutMs,
+      ca: options.ca,
+      signal: stop.signal,
+    });
+    if (options.format === 'csv') await writeLine(options.stdout, csvHeader);
+    // Once stopped, nothing more is read: the signal closes the line reader the workers pull from.
+    const entries = readEntries(input, stop.signal);
+    const work = async () => {
+      while (!stop.signal.aborted) {
+        const next = await entries.next();
+        if (next.done || stop.signal.aborted) return;
+        const entry = next.value;
+        if (entry.kind === 'bad') {
+          if (options.isStrict) {
+            rejected ??= entry;
+            stop.abort(new Error('bad line'));
+            return;
+          }
+          tally.skippedLines++;
+          options.stderr.write(`reach: line ${entry.lineNumber}: ${entry.reason}; skipped\n`);
+          continue;
+        }
+        const report = await probe({
+          url: entry.url,
+          resolvers: options.resolvers,
+          controlResults: controls.current(),
+          timeoutMs: options.timeoutMs,
+          ca: options.ca,
+          signal: stop.signal,
+        });
+        // A probe cut short by the stop is not a finding about the site: it is counted apart.
+        if (stop.signal.aborted) {
+          abortedCount++;
+          continue;
+        }
+        tally.add(report);
+        await writeReport(options, report);
+      }
+    };
+    await Promise.all(Array.from({ length: options.concurrency }, work)).catch((error: unknown) => {
+      stop.abort(error);
+      throw error;
+    });
+  } finally {
+    progress?.stop();
+    options.signal.removeEventListener('abort', onAbort);
+    input.destroy();
+  }
+  if (rejected?.kind === 'bad') return { kind: 'rejected', ...badLine(rejected) };
+  const isInterrupted = options.signal.aborted;
+  if (options.format === 'summary')
+    await writeLine(options.stdout, renderSummary(tally, isInterrupted ? { abortedCount } : undefined));
+  else if (isInterrupted)
+    options.stderr.write(
+      `reach: interrupted after ${tally.done} URLs; ${abortedCount} probes in flight aborted\n`,
+    );
+  return isInterrupted ? { kind: 'interrupted' } : { kind: 'completed', isAllOk: tally.isAllOk };
+}
+
+function badLine(entry: ListEntry & { kind: 'bad' }) {
+  return { lineNumber: entry.lineNumber, reason: entry.reason };
+}
+
+async function checkReadableFile(path: string): Promise<void> {
+  let isFile: boolean;
+  try {
+    isFile = (await stat(path)).isFile();
+  } catch (error) {
+    throw new InputError(
+      'file',
+      `cannot read --file ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+    );
+  }
+  if (!isFile) throw new InputError('file', `--file ${path} is not a file`);
+}
+
+async function writeReport(options: BatchOptions, report: Report): Promise<void> {
+  if (options.format === 'json') await writeLine(options.stdout, JSON.stringify(report));
+  else if (options.format === 'csv') await writeLine(options.stdout, csvRow(report));
+}
+
+/** Writes a line and waits for the stream to drain when its buffer is full, so output cannot pile up. */
+function writeLine(stream: Writable, line: string): Promise<void> {
+  if (stream.write(`${line}\n`)) return Promise.resolve();
+  return new Promise((resolve) => stream.once('drain', resolve));
+}
