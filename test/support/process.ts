@@ -1,5 +1,5 @@
 // Runs the built CLI as a child process and collects what it printed.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const cliPath = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -21,5 +21,38 @@ export function runCli(args: string[], timeoutMs = 30_000): Promise<CliResult> {
         resolve({ code, stdout, stderr });
       },
     );
+  });
+}
+
+export interface CliProcessOptions {
+  /** Written to the process's standard input, which is then closed. */
+  stdin?: string;
+  /** Sends SIGINT (a Ctrl-C) once this settles, e.g. when a test server has seen the probes arrive. */
+  interruptWhen?: Promise<unknown>;
+  timeoutMs?: number;
+}
+
+/** Runs the built CLI with standard input and, optionally, a Ctrl-C once it has printed a given text. */
+export function runCliWith(args: string[], options: CliProcessOptions): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    void options.interruptWhen?.finally(() => child.kill('SIGINT'));
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    if (options.stdin !== undefined) child.stdin.end(options.stdin);
   });
 }
