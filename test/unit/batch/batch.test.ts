@@ -1,0 +1,115 @@
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { detectFormat, entryOf, isSkippedLine, parseCsvLine, readEntries } from '../../../src/batch/input.js';
+import { BatchTally, csvCell, renderSummary } from '../../../src/batch/output.js';
+import { formatProgress } from '../../../src/batch/progress.js';
+import type { Report } from '../../../src/types.js';
+
+function reportOf(url: string, cause: string, code: string, summary = `${code} happened`): Report {
+  return {
+    url,
+    verdict: { cause, code, summary, confidence: 0.9, evidence: [], rule: 'test' },
+  } as unknown as Report;
+}
+
+async function entriesOf(text: string) {
+  const entries = [];
+  for await (const entry of readEntries(Readable.from([text]))) entries.push(entry);
+  return entries;
+}
+
+describe('reading a batch list', () => {
+  it('skips blank lines and # comments', () => {
+    expect(isSkippedLine('   ')).toBe(true);
+    expect(isSkippedLine('  # note')).toBe(true);
+    expect(isSkippedLine('http://a.example/')).toBe(false);
+  });
+
+  it('splits CSV cells with quoted commas and doubled quotes', () => {
+    expect(parseCsvLine('a,"b, c","say ""hi""",')).toEqual(['a', 'b, c', 'say "hi"', '']);
+  });
+
+  it('takes a line with a url cell for a CSV header, and anything else for a plain list', () => {
+    expect(detectFormat('name, URL ,owner')).toEqual({ kind: 'csv', urlColumn: 1 });
+    expect(detectFormat('http://a.example/')).toEqual({ kind: 'lines' });
+  });
+
+  it('reads a URL, and names what is wrong with a line that is not an http(s) URL', () => {
+    expect(entryOf(' http://a.example ', 3, { kind: 'lines' })).toEqual({
+      kind: 'url',
+      url: 'http://a.example/',
+      lineNumber: 3,
+    });
+    expect(entryOf('ftp://a.example/', 4, { kind: 'lines' })).toEqual({
+      kind: 'bad',
+      lineNumber: 4,
+      reason: 'url must use http or https, not ftp',
+    });
+    expect(entryOf('x,', 5, { kind: 'csv', urlColumn: 1 })).toMatchObject({ kind: 'bad', lineNumber: 5 });
+  });
+
+  it('numbers entries by their line in the file, counting comments, blanks and the header', async () => {
+    const entries = await entriesOf('# list\nname,url\n\na,http://a.example/\nb,nope\r\n');
+    expect(entries).toEqual([
+      { kind: 'url', url: 'http://a.example/', lineNumber: 4 },
+      { kind: 'bad', lineNumber: 5, reason: 'url is not a valid URL: "nope"' },
+    ]);
+  });
+});
+
+describe('batch output', () => {
+  it('quotes CSV cells holding commas, quotes, line breaks or edge spaces, and only those', () => {
+    expect(csvCell('plain')).toBe('plain');
+    expect(csvCell('a, b')).toBe('"a, b"');
+    expect(csvCell('say "no"')).toBe('"say ""no"""');
+    expect(csvCell('two\nlines')).toBe('"two\nlines"');
+    expect(csvCell(' padded')).toBe('" padded"');
+    expect(csvCell(12)).toBe('12');
+    expect(csvCell(undefined)).toBe('');
+  });
+
+  it('renders the counts by cause and code, most frequent first, then the non-ok URLs', () => {
+    const tally = new BatchTally();
+    tally.add(reportOf('http://a/', 'ok', 'http.ok'));
+    tally.add(reportOf('http://b/', 'server_fault', 'tcp.refused', 'refused'));
+    tally.add(reportOf('http://c/', 'server_fault', 'tcp.refused', 'refused'));
+    const lines = renderSummary(tally).split('\n');
+    expect(lines[0]).toMatch(/^cause\s+code\s+count$/);
+    expect(lines[1]).toMatch(/^server_fault\s+tcp\.refused\s+2$/);
+    expect(lines[2]).toMatch(/^ok\s+http\.ok\s+1$/);
+    expect(lines).toContain('3 URLs probed');
+    expect(lines.slice(-3)).toEqual(['not ok:', 'http://b/  refused', 'http://c/  refused']);
+    expect(tally.isAllOk).toBe(false);
+  });
+
+  it('keeps at most its limit of non-ok URLs and says how many more there were', () => {
+    const tally = new BatchTally(1);
+    tally.add(reportOf('http://b/', 'server_fault', 'tcp.reset'));
+    tally.add(reportOf('http://c/', 'server_fault', 'tcp.reset'));
+    expect(tally.problems).toHaveLength(1);
+    expect(renderSummary(tally)).toMatch(/… and 1 more \(--json or --csv lists every URL\)$/);
+  });
+
+  it('says a summary is partial when the batch was interrupted', () => {
+    expect(renderSummary(new BatchTally(), { abortedCount: 3 })).toMatch(
+      /^interrupted: 3 probes in flight were aborted/m,
+    );
+  });
+
+  it('is all ok only when every URL was ok and no line was skipped', () => {
+    const tally = new BatchTally();
+    tally.add(reportOf('http://a/', 'ok', 'http.ok'));
+    expect(tally.isAllOk).toBe(true);
+    tally.skippedLines++;
+    expect(tally.isAllOk).toBe(false);
+  });
+
+  it('shows done/total, the rate, the time left and the counts by cause on the progress line', () => {
+    const tally = new BatchTally();
+    tally.add(reportOf('http://a/', 'ok', 'http.ok'));
+    tally.add(reportOf('http://b/', 'ok', 'http.ok'));
+    tally.add(reportOf('http://c/', 'server_fault', 'tcp.reset'));
+    expect(formatProgress(tally, 9, 1000)).toBe('3/9 · 3.0/s · ETA 2s · ok 2 · server_fault 1');
+    expect(formatProgress(tally, undefined, 1000)).toBe('3 done · 3.0/s · ok 2 · server_fault 1');
+  });
+});
