@@ -146,6 +146,37 @@ describe('reach probe --file', () => {
     }
   });
 
+  it('probes a control once per run, not once per URL, and hands its result to every report', async () => {
+    let controlRequests = 0;
+    const control = await startHttpServer((_request, response) => {
+      controlRequests++;
+      response.end('ok');
+    });
+    try {
+      const list = listFile('controlled.txt', [healthy.url('/c1'), healthy.url('/c2'), healthy.url('/c3')]);
+      const result = await runCli([
+        'probe',
+        '--file',
+        list,
+        '--json',
+        '--control',
+        control.url(),
+        ...common(),
+      ]);
+      expect(result.code).toBe(0);
+      const reports = result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(reports).toHaveLength(3);
+      for (const report of reports)
+        expect(report.controls).toMatchObject([{ url: control.url(), isReachable: true }]);
+      expect(controlRequests).toBe(1);
+    } finally {
+      await control.close();
+    }
+  });
+
   it('reads a CSV list by its url column', async () => {
     const list = listFile('sites.csv', [
       'name,url,owner',
