@@ -4,7 +4,7 @@ import { InputError } from '../../../src/engine.js';
 import { type ProbeDefaults, probeOptionsFrom } from '../../../src/requests/probe-options.js';
 
 const defaults: ProbeDefaults = {
-  resolvers: ['9.9.9.9'],
+  resolvers: ['198.51.100.53'],
   controls: ['https://control.example/'],
   timeoutMs: 10_000,
   maxRedirects: 5,
@@ -30,7 +30,7 @@ describe('probeOptionsFrom', () => {
 
   it('falls back to the defaults where the request says nothing, an empty resolver list included', () => {
     expect(probeOptionsFrom({ url: 'https://site.example/', resolvers: [] }, defaults)).toMatchObject({
-      resolvers: [{ host: '9.9.9.9', port: 53 }],
+      resolvers: [{ host: '198.51.100.53', port: 53 }],
       controls: ['https://control.example/'],
       timeoutMs: 10_000,
     });
