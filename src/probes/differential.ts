@@ -93,32 +93,29 @@ export async function exchangeWithDifferential(
       await beside;
       return { first, differential: null };
     }
-    const { neutral, retry, small } = await beside;
-    return {
-      first,
-      differential: {
-        layer: 'http',
-        trigger: httpTrigger(first),
-        neutral,
-        retry,
-        ...(small ? { small } : {}),
-        isConcurrent: true,
-        steps: httpSteps(first, neutral, retry, small, url, true),
-      },
-    };
+    return { first, differential: httpDifferentialOf(first, await beside, url, true) };
   }
   const first = early ?? (await original);
   if (!needsDifferential(first)) return { first, differential: null };
-  const { neutral, retry } = await sideExchanges(request, url, options, options.signal, false);
+  const sides = await sideExchanges(request, url, options, options.signal, false);
+  return { first, differential: httpDifferentialOf(first, sides, url, false) };
+}
+
+function httpDifferentialOf(
+  first: HttpExchange,
+  sides: { neutral: HttpExchange; retry: HttpExchange; small?: HttpExchange },
+  url: URL,
+  isConcurrent: boolean,
+): HttpDifferentialObservation {
+  const { neutral, retry, small } = sides;
   return {
-    first,
-    differential: {
-      layer: 'http',
-      trigger: httpTrigger(first),
-      neutral,
-      retry,
-      steps: httpSteps(first, neutral, retry, undefined, url, false),
-    },
+    layer: 'http',
+    trigger: httpTrigger(first),
+    neutral,
+    retry,
+    ...(small ? { small } : {}),
+    ...(isConcurrent ? { isConcurrent } : {}),
+    steps: httpSteps(first, neutral, retry, small, url, isConcurrent),
   };
 }
 

@@ -151,7 +151,9 @@ export function startCompareWorker(options: {
 
   const compare = async (job: Job<CompareJobData>): Promise<ProbeJobResult> => {
     const values = await job.getChildrenValues<ProbeJobResult>();
-    const failures = await job.getFailedChildrenValues();
+    // Failed children are read only when some child has no value: the common case costs one read.
+    const failures =
+      Object.keys(values).length < job.data.vantages.length ? await job.getFailedChildrenValues() : {};
     const byChild = new Map<string, ProbeJobResult>();
     for (const [key, value] of Object.entries(values)) {
       const where = parseJobKey(key);

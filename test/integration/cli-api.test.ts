@@ -4,23 +4,15 @@
 // Site names end in .internal: on loopback every address is private, which for a public name would itself be
 // evidence of a lying resolver (a local name's private answers are expected).
 import { execFile } from 'node:child_process';
-import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DnsTestServer, startDnsServer } from '../support/dns-server.js';
 import { freeClosedPort } from '../support/http-servers.js';
-import { startNameResettingMiddlebox } from '../support/middlebox.js';
 import { type CliResult, cliPath } from '../support/process.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { type LoopbackTarget, startTarget, startTestService } from './service/support.js';
+import { startTwoVantages, type TwoVantages } from './service/support.js';
 
 const apiKey = 'cli-test-key-0123456789';
-let redis: TestRedis;
-let site: LoopbackTarget;
-let middlebox: net.Server;
-let honestDns: DnsTestServer;
-let filteredDns: DnsTestServer;
-let api: Awaited<ReturnType<typeof startTestService>>;
-let filteredVantage: Awaited<ReturnType<typeof startTestService>>;
+let lab: TwoVantages;
+let site: TwoVantages['site'];
+let api: TwoVantages['api'];
 
 /** The CLI with REACH_API_KEY set (or removed when `key` is null). */
 function runCli(args: string[], key: string | null = apiKey): Promise<CliResult> {
@@ -35,44 +27,19 @@ function runCli(args: string[], key: string | null = apiKey): Promise<CliResult>
   });
 }
 
-/** On 127.0.0.2, the site's port: resets every request naming www.news.internal, answers any other Host. */
-
 beforeAll(async () => {
-  redis = await startRedis();
-  site = await startTarget();
-  middlebox = await startNameResettingMiddlebox(site.port, ['www.news.internal']);
-  honestDns = await startDnsServer({ 'www.news.internal': { a: ['127.0.0.1'] } });
-  filteredDns = await startDnsServer({ 'www.news.internal': { a: ['127.0.0.2'] } });
-  const common = {
-    QUEUE_NAME: 'clitest',
-    PROBE_ALLOW_PRIVATE: 'true',
-    VANTAGE_HEARTBEAT_SECONDS: '1',
-    API_KEYS: apiKey,
-  };
-  api = await startTestService({
-    redisUrl: redis.url,
-    env: { ...common, PROBE_RESOLVERS: honestDns.resolver, VANTAGE_LABELS: 'network=honest' },
+  lab = await startTwoVantages({
+    queueName: 'clitest',
+    resetNames: ['www.news.internal'],
+    honest: { 'www.news.internal': '127.0.0.1' },
+    filtered: { 'www.news.internal': '127.0.0.2' },
+    env: { API_KEYS: apiKey },
   });
-  filteredVantage = await startTestService({
-    redisUrl: redis.url,
-    roles: { api: false, worker: true },
-    env: {
-      ...common,
-      PROBE_RESOLVERS: filteredDns.resolver,
-      VANTAGE_NAME: 'isp-b',
-      VANTAGE_LABELS: 'network=isp-b,region=test',
-    },
-  });
+  ({ site, api } = lab);
 });
 
 afterAll(async () => {
-  await filteredVantage?.close();
-  await api?.close();
-  await site?.close();
-  middlebox?.close();
-  await honestDns?.close();
-  await filteredDns?.close();
-  await redis?.dispose();
+  await lab?.close();
 });
 
 describe('reach probe --api', () => {
@@ -124,7 +91,7 @@ describe('reach probe --api', () => {
   });
 
   it('prints the single report as a local probe does, and exits 0, without --vantages', async () => {
-    const result = await runCli(['probe', url(), '--api', api.apiUrl, '--resolver', honestDns.resolver]);
+    const result = await runCli(['probe', url(), '--api', api.apiUrl, '--resolver', lab.honestResolver]);
     expect(result.code).toBe(0);
     expect(result.stdout.split('\n')[0]).toMatch(
       /^OK http\.ok \(confidence 0\.\d\d\): The site is reachable/,

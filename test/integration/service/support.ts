@@ -14,6 +14,9 @@ import {
   type StartServiceOptions,
   startService,
 } from '../../../src/service.js';
+import { startDnsServer as startZoneDnsServer } from '../../support/dns-server.js';
+import { startNameResettingMiddlebox } from '../../support/middlebox.js';
+import { startRedis, type TestRedis } from '../../support/redis.js';
 
 export async function startTestService(options: {
   redisUrl: string;
@@ -202,4 +205,71 @@ export function completedProbe(
     const status = await getJson(`${apiUrl}/probe/${id}`);
     return status.body.status === 'completed' ? status.body : undefined;
   }, options);
+}
+
+export interface TwoVantages {
+  redis: TestRedis;
+  site: LoopbackTarget;
+  /** The API and worker of vantage "local", whose resolver answers the honest zone. */
+  api: RunningService & { apiUrl: string };
+  /** "IP:PORT" of the honest zone's resolver, for a request that names it. */
+  honestResolver: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Two vantages on one redis-server: `reach serve` as vantage "local" (labels network=honest) resolving names
+ * as `honest` says, and a worker "isp-b" (network=isp-b, region=test) resolving them as `filtered` says. On
+ * 127.0.0.2 and the site's port, a middlebox resets requests naming `resetNames`. Name the sites *.internal: on
+ * loopback every address is private, which for a public name would itself be evidence of a lying resolver.
+ */
+export async function startTwoVantages(options: {
+  queueName: string;
+  resetNames: string[];
+  honest: Record<string, string>;
+  filtered: Record<string, string>;
+  env?: Record<string, string>;
+}): Promise<TwoVantages> {
+  const zoneOf = (answers: Record<string, string>) =>
+    Object.fromEntries(Object.entries(answers).map(([name, address]) => [name, { a: [address] }]));
+  const redis = await startRedis();
+  const site = await startTarget();
+  const middlebox = await startNameResettingMiddlebox(site.port, options.resetNames);
+  const honestDns = await startZoneDnsServer(zoneOf(options.honest));
+  const filteredDns = await startZoneDnsServer(zoneOf(options.filtered));
+  const common = {
+    QUEUE_NAME: options.queueName,
+    PROBE_ALLOW_PRIVATE: 'true',
+    VANTAGE_HEARTBEAT_SECONDS: '1',
+    ...options.env,
+  };
+  const api = await startTestService({
+    redisUrl: redis.url,
+    env: { ...common, PROBE_RESOLVERS: honestDns.resolver, VANTAGE_LABELS: 'network=honest' },
+  });
+  const filteredVantage = await startTestService({
+    redisUrl: redis.url,
+    roles: { api: false, worker: true },
+    env: {
+      ...common,
+      PROBE_RESOLVERS: filteredDns.resolver,
+      VANTAGE_NAME: 'isp-b',
+      VANTAGE_LABELS: 'network=isp-b,region=test',
+    },
+  });
+  return {
+    redis,
+    site,
+    api,
+    honestResolver: honestDns.resolver,
+    async close() {
+      await filteredVantage.close();
+      await api.close();
+      await site.close();
+      middlebox.close();
+      await honestDns.close();
+      await filteredDns.close();
+      await redis.dispose();
+    },
+  };
 }

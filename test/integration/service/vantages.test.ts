@@ -1,61 +1,31 @@
-import type net from 'node:net';
+// Vantage points against one real redis-server: two worker processes that resolve the same name differently
+// (one is sent to a filtering middlebox), a fan-out that compares them, and a vantage that never answers.
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareQueueName, VantageRegistry, vantageQueueName } from '../../../src/vantages/registry.js';
-import { type DnsTestServer, startDnsServer } from '../../support/dns-server.js';
-import { startNameResettingMiddlebox } from '../../support/middlebox.js';
-import { startRedis, type TestRedis } from '../../support/redis.js';
-import { getJson, type LoopbackTarget, postJson, startTarget, startTestService } from './support.js';
+import { getJson, postJson, startTwoVantages, type TwoVantages } from './support.js';
 
 const queueName = 'vtest';
-let redis: TestRedis;
-let site: LoopbackTarget;
-let middlebox: net.Server;
-let honestDns: DnsTestServer;
-let filteredDns: DnsTestServer;
-let api: Awaited<ReturnType<typeof startTestService>>;
-let filteredVantage: Awaited<ReturnType<typeof startTestService>>;
+let lab: TwoVantages;
+let redis: TwoVantages['redis'];
+let site: TwoVantages['site'];
+let api: TwoVantages['api'];
 
 beforeAll(async () => {
-  redis = await startRedis();
-  site = await startTarget();
-  middlebox = await startNameResettingMiddlebox(site.port, ['www.news.internal', 'www.resets.internal']);
   // The honest network resolves the site; the filtered one resolves it to the middlebox. Both send
   // www.resets.internal to the middlebox: a name reset everywhere.
-  honestDns = await startDnsServer({
-    'www.news.internal': { a: ['127.0.0.1'] },
-    'www.resets.internal': { a: ['127.0.0.2'] },
+  lab = await startTwoVantages({
+    queueName,
+    resetNames: ['www.news.internal', 'www.resets.internal'],
+    honest: { 'www.news.internal': '127.0.0.1', 'www.resets.internal': '127.0.0.2' },
+    filtered: { 'www.news.internal': '127.0.0.2', 'www.resets.internal': '127.0.0.2' },
   });
-  filteredDns = await startDnsServer({
-    'www.news.internal': { a: ['127.0.0.2'] },
-    'www.resets.internal': { a: ['127.0.0.2'] },
-  });
-  const common = { QUEUE_NAME: queueName, PROBE_ALLOW_PRIVATE: 'true', VANTAGE_HEARTBEAT_SECONDS: '1' };
-  api = await startTestService({
-    redisUrl: redis.url,
-    env: { ...common, PROBE_RESOLVERS: honestDns.resolver, VANTAGE_LABELS: 'network=honest' },
-  });
-  filteredVantage = await startTestService({
-    redisUrl: redis.url,
-    roles: { api: false, worker: true },
-    env: {
-      ...common,
-      PROBE_RESOLVERS: filteredDns.resolver,
-      VANTAGE_NAME: 'isp-b',
-      VANTAGE_LABELS: 'network=isp-b,region=test',
-    },
-  });
+  ({ redis, site, api } = lab);
 });
 
 afterAll(async () => {
-  await filteredVantage?.close();
-  await api?.close();
-  await site?.close();
-  middlebox?.close();
-  await honestDns?.close();
-  await filteredDns?.close();
-  await redis?.dispose();
+  await lab?.close();
 });
 
 describe('vantage points', () => {
