@@ -79,7 +79,8 @@ async function runStage(name: string): Promise<string> {
   const directory = join(tree, `stage-${name}`);
   await mkdir(directory);
   for (const instruction of stage.instructions) {
-    if (instruction.keyword === 'WORKDIR') continue;
+    // ENV here only points npm at the build's CA secret: the machine's own npm settings stand in for it.
+    if (instruction.keyword === 'WORKDIR' || instruction.keyword === 'ENV') continue;
     if (instruction.keyword === 'COPY') {
       const copy = parseCopyInstruction(instruction.args);
       if (copy.from !== undefined) throw new Error(`stage ${name}: COPY --from is not supported here`);

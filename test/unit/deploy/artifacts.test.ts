@@ -208,6 +208,25 @@ describe('Dockerfile', () => {
     expect(installs[0]?.args.split(/\s+/)).toContain('--omit=dev');
   });
 
+  it("gives npm the build's CA secret only while `npm ci` runs, never in the final image", () => {
+    for (const stage of stages.slice(0, -1)) {
+      const installs = stage.instructions.filter(
+        (item) => item.keyword === 'RUN' && installsPackages(item.args),
+      );
+      for (const install of installs) {
+        const mount = (install.flags ?? []).find((flag) => flag.startsWith('--mount=type=secret,'));
+        const options = new URLSearchParams(mount?.slice('--mount='.length).replaceAll(',', '&'));
+        expect(options.get('id'), install.args).toBe('npm_ca');
+        const target = options.get('target') ?? `/run/secrets/${options.get('id')}`;
+        expect(stageEnvironment(stage).npm_config_cafile).toBe(target);
+      }
+    }
+    expect(
+      finalStage.instructions.filter((item) => item.flags !== undefined && item.flags.length > 0),
+    ).toEqual([]);
+    expect(stageEnvironment(finalStage).npm_config_cafile).toBeUndefined();
+  });
+
   it('copies dist from a stage that builds it with the build script', () => {
     const copies = finalStage.instructions
       .filter((item) => item.keyword === 'COPY')
