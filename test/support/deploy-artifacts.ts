@@ -268,6 +268,21 @@ export function composeCommand(service: ComposeService): string[] | undefined {
   return Array.isArray(service.command) ? service.command : service.command.split(/\s+/).filter(Boolean);
 }
 
+/**
+ * A Compose `healthcheck.test` as the command it runs: a string or `["CMD-SHELL", command]` under /bin/sh -c,
+ * `["CMD", ...argv]` directly; undefined for none or `["NONE"]`.
+ */
+export function composeHealthcheck(service: ComposeService): CommandForm | undefined {
+  const test = service.healthcheck?.test;
+  if (test === undefined || service.healthcheck?.disable === true) return undefined;
+  if (typeof test === 'string') return { form: 'shell', command: test };
+  const [kind, ...rest] = test;
+  if (kind === 'NONE') return undefined;
+  if (kind === 'CMD') return { form: 'exec', argv: rest };
+  if (kind === 'CMD-SHELL' && rest.length === 1) return { form: 'shell', command: rest[0] as string };
+  throw new Error(`cannot read the health check ${JSON.stringify(test)}`);
+}
+
 /** A Compose duration ("40s", "1m30s", "500ms") in milliseconds. */
 export function durationMs(text: string): number {
   const units: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001 };

@@ -9,6 +9,7 @@ import {
   commandForm,
   composeCommand,
   composeEnvironment,
+  composeHealthcheck,
   type DockerStage,
   durationMs,
   healthcheckCommand,
@@ -151,10 +152,22 @@ describe('docker-compose.yml', () => {
   it("checks a worker's health on its metrics port (the image's check is for the API, which a worker lacks)", () => {
     const metricsPort = loadConfig(containerEnvironment('worker')).workerMetricsPort;
     expect(metricsPort).toBeGreaterThan(0); // 0 would mean no metrics server, so nothing to check
-    const test = service('worker').healthcheck?.test;
-    expect(Array.isArray(test) && test[0] === 'CMD').toBe(true);
-    const urls = [...(test as string[]).join(' ').matchAll(/http:\/\/127\.0\.0\.1:(\d+)\/readyz/g)];
+    const check = composeHealthcheck(service('worker'));
+    expect(check).toBeDefined();
+    const text = check?.form === 'shell' ? check.command : (check?.argv.join(' ') ?? '');
+    const urls = [...text.matchAll(/http:\/\/127\.0\.0\.1:(\d+)\/readyz/g)];
     expect(urls.map((match) => Number(match[1]))).toEqual([metricsPort]);
+  });
+
+  it('writes health checks as strings, the form podman-compose 1.0.3 neither mangles nor consumes per replica', () => {
+    for (const [name, entry] of Object.entries(compose.services)) {
+      if (entry.healthcheck?.test !== undefined) expect(typeof entry.healthcheck.test, name).toBe('string');
+    }
+  });
+
+  it('interpolates no variable with an empty default, which podman-compose 1.0.3 passes on literally', () => {
+    const values = JSON.stringify(compose);
+    expect(values.match(/\$\{[A-Za-z_][A-Za-z0-9_]*:?-\}/g) ?? []).toEqual([]);
   });
 
   it.each(['api', 'worker'])('gives the %s service longer to stop than its shutdown deadline', (name) => {
