@@ -29,7 +29,7 @@ export function warningsOf(target: TargetObservation): Warning[] {
  */
 function pageDiffers(target: TargetObservation): Warning[] {
   const page = readPageEvidence(target);
-  if (!page || page.strength !== 'thin') return [];
+  if (page?.strength !== 'thin') return [];
   const name = page.final.hostHeader;
   const signs = [
     ...(page.missingHeaders.length > 0

@@ -17,8 +17,7 @@ const maxElsewhere = 2;
  */
 export function needsPageCheck(final: HttpExchange | undefined): final is HttpExchange {
   return (
-    final !== undefined &&
-    final.url.startsWith('http:') &&
+    final?.url.startsWith('http:') === true &&
     final.outcome === 'response' &&
     final.status !== undefined &&
     final.status >= 200 &&
@@ -29,7 +28,9 @@ export function needsPageCheck(final: HttpExchange | undefined): final is HttpEx
 /**
  * Runs three things at once: the final request again on a raw socket, listening on for a second answer; the
  * same address with a neutral Host; and the same request to the addresses other resolvers gave, when they
- * disagree. The listening window is a few round trips: the server's own answer, if it comes, comes then.
+ * disagree. The replay listens until two round trips after the peer's FIN (at least 50 ms), or a few round
+ * trips at most (at least 300 ms) when no FIN comes: the server's own answer, if it follows a forged one,
+ * comes then. An address as the URL's host is not checked: its neutral request would be the same request.
  */
 export async function checkPage(
   final: HttpExchange,
@@ -58,6 +59,7 @@ export async function checkPage(
       hostHeader: final.hostHeader,
       path: final.path,
       listenMs,
+      afterFinMs: Math.min(listenMs, Math.max(50, Math.round(connectMs * 2))),
       maxBytes: options.maxBodyBytes + 64 * 1024,
       signal: options.signal,
       isAddressAllowed: options.isAddressAllowed,

@@ -11,8 +11,13 @@ export interface ReplayOptions {
   port: number;
   hostHeader: string;
   path: string;
-  /** How long to listen after the request went out (bounded by the caller's deadline). */
+  /** How long to listen after the request went out, at most (bounded by the caller's deadline). */
   listenMs: number;
+  /**
+   * How long to listen on after the peer's FIN: a forged page that carried a FIN is followed by the server's
+   * data about one round trip later. A server that keeps the connection open is heard for `listenMs`.
+   */
+  afterFinMs: number;
   /** Bytes kept to find where the first answer ends; the connection is dropped past this. */
   maxBytes: number;
   signal: AbortSignal;
@@ -86,7 +91,10 @@ function requestText(options: ReplayOptions): string {
   return `GET ${options.path} HTTP/1.1\r\nHost: ${options.hostHeader}\r\nuser-agent: ${userAgent}\r\naccept: */*\r\nconnection: close\r\n\r\n`;
 }
 
-/** Sends the request once and listens for `listenMs`, whatever the peer does, then reads what came. */
+/**
+ * Sends the request once and listens until `afterFinMs` after the peer's FIN, or `listenMs` at most, whatever
+ * the peer does, then reads what came.
+ */
 export async function replayRequest(options: ReplayOptions): Promise<ReplayObservation> {
   const base = {
     address: options.address,
@@ -144,7 +152,7 @@ function printable(bytes: Buffer): string {
   return bytes.toString('latin1').replace(/[^\x20-\x7e]/g, '.');
 }
 
-/** Writes the request, keeps every byte with its arrival time, and ends after `listenMs` or an error. */
+/** Writes the request, keeps every byte with its arrival time, and ends as `replayRequest` says, or on an error. */
 function listen(socket: net.Socket, options: ReplayOptions) {
   // Stay open after the peer's FIN: data that comes after it (a forged page's FIN, then the real answer) makes
   // the kernel reset the connection, which only a socket still open hears about.
@@ -166,7 +174,10 @@ function listen(socket: net.Socket, options: ReplayOptions) {
     listenedMs: number;
     afterMs: (offset: number) => number | undefined;
   }>((resolve) => {
+    let isDone = false;
     const finish = () => {
+      if (isDone) return;
+      isDone = true;
       clearTimeout(timer);
       options.signal.removeEventListener('abort', finish);
       socket.destroy();
@@ -182,7 +193,9 @@ function listen(socket: net.Socket, options: ReplayOptions) {
         afterMs: (offset) => {
           const completing = arrivals.find((arrival) => arrival.endOffset >= offset);
           const next = arrivals.find((arrival) => arrival.endOffset > offset);
-          return completing && next ? Math.round((next.atMs - completing.atMs) * 100) / 100 : undefined;
+          // Both in one read: the kernel had them together, and there is no gap to tell.
+          if (!completing || !next || completing === next) return undefined;
+          return Math.round((next.atMs - completing.atMs) * 100) / 100;
         },
       });
     };
@@ -201,6 +214,8 @@ function listen(socket: net.Socket, options: ReplayOptions) {
     });
     socket.on('end', () => {
       hasFin = true;
+      const settle = setTimeout(finish, options.afterFinMs);
+      socket.once('close', () => clearTimeout(settle));
     });
     socket.on('error', (error) => {
       errno = errnoOf(error);

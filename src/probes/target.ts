@@ -135,7 +135,7 @@ async function probeOnSocket(
   observation.differential = differential;
   observation.http = await followRedirects(first, url, options);
   const final = observation.http.hops.at(-1)?.exchange;
-  if (needsPageCheck(final)) {
+  if (!isIpLiteral && needsPageCheck(final)) {
     const pageCheck = await checkPage(final, observation.dns, options);
     if (pageCheck) observation.pageCheck = pageCheck;
   }

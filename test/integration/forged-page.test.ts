@@ -137,12 +137,20 @@ describe('a forged plain-http page', () => {
     ]);
   });
 
-  it('does not check an https page or a redirect: only a final 2xx over plain http', async () => {
-    const report = await probe({
-      url: `http://127.0.0.1:${vhost.port}/`,
-      timeoutMs: 3000,
+  it('checks only a final 2xx over plain http whose host is a name', async () => {
+    const anyHost = await startHttpServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/plain' }).end('the same for every Host\n');
     });
-    // The IP literal as Host lands on the default vhost: a 404, not checked.
-    expect(report.target.pageCheck).toBeUndefined();
+    try {
+      // An address as the host: the neutral request would be the same request.
+      const byAddress = await probe({ url: `http://127.0.0.1:${anyHost.port}/`, timeoutMs: 3000 });
+      expect(byAddress.verdict.code).toBe('http.ok');
+      expect(byAddress.target.pageCheck).toBeUndefined();
+      // A 404 is not a page a forged-page rule reads.
+      const notFound = await probe({ url: `http://127.0.0.1:${vhost.port}/`, timeoutMs: 3000 });
+      expect(notFound.target.pageCheck).toBeUndefined();
+    } finally {
+      await anyHost.close();
+    }
   });
 });
