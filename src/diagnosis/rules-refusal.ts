@@ -50,6 +50,18 @@ export const forgedPage: Rule = {
     const page = readPageEvidence(obs.target);
     if (!page || (page.strength !== 'injected' && page.strength !== 'forged')) return undefined;
     const name = page.final.hostHeader;
+    const signs = [
+      ...(page.missingHeaders.length > 0
+        ? [
+            `it lacks the ${page.missingHeaders.map(headerName).join(' and ')} header${page.missingHeaders.length > 1 ? 's' : ''} the same server sends otherwise`,
+          ]
+        : []),
+      ...(page.isEarly ? ['it came sooner than the server could answer'] : []),
+      ...(page.isResetAfterFin ? ['more data came after it closed'] : []),
+      ...(page.differentElsewhere.length > 0
+        ? ['the address another resolver gives serves another page']
+        : []),
+    ];
     const isCorroborated =
       page.missingHeaders.length > 0 || page.isEarly || page.differentElsewhere.length > 0;
     if (page.strength === 'injected') {
@@ -57,20 +69,15 @@ export const forgedPage: Rule = {
         cause: 'filtered_path',
         code: 'filter.injected_response',
         confidence: isCorroborated ? 0.9 : 0.7,
-        summary: `The answer for ${name} was injected on the path: after a complete answer to our one request, a second one came on the same connection (the server's own, arriving after a forged page)${isCorroborated ? ', and the first lacks what the server sends' : '; a server that sends more than it announces looks the same, though rarely'}. The page shown is not the site's.`,
+        summary: `The answer for ${name} was injected on the path: after a complete answer to our one request, a second one came on the same connection (the server's own, arriving after a forged page)${isCorroborated ? `; besides, ${signs.join(', and ')}` : '; a server that sends more than it announces looks the same, though rarely'}. The page shown is not the site's.`,
         evidence: page.evidence,
       });
     }
-    const corroboration = page.isEarly
-      ? ', and it came sooner than the server could answer'
-      : page.differentElsewhere.length > 0
-        ? ', and the address another resolver gives serves another page'
-        : '';
     return verdict({
       cause: 'filtered_path',
       code: 'filter.forged_page',
       confidence: page.isEarly || page.differentElsewhere.length > 0 ? 0.75 : 0.6,
-      summary: `The page for ${name} is most likely forged on the path: it lacks the ${page.missingHeaders.map(headerName).join(' and ')} header${page.missingHeaders.length > 1 ? 's' : ''} that the same server sends with every other answer${corroboration}. A server that answers this one name from another program would look the same; a probe from another network tells them apart.`,
+      summary: `The page for ${name} is most likely forged on the path: ${signs.join(', and ')}. A server that answers this one name from another program would look the same; a probe from another network tells them apart.`,
       evidence: page.evidence,
     });
   },

@@ -52,7 +52,7 @@ export async function checkPage(
     // A side request that hangs must not hold the probe to its deadline.
     timeoutMs: Math.min(remainingMs(options.deadlineMs, 1), listenMs + 1000),
   };
-  const [replay, neutral, ...elsewhere] = await Promise.all([
+  const [replay, neutral, elsewhere] = await Promise.all([
     replayRequest({
       address: final.address,
       port: final.port,
@@ -65,11 +65,13 @@ export async function checkPage(
       isAddressAllowed: options.isAddressAllowed,
     }),
     exchange({ ...common, address: final.address, hostHeader: final.address, path: '/' }),
-    ...otherAddresses(final, dns, options).map((address) =>
-      exchange({ ...common, address, hostHeader: final.hostHeader, path: final.path }),
+    Promise.all(
+      otherAddresses(final, dns, options).map((address) =>
+        exchange({ ...common, address, hostHeader: final.hostHeader, path: final.path }),
+      ),
     ),
   ]);
-  return { replay, neutral: neutral as HttpExchange, elsewhere: elsewhere as HttpExchange[] };
+  return { replay, neutral, elsewhere };
 }
 
 /**
