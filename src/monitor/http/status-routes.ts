@@ -137,12 +137,13 @@ export function createStatusRouter(deps: StatusRouterDeps): Router {
   router.get('/status', async (request: Request, response: Response) => {
     const query = listingOf(request);
     for (const [name, value] of Object.entries(pagePolicy)) response.setHeader(name, value);
-    const rendered = isPaged(query)
-      ? await rendering(`html${queryText(query)}`, (data) => ({
-          text: renderStatusPage(data, pageOptions, query),
-          contentType: 'text/html; charset=utf-8',
-        }))
-      : await renderings.get('html');
+    const rendered =
+      queryText(query) !== ''
+        ? await rendering(`html${queryText(query)}`, (data) => ({
+            text: renderStatusPage(data, pageOptions, query),
+            contentType: 'text/html; charset=utf-8',
+          }))
+        : await renderings.get('html');
     await send(request, response, rendered);
   });
 

@@ -22,6 +22,10 @@ export const listingQuerySchema = z.strictObject({
   group: z.string().max(60).optional().describe('Only the monitors of this group.'),
   state: z.enum(monitorStateValues).optional().describe('Only monitors in this state.'),
   q: z.string().max(100).optional().describe('Only monitors whose name or URL contains this (any case).'),
+  refresh: z
+    .literal('on')
+    .optional()
+    .describe('The HTML page reloads itself every STATUS_REFRESH_SECONDS (a wall display); off by default.'),
 });
 export type ListingQuery = z.infer<typeof listingQuerySchema>;
 
@@ -117,7 +121,8 @@ export function overviewOf(data: StatusData): StatusOverview {
 
 /** Whether a listing query asks for a page or a filter (without one, the JSON views answer in full). */
 export function isPaged(query: ListingQuery): boolean {
-  return Object.values(query).some((value) => value !== undefined);
+  const { refresh: _refresh, ...listing } = query;
+  return Object.values(listing).some((value) => value !== undefined);
 }
 
 /** The monitors matching the query's filters, and the page of them it asks for (clamped to the last page). */
@@ -152,6 +157,7 @@ export function queryText(query: ListingQuery, page?: number): string {
     ['q', query.q],
     ['per_page', query.per_page],
     ['page', page ?? query.page],
+    ['refresh', query.refresh],
   ];
   for (const [name, value] of fields) if (value !== undefined) params.set(name, String(value));
   const text = params.toString();

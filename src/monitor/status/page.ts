@@ -164,7 +164,7 @@ function renderFilter(overview: StatusOverview, query: ListingQuery): string {
   const states = (['down', 'degraded', 'maintenance', 'up', 'pending'] as const)
     .map((state) => option(state, stateWords[state], query.state))
     .join('');
-  return `<form class="filter" method="get" action="status" role="search" aria-label="Filter the monitors">${groups}<label>State<select name="state">${option('', 'Any state', query.state ?? '')}${states}</select></label><label>Name or URL<input type="search" name="q" value="${escapeHtml(query.q ?? '')}"></label><button type="submit">Show</button></form>`;
+  return `<form class="filter" method="get" action="status" role="search" aria-label="Filter the monitors">${groups}<label>State<select name="state">${option('', 'Any state', query.state ?? '')}${states}</select></label><label>Name or URL<input type="search" name="q" value="${escapeHtml(query.q ?? '')}"></label>${query.refresh ? '<input type="hidden" name="refresh" value="on">' : ''}<button type="submit">Show</button></form>`;
 }
 
 function renderPager(query: ListingQuery, page: number, pageCount: number): string {
@@ -181,6 +181,11 @@ export function renderStatusPage(data: StatusData, options: PageOptions, query: 
   const recentIncidents = data.incidents.filter((incident) => incident.resolvedAtMs !== undefined);
   const title = escapeHtml(options.title);
   const listing = pageOf(data.components, query);
+  // Reloading by itself is what a wall display wants and what a reader cannot stop (WCAG 2.2.1): asked for.
+  const isRefreshing = query.refresh === 'on';
+  const refreshLink = isRefreshing
+    ? `This page refreshes every ${options.refreshSeconds} seconds: <a href="status${escapeHtml(queryText({ ...query, refresh: undefined }))}">stop refreshing</a>`
+    : `<a href="status${escapeHtml(queryText({ ...query, refresh: 'on' }))}">Refresh this page every ${options.refreshSeconds} seconds</a>`;
   const first = (listing.page - 1) * listing.perPage + 1;
   const shown =
     listing.total === 0
@@ -223,8 +228,7 @@ export function renderStatusPage(data: StatusData, options: PageOptions, query: 
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
-  <meta http-equiv="refresh" content="${options.refreshSeconds}">
-  <title>${title}: ${escapeHtml(overall.description)}</title>
+${isRefreshing ? `  <meta http-equiv="refresh" content="${options.refreshSeconds}">\n` : ''}  <title>${title}: ${escapeHtml(overall.description)}</title>
   <link rel="alternate" type="application/atom+xml" title="Incidents" href="history.atom">
   <style>${statusStyles}</style>
 </head>
@@ -239,7 +243,7 @@ export function renderStatusPage(data: StatusData, options: PageOptions, query: 
     ${sections.join('\n    ')}
   </main>
   <footer>
-    <p>Updated ${escapeHtml(timeText(data.generatedAtMs))}; this page refreshes every ${options.refreshSeconds} seconds. Machine-readable: <a href="status.json">status.json</a>, <a href="api/v2/summary.json">Statuspage API</a>, <a href="history.atom">incident feed (Atom)</a>.</p>
+    <p>Updated ${escapeHtml(timeText(data.generatedAtMs))}. ${refreshLink}. Machine-readable: <a href="status.json">status.json</a>, <a href="api/v2/summary.json">Statuspage API</a>, <a href="history.atom">incident feed (Atom)</a>.</p>
   </footer>
 </body>
 </html>
