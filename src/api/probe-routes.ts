@@ -157,8 +157,9 @@ async function selectedVantages(
   registry: VantageRegistry,
   selection: VantageSelection,
 ): Promise<LiveVantage[]> {
-  const live = await queueCall(() => registry.list());
-  const outcome = selectVantages(selection, live);
+  let outcome = selectVantages(selection, await queueCall(() => registry.recentList()));
+  // A vantage that came up since the last read: read again before answering 422.
+  if (!outcome.isSelected) outcome = selectVantages(selection, await queueCall(() => registry.list()));
   if (!outcome.isSelected) {
     throw new HttpProblem(422, 'invalidRequest', outcome.reason, {
       errors: [{ field: outcome.field, message: outcome.reason }],
