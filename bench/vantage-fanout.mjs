@@ -124,7 +124,7 @@ try {
   // Ready when each API answers and lists the three vantages.
   for (const { api, workers, apiUrl } of services) {
     for (let attempt = 0; ; attempt += 1) {
-      if (attempt > 300) throw new Error(`service did not start: ${api.output()} ${workers[0].output()}`);
+      if (attempt > 1200) throw new Error(`service did not start: ${api.output()} ${workers[0].output()}`);
       for (const part of [api, ...workers])
         if (part.child.exitCode !== null) throw new Error(`a service process exited: ${part.output()}`);
       try {
