@@ -126,7 +126,7 @@ export function createProbeRoutes(options: ProbeRoutesOptions): Router {
     const id = String(request.params.id);
     if (!probeIdSchema.safeParse(id).success) throw notFound(id);
     requireRedis(redis);
-    // A fan-out's id is its comparison's: read from the parent's queue, whose jobs end the same way.
+    // A fan-out's id is its comparison's: read from the comparison's queue, whose jobs end the same way.
     const compared = options.vantages?.fanOut.compareQueue as unknown as
       | Queue<ProbeJobData, ProbeJobResult>
       | undefined;

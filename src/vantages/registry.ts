@@ -21,7 +21,7 @@ export function vantageQueueName(baseQueueName: string, vantage: string): string
   return `${baseQueueName}-vantage-${vantage}`;
 }
 
-/** Where the parent of a fan-out waits for its children, and where its deadline fires. */
+/** Where a fan-out's comparison waits for its parts, delayed until its deadline. */
 export function compareQueueName(baseQueueName: string): string {
   return `${baseQueueName}-compare`;
 }
