@@ -10,10 +10,9 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { classify } from '../../../src/diagnosis/classify.js';
 import { blockingOptionsFromUrl } from '../../../src/redis/connection.js';
 import type { ProbeJobResult } from '../../../src/requests/probe-job.js';
-import type { MultiVantageReport, Observations, Report } from '../../../src/types.js';
+import type { MultiVantageReport, Report } from '../../../src/types.js';
 import {
   type CompareWorker,
   childJobId,
@@ -35,6 +34,7 @@ import {
 import { createProbeMetrics } from '../../../src/worker/metrics.js';
 import { createProbeRunner } from '../../../src/worker/processor.js';
 import { startProbeWorker } from '../../../src/worker/worker.js';
+import { reportOfObservations } from '../../support/observation-reports.js';
 import { cliPath } from '../../support/process.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import { startDnsServer } from '../service/support.js';
@@ -48,24 +48,7 @@ const fixture = JSON.parse(
 const reportOf = (name: string): Report => {
   const vantage = fixture.vantages.find((candidate) => candidate.name === name);
   if (!vantage) throw new Error(`no vantage ${name} in the fixture`);
-  const obs = JSON.parse(
-    readFileSync(
-      new URL(`../../fixtures/observations/${vantage.observations}.json`, import.meta.url),
-      'utf8',
-    ),
-  ) as Observations;
-  return {
-    schemaVersion: 1,
-    url: fixture.url,
-    startedAt: '2026-11-30T00:00:00.000Z',
-    durationMs: 1,
-    timeoutMs: 5000,
-    resolvers: [],
-    target: obs.target,
-    controls: obs.controls,
-    verdict: classify(obs),
-    warnings: [],
-  };
+  return reportOfObservations(vantage.observations, fixture.url);
 };
 const live = (name: string): LiveVantage => ({
   name,
