@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compareRules, compareVantages } from '../../../src/diagnosis/compare.js';
-import type { Cause, Report, VantageResult, VantageStatus, Verdict } from '../../../src/types.js';
+import type { Cause, VantageResult, VantageStatus, Verdict } from '../../../src/types.js';
 import { reportOfObservations } from '../../support/observation-reports.js';
 
 const vantagesDir = new URL('../../fixtures/vantages/', import.meta.url);
