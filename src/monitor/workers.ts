@@ -90,19 +90,28 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
   events.setMaxListeners(100);
   const metrics = deps.registry ? createWorkerMetrics(deps.registry) : undefined;
 
-  // Monitors with vantages fan out like POST /probe and wait for the comparison.
-  const compareEvents = new QueueEvents(compareQueueName(deps.baseQueueName), {
-    connection: blockingOptionsFromUrl(deps.redisUrl),
-  });
-  compareEvents.on('error', (error) => logger.debug({ err: error }, 'compare queue events error'));
+  // Monitors with vantages fan out like POST /probe and wait for the comparison. The events are read only by a
+  // process that runs such a monitor: every reader of the stream is woken by every fan-out's events.
+  let compareEvents: Promise<QueueEvents> | undefined;
   const fanOut = createFanOutSubmitter({ connection: queueRedis, baseQueueName: deps.baseQueueName });
   const vantages: MonitorVantages = {
     registry: new VantageRegistry(queueRedis, deps.baseQueueName, deps.vantageHeartbeatMs ?? 5000),
     fanOut,
-    compareEvents,
+    compareEvents() {
+      compareEvents ??= (async () => {
+        const events = new QueueEvents(compareQueueName(deps.baseQueueName), {
+          connection: blockingOptionsFromUrl(deps.redisUrl),
+        });
+        events.on('error', (error) => logger.debug({ err: error }, 'compare queue events error'));
+        await events.waitUntilReady();
+        return events;
+      })();
+      return compareEvents;
+    },
     close: async () => {
       await fanOut.close();
-      await compareEvents.close();
+      const events = await compareEvents?.catch(() => undefined);
+      await events?.close();
     },
   };
 

@@ -10,6 +10,8 @@ export interface ProbeJobData {
   timeoutMs?: number;
   /** A vantage's part of a fan-out: not run after this time (epoch ms), when the comparison is over. */
   notAfterMs?: number;
+  /** A vantage's part of a fan-out: where it writes its result for the comparison (src/vantages/fan-out-parts). */
+  fanOut?: { id: string; vantage: string; size: number };
 }
 
 /**

@@ -52,6 +52,13 @@ export const probeRequestSchema = z
 export const probeJobSchema = z.strictObject({
   ...probeFields,
   notAfterMs: z.number().int().positive().optional(),
+  fanOut: z
+    .strictObject({
+      id: z.string().min(1).max(64),
+      vantage: vantageNameSchema,
+      size: z.number().int().min(1).max(32),
+    })
+    .optional(),
 });
 
 export type ProbeRequest = z.infer<typeof probeRequestSchema>;

@@ -5,6 +5,13 @@ import { type Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { closeOnce, closeWithin } from '../lifecycle.js';
 import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
+import { probeJobSchema } from '../requests/schemas.js';
+import {
+  createFanOutPartRecorder,
+  type FanOutPart,
+  type PartOutcome,
+  type PartReceipt,
+} from '../vantages/fan-out-parts.js';
 import type { ProbeMetrics } from './metrics.js';
 import type { ProbeRunner } from './processor.js';
 
@@ -32,9 +39,27 @@ export interface ProbeWorker {
 
 export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
   const { metrics, logger, runner } = options;
-  const processor = async (job: Job<ProbeJobData, ProbeJobResult>, _token?: string, signal?: AbortSignal) => {
+  const parts = createFanOutPartRecorder({
+    baseQueueName: options.queueName,
+    connection: options.connection,
+  });
+  /** A vantage's part of a fan-out: its outcome goes to the comparison. Not written, it is lost at the deadline. */
+  const recordPart = async (part: FanOutPart, outcome: PartOutcome): Promise<PartReceipt> => {
+    try {
+      return { outcome: 'part', fanOutId: part.id, written: await parts.record(part, outcome) };
+    } catch (error) {
+      logger.warn({ err: error, fanOut: part.id }, "could not write a fan-out's part: lost at its deadline");
+      return { outcome: 'part', fanOutId: part.id, written: 'error' };
+    }
+  };
+  const processor = async (
+    job: Job<ProbeJobData, ProbeJobResult | PartReceipt>,
+    _token?: string,
+    signal?: AbortSignal,
+  ): Promise<ProbeJobResult | PartReceipt> => {
     const startedMs = performance.now();
     metrics.queueWaitSeconds.observe(Math.max(0, (Date.now() - job.timestamp) / 1000));
+    const part = fanOutPartOf(job.data);
     try {
       const result = await runner(job.data, signal);
       const seconds = (performance.now() - startedMs) / 1000;
@@ -46,6 +71,9 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
         metrics.probesTotal.inc({ outcome: result.outcome, cause: 'none', code: 'none' });
         logger.info({ jobId: job.id, outcome: result.outcome }, 'probe not run');
       }
+      // A part's result is read from its comparison: the job itself returns a receipt, so the report is not
+      // written (and sent through the queue's events) twice. An expired part's comparison is over.
+      if (part && result.outcome !== 'expired') return recordPart(part, { outcome: 'result', result });
       return result;
     } catch (error) {
       metrics.jobDurationSeconds.observe({ outcome: 'error' }, (performance.now() - startedMs) / 1000);
@@ -54,12 +82,14 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
         { jobId: job.id, attempt: job.attemptsMade + 1, err: error },
         'probe job failed; BullMQ retries it',
       );
+      if (part && job.attemptsMade + 1 >= (job.opts.attempts ?? 1))
+        await recordPart(part, { outcome: 'failed', reason: String(error) });
       throw error;
     }
   };
 
   const workers = [options.queueName, ...(options.extraQueueNames ?? [])].map((queueName) => {
-    const worker = new Worker<ProbeJobData, ProbeJobResult>(queueName, processor, {
+    const worker = new Worker<ProbeJobData, ProbeJobResult | PartReceipt>(queueName, processor, {
       connection: options.connection,
       concurrency: options.concurrency,
       lockDuration: options.lockDurationMs,
@@ -88,6 +118,15 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
           for (const worker of workers) worker.cancelAllJobs('shutdown deadline reached');
         },
       );
+      await parts.close();
     }),
   };
+}
+
+/** The fan-out a job is a part of, when its data names one well-formed. */
+function fanOutPartOf(data: unknown): FanOutPart | undefined {
+  const fanOut = (data as { fanOut?: unknown } | undefined)?.fanOut;
+  if (fanOut === undefined) return undefined;
+  const parsed = probeJobSchema.shape.fanOut.safeParse(fanOut);
+  return parsed.success ? parsed.data : undefined;
 }
