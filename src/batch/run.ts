@@ -1,14 +1,16 @@
 // Runs a batch: streams the list through a pool of at most `concurrency` probes and writes each result as it ends.
+import { setMaxListeners } from 'node:events';
 import { stat } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { InputError, probe } from '../engine.js';
-import type { Report, ResolverSpec } from '../types.js';
+import type { ResolverSpec } from '../types.js';
 import { probeBatchControls } from './controls.js';
 import { type ListEntry, openList, readEntries, surveyList } from './input.js';
-import { BatchTally, csvHeader, csvRow, type OutputFormat, renderSummary } from './output.js';
+import { BatchTally, csvHeader, csvRow, LineWriter, type OutputFormat, renderSummary } from './output.js';
 import { formatProgress, startProgress } from './progress.js';
 
-export const concurrencyLimits = { min: 1, max: 1000, default: 50 } as const;
+/** The most in flight at once: each probe holds a socket, so a high value also needs `ulimit -n` above it. */
+export const concurrencyLimits = { min: 1, max: 10_000, default: 50 } as const;
 
 export interface BatchOptions {
   /** A file's path, or `-` for standard input. */
@@ -55,11 +57,14 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
   }
   const input = openList(options.listPath);
   const stop = new AbortController();
+  // Every probe in flight listens on it, and the line reader: that many listeners is the design, not a leak.
+  setMaxListeners(options.concurrency + 8, stop.signal);
   const onAbort = () => stop.abort(options.signal.reason);
   options.signal.addEventListener('abort', onAbort, { once: true });
   if (options.signal.aborted) onAbort();
 
   const tally = new BatchTally();
+  const output = new LineWriter(options.stdout);
   const startedMs = performance.now();
   const progress = options.showsProgress
     ? startProgress(options.stderr as NodeJS.WriteStream, () =>
@@ -76,7 +81,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
       ca: options.ca,
       signal: stop.signal,
     });
-    if (options.format === 'csv') await writeLine(options.stdout, csvHeader);
+    if (options.format === 'csv') await output.write(csvHeader);
     // Once stopped, nothing more is read: the signal closes the line reader the workers pull from.
     const entries = readEntries(input, stop.signal);
     const work = async () => {
@@ -108,7 +113,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
           continue;
         }
         tally.add(report);
-        await writeReport(options, report);
+        if (options.format === 'json') await output.write(JSON.stringify(report));
+        else if (options.format === 'csv') await output.write(csvRow(report));
       }
     };
     await Promise.all(Array.from({ length: options.concurrency }, work)).catch((error: unknown) => {
@@ -123,7 +129,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
   if (rejected?.kind === 'bad') return { kind: 'rejected', ...badLine(rejected) };
   const isInterrupted = options.signal.aborted;
   if (options.format === 'summary')
-    await writeLine(options.stdout, renderSummary(tally, isInterrupted ? { abortedCount } : undefined));
+    await output.write(renderSummary(tally, isInterrupted ? { abortedCount } : undefined));
   else if (isInterrupted)
     options.stderr.write(
       `reach: interrupted after ${tally.done} URLs; ${abortedCount} probes in flight aborted\n`,
@@ -146,15 +152,4 @@ async function checkReadableFile(path: string): Promise<void> {
     );
   }
   if (!isFile) throw new InputError('file', `--file ${path} is not a file`);
-}
-
-async function writeReport(options: BatchOptions, report: Report): Promise<void> {
-  if (options.format === 'json') await writeLine(options.stdout, JSON.stringify(report));
-  else if (options.format === 'csv') await writeLine(options.stdout, csvRow(report));
-}
-
-/** Writes a line and waits for the stream to drain when its buffer is full, so output cannot pile up. */
-function writeLine(stream: Writable, line: string): Promise<void> {
-  if (stream.write(`${line}\n`)) return Promise.resolve();
-  return new Promise((resolve) => stream.once('drain', resolve));
 }
