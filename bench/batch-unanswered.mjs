@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   causeOfReportLine,
@@ -30,6 +30,8 @@ const { values } = parseArgs({
     urls: { type: 'string', default: '5000' },
     concurrency: { type: 'string', default: '5000' },
     timeout: { type: 'string', default: '10000' },
+    // Writes a V8 CPU profile of the reach process (node --cpu-prof) into this directory.
+    profile: { type: 'string' },
   },
 });
 const urlCount = Math.min(Math.max(Number(values.urls) || 5000, 10), 20_000);
@@ -163,6 +165,7 @@ try {
       });
   }, 500);
   const reachRun = startReach({
+    nodeArgs: values.profile ? ['--cpu-prof', '--cpu-prof-dir', resolve(values.profile)] : [],
     // The soft limit raised to the hard one for the sockets in flight (as Node does at start); stops when too few.
     prefix: [
       'ip',
