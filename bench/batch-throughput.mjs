@@ -236,7 +236,10 @@ async function startService() {
         PORT: String(port),
         HOST: '127.0.0.1',
         PROBE_ALLOW_PRIVATE: 'true',
-        WORKER_CONCURRENCY: String(concurrency),
+        // The batch lane's probes in flight: the same concurrency as the CLI's and the exporter's driver.
+        BATCH_WORKER_CONCURRENCY: String(concurrency),
+        BATCH_MAX_URLS: String(urlCount),
+        BATCH_MAX_BODY_BYTES: String(64 * 1024 * 1024),
         RATE_LIMIT_POINTS: '10000000',
         QUEUE_MAX_WAITING: '1000000',
         LOG_LEVEL: 'warn',
@@ -255,38 +258,49 @@ async function startService() {
   return { url, pid: started.child.pid, redisPid, stop: () => stopChild(started.child) };
 }
 
-// 3. POST /batches on reach serve: the list submitted as text/plain, then polled until every URL has a result.
+/** Submits a list as text/plain and waits for the batch to end; then reads its results as NDJSON, as a user would. */
+async function runBatchThroughService(service, listText) {
+  const submitted = await fetch(`${service.url}/batches?timeoutMs=${timeoutMs}`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain' },
+    body: listText,
+  });
+  if (submitted.status === 404 || submitted.status === 405)
+    throw new Error(
+      `POST /batches answered ${submitted.status}: this build has no batches API (is the batches-api branch merged and built?)`,
+    );
+  const accepted = await submitted.json();
+  if (submitted.status !== 202)
+    throw new Error(`POST /batches answered ${submitted.status}: ${JSON.stringify(accepted)}`);
+  let status;
+  for (;;) {
+    await new Promise((done) => setTimeout(done, 250));
+    status = await (await fetch(`${service.url}/batches/${accepted.id}`)).json();
+    if (status.state !== 'running') break;
+  }
+  const results = await fetch(`${service.url}/batches/${accepted.id}/results`, {
+    headers: { accept: 'application/x-ndjson' },
+  });
+  let resultLines = 0;
+  for await (const chunk of results.body) for (const byte of chunk) if (byte === 10) resultLines++;
+  return { status, total: accepted.total, resultLines };
+}
+
+// 3. POST /batches on reach serve: the list submitted as text/plain, polled every 250 ms until every URL has a
+// result, then its results read (NDJSON), as the CLI writes them. The service is long-running: warmed first.
 async function runService(listText, service, targets) {
-  const result = await measured(
-    { targets: targets.pid, service: service.pid, redis: service.redisPid },
-    async () => {
-      const submitted = await fetch(`${service.url}/batches?timeoutMs=${timeoutMs}`, {
-        method: 'POST',
-        headers: { 'content-type': 'text/plain' },
-        body: listText,
-      });
-      if (submitted.status === 404 || submitted.status === 405)
-        throw new Error(
-          `POST /batches answered ${submitted.status}: this build has no batches API (is the batches-api branch merged and built?)`,
-        );
-      const accepted = await submitted.json();
-      if (submitted.status !== 202)
-        throw new Error(`POST /batches answered ${submitted.status}: ${JSON.stringify(accepted)}`);
-      for (;;) {
-        await new Promise((done) => setTimeout(done, 250));
-        const status = await (await fetch(`${service.url}/batches/${accepted.id}`)).json();
-        if (status.finishedAt ?? status.finished) return { status, total: accepted.total };
-      }
-    },
+  const result = await measured({ targets: targets.pid, service: service.pid, redis: service.redisPid }, () =>
+    runBatchThroughService(service, listText),
   );
-  const causes = new Map(Object.entries(result.status.causes ?? result.status.byCause ?? {}));
+  if (result.resultLines !== result.total)
+    throw new Error(`the batch has ${result.resultLines} results for ${result.total} URLs`);
   return {
     system: 'reach POST /batches (serve + Redis)',
     done: result.total,
-    causes,
+    causes: new Map(Object.entries(result.status.byCause ?? {})),
     seconds: result.seconds,
     proberCpuSeconds: result.cpu.service + result.cpu.redis,
-    parts: `serve ${format(result.cpu.service, 2)} s + redis ${format(result.cpu.redis, 2)} s`,
+    parts: `serve ${format(result.cpu.service, 2)} s + redis ${format(result.cpu.redis, 2)} s (driver ${format(result.cpu.driver, 2)} s, not counted)`,
     targetsCpuSeconds: result.cpu.targets,
     othersCores:
       (result.machineSeconds -
@@ -313,6 +327,7 @@ try {
   // A long-running exporter is warm when Prometheus scrapes it: warm it (and the driver's pool) before measuring.
   if (blackbox) await driveList(urls.slice(0, 500), scrapeWith(blackbox.pool));
   const listText = service ? await readFile(listPath, 'utf8') : '';
+  if (service) await runBatchThroughService(service, `${urls.slice(0, 500).join('\n')}\n`);
   for (let round = 1; round <= rounds; round++) {
     // Alternate who goes first, so neither always runs on the machine the other has just warmed or loaded.
     const sides = [() => runCli(listPath, targets, round)];

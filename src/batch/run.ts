@@ -39,14 +39,13 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
   let total: number | undefined;
   if (options.listPath !== '-') {
     await checkReadableFile(options.listPath);
-    const survey = surveyList(options.listPath);
     if (options.isStrict) {
-      const { urlCount, firstBad } = await survey;
+      const { urlCount, firstBad } = await surveyList(options.listPath);
       if (firstBad?.kind === 'bad') return { kind: 'rejected', ...badLine(firstBad) };
       total = urlCount;
-    } else {
-      // The total is only for the progress line: the batch does not wait for it.
-      survey.then(
+    } else if (options.showsProgress) {
+      // The total is only for the progress line (a second pass over the list): the batch does not wait for it.
+      surveyList(options.listPath).then(
         (result) => {
           total = result.urlCount;
         },
