@@ -14,7 +14,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  causeOfReportLine,
   countInto,
   descriptorsOf,
   format,
@@ -146,6 +145,11 @@ try {
   const samples = [];
   let nodePid;
   let lastResultMs;
+  // From the reports themselves: when the first probe started and the last one ended (wall clock, ms).
+  let firstProbeStartMs = Number.POSITIVE_INFINITY;
+  let lastProbeEndMs = 0;
+  let lastProbeStartMs = 0;
+  let longestProbeMs = 0;
   let afterLast;
   let resolveAllDone;
   const allDone = new Promise((done) => {
@@ -196,7 +200,13 @@ try {
       nodePid = pid;
     },
     onLine: (line, lineCount) => {
-      countInto(causes, causeOfReportLine(line));
+      const report = JSON.parse(line);
+      countInto(causes, report.verdict.cause);
+      const startMs = Date.parse(report.startedAt);
+      firstProbeStartMs = Math.min(firstProbeStartMs, startMs);
+      lastProbeEndMs = Math.max(lastProbeEndMs, startMs + report.durationMs);
+      lastProbeStartMs = Math.max(lastProbeStartMs, startMs);
+      longestProbeMs = Math.max(longestProbeMs, report.durationMs);
       if (lineCount === urlCount) {
         lastResultMs = performance.now();
         resolveAllDone();
@@ -219,6 +229,9 @@ try {
     samples,
     afterLast,
     lastResultSeconds: lastResultMs === undefined ? Number.NaN : (lastResultMs - startedMs) / 1000,
+    probeSpanSeconds: (lastProbeEndMs - firstProbeStartMs) / 1000,
+    startSpreadSeconds: (lastProbeStartMs - firstProbeStartMs) / 1000,
+    longestProbeSeconds: longestProbeMs / 1000,
     exitSeconds: (performance.now() - exitStartedMs) / 1000,
     droppedPackets: droppedPackets(),
   };
@@ -252,7 +265,7 @@ console.log(
   `\nresults: ${sum(causes)} (${formatCounts(causes)}); SYNs dropped in the sink namespace: ${result.droppedPackets}`,
 );
 console.log(
-  `start to last result: ${format(result.lastResultSeconds, 2)} s (aim < 12 s); reach process CPU ${format(reach.cpuSeconds, 2)} s; peak RSS ${format(reach.maxRssKb / 1024, 0)} MB (aim < 500 MB)`,
+  `process start to last result: ${format(result.lastResultSeconds, 2)} s (aim < 12 s); first probe's start to last probe's end (from the reports): ${format(result.probeSpanSeconds, 2)} s, the last probe started ${format(result.startSpreadSeconds, 2)} s after the first, the longest took ${format(result.longestProbeSeconds, 2)} s; reach process CPU ${format(reach.cpuSeconds, 2)} s; peak RSS ${format(reach.maxRssKb / 1024, 0)} MB (aim < 500 MB)`,
 );
 if (afterLast)
   console.log(
