@@ -6,8 +6,7 @@
 // Usage: npm run bench:batch [-- --urls 10000 --concurrency 50 --rounds 2 --service --profile DIR]
 // Loopback only: the targets are a Node HTTP server on 127.0.0.1-3 (IP-literal URLs, so neither prober does DNS);
 // everything started here is stopped by pid at the end.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +29,7 @@ import {
   stopOwnedChildren,
   writeList,
 } from './batch-support.mjs';
+import { freePort, startBlackboxExporter, waitForHttp } from './support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -48,31 +48,6 @@ const concurrency = Math.min(Math.max(Number(values.concurrency) || 50, 1), 1000
 const rounds = Math.min(Math.max(Number(values.rounds) || 2, 1), 10);
 const timeoutMs = 10_000;
 const work = await mkdtemp(join(tmpdir(), 'reach-bench-batch-'));
-
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-async function waitForHttp(url, what) {
-  for (let attempt = 0; attempt < 150; attempt++) {
-    try {
-      const response = await fetch(url);
-      await response.arrayBuffer();
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((done) => setTimeout(done, 100));
-  }
-  throw new Error(`${what} did not come up at ${url}`);
-}
 
 /** Measures `action`: wall time, and CPU seconds of the named processes, this process and the whole machine. */
 async function measured(pids, action) {
@@ -140,35 +115,20 @@ async function runCli(listPath, targets, round) {
 }
 
 async function startBlackbox() {
-  const port = await freePort();
-  const config = join(work, 'blackbox.yml');
   // IP-literal targets: no resolver is asked. No TLS, no proxy, IPv4 only, no fallback to IPv6.
-  await writeFile(
-    config,
-    `modules:
-  http_2xx:
-    prober: http
-    timeout: ${timeoutMs / 1000}s
-    http:
-      preferred_ip_protocol: ip4
-      ip_protocol_fallback: false
-      follow_redirects: true
-`,
-  );
-  const started = startChild('prometheus-blackbox-exporter', [
-    `--config.file=${config}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    '--log.level=warn',
-  ]);
-  const url = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${url}/-/healthy`, 'blackbox_exporter');
+  const { url, child } = await startBlackboxExporter({
+    directory: work,
+    timeoutSeconds: timeoutMs / 1000,
+    httpSettings: ['preferred_ip_protocol: ip4', 'ip_protocol_fallback: false', 'follow_redirects: true'],
+    start: startChild,
+  });
   const pool = new Pool(url, { connections: concurrency, pipelining: 1 });
   return {
-    pid: started.child.pid,
+    pid: child.pid,
     pool,
     async stop() {
       await pool.close();
-      await stopChild(started.child);
+      await stopChild(child);
     },
   };
 }
@@ -249,7 +209,7 @@ async function startService() {
   );
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitForHttp(`${url}/readyz`, 'reach serve');
+    await waitForHttp(`${url}/readyz`, 'reach serve', 150);
   } catch (error) {
     throw new Error(`${error.message}\n${started.stderrTail()}`);
   }
