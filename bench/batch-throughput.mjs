@@ -305,12 +305,12 @@ try {
 }
 
 console.log(
-  "\n| round | system | URLs | s | URLs/s | prober CPU ms/URL | targets CPU ms/URL | others' cores busy | load before |",
+  "\n| round | system | URLs | s | URLs/s | prober CPU ms/URL | prober's cores used | targets CPU ms/URL | others' cores busy | load before |",
 );
-console.log('|---:|---|---:|---:|---:|---:|---:|---:|---|');
+console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---|');
 for (const row of rows)
   console.log(
-    `| ${row.round} | ${row.system} | ${row.done} | ${format(row.seconds, 2)} | ${format(row.done / row.seconds, 0)} | ${format((row.proberCpuSeconds * 1000) / row.done, 3)} | ${format((row.targetsCpuSeconds * 1000) / row.done, 3)} | ${format(row.othersCores, 2)} | ${row.loadBefore} |`,
+    `| ${row.round} | ${row.system} | ${row.done} | ${format(row.seconds, 2)} | ${format(row.done / row.seconds, 0)} | ${format((row.proberCpuSeconds * 1000) / row.done, 3)} | ${format(row.proberCpuSeconds / row.seconds, 2)} | ${format((row.targetsCpuSeconds * 1000) / row.done, 3)} | ${format(row.othersCores, 2)} | ${row.loadBefore} |`,
   );
 console.log('\nprober CPU by process, and outcomes:');
 for (const row of rows)
