@@ -1,5 +1,32 @@
 // Writes a batch's results: NDJSON or CSV as each report finishes, or a summary by cause and code at the end.
+import type { Writable } from 'node:stream';
 import type { Report } from '../types.js';
+
+/**
+ * Writes lines to a stream, those written in one turn of the event loop gathered into one write (a report per
+ * write cost a system call each, a tenth of a batch's CPU). A writer's promise settles once its line is handed to
+ * the stream, and only after `drain` when the stream was full, so output cannot pile up in memory.
+ */
+export class LineWriter {
+  #pending: string[] = [];
+  #flushed: Promise<void> | undefined;
+
+  constructor(private readonly stream: Writable) {}
+
+  write(line: string): Promise<void> {
+    this.#pending.push(line);
+    this.#flushed ??= new Promise((resolve) =>
+      setImmediate(() => {
+        const text = `${this.#pending.join('\n')}\n`;
+        this.#pending = [];
+        this.#flushed = undefined;
+        if (this.stream.write(text)) resolve();
+        else this.stream.once('drain', resolve);
+      }),
+    );
+    return this.#flushed;
+  }
+}
 
 export type OutputFormat = 'json' | 'csv' | 'summary';
 
