@@ -64,7 +64,8 @@ export class BatchTally {
   /** Keeps at most this many non-ok URLs for the end, so memory does not grow with the list. */
   constructor(readonly maxProblemsKept = 10_000) {}
 
-  add(report: Report): void {
+  /** A report, or anything with a URL and a verdict's cause, code and summary (a service batch's item). */
+  add(report: { url: string; verdict: { cause: string; code: string; summary: string } }): void {
     const { cause, code, summary } = report.verdict;
     this.done++;
     this.byCause.set(cause, (this.byCause.get(cause) ?? 0) + 1);

@@ -10,6 +10,8 @@ export interface ProbeJobData {
   timeoutMs?: number;
   /** A vantage's part of a fan-out: not run after this time (epoch ms), when the comparison is over. */
   notAfterMs?: number;
+  /** One URL of a batch (POST /batches): the batch's id and the URL's place in it, where its result goes. */
+  batch?: { id: string; index: number };
 }
 
 /**
