@@ -1,7 +1,15 @@
 // Writes a batch's results: NDJSON or CSV as each report finishes, or a summary by cause and code at the end.
+
+import type { Writable } from 'node:stream';
 import type { Report } from '../types.js';
 
 export type OutputFormat = 'json' | 'csv' | 'summary';
+
+/** Writes a line and waits for the stream to drain when its buffer is full, so output cannot pile up. */
+export function writeLine(stream: Writable, line: string): Promise<void> {
+  if (stream.write(`${line}\n`)) return Promise.resolve();
+  return new Promise((resolve) => stream.once('drain', resolve));
+}
 
 /** Quotes a CSV cell when it holds a comma, a quote, a line break or edge spaces (RFC 4180). */
 export function csvCell(value: string | number | undefined): string {

@@ -5,7 +5,7 @@ import { InputError, probe } from '../engine.js';
 import type { Report, ResolverSpec } from '../types.js';
 import { probeBatchControls } from './controls.js';
 import { type ListEntry, openList, readEntries, surveyList } from './input.js';
-import { BatchTally, csvHeader, csvRow, type OutputFormat, renderSummary } from './output.js';
+import { BatchTally, csvHeader, csvRow, type OutputFormat, renderSummary, writeLine } from './output.js';
 import { formatProgress, startProgress } from './progress.js';
 
 export const concurrencyLimits = { min: 1, max: 1000, default: 50 } as const;
@@ -151,10 +151,4 @@ async function checkReadableFile(path: string): Promise<void> {
 async function writeReport(options: BatchOptions, report: Report): Promise<void> {
   if (options.format === 'json') await writeLine(options.stdout, JSON.stringify(report));
   else if (options.format === 'csv') await writeLine(options.stdout, csvRow(report));
-}
-
-/** Writes a line and waits for the stream to drain when its buffer is full, so output cannot pile up. */
-function writeLine(stream: Writable, line: string): Promise<void> {
-  if (stream.write(`${line}\n`)) return Promise.resolve();
-  return new Promise((resolve) => stream.once('drain', resolve));
 }

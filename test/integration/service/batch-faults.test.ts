@@ -6,7 +6,14 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import { finishedBatch, indexesOf, range, resultItems } from './batch-support.js';
-import { eventually, getJson, type LoopbackTarget, postJson, startTarget, startTestService } from './support.js';
+import {
+  eventually,
+  getJson,
+  type LoopbackTarget,
+  postJson,
+  startTarget,
+  startTestService,
+} from './support.js';
 
 const cli = resolve(import.meta.dirname, '../../../dist/cli.js');
 const children = new Set<ChildProcess>();
@@ -29,7 +36,10 @@ async function stopChild(child: ChildProcess): Promise<void> {
 /** Answers each request after 600 ms, so a batch has probes in flight at any moment. */
 function startSlowTarget(): Promise<LoopbackTarget> {
   return startTarget((_request, response) => {
-    const timer = setTimeout(() => response.writeHead(200, { 'content-type': 'text/html' }).end('<html>ok</html>'), 600);
+    const timer = setTimeout(
+      () => response.writeHead(200, { 'content-type': 'text/html' }).end('<html>ok</html>'),
+      600,
+    );
     response.on('close', () => clearTimeout(timer));
   });
 }
