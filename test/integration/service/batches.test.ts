@@ -216,7 +216,7 @@ describe('limits per key', () => {
     const slowBatch = () =>
       postJson(`${service.apiUrl}/batches`, {
         urls: range(20).map((index) => targets.silent.url(`/${index}`)),
-        timeoutMs: 20_000,
+        timeoutMs: 5000,
       });
     const first = await slowBatch();
     const second = await slowBatch();
@@ -290,5 +290,38 @@ describe('documents and metrics', () => {
     expect(metrics).toMatch(/^reach_batches_total\{event="cancelled"\} \d+/m);
     expect(metrics).toMatch(/^reach_batch_items_total\{cause="refused"\} 1$/m);
     expect(metrics).toMatch(/^reach_batch_items_total\{cause="dns_failure"\} 1$/m);
+  });
+});
+
+describe('with API keys', () => {
+  it('needs a key, and answers another key’s batch as unknown', async () => {
+    const keyA = 'key-aaaaaaaaaaaaaaaa';
+    const keyB = 'key-bbbbbbbbbbbbbbbb';
+    const keyed = await startTestService({
+      redisUrl: redis.url,
+      policy: onlyLoopbackOne,
+      roles: { api: true, worker: false },
+      env: { QUEUE_NAME: 'batches-keyed', API_KEYS: `${keyA},${keyB}` },
+    });
+    try {
+      const url = `${keyed.apiUrl}/batches`;
+      const anonymous = await postJson(url, { urls: [targets.healthy.url()] });
+      expect(anonymous.status).toBe(401);
+      const submitted = await postJson(
+        url,
+        { urls: [targets.healthy.url()] },
+        { authorization: `Bearer ${keyA}` },
+      );
+      expect(submitted.status).toBe(202);
+      const self = `${keyed.apiUrl}/batches/${submitted.body.id}`;
+      expect((await getJson(self, { authorization: `Bearer ${keyA}` })).status).toBe(200);
+      expect((await getJson(self, { authorization: `Bearer ${keyB}` })).status).toBe(404);
+      const cancel = await fetch(self, { method: 'DELETE', headers: { authorization: `Bearer ${keyB}` } });
+      expect(cancel.status).toBe(404);
+      const own = await fetch(self, { method: 'DELETE', headers: { authorization: `Bearer ${keyA}` } });
+      expect(((await own.json()) as JsonBody).state).toBe('cancelled');
+    } finally {
+      await keyed.close();
+    }
   });
 });
