@@ -325,3 +325,36 @@ describe('with API keys', () => {
     }
   });
 });
+
+describe('a URL whose job fails for good', () => {
+  it('is recorded failed, so the batch still ends with one result per URL', async () => {
+    // Our own infrastructure failing on one URL, at the seam between BullMQ and the engine, on its only attempt.
+    const failing = await startTestService({
+      redisUrl: redis.url,
+      policy: onlyLoopbackOne,
+      env: { QUEUE_NAME: 'batches-failing', JOB_ATTEMPTS: '1' },
+      wrapRunner: (runner) => async (data, signal) => {
+        if (data.url.endsWith('/boom')) throw new Error('the probe store is down');
+        return runner(data, signal);
+      },
+    });
+    try {
+      const submitted = await postJson(`${failing.apiUrl}/batches`, {
+        urls: [targets.healthy.url('/fine'), targets.healthy.url('/boom')],
+      });
+      expect(submitted.status).toBe(202);
+      const status = await finishedBatch(failing.apiUrl, submitted.body.id);
+      expect(status).toMatchObject({ state: 'completed', byStatus: { completed: 1, failed: 1 } });
+      const items = await resultItems(failing.apiUrl, submitted.body.id, '?cause=failed');
+      expect(items).toEqual([
+        expect.objectContaining({
+          index: 1,
+          status: 'failed',
+          reason: 'could not be probed: the probe store is down',
+        }),
+      ]);
+    } finally {
+      await failing.close();
+    }
+  });
+});
