@@ -1,6 +1,6 @@
 // One URL of a batch run by the service, once it has ended: its report, or why it has none. Shared by the
 // store that keeps it, the routes that stream it and the CLI that prints it.
-import type { Report } from '../types.js';
+import { causes, type Report } from '../types.js';
 import { csvCell, csvRow } from './output.js';
 
 /** How an item ended: probed (the report says how the site fared), refused by the address policy, cancelled, failed. */
@@ -8,18 +8,7 @@ export const itemStatuses = ['completed', 'refused', 'cancelled', 'failed'] as c
 export type ItemStatus = (typeof itemStatuses)[number];
 
 /** A verdict's causes, and for an item without a report its status in their place. */
-export const itemCauses = [
-  'ok',
-  'dns_failure',
-  'server_fault',
-  'local_network',
-  'overload',
-  'domain_migration',
-  'filtered_path',
-  'refused',
-  'cancelled',
-  'failed',
-] as const;
+export const itemCauses = [...causes, 'refused', 'cancelled', 'failed'] as const;
 export type ItemCause = (typeof itemCauses)[number];
 
 export type BatchItem =

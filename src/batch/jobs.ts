@@ -1,6 +1,11 @@
 // A batch's URLs as probe jobs on the batch lane: added in chunks with addBulk, and taken back when cancelled.
 import type { JobsOptions, Queue } from 'bullmq';
-import { type ProbeJobData, type ProbeJobResult, probeJobName } from '../requests/probe-job.js';
+import {
+  type ProbeJobData,
+  type ProbeJobResult,
+  probeJobName,
+  probeJobOptions,
+} from '../requests/probe-job.js';
 import type { BatchOptions } from './store.js';
 
 export type BatchQueue = Queue<ProbeJobData, ProbeJobResult>;
@@ -31,8 +36,7 @@ export function itemJobOptions(settings: {
   resultTtlSeconds: number;
 }): JobsOptions {
   return {
-    attempts: settings.attempts,
-    backoff: { type: 'exponential', delay: settings.backoffMs },
+    ...probeJobOptions({ ...settings, resultMaxCount: Number.MAX_SAFE_INTEGER }),
     removeOnComplete: true,
     removeOnFail: { age: settings.resultTtlSeconds },
   };
