@@ -7,7 +7,7 @@ import type { BatchItem } from './item.js';
 import { itemCsvRow, verdictLineOf } from './item.js';
 import { BatchTally, csvHeader, type OutputFormat, renderSummary, writeLine } from './output.js';
 import { formatProgress, startProgress } from './progress.js';
-import type { BatchOutcome } from './run.js';
+import { type BatchOutcome, checkReadableFile } from './run.js';
 
 export interface RemoteBatchOptions {
   client: ApiClient;
@@ -28,6 +28,7 @@ export interface RemoteBatchOptions {
 }
 
 export async function runRemoteBatch(options: RemoteBatchOptions): Promise<BatchOutcome> {
+  if (options.listPath !== '-') await checkReadableFile(options.listPath);
   if (options.isStrict && options.listPath !== '-') {
     const { firstBad } = await surveyList(options.listPath);
     if (firstBad?.kind === 'bad')

@@ -67,6 +67,7 @@ describe('reach probe --file --api', () => {
     for (const target of targets.list) {
       const line = lines.find((candidate) => candidate.url === new URL(target.url).href);
       if (target.cause === 'refused') expect(line, target.url).toMatchObject({ status: 'refused' });
+      else if (target.isTimed) expect(line, target.url).toMatchObject({ schemaVersion: 1 });
       else {
         expect(line, target.url).toMatchObject({ schemaVersion: 1, verdict: { cause: target.cause } });
         if (target.code) expect(line.verdict.code, target.url).toMatch(target.code);
@@ -100,6 +101,12 @@ describe('reach probe --file --api', () => {
     expect(result.code).toBe(1);
     const clean = listFile('clean.txt', [targets.healthy.url('/c1')]);
     expect((await runCli(['probe', '--file', clean, ...common()], 60_000)).code).toBe(0);
+  });
+
+  it('exits 2 with one line for a list file that does not exist', async () => {
+    const result = await runCli(['probe', '--file', join(directory, 'missing.txt'), ...common()], 60_000);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toMatch(/^reach: cannot read --file .*missing\.txt: ENOENT$/);
   });
 
   it('exits 2 with --strict on a bad line, submitting nothing', async () => {
