@@ -16,6 +16,8 @@ export interface MonitorRecord {
   confirmations: number;
   slowFirstByteMs?: number;
   tags: string[];
+  /** The status page's group this monitor is listed under (Statuspage: a group component); none when absent. */
+  group?: string;
   maintenance: Array<{ startsAt: string; endsAt: string; reason?: string }>;
   webhooks: Array<{ url: string; secret: string }>;
   /** Probe from these vantages each run (names, "all", or labels with a count), instead of one worker. */
