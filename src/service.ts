@@ -10,6 +10,12 @@ import { createApp } from './api/app.js';
 import { createJobWaiter, type JobWaiter } from './api/job-waiter.js';
 import { registerQueueDepth } from './api/metrics.js';
 import { readStatus } from './api/probe-routes.js';
+import { type BatchApi, batchOpenApi, createBatchApi } from './batch/http/index.js';
+import { createBatchWork } from './batch/item-runner.js';
+import { batchQueueName } from './batch/jobs.js';
+import { batchMetricsOf } from './batch/metrics.js';
+import { createItemRecorder } from './batch/recorder.js';
+import { BatchStore } from './batch/store.js';
 import { ConfigError, type ServiceConfig } from './config.js';
 import { type Cleanup, closeOnce, closeWithin, runCleanups } from './lifecycle.js';
 import {
@@ -30,6 +36,7 @@ import {
   RedisMissingError,
   startEmbeddedRedis,
 } from './redis/embedded.js';
+import { createMemoryGauge } from './redis/memory.js';
 import type { ProbeJobData, ProbeJobResult } from './requests/probe-job.js';
 import { type AddressPolicy, createAddressPolicy } from './safety/address-policy.js';
 import { type CompareWorker, createFanOutSubmitter, startCompareWorker } from './vantages/fan-out.js';
@@ -104,6 +111,10 @@ export function createLogger(config: ServiceConfig): Logger {
 interface ServiceParts {
   embedded?: EmbeddedRedis;
   worker?: ProbeWorker;
+  /** The same probe processor on the batch lane (POST /batches), with its own concurrency. */
+  batchWorker?: ProbeWorker;
+  /** The batch routes: their followed result streams end first at shutdown. */
+  batchApi?: BatchApi;
   monitorWorkers?: MonitorWorkers;
   server?: Server;
   apiUrl?: string;
@@ -196,6 +207,7 @@ async function startWorkers(
   wrapRunner: (runner: ProbeRunner) => ProbeRunner = (runner) => runner,
 ): Promise<void> {
   const { config, logger, policy, registry, redisUrl, vantageName } = context;
+  const probeMetrics = createProbeMetrics(registry);
   parts.worker = startProbeWorker({
     queueName: config.queueName,
     ...(vantageName ? { extraQueueNames: [vantageQueueName(config.queueName, vantageName)] } : {}),
@@ -204,9 +216,10 @@ async function startWorkers(
     lockDurationMs: config.workerLockDurationMs,
     stalledIntervalMs: config.workerStalledIntervalMs,
     runner: wrapRunner(createProbeRunner({ defaults: config.probeDefaults, isAddressAllowed: policy })),
-    metrics: createProbeMetrics(registry),
+    metrics: probeMetrics,
     logger: logger.child({ role: 'worker' }),
   });
+  startBatchWorker(context, parts, probeMetrics, wrapRunner);
   logger.info({ concurrency: config.workerConcurrency, vantage: vantageName }, 'worker started');
   const vantageRedis = createRedisClient(redisUrl, 'blocking');
   vantageRedis.on('error', (error) => logger.debug({ err: error }, 'vantage redis client error'));
@@ -245,6 +258,39 @@ async function startWorkers(
   });
 }
 
+/** The batch lane's worker: the probe processor, told to record each URL's result in its batch. */
+function startBatchWorker(
+  context: ServiceContext,
+  parts: ServiceParts,
+  metrics: ReturnType<typeof createProbeMetrics>,
+  wrapRunner: (runner: ProbeRunner) => ProbeRunner,
+): void {
+  const { config, logger, policy, registry, redisUrl } = context;
+  // Blocking-style: a result recorded while Redis restarts waits for it rather than failing the probe.
+  const redis = createRedisClient(redisUrl, 'blocking');
+  redis.on('error', (error) => logger.debug({ err: error }, 'batch redis client error'));
+  parts.closers.push(['batch redis client', () => closeRedisClient(redis)]);
+  const store = new BatchStore(redis, config.queueName, config.batch.resultTtlSeconds);
+  const work = createBatchWork({ store, record: createItemRecorder(store, batchMetricsOf(registry)) });
+  parts.closers.push(['batch controls', () => work.close()]);
+  const runner = createProbeRunner({
+    defaults: config.probeDefaults,
+    isAddressAllowed: policy,
+    controlResultsFor: work.controlResultsFor,
+  });
+  parts.batchWorker = startProbeWorker({
+    queueName: batchQueueName(config.queueName),
+    connection: blockingOptionsFromUrl(redisUrl),
+    concurrency: config.batch.workerConcurrency,
+    lockDurationMs: config.workerLockDurationMs,
+    stalledIntervalMs: config.workerStalledIntervalMs,
+    runner: work.wrap(wrapRunner(runner)),
+    metrics,
+    logger: logger.child({ role: 'batch-worker' }),
+    onFinalFailure: work.onFinalFailure,
+  });
+}
+
 /** The API: its Redis client, the probe queue and its events, the monitors' routes, and the listening server. */
 async function startApi(context: ServiceContext, parts: ServiceParts): Promise<void> {
   const { config, logger, policy, registry, redisUrl } = context;
@@ -271,6 +317,18 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
     registry,
   });
   parts.closers.push(['monitor API', () => monitors.close()]);
+  const batches = createBatchApi({
+    redis: commands,
+    baseQueueName: config.queueName,
+    settings: config.batch,
+    policy,
+    registry,
+    memory: createMemoryGauge(commands, config.redisMemoryHighWaterPercent),
+    jobAttempts: config.jobAttempts,
+    jobBackoffMs: config.jobBackoffMs,
+  });
+  parts.batchApi = batches;
+  parts.closers.push(['batch API', () => batches.close()]);
   const app = createApp({
     config,
     queue,
@@ -284,6 +342,15 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
         publicRouter: createStatusRouter(monitors),
         keyedRouter: { path: '/monitors', router: createMonitorRouter(monitors) },
         openApi: monitorOpenApi,
+      },
+      {
+        keyedRouter: {
+          path: '/batches',
+          router: batches.router,
+          parsesOwnBody: true,
+          readsSpendReadBudget: true,
+        },
+        openApi: batchOpenApi,
       },
       createPageRouters({
         fetchProbe: probeLookup(queue, vantages?.fanOut.compareQueue),
@@ -353,11 +420,12 @@ async function startWorkerMetrics(context: ServiceContext, worker: ProbeWorker, 
 
 /** A start that failed half-way: everything already started is closed at once, each close guarded. */
 async function undoStart(parts: ServiceParts, logger: Logger): Promise<void> {
-  const { worker, monitorWorkers, server, embedded, heartbeat, compareWorker } = parts;
+  const { worker, batchWorker, monitorWorkers, server, embedded, heartbeat, compareWorker } = parts;
   await runCleanups(
     [
       heartbeat && ['vantage heartbeat', () => heartbeat.close()],
       worker && ['probe worker', () => worker.close(0)],
+      batchWorker && ['batch worker', () => batchWorker.close(0)],
       compareWorker && ['compare worker', () => compareWorker.close()],
       monitorWorkers && ['monitor workers', () => monitorWorkers.close(0)],
       server && ['server', () => server.close()],
@@ -375,11 +443,13 @@ async function shutDown(parts: ServiceParts, config: ServiceConfig, logger: Logg
   // Clients waiting for a result (POST /probe?wait) learn their probe's id now, not at the deadline: the job
   // is in Redis and runs on after the restart.
   for (const waiter of parts.waiters) waiter.release();
+  parts.batchApi?.release();
   await parts.heartbeat?.close();
   // The server and the workers drain in parallel, under one deadline; one failing must not skip the cleanups.
   const drained = await Promise.allSettled([
     stopServer(parts.server, deadlineMs, logger),
     parts.worker?.close(deadlineMs),
+    parts.batchWorker?.close(deadlineMs),
     parts.monitorWorkers?.close(deadlineMs),
     parts.compareWorker?.close(),
   ]);

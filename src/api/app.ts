@@ -46,8 +46,17 @@ export interface ApiDependencies {
 export interface RouterMount {
   /** Answered to anyone, before the keyed routes: public pages. */
   publicRouter?: RequestHandler;
-  /** Mounted at `path` behind the API key, the write rate limit and the JSON body parser. */
-  keyedRouter?: { path: string; router: RequestHandler };
+  /**
+   * Mounted at `path` behind the API key, the write rate limit and the JSON body parser. `parsesOwnBody`: the
+   * router reads its bodies itself (larger ones, or text); `readsSpendReadBudget`: its GETs spend the read
+   * budget, as polling GET /probe/:id does.
+   */
+  keyedRouter?: {
+    path: string;
+    router: RequestHandler;
+    parsesOwnBody?: boolean;
+    readsSpendReadBudget?: boolean;
+  };
   openApi?: OpenApiFragment;
 }
 
@@ -164,8 +173,10 @@ export function createApp(deps: ApiDependencies): Express {
   for (const mount of routers) {
     if (mount.publicRouter) app.use(mount.publicRouter);
     if (mount.keyedRouter) {
-      const { path, router } = mount.keyedRouter;
-      app.use(path, markRouteBase, auth, writeRateLimit, jsonBody, router);
+      const { path, router, parsesOwnBody, readsSpendReadBudget } = mount.keyedRouter;
+      const limit = readsSpendReadBudget ? probeRateLimit : writeRateLimit;
+      if (parsesOwnBody) app.use(path, markRouteBase, auth, limit, router);
+      else app.use(path, markRouteBase, auth, limit, jsonBody, router);
     }
   }
 

@@ -30,6 +30,12 @@ export class LineWriter {
 
 export type OutputFormat = 'json' | 'csv' | 'summary';
 
+/** Writes a line and waits for the stream to drain when its buffer is full, so output cannot pile up. */
+export function writeLine(stream: Writable, line: string): Promise<void> {
+  if (stream.write(`${line}\n`)) return Promise.resolve();
+  return new Promise((resolve) => stream.once('drain', resolve));
+}
+
 /** Quotes a CSV cell when it holds a comma, a quote, a line break or edge spaces (RFC 4180). */
 export function csvCell(value: string | number | undefined): string {
   if (value === undefined) return '';
@@ -91,7 +97,8 @@ export class BatchTally {
   /** Keeps at most this many non-ok URLs for the end, so memory does not grow with the list. */
   constructor(readonly maxProblemsKept = 10_000) {}
 
-  add(report: Report): void {
+  /** A report, or anything with a URL and a verdict's cause, code and summary (a service batch's item). */
+  add(report: { url: string; verdict: { cause: string; code: string; summary: string } }): void {
     const { cause, code, summary } = report.verdict;
     this.done++;
     this.byCause.set(cause, (this.byCause.get(cause) ?? 0) + 1);

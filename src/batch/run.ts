@@ -165,7 +165,8 @@ function badLine(entry: ListEntry & { kind: 'bad' }) {
   return { lineNumber: entry.lineNumber, reason: entry.reason };
 }
 
-async function checkReadableFile(path: string): Promise<void> {
+/** A list named on the command line must be a file we can read: one line of usage otherwise, not a crash. */
+export async function checkReadableFile(path: string): Promise<void> {
   let isFile: boolean;
   try {
     isFile = (await stat(path)).isFile();

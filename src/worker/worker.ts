@@ -1,7 +1,7 @@
 // A BullMQ worker that runs probe jobs, with metrics and a shutdown that finishes work up to a deadline.
 
 import type { RedisOptions } from 'bullmq';
-import { type Job, Worker } from 'bullmq';
+import { Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { closeOnce, closeWithin } from '../lifecycle.js';
 import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
@@ -26,6 +26,11 @@ export interface ProbeWorkerOptions {
   runner: ProbeRunner;
   metrics: ProbeMetrics;
   logger: Logger;
+  /**
+   * Told of a job that failed for good: its retries spent, or stalled (its worker died) more often than allowed.
+   * A batch records such a URL as failed, so every URL ends with a result.
+   */
+  onFinalFailure?: (data: ProbeJobData, reason: string) => Promise<void>;
 }
 
 export interface ProbeWorker {
@@ -99,6 +104,25 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
     });
     worker.on('error', (error) => logger.warn({ err: error, queueName }, 'worker connection error'));
     worker.on('stalled', (jobId) => logger.warn({ jobId, queueName }, 'stalled job moved back to the queue'));
+    const { onFinalFailure } = options;
+    if (onFinalFailure) {
+      const reportIfFailed = async (job: Job<ProbeJobData> | undefined, reason?: string) => {
+        // A retry is scheduled unless the job is in the failed set: only the last failure is final.
+        if (!job || (await job.getState()) !== 'failed') return;
+        await onFinalFailure(job.data, reason ?? job.failedReason ?? 'failed');
+      };
+      const onError = (error: unknown) =>
+        logger.warn({ err: error, queueName }, 'recording a failed job did not succeed');
+      worker.on('failed', (job, error) => {
+        reportIfFailed(job, error.message).catch(onError);
+      });
+      // A job stalled too often is failed by the stalled checker, which emits only its id.
+      worker.on('stalled', (jobId) => {
+        Job.fromId<ProbeJobData>(worker, jobId)
+          .then((job) => reportIfFailed(job))
+          .catch(onError);
+      });
+    }
     return worker;
   });
 
