@@ -12,6 +12,8 @@ import { registerQueueDepth } from './api/metrics.js';
 import { ConfigError, type ServiceConfig } from './config.js';
 import { type Cleanup, closeOnce, closeWithin, runCleanups } from './lifecycle.js';
 import {
+  channelOpenApi,
+  createChannelRouter,
   createMonitorApi,
   createMonitorRouter,
   createStatusRouter,
@@ -282,6 +284,10 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
         publicRouter: createStatusRouter(monitors),
         keyedRouter: { path: '/monitors', router: createMonitorRouter(monitors) },
         openApi: monitorOpenApi,
+      },
+      {
+        adminRouter: { path: '/channels', router: createChannelRouter(monitors) },
+        openApi: channelOpenApi,
       },
     ],
     ...(parts.worker ? { isWorkerRunning: parts.worker.isRunning } : {}),

@@ -48,6 +48,11 @@ export interface RouterMount {
   publicRouter?: RequestHandler;
   /** Mounted at `path` behind the API key, the write rate limit and the JSON body parser. */
   keyedRouter?: { path: string; router: RequestHandler };
+  /**
+   * Mounted at `path` behind an admin key (ADMIN_API_KEYS), the write rate limit and the JSON body parser. With
+   * no admin keys it answers only when the service has no API keys at all (open, for local use); else 404.
+   */
+  adminRouter?: { path: string; router: RequestHandler };
   openApi?: OpenApiFragment;
 }
 
@@ -166,6 +171,11 @@ export function createApp(deps: ApiDependencies): Express {
     if (mount.keyedRouter) {
       const { path, router } = mount.keyedRouter;
       app.use(path, markRouteBase, auth, writeRateLimit, jsonBody, router);
+    }
+    if (mount.adminRouter && (config.adminApiKeys.length > 0 || config.apiKeys.length === 0)) {
+      const { path, router } = mount.adminRouter;
+      const adminAuth = createAuth(config.adminApiKeys, { failureLimit });
+      app.use(path, markRouteBase, adminAuth, writeRateLimit, jsonBody, router);
     }
   }
 

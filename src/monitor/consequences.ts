@@ -1,4 +1,4 @@
-// What a state change sets off: an incident opened, updated or resolved, webhook alerts, a re-check. They are written
+// What a state change sets off: an incident opened, updated or resolved, alerts (webhooks, channels), a re-check. They are written
 // with the new state in one atomic step (the store's compare-and-set) and applied after it, so a worker that dies
 // between the two leaves them in Redis, and the monitor's next applied run applies them, oldest first. Applying one
 // twice changes nothing: the incident is opened once, and the webhook and re-check jobs have ids of their own.
@@ -25,7 +25,8 @@ export interface Consequences {
     | { kind: 'open'; incident: Omit<Incident, 'updates' | 'resolvedAtMs'> }
     | { kind: 'record'; incidentId: string; verdict: Verdict }
     | { kind: 'resolve'; incidentId: string; resolvedAtMs: number };
-  alert?: { webhooks: WebhookRef[]; payload: AlertPayload };
+  /** `channelIds` is absent in consequences written before channels existed. */
+  alert?: { webhooks: WebhookRef[]; channelIds?: string[]; payload: AlertPayload };
   recheckDelayMs?: number;
 }
 
@@ -74,9 +75,11 @@ export function consequencesOf(
     };
   }
   const webhooks = webhooksFor(monitor, config.alerts.globalWebhooks);
-  if (decision.change?.isAlerted && webhooks.length > 0) {
+  const channelIds = monitor.channels ?? [];
+  if (decision.change?.isAlerted && webhooks.length + channelIds.length > 0) {
     consequences.alert = {
       webhooks,
+      channelIds,
       payload: buildAlertPayload({
         monitor,
         change: decision.change,
@@ -108,7 +111,7 @@ export async function applyConsequences(
   if (consequences.alert) {
     await enqueueAlerts(
       deps.alertQueue,
-      consequences.alert.webhooks,
+      { webhooks: consequences.alert.webhooks, channelIds: consequences.alert.channelIds ?? [] },
       consequences.alert.payload,
       alertJobOptions(deps.config.alerts),
       `${monitorId}-${version}`,

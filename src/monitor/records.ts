@@ -18,6 +18,8 @@ export interface MonitorRecord {
   tags: string[];
   maintenance: Array<{ startsAt: string; endsAt: string; reason?: string }>;
   webhooks: Array<{ url: string; secret: string }>;
+  /** Ids of notification channels (POST /channels) told of every state change. */
+  channels?: string[];
   /** Probe from these vantages each run (names, "all", or labels with a count), instead of one worker. */
   vantages?: string[] | 'all' | { labels?: Record<string, string>; count?: number };
   /** Vantages that must see the site down for the run to count as down (default: a majority). */

@@ -7,9 +7,9 @@ import {
   invalidRequest,
   unavailableOnRedisError,
 } from '../../requests/problems.js';
-import { emptyQuerySchema, jsonMediaTypes } from '../../requests/schemas.js';
 import type { AddressPolicy } from '../../safety/address-policy.js';
 import { refuseTargets } from '../../safety/target-check.js';
+import type { ChannelStore } from '../alerting/channel-store.js';
 import type { MonitorConfig } from '../config.js';
 import { type MonitorRecord, monitorIdSchema } from '../records.js';
 import type { MonitorScheduler } from '../scheduler.js';
@@ -25,6 +25,8 @@ import { StatusDataSource } from '../status/data.js';
 import { renderStatusPage } from '../status/page.js';
 import { toStatusSummary } from '../status/summary.js';
 import type { MonitorStore } from '../store.js';
+import { refuseUnknownChannels } from './channel-routes.js';
+import { requireEmptyQuery, requireJson } from './request-checks.js';
 import {
   defaultConfirmations,
   historyQuerySchema,
@@ -36,6 +38,8 @@ import {
 
 export interface MonitorApiDeps {
   store: MonitorStore;
+  /** The notification channels a monitor may name. */
+  channels: ChannelStore;
   scheduler: MonitorScheduler;
   policy: AddressPolicy;
   config: MonitorConfig;
@@ -51,6 +55,7 @@ export function createMonitorRouter(deps: MonitorApiDeps): Router {
     const body = monitorCreateSchema.safeParse(request.body);
     if (!body.success) throw invalidRequest(fieldErrorsOf(body.error));
     refuseUnsafe(body.data, policy);
+    await refuseUnknownChannels(deps.channels, body.data.channels);
     const nowText = new Date().toISOString();
     const record = recordOf(randomUUID(), body.data, nowText, nowText);
     await unavailableOnRedisError(async () => {
@@ -87,6 +92,7 @@ export function createMonitorRouter(deps: MonitorApiDeps): Router {
     const merged = monitorCreateSchema.safeParse({ ...inputOf(current), ...body.data });
     if (!merged.success) throw invalidRequest(fieldErrorsOf(merged.error));
     refuseUnsafe(merged.data, policy);
+    await refuseUnknownChannels(deps.channels, merged.data.channels);
     const record = recordOf(current.id, merged.data, current.createdAt, new Date().toISOString());
     await unavailableOnRedisError(async () => {
       await store.putMonitor(record);
@@ -199,19 +205,6 @@ function statusPagePolicy(frameAncestors: string[]): Record<string, string> {
   };
 }
 
-function requireJson(request: Request): void {
-  if (!request.is(jsonMediaTypes)) {
-    throw new HttpProblem(415, 'unsupportedMediaType', 'send the body as Content-Type: application/json', {
-      field: 'content-type',
-    });
-  }
-}
-
-function requireEmptyQuery(request: Request): void {
-  const query = emptyQuerySchema.safeParse(request.query);
-  if (!query.success) throw invalidRequest(fieldErrorsOf(query.error, 'query'));
-}
-
 async function findMonitor(store: MonitorStore, request: Request): Promise<MonitorRecord> {
   const id = String(request.params.id);
   const notFound = new HttpProblem(404, 'notFound', `no monitor with id ${id}`, { field: 'id' });
@@ -252,6 +245,7 @@ function recordOf(id: string, input: MonitorInput, createdAt: string, updatedAt:
     tags: input.tags ?? [],
     maintenance: input.maintenance ?? [],
     webhooks: input.webhooks ?? [],
+    ...(input.channels && input.channels.length > 0 ? { channels: input.channels } : {}),
     ...(input.vantages !== undefined ? { vantages: input.vantages } : {}),
     ...(input.quorum !== undefined ? { quorum: input.quorum } : {}),
     createdAt,

@@ -66,6 +66,12 @@ const monitorFields = {
   tags: z.array(tagSchema).max(20).optional(),
   maintenance: z.array(maintenanceWindowSchema).max(20).optional(),
   webhooks: z.array(webhookInputSchema).max(5).optional(),
+  channels: z
+    .array(z.uuid())
+    .max(20)
+    .refine((ids) => new Set(ids).size === ids.length, { message: 'a channel is named twice' })
+    .optional()
+    .describe('Ids of notification channels (POST /channels, admin key) told of every state change.'),
   vantages: vantageSelectionSchema.optional(),
   quorum: z
     .number()
@@ -120,6 +126,7 @@ export const monitorOutputSchema = z
       z.object({ startsAt: z.string(), endsAt: z.string(), reason: z.string().optional() }),
     ),
     webhooks: z.array(z.object({ url: z.string() })).describe('Secrets are never returned.'),
+    channels: z.array(z.string()).optional(),
     vantages: vantageSelectionSchema.optional(),
     quorum: z.number().int().optional(),
     createdAt: z.string(),
