@@ -7,10 +7,12 @@ import {
   type AlertQueue,
   alertJobOptions,
   buildAlertPayload,
+  buildCertificatePayload,
   enqueueAlerts,
   type WebhookRef,
   webhooksFor,
 } from './alerting/alerts.js';
+import type { CertificateCheck } from './certificate-expiry.js';
 import type { MonitorConfig } from './config.js';
 import type { MonitorRecord } from './records.js';
 import type { RunResult } from './run-result.js';
@@ -27,6 +29,8 @@ export interface Consequences {
     | { kind: 'resolve'; incidentId: string; resolvedAtMs: number };
   /** `channelIds` is absent in consequences written before channels existed. */
   alert?: { webhooks: WebhookRef[]; channelIds?: string[]; payload: AlertPayload };
+  /** A certificate expiry warning, sent to the same webhooks and channels as state changes. */
+  certificateAlert?: { webhooks: WebhookRef[]; channelIds: string[]; payload: AlertPayload };
   recheckDelayMs?: number;
 }
 
@@ -43,6 +47,7 @@ export function consequencesOf(
   result: RunResult,
   decision: Decision,
   config: MonitorConfig,
+  certificateWarning?: CertificateCheck['warning'],
 ): Consequences | undefined {
   const verdict: Verdict = {
     atMs: result.startedAtMs,
@@ -90,6 +95,19 @@ export function consequencesOf(
       }),
     };
   }
+  if (certificateWarning && webhooks.length + channelIds.length > 0) {
+    consequences.certificateAlert = {
+      webhooks,
+      channelIds,
+      payload: buildCertificatePayload({
+        monitor,
+        state: decision.status.state,
+        atMs: result.startedAtMs,
+        warning: certificateWarning,
+        publicBaseUrl: config.publicBaseUrl,
+      }),
+    };
+  }
   if (decision.isRecheckWanted) consequences.recheckDelayMs = config.recheckDelayMs;
   return Object.keys(consequences).length > 0 ? consequences : undefined;
 }
@@ -115,6 +133,16 @@ export async function applyConsequences(
       consequences.alert.payload,
       alertJobOptions(deps.config.alerts),
       `${monitorId}-${version}`,
+    );
+  }
+  if (consequences.certificateAlert) {
+    const { webhooks, channelIds, payload } = consequences.certificateAlert;
+    await enqueueAlerts(
+      deps.alertQueue,
+      { webhooks, channelIds },
+      payload,
+      alertJobOptions(deps.config.alerts),
+      `${monitorId}-${version}-certificate`,
     );
   }
   if (consequences.recheckDelayMs !== undefined) {

@@ -20,6 +20,8 @@ export interface MonitorRecord {
   webhooks: Array<{ url: string; secret: string }>;
   /** Ids of notification channels (POST /channels) told of every state change. */
   channels?: string[];
+  /** Days before the certificate's notAfter at which to warn (default 14 and 3). */
+  certificateExpiryDays?: number[];
   /** Probe from these vantages each run (names, "all", or labels with a count), instead of one worker. */
   vantages?: string[] | 'all' | { labels?: Record<string, string>; count?: number };
   /** Vantages that must see the site down for the run to count as down (default: a majority). */
@@ -58,6 +60,10 @@ export const historyEntrySchema = z
       processing: z.number().optional(),
       transfer: z.number().optional(),
     }),
+    certificateNotAfter: z
+      .string()
+      .optional()
+      .describe("The site's TLS certificate's notAfter, when the run saw one."),
     warnings: z
       .array(z.string())
       .optional()

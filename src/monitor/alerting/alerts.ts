@@ -21,8 +21,8 @@ export function alertQueueName(baseQueueName: string): string {
   return `${baseQueueName}-alerts`;
 }
 
-/** A state change, or a test message sent with POST /channels/:id/test. */
-export const alertEvents = ['monitor.state_changed', 'channel.test'] as const;
+/** A state change, a certificate about to expire, or a test message sent with POST /channels/:id/test. */
+export const alertEvents = ['monitor.state_changed', 'certificate.expiring', 'channel.test'] as const;
 
 export interface AlertPayload {
   event: (typeof alertEvents)[number];
@@ -38,6 +38,8 @@ export interface AlertPayload {
   links: { monitor: string; status: string };
   /** For a monitor with vantages: which vantages saw what in the run that changed the state. */
   vantages?: Array<{ name: string; status: string; health?: string; code?: string }>;
+  /** For certificate.expiring: when the certificate expires, how many whole days are left, the threshold crossed. */
+  certificate?: { notAfter: string; daysLeft: number; thresholdDays: number };
 }
 
 /** Which configured webhook a job is for; the secret is looked up at delivery so it never sits in job data. */
@@ -87,6 +89,13 @@ const alertPayloadSchema = z.strictObject({
       }),
     )
     .max(32)
+    .optional(),
+  certificate: z
+    .strictObject({
+      notAfter: z.string().max(40),
+      daysLeft: z.number().int().min(-100_000).max(100_000),
+      thresholdDays: z.number().int().min(1).max(365),
+    })
     .optional(),
 });
 
@@ -294,4 +303,43 @@ export function createWebhookDelivery(options: {
     },
     close: () => agent.close(),
   };
+}
+
+/** The alert for a certificate about to expire: its own event, sent while the monitor's state stays what it is. */
+export function buildCertificatePayload(options: {
+  monitor: MonitorRecord;
+  state: string;
+  atMs: number;
+  warning: { notAfter: string; daysLeft: number; thresholdDays: number };
+  publicBaseUrl: string | undefined;
+}): AlertPayload {
+  const base = options.publicBaseUrl ?? '';
+  const { monitor, warning } = options;
+  const host = hostOf(monitor.url);
+  const left =
+    warning.daysLeft < 0
+      ? 'has expired'
+      : `expires in ${warning.daysLeft} day${warning.daysLeft === 1 ? '' : 's'}`;
+  return {
+    event: 'certificate.expiring',
+    id: randomUUID(),
+    monitor: { id: monitor.id, name: monitor.name, url: monitor.url, tags: monitor.tags },
+    oldState: options.state,
+    newState: options.state,
+    changedAt: new Date(options.atMs).toISOString(),
+    cause: 'certificate_expiring',
+    code: 'tls.certificate_expiring',
+    summary: `The TLS certificate of ${host} ${left} (notAfter ${warning.notAfter}); renew it before it does.`,
+    incident: null,
+    links: { monitor: `${base}/monitors/${monitor.id}`, status: `${base}/status` },
+    certificate: warning,
+  };
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
 }

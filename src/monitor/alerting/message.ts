@@ -32,10 +32,14 @@ const stateWords: Record<string, string> = {
 
 export function messageTextOf(payload: AlertPayload): MessageText {
   const isTest = payload.event === 'channel.test';
-  const isResolution = !isTest && payload.newState === 'up';
+  const certificate = payload.event === 'certificate.expiring' ? payload.certificate : undefined;
+  const isStateChange = payload.event === 'monitor.state_changed';
+  const isResolution = isStateChange && payload.newState === 'up';
   const title = isTest
     ? `Test message from reach for ${payload.monitor.name}`
-    : `${payload.monitor.name} ${stateWords[payload.newState] ?? `is ${payload.newState}`}`;
+    : certificate
+      ? `${payload.monitor.name}: certificate ${certificate.daysLeft < 0 ? 'expired' : `expires in ${certificate.daysLeft} days`}`
+      : `${payload.monitor.name} ${stateWords[payload.newState] ?? `is ${payload.newState}`}`;
   const facts: AlertFact[] = [
     { label: 'Cause', value: payload.cause },
     { label: 'Code', value: payload.code },
@@ -43,7 +47,9 @@ export function messageTextOf(payload: AlertPayload): MessageText {
     { label: 'Since', value: payload.changedAt },
     { label: 'Site', value: payload.monitor.url },
   ];
-  if (!isTest) facts.splice(3, 0, { label: 'State', value: `${payload.oldState} → ${payload.newState}` });
+  if (isStateChange)
+    facts.splice(3, 0, { label: 'State', value: `${payload.oldState} → ${payload.newState}` });
+  if (certificate) facts.splice(3, 0, { label: 'Expires', value: certificate.notAfter });
   const link = payload.incident
     ? { url: payload.incident.url, text: `Incident ${payload.incident.id}` }
     : { url: payload.links.monitor, text: 'Monitor' };
@@ -53,8 +59,17 @@ export function messageTextOf(payload: AlertPayload): MessageText {
     facts,
     link,
     isResolution,
-    severity: isTest ? 'info' : payload.newState === 'down' ? 'critical' : isResolution ? 'info' : 'warning',
-    dedupKey: `reach-monitor-${payload.monitor.id}`,
+    severity: isTest
+      ? 'info'
+      : certificate
+        ? 'warning'
+        : payload.newState === 'down'
+          ? 'critical'
+          : isResolution
+            ? 'info'
+            : 'warning',
+    // A certificate warning is a page of its own: it must not merge with (or be resolved by) the site's state.
+    dedupKey: certificate ? `reach-certificate-${payload.monitor.id}` : `reach-monitor-${payload.monitor.id}`,
   };
 }
 

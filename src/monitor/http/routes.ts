@@ -10,6 +10,7 @@ import {
 import type { AddressPolicy } from '../../safety/address-policy.js';
 import { refuseTargets } from '../../safety/target-check.js';
 import type { ChannelStore } from '../alerting/channel-store.js';
+import { daysLeftOf } from '../certificate-expiry.js';
 import type { MonitorConfig } from '../config.js';
 import { type MonitorRecord, monitorIdSchema } from '../records.js';
 import type { MonitorScheduler } from '../scheduler.js';
@@ -246,6 +247,7 @@ function recordOf(id: string, input: MonitorInput, createdAt: string, updatedAt:
     maintenance: input.maintenance ?? [],
     webhooks: input.webhooks ?? [],
     ...(input.channels && input.channels.length > 0 ? { channels: input.channels } : {}),
+    ...(input.certificateExpiryDays ? { certificateExpiryDays: input.certificateExpiryDays } : {}),
     ...(input.vantages !== undefined ? { vantages: input.vantages } : {}),
     ...(input.quorum !== undefined ? { quorum: input.quorum } : {}),
     createdAt,
@@ -281,6 +283,14 @@ function outputOf(record: MonitorRecord, status: MonitorStatus | undefined): Mon
         }
       : {}),
     ...(status?.openIncidentId ? { openIncidentId: status.openIncidentId } : {}),
+    ...(last?.certificateNotAfter
+      ? {
+          certificate: {
+            notAfter: last.certificateNotAfter,
+            daysLeft: daysLeftOf(last.certificateNotAfter, Date.now()),
+          },
+        }
+      : {}),
     links: { self: `/monitors/${record.id}`, history: `/monitors/${record.id}/history` },
   };
 }

@@ -72,6 +72,14 @@ const monitorFields = {
     .refine((ids) => new Set(ids).size === ids.length, { message: 'a channel is named twice' })
     .optional()
     .describe('Ids of notification channels (POST /channels, admin key) told of every state change.'),
+  certificateExpiryDays: z
+    .array(z.number().int().min(1).max(365))
+    .min(1)
+    .max(5)
+    .optional()
+    .describe(
+      'Warn this many days before the TLS certificate expires, once per threshold (default [14, 3]).',
+    ),
   vantages: vantageSelectionSchema.optional(),
   quorum: z
     .number()
@@ -127,6 +135,11 @@ export const monitorOutputSchema = z
     ),
     webhooks: z.array(z.object({ url: z.string() })).describe('Secrets are never returned.'),
     channels: z.array(z.string()).optional(),
+    certificateExpiryDays: z.array(z.number().int()).optional(),
+    certificate: z
+      .object({ notAfter: z.string(), daysLeft: z.number().int() })
+      .optional()
+      .describe("The site's certificate as the last run that saw one found it."),
     vantages: vantageSelectionSchema.optional(),
     quorum: z.number().int().optional(),
     createdAt: z.string(),

@@ -1,5 +1,6 @@
 // The HTML status page: rendered on the server from the status data, readable without scripts, refreshing itself.
 
+import { daysLeftOf } from '../certificate-expiry.js';
 import type { MonitorState, VantageOutcome } from '../records.js';
 import { causeInPlainWords } from '../run-result.js';
 import type { Incident } from '../store.js';
@@ -64,7 +65,7 @@ function dayClass(day: ComponentData['days'][number]): { name: string; words: st
   return { name: 'up', words: '100% up' };
 }
 
-function renderComponent(component: ComponentData): string {
+function renderComponent(component: ComponentData, nowMs: number): string {
   const { monitor, status } = component;
   const last = status.lastRun;
   const cause = last ? (causeInPlainWords[last.cause] ?? last.cause) : 'No check has run yet';
@@ -86,7 +87,7 @@ function renderComponent(component: ComponentData): string {
           <div><dt>Uptime 24 h</dt><dd>${percentText(component.uptime['24h'])}</dd></div>
           <div><dt>Uptime 30 days</dt><dd>${percentText(component.uptime['30d'])}</dd></div>
           <div><dt>Latency p50</dt><dd>${msText(component.latencyMs.p50)}</dd></div>
-          <div><dt>Latency p95</dt><dd>${msText(component.latencyMs.p95)}</dd></div>
+          <div><dt>Latency p95</dt><dd>${msText(component.latencyMs.p95)}</dd></div>${certificateFigure(last?.certificateNotAfter, nowMs)}
         </dl>
         <figure class="uptime">
           <ol class="bar" aria-label="Uptime of ${escapeHtml(monitor.name)} per day over the last 90 days, oldest first">${bar}</ol>
@@ -153,7 +154,7 @@ export function renderStatusPage(data: StatusData, options: PageOptions): string
   const monitors =
     data.components.length === 0
       ? '<p class="empty">No monitors are configured yet.</p>'
-      : `<ul class="list">${data.components.map(renderComponent).join('')}\n    </ul>`;
+      : `<ul class="list">${data.components.map((component) => renderComponent(component, data.generatedAtMs)).join('')}\n    </ul>`;
   const incidentList = (incidents: Incident[], empty: string) =>
     incidents.length === 0
       ? `<p class="empty">${empty}</p>`
@@ -205,4 +206,12 @@ function vantagesLine(vantages: VantageOutcome[] | undefined): string {
     return `${escapeHtml(vantage.name)}: ${escapeHtml(seen)}`;
   });
   return `\n        <p class="vantages summary">Seen from ${parts.join(' · ')}</p>`;
+}
+
+/** Days left on the site's certificate, when a run saw one. */
+function certificateFigure(notAfter: string | undefined, nowMs: number): string {
+  if (!notAfter) return '';
+  const daysLeft = daysLeftOf(notAfter, nowMs);
+  const text = daysLeft < 0 ? 'expired' : `${daysLeft} day${daysLeft === 1 ? '' : 's'} left`;
+  return `\n          <div><dt>Certificate</dt><dd title="${escapeHtml(notAfter)}">${text}</dd></div>`;
 }

@@ -1,4 +1,5 @@
 // The status data mapped to the Statuspage summary format (GET /status.json) and the overall status.
+import { daysLeftOf } from '../certificate-expiry.js';
 import type { MonitorState } from '../records.js';
 import type { Incident } from '../store.js';
 import type { ComponentData, StatusData } from './data.js';
@@ -33,7 +34,9 @@ export interface PageIdentity {
 
 /** The summary: the page, the overall status, one component per monitor, open incidents and maintenances. */
 export function toStatusSummary(data: StatusData, page: PageIdentity): StatusSummary {
-  const components = data.components.map((component, index) => componentOf(component, index, page));
+  const components = data.components.map((component, index) =>
+    componentOf(component, index, page, data.generatedAtMs),
+  );
   const componentById = new Map(components.map((component) => [component.id, component]));
   const toIncident = (incident: Incident) =>
     incidentOf(incident, componentById.get(incident.monitorId), page);
@@ -58,7 +61,12 @@ export function toStatusSummary(data: StatusData, page: PageIdentity): StatusSum
 }
 
 /** One monitor as a Statuspage component, with reach's extension (state, uptime, latency, last verdict). */
-function componentOf(component: ComponentData, index: number, page: PageIdentity): StatusComponent {
+function componentOf(
+  component: ComponentData,
+  index: number,
+  page: PageIdentity,
+  generatedAtMs: number,
+): StatusComponent {
   const { monitor, status } = component;
   const lastRun = status.lastRun;
   return {
@@ -93,6 +101,14 @@ function componentOf(component: ComponentData, index: number, page: PageIdentity
             ...(lastRun.vantages ? { vantages: lastRun.vantages } : {}),
           }
         : null,
+      ...(lastRun?.certificateNotAfter
+        ? {
+            certificate: {
+              notAfter: lastRun.certificateNotAfter,
+              daysLeft: daysLeftOf(lastRun.certificateNotAfter, generatedAtMs),
+            },
+          }
+        : {}),
     },
   };
 }

@@ -54,6 +54,8 @@ export async function startMonitorHarness(options: {
   redisUrl: string;
   env?: Record<string, string>;
   policy?: AddressPolicy;
+  /** The operator's probe settings (default: `probeDefaults`); a test CA goes in `ca`. */
+  probeDefaults?: typeof probeDefaults & { ca?: string[] };
 }): Promise<MonitorHarness> {
   const config = loadMonitorConfig({
     // No scheduled tick fires during a test: runs are triggered (runNow) and awaited.
@@ -71,7 +73,7 @@ export async function startMonitorHarness(options: {
     redisUrl: options.redisUrl,
     baseQueueName: 'test',
     config,
-    probeDefaults,
+    probeDefaults: options.probeDefaults ?? probeDefaults,
     policy,
     logger,
     registry,
