@@ -1,5 +1,6 @@
 // A monitor as the store keeps it: its record, its states, its id and the entries of its run history.
 import { z } from 'zod';
+import type { RecurringWindow } from './maintenance.js';
 
 export const monitorStateValues = ['pending', 'up', 'degraded', 'down', 'maintenance'] as const;
 export type MonitorState = (typeof monitorStateValues)[number];
@@ -17,6 +18,8 @@ export interface MonitorRecord {
   slowFirstByteMs?: number;
   tags: string[];
   maintenance: Array<{ startsAt: string; endsAt: string; reason?: string }>;
+  /** Windows that come back (a cron expression in a time zone, and a duration). */
+  recurringMaintenance?: RecurringWindow[];
   webhooks: Array<{ url: string; secret: string }>;
   /** Ids of notification channels (POST /channels) told of every state change. */
   channels?: string[];

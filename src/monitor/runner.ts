@@ -12,10 +12,11 @@ import type { AlertQueue } from './alerting/alerts.js';
 import { checkCertificate, defaultCertificateWarningDays } from './certificate-expiry.js';
 import type { MonitorConfig } from './config.js';
 import { applyPendingConsequences, consequencesOf } from './consequences.js';
+import { isInMaintenance } from './maintenance.js';
 import { type MonitorRecord, monitorIdSchema } from './records.js';
 import { type RunResult, type RunTrigger, runResultOf, unprobedDownRun } from './run-result.js';
 import type { MonitorRunJobData, MonitorScheduler } from './scheduler.js';
-import { type Decision, decide, isInMaintenance } from './state-machine.js';
+import { type Decision, decide } from './state-machine.js';
 import type { MonitorStore } from './store.js';
 import { type MonitorVantages, probeFromVantages } from './vantage-run.js';
 
@@ -72,7 +73,7 @@ export async function runMonitor(
     if (data.trigger === 'schedule') await deps.scheduler.remove(data.monitorId);
     return { outcome: 'deleted' };
   }
-  const isMaintenance = isInMaintenance(monitor.maintenance, Date.now());
+  const isMaintenance = isInMaintenance(monitor, Date.now());
   const result = await probeMonitor(monitor, deps, {
     trigger: data.trigger,
     isMaintenance,

@@ -153,8 +153,3 @@ export function decide(current: MonitorStatus, run: RunInput, options: DecideOpt
     isRecheckWanted: false,
   };
 }
-
-/** True when the time falls inside one of the monitor's maintenance windows. */
-export function isInMaintenance(windows: Array<{ startsAt: string; endsAt: string }>, atMs: number): boolean {
-  return windows.some((window) => Date.parse(window.startsAt) <= atMs && atMs < Date.parse(window.endsAt));
-}

@@ -12,6 +12,7 @@ import {
   monitorCreateSchema,
   monitorOutputSchema,
   monitorPatchSchema,
+  recurringMaintenanceSchema,
   webhookInputSchema,
 } from './schemas.js';
 
@@ -181,6 +182,7 @@ export const monitorOpenApi: OpenApiFragment = {
     MonitorPatch: monitorPatchSchema,
     Monitor: monitorOutputSchema,
     MaintenanceWindow: maintenanceWindowSchema,
+    RecurringMaintenanceWindow: recurringMaintenanceSchema,
     WebhookInput: webhookInputSchema,
     HistoryEntry: historyEntrySchema,
     StatusSummary: statusSummarySchema,

@@ -245,6 +245,9 @@ function recordOf(id: string, input: MonitorInput, createdAt: string, updatedAt:
     ...(input.slowFirstByteMs !== undefined ? { slowFirstByteMs: input.slowFirstByteMs } : {}),
     tags: input.tags ?? [],
     maintenance: input.maintenance ?? [],
+    ...(input.recurringMaintenance && input.recurringMaintenance.length > 0
+      ? { recurringMaintenance: input.recurringMaintenance }
+      : {}),
     webhooks: input.webhooks ?? [],
     ...(input.channels && input.channels.length > 0 ? { channels: input.channels } : {}),
     ...(input.certificateExpiryDays ? { certificateExpiryDays: input.certificateExpiryDays } : {}),

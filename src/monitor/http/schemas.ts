@@ -1,6 +1,7 @@
 // The monitor API's zod schemas: they validate requests and describe answers in the OpenAPI document.
 import { z } from 'zod';
 import { httpUrlSchema, resolverSchema, vantageSelectionSchema } from '../../requests/schemas.js';
+import { recurringWindowProblem } from '../maintenance.js';
 import { monitorStateValues, vantageOutcomeSchema } from '../records.js';
 
 export const minIntervalSeconds = 10;
@@ -30,6 +31,34 @@ export const webhookInputSchema = z
     secret: z.string().min(16).max(256).describe('Key of the HMAC-SHA256 signature header; never returned.'),
   })
   .meta({ id: 'WebhookInput' });
+
+export const recurringMaintenanceSchema = z
+  .strictObject({
+    cron: z
+      .string()
+      .min(9)
+      .max(100)
+      .describe(
+        'When each window starts: minute hour day-of-month month day-of-week (0 2 * * 0: Sundays 02:00).',
+      ),
+    timeZone: z
+      .string()
+      .min(1)
+      .max(64)
+      .default('UTC')
+      .describe('IANA time zone the cron is read in (default UTC).'),
+    durationMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 60),
+    reason: z.string().max(200).optional(),
+  })
+  .superRefine((window, context) => {
+    const problem = recurringWindowProblem(window.cron, window.timeZone);
+    if (problem) context.addIssue({ code: 'custom', message: problem.message, path: [problem.field] });
+  })
+  .meta({ id: 'RecurringMaintenanceWindow' });
 
 const monitorFields = {
   name: z.string().trim().min(1).max(100).describe('Shown on the status page.'),
@@ -65,6 +94,11 @@ const monitorFields = {
     .describe('A first byte slower than this makes the run degraded (default: the engine threshold, 2000).'),
   tags: z.array(tagSchema).max(20).optional(),
   maintenance: z.array(maintenanceWindowSchema).max(20).optional(),
+  recurringMaintenance: z
+    .array(recurringMaintenanceSchema)
+    .max(10)
+    .optional()
+    .describe('Windows that come back: no alerts and no incidents inside them, shown on the status page.'),
   webhooks: z.array(webhookInputSchema).max(5).optional(),
   channels: z
     .array(z.uuid())
@@ -133,6 +167,16 @@ export const monitorOutputSchema = z
     maintenance: z.array(
       z.object({ startsAt: z.string(), endsAt: z.string(), reason: z.string().optional() }),
     ),
+    recurringMaintenance: z
+      .array(
+        z.object({
+          cron: z.string(),
+          timeZone: z.string(),
+          durationMinutes: z.number().int(),
+          reason: z.string().optional(),
+        }),
+      )
+      .optional(),
     webhooks: z.array(z.object({ url: z.string() })).describe('Secrets are never returned.'),
     channels: z.array(z.string()).optional(),
     certificateExpiryDays: z.array(z.number().int()).optional(),

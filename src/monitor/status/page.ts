@@ -1,6 +1,7 @@
 // The HTML status page: rendered on the server from the status data, readable without scripts, refreshing itself.
 
 import { daysLeftOf } from '../certificate-expiry.js';
+import { currentOrNextOccurrence, type RecurringWindow } from '../maintenance.js';
 import type { MonitorState, VantageOutcome } from '../records.js';
 import { causeInPlainWords } from '../run-result.js';
 import type { Incident } from '../store.js';
@@ -82,7 +83,7 @@ function renderComponent(component: ComponentData, nowMs: number): string {
           <h3>${escapeHtml(monitor.name)}</h3>
           <p class="badge state-${status.state}"><span class="visually-hidden">State: </span>${stateWords[status.state]}</p>
         </div>
-        <p class="cause">${escapeHtml(cause)}${last && last.cause !== 'ok' ? ` <span class="summary">— ${escapeHtml(last.summary)}</span>` : ''}</p>${vantagesLine(last?.vantages)}
+        <p class="cause">${escapeHtml(cause)}${last && last.cause !== 'ok' ? ` <span class="summary">— ${escapeHtml(last.summary)}</span>` : ''}</p>${vantagesLine(last?.vantages)}${recurringMaintenanceLine(monitor.recurringMaintenance, nowMs)}
         <dl class="figures">
           <div><dt>Uptime 24 h</dt><dd>${percentText(component.uptime['24h'])}</dd></div>
           <div><dt>Uptime 30 days</dt><dd>${percentText(component.uptime['30d'])}</dd></div>
@@ -214,4 +215,17 @@ function certificateFigure(notAfter: string | undefined, nowMs: number): string 
   const daysLeft = daysLeftOf(notAfter, nowMs);
   const text = daysLeft < 0 ? 'expired' : `${daysLeft} day${daysLeft === 1 ? '' : 's'} left`;
   return `\n          <div><dt>Certificate</dt><dd title="${escapeHtml(notAfter)}">${text}</dd></div>`;
+}
+
+/** A monitor's recurring maintenance: the occurrence in progress, or the next, and the rule it follows. */
+function recurringMaintenanceLine(windows: RecurringWindow[] | undefined, nowMs: number): string {
+  if (!windows || windows.length === 0) return '';
+  const items = windows.map((window) => {
+    const occurrence = currentOrNextOccurrence(window, nowMs);
+    const span = `${new Date(occurrence.startsAtMs).toISOString().slice(0, 16).replace('T', ' ')}–${new Date(occurrence.endsAtMs).toISOString().slice(11, 16)} UTC`;
+    const when = occurrence.startsAtMs <= nowMs ? `in progress (${span})` : `next ${span}`;
+    const reason = window.reason ? `${window.reason}: ` : '';
+    return `${escapeHtml(reason)}${when}, repeating <code>${escapeHtml(window.cron)}</code> ${escapeHtml(window.timeZone)}`;
+  });
+  return `\n        <p class="maintenance">Maintenance ${items.join('; ')}</p>`;
 }

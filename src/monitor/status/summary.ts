@@ -1,5 +1,6 @@
 // The status data mapped to the Statuspage summary format (GET /status.json) and the overall status.
 import { daysLeftOf } from '../certificate-expiry.js';
+import { currentOrNextOccurrence } from '../maintenance.js';
 import type { MonitorState } from '../records.js';
 import type { Incident } from '../store.js';
 import type { ComponentData, StatusData } from './data.js';
@@ -190,9 +191,30 @@ function incidentUpdatesOf(
   return updates;
 }
 
-/** Maintenance windows not yet over, in progress or scheduled, one entry per window. */
+/**
+ * Maintenance windows not yet over, in progress or scheduled, one entry per window; a recurring window shows its
+ * occurrence in progress, or its next one.
+ */
 function maintenancesOf(data: StatusData): StatusSummary['scheduled_maintenances'] {
   const nowMs = data.generatedAtMs;
+  const recurring = data.components.flatMap(({ monitor }) =>
+    (monitor.recurringMaintenance ?? []).map((window, index) => {
+      const occurrence = currentOrNextOccurrence(window, nowMs);
+      return {
+        id: `${monitor.id}-recurring-maintenance-${index + 1}`,
+        name: window.reason ?? `Maintenance of ${monitor.name}`,
+        status: occurrence.startsAtMs <= nowMs ? ('in_progress' as const) : ('scheduled' as const),
+        scheduled_for: new Date(occurrence.startsAtMs).toISOString(),
+        scheduled_until: new Date(occurrence.endsAtMs).toISOString(),
+        impact: 'maintenance' as const,
+        components: [{ id: monitor.id, name: monitor.name }],
+      };
+    }),
+  );
+  return [...oneOffMaintenancesOf(data, nowMs), ...recurring];
+}
+
+function oneOffMaintenancesOf(data: StatusData, nowMs: number): StatusSummary['scheduled_maintenances'] {
   return data.components.flatMap(({ monitor }) =>
     monitor.maintenance
       .filter((window) => Date.parse(window.endsAt) > nowMs)
