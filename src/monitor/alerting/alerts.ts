@@ -132,7 +132,7 @@ export function buildAlertPayload(options: {
   return {
     event: 'monitor.state_changed',
     id: randomUUID(),
-    monitor: { id: monitor.id, name: monitor.name, url: monitor.url, tags: monitor.tags },
+    ...aboutMonitor(monitor, base),
     oldState: change.from,
     newState: change.to,
     changedAt: new Date(change.atMs).toISOString(),
@@ -142,7 +142,6 @@ export function buildAlertPayload(options: {
     incident: options.incidentId
       ? { id: options.incidentId, url: `${base}/status#incident-${options.incidentId}` }
       : null,
-    links: { monitor: `${base}/monitors/${monitor.id}`, status: `${base}/status` },
     ...(options.vantages
       ? {
           vantages: options.vantages.map((vantage) => ({
@@ -323,7 +322,7 @@ export function buildCertificatePayload(options: {
   return {
     event: 'certificate.expiring',
     id: randomUUID(),
-    monitor: { id: monitor.id, name: monitor.name, url: monitor.url, tags: monitor.tags },
+    ...aboutMonitor(monitor, base),
     oldState: options.state,
     newState: options.state,
     changedAt: new Date(options.atMs).toISOString(),
@@ -331,7 +330,6 @@ export function buildCertificatePayload(options: {
     code: 'tls.certificate_expiring',
     summary: `The TLS certificate of ${host} ${left} (notAfter ${warning.notAfter}); renew it before it does.`,
     incident: null,
-    links: { monitor: `${base}/monitors/${monitor.id}`, status: `${base}/status` },
     certificate: warning,
   };
 }
@@ -342,4 +340,12 @@ function hostOf(url: string): string {
   } catch {
     return url;
   }
+}
+
+/** Which monitor a payload is about, and the links to it and to the status page. */
+function aboutMonitor(monitor: MonitorRecord, base: string): Pick<AlertPayload, 'monitor' | 'links'> {
+  return {
+    monitor: { id: monitor.id, name: monitor.name, url: monitor.url, tags: monitor.tags },
+    links: { monitor: `${base}/monitors/${monitor.id}`, status: `${base}/status` },
+  };
 }
