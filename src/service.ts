@@ -9,6 +9,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApp } from './api/app.js';
 import { createJobWaiter, type JobWaiter } from './api/job-waiter.js';
 import { registerQueueDepth } from './api/metrics.js';
+import { readStatus } from './api/probe-routes.js';
 import { ConfigError, type ServiceConfig } from './config.js';
 import { type Cleanup, closeOnce, closeWithin, runCleanups } from './lifecycle.js';
 import {
@@ -23,6 +24,7 @@ import {
   monitorOpenApi,
   startMonitorWorkers,
 } from './monitor/index.js';
+import { createPageRouters, type ProbeLookup } from './pages/routes.js';
 import { blockingOptionsFromUrl, closeRedisClient, createRedisClient } from './redis/connection.js';
 import {
   DataDirInUseError,
@@ -289,6 +291,10 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
         adminRouter: { path: '/channels', router: createChannelRouter(monitors) },
         openApi: channelOpenApi,
       },
+      createPageRouters({
+        fetchProbe: probeLookup(queue, vantages?.fanOut.compareQueue),
+        isKeyRequired: config.apiKeys.length > 0,
+      }),
     ],
     ...(parts.worker ? { isWorkerRunning: parts.worker.isRunning } : {}),
     vantages,
@@ -296,6 +302,27 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
   parts.server = await listen(app, config.port, config.host, config.http);
   parts.apiUrl = urlOf(parts.server);
   logger.info({ url: parts.apiUrl }, 'API listening');
+}
+
+/** What the pages read of a probe: GET /probe/:id's answer, from the probe queue or the comparisons'. */
+function probeLookup(
+  queue: Queue<ProbeJobData, ProbeJobResult>,
+  compareQueue: Queue | undefined,
+): (id: string) => Promise<ProbeLookup | undefined> {
+  return async (id) => {
+    const status =
+      (await readStatus(queue, id)) ??
+      (compareQueue ? await readStatus(compareQueue as unknown as typeof queue, id) : undefined);
+    if (!status) return undefined;
+    if (status.status === 'completed' && status.report)
+      return {
+        status: 'completed',
+        report: status.report as unknown as Extract<ProbeLookup, { report: unknown }>['report'],
+      };
+    if (status.status === 'failed')
+      return { status: 'failed', error: status.error ?? { kind: 'error', reason: 'the probe failed' } };
+    return { status: status.status === 'active' ? 'active' : 'queued' };
+  };
 }
 
 /** The API's side of vantages: the registry it reads, the flows it adds, and a waiter on their comparisons. */

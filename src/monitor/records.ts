@@ -17,6 +17,8 @@ export interface MonitorRecord {
   confirmations: number;
   slowFirstByteMs?: number;
   tags: string[];
+  /** The status page's group this monitor is listed under (Statuspage: a group component); none when absent. */
+  group?: string;
   maintenance: Array<{ startsAt: string; endsAt: string; reason?: string }>;
   /** Windows that come back (a cron expression in a time zone, and a duration). */
   recurringMaintenance?: RecurringWindow[];

@@ -647,7 +647,7 @@ describe.skipIf(skipReason !== undefined)('reach inside the network lab', () => 
   describe('the service (POST /probe to reach serve in the prober namespace)', () => {
     const service = labService();
 
-    beforeAll(() => service.start(['API listening']), 45_000);
+    beforeAll(() => service.start(['API listening']), 120_000);
     afterAll(() => service.close(), 30_000);
 
     for (const scenario of scenarios.filter((candidate) => !candidate.isNoRoute)) {

@@ -93,6 +93,13 @@ const monitorFields = {
     .optional()
     .describe('A first byte slower than this makes the run degraded (default: the engine threshold, 2000).'),
   tags: z.array(tagSchema).max(20).optional(),
+  group: z
+    .string()
+    .trim()
+    .min(1)
+    .max(60)
+    .optional()
+    .describe('The status page lists the monitor under this group (a Statuspage group component).'),
   maintenance: z.array(maintenanceWindowSchema).max(20).optional(),
   recurringMaintenance: z
     .array(recurringMaintenanceSchema)
@@ -130,7 +137,10 @@ export const monitorCreateSchema = z.strictObject(monitorFields).meta({ id: 'Mon
 export type MonitorInput = z.infer<typeof monitorCreateSchema>;
 
 export const monitorPatchSchema = z
-  .strictObject(monitorFields)
+  .strictObject({
+    ...monitorFields,
+    group: monitorFields.group.unwrap().nullable().describe('null takes the monitor out of its group.'),
+  })
   .partial()
   .refine((patch) => Object.keys(patch).length > 0, { message: 'send at least one field' })
   .meta({ id: 'MonitorPatch' });
@@ -164,6 +174,7 @@ export const monitorOutputSchema = z
     confirmations: z.number().int(),
     slowFirstByteMs: z.number().int().optional(),
     tags: z.array(z.string()),
+    group: z.string().optional(),
     maintenance: z.array(
       z.object({ startsAt: z.string(), endsAt: z.string(), reason: z.string().optional() }),
     ),
