@@ -4,7 +4,7 @@ import type { ProbeDefaults } from './requests/probe-options.js';
 import { httpUrlSchema } from './requests/schemas.js';
 import { isResolverText, resolverTextFormat } from './resolver-text.js';
 
-const booleanText = z
+export const booleanText = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
   .transform((text) => text === 'true' || text === '1' || text === 'yes');
 

@@ -19,6 +19,8 @@ import { BatchStore } from './batch/store.js';
 import { ConfigError, type ServiceConfig } from './config.js';
 import { type Cleanup, closeOnce, closeWithin, runCleanups } from './lifecycle.js';
 import {
+  channelOpenApi,
+  createChannelRouter,
   createMonitorApi,
   createMonitorRouter,
   createStatusRouter,
@@ -351,6 +353,10 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
           readsSpendReadBudget: true,
         },
         openApi: batchOpenApi,
+      },
+      {
+        adminRouter: { path: '/channels', router: createChannelRouter(monitors) },
+        openApi: channelOpenApi,
       },
       createPageRouters({
         fetchProbe: probeLookup(queue, vantages?.fanOut.compareQueue),

@@ -57,6 +57,11 @@ export interface RouterMount {
     parsesOwnBody?: boolean;
     readsSpendReadBudget?: boolean;
   };
+  /**
+   * Mounted at `path` behind an admin key (ADMIN_API_KEYS), the write rate limit and the JSON body parser. With
+   * no admin keys it answers only when the service has no API keys at all (open, for local use); else 404.
+   */
+  adminRouter?: { path: string; router: RequestHandler };
   openApi?: OpenApiFragment;
 }
 
@@ -177,6 +182,11 @@ export function createApp(deps: ApiDependencies): Express {
       const limit = readsSpendReadBudget ? probeRateLimit : writeRateLimit;
       if (parsesOwnBody) app.use(path, markRouteBase, auth, limit, router);
       else app.use(path, markRouteBase, auth, limit, jsonBody, router);
+    }
+    if (mount.adminRouter && (config.adminApiKeys.length > 0 || config.apiKeys.length === 0)) {
+      const { path, router } = mount.adminRouter;
+      const adminAuth = createAuth(config.adminApiKeys, { failureLimit });
+      app.use(path, markRouteBase, adminAuth, writeRateLimit, jsonBody, router);
     }
   }
 

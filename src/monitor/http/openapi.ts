@@ -16,6 +16,7 @@ import {
   monitorCreateSchema,
   monitorOutputSchema,
   monitorPatchSchema,
+  recurringMaintenanceSchema,
   webhookInputSchema,
 } from './schemas.js';
 
@@ -266,6 +267,7 @@ export const monitorOpenApi: OpenApiFragment = {
     MonitorPatch: monitorPatchSchema,
     Monitor: monitorOutputSchema,
     MaintenanceWindow: maintenanceWindowSchema,
+    RecurringMaintenanceWindow: recurringMaintenanceSchema,
     WebhookInput: webhookInputSchema,
     HistoryEntry: historyEntrySchema,
     StatusSummary: statusSummarySchema,

@@ -7,14 +7,17 @@ import {
   invalidRequest,
   unavailableOnRedisError,
 } from '../../requests/problems.js';
-import { emptyQuerySchema, jsonMediaTypes } from '../../requests/schemas.js';
 import type { AddressPolicy } from '../../safety/address-policy.js';
 import { refuseTargets } from '../../safety/target-check.js';
+import type { ChannelStore } from '../alerting/channel-store.js';
+import { daysLeftOf } from '../certificate-expiry.js';
 import type { MonitorConfig } from '../config.js';
 import { type MonitorRecord, monitorIdSchema } from '../records.js';
 import type { MonitorScheduler } from '../scheduler.js';
 import type { MonitorStatus } from '../state-machine.js';
 import type { MonitorStore } from '../store.js';
+import { refuseUnknownChannels } from './channel-routes.js';
+import { requireEmptyQuery, requireJson } from './request-checks.js';
 import {
   defaultConfirmations,
   historyQuerySchema,
@@ -28,6 +31,8 @@ export { createStatusRouter, type StatusRouterDeps } from './status-routes.js';
 
 export interface MonitorApiDeps {
   store: MonitorStore;
+  /** The notification channels a monitor may name. */
+  channels: ChannelStore;
   scheduler: MonitorScheduler;
   policy: AddressPolicy;
   config: MonitorConfig;
@@ -43,6 +48,7 @@ export function createMonitorRouter(deps: MonitorApiDeps): Router {
     const body = monitorCreateSchema.safeParse(request.body);
     if (!body.success) throw invalidRequest(fieldErrorsOf(body.error));
     refuseUnsafe(body.data, policy);
+    await refuseUnknownChannels(deps.channels, body.data.channels);
     const nowText = new Date().toISOString();
     const record = recordOf(randomUUID(), body.data, nowText, nowText);
     await unavailableOnRedisError(async () => {
@@ -86,6 +92,7 @@ export function createMonitorRouter(deps: MonitorApiDeps): Router {
     });
     if (!merged.success) throw invalidRequest(fieldErrorsOf(merged.error));
     refuseUnsafe(merged.data, policy);
+    await refuseUnknownChannels(deps.channels, merged.data.channels);
     const record = recordOf(current.id, merged.data, current.createdAt, new Date().toISOString());
     await unavailableOnRedisError(async () => {
       await store.putMonitor(record);
@@ -119,19 +126,6 @@ export function createMonitorRouter(deps: MonitorApiDeps): Router {
   });
 
   return router;
-}
-
-function requireJson(request: Request): void {
-  if (!request.is(jsonMediaTypes)) {
-    throw new HttpProblem(415, 'unsupportedMediaType', 'send the body as Content-Type: application/json', {
-      field: 'content-type',
-    });
-  }
-}
-
-function requireEmptyQuery(request: Request): void {
-  const query = emptyQuerySchema.safeParse(request.query);
-  if (!query.success) throw invalidRequest(fieldErrorsOf(query.error, 'query'));
 }
 
 async function findMonitor(store: MonitorStore, request: Request): Promise<MonitorRecord> {
@@ -174,7 +168,12 @@ function recordOf(id: string, input: MonitorInput, createdAt: string, updatedAt:
     tags: input.tags ?? [],
     ...(input.group !== undefined ? { group: input.group } : {}),
     maintenance: input.maintenance ?? [],
+    ...(input.recurringMaintenance && input.recurringMaintenance.length > 0
+      ? { recurringMaintenance: input.recurringMaintenance }
+      : {}),
     webhooks: input.webhooks ?? [],
+    ...(input.channels && input.channels.length > 0 ? { channels: input.channels } : {}),
+    ...(input.certificateExpiryDays ? { certificateExpiryDays: input.certificateExpiryDays } : {}),
     ...(input.vantages !== undefined ? { vantages: input.vantages } : {}),
     ...(input.quorum !== undefined ? { quorum: input.quorum } : {}),
     createdAt,
@@ -210,6 +209,14 @@ function outputOf(record: MonitorRecord, status: MonitorStatus | undefined): Mon
         }
       : {}),
     ...(status?.openIncidentId ? { openIncidentId: status.openIncidentId } : {}),
+    ...(last?.certificateNotAfter
+      ? {
+          certificate: {
+            notAfter: last.certificateNotAfter,
+            daysLeft: daysLeftOf(last.certificateNotAfter, Date.now()),
+          },
+        }
+      : {}),
     links: { self: `/monitors/${record.id}`, history: `/monitors/${record.id}/history` },
   };
 }

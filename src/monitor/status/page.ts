@@ -1,5 +1,7 @@
 // The HTML status page: the summary first (overall state, counts, what is down, open incidents, groups), then
 // one page of the monitors, filtered by group, state or name. Server-rendered, readable without scripts.
+import { daysLeftOf } from '../certificate-expiry.js';
+import { currentOrNextOccurrence, type RecurringWindow } from '../maintenance.js';
 import type { MonitorState, VantageOutcome } from '../records.js';
 import { causeInPlainWords } from '../run-result.js';
 import type { Incident } from '../store.js';
@@ -65,7 +67,7 @@ function renderBar(component: ComponentData): string {
   return `<figure class="uptime"><ol class="bar" aria-hidden="true">${days}</ol><figcaption><span>90 days ago</span><span class="visually-hidden">${words}</span><span>Today</span></figcaption></figure>`;
 }
 
-function renderComponent(component: ComponentData): string {
+function renderComponent(component: ComponentData, nowMs: number): string {
   const { monitor, status } = component;
   const last = status.lastRun;
   const cause = last ? (causeInPlainWords[last.cause] ?? last.cause) : 'No check has run yet';
@@ -76,12 +78,12 @@ function renderComponent(component: ComponentData): string {
           <h3>${escapeHtml(monitor.name)}${group}</h3>
           <p class="badge state-${status.state}"><span class="visually-hidden">State: </span>${stateWords[status.state]}</p>
         </div>
-        <p class="cause">${escapeHtml(cause)}${last && last.cause !== 'ok' ? ` <span class="summary">— ${escapeHtml(last.summary)}</span>` : ''}</p>${vantagesLine(last?.vantages)}
+        <p class="cause">${escapeHtml(cause)}${last && last.cause !== 'ok' ? ` <span class="summary">— ${escapeHtml(last.summary)}</span>` : ''}</p>${vantagesLine(last?.vantages)}${recurringMaintenanceLine(monitor.recurringMaintenance, nowMs)}
         <dl class="figures">
           <div><dt>Uptime 24 h</dt><dd>${percentText(component.uptime['24h'])}</dd></div>
           <div><dt>Uptime 30 days</dt><dd>${percentText(component.uptime['30d'])}</dd></div>
           <div><dt>Latency p50</dt><dd>${msText(component.latencyMs.p50)}</dd></div>
-          <div><dt>Latency p95</dt><dd>${msText(component.latencyMs.p95)}</dd></div>
+          <div><dt>Latency p95</dt><dd>${msText(component.latencyMs.p95)}</dd></div>${certificateFigure(last?.certificateNotAfter, nowMs)}
         </dl>
         ${renderBar(component)}
       </li>`;
@@ -196,7 +198,7 @@ export function renderStatusPage(data: StatusData, options: PageOptions, query: 
       ? '<p class="empty">No monitors are configured yet.</p>'
       : listing.total === 0
         ? '<p class="empty">No monitor matches this filter.</p>'
-        : `<ul class="list">${listing.items.map(renderComponent).join('')}\n    </ul>`;
+        : `<ul class="list">${listing.items.map((component) => renderComponent(component, data.generatedAtMs)).join('')}\n    </ul>`;
   const sections: string[] = [
     `<section aria-labelledby="open-incidents">
       <h2 id="open-incidents">Open incidents</h2>
@@ -260,4 +262,25 @@ function vantagesLine(vantages: VantageOutcome[] | undefined): string {
     return `${escapeHtml(vantage.name)}: ${escapeHtml(seen)}`;
   });
   return `\n        <p class="vantages summary">Seen from ${parts.join(' · ')}</p>`;
+}
+
+/** Days left on the site's certificate, when a run saw one. */
+function certificateFigure(notAfter: string | undefined, nowMs: number): string {
+  if (!notAfter) return '';
+  const daysLeft = daysLeftOf(notAfter, nowMs);
+  const text = daysLeft < 0 ? 'expired' : `${daysLeft} day${daysLeft === 1 ? '' : 's'} left`;
+  return `\n          <div><dt>Certificate</dt><dd title="${escapeHtml(notAfter)}">${text}</dd></div>`;
+}
+
+/** A monitor's recurring maintenance: the occurrence in progress, or the next, and the rule it follows. */
+function recurringMaintenanceLine(windows: RecurringWindow[] | undefined, nowMs: number): string {
+  if (!windows || windows.length === 0) return '';
+  const items = windows.map((window) => {
+    const occurrence = currentOrNextOccurrence(window, nowMs);
+    const span = `${new Date(occurrence.startsAtMs).toISOString().slice(0, 16).replace('T', ' ')}–${new Date(occurrence.endsAtMs).toISOString().slice(11, 16)} UTC`;
+    const when = occurrence.startsAtMs <= nowMs ? `in progress (${span})` : `next ${span}`;
+    const reason = window.reason ? `${window.reason}: ` : '';
+    return `${escapeHtml(reason)}${when}, repeating <code>${escapeHtml(window.cron)}</code> ${escapeHtml(window.timeZone)}`;
+  });
+  return `\n        <p class="maintenance">Maintenance ${items.join('; ')}</p>`;
 }

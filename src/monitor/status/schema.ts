@@ -64,6 +64,12 @@ export const componentExtensionSchema = z
           .describe('For a monitor with vantages: what each vantage saw in the last run.'),
       })
       .nullable(),
+    certificate: z
+      .strictObject({ notAfter: isoTime, daysLeft: z.number().int() })
+      .optional()
+      .describe(
+        "The site's TLS certificate as the last run that saw one found it: notAfter and whole days left.",
+      ),
   })
   .meta({ id: 'StatusComponentExtension' });
 

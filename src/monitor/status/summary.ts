@@ -1,5 +1,7 @@
 // The status data mapped to the Statuspage summary format (GET /status.json) and the overall status.
 import { createHash } from 'node:crypto';
+import { daysLeftOf } from '../certificate-expiry.js';
+import { currentOrNextOccurrence } from '../maintenance.js';
 import type { MonitorState } from '../records.js';
 import type { Incident } from '../store.js';
 import type { ComponentData, StatusData } from './data.js';
@@ -43,7 +45,9 @@ export interface PageIdentity {
  * Given a page of the list, the components are that page's (the rest stays whole) and `reach.page` says which.
  */
 export function toStatusSummary(data: StatusData, page: PageIdentity, listing?: ListingPage): StatusSummary {
-  const components = data.components.map((component, index) => componentOf(component, index, page));
+  const components = data.components.map((component, index) =>
+    componentOf(component, index, page, data.generatedAtMs),
+  );
   const componentById = new Map(components.map((component) => [component.id, component]));
   const listed = listing
     ? listing.items.flatMap((item) => componentById.get(item.monitor.id) ?? [])
@@ -81,7 +85,12 @@ export function toStatusSummary(data: StatusData, page: PageIdentity, listing?: 
 }
 
 /** One monitor as a Statuspage component, with reach's extension (state, uptime, latency, last verdict). */
-function componentOf(component: ComponentData, index: number, page: PageIdentity): StatusComponent {
+function componentOf(
+  component: ComponentData,
+  index: number,
+  page: PageIdentity,
+  generatedAtMs: number,
+): StatusComponent {
   const { monitor, status } = component;
   const lastRun = status.lastRun;
   return {
@@ -117,6 +126,14 @@ function componentOf(component: ComponentData, index: number, page: PageIdentity
             ...(lastRun.vantages ? { vantages: lastRun.vantages } : {}),
           }
         : null,
+      ...(lastRun?.certificateNotAfter
+        ? {
+            certificate: {
+              notAfter: lastRun.certificateNotAfter,
+              daysLeft: daysLeftOf(lastRun.certificateNotAfter, generatedAtMs),
+            },
+          }
+        : {}),
     },
   };
 }
@@ -198,9 +215,30 @@ function incidentUpdatesOf(
   return updates;
 }
 
-/** Maintenance windows not yet over, in progress or scheduled, one entry per window. */
+/**
+ * Maintenance windows not yet over, in progress or scheduled, one entry per window; a recurring window shows its
+ * occurrence in progress, or its next one.
+ */
 function maintenancesOf(data: StatusData): StatusSummary['scheduled_maintenances'] {
   const nowMs = data.generatedAtMs;
+  const recurring = data.components.flatMap(({ monitor }) =>
+    (monitor.recurringMaintenance ?? []).map((window, index) => {
+      const occurrence = currentOrNextOccurrence(window, nowMs);
+      return {
+        id: `${monitor.id}-recurring-maintenance-${index + 1}`,
+        name: window.reason ?? `Maintenance of ${monitor.name}`,
+        status: occurrence.startsAtMs <= nowMs ? ('in_progress' as const) : ('scheduled' as const),
+        scheduled_for: new Date(occurrence.startsAtMs).toISOString(),
+        scheduled_until: new Date(occurrence.endsAtMs).toISOString(),
+        impact: 'maintenance' as const,
+        components: [{ id: monitor.id, name: monitor.name }],
+      };
+    }),
+  );
+  return [...oneOffMaintenancesOf(data, nowMs), ...recurring];
+}
+
+function oneOffMaintenancesOf(data: StatusData, nowMs: number): StatusSummary['scheduled_maintenances'] {
   return data.components.flatMap(({ monitor }) =>
     monitor.maintenance
       .filter((window) => Date.parse(window.endsAt) > nowMs)
