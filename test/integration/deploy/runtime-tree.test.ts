@@ -260,7 +260,8 @@ describe('the runtime tree the Dockerfile assembles', () => {
     const outside: string[] = [];
     for (const file of files) {
       const source = await readFile(file, 'utf8');
-      for (const match of source.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)['"]([^'"]+)['"]/g)) {
+      // A specifier has no spaces or commas: that keeps prose like "seen from ', value" in strings out.
+      for (const match of source.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)['"]([^'"\s,]+)['"]/g)) {
         const specifier = match[1] as string;
         if (specifier.startsWith('.') || isBuiltin(specifier)) continue;
         const name = specifier.startsWith('@')
