@@ -1,10 +1,10 @@
 // A probe from several vantages: a BullMQ flow with one child per vantage queue and a parent that compares
 // them, and a deadline job that releases the parent from vantages that never answer.
-import { FlowProducer, Job, type JobsOptions, Queue, type RedisOptions, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { FlowProducer, Job, type JobsOptions, Queue, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { compareVantages } from '../diagnosis/compare.js';
 import { closeOnce } from '../lifecycle.js';
+import type { BullConnection, RedisClient } from '../redis/connection.js';
 import { type ProbeJobData, type ProbeJobResult, probeJobName } from '../requests/probe-job.js';
 import type { MultiVantageReport, VantageResult } from '../types.js';
 import { compareQueueName, type LiveVantage, vantageQueueName } from './registry.js';
@@ -46,13 +46,15 @@ export interface FanOutSubmitter {
 
 /** The API's side: adds the flow and its deadline. */
 export function createFanOutSubmitter(options: {
-  connection: Redis;
+  /** A command client and the queues' prefix: a flow writes the parent's and the children's queues at once. */
+  bull: BullConnection;
   baseQueueName: string;
 }): FanOutSubmitter {
-  const flow = new FlowProducer({ connection: options.connection });
-  const compareQueue = new Queue<CompareJobData, ProbeJobResult>(compareQueueName(options.baseQueueName), {
-    connection: options.connection,
-  });
+  const flow = new FlowProducer(options.bull);
+  const compareQueue = new Queue<CompareJobData, ProbeJobResult>(
+    compareQueueName(options.baseQueueName),
+    options.bull,
+  );
   const deadlineQueue = compareQueue as unknown as Queue<DeadlineJobData>;
   return {
     compareQueue,
@@ -101,7 +103,7 @@ export function createFanOutSubmitter(options: {
   };
 }
 
-/** Where a child's key (bull:<queue>:<id>) says it lives. */
+/** Where a child's key (<prefix>:<queue>:<id>, the prefix `bull` or `{name}`) says it lives. */
 function parseJobKey(key: string): { queueName: string; id: string } | undefined {
   const match = /^[^:]+:(.+):([^:]+)$/.exec(key);
   return match ? { queueName: match[1] as string, id: match[2] as string } : undefined;
@@ -114,9 +116,10 @@ export interface CompareWorker {
 /** Every worker process runs this: the comparison of finished fan-outs, and their deadlines. */
 export function startCompareWorker(options: {
   baseQueueName: string;
-  connection: RedisOptions;
+  /** A blocking connection and the queues' prefix (RedisConnector.bullBlocking). */
+  bull: BullConnection;
   /** A command client for reading and removing the children. */
-  redis: Redis;
+  redis: RedisClient;
   logger: Logger;
 }): CompareWorker {
   const { logger } = options;
@@ -124,7 +127,7 @@ export function startCompareWorker(options: {
   const queueOf = (name: string): Queue => {
     let queue = queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection: options.redis });
+      queue = new Queue(name, { connection: options.redis, prefix: options.bull.prefix });
       queues.set(name, queue);
     }
     return queue;
@@ -194,7 +197,7 @@ export function startCompareWorker(options: {
       if (job.name === deadlineJobName) return releaseFromMissing((job.data as DeadlineJobData).parentId);
       return compare(job as Job<CompareJobData>);
     },
-    { connection: options.connection, concurrency: 16 },
+    { ...options.bull, concurrency: 16 },
   );
   worker.on('error', (error) => logger.warn({ err: error }, 'compare worker connection error'));
   worker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'compare job failed'));

@@ -1,9 +1,9 @@
 // A BullMQ worker that runs probe jobs, with metrics and a shutdown that finishes work up to a deadline.
 
-import type { RedisOptions } from 'bullmq';
 import { type Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { closeOnce, closeWithin } from '../lifecycle.js';
+import type { BullConnection } from '../redis/connection.js';
 import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
 import type { ProbeMetrics } from './metrics.js';
 import type { ProbeRunner } from './processor.js';
@@ -12,7 +12,8 @@ export interface ProbeWorkerOptions {
   queueName: string;
   /** More queues the same processor takes jobs from (a vantage's own queue). */
   extraQueueNames?: string[];
-  connection: RedisOptions;
+  /** A blocking connection and the queues' key prefix (RedisConnector.bullBlocking). */
+  bull: BullConnection;
   concurrency: number;
   lockDurationMs: number;
   stalledIntervalMs: number;
@@ -60,7 +61,7 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
 
   const workers = [options.queueName, ...(options.extraQueueNames ?? [])].map((queueName) => {
     const worker = new Worker<ProbeJobData, ProbeJobResult>(queueName, processor, {
-      connection: options.connection,
+      ...options.bull,
       concurrency: options.concurrency,
       lockDuration: options.lockDurationMs,
       stalledInterval: options.stalledIntervalMs,
