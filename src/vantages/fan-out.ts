@@ -56,6 +56,10 @@ export function createFanOutSubmitter(options: {
     options.bull,
   );
   const deadlineQueue = compareQueue as unknown as Queue<DeadlineJobData>;
+  // A connection error reaches the caller of submit() as a rejected add; the events need a listener so BullMQ
+  // does not print each reconnect attempt while Redis is away or failing over.
+  flow.on('error', () => undefined);
+  compareQueue.on('error', () => undefined);
   return {
     compareQueue,
     async submit({ id, request, vantages, timeoutMs, jobOptions }) {
@@ -128,6 +132,7 @@ export function startCompareWorker(options: {
     let queue = queues.get(name);
     if (!queue) {
       queue = new Queue(name, { connection: options.redis, prefix: options.bull.prefix });
+      queue.on('error', (error) => logger.debug({ err: error, queueName: name }, 'compare queue error'));
       queues.set(name, queue);
     }
     return queue;

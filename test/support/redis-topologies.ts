@@ -194,6 +194,24 @@ export async function startSentinelSet(): Promise<SentinelSet> {
     );
   }
   const firstSentinel = sentinels[0] as RedisProcess;
+  // A failover needs a quorum of Sentinels that know each other (they meet through hello messages every 2 s)
+  // and know the replica: wait for that, or the master's death would find them strangers.
+  for (const sentinel of sentinels) {
+    for (let attempt = 0; ; attempt += 1) {
+      const { stdout } = await run('redis-cli', [
+        '-p',
+        String(sentinel.port),
+        'SENTINEL',
+        'master',
+        masterName,
+      ]);
+      const fields = stdout.trim().split('\n');
+      const field = (name: string) => Number(fields[fields.indexOf(name) + 1]);
+      if (field('num-other-sentinels') === 2 && field('num-slaves') === 1) break;
+      if (attempt >= 100) throw new Error(`sentinel ${sentinel.port} never met the others: ${stdout}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
   return {
     masterName,
     password,
@@ -267,9 +285,13 @@ export async function startCluster(masters = 3): Promise<TestCluster> {
     );
   }
   const cli = async (port: number, ...args: string[]) => {
-    const { stdout } = await run('redis-cli', ['-p', String(port), '--no-auth-warning', '-a', password, ...args], {
-      timeout: 30_000,
-    });
+    const { stdout } = await run(
+      'redis-cli',
+      ['-p', String(port), '--no-auth-warning', '-a', password, ...args],
+      {
+        timeout: 30_000,
+      },
+    );
     return stdout;
   };
   const first = nodes[0] as RedisProcess;
@@ -307,7 +329,9 @@ export async function startCluster(masters = 3): Promise<TestCluster> {
   // Every replica attached and in sync, so a master's death later has a replica to promote.
   await waitUntil('every replica in sync', async () => {
     const lines = (await cli(first.port, 'CLUSTER', 'NODES')).trim().split('\n');
-    return lines.filter((line) => / (slave|replica) /.test(line) && line.includes('connected')).length === masters;
+    return (
+      lines.filter((line) => / (slave|replica) /.test(line) && line.includes('connected')).length === masters
+    );
   });
   return {
     password,
