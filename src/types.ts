@@ -185,6 +185,11 @@ export interface HttpExchange {
   };
   /** The first bytes of a text body (up to 4 KiB), kept to recognise block pages and challenges. */
   bodyPrefix?: string;
+  /**
+   * The names of the response's header fields, lower case, in the order they came: a server's HTTP stack sends
+   * the same set (Date, Server ...) on every answer, a forged page rarely does.
+   */
+  headerNames?: string[];
   timings: HttpTimings;
   /** Bytes we had written on the connection when it ended: > 0 means our request (or ClientHello) went out. */
   bytesSent: number;
@@ -252,6 +257,50 @@ export interface TlsDifferentialObservation {
   steps: string[];
 }
 
+/**
+ * The same request again on a raw socket we read ourselves, listening on after the answer was complete: the
+ * one request was sent, so any byte after a complete answer is a second answer on the same connection (an
+ * injector's forged page first, then the tail of the server's own, which TCP does not drop where it is longer).
+ */
+export interface ReplayObservation {
+  address: string;
+  port: number;
+  hostHeader: string;
+  path: string;
+  outcome: 'response' | 'incomplete' | 'reset' | 'timeout' | 'connect_failed' | 'error';
+  status?: number;
+  headerNames?: string[];
+  /** Bytes of the first complete answer: status line, headers and body as its framing announced. */
+  responseBytes?: number;
+  /** Bytes that arrived after the first answer was complete (a second answer, or its tail). */
+  bytesAfterResponse: number;
+  /** The first of those bytes, printable, for a person reading the evidence. */
+  afterResponsePrefix?: string;
+  /** Milliseconds after the first answer was complete that the first extra byte came. */
+  afterResponseMs?: number;
+  /** The peer closed (FIN) after the first answer, then the connection was reset: data came after its end. */
+  isResetAfterFin: boolean;
+  connectMs?: number;
+  /** From the request written to the first byte of the answer. */
+  firstByteMs?: number;
+  /** How long we listened after the request went out. */
+  listenedMs: number;
+  errno?: string;
+}
+
+/**
+ * Run when the final answer is a 2xx over plain http (a page a middlebox can forge): what the same server
+ * returns otherwise, to compare the answer for the name with.
+ */
+export interface PageCheckObservation {
+  /** The final request again, read on a raw socket for a second answer after the first. */
+  replay: ReplayObservation;
+  /** The address as Host, path "/": the same server's answer for no name of the site. */
+  neutral: HttpExchange;
+  /** The same request to the addresses other resolvers gave for the name (at most two), when they disagree. */
+  elsewhere: HttpExchange[];
+}
+
 export interface TargetObservation {
   url: string;
   scheme: 'http' | 'https';
@@ -263,6 +312,8 @@ export interface TargetObservation {
   tls: TlsObservation | null;
   http: HttpObservation | null;
   differential: DifferentialObservation | null;
+  /** The comparison run when the final answer is a 2xx over plain http (absent otherwise). */
+  pageCheck?: PageCheckObservation;
   /** Why a phase did not run (deadline, policy), when it did not. */
   notes: string[];
 }

@@ -13,7 +13,7 @@ import {
   slowFirstByte,
 } from './rules-http.js';
 import { localCaptivePortal, localControlsFailed, localNoRoute } from './rules-local.js';
-import { blockPage, clientRefused, legalBlock } from './rules-refusal.js';
+import { blockPage, clientRefused, forgedPage, legalBlock } from './rules-refusal.js';
 import { type Rule, verdict } from './verdict.js';
 
 export type { Rule };
@@ -32,6 +32,7 @@ export const rules: Rule[] = [
   redirectUnfollowable,
   localCaptivePortal,
   blockPage,
+  forgedPage,
   domainMigration,
   httpFailure,
   legalBlock,

@@ -27,6 +27,9 @@ export const verdictCodes = {
   'filter.keyword_drop': 'requests naming the site never get an answer, a neutral one does',
   'filter.block_page': 'the answer is a known block page',
   'filter.http_451': 'unavailable for legal reasons (HTTP 451)',
+  'filter.injected_response':
+    'a second answer came after the first on one connection: the first was injected',
+  'filter.forged_page': 'the page lacks the headers the same server sends with every other answer',
   'tls.handshake_failed': 'the TLS handshake fails',
   'tls.cert_expired': 'the certificate has expired',
   'tls.cert_not_yet_valid': 'the certificate is not valid yet',

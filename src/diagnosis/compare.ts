@@ -44,6 +44,10 @@ const ownFailureOfFilterCode: Record<string, VerdictCode> = {
   'filter.sni_reset': 'tls.handshake_failed',
   'filter.sni_drop': 'tls.handshake_failed',
   'filter.blackhole': 'tcp.timeout',
+  // A page without the headers a server sends, seen from every path, is the site's own page; a second answer
+  // after the first on every path is the site sending more than it announces.
+  'filter.forged_page': 'http.ok',
+  'filter.injected_response': 'http.protocol_error',
 };
 
 const ownFailureCause: Record<string, Cause> = {
@@ -51,6 +55,8 @@ const ownFailureCause: Record<string, Cause> = {
   'http.timeout': 'overload',
   'tls.handshake_failed': 'server_fault',
   'tcp.timeout': 'server_fault',
+  'http.ok': 'ok',
+  'http.protocol_error': 'server_fault',
 };
 
 /** Failures of the path between a vantage and the site, as opposed to the site's own answers. */
@@ -130,6 +136,15 @@ const sameEverywhere: CompareRule = {
       });
     }
     const ownCode = ownFailureOfFilterCode[first.verdict.code];
+    if (ownCode === 'http.ok' && count > 1) {
+      return verdict({
+        cause: 'ok',
+        code: ownCode,
+        confidence: confidenceOf(0.7, count, input),
+        summary: `${input.url} is reachable ${from}, with the same page everywhere: what looks forged from one network is the site's own page (${first.verdict.code} seen on every path).`,
+        evidence: evidenceOf(input),
+      });
+    }
     if (ownCode && count > 1) {
       // The same "filter" on every path is the server's own doing.
       return verdict({

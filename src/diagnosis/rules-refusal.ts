@@ -1,8 +1,10 @@
-// Rules for answers that refuse: a filter's block page, a legal block (451), and the site refusing this client.
+// Rules for answers that refuse: a filter's block page (known, or forged and caught in the act), a legal block
+// (451), and the site refusing this client.
 import type { HttpExchange } from '../types.js';
 import { findBlockPage } from './block-pages.js';
 import { describeExchange } from './describe.js';
 import { finalExchange } from './facts.js';
+import { headerName, readPageEvidence } from './page-evidence.js';
 import type { Rule } from './verdict.js';
 import { verdict } from './verdict.js';
 
@@ -32,6 +34,51 @@ export const blockPage: Rule = {
         ...exchangesOf(obs).map(describeExchange),
         `block page: ${match.url} matches ${fingerprint.where} ${fingerprint.match} ${JSON.stringify(fingerprint.pattern)} (${fingerprint.source})`,
       ],
+    });
+  },
+};
+
+/**
+ * A plain-http page that is not the server's: a second answer came after it on the same connection (an
+ * injector answered first), or it lacks the headers the same server sends on every other answer. A page that
+ * merely differs from the server's answer for a neutral Host is a vhost, not evidence; thin evidence is a
+ * warning (warnings.ts), never this verdict.
+ */
+export const forgedPage: Rule = {
+  name: 'forged-page',
+  apply: (obs) => {
+    const page = readPageEvidence(obs.target);
+    if (!page || (page.strength !== 'injected' && page.strength !== 'forged')) return undefined;
+    const name = page.final.hostHeader;
+    const signs = [
+      ...(page.missingHeaders.length > 0
+        ? [
+            `it lacks the ${page.missingHeaders.map(headerName).join(' and ')} header${page.missingHeaders.length > 1 ? 's' : ''} the same server sends otherwise`,
+          ]
+        : []),
+      ...(page.isEarly ? ['it came sooner than the server could answer'] : []),
+      ...(page.isResetAfterFin ? ['more data came after it closed'] : []),
+      ...(page.differentElsewhere.length > 0
+        ? ['the address another resolver gives serves another page']
+        : []),
+    ];
+    const isCorroborated =
+      page.missingHeaders.length > 0 || page.isEarly || page.differentElsewhere.length > 0;
+    if (page.strength === 'injected') {
+      return verdict({
+        cause: 'filtered_path',
+        code: 'filter.injected_response',
+        confidence: isCorroborated ? 0.9 : 0.7,
+        summary: `The answer for ${name} was injected on the path: after a complete answer to our one request, a second one came on the same connection (the server's own, arriving after a forged page)${isCorroborated ? `; besides, ${signs.join(', and ')}` : '; a server that sends more than it announces looks the same, though rarely'}. The page shown is not the site's.`,
+        evidence: page.evidence,
+      });
+    }
+    return verdict({
+      cause: 'filtered_path',
+      code: 'filter.forged_page',
+      confidence: page.isEarly || page.differentElsewhere.length > 0 ? 0.75 : 0.6,
+      summary: `The page for ${name} is most likely forged on the path: ${signs.join(', and ')}. A server that answers this one name from another program would look the same; a probe from another network tells them apart.`,
+      evidence: page.evidence,
     });
   },
 };

@@ -1,9 +1,10 @@
 // Warnings: degraded paths that did not decide the verdict, from the observations (a pure function, like classify).
 import type { ConnectOutcome, TargetObservation, Warning } from '../types.js';
 import { describeConnect } from './describe.js';
+import { headerName, readPageEvidence } from './page-evidence.js';
 
 /** The closed list of warning codes (docs/causes.md, "Warnings"). */
-export const warningCodes = ['path.address_unreachable'] as const;
+export const warningCodes = ['path.address_unreachable', 'http.page_differs'] as const;
 export type WarningCode = (typeof warningCodes)[number];
 
 type ConnectFailure = Exclude<ConnectOutcome, { kind: 'connected' }>;
@@ -18,7 +19,36 @@ const deadAddressKinds = new Set<ConnectOutcome['kind']>([
 ]);
 
 export function warningsOf(target: TargetObservation): Warning[] {
-  return [...addressUnreachable(target)];
+  return [...addressUnreachable(target), ...pageDiffers(target)];
+}
+
+/**
+ * The plain-http page for the name differs from the server's other answers in a way a real server rarely
+ * shows, but not enough to say a filter forged it (the forged-page rule says so when it is): one odd sign, or
+ * another resolver's address serving another page (CDNs and geo-DNS do that too).
+ */
+function pageDiffers(target: TargetObservation): Warning[] {
+  const page = readPageEvidence(target);
+  if (page?.strength !== 'thin') return [];
+  const name = page.final.hostHeader;
+  const signs = [
+    ...(page.missingHeaders.length > 0
+      ? [
+          `it lacks the ${page.missingHeaders.map(headerName).join(' and ')} header the same server sends for a neutral Host`,
+        ]
+      : []),
+    ...(page.isResetAfterFin ? ['after it closed, more data came on the connection'] : []),
+    ...page.differentElsewhere.map(
+      (other) => `${other.address}, an address another resolver gives, serves another page (${other.status})`,
+    ),
+  ];
+  return [
+    {
+      code: 'http.page_differs' satisfies WarningCode,
+      summary: `The page for ${name} from ${page.final.address} differs from the server's other answers: ${signs.join('; ')}. This alone does not show a filter (another vhost, a CDN or geo-DNS can do it); if the page is not the site's, probe from another network.`,
+      evidence: page.evidence,
+    },
+  ];
 }
 
 /**

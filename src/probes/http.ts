@@ -124,6 +124,7 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
         cfMitigated: header('cf-mitigated'),
       },
       ...(prefix !== undefined ? { bodyPrefix: prefix } : {}),
+      headerNames: Object.keys(response.headers),
       bodyBytes,
       isBodyTruncated,
       firstByteMs,

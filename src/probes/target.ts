@@ -1,8 +1,10 @@
-// Probes one URL through every layer (DNS → TCP → TLS → HTTP, redirects, differential retry) under one deadline.
+// Probes one URL through every layer (DNS → TCP → TLS → HTTP, redirects, differential retry, the page check
+// of a plain-http page) under one deadline.
 import net from 'node:net';
 import type tls from 'node:tls';
 import type { TargetObservation } from '../types.js';
 import { exchangeWithDifferential, handshakeWithDifferential } from './differential.js';
+import { checkPage, needsPageCheck } from './page-check.js';
 import {
   defaultPort,
   enforcePolicy,
@@ -132,4 +134,9 @@ async function probeOnSocket(
   );
   observation.differential = differential;
   observation.http = await followRedirects(first, url, options);
+  const final = observation.http.hops.at(-1)?.exchange;
+  if (!isIpLiteral && needsPageCheck(final)) {
+    const pageCheck = await checkPage(final, observation.dns, options);
+    if (pageCheck) observation.pageCheck = pageCheck;
+  }
 }

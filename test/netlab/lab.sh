@@ -60,6 +60,11 @@ INTERCEPTED_SITE=203.0.113.33    # the router sends port 80 for these two to the
 INTERCEPTED_CONTROL=203.0.113.34
 SEARCH_ADDRESS=203.0.113.35      # the rewriting resolver's search page
 BLACKHOLE_MTU=1280
+# An on-path injector (test/netlab/injector.py, in the router) forges a 200 block page for these names on
+# WEB_ADDRESS:80: for the first the server's own answer follows on the same connection, for the second the
+# request is dropped and the forged page is the only answer.
+INJECT_PASS_HOST=forged-pass.site-a.test
+INJECT_DROP_HOST=forged-drop.site-a.test
 # Vantages: the prober's link is 192.0.2.0/25, the clean vantage's 192.0.2.128/26, and the link to the shared
 # Redis 192.0.2.240/28 (a bridge in NS_REDIS; only the vantages' processes use it, the router never sees it).
 CLEAN_ADDRESS=192.0.2.130
@@ -75,7 +80,7 @@ ns_exists() { [[ -e "/run/netns/$1" ]]; }
 
 require_tools() {
   local missing=() tool
-  for tool in ip iptables ip6tables nginx named dnsmasq openssl node redis-server; do
+  for tool in ip iptables ip6tables nginx named dnsmasq openssl node redis-server python3; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   ((${#missing[@]} == 0)) || die "missing tools: ${missing[*]}"
@@ -195,6 +200,14 @@ build_middlebox() {
   "${fw[@]}" -A FORWARD -p tcp -d "$WEB_ADDRESS" --dport 443 \
     -m string --algo bm --string "sni-blocked.site-a.test" -j REJECT --reject-with tcp-reset
 
+  # The injector's names: their requests stop here (the injector in this namespace sees them on r-prober
+  # first, answers with a forged page, and for the "pass" name sends the request on itself, after its forgery).
+  local forged
+  for forged in "$INJECT_PASS_HOST" "$INJECT_DROP_HOST"; do
+    "${fw[@]}" -A FORWARD -p tcp -d "$WEB_ADDRESS" --dport 80 \
+      -m string --algo bm --icase --string "host: $forged" -j DROP
+  done
+
   # A captive portal: web traffic for two unrelated sites goes to the portal instead.
   local intercepted
   for intercepted in "$INTERCEPTED_SITE" "$INTERCEPTED_CONTROL"; do
@@ -296,6 +309,14 @@ start_web() {
   wait_for "the Node backends to listen" 100 test -s "$STATE/backends.pid"
 }
 
+# The on-path injector in the router namespace: a raw-socket program (test/netlab/injector.py).
+start_injector() {
+  in_ns "$NS_ROUTER" setsid python3 "$LAB_DIR/injector.py" --interface r-prober --address "$WEB_ADDRESS" \
+    --inject "$INJECT_PASS_HOST=pass" --inject "$INJECT_DROP_HOST=drop" --pidfile "$STATE/injector.pid" \
+    </dev/null >>"$STATE/injector.log" 2>&1 &
+  wait_for "the injector to listen" 100 test -s "$STATE/injector.pid"
+}
+
 # The vantages' shared Redis: a random password (in a file only root reads), bound to the lab-only bridge.
 start_redis() {
   mkdir -p "$STATE/redis"
@@ -343,6 +364,7 @@ stop_pidfile() {
 cmd_down() {
   local ns pid
   stop_pidfile "$STATE/backends.pid" "$NS_WEB"
+  stop_pidfile "$STATE/injector.pid" "$NS_ROUTER"
   stop_pidfile "$STATE/redis.pid" "$NS_REDIS"
   stop_pidfile "$STATE/nginx.pid" "$NS_WEB"
   stop_pidfile "$STATE/dnsmasq.pid" "$NS_DNS"
@@ -382,6 +404,7 @@ cmd_up() {
   build_certificates
   start_dns
   start_web
+  start_injector
   start_redis
   log "up: reach runs in $NS_PROBER; resolvers $HONEST_DNS (honest), $LYING_DNS (lies), $DEAD_DNS (dropped)"
   log "up: vantages $NS_PROBER, $NS_CLEAN, $NS_BROKEN share redis://$REDIS_ADDRESS:$REDIS_PORT (password in $STATE/redis/password)"
@@ -397,7 +420,7 @@ cmd_status() {
   done
   local pidfile
   for pidfile in "$NAMED_DIR/named.pid" "$STATE/dnsmasq.pid" "$STATE/dnsmasq-rewriting.pid" "$STATE/nginx.pid" \
-    "$STATE/backends.pid" "$STATE/redis.pid"; do
+    "$STATE/backends.pid" "$STATE/injector.pid" "$STATE/redis.pid"; do
     name=$(basename "$pidfile" .pid)
     if pid_alive "$pidfile"; then
       echo "$name: running (pid $(<"$pidfile"))"

@@ -35,6 +35,7 @@ const requiredTools = [
   'dnsmasq',
   'openssl',
   'redis-server',
+  'python3',
 ];
 
 function findMissingTools(): string[] {
@@ -121,6 +122,9 @@ const scenarios: Scenario[] = [
     evidence: (report) => {
       expect(firstExchange(report)).toMatchObject({ outcome: 'response', status: 200 });
       expect(controlsReached(report)).toEqual([true]);
+      // The page check ran on the plain-http 200 and found nothing: nginx's page is nginx's.
+      expect(report.target.pageCheck?.replay).toMatchObject({ outcome: 'response', bytesAfterResponse: 0 });
+      expect(report.warnings).toEqual([]);
     },
   },
   {
@@ -515,6 +519,36 @@ const scenarios: Scenario[] = [
     evidence: (report) => {
       expect(['headers_timeout', 'body_timeout']).toContain(firstExchange(report)?.outcome);
       expect(report.verdict.summary).toMatch(/MTU black hole/);
+    },
+  },
+  {
+    name: "reports a forged 200 injected on the path, the server's own answer following it, as filtered_path/filter.injected_response",
+    url: 'http://forged-pass.site-a.test/',
+    cause: 'filtered_path',
+    code: 'filter.injected_response',
+    evidence: (report) => {
+      expect(firstExchange(report)).toMatchObject({ outcome: 'response', status: 200 });
+      expect(firstExchange(report)?.bodyPrefix).toContain('Access restricted');
+      const replay = report.target.pageCheck?.replay;
+      expect(replay).toMatchObject({ outcome: 'response', status: 200 });
+      // The tail of nginx's own page came after the forged one on the same connection.
+      expect(replay?.bytesAfterResponse).toBeGreaterThan(0);
+      expect(replay?.afterResponsePrefix).toContain('stories');
+    },
+  },
+  {
+    name: 'reports a forged 200 whose request the injector drops as filtered_path/filter.forged_page: no Date or Server where nginx sends both',
+    url: 'http://forged-drop.site-a.test/',
+    cause: 'filtered_path',
+    code: 'filter.forged_page',
+    evidence: (report) => {
+      expect(firstExchange(report)?.bodyPrefix).toContain('Access restricted');
+      expect(report.target.pageCheck?.replay).toMatchObject({ outcome: 'response', bytesAfterResponse: 0 });
+      expect(report.target.pageCheck?.neutral).toMatchObject({
+        status: 404,
+        headers: { server: expect.stringMatching(/^nginx/) },
+      });
+      expect(report.verdict.summary).toContain('lacks the Date and Server headers');
     },
   },
 ];

@@ -653,6 +653,59 @@ const expectations: Expectation[] = [
     rule: 'block-page',
     evidence: ['ooni/blocking-fingerprints ooni.ir_0'],
   },
+  // forged-page
+  {
+    fixture: 'filter-injected-response',
+    behaviour:
+      'reports a page followed by a second answer on the same connection as an injected response, not ok',
+    cause: 'filtered_path',
+    code: 'filter.injected_response',
+    confidence: 0.9,
+    rule: 'forged-page',
+    evidence: ['then 857 more bytes on the same connection', 'lacks Date and Server'],
+    summary: [/injected on the path/, /not the site's/],
+  },
+  {
+    fixture: 'filter-forged-page',
+    behaviour:
+      'reports a page lacking the Date and Server headers the same server sends otherwise as a forged page, with a hedge',
+    cause: 'filtered_path',
+    code: 'filter.forged_page',
+    confidence: 0.6,
+    rule: 'forged-page',
+    evidence: ['nothing after it', 'lacks Date and Server, which the same server'],
+    summary: [/most likely forged/, /a probe from another network tells them apart/],
+  },
+  {
+    fixture: 'http-vhost-differs-from-neutral',
+    behaviour:
+      'keeps a vhost whose page differs from the default page for a neutral Host ok: a vhost is not evidence',
+    cause: 'ok',
+    code: 'http.ok',
+    confidence: 0.95,
+    rule: 'reachable',
+    check: (obs) => {
+      expect(obs.target.pageCheck?.neutral).toMatchObject({ status: 404 });
+      expect(obs.target.pageCheck?.replay).toMatchObject({ status: 200, bytesAfterResponse: 0 });
+    },
+  },
+  {
+    fixture: 'http-page-differs-server-header',
+    behaviour: 'keeps a page lacking only the Server header ok: one odd sign is a warning, not a filter',
+    cause: 'ok',
+    code: 'http.ok',
+    confidence: 0.95,
+    rule: 'reachable',
+  },
+  {
+    fixture: 'http-page-differs-elsewhere',
+    behaviour:
+      "keeps a page that another resolver's address serves differently ok: CDNs, geo-DNS and stale caches do that too",
+    cause: 'ok',
+    code: 'http.ok',
+    confidence: 0.95,
+    rule: 'reachable',
+  },
   // legal-block
   {
     fixture: 'filter-http-451',
@@ -895,6 +948,9 @@ describe('confidence follows the strength of the evidence', () => {
   });
   it('is surer of a permanent migration than of a temporary redirect offsite', () => {
     more('http-redirect-offsite-permanent', 'http-redirect-offsite-temporary');
+  });
+  it('is surer of a forged page caught by the second answer after it than of one told by its headers', () => {
+    more('filter-injected-response', 'filter-forged-page');
   });
   it('is surer of a 503 that asks to retry later than of a bare 503', () => {
     more('http-unavailable-retry-after', 'http-unavailable-no-retry-after');

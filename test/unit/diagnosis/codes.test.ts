@@ -22,6 +22,7 @@ function documentedCodes(): Set<string> {
 /** Codes that causes.md may name besides verdicts: warnings and the monitor's own run codes. */
 const otherDocumentedCodes = new Set([
   'path.address_unreachable',
+  'http.page_differs',
   'vantage.below_quorum',
   'vantage.none_live',
 ]);

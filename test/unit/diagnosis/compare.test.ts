@@ -83,6 +83,14 @@ const expectations: Expectation[] = [
     summary: [/Down from all 3 vantages/, /is the site itself/],
   },
   {
+    fixture: 'forged-page-everywhere',
+    behaviour: "calls a page that looks forged from every vantage the site's own page: ok, not a filter",
+    cause: 'ok',
+    code: 'http.ok',
+    rule: 'same-everywhere',
+    summary: [/reachable from all 2 vantages/, /the site's own page/],
+  },
+  {
     fixture: 'keyword-drop-everywhere',
     behaviour:
       'calls a name-specific drop seen from every vantage an overloaded or hung backend, not a filter',

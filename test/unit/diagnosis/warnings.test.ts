@@ -64,12 +64,46 @@ describe('warningsOf', () => {
 
   it('finds no warning in any other recorded fixture with a single address', () => {
     const names = readdirSync(fixtureDir)
-      .filter((file) => file.endsWith('.json'))
+      .filter((file) => file.endsWith('.json') && !file.startsWith('http-page-differs-'))
       .map((file) => file.replace(/\.json$/, ''));
     for (const name of names) {
       const { target } = load(name);
       if (new Set(target.tcp.map((outcome) => outcome.address)).size > 1) continue;
       expect(warningsOf(target), name).toEqual([]);
+    }
+  });
+
+  it('warns that a page lacks the Server header the same server sends for a neutral Host, without a filter claim', () => {
+    const warnings = warningsOf(load('http-page-differs-server-header').target);
+    expect(warnings).toEqual([
+      {
+        code: 'http.page_differs',
+        summary: expect.stringMatching(
+          /^The page for news\.example\.test from 203\.0\.113\.10 differs from the server's other answers: it lacks the Server header .*This alone does not show a filter/,
+        ),
+        evidence: expect.arrayContaining([
+          expect.stringContaining('lacks Server, which the same server'),
+          expect.stringMatching(/^replay: .*nothing after it$/),
+        ]),
+      },
+    ]);
+  });
+
+  it("warns that another resolver's address serves another page for the name", () => {
+    const [warning, ...rest] = warningsOf(load('http-page-differs-elsewhere').target);
+    expect(rest).toEqual([]);
+    expect(warning?.summary).toContain(
+      '203.0.113.10, an address another resolver gives, serves another page (200)',
+    );
+  });
+
+  it('gives no page warning for a vhost that differs from the default page, nor where the verdict names a forged page', () => {
+    for (const name of [
+      'http-vhost-differs-from-neutral',
+      'filter-forged-page',
+      'filter-injected-response',
+    ]) {
+      expect(warningsOf(load(name).target), name).toEqual([]);
     }
   });
 });
