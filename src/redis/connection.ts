@@ -179,16 +179,28 @@ export function isRedisReady(client: RedisClient): boolean {
   return client.status === 'ready';
 }
 
-/** Closes a client politely when connected, at once otherwise (QUIT would wait for a reconnect). */
+/** How long QUIT may take before the connection is dropped instead. */
+const quitTimeoutMs = 2000;
+
+/**
+ * Closes a client politely when connected, at once otherwise (QUIT would wait for a reconnect). QUIT is bounded:
+ * a Cluster client sends it to every node it knows, a failed master among them, and would wait for that one.
+ */
 export async function closeRedisClient(client: RedisClient): Promise<void> {
   if (client.status === 'end') return;
   if (client.status === 'ready') {
-    try {
-      await client.quit();
-      return;
-    } catch {
-      // fall through to disconnect
-    }
+    let timer: NodeJS.Timeout | undefined;
+    const isQuit = await Promise.race([
+      client.quit().then(
+        () => true,
+        () => false,
+      ),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), quitTimeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (isQuit) return;
   }
   client.disconnect();
 }

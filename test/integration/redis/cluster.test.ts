@@ -98,7 +98,8 @@ describe('REDIS_CLUSTER_NODES', { timeout: 120_000 }, () => {
     for (const id of [monitors.upMonitorId, monitors.downMonitorId]) {
       await eventually(async () => ((await lastRunAtMs(id)) > promotedAtMs ? true : undefined), {
         what: `a scheduled run of monitor ${id} after the promotion`,
-        attempts: 150,
+        // BullMQ gives a blocking Cluster connection up to 30 s to reconnect after a node's death.
+        attempts: 300,
         intervalMs: 200,
       });
     }
