@@ -1,20 +1,28 @@
 # reach as a service: build with dev dependencies, run with production ones only, as a non-root user.
-# node:lts-slim follows the current Node.js LTS line (engines: >=20.18).
+# node:lts-slim follows the current Node.js LTS line (engines: >=20.18); NODE_IMAGE names another base with Node.js,
+# npm and a `node` user (scripts/image-smoke.sh builds one without a registry).
 # docker build -t reach . && docker run -p 8080:8080 -e REDIS_URL=redis://redis:6379 reach
-FROM node:lts-slim AS build
+# Behind a network that re-signs TLS, give npm its CA bundle as a secret, mounted only while `npm ci` runs and never
+# stored in a layer: docker build --secret id=npm_ca,src=/etc/ssl/certs/ca-certificates.crt -t reach .
+ARG NODE_IMAGE=node:lts-slim
+
+FROM ${NODE_IMAGE} AS build
+# npm ignores a cafile that does not exist, so without the secret it trusts its usual CAs.
+ENV npm_config_cafile=/run/secrets/npm_ca
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts
+RUN --mount=type=secret,id=npm_ca npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-FROM node:lts-slim AS production-dependencies
+FROM ${NODE_IMAGE} AS production-dependencies
+ENV npm_config_cafile=/run/secrets/npm_ca
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts
+RUN --mount=type=secret,id=npm_ca npm ci --omit=dev --ignore-scripts
 
-FROM node:lts-slim
+FROM ${NODE_IMAGE}
 # redis-server is only needed when REDIS_URL is unset (`reach serve` then starts a private one);
 # it is small and makes the image work on its own.
 RUN apt-get update \

@@ -5,7 +5,6 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,6 +12,7 @@ import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { probe } from '../dist/engine.js';
 import { startEmbeddedRedis } from '../dist/redis/embedded.js';
+import { freePort, startBlackboxExporter, waitForHttp } from './support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -37,17 +37,6 @@ const root = resolve(import.meta.dirname, '..');
 const work = await mkdtemp(join(tmpdir(), 'reach-bench-'));
 const owned = []; // child processes we started, stopped by pid at the end
 
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
 function startChild(command, args, env = {}) {
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -59,20 +48,6 @@ function startChild(command, args, env = {}) {
   });
   owned.push(child);
   return { child, output: () => output };
-}
-
-async function waitForHttp(url, what, attempts = 100) {
-  for (let attempt = 0; attempt < attempts; attempt += 1) {
-    try {
-      const response = await fetch(url);
-      await response.arrayBuffer();
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what} did not come up at ${url}`);
 }
 
 async function startNginx() {
@@ -112,27 +87,13 @@ http {
 }
 
 async function startBlackbox(concurrency) {
-  const port = await freePort();
-  const config = join(work, 'blackbox.yml');
-  await writeFile(
-    config,
-    `modules:
-  http_2xx:
-    prober: http
-    timeout: 5s
-    http:
-      preferred_ip_protocol: ip4
-      valid_status_codes: [200]
-`,
-  );
-  const started = startChild('prometheus-blackbox-exporter', [
-    `--config.file=${config}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    '--log.level=warn',
-  ]);
-  const url = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${url}/-/healthy`, 'blackbox_exporter');
-  return { url, child: started.child, concurrency };
+  const blackbox = await startBlackboxExporter({
+    directory: work,
+    timeoutSeconds: 5,
+    httpSettings: ['preferred_ip_protocol: ip4', 'valid_status_codes: [200]'],
+    start: startChild,
+  });
+  return { ...blackbox, concurrency };
 }
 
 /** `serve`: API and worker in one process. `split`: `reach api` and `reach worker` as two processes. */

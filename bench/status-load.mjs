@@ -2,6 +2,8 @@
 // latency samples, statuses and incidents, written through the real MonitorStore. Times the gathering (cold:
 // completed hours and days not yet kept; warm: kept), the rendering of each body, and HTTP requests to the
 // real status router (the first one in a cache window, the ones after it, and If-None-Match revalidations).
+// Since the page holds at scale (#15), `/status` is the summary and the first page of 50 monitors; the other
+// views (a later page, a filter, paged JSON, the Statuspage paths, the feed, a badge) are requested too.
 // Usage: npm run build && node bench/status-load.mjs [--monitors 1000,10000] [--repeats 5] [--json out.json]
 //        [--profile DIR]   (a CPU profile of the gatherings and renderings of each size, not of the filling)
 //        [--changed-share 0.1]   (share of monitors with a new run before each warm gathering: 10% is a 60 s
@@ -99,6 +101,7 @@ async function fillMonitor(store, index, nowMs, random) {
     timeoutMs: 10_000,
     confirmations: 2,
     tags: index % 3 === 0 ? ['shop', 'eu'] : [],
+    group: `Group ${String(index % 40).padStart(2, '0')}`,
     maintenance:
       index % 200 === 0
         ? [
@@ -292,7 +295,20 @@ async function measure(redis, count, profiler) {
   const base = `http://127.0.0.1:${server.address().port}`;
   const http = {};
   try {
-    for (const path of ['/status.json', '/status']) {
+    const firstId = '00000000-0000-4000-8000-000000000000';
+    for (const path of [
+      '/status.json',
+      '/status',
+      '/status?page=100',
+      '/status?group=Group%2007&state=up',
+      '/status.json?page=2&per_page=100',
+      '/api/v2/summary.json',
+      '/api/v2/components.json',
+      '/api/v2/components.json?per_page=100',
+      '/api/v2/incidents.json',
+      '/history.atom',
+      `/badge/${firstId}/uptime.svg`,
+    ]) {
       const first = await request(`${base}${path}`);
       const cached = [];
       const revalidated = [];

@@ -1,9 +1,11 @@
-// Benchmark: one probe from 3 vantages (a BullMQ flow: 3 children, a parent that compares, a deadline job)
-// against 3 single probes of the same URL. Measures submit-to-result latency (p50/p99), CPU of the API, the
-// workers and Redis, and Redis commands, per vantage-probe. Aim (#13): the fan-out costs no more than its
-// children plus one parent job.
+// Benchmark: one probe from 3 vantages (3 parts on the vantages' queues and one comparison job) against 3 single
+// probes of the same URL. Measures submit-to-result latency (p50/p99), CPU of the API, the workers and Redis,
+// and Redis commands, per vantage-probe. Aim (#13): the fan-out costs no more than its children plus one parent.
+// With --baseline DIR (another checkout, built: DIR/dist/cli.js), a second service from that build runs on the
+// same Redis under its own queue name, and its fan-outs and single probes take turns with this build's, so the
+// two are compared in one run under the same load.
 // Usage: npm run build && node bench/vantage-fanout.mjs [--probes 200] [--concurrency 4] [--blocks 4]
-//        [--warmup 20] [--idle 5] [--json out.json]     (loopback only; stops what it starts, by pid)
+//        [--warmup 20] [--idle 5] [--baseline DIR] [--json out.json]  (loopback only; stops what it starts, by pid)
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -12,7 +14,6 @@ import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startEmbeddedRedis } from '../dist/redis/embedded.js';
 
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     blocks: { type: 'string', default: '4' },
     warmup: { type: 'string', default: '20' },
     idle: { type: 'string', default: '5' },
+    baseline: { type: 'string' },
     json: { type: 'string' },
   },
 });
@@ -33,7 +35,13 @@ const warmupCount = Number(values.warmup);
 const idleSeconds = Number(values.idle);
 const vantageNames = ['a', 'b', 'c'];
 const root = resolve(import.meta.dirname, '..');
-const cli = join(root, 'dist', 'cli.js');
+const builds = [{ name: 'this', cli: join(root, 'dist', 'cli.js'), queueName: 'bench' }];
+if (values.baseline)
+  builds.push({
+    name: 'baseline',
+    cli: join(resolve(values.baseline), 'dist', 'cli.js'),
+    queueName: 'benchbase',
+  });
 const work = await mkdtemp(join(tmpdir(), 'reach-bench-vantages-'));
 const owned = [];
 
@@ -94,7 +102,6 @@ try {
 
   const common = {
     REDIS_URL: redisServer.url,
-    QUEUE_NAME: 'bench',
     LOG_LEVEL: 'warn',
     PROBE_ALLOW_PRIVATE: 'true',
     RATE_LIMIT_POINTS: '10000000',
@@ -102,27 +109,34 @@ try {
     QUEUE_MAX_WAITING: '10000000',
     API_KEYS: '',
   };
-  const apiPort = await freeLoopbackPort();
-  const api = startChild([cli, 'api'], { ...common, HOST: '127.0.0.1', PORT: String(apiPort) });
-  const workers = vantageNames.map((name) =>
-    startChild([cli, 'worker', '--vantage', name, '--labels', `bench=${name}`], common),
-  );
-  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  // Each build: its API and three vantage workers, on its own queue name (its own registry and queues).
+  const services = [];
+  for (const build of builds) {
+    const env = { ...common, QUEUE_NAME: build.queueName };
+    const apiPort = await freeLoopbackPort();
+    const api = startChild([build.cli, 'api'], { ...env, HOST: '127.0.0.1', PORT: String(apiPort) });
+    const workers = vantageNames.map((name) =>
+      startChild([build.cli, 'worker', '--vantage', name, '--labels', `bench=${name}`], env),
+    );
+    services.push({ build, api, workers, apiUrl: `http://127.0.0.1:${apiPort}` });
+  }
 
-  // Ready when the API answers and lists the three vantages.
-  for (let attempt = 0; ; attempt += 1) {
-    if (attempt > 300) throw new Error(`service did not start: ${api.output()} ${workers[0].output()}`);
-    for (const part of [api, ...workers])
-      if (part.child.exitCode !== null) throw new Error(`a service process exited: ${part.output()}`);
-    try {
-      const answer = await (await fetch(`${apiUrl}/vantages`)).json();
-      if (answer.vantages?.length === vantageNames.length) break;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
+  // Ready when each API answers and lists the three vantages.
+  for (const { api, workers, apiUrl } of services) {
+    for (let attempt = 0; ; attempt += 1) {
+      if (attempt > 1200) throw new Error(`service did not start: ${api.output()} ${workers[0].output()}`);
+      for (const part of [api, ...workers])
+        if (part.child.exitCode !== null) throw new Error(`a service process exited: ${part.output()}`);
+      try {
+        const answer = await (await fetch(`${apiUrl}/vantages`)).json();
+        if (answer.vantages?.length === vantageNames.length) break;
+      } catch {}
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   let failures = 0;
-  const submit = async (body) => {
+  const submit = async (apiUrl, body) => {
     const response = await fetch(`${apiUrl}/probe?wait=60`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -140,11 +154,15 @@ try {
         console.error(`unexpected answer ${response.status}: ${JSON.stringify(answer).slice(0, 300)}`);
     }
   };
-  // A unit of work: one fan-out to all three vantages, or three single probes submitted together.
-  const units = {
-    fanOut: () => submit({ url: targetUrl, vantages: 'all' }),
-    singles: () => Promise.all(vantageNames.map(() => submit({ url: targetUrl }))),
-  };
+  // A unit of work: one fan-out to all three vantages, or three single probes submitted together; per build.
+  const units = {};
+  for (const { build, apiUrl } of services) {
+    const suffix = build.name === 'this' ? '' : `@${build.name}`;
+    units[`fanOut${suffix}`] = () => submit(apiUrl, { url: targetUrl, vantages: 'all' });
+    units[`singles${suffix}`] = () => Promise.all(vantageNames.map(() => submit(apiUrl, { url: targetUrl })));
+  }
+  const modes = Object.keys(units);
+  const serviceOf = (mode) => services[mode.includes('@') ? 1 : 0];
 
   /** Runs `count` units of a mode, `concurrency` in flight; returns each unit's submit-to-result ms. */
   async function run(mode, count) {
@@ -163,11 +181,6 @@ try {
     return latencies;
   }
 
-  const pids = {
-    api: api.child.pid,
-    workers: workers.map((worker) => worker.child.pid),
-    redis: redisServer.pid,
-  };
   async function snapshot() {
     const stats = await redis.info('stats');
     const cpu = await redis.info('cpu');
@@ -181,16 +194,19 @@ try {
       commands: field(stats, 'total_commands_processed'),
       redisCpuMs: (field(cpu, 'used_cpu_sys') + field(cpu, 'used_cpu_user')) * 1000,
       calls,
-      apiCpuMs: cpuMs(pids.api),
-      workerCpuMs: pids.workers.reduce((sum, pid) => sum + cpuMs(pid), 0),
+      apiCpuMs: services.map(({ api }) => cpuMs(api.child.pid)),
+      workerCpuMs: services.map(({ workers }) =>
+        workers.reduce((sum, { child }) => sum + cpuMs(child.pid), 0),
+      ),
     };
   }
-  const difference = (after, before) => ({
+  // CPU of the API and workers of one build (the index of its service); Redis is shared by both.
+  const difference = (after, before, index = 0) => ({
     wallMs: after.atMs - before.atMs,
     commands: after.commands - before.commands,
     redisCpuMs: after.redisCpuMs - before.redisCpuMs,
-    apiCpuMs: after.apiCpuMs - before.apiCpuMs,
-    workerCpuMs: after.workerCpuMs - before.workerCpuMs,
+    apiCpuMs: after.apiCpuMs[index] - before.apiCpuMs[index],
+    workerCpuMs: after.workerCpuMs[index] - before.workerCpuMs[index],
     calls: Object.fromEntries(
       Object.entries(after.calls).map(([name, count]) => [name, count - (before.calls[name] ?? 0)]),
     ),
@@ -204,28 +220,31 @@ try {
 
   const loadBefore = loadAverage();
   console.log(`load average before: ${loadBefore}`);
-  await run('fanOut', warmupCount);
-  await run('singles', warmupCount);
+  for (const mode of modes) await run(mode, warmupCount);
   failures = 0;
 
   // Background: heartbeats, idle workers' blocking reads, stalled-job checks, the monitor schedulers.
   const idleBefore = await snapshot();
   await new Promise((r) => setTimeout(r, idleSeconds * 1000));
-  const idle = difference(await snapshot(), idleBefore);
+  const idleAfter = await snapshot();
+  const idles = services.map((_, index) => difference(idleAfter, idleBefore, index));
+  const idle = idles[0];
 
   const totals = {};
-  const latencies = { fanOut: [], singles: [] };
-  for (const mode of ['fanOut', 'singles'])
+  const latencies = {};
+  for (const mode of modes) {
     totals[mode] = { wallMs: 0, commands: 0, redisCpuMs: 0, apiCpuMs: 0, workerCpuMs: 0, calls: {} };
+    latencies[mode] = [];
+  }
   const perBlock = Math.ceil(fanOutCount / blockCount);
   const loads = [];
-  // Blocks alternate which mode goes first, so the machine's other load falls on both alike.
+  // Blocks rotate which mode goes first, so the machine's other load falls on all alike.
   for (let block = 0; block < blockCount; block += 1) {
-    const order = block % 2 === 0 ? ['fanOut', 'singles'] : ['singles', 'fanOut'];
+    const order = modes.map((_, index) => modes[(index + block) % modes.length]);
     for (const mode of order) {
       const before = await snapshot();
       latencies[mode].push(...(await run(mode, perBlock)));
-      add(totals[mode], difference(await snapshot(), before));
+      add(totals[mode], difference(await snapshot(), before, services.indexOf(serviceOf(mode))));
     }
     loads.push(loadAverage());
   }
@@ -235,7 +254,8 @@ try {
   const rows = Object.entries(totals).map(([mode, total]) => {
     const sorted = latencies[mode].sort((a, b) => a - b);
     // What the idle rate would have spent over this mode's wall time (heartbeats, blocking reads, timers).
-    const background = (key) => perSecond(idle[key]) * (total.wallMs / 1000);
+    const own = idles[services.indexOf(serviceOf(mode))];
+    const background = (key) => (own[key] / (own.wallMs / 1000)) * (total.wallMs / 1000);
     return {
       mode,
       units: sorted.length,
@@ -261,38 +281,41 @@ try {
       ),
     };
   });
-  // One piece of the fan-out on its own: the deadline job each fan-out adds (delayed) and removes once compared.
-  const scratch = new Queue('bench-scratch', { connection: redis });
-  await scratch.add('warm', {}, { delay: 60_000, jobId: 'warm' });
-  const deadlineBefore = await snapshot();
-  const deadlineSamples = 50;
-  for (let index = 0; index < deadlineSamples; index += 1) {
-    await scratch.add('deadline', { parentId: String(index) }, { jobId: `d${index}`, delay: 60_000 });
-    await scratch.remove(`d${index}`);
-  }
-  const deadlineCost = difference(await snapshot(), deadlineBefore);
-  await scratch.obliterate({ force: true });
-  await scratch.close();
-  const deadlineJob = {
-    redisCommands: deadlineCost.commands / deadlineSamples,
-    redisCpuMs: deadlineCost.redisCpuMs / deadlineSamples,
+  const rowOf = (mode) => rows.find((row) => row.mode === mode);
+  /** A build's fan-out against its own single probes: ratios, and where the fan-out's extra commands go. */
+  const compared = (suffix) => {
+    const fanOut = rowOf(`fanOut${suffix}`);
+    const singles = rowOf(`singles${suffix}`);
+    const ratio = (key) => fanOut.perVantageProbe[key] / singles.perVantageProbe[key];
+    return {
+      excessCommandsPerFanOut: Object.fromEntries(
+        Object.keys({ ...fanOut.calls, ...singles.calls })
+          .map((name) => [name, ((fanOut.calls[name] ?? 0) - (singles.calls[name] ?? 0)) / fanOut.units])
+          .filter(([, excess]) => Math.abs(excess) >= 0.05)
+          .sort((a, b) => b[1] - a[1])
+          .map(([name, excess]) => [name, Number(excess.toFixed(2))]),
+      ),
+      ratiosFanOutToSingles: {
+        latencyP50: fanOut.latencyMs.p50 / singles.latencyMs.p50,
+        latencyP99: fanOut.latencyMs.p99 / singles.latencyMs.p99,
+        apiCpu: ratio('apiCpuMs'),
+        workerCpu: ratio('workerCpuMs'),
+        workerCpuLessBackground: ratio('workerCpuMsLessBackground'),
+        redisCpu: ratio('redisCpuMs'),
+        redisCommands: ratio('redisCommands'),
+        redisCommandsLessBackground: ratio('redisCommandsLessBackground'),
+      },
+    };
   };
-
-  const [fanOut, singles] = rows;
-  // Where a fan-out's extra Redis commands go: its calls minus three single probes' calls, per fan-out.
-  const excessPerFanOut = Object.fromEntries(
-    Object.keys({ ...fanOut.calls, ...singles.calls })
-      .map((name) => [name, ((fanOut.calls[name] ?? 0) - (singles.calls[name] ?? 0)) / fanOut.units])
-      .filter(([, excess]) => Math.abs(excess) >= 0.05)
-      .sort((a, b) => b[1] - a[1])
-      .map(([name, excess]) => [name, Number(excess.toFixed(2))]),
+  const byBuild = Object.fromEntries(
+    services.map(({ build }) => [build.name, compared(build.name === 'this' ? '' : `@${build.name}`)]),
   );
   for (const row of rows) delete row.calls;
-  const ratio = (key) => fanOut.perVantageProbe[key] / singles.perVantageProbe[key];
   const result = {
     node: process.version,
-    fanOuts: fanOut.units,
-    singleProbes: singles.units * vantageNames.length,
+    builds: builds.map(({ name, cli }) => ({ name, cli })),
+    fanOuts: rowOf('fanOut').units,
+    singleProbes: rowOf('singles').units * vantageNames.length,
     concurrency,
     failures,
     loadAverage: { before: loadBefore, afterEachBlock: loads },
@@ -300,21 +323,10 @@ try {
       seconds: idle.wallMs / 1000,
       redisCommandsPerSecond: perSecond(idle.commands),
       redisCpuMsPerSecond: perSecond(idle.redisCpuMs),
-      workerCpuMsPerSecond: perSecond(idle.workerCpuMs),
+      workerCpuMsPerSecond: idles.map((own) => own.workerCpuMs / (own.wallMs / 1000)),
     },
     rows,
-    excessCommandsPerFanOut: excessPerFanOut,
-    deadlineJobAddAndRemove: deadlineJob,
-    ratiosFanOutToSingles: {
-      latencyP50: fanOut.latencyMs.p50 / singles.latencyMs.p50,
-      latencyP99: fanOut.latencyMs.p99 / singles.latencyMs.p99,
-      apiCpu: ratio('apiCpuMs'),
-      workerCpu: ratio('workerCpuMs'),
-      workerCpuLessBackground: ratio('workerCpuMsLessBackground'),
-      redisCpu: ratio('redisCpuMs'),
-      redisCommands: ratio('redisCommands'),
-      redisCommandsLessBackground: ratio('redisCommandsLessBackground'),
-    },
+    byBuild,
   };
   console.log(JSON.stringify(result, null, 2));
   console.log(
@@ -323,13 +335,21 @@ try {
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const row of rows) {
     const per = row.perVantageProbe;
+    const [kind, build = 'this'] = row.mode.split('@');
     console.log(
-      `| ${row.mode === 'fanOut' ? '1 fan-out to 3 vantages' : '3 single probes'} | ${row.units} | ` +
+      `| ${kind === 'fanOut' ? '1 fan-out to 3 vantages' : '3 single probes'} (${build}) | ${row.units} | ` +
         `${row.latencyMs.p50.toFixed(1)} | ${row.latencyMs.p99.toFixed(1)} | ${per.apiCpuMs.toFixed(2)} | ` +
         `${per.workerCpuMs.toFixed(2)} | ${per.redisCpuMs.toFixed(2)} | ${per.redisCommands.toFixed(1)} |`,
     );
   }
   console.log('(CPU and commands per vantage-probe; latency per unit: submit until the last result)');
+  for (const [build, { ratiosFanOutToSingles }] of Object.entries(byBuild))
+    console.log(
+      `${build}: fan-out / singles: ` +
+        Object.entries(ratiosFanOutToSingles)
+          .map(([name, value]) => `${name} ${value.toFixed(2)}`)
+          .join(', '),
+    );
   if (values.json) await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`);
   redis.disconnect();
 } finally {

@@ -10,6 +10,14 @@ export interface ApiProbeRequest {
   vantages?: 'all' | string[];
 }
 
+/** What `POST /batches` takes as JSON (docs/api.md). */
+export interface ApiBatchRequest {
+  urls: string[];
+  resolvers?: string[];
+  controls?: string[];
+  timeoutMs?: number;
+}
+
 export interface ApiVantage {
   name: string;
   labels: Record<string, string>;
@@ -51,6 +59,13 @@ export interface ApiClientOptions {
 export interface ApiClient {
   probe(request: ApiProbeRequest): Promise<Report | MultiVantageReport>;
   vantages(): Promise<ApiVantage[]>;
+  submitBatch(request: ApiBatchRequest): Promise<{ id: string; total: number }>;
+  cancelBatch(id: string): Promise<void>;
+  /**
+   * The batch's results from `offset` on, one NDJSON line at a time, as they end (follow mode) until every URL has
+   * one. The stream may end early (the service restarting): the caller resumes from the lines it has seen.
+   */
+  batchResultLines(id: string, offset: number, signal: AbortSignal): AsyncGenerator<string>;
 }
 
 /** Beyond the wait: a probe's deadline is at most 120 s, plus 3 s of fan-out grace and queueing. */
@@ -70,7 +85,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
 
   const exchange = async (
     path: string,
-    init: { method: 'GET' | 'POST'; body?: unknown; timeoutMs: number },
+    init: { method: 'GET' | 'POST' | 'DELETE'; body?: unknown; timeoutMs: number },
   ): Promise<{ status: number; body: unknown }> => {
     let response: Response;
     try {
@@ -129,6 +144,60 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
         status = answer.body as ProbeStatusBody;
       }
       return reportOf(status);
+    },
+    async submitBatch(request) {
+      const answer = await exchange('/batches', {
+        method: 'POST',
+        body: request,
+        timeoutMs: exchangeSlackMs * 6,
+      });
+      const { id, total } = answer.body as { id?: unknown; total?: unknown };
+      if (typeof id !== 'string' || typeof total !== 'number')
+        throw new ApiError('unavailable', 'the service accepted the batch without an id');
+      return { id, total };
+    },
+    async cancelBatch(id) {
+      await exchange(`/batches/${encodeURIComponent(id)}`, {
+        method: 'DELETE',
+        timeoutMs: exchangeSlackMs * 6,
+      });
+    },
+    async *batchResultLines(id, offset, signal) {
+      let response: Response;
+      try {
+        response = await fetchFunction(
+          `${base}/batches/${encodeURIComponent(id)}/results?follow=true&offset=${offset}`,
+          { headers: { ...headers, accept: 'application/x-ndjson' }, signal },
+        );
+      } catch (error) {
+        if (signal.aborted) return;
+        throw new ApiError('unavailable', `cannot reach the service at ${base}: ${networkReason(error)}`);
+      }
+      if (response.status !== 200 || !response.body) {
+        const text = await response.text().catch(() => '');
+        let detail: string | undefined;
+        try {
+          detail = problemDetail(JSON.parse(text));
+        } catch {}
+        const kind = response.status >= 400 && response.status < 500 ? 'problem' : 'unavailable';
+        throw new ApiError(
+          kind,
+          `the service answered ${response.status}: ${detail ?? 'no results'}`,
+          response.status,
+        );
+      }
+      const decoder = new TextDecoder();
+      let buffered = '';
+      try {
+        for await (const chunk of response.body) {
+          buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+          const lines = buffered.split('\n');
+          buffered = lines.pop() ?? '';
+          for (const line of lines) if (line !== '') yield line;
+        }
+      } catch {
+        // Cut mid-stream (the service or Redis restarting) or stopped: the lines so far stand; the caller resumes.
+      }
     },
     async vantages() {
       const answer = await exchange('/vantages', { method: 'GET', timeoutMs: exchangeSlackMs });

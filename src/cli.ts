@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApiError, type ApiProbeRequest, createApiClient, isMultiVantageReport } from './api-client.js';
+import { runRemoteBatch } from './batch/remote.js';
 import { concurrencyLimits, runBatch } from './batch/run.js';
 import { InputError, parseResolver, probe, validateOptions } from './engine.js';
 import { renderReport, renderVantageList, renderVantageReport } from './format.js';
@@ -15,6 +16,8 @@ const usage = `usage:
                    a list of URLs (one a line, # comments, or CSV with a url column; - reads standard input);
                    exit 0 when every URL is ok, 1 otherwise, 2 for bad usage (or a bad line with --strict),
                    130 when interrupted with Ctrl-C (the partial summary is printed)
+  reach probe --file LIST|- --api URL [--json|--csv] [--strict] [--quiet] [--resolver ...] [--control ...] [--timeout MS]
+                   the list as one batch of a running service (POST /batches), its results followed back
   reach probe <url> --api URL [--vantages all|NAME,...] [--json] [--resolver ...] [--control ...] [--timeout MS]
                    through a running service (API key from REACH_API_KEY)
   reach vantages --api URL [--json]   the service's live vantage points
@@ -39,7 +42,12 @@ async function runProbe(args: string[]): Promise<number> {
   const { values, positionals } = parsed;
   if (values.file !== undefined) {
     if (positionals.length > 0) throw new UsageError('probe takes a URL or --file LIST, not both');
-    if (values.api !== undefined) throw new UsageError('--file runs locally; it does not go with --api yet');
+    if (values.api !== undefined && values.vantages !== undefined)
+      throw new UsageError('--vantages does not go with --file: a batch runs from one vantage');
+    if (values.api !== undefined && values.concurrency !== undefined)
+      throw new UsageError(
+        '--concurrency is for a local batch; the service sets its own (BATCH_WORKER_CONCURRENCY)',
+      );
   } else {
     for (const flag of ['csv', 'concurrency', 'strict', 'quiet'] as const)
       if (values[flag] !== undefined) throw new UsageError(`--${flag} goes with --file LIST`);
@@ -54,6 +62,15 @@ async function runProbe(args: string[]): Promise<number> {
   }
   if (values.vantages !== undefined && values.api === undefined)
     throw new UsageError('--vantages needs --api URL: vantage points are probed through a service');
+  if (values.api !== undefined && values.file !== undefined) {
+    if (values.ca !== undefined) throw new UsageError('--ca applies to a local probe only, not with --api');
+    for (const resolver of values.resolver ?? []) parseResolver(resolver);
+    return runBatchProbe(
+      values,
+      { resolvers: [], controls: values.control ?? [], timeoutMs, ca: [] },
+      values.api,
+    );
+  }
   if (values.api !== undefined) {
     if (values.ca !== undefined) throw new UsageError('--ca applies to a local probe only, not with --api');
     // Checked here so a bad value is one line of usage rather than the service's 400.
@@ -116,10 +133,11 @@ function parseProbeArgs(args: string[]) {
   });
 }
 
-/** `reach probe --file`: checks the batch's flags, runs it, and stops it on Ctrl-C. */
+/** `reach probe --file`: checks the batch's flags, runs it (here, or as a batch of the service at `api`), stops it on Ctrl-C. */
 async function runBatchProbe(
   values: ReturnType<typeof parseProbeArgs>['values'],
   common: { resolvers: ResolverSpec[]; controls: string[]; timeoutMs: number | undefined; ca: string[] },
+  api?: string,
 ): Promise<number> {
   if (values.json && values.csv) throw new UsageError('--json and --csv: choose one');
   const concurrency = parseConcurrency(values.concurrency);
@@ -132,18 +150,26 @@ async function runBatchProbe(
     interrupt.abort(new Error('interrupted'));
   };
   process.on('SIGINT', onInterrupt);
+  const shared = {
+    listPath: values.file as string,
+    format: values.json ? 'json' : values.csv ? 'csv' : 'summary',
+    isStrict: values.strict === true,
+    showsProgress: process.stderr.isTTY === true && values.quiet !== true,
+    signal: interrupt.signal,
+    stdout: process.stdout,
+    stderr: process.stderr,
+  } as const;
   try {
-    const outcome = await runBatch({
-      listPath: values.file as string,
-      ...common,
-      concurrency,
-      format: values.json ? 'json' : values.csv ? 'csv' : 'summary',
-      isStrict: values.strict === true,
-      showsProgress: process.stderr.isTTY === true && values.quiet !== true,
-      signal: interrupt.signal,
-      stdout: process.stdout,
-      stderr: process.stderr,
-    });
+    const outcome =
+      api === undefined
+        ? await runBatch({ ...shared, ...common, concurrency })
+        : await runRemoteBatch({
+            ...shared,
+            client: apiClientFor(apiBaseUrl(api)),
+            resolvers: values.resolver ?? [],
+            controls: common.controls,
+            ...(common.timeoutMs === undefined ? {} : { timeoutMs: common.timeoutMs }),
+          });
     if (outcome.kind === 'rejected') throw new UsageError(`line ${outcome.lineNumber}: ${outcome.reason}`);
     if (outcome.kind === 'interrupted') return 130;
     return outcome.isAllOk ? 0 : 1;

@@ -5,7 +5,7 @@ import type { ProbeDefaults } from './requests/probe-options.js';
 import { httpUrlSchema } from './requests/schemas.js';
 import { isResolverText, resolverTextFormat } from './resolver-text.js';
 
-const booleanText = z
+export const booleanText = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
   .transform((text) => text === 'true' || text === '1' || text === 'yes');
 
@@ -93,6 +93,16 @@ export const environmentSchema = z.object({
   VANTAGE_LABELS: listText.pipe(z.array(labelText)).default([]),
   /** Seconds between a vantage's heartbeats; it counts as gone after three missed ones. */
   VANTAGE_HEARTBEAT_SECONDS: integerText(1, 300).default(5),
+  /** URLs one batch (POST /batches) may hold, for every key. */
+  BATCH_MAX_URLS: integerText(1, 1_000_000).default(10_000),
+  /** Batches one key (or client address, without keys) may have running at once. */
+  BATCH_MAX_RUNNING: integerText(1, 10_000).default(4),
+  /** A batch's body (the list or the JSON) at most, in bytes. */
+  BATCH_MAX_BODY_BYTES: integerText(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),
+  /** How long a batch's status and results are kept after its last item was recorded. */
+  BATCH_RESULT_TTL_SECONDS: integerText(60, 30 * 24 * 3600).default(86_400),
+  /** Batch probes a worker process runs at once, beside WORKER_CONCURRENCY single probes. */
+  BATCH_WORKER_CONCURRENCY: integerText(1, 1024).default(16),
 });
 
 export type Environment = z.input<typeof environmentSchema>;
@@ -135,6 +145,16 @@ export interface ServiceConfig {
   logLevel: z.infer<typeof environmentSchema>['LOG_LEVEL'];
   /** Set when this process's worker is a vantage point (see VANTAGE_NAME). */
   vantage: { name: string | undefined; labels: Record<string, string>; heartbeatMs: number };
+  /** POST /batches: its limits per key, how long results are kept, and the batch lane's workers. */
+  batch: BatchSettings;
+}
+
+export interface BatchSettings {
+  maxUrls: number;
+  maxRunning: number;
+  maxBodyBytes: number;
+  resultTtlSeconds: number;
+  workerConcurrency: number;
 }
 
 /** Thrown by loadConfig; the message names every variable at fault, one per line. */
@@ -210,6 +230,13 @@ export function loadConfig(environment: Record<string, string | undefined>): Ser
       name: env.VANTAGE_NAME,
       labels: Object.fromEntries(env.VANTAGE_LABELS.map((label) => label.split('=') as [string, string])),
       heartbeatMs: env.VANTAGE_HEARTBEAT_SECONDS * 1000,
+    },
+    batch: {
+      maxUrls: env.BATCH_MAX_URLS,
+      maxRunning: env.BATCH_MAX_RUNNING,
+      maxBodyBytes: env.BATCH_MAX_BODY_BYTES,
+      resultTtlSeconds: env.BATCH_RESULT_TTL_SECONDS,
+      workerConcurrency: env.BATCH_WORKER_CONCURRENCY,
     },
   };
 }

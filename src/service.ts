@@ -8,9 +8,18 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApp } from './api/app.js';
 import { createJobWaiter, type JobWaiter } from './api/job-waiter.js';
 import { registerQueueDepth } from './api/metrics.js';
+import { readStatus } from './api/probe-routes.js';
+import { type BatchApi, batchOpenApi, createBatchApi } from './batch/http/index.js';
+import { createBatchWork } from './batch/item-runner.js';
+import { batchQueueName } from './batch/jobs.js';
+import { batchMetricsOf } from './batch/metrics.js';
+import { createItemRecorder } from './batch/recorder.js';
+import { BatchStore } from './batch/store.js';
 import { ConfigError, type ServiceConfig } from './config.js';
 import { type Cleanup, closeOnce, closeWithin, runCleanups } from './lifecycle.js';
 import {
+  channelOpenApi,
+  createChannelRouter,
   createMonitorApi,
   createMonitorRouter,
   createStatusRouter,
@@ -20,6 +29,7 @@ import {
   monitorOpenApi,
   startMonitorWorkers,
 } from './monitor/index.js';
+import { createPageRouters, type ProbeLookup } from './pages/routes.js';
 import {
   closeRedisClient,
   connectorForUrl,
@@ -33,6 +43,7 @@ import {
   RedisMissingError,
   startEmbeddedRedis,
 } from './redis/embedded.js';
+import { createMemoryGauge } from './redis/memory.js';
 import type { ProbeJobData, ProbeJobResult } from './requests/probe-job.js';
 import { type AddressPolicy, createAddressPolicy } from './safety/address-policy.js';
 import { type CompareWorker, createFanOutSubmitter, startCompareWorker } from './vantages/fan-out.js';
@@ -109,6 +120,10 @@ interface ServiceParts {
   embedded?: EmbeddedRedis;
   connector?: RedisConnector;
   worker?: ProbeWorker;
+  /** The same probe processor on the batch lane (POST /batches), with its own concurrency. */
+  batchWorker?: ProbeWorker;
+  /** The batch routes: their followed result streams end first at shutdown. */
+  batchApi?: BatchApi;
   monitorWorkers?: MonitorWorkers;
   server?: Server;
   apiUrl?: string;
@@ -219,17 +234,19 @@ async function startWorkers(
   wrapRunner: (runner: ProbeRunner) => ProbeRunner = (runner) => runner,
 ): Promise<void> {
   const { config, logger, policy, registry, redis, vantageName } = context;
+  const probeMetrics = createProbeMetrics(registry);
   parts.worker = startProbeWorker({
     queueName: config.queueName,
     ...(vantageName ? { extraQueueNames: [vantageQueueName(config.queueName, vantageName)] } : {}),
-    bull: redis.bullBlocking(),
+    redis,
     concurrency: config.workerConcurrency,
     lockDurationMs: config.workerLockDurationMs,
     stalledIntervalMs: config.workerStalledIntervalMs,
     runner: wrapRunner(createProbeRunner({ defaults: config.probeDefaults, isAddressAllowed: policy })),
-    metrics: createProbeMetrics(registry),
+    metrics: probeMetrics,
     logger: logger.child({ role: 'worker' }),
   });
+  startBatchWorker(context, parts, probeMetrics, wrapRunner);
   logger.info({ concurrency: config.workerConcurrency, vantage: vantageName }, 'worker started');
   const vantageRedis = redis.client('blocking');
   vantageRedis.on('error', (error) => logger.debug({ err: error }, 'vantage redis client error'));
@@ -268,6 +285,39 @@ async function startWorkers(
   });
 }
 
+/** The batch lane's worker: the probe processor, told to record each URL's result in its batch. */
+function startBatchWorker(
+  context: ServiceContext,
+  parts: ServiceParts,
+  metrics: ReturnType<typeof createProbeMetrics>,
+  wrapRunner: (runner: ProbeRunner) => ProbeRunner,
+): void {
+  const { config, logger, policy, registry } = context;
+  // Blocking-style: a result recorded while Redis restarts waits for it rather than failing the probe.
+  const redis = context.redis.client('blocking');
+  redis.on('error', (error) => logger.debug({ err: error }, 'batch redis client error'));
+  parts.closers.push(['batch redis client', () => closeRedisClient(redis)]);
+  const store = new BatchStore(redis, config.queueName, config.batch.resultTtlSeconds);
+  const work = createBatchWork({ store, record: createItemRecorder(store, batchMetricsOf(registry)) });
+  parts.closers.push(['batch controls', () => work.close()]);
+  const runner = createProbeRunner({
+    defaults: config.probeDefaults,
+    isAddressAllowed: policy,
+    controlResultsFor: work.controlResultsFor,
+  });
+  parts.batchWorker = startProbeWorker({
+    queueName: batchQueueName(config.queueName),
+    redis: context.redis,
+    concurrency: config.batch.workerConcurrency,
+    lockDurationMs: config.workerLockDurationMs,
+    stalledIntervalMs: config.workerStalledIntervalMs,
+    runner: work.wrap(wrapRunner(runner)),
+    metrics,
+    logger: logger.child({ role: 'batch-worker' }),
+    onFinalFailure: work.onFinalFailure,
+  });
+}
+
 /** The API: its Redis client, the probe queue and its events, the monitors' routes, and the listening server. */
 async function startApi(context: ServiceContext, parts: ServiceParts): Promise<void> {
   const { config, logger, policy, registry, redis } = context;
@@ -295,6 +345,19 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
     registry,
   });
   parts.closers.push(['monitor API', () => monitors.close()]);
+  const batches = createBatchApi({
+    redis: commands,
+    bull: redis.bullOn(commands),
+    baseQueueName: config.queueName,
+    settings: config.batch,
+    policy,
+    registry,
+    memory: createMemoryGauge(commands, config.redisMemoryHighWaterPercent),
+    jobAttempts: config.jobAttempts,
+    jobBackoffMs: config.jobBackoffMs,
+  });
+  parts.batchApi = batches;
+  parts.closers.push(['batch API', () => batches.close()]);
   const app = createApp({
     config,
     queue,
@@ -309,6 +372,23 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
         keyedRouter: { path: '/monitors', router: createMonitorRouter(monitors) },
         openApi: monitorOpenApi,
       },
+      {
+        keyedRouter: {
+          path: '/batches',
+          router: batches.router,
+          parsesOwnBody: true,
+          readsSpendReadBudget: true,
+        },
+        openApi: batchOpenApi,
+      },
+      {
+        adminRouter: { path: '/channels', router: createChannelRouter(monitors) },
+        openApi: channelOpenApi,
+      },
+      createPageRouters({
+        fetchProbe: probeLookup(queue, vantages?.fanOut.compareQueue),
+        isKeyRequired: config.apiKeys.length > 0,
+      }),
     ],
     ...(parts.worker ? { isWorkerRunning: parts.worker.isRunning } : {}),
     vantages,
@@ -316,6 +396,27 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
   parts.server = await listen(app, config.port, config.host, config.http);
   parts.apiUrl = urlOf(parts.server);
   logger.info({ url: parts.apiUrl }, 'API listening');
+}
+
+/** What the pages read of a probe: GET /probe/:id's answer, from the probe queue or the comparisons'. */
+function probeLookup(
+  queue: Queue<ProbeJobData, ProbeJobResult>,
+  compareQueue: Queue | undefined,
+): (id: string) => Promise<ProbeLookup | undefined> {
+  return async (id) => {
+    const status =
+      (await readStatus(queue, id)) ??
+      (compareQueue ? await readStatus(compareQueue as unknown as typeof queue, id) : undefined);
+    if (!status) return undefined;
+    if (status.status === 'completed' && status.report)
+      return {
+        status: 'completed',
+        report: status.report as unknown as Extract<ProbeLookup, { report: unknown }>['report'],
+      };
+    if (status.status === 'failed')
+      return { status: 'failed', error: status.error ?? { kind: 'error', reason: 'the probe failed' } };
+    return { status: status.status === 'active' ? 'active' : 'queued' };
+  };
 }
 
 /** The API's side of vantages: the registry it reads, the flows it adds, and a waiter on their comparisons. */
@@ -350,11 +451,13 @@ async function startWorkerMetrics(context: ServiceContext, worker: ProbeWorker, 
 
 /** A start that failed half-way: everything already started is closed at once, each close guarded. */
 async function undoStart(parts: ServiceParts, logger: Logger): Promise<void> {
-  const { worker, monitorWorkers, server, embedded, heartbeat, compareWorker, connector } = parts;
+  const { worker, batchWorker, monitorWorkers, server, embedded, heartbeat, compareWorker, connector } =
+    parts;
   await runCleanups(
     [
       heartbeat && ['vantage heartbeat', () => heartbeat.close()],
       worker && ['probe worker', () => worker.close(0)],
+      batchWorker && ['batch worker', () => batchWorker.close(0)],
       compareWorker && ['compare worker', () => compareWorker.close()],
       monitorWorkers && ['monitor workers', () => monitorWorkers.close(0)],
       server && ['server', () => server.close()],
@@ -373,11 +476,13 @@ async function shutDown(parts: ServiceParts, config: ServiceConfig, logger: Logg
   // Clients waiting for a result (POST /probe?wait) learn their probe's id now, not at the deadline: the job
   // is in Redis and runs on after the restart.
   for (const waiter of parts.waiters) waiter.release();
+  parts.batchApi?.release();
   await parts.heartbeat?.close();
   // The server and the workers drain in parallel, under one deadline; one failing must not skip the cleanups.
   const drained = await Promise.allSettled([
     stopServer(parts.server, deadlineMs, logger),
     parts.worker?.close(deadlineMs),
+    parts.batchWorker?.close(deadlineMs),
     parts.monitorWorkers?.close(deadlineMs),
     parts.compareWorker?.close(),
   ]);

@@ -318,14 +318,18 @@ export interface TargetObservation {
   notes: string[];
 }
 
-export type Cause =
-  | 'ok'
-  | 'dns_failure'
-  | 'server_fault'
-  | 'local_network'
-  | 'overload'
-  | 'domain_migration'
-  | 'filtered_path';
+/** The closed list of verdict causes (docs/causes.md). */
+export const causes = [
+  'ok',
+  'dns_failure',
+  'server_fault',
+  'local_network',
+  'overload',
+  'domain_migration',
+  'filtered_path',
+] as const;
+
+export type Cause = (typeof causes)[number];
 
 export interface Verdict {
   cause: Cause;

@@ -46,8 +46,22 @@ export interface ApiDependencies {
 export interface RouterMount {
   /** Answered to anyone, before the keyed routes: public pages. */
   publicRouter?: RequestHandler;
-  /** Mounted at `path` behind the API key, the write rate limit and the JSON body parser. */
-  keyedRouter?: { path: string; router: RequestHandler };
+  /**
+   * Mounted at `path` behind the API key, the write rate limit and the JSON body parser. `parsesOwnBody`: the
+   * router reads its bodies itself (larger ones, or text); `readsSpendReadBudget`: its GETs spend the read
+   * budget, as polling GET /probe/:id does.
+   */
+  keyedRouter?: {
+    path: string;
+    router: RequestHandler;
+    parsesOwnBody?: boolean;
+    readsSpendReadBudget?: boolean;
+  };
+  /**
+   * Mounted at `path` behind an admin key (ADMIN_API_KEYS), the write rate limit and the JSON body parser. With
+   * no admin keys it answers only when the service has no API keys at all (open, for local use); else 404.
+   */
+  adminRouter?: { path: string; router: RequestHandler };
   openApi?: OpenApiFragment;
 }
 
@@ -164,8 +178,15 @@ export function createApp(deps: ApiDependencies): Express {
   for (const mount of routers) {
     if (mount.publicRouter) app.use(mount.publicRouter);
     if (mount.keyedRouter) {
-      const { path, router } = mount.keyedRouter;
-      app.use(path, markRouteBase, auth, writeRateLimit, jsonBody, router);
+      const { path, router, parsesOwnBody, readsSpendReadBudget } = mount.keyedRouter;
+      const limit = readsSpendReadBudget ? probeRateLimit : writeRateLimit;
+      if (parsesOwnBody) app.use(path, markRouteBase, auth, limit, router);
+      else app.use(path, markRouteBase, auth, limit, jsonBody, router);
+    }
+    if (mount.adminRouter && (config.adminApiKeys.length > 0 || config.apiKeys.length === 0)) {
+      const { path, router } = mount.adminRouter;
+      const adminAuth = createAuth(config.adminApiKeys, { failureLimit });
+      app.use(path, markRouteBase, adminAuth, writeRateLimit, jsonBody, router);
     }
   }
 

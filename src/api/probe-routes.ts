@@ -126,7 +126,7 @@ export function createProbeRoutes(options: ProbeRoutesOptions): Router {
     const id = String(request.params.id);
     if (!probeIdSchema.safeParse(id).success) throw notFound(id);
     requireRedis(redis);
-    // A fan-out's id is its comparison's: read from the parent's queue, whose jobs end the same way.
+    // A fan-out's id is its comparison's: read from the comparison's queue, whose jobs end the same way.
     const compared = options.vantages?.fanOut.compareQueue as unknown as
       | Queue<ProbeJobData, ProbeJobResult>
       | undefined;
@@ -157,8 +157,9 @@ async function selectedVantages(
   registry: VantageRegistry,
   selection: VantageSelection,
 ): Promise<LiveVantage[]> {
-  const live = await queueCall(() => registry.list());
-  const outcome = selectVantages(selection, live);
+  let outcome = selectVantages(selection, await queueCall(() => registry.recentList()));
+  // A vantage that came up since the last read: read again before answering 422.
+  if (!outcome.isSelected) outcome = selectVantages(selection, await queueCall(() => registry.list()));
   if (!outcome.isSelected) {
     throw new HttpProblem(422, 'invalidRequest', outcome.reason, {
       errors: [{ field: outcome.field, message: outcome.reason }],

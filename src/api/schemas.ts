@@ -1,5 +1,6 @@
 // The API's zod schemas: they validate requests and are the source of the OpenAPI document.
 import { z } from 'zod';
+import { causes } from '../types.js';
 
 export const waitQuerySchema = z.strictObject({
   wait: z
@@ -18,15 +19,7 @@ export const probeStatusValues = ['queued', 'active', 'completed', 'failed'] as 
 const linksSchema = z.object({ self: z.string().describe('Where to GET the probe.') });
 
 export const verdictSchema = z.looseObject({
-  cause: z.enum([
-    'ok',
-    'dns_failure',
-    'server_fault',
-    'local_network',
-    'overload',
-    'domain_migration',
-    'filtered_path',
-  ]),
+  cause: z.enum(causes),
   code: z.string(),
   confidence: z.number(),
   summary: z.string(),

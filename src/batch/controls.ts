@@ -9,6 +9,10 @@ export interface ControlOptions {
   ca: string[];
   signal: AbortSignal;
   refreshMs?: number;
+  /** The service's address policy and limits, applied to the controls as to any probe of a worker. */
+  isAddressAllowed?: (address: string) => string | undefined;
+  maxRedirects?: number;
+  maxBodyBytes?: number;
 }
 
 export interface BatchControls {
@@ -28,6 +32,9 @@ export async function probeBatchControls(options: ControlOptions): Promise<Batch
       timeoutMs: options.timeoutMs,
       ca: options.ca,
       signal: options.signal,
+      ...(options.isAddressAllowed ? { isAddressAllowed: options.isAddressAllowed } : {}),
+      ...(options.maxRedirects === undefined ? {} : { maxRedirects: options.maxRedirects }),
+      ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
     });
     return controlResultOf(report.target);
   };

@@ -1,6 +1,6 @@
 // The monitoring settings: one zod schema for the MONITOR_*, ALERT_* and STATUS_* variables, parsed once at start.
 import { z } from 'zod';
-import { integerText, listText, parseEnvironment } from '../config.js';
+import { booleanText, integerText, listText, parseEnvironment } from '../config.js';
 import { httpUrlSchema } from '../requests/schemas.js';
 
 /** A CSP frame-ancestors source: 'self' or an http(s) origin (a leading *. in the host is allowed). */
@@ -34,6 +34,11 @@ export const monitorEnvironmentSchema = z
     ALERT_CONCURRENCY: integerText(2, 4096).default(256),
     /** Deliveries in flight to one destination (scheme, host, port) at once, per worker process. */
     ALERT_PER_DESTINATION_CONCURRENCY: integerText(1, 256).default(4),
+    /**
+     * Notification channels may send to private addresses (a self-hosted Mattermost, ntfy, Gotify or SMTP relay
+     * inside the network); otherwise they are held to the same address policy as webhooks and targets.
+     */
+    ALERT_ALLOW_PRIVATE_DESTINATIONS: booleanText.default(false),
     STATUS_PAGE_TITLE: z.string().min(1).max(100).default('Service status'),
     /** Seconds between the status page's own refreshes in the browser. */
     STATUS_REFRESH_SECONDS: integerText(5, 3600).default(60),
@@ -63,6 +68,7 @@ export interface MonitorConfig {
     timeoutMs: number;
     concurrency: number;
     perDestinationConcurrency: number;
+    isPrivateDestinationAllowed: boolean;
   };
   status: { title: string; refreshSeconds: number; cacheSeconds: number; frameAncestors: string[] };
   publicBaseUrl: string | undefined;
@@ -82,6 +88,7 @@ export const monitorVariableNames = [
   'ALERT_TIMEOUT_MS',
   'ALERT_CONCURRENCY',
   'ALERT_PER_DESTINATION_CONCURRENCY',
+  'ALERT_ALLOW_PRIVATE_DESTINATIONS',
   'STATUS_PAGE_TITLE',
   'STATUS_REFRESH_SECONDS',
   'STATUS_CACHE_SECONDS',
@@ -108,6 +115,7 @@ export function loadMonitorConfig(environment: Record<string, string | undefined
       timeoutMs: env.ALERT_TIMEOUT_MS,
       concurrency: env.ALERT_CONCURRENCY,
       perDestinationConcurrency: env.ALERT_PER_DESTINATION_CONCURRENCY,
+      isPrivateDestinationAllowed: env.ALERT_ALLOW_PRIVATE_DESTINATIONS,
     },
     status: {
       title: env.STATUS_PAGE_TITLE,

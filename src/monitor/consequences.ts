@@ -1,4 +1,4 @@
-// What a state change sets off: an incident opened, updated or resolved, webhook alerts, a re-check. They are written
+// What a state change sets off: an incident opened, updated or resolved, alerts (webhooks, channels), a re-check. They are written
 // with the new state in one atomic step (the store's compare-and-set) and applied after it, so a worker that dies
 // between the two leaves them in Redis, and the monitor's next applied run applies them, oldest first. Applying one
 // twice changes nothing: the incident is opened once, and the webhook and re-check jobs have ids of their own.
@@ -7,10 +7,12 @@ import {
   type AlertQueue,
   alertJobOptions,
   buildAlertPayload,
+  buildCertificatePayload,
   enqueueAlerts,
   type WebhookRef,
   webhooksFor,
 } from './alerting/alerts.js';
+import type { CertificateCheck } from './certificate-expiry.js';
 import type { MonitorConfig } from './config.js';
 import type { MonitorRecord } from './records.js';
 import type { RunResult } from './run-result.js';
@@ -25,7 +27,10 @@ export interface Consequences {
     | { kind: 'open'; incident: Omit<Incident, 'updates' | 'resolvedAtMs'> }
     | { kind: 'record'; incidentId: string; verdict: Verdict }
     | { kind: 'resolve'; incidentId: string; resolvedAtMs: number };
-  alert?: { webhooks: WebhookRef[]; payload: AlertPayload };
+  /** `channelIds` is absent in consequences written before channels existed. */
+  alert?: { webhooks: WebhookRef[]; channelIds?: string[]; payload: AlertPayload };
+  /** A certificate expiry warning, sent to the same webhooks and channels as state changes. */
+  certificateAlert?: { webhooks: WebhookRef[]; channelIds: string[]; payload: AlertPayload };
   recheckDelayMs?: number;
 }
 
@@ -42,6 +47,7 @@ export function consequencesOf(
   result: RunResult,
   decision: Decision,
   config: MonitorConfig,
+  certificateWarning?: CertificateCheck['warning'],
 ): Consequences | undefined {
   const verdict: Verdict = {
     atMs: result.startedAtMs,
@@ -74,9 +80,11 @@ export function consequencesOf(
     };
   }
   const webhooks = webhooksFor(monitor, config.alerts.globalWebhooks);
-  if (decision.change?.isAlerted && webhooks.length > 0) {
+  const channelIds = monitor.channels ?? [];
+  if (decision.change?.isAlerted && webhooks.length + channelIds.length > 0) {
     consequences.alert = {
       webhooks,
+      channelIds,
       payload: buildAlertPayload({
         monitor,
         change: decision.change,
@@ -84,6 +92,19 @@ export function consequencesOf(
         incidentId: action?.incidentId,
         publicBaseUrl: config.publicBaseUrl,
         vantages: result.entry.vantages,
+      }),
+    };
+  }
+  if (certificateWarning && webhooks.length + channelIds.length > 0) {
+    consequences.certificateAlert = {
+      webhooks,
+      channelIds,
+      payload: buildCertificatePayload({
+        monitor,
+        state: decision.status.state,
+        atMs: result.startedAtMs,
+        warning: certificateWarning,
+        publicBaseUrl: config.publicBaseUrl,
       }),
     };
   }
@@ -108,10 +129,20 @@ export async function applyConsequences(
   if (consequences.alert) {
     await enqueueAlerts(
       deps.alertQueue,
-      consequences.alert.webhooks,
+      { webhooks: consequences.alert.webhooks, channelIds: consequences.alert.channelIds ?? [] },
       consequences.alert.payload,
       alertJobOptions(deps.config.alerts),
       `${monitorId}-${version}`,
+    );
+  }
+  if (consequences.certificateAlert) {
+    const { webhooks, channelIds, payload } = consequences.certificateAlert;
+    await enqueueAlerts(
+      deps.alertQueue,
+      { webhooks, channelIds },
+      payload,
+      alertJobOptions(deps.config.alerts),
+      `${monitorId}-${version}-certificate`,
     );
   }
   if (consequences.recheckDelayMs !== undefined) {

@@ -3,7 +3,11 @@ import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import type { Keyspace, RedisClient } from '../redis/connection.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
+import { ChannelStore } from './alerting/channel-store.js';
+import { channelPolicyOf } from './alerting/destination-policy.js';
+import { createChannelSenders } from './alerting/senders.js';
 import type { MonitorConfig } from './config.js';
+import type { ChannelApiDeps } from './http/channel-routes.js';
 import type { MonitorApiDeps } from './http/routes.js';
 import { registerMonitorMetrics } from './metrics.js';
 import { type MonitorQueue, MonitorScheduler, monitorQueueName } from './scheduler.js';
@@ -11,6 +15,8 @@ import { MonitorStore } from './store.js';
 import { monitorKeyPrefix } from './workers.js';
 
 export { loadMonitorConfig, type MonitorConfig } from './config.js';
+export { channelOpenApi } from './http/channel-openapi.js';
+export { createChannelRouter } from './http/channel-routes.js';
 export { monitorOpenApi } from './http/openapi.js';
 export {
   createMonitorRouter,
@@ -25,13 +31,14 @@ export {
   startMonitorWorkers,
 } from './workers.js';
 
-export interface MonitorApi extends MonitorApiDeps {
+export interface MonitorApi extends MonitorApiDeps, ChannelApiDeps {
   close(): Promise<void>;
 }
 
 /**
- * The API side: the store and the scheduler queue on the API's (fail-fast) Redis client, and the per-monitor
- * gauges on its registry. `close()` closes the queue; the client stays its owner's.
+ * The API side: the store, the channels and the scheduler queue on the API's (fail-fast) Redis client, the
+ * senders POST /channels/:id/test uses, and the per-monitor gauges on its registry. `close()` closes the queue
+ * and the senders' connections; the client stays its owner's.
  */
 export function createMonitorApi(options: {
   redis: RedisClient;
@@ -55,11 +62,19 @@ export function createMonitorApi(options: {
   queue.on('error', () => undefined); // Redis away: routes answer 503 problems; the queue reconnects by itself.
   const scheduler = new MonitorScheduler(queue, config.firstTickDelayMs);
   if (options.registry) registerMonitorMetrics(options.registry, store);
+  const channelPolicy = channelPolicyOf(config, options.policy);
+  const senders = createChannelSenders({ policy: channelPolicy, timeoutMs: config.alerts.timeoutMs });
   return {
     store,
+    channels: new ChannelStore(options.redis, monitorKeyPrefix(options.keys, options.baseQueueName)),
+    senders,
+    channelPolicy,
+    publicBaseUrl: config.publicBaseUrl,
     scheduler,
     policy: options.policy,
     config,
-    close: () => queue.close(),
+    close: async () => {
+      await Promise.allSettled([queue.close(), senders.close()]);
+    },
   };
 }

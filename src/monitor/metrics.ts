@@ -1,5 +1,6 @@
 // Per-monitor Prometheus gauges named like blackbox_exporter's, read from the stored state at scrape time.
 import { Gauge, type Registry } from 'prom-client';
+import { daysLeftOf } from './certificate-expiry.js';
 import { monitorStateValues } from './records.js';
 import type { MonitorStore } from './store.js';
 
@@ -57,6 +58,21 @@ export function registerMonitorMetrics(registry: Registry, store: MonitorStore):
     collect,
   });
 
+  const certificateExpiry = new Gauge({
+    name: 'probe_ssl_earliest_cert_expiry',
+    help: 'When the site’s TLS certificate expires (notAfter), in seconds since the epoch, as the last run that saw it.',
+    labelNames: ['monitor', 'monitor_id'],
+    registers: [registry],
+    collect,
+  });
+  const certificateDaysLeft = new Gauge({
+    name: 'reach_monitor_certificate_days_left',
+    help: 'Whole days before the site’s TLS certificate expires (negative once expired).',
+    labelNames: ['monitor', 'monitor_id'],
+    registers: [registry],
+    collect,
+  });
+
   async function fill(): Promise<void> {
     let monitors: Awaited<ReturnType<MonitorStore['listMonitors']>>;
     let statuses: Awaited<ReturnType<MonitorStore['getStatuses']>>;
@@ -65,7 +81,17 @@ export function registerMonitorMetrics(registry: Registry, store: MonitorStore):
     } catch {
       return; // Redis away: /readyz says so; the gauges keep their last values.
     }
-    for (const gauge of [success, duration, phaseDuration, statusCode, state]) gauge.reset();
+    const gauges = [
+      success,
+      duration,
+      phaseDuration,
+      statusCode,
+      state,
+      certificateExpiry,
+      certificateDaysLeft,
+    ];
+    for (const gauge of gauges) gauge.reset();
+    const nowMs = Date.now();
     for (const monitor of monitors) {
       const status = statuses.get(monitor.id);
       const current = status?.state ?? 'pending';
@@ -74,6 +100,11 @@ export function registerMonitorMetrics(registry: Registry, store: MonitorStore):
       }
       const last = status?.lastRun;
       if (!last) continue;
+      if (last.certificateNotAfter) {
+        const identity = { monitor: monitor.name, monitor_id: monitor.id };
+        certificateExpiry.set(identity, Date.parse(last.certificateNotAfter) / 1000);
+        certificateDaysLeft.set(identity, daysLeftOf(last.certificateNotAfter, nowMs));
+      }
       const labels = { monitor: monitor.name, monitor_id: monitor.id, cause: last.cause };
       success.set(labels, last.cause === 'ok' ? 1 : 0);
       duration.set(labels, last.durationMs / 1000);

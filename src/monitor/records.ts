@@ -1,5 +1,6 @@
 // A monitor as the store keeps it: its record, its states, its id and the entries of its run history.
 import { z } from 'zod';
+import type { RecurringWindow } from './maintenance.js';
 
 export const monitorStateValues = ['pending', 'up', 'degraded', 'down', 'maintenance'] as const;
 export type MonitorState = (typeof monitorStateValues)[number];
@@ -16,8 +17,16 @@ export interface MonitorRecord {
   confirmations: number;
   slowFirstByteMs?: number;
   tags: string[];
+  /** The status page's group this monitor is listed under (Statuspage: a group component); none when absent. */
+  group?: string;
   maintenance: Array<{ startsAt: string; endsAt: string; reason?: string }>;
+  /** Windows that come back (a cron expression in a time zone, and a duration). */
+  recurringMaintenance?: RecurringWindow[];
   webhooks: Array<{ url: string; secret: string }>;
+  /** Ids of notification channels (POST /channels) told of every state change. */
+  channels?: string[];
+  /** Days before the certificate's notAfter at which to warn (default 14 and 3). */
+  certificateExpiryDays?: number[];
   /** Probe from these vantages each run (names, "all", or labels with a count), instead of one worker. */
   vantages?: string[] | 'all' | { labels?: Record<string, string>; count?: number };
   /** Vantages that must see the site down for the run to count as down (default: a majority). */
@@ -56,6 +65,10 @@ export const historyEntrySchema = z
       processing: z.number().optional(),
       transfer: z.number().optional(),
     }),
+    certificateNotAfter: z
+      .string()
+      .optional()
+      .describe("The site's TLS certificate's notAfter, when the run saw one."),
     warnings: z
       .array(z.string())
       .optional()

@@ -41,6 +41,7 @@ export function runResultOf(
     durationMs: report.durationMs,
     phasesMs: phasesOf(report),
     ...(warningCodesOf(report).length > 0 ? { warnings: warningCodesOf(report) } : {}),
+    ...certificateOf(report),
   };
   return {
     entry,
@@ -96,6 +97,7 @@ export function runResultOfVantages(
     ...(lastHop?.status !== undefined ? { status: lastHop.status } : {}),
     durationMs: report.durationMs,
     phasesMs: first ? phasesOf(first) : {},
+    ...(first ? certificateOf(first) : {}),
     vantages: outcomes,
   };
   const summary = isBelowQuorum
@@ -172,3 +174,9 @@ export const causeInPlainWords: Record<string, string> = {
   filtered_path: 'Something on the network path is blocking it',
   refused: 'The monitor’s address is not allowed',
 };
+
+/** The notAfter of the certificate the site showed, when the run got that far. */
+function certificateOf(report: Report): { certificateNotAfter?: string } {
+  const validTo = report.target.tls?.certificate?.validTo;
+  return validTo ? { certificateNotAfter: validTo } : {};
+}

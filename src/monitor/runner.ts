@@ -9,12 +9,14 @@ import { type ProbeDefaults, probeOptionsFrom } from '../requests/probe-options.
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { refuseTargets } from '../safety/target-check.js';
 import type { AlertQueue } from './alerting/alerts.js';
+import { checkCertificate, defaultCertificateWarningDays } from './certificate-expiry.js';
 import type { MonitorConfig } from './config.js';
 import { applyPendingConsequences, consequencesOf } from './consequences.js';
+import { isInMaintenance } from './maintenance.js';
 import { type MonitorRecord, monitorIdSchema } from './records.js';
 import { type RunResult, type RunTrigger, runResultOf, unprobedDownRun } from './run-result.js';
 import type { MonitorRunJobData, MonitorScheduler } from './scheduler.js';
-import { type Decision, decide, isInMaintenance } from './state-machine.js';
+import { type Decision, decide } from './state-machine.js';
 import type { MonitorStore } from './store.js';
 import { type MonitorVantages, probeFromVantages } from './vantage-run.js';
 
@@ -71,7 +73,7 @@ export async function runMonitor(
     if (data.trigger === 'schedule') await deps.scheduler.remove(data.monitorId);
     return { outcome: 'deleted' };
   }
-  const isMaintenance = isInMaintenance(monitor.maintenance, Date.now());
+  const isMaintenance = isInMaintenance(monitor, Date.now());
   const result = await probeMonitor(monitor, deps, {
     trigger: data.trigger,
     isMaintenance,
@@ -105,16 +107,28 @@ export async function runMonitor(
           phasesMs: result.entry.phasesMs,
           ...(result.entry.warnings ? { warnings: result.entry.warnings } : {}),
           ...(result.entry.vantages ? { vantages: result.entry.vantages } : {}),
+          ...(result.entry.certificateNotAfter
+            ? { certificateNotAfter: result.entry.certificateNotAfter }
+            : {}),
         },
       },
       { confirmations: monitor.confirmations, newIncidentId: randomUUID() },
     );
     if (!candidate.isApplied) break;
+    const certificate = checkCertificate(
+      result.entry.certificateNotAfter,
+      result.startedAtMs,
+      monitor.certificateExpiryDays ?? defaultCertificateWarningDays,
+      current.certificateWarning,
+      isMaintenance,
+    );
+    if (certificate.state) candidate.status.certificateWarning = certificate.state;
+    else delete candidate.status.certificateWarning;
     const written = await store.casStatus(
       monitor.id,
       current.version,
       candidate.status,
-      consequencesOf(monitor, result, candidate, deps.config),
+      consequencesOf(monitor, result, candidate, deps.config, certificate.warning),
     );
     if (written === 'deleted') return { outcome: 'deleted' };
     if (written === 'written' || written === 'writtenWithPending') {

@@ -1,5 +1,6 @@
 // The monitor's state machine: a pure function from (status, run) to the next status and what to do about it.
 
+import type { CertificateWarningState } from './certificate-expiry.js';
 import type { MonitorState, VantageOutcome } from './records.js';
 import type { RunHealth } from './run-result.js';
 
@@ -17,6 +18,8 @@ export interface LastRun {
   warnings?: string[];
   /** What each vantage saw, for a monitor with vantages. */
   vantages?: VantageOutcome[];
+  /** The site's certificate's notAfter, when the run saw one. */
+  certificateNotAfter?: string;
 }
 
 /** Kept per monitor in Redis; `version` makes every write a compare-and-set. */
@@ -30,6 +33,8 @@ export interface MonitorStatus {
   lastStartedAtMs: number;
   lastRun?: LastRun;
   openIncidentId?: string;
+  /** The certificate expiry warnings already sent (certificate-expiry.ts). */
+  certificateWarning?: CertificateWarningState;
 }
 
 export function initialStatus(nowMs: number): MonitorStatus {
@@ -147,9 +152,4 @@ export function decide(current: MonitorStatus, run: RunInput, options: DecideOpt
     ...(incident ? { incident } : {}),
     isRecheckWanted: false,
   };
-}
-
-/** True when the time falls inside one of the monitor's maintenance windows. */
-export function isInMaintenance(windows: Array<{ startsAt: string; endsAt: string }>, atMs: number): boolean {
-  return windows.some((window) => Date.parse(window.startsAt) <= atMs && atMs < Date.parse(window.endsAt));
 }

@@ -12,8 +12,8 @@ import { type RunResult, type RunTrigger, runResultOfVantages, unprobedDownRun }
 export interface MonitorVantages {
   registry: VantageRegistry;
   fanOut: FanOutSubmitter;
-  /** Events of the comparison queue, to wait for a fan-out's result. */
-  compareEvents: QueueEvents;
+  /** Events of the comparison queue, to wait for a fan-out's result: opened on first use. */
+  compareEvents(): Promise<QueueEvents>;
   close(): Promise<void>;
 }
 
@@ -39,6 +39,7 @@ export async function probeFromVantages(
     timeoutMs,
   };
   const id = randomUUID();
+  const compareEvents = await vantages.compareEvents();
   await vantages.fanOut.submit({
     id,
     request,
@@ -51,9 +52,9 @@ export async function probeFromVantages(
   });
   const job = await vantages.fanOut.compareQueue.getJob(id);
   if (!job) throw new Error(`fan-out ${id} vanished before its comparison`);
-  // The deadline job releases the comparison by then; a little more covers the comparison itself.
+  // The comparison runs by the deadline at the latest; a little more covers the comparison itself.
   const result = (await job.waitUntilFinished(
-    vantages.compareEvents,
+    compareEvents,
     timeoutMs + fanOutGraceMs + 5000,
   )) as ProbeJobResult;
   if (result.outcome !== 'vantages') throw new Error(`fan-out ${id} ended with ${result.outcome}`);

@@ -1,24 +1,18 @@
-// The worker side of monitoring: the run processor and the webhook delivery processor, each on its BullMQ queue.
+// The worker side of monitoring: the run processor and the alert delivery processor, each on its BullMQ queue.
 import { EventEmitter } from 'node:events';
-import { DelayedError, type Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
+import { type Job, Queue, QueueEvents, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { closeOnce, closeWithin, runCleanups } from '../lifecycle.js';
 import { closeRedisClient, type Keyspace, type RedisConnector } from '../redis/connection.js';
 import type { ProbeDefaults } from '../requests/probe-options.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
-import { refuseTargets } from '../safety/target-check.js';
 import { createFanOutSubmitter } from '../vantages/fan-out.js';
 import { compareQueueName, VantageRegistry } from '../vantages/registry.js';
-import {
-  type AlertJobData,
-  type AlertQueue,
-  alertJobSchema,
-  alertQueueName,
-  createWebhookDelivery,
-  WebhookRefusedError,
-} from './alerting/alerts.js';
-import { DeliveryLanes, destinationOf } from './alerting/delivery-lanes.js';
+import { startAlertWorker } from './alerting/alert-worker.js';
+import { type AlertQueue, alertQueueName } from './alerting/alerts.js';
+import { ChannelStore } from './alerting/channel-store.js';
+import { channelPolicyOf } from './alerting/destination-policy.js';
 import type { MonitorConfig } from './config.js';
 import { type RunEvent, runMonitor } from './runner.js';
 import {
@@ -60,11 +54,6 @@ export interface MonitorWorkers {
   close(deadlineMs?: number): Promise<void>;
 }
 
-/** A destination whose last attempt failed takes the slow lane for this long. */
-const suspectDestinationForMs = 5 * 60_000;
-/** How long a delivery whose lane is full waits before it is tried again. */
-const laneDeferMs = 250;
-
 /** The monitor store's keys: one group, since its scripts and MULTIs span monitors, statuses and incidents. */
 export function monitorKeyPrefix(keys: Keyspace, baseQueueName: string): string {
   return keys.group(`${baseQueueName}:monitor`);
@@ -93,9 +82,9 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
   events.setMaxListeners(100);
   const metrics = deps.registry ? createWorkerMetrics(deps.registry) : undefined;
 
-  // Monitors with vantages fan out like POST /probe and wait for the comparison.
-  const compareEvents = new QueueEvents(compareQueueName(deps.baseQueueName), deps.redis.bullBlocking());
-  compareEvents.on('error', (error) => logger.debug({ err: error }, 'compare queue events error'));
+  // Monitors with vantages fan out like POST /probe and wait for the comparison. The events are read only by a
+  // process that runs such a monitor: every reader of the stream is woken by every fan-out's events.
+  let compareEvents: Promise<QueueEvents> | undefined;
   const fanOut = createFanOutSubmitter({ bull: queueBull, baseQueueName: deps.baseQueueName });
   const vantages: MonitorVantages = {
     registry: new VantageRegistry(
@@ -105,10 +94,19 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
       deps.vantageHeartbeatMs ?? 5000,
     ),
     fanOut,
-    compareEvents,
+    compareEvents() {
+      compareEvents ??= (async () => {
+        const events = new QueueEvents(compareQueueName(deps.baseQueueName), deps.redis.bullBlocking());
+        events.on('error', (error) => logger.debug({ err: error }, 'compare queue events error'));
+        await events.waitUntilReady();
+        return events;
+      })();
+      return compareEvents;
+    },
     close: async () => {
       await fanOut.close();
-      await compareEvents.close();
+      const events = await compareEvents?.catch(() => undefined);
+      await events?.close();
     },
   };
 
@@ -149,77 +147,20 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
   runWorker.on('error', (error) => logger.warn({ err: error }, 'monitor worker connection error'));
   runWorker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'monitor run failed'));
 
-  const delivery = createWebhookDelivery({ policy: deps.policy, timeoutMs: config.alerts.timeoutMs });
-  const lanes = new DeliveryLanes({
-    concurrency: config.alerts.concurrency,
-    perDestination: config.alerts.perDestinationConcurrency,
-    suspectForMs: suspectDestinationForMs,
+  const channels = new ChannelStore(redis, monitorKeyPrefix(deps.redis.keys, deps.baseQueueName));
+  const alerts = startAlertWorker({
+    redis: deps.redis,
+    baseQueueName: deps.baseQueueName,
+    config,
+    policy: deps.policy,
+    channelPolicy: channelPolicyOf(config, deps.policy),
+    store,
+    channels,
+    logger,
+    events,
+    ...(metrics ? { attempts: metrics.alertsTotal } : {}),
   });
-  const alertWorker = new Worker<AlertJobData>(
-    alertQueueName(deps.baseQueueName),
-    async (job: Job<AlertJobData>, token?: string) => {
-      const checked = alertJobSchema.safeParse(job.data);
-      if (!checked.success) {
-        metrics?.alertsTotal.inc({ outcome: 'refused' });
-        throw new UnrecoverableError('the webhook job data is not valid');
-      }
-      const { webhook, payload } = checked.data;
-      const destination = destinationOf(webhook.url);
-      const refusal = refuseTargets({ webhookUrls: [webhook.url] }, deps.policy);
-      if (refusal) {
-        metrics?.alertsTotal.inc({ outcome: 'refused' });
-        events.emit('deliveryRefused', { jobId: job.id, destination });
-        throw new UnrecoverableError(`webhook to ${destination} refused: ${refusal.address} is not allowed`);
-      }
-      const secret = await secretOf(webhook, store, config);
-      if (secret === undefined) {
-        logger.info({ jobId: job.id, destination }, 'webhook no longer configured: alert dropped');
-        return { outcome: 'dropped' };
-      }
-      const lease = lanes.acquire(destination, job.attemptsMade > 0);
-      if (!lease) {
-        // Its lane is full: back to the queue for a moment, without holding a slot or spending an attempt.
-        // Spread over a window, so a burst for one destination does not come back all at once.
-        await job.moveToDelayed(
-          Date.now() + laneDeferMs + Math.floor(Math.random() * laneDeferMs * 3),
-          token,
-        );
-        throw new DelayedError();
-      }
-      const attempt = job.attemptsMade + 1;
-      try {
-        const answer = await delivery.deliver(webhook.url, secret, payload, `${payload.id}:${job.id}`);
-        lanes.recordOutcome(destination, true);
-        metrics?.alertsTotal.inc({ outcome: 'delivered' });
-        events.emit('delivered', { jobId: job.id, attempt, status: answer.status, payload });
-        return { outcome: 'delivered', status: answer.status };
-      } catch (error) {
-        lanes.recordOutcome(destination, false);
-        if (error instanceof WebhookRefusedError) {
-          metrics?.alertsTotal.inc({ outcome: 'refused' });
-          events.emit('deliveryRefused', { jobId: job.id, destination });
-          throw new UnrecoverableError((error as Error).message);
-        }
-        metrics?.alertsTotal.inc({ outcome: 'failed_attempt' });
-        events.emit('deliveryFailed', { jobId: job.id, attempt, message: (error as Error).message });
-        throw error;
-      } finally {
-        lease.release();
-      }
-    },
-    {
-      ...deps.redis.bullBlocking(),
-      concurrency: config.alerts.concurrency,
-    },
-  );
-  alertWorker.on('error', (error) => logger.warn({ err: error }, 'alert worker connection error'));
-  // Delivery errors name the destination only (scheme, host, port): a webhook's path carries its token.
-  alertWorker.on('failed', (job, error) =>
-    logger.warn(
-      { jobId: job?.id, attempt: job?.attemptsMade, reason: error.message },
-      'webhook delivery failed',
-    ),
-  );
+  const alertWorker = alerts.worker;
 
   let isClosing = false;
   return {
@@ -239,7 +180,7 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
       ).catch((error) => logger.warn({ err: error }, 'monitor workers close failed'));
       await runCleanups(
         [
-          ['webhook delivery', () => delivery.close()],
+          ['alert delivery', () => alerts.close()],
           ['monitor vantages', () => vantages.close()],
           ['monitor run queue', () => runQueue.close()],
           ['alert queue', () => alertQueue.close()],
@@ -250,20 +191,6 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
       );
     }),
   };
-}
-
-async function secretOf(
-  webhook: AlertJobData['webhook'],
-  store: MonitorStore,
-  config: MonitorConfig,
-): Promise<string | undefined> {
-  if (webhook.scope === 'global') {
-    const configured = config.alerts.globalWebhooks[webhook.index];
-    return configured?.url === webhook.url ? configured.secret : undefined;
-  }
-  const monitor = await store.getMonitor(webhook.monitorId);
-  const configured = monitor?.webhooks[webhook.index];
-  return configured?.url === webhook.url ? configured.secret : undefined;
 }
 
 function createWorkerMetrics(registry: Registry) {

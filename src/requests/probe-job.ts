@@ -10,6 +10,10 @@ export interface ProbeJobData {
   timeoutMs?: number;
   /** A vantage's part of a fan-out: not run after this time (epoch ms), when the comparison is over. */
   notAfterMs?: number;
+  /** A vantage's part of a fan-out: where it writes its result for the comparison (src/vantages/fan-out-parts). */
+  fanOut?: { id: string; vantage: string; size: number };
+  /** One URL of a batch (POST /batches): the batch's id and the URL's place in it, where its result goes. */
+  batch?: { id: string; index: number };
 }
 
 /**

@@ -9,6 +9,8 @@ export interface ProbeDefaults {
   timeoutMs: number;
   maxRedirects: number;
   maxBodyBytes: number;
+  /** Extra trust anchors (PEM), for sites whose certificates a private CA issues. */
+  ca?: string[];
 }
 
 /** What a request (a probe job, a monitor) may ask of one probe. */
@@ -34,5 +36,6 @@ export function probeOptionsFrom(request: ProbeOptionsRequest, defaults: ProbeDe
     timeoutMs: request.timeoutMs ?? defaults.timeoutMs,
     maxRedirects: defaults.maxRedirects,
     maxBodyBytes: defaults.maxBodyBytes,
+    ...(defaults.ca ? { ca: defaults.ca } : {}),
   };
 }

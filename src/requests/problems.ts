@@ -18,6 +18,8 @@ export const problemTypes = {
   queueFull: { type: 'urn:reach:problem:queue-full', title: 'The probe queue is full' },
   unavailable: { type: 'urn:reach:problem:unavailable', title: 'The service is unavailable' },
   notFound: { type: 'urn:reach:problem:not-found', title: 'Not found' },
+  conflict: { type: 'urn:reach:problem:conflict', title: 'The resource is in use' },
+  deliveryFailed: { type: 'urn:reach:problem:delivery-failed', title: 'The message was not delivered' },
   internal: { type: 'urn:reach:problem:internal', title: 'Internal error' },
 } as const;
 

@@ -48,10 +48,21 @@ export const probeRequestSchema = z
   .strictObject({ ...probeFields, vantages: vantageSelectionSchema.optional() })
   .meta({ id: 'ProbeRequest' });
 
-/** What a probe job carries: the request without the vantage selection, and a fan-out part's deadline. */
+/**
+ * What a probe job carries: the request without the vantage selection, a fan-out part's deadline, and a batch
+ * item's place.
+ */
 export const probeJobSchema = z.strictObject({
   ...probeFields,
   notAfterMs: z.number().int().positive().optional(),
+  fanOut: z
+    .strictObject({
+      id: z.string().min(1).max(64),
+      vantage: vantageNameSchema,
+      size: z.number().int().min(1).max(32),
+    })
+    .optional(),
+  batch: z.strictObject({ id: z.uuid(), index: z.number().int().min(0) }).optional(),
 });
 
 export type ProbeRequest = z.infer<typeof probeRequestSchema>;

@@ -1,16 +1,18 @@
-// A probe from several vantages: a BullMQ flow with one child per vantage queue and a parent that compares
-// them, and a deadline job that releases the parent from vantages that never answer.
-import { FlowProducer, Job, type JobsOptions, Queue, Worker } from 'bullmq';
+// A probe from several vantages: one job per vantage on that vantage's queue, and a comparison job that waits,
+// delayed, until the probe's deadline. Each part writes its result into the comparison's hash as it finishes;
+// the last one promotes the comparison at once. A vantage that never answers leaves it to run at the deadline,
+// where its part is marked lost and its orphaned job removed.
+import { type Job, type JobsOptions, Queue, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { compareVantages } from '../diagnosis/compare.js';
 import { closeOnce } from '../lifecycle.js';
 import type { BullConnection, RedisClient } from '../redis/connection.js';
 import { type ProbeJobData, type ProbeJobResult, probeJobName } from '../requests/probe-job.js';
 import type { MultiVantageReport, VantageResult } from '../types.js';
+import { type PartOutcome, readParts } from './fan-out-parts.js';
 import { compareQueueName, type LiveVantage, vantageQueueName } from './registry.js';
 
 export const compareJobName = 'compare';
-export const deadlineJobName = 'deadline';
 
 /** How long after the probe's own deadline a vantage's part may still arrive (queueing, Redis round trips). */
 export const fanOutGraceMs = 3000;
@@ -21,18 +23,12 @@ export interface CompareJobData {
   submittedAtMs: number;
 }
 
-export interface DeadlineJobData {
-  parentId: string;
-}
-
-type CompareJob = Job<CompareJobData | DeadlineJobData, ProbeJobResult | string>;
-
 export function childJobId(parentId: string, vantage: string): string {
   return `${parentId}--${vantage}`;
 }
 
 export interface FanOutSubmitter {
-  /** The parent's queue: where the fan-out's result is read and waited for. */
+  /** The comparison's queue: where the fan-out's result is read and waited for. */
   compareQueue: Queue<CompareJobData, ProbeJobResult>;
   submit(options: {
     id: string;
@@ -44,146 +40,147 @@ export interface FanOutSubmitter {
   close(): Promise<void>;
 }
 
-/** The API's side: adds the flow and its deadline. */
+/**
+ * Queues by name on one connection, made on first use and closed together. A connection error reaches the caller
+ * as a rejected command; the events need a listener so BullMQ does not print each reconnect while Redis is away
+ * or failing over.
+ */
+function queueCache(
+  bull: BullConnection,
+  onError: (error: Error, queueName: string) => void = () => undefined,
+) {
+  const queues = new Map<string, Queue>();
+  return {
+    of(name: string): Queue {
+      let queue = queues.get(name);
+      if (!queue) {
+        queue = new Queue(name, bull);
+        queue.on('error', (error) => onError(error, name));
+        queues.set(name, queue);
+      }
+      return queue;
+    },
+    async close(): Promise<void> {
+      for (const queue of queues.values()) await queue.close();
+    },
+  };
+}
+
+/** The API's (and the monitors') side: adds the comparison, then the parts. */
 export function createFanOutSubmitter(options: {
-  /** A command client and the queues' prefix: a flow writes the parent's and the children's queues at once. */
+  /** A command client and the queues' prefix (RedisConnector.bullOn). */
   bull: BullConnection;
   baseQueueName: string;
 }): FanOutSubmitter {
-  const flow = new FlowProducer(options.bull);
-  const compareQueue = new Queue<CompareJobData, ProbeJobResult>(
-    compareQueueName(options.baseQueueName),
-    options.bull,
-  );
-  const deadlineQueue = compareQueue as unknown as Queue<DeadlineJobData>;
-  // A connection error reaches the caller of submit() as a rejected add; the events need a listener so BullMQ
-  // does not print each reconnect attempt while Redis is away or failing over.
-  flow.on('error', () => undefined);
-  compareQueue.on('error', () => undefined);
+  const queues = queueCache(options.bull);
+  const compareQueue = queues.of(compareQueueName(options.baseQueueName)) as Queue<
+    CompareJobData,
+    ProbeJobResult
+  >;
   return {
     compareQueue,
     async submit({ id, request, vantages, timeoutMs, jobOptions }) {
       const submittedAtMs = Date.now();
       const notAfterMs = submittedAtMs + timeoutMs + fanOutGraceMs;
       const kept = { removeOnComplete: jobOptions.removeOnComplete, removeOnFail: jobOptions.removeOnFail };
-      await flow.add({
-        name: compareJobName,
-        queueName: compareQueueName(options.baseQueueName),
-        data: {
+      // The comparison first, so the first part to finish finds where to write. Its delay is the deadline: it
+      // runs then with whatever arrived, unless the last part promotes it sooner.
+      await compareQueue.add(
+        compareJobName,
+        {
           url: request.url,
           vantages: vantages.map((vantage) => ({ name: vantage.name, labels: vantage.labels })),
           submittedAtMs,
-        } satisfies CompareJobData,
-        opts: { ...kept, jobId: id, attempts: 3, backoff: { type: 'exponential', delay: 500 } },
-        children: vantages.map((vantage) => ({
-          name: probeJobName,
-          queueName: vantageQueueName(options.baseQueueName, vantage.name),
-          data: { ...request, notAfterMs } satisfies ProbeJobData,
-          opts: {
-            ...kept,
-            jobId: childJobId(id, vantage.name),
-            // One vantage failing must not hold the others' comparison: its part is judged missing.
-            ignoreDependencyOnFailure: true,
-            attempts: 1,
-          },
-        })),
-      });
-      // The deadline releases the parent from vantages that never answer (dead, or never picking their job up).
-      await deadlineQueue.add(
-        deadlineJobName,
-        { parentId: id },
+        },
         {
-          jobId: `${id}--deadline`,
+          ...kept,
+          jobId: id,
           delay: notAfterMs - Date.now(),
-          removeOnComplete: true,
-          removeOnFail: true,
+          attempts: 3,
+          backoff: { type: 'exponential', delay: 500 },
         },
       );
+      try {
+        await Promise.all(
+          vantages.map((vantage) =>
+            queues.of(vantageQueueName(options.baseQueueName, vantage.name)).add(
+              probeJobName,
+              {
+                ...request,
+                notAfterMs,
+                fanOut: { id, vantage: vantage.name, size: vantages.length },
+              } satisfies ProbeJobData,
+              {
+                // A part's result lives on in its comparison; a failed part is kept to be looked into.
+                removeOnComplete: true,
+                removeOnFail: jobOptions.removeOnFail,
+                jobId: childJobId(id, vantage.name),
+                attempts: 1,
+              },
+            ),
+          ),
+        );
+      } catch (error) {
+        // Not accepted: the comparison goes too, and a part already added expires unrun with nobody to read it.
+        await compareQueue.remove(id).catch(() => undefined);
+        throw error;
+      }
     },
-    close: closeOnce(async () => {
-      await flow.close();
-      await compareQueue.close();
-    }),
+    close: closeOnce(() => queues.close()),
   };
-}
-
-/** Where a child's key (<prefix>:<queue>:<id>, the prefix `bull` or `{name}`) says it lives. */
-function parseJobKey(key: string): { queueName: string; id: string } | undefined {
-  const match = /^[^:]+:(.+):([^:]+)$/.exec(key);
-  return match ? { queueName: match[1] as string, id: match[2] as string } : undefined;
 }
 
 export interface CompareWorker {
   close(): Promise<void>;
 }
 
-/** Every worker process runs this: the comparison of finished fan-outs, and their deadlines. */
+/** How a part that finished reads in the report. */
+function vantageResultOf(
+  base: { name: string; labels: Record<string, string> },
+  part: PartOutcome | undefined,
+): VantageResult {
+  if (!part) return { ...base, status: 'lost', reason: "no result by the probe's deadline" };
+  if (part.outcome === 'failed') return { ...base, status: 'failed', reason: 'the vantage failed to run it' };
+  const { result } = part;
+  if (result.outcome === 'report') return { ...base, status: 'completed', report: result.report };
+  if (result.outcome === 'refused') return { ...base, status: 'refused', reason: result.reason };
+  if (result.outcome === 'invalid') return { ...base, status: 'failed', reason: result.message };
+  return { ...base, status: 'lost', reason: "no result by the probe's deadline" };
+}
+
+/** Every worker process runs this: the comparison of fan-outs, when their last part arrives or at the deadline. */
 export function startCompareWorker(options: {
   baseQueueName: string;
   /** A blocking connection and the queues' prefix (RedisConnector.bullBlocking). */
   bull: BullConnection;
-  /** A command client for reading and removing the children. */
+  /** A command client for reading the parts and removing orphaned ones. */
   redis: RedisClient;
   logger: Logger;
 }): CompareWorker {
   const { logger } = options;
-  const queues = new Map<string, Queue>();
-  const queueOf = (name: string): Queue => {
-    let queue = queues.get(name);
-    if (!queue) {
-      queue = new Queue(name, { connection: options.redis, prefix: options.bull.prefix });
-      queue.on('error', (error) => logger.debug({ err: error, queueName: name }, 'compare queue error'));
-      queues.set(name, queue);
-    }
-    return queue;
-  };
-  const compareQueue = queueOf(compareQueueName(options.baseQueueName));
+  const queues = queueCache({ connection: options.redis, prefix: options.bull.prefix }, (error, queueName) =>
+    logger.debug({ err: error, queueName }, 'compare queue error'),
+  );
+  const compareQueue = queues.of(compareQueueName(options.baseQueueName));
 
-  const releaseFromMissing = async (parentId: string): Promise<string> => {
-    const parent = await Job.fromId(compareQueue, parentId);
-    if (!parent || (await parent.getState()) !== 'waiting-children') return 'done';
-    const { unprocessed = [] } = await parent.getDependencies({ unprocessed: { count: 100 } });
-    for (const key of unprocessed) {
-      const where = parseJobKey(key);
-      if (!where) continue;
-      const child = await Job.fromId(queueOf(where.queueName), where.id);
-      if (!child) continue;
-      // Released from the parent first, so the comparison runs whatever happens to the child next.
-      await child.removeChildDependency();
-      // Orphaned: removed when it is not running; a worker that takes it up later sees it expired.
-      await child.remove().catch(() => undefined);
-      logger.info({ parentId, child: where.id }, 'vantage part missing at the deadline: marked lost');
+  /** Parts still queued or running at the deadline: removed when not running; one taken up later expires. */
+  const removeOrphans = async (parentId: string, vantages: string[]) => {
+    for (const vantage of vantages) {
+      const queue = queues.of(vantageQueueName(options.baseQueueName, vantage));
+      await queue.remove(childJobId(parentId, vantage)).catch(() => undefined);
+      logger.info({ parentId, vantage }, 'vantage part missing at the deadline: marked lost');
     }
-    return 'released';
   };
 
   const compare = async (job: Job<CompareJobData>): Promise<ProbeJobResult> => {
-    const values = await job.getChildrenValues<ProbeJobResult>();
-    // Failed children are read only when some child has no value: the common case costs one read.
-    const failures =
-      Object.keys(values).length < job.data.vantages.length ? await job.getFailedChildrenValues() : {};
-    const byChild = new Map<string, ProbeJobResult>();
-    for (const [key, value] of Object.entries(values)) {
-      const where = parseJobKey(key);
-      if (where)
-        byChild.set(where.id, typeof value === 'string' ? (JSON.parse(value) as ProbeJobResult) : value);
-    }
-    const failedChildren = new Set(
-      Object.keys(failures)
-        .map((key) => parseJobKey(key)?.id)
-        .filter(Boolean),
+    const id = String(job.id);
+    const names = job.data.vantages.map((vantage) => vantage.name);
+    const parts = await readParts(options.redis, compareQueue.toKey(id), names);
+    const vantages = job.data.vantages.map((vantage) => vantageResultOf(vantage, parts.get(vantage.name)));
+    await removeOrphans(
+      id,
+      names.filter((name) => !parts.has(name)),
     );
-    const vantages: VantageResult[] = job.data.vantages.map((vantage) => {
-      const id = childJobId(String(job.id), vantage.name);
-      const result = byChild.get(id);
-      const base = { name: vantage.name, labels: vantage.labels };
-      if (result?.outcome === 'report') return { ...base, status: 'completed', report: result.report };
-      if (result?.outcome === 'refused') return { ...base, status: 'refused', reason: result.reason };
-      if (result?.outcome === 'invalid') return { ...base, status: 'failed', reason: result.message };
-      if (failedChildren.has(id))
-        return { ...base, status: 'failed', reason: 'the vantage failed to run it' };
-      return { ...base, status: 'lost', reason: "no result by the probe's deadline" };
-    });
     const report: MultiVantageReport = {
       schemaVersion: 1,
       url: job.data.url,
@@ -192,16 +189,12 @@ export function startCompareWorker(options: {
       vantages,
       verdict: compareVantages({ url: job.data.url, vantages }),
     };
-    await compareQueue.remove(`${job.id}--deadline`).catch(() => undefined);
     return { outcome: 'vantages', report };
   };
 
-  const worker = new Worker<CompareJobData | DeadlineJobData, ProbeJobResult | string>(
+  const worker = new Worker<CompareJobData, ProbeJobResult>(
     compareQueueName(options.baseQueueName),
-    async (job: CompareJob) => {
-      if (job.name === deadlineJobName) return releaseFromMissing((job.data as DeadlineJobData).parentId);
-      return compare(job as Job<CompareJobData>);
-    },
+    compare,
     { ...options.bull, concurrency: 16 },
   );
   worker.on('error', (error) => logger.warn({ err: error }, 'compare worker connection error'));
@@ -209,7 +202,7 @@ export function startCompareWorker(options: {
   return {
     close: closeOnce(async () => {
       await worker.close();
-      for (const queue of queues.values()) await queue.close();
+      await queues.close();
     }),
   };
 }

@@ -1,11 +1,12 @@
 // The BullMQ processor: a job's data in, the engine's report (or a final refusal) out.
-import { InputError, probe, TargetRefusedError } from '../engine.js';
+import { InputError, type ProbeOptions, probe, TargetRefusedError } from '../engine.js';
 import { fieldErrorsOf } from '../requests/field-errors.js';
 import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
 import { type ProbeDefaults, probeOptionsFrom } from '../requests/probe-options.js';
 import { probeJobSchema } from '../requests/schemas.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { refuseTargets } from '../safety/target-check.js';
+import type { ControlResult } from '../types.js';
 
 export type ProbeRunner = (data: ProbeJobData, signal?: AbortSignal) => Promise<ProbeJobResult>;
 
@@ -16,8 +17,13 @@ export type ProbeRunner = (data: ProbeJobData, signal?: AbortSignal) => Promise<
 export function createProbeRunner(options: {
   defaults: ProbeDefaults;
   isAddressAllowed: AddressPolicy;
+  /**
+   * Controls already probed for this job (a batch's, probed once for all its URLs), or undefined to let the
+   * engine probe the job's controls itself.
+   */
+  controlResultsFor?: (data: ProbeJobData, options: ProbeOptions) => Promise<ControlResult[] | undefined>;
 }): ProbeRunner {
-  const { defaults, isAddressAllowed } = options;
+  const { defaults, isAddressAllowed, controlResultsFor } = options;
   return async (data, signal) => {
     const refusal = refuseJob(data, isAddressAllowed);
     if (refusal) return refusal;
@@ -25,11 +31,13 @@ export function createProbeRunner(options: {
     // longer wanted, and probing now would only send the target a stray request.
     if (data.notAfterMs !== undefined && Date.now() > data.notAfterMs) return { outcome: 'expired' };
     try {
-      const report = await probe({
+      const probeOptions: ProbeOptions = {
         ...probeOptionsFrom(data, defaults),
         isAddressAllowed,
         ...(signal ? { signal } : {}),
-      });
+      };
+      const controlResults = await controlResultsFor?.(data, probeOptions);
+      const report = await probe(controlResults ? { ...probeOptions, controlResults } : probeOptions);
       return { outcome: 'report', report };
     } catch (error) {
       if (error instanceof TargetRefusedError) {

@@ -1,10 +1,17 @@
 // A BullMQ worker that runs probe jobs, with metrics and a shutdown that finishes work up to a deadline.
 
-import { type Job, Worker } from 'bullmq';
+import { Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { closeOnce, closeWithin } from '../lifecycle.js';
-import type { BullConnection } from '../redis/connection.js';
+import type { RedisConnector } from '../redis/connection.js';
 import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
+import { probeJobSchema } from '../requests/schemas.js';
+import {
+  createFanOutPartRecorder,
+  type FanOutPart,
+  type PartOutcome,
+  type PartReceipt,
+} from '../vantages/fan-out-parts.js';
 import type { ProbeMetrics } from './metrics.js';
 import type { ProbeRunner } from './processor.js';
 
@@ -12,14 +19,19 @@ export interface ProbeWorkerOptions {
   queueName: string;
   /** More queues the same processor takes jobs from (a vantage's own queue). */
   extraQueueNames?: string[];
-  /** A blocking connection and the queues' key prefix (RedisConnector.bullBlocking). */
-  bull: BullConnection;
+  /** Gives each queue's Worker its blocking connection and key prefix, and the fan-out parts their client. */
+  redis: RedisConnector;
   concurrency: number;
   lockDurationMs: number;
   stalledIntervalMs: number;
   runner: ProbeRunner;
   metrics: ProbeMetrics;
   logger: Logger;
+  /**
+   * Told of a job that failed for good: its retries spent, or stalled (its worker died) more often than allowed.
+   * A batch records such a URL as failed, so every URL ends with a result.
+   */
+  onFinalFailure?: (data: ProbeJobData, reason: string) => Promise<void>;
 }
 
 export interface ProbeWorker {
@@ -33,9 +45,27 @@ export interface ProbeWorker {
 
 export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
   const { metrics, logger, runner } = options;
-  const processor = async (job: Job<ProbeJobData, ProbeJobResult>, _token?: string, signal?: AbortSignal) => {
+  const parts = createFanOutPartRecorder({
+    baseQueueName: options.queueName,
+    redis: options.redis,
+  });
+  /** A vantage's part of a fan-out: its outcome goes to the comparison. Not written, it is lost at the deadline. */
+  const recordPart = async (part: FanOutPart, outcome: PartOutcome): Promise<PartReceipt> => {
+    try {
+      return { outcome: 'part', fanOutId: part.id, written: await parts.record(part, outcome) };
+    } catch (error) {
+      logger.warn({ err: error, fanOut: part.id }, "could not write a fan-out's part: lost at its deadline");
+      return { outcome: 'part', fanOutId: part.id, written: 'error' };
+    }
+  };
+  const processor = async (
+    job: Job<ProbeJobData, ProbeJobResult | PartReceipt>,
+    _token?: string,
+    signal?: AbortSignal,
+  ): Promise<ProbeJobResult | PartReceipt> => {
     const startedMs = performance.now();
     metrics.queueWaitSeconds.observe(Math.max(0, (Date.now() - job.timestamp) / 1000));
+    const part = fanOutPartOf(job.data);
     try {
       const result = await runner(job.data, signal);
       const seconds = (performance.now() - startedMs) / 1000;
@@ -47,6 +77,9 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
         metrics.probesTotal.inc({ outcome: result.outcome, cause: 'none', code: 'none' });
         logger.info({ jobId: job.id, outcome: result.outcome }, 'probe not run');
       }
+      // A part's result is read from its comparison: the job itself returns a receipt, so the report is not
+      // written (and sent through the queue's events) twice. An expired part's comparison is over.
+      if (part && result.outcome !== 'expired') return recordPart(part, { outcome: 'result', result });
       return result;
     } catch (error) {
       metrics.jobDurationSeconds.observe({ outcome: 'error' }, (performance.now() - startedMs) / 1000);
@@ -55,13 +88,15 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
         { jobId: job.id, attempt: job.attemptsMade + 1, err: error },
         'probe job failed; BullMQ retries it',
       );
+      if (part && job.attemptsMade + 1 >= (job.opts.attempts ?? 1))
+        await recordPart(part, { outcome: 'failed', reason: String(error) });
       throw error;
     }
   };
 
   const workers = [options.queueName, ...(options.extraQueueNames ?? [])].map((queueName) => {
-    const worker = new Worker<ProbeJobData, ProbeJobResult>(queueName, processor, {
-      ...options.bull,
+    const worker = new Worker<ProbeJobData, ProbeJobResult | PartReceipt>(queueName, processor, {
+      ...options.redis.bullBlocking(),
       concurrency: options.concurrency,
       lockDuration: options.lockDurationMs,
       stalledInterval: options.stalledIntervalMs,
@@ -70,6 +105,25 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
     });
     worker.on('error', (error) => logger.warn({ err: error, queueName }, 'worker connection error'));
     worker.on('stalled', (jobId) => logger.warn({ jobId, queueName }, 'stalled job moved back to the queue'));
+    const { onFinalFailure } = options;
+    if (onFinalFailure) {
+      const reportIfFailed = async (job: Job<ProbeJobData> | undefined, reason?: string) => {
+        // A retry is scheduled unless the job is in the failed set: only the last failure is final.
+        if (!job || (await job.getState()) !== 'failed') return;
+        await onFinalFailure(job.data, reason ?? job.failedReason ?? 'failed');
+      };
+      const onError = (error: unknown) =>
+        logger.warn({ err: error, queueName }, 'recording a failed job did not succeed');
+      worker.on('failed', (job, error) => {
+        reportIfFailed(job, error.message).catch(onError);
+      });
+      // A job stalled too often is failed by the stalled checker, which emits only its id.
+      worker.on('stalled', (jobId) => {
+        Job.fromId<ProbeJobData>(worker, jobId)
+          .then((job) => reportIfFailed(job))
+          .catch(onError);
+      });
+    }
     return worker;
   });
 
@@ -89,6 +143,15 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
           for (const worker of workers) worker.cancelAllJobs('shutdown deadline reached');
         },
       );
+      await parts.close();
     }),
   };
+}
+
+/** The fan-out a job is a part of, when its data names one well-formed. */
+function fanOutPartOf(data: unknown): FanOutPart | undefined {
+  const fanOut = (data as { fanOut?: unknown } | undefined)?.fanOut;
+  if (fanOut === undefined) return undefined;
+  const parsed = probeJobSchema.shape.fanOut.safeParse(fanOut);
+  return parsed.success ? parsed.data : undefined;
 }

@@ -133,7 +133,7 @@ describe.skipIf(!hasChromium)('the status page in Chromium', () => {
   async function openPage(viewport: { width: number; height: number }): Promise<Page> {
     const page = await browser.newPage();
     await page.setViewportSize(viewport);
-    const response = await page.goto(`${service.apiUrl}/status`);
+    const response = await page.goto(`${service.apiUrl}/status?refresh=on`);
     expect(response?.status()).toBe(200);
     return page;
   }

@@ -205,8 +205,8 @@ describe('reach probe --file', () => {
   });
 
   it.each([
-    [['--concurrency', '0'], /--concurrency must be a whole number from 1 to 1000/],
-    [['--concurrency', '1001'], /--concurrency must be a whole number from 1 to 1000/],
+    [['--concurrency', '0'], /--concurrency must be a whole number from 1 to 10000/],
+    [['--concurrency', '10001'], /--concurrency must be a whole number from 1 to 10000/],
     [['--json', '--csv'], /choose one/],
     [['--timeout', '5'], /timeoutMs must be between/],
   ])('exits 2 with one line for bad batch options %j', async (extra, message) => {

@@ -58,7 +58,7 @@ export class LabProcess {
   }
 
   /** Starts the process and resolves once it has printed every one of `readyMessages` (pino `msg` values). */
-  async start(readyMessages: string[], timeoutMs = 30_000): Promise<void> {
+  async start(readyMessages: string[], timeoutMs = 90_000): Promise<void> {
     const child = spawn('ip', ['netns', 'exec', this.namespace, process.execPath, cliPath, ...this.args], {
       cwd: repoRoot,
       env: { ...process.env, LOG_LEVEL: 'info', ...this.env },

@@ -601,6 +601,32 @@ async function probeWithService(scenario: Scenario): Promise<Report> {
   return parsed.report;
 }
 
+/** Submits a batch, waits (bounded) for every URL's result, and prints the status and the NDJSON results. */
+const batchScript = `
+const [base, body] = process.argv.slice(1);
+const submitted = await fetch(base + '/batches', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+if (submitted.status !== 202) throw new Error('POST /batches answered ' + submitted.status + ': ' + (await submitted.text()));
+const { id } = await submitted.json();
+let status;
+for (let attempt = 0; attempt < 300; attempt++) {
+  status = await (await fetch(base + '/batches/' + id)).json();
+  if (status.pending === 0) break;
+  await new Promise((resolve) => setTimeout(resolve, 200));
+}
+const results = await (await fetch(base + '/batches/' + id + '/results')).text();
+process.stdout.write(JSON.stringify({ status, results }));
+`;
+
+/** The scenarios a batch can hold: those run with the default resolver, control and deadline, like its options. */
+const batchScenarios = () =>
+  scenarios.filter(
+    (scenario) =>
+      !scenario.isNoRoute &&
+      scenario.resolvers === undefined &&
+      scenario.control === undefined &&
+      scenario.timeoutMs === undefined,
+  );
+
 /** `reach serve` inside the prober namespace, with a private redis-server, trusting the lab CA. */
 function labService(): LabProcess {
   return new LabProcess('reach serve', proberNamespace, ['serve'], {
@@ -647,7 +673,7 @@ describe.skipIf(skipReason !== undefined)('reach inside the network lab', () => 
   describe('the service (POST /probe to reach serve in the prober namespace)', () => {
     const service = labService();
 
-    beforeAll(() => service.start(['API listening']), 45_000);
+    beforeAll(() => service.start(['API listening']), 120_000);
     afterAll(() => service.close(), 30_000);
 
     for (const scenario of scenarios.filter((candidate) => !candidate.isNoRoute)) {
@@ -660,6 +686,44 @@ describe.skipIf(skipReason !== undefined)('reach inside the network lab', () => 
         scenario.evidence(report);
       });
     }
+
+    it('runs the same scenarios as one batch (POST /batches), each URL ending with its own cause and code', async () => {
+      const list = batchScenarios();
+      const body = JSON.stringify({
+        urls: list.map((scenario) => scenario.url),
+        resolvers: [honestResolver],
+        controls: [namedControl],
+        // Above the 4 s each runs with alone: here they share the worker's slots and the lab's servers at once.
+        timeoutMs: 6000,
+      });
+      const result = await runInNamespace(proberNamespace, [
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        batchScript,
+        serviceUrl,
+        body,
+      ]);
+      const { status, results } = JSON.parse(result.stdout || '{}') as {
+        status?: { pending: number };
+        results?: string;
+      };
+      expect(status, result.stderr).toMatchObject({ pending: 0, state: 'completed', total: list.length });
+      const items = (results ?? '')
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as { index: number; status: string; report: Report });
+      expect(items.map((item) => item.index).sort((a, b) => a - b)).toEqual(list.map((_, index) => index));
+      const seen = items
+        .sort((a, b) => a.index - b.index)
+        .map((item) => ({
+          name: list[item.index]?.name,
+          cause: item.report?.verdict.cause,
+          code: item.report?.verdict.code,
+        }));
+      expect(seen).toEqual(list.map(({ name, cause, code }) => ({ name, cause, code })));
+      for (const item of items) (list[item.index] as Scenario).evidence(item.report);
+    }, 90_000);
   });
 
   describeVantages({ labPrefix, labState });

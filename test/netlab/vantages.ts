@@ -120,7 +120,8 @@ export function describeVantages(lab: { labPrefix: string; labState: string }): 
         processes.clean.start(['vantage advertised']),
         processes.broken.start(['vantage advertised']),
       ]);
-    }, 60_000);
+      // Node starting three processes at once can take tens of seconds on a loaded 2-core machine.
+    }, 120_000);
 
     afterAll(async () => {
       if (!processes) return;

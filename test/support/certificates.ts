@@ -13,8 +13,8 @@ export interface TestPki {
   dir: string;
   caPath: string;
   caPem: string;
-  /** A leaf for `names` (the first is the CN), valid now, or expired when `isExpired`. */
-  issue(names: string[], options?: { isExpired?: boolean }): Leaf;
+  /** A leaf for `names` (the first is the CN), valid now for `days` (30), or expired when `isExpired`. */
+  issue(names: string[], options?: { isExpired?: boolean; days?: number }): Leaf;
   /** A self-signed leaf that no CA vouches for. */
   selfSigned(name: string): Leaf;
   remove(): void;
@@ -116,7 +116,7 @@ export function createPki(): TestPki {
       newKeyAndCsr(names, files);
       const validity = options.isExpired
         ? ['-startdate', '20200101000000Z', '-enddate', '20200201000000Z']
-        : ['-days', '30'];
+        : ['-days', String(options.days ?? 30)];
       openssl(
         ['ca', '-batch', '-config', 'ca.cnf', '-in', files.csr, '-out', files.cert, '-notext', ...validity],
         dir,

@@ -13,6 +13,8 @@ export interface DockerInstruction {
   args: string;
   /** 1-based line where the instruction starts. */
   line: number;
+  /** RUN's options before its command (`--mount=type=secret,id=npm_ca`); absent elsewhere. */
+  flags?: string[];
 }
 
 export interface DockerStage {
@@ -45,20 +47,61 @@ export function parseDockerfile(text: string): DockerStage[] {
   if (pending !== '') throw new Error(`Dockerfile line ${startLine}: continuation never ends`);
 
   const stages: DockerStage[] = [];
+  /** ARGs declared before the first FROM, with their defaults: only FROM lines may use them. */
+  const globalArgs: Record<string, string> = {};
   for (const instruction of instructions) {
     if (instruction.keyword === 'FROM') {
       const from = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(instruction.args);
       if (!from?.[1] || from[1].startsWith('--')) {
         throw new Error(`Dockerfile line ${instruction.line}: unsupported FROM ${instruction.args}`);
       }
-      stages.push({ name: from[2], base: from[1], instructions: [] });
+      stages.push({
+        name: from[2],
+        base: substituteArgs(from[1], globalArgs, instruction.line),
+        instructions: [],
+      });
       continue;
     }
     const stage = stages.at(-1);
+    if (!stage && instruction.keyword === 'ARG') {
+      const arg = /^([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?$/.exec(instruction.args);
+      if (!arg?.[1])
+        throw new Error(`Dockerfile line ${instruction.line}: cannot read ARG ${instruction.args}`);
+      globalArgs[arg[1]] = arg[2] ?? '';
+      continue;
+    }
     if (!stage) throw new Error(`Dockerfile line ${instruction.line}: ${instruction.keyword} before FROM`);
-    stage.instructions.push(instruction);
+    stage.instructions.push(instruction.keyword === 'RUN' ? withRunFlags(instruction) : instruction);
   }
   return stages;
+}
+
+/** `$NAME` and `${NAME}` in a FROM line, from the global ARGs' defaults; an undeclared name throws. */
+function substituteArgs(text: string, args: Record<string, string>, line: number): string {
+  return text.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (_whole, braced, bare) => {
+      const name = (braced ?? bare) as string;
+      const value = args[name];
+      if (value === undefined)
+        throw new Error(`Dockerfile line ${line}: FROM uses ${name}, not a global ARG`);
+      return value;
+    },
+  );
+}
+
+/** RUN's own options (`--mount=type=secret,...`) moved from its args to its flags: args is the command alone. */
+function withRunFlags(instruction: DockerInstruction): DockerInstruction {
+  const flags: string[] = [];
+  let args = instruction.args;
+  for (let flag = /^(--[a-z]+=\S+)\s+/.exec(args); flag?.[1]; flag = /^(--[a-z]+=\S+)\s+/.exec(args)) {
+    if (!/^--(mount|network|security)=/.test(flag[1])) {
+      throw new Error(`Dockerfile line ${instruction.line}: unsupported RUN option ${flag[1]}`);
+    }
+    flags.push(flag[1]);
+    args = args.slice(flag[0].length);
+  }
+  return { ...instruction, args, flags };
 }
 
 export function readDockerfile(): DockerStage[] {
@@ -223,6 +266,21 @@ export function composeEnvironment(
 export function composeCommand(service: ComposeService): string[] | undefined {
   if (service.command === undefined) return undefined;
   return Array.isArray(service.command) ? service.command : service.command.split(/\s+/).filter(Boolean);
+}
+
+/**
+ * A Compose `healthcheck.test` as the command it runs: a string or `["CMD-SHELL", command]` under /bin/sh -c,
+ * `["CMD", ...argv]` directly; undefined for none or `["NONE"]`.
+ */
+export function composeHealthcheck(service: ComposeService): CommandForm | undefined {
+  const test = service.healthcheck?.test;
+  if (test === undefined || service.healthcheck?.disable === true) return undefined;
+  if (typeof test === 'string') return { form: 'shell', command: test };
+  const [kind, ...rest] = test;
+  if (kind === 'NONE') return undefined;
+  if (kind === 'CMD') return { form: 'exec', argv: rest };
+  if (kind === 'CMD-SHELL' && rest.length === 1) return { form: 'shell', command: rest[0] as string };
+  throw new Error(`cannot read the health check ${JSON.stringify(test)}`);
 }
 
 /** A Compose duration ("40s", "1m30s", "500ms") in milliseconds. */

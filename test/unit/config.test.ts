@@ -16,6 +16,29 @@ describe('loadConfig', () => {
     });
   });
 
+  it('limits batches to 10,000 URLs and 4 running per key by default, and reads the BATCH_* variables', () => {
+    expect(loadConfig({}).batch).toEqual({
+      maxUrls: 10_000,
+      maxRunning: 4,
+      maxBodyBytes: 16 * 1024 * 1024,
+      resultTtlSeconds: 86_400,
+      workerConcurrency: 16,
+    });
+    const config = loadConfig({
+      BATCH_MAX_URLS: '500',
+      BATCH_MAX_RUNNING: '2',
+      BATCH_RESULT_TTL_SECONDS: '3600',
+      BATCH_WORKER_CONCURRENCY: '8',
+    });
+    expect(config.batch).toMatchObject({
+      maxUrls: 500,
+      maxRunning: 2,
+      resultTtlSeconds: 3600,
+      workerConcurrency: 8,
+    });
+    expect(() => loadConfig({ BATCH_MAX_URLS: '0' })).toThrow(/BATCH_MAX_URLS/);
+  });
+
   it('parses lists, booleans and numbers', () => {
     const config = loadConfig({
       PORT: '9000',

@@ -1,6 +1,5 @@
 // Webhook alerts: the payload of a state change, its HMAC-SHA256 signature, and delivery with retries.
 import { createHmac, randomUUID } from 'node:crypto';
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
 import type { JobsOptions, Queue } from 'bullmq';
 import { Agent, request } from 'undici';
@@ -9,17 +8,24 @@ import { httpUrlSchema } from '../../requests/schemas.js';
 import type { AddressPolicy } from '../../safety/address-policy.js';
 import type { MonitorRecord, VantageOutcome } from '../records.js';
 import type { StateChange } from '../state-machine.js';
+import { retryAfterMsOf } from './channel.js';
 import { destinationOf } from './delivery-lanes.js';
+import { isRefusedByPolicy, policyLookup } from './destination-policy.js';
 
 export const alertJobName = 'webhook';
+/** A job for one configured channel (see channel-settings.ts): its settings are read at delivery. */
+export const channelJobName = 'channel';
 export const signatureHeader = 'x-reach-signature';
 
 export function alertQueueName(baseQueueName: string): string {
   return `${baseQueueName}-alerts`;
 }
 
+/** A state change, a certificate about to expire, or a test message sent with POST /channels/:id/test. */
+export const alertEvents = ['monitor.state_changed', 'certificate.expiring', 'channel.test'] as const;
+
 export interface AlertPayload {
-  event: 'monitor.state_changed';
+  event: (typeof alertEvents)[number];
   id: string;
   monitor: { id: string; name: string; url: string; tags: string[] };
   oldState: string;
@@ -32,6 +38,8 @@ export interface AlertPayload {
   links: { monitor: string; status: string };
   /** For a monitor with vantages: which vantages saw what in the run that changed the state. */
   vantages?: Array<{ name: string; status: string; health?: string; code?: string }>;
+  /** For certificate.expiring: when the certificate expires, how many whole days are left, the threshold crossed. */
+  certificate?: { notAfter: string; daysLeft: number; thresholdDays: number };
 }
 
 /** Which configured webhook a job is for; the secret is looked up at delivery so it never sits in job data. */
@@ -39,12 +47,57 @@ export type WebhookRef =
   | { scope: 'global'; index: number; url: string }
   | { scope: 'monitor'; monitorId: string; index: number; url: string };
 
-export interface AlertJobData {
+export interface WebhookJobData {
   webhook: WebhookRef;
   payload: AlertPayload;
 }
 
+/** Only the channel's id: its settings, secrets included, stay in the channel store. */
+export interface ChannelJobData {
+  channelId: string;
+  payload: AlertPayload;
+}
+
+export type AlertJobData = WebhookJobData | ChannelJobData;
+
 export type AlertQueue = Queue<AlertJobData, unknown, string>;
+
+const alertPayloadSchema = z.strictObject({
+  event: z.enum(alertEvents),
+  id: z.string().min(1).max(100),
+  monitor: z.strictObject({
+    id: z.string().max(100),
+    name: z.string().max(200),
+    url: z.string().max(2048),
+    tags: z.array(z.string().max(100)).max(100),
+  }),
+  oldState: z.string().max(40),
+  newState: z.string().max(40),
+  changedAt: z.string().max(40),
+  cause: z.string().max(100),
+  code: z.string().max(100),
+  summary: z.string().max(4096),
+  incident: z.strictObject({ id: z.string().max(100), url: z.string().max(2048) }).nullable(),
+  links: z.strictObject({ monitor: z.string().max(2048), status: z.string().max(2048) }),
+  vantages: z
+    .array(
+      z.strictObject({
+        name: z.string().max(40),
+        status: z.string().max(20),
+        health: z.string().max(20).optional(),
+        code: z.string().max(100).optional(),
+      }),
+    )
+    .max(32)
+    .optional(),
+  certificate: z
+    .strictObject({
+      notAfter: z.string().max(40),
+      daysLeft: z.number().int().min(-100_000).max(100_000),
+      thresholdDays: z.number().int().min(1).max(365),
+    })
+    .optional(),
+});
 
 /** What a webhook job may carry: checked by the worker before it sends anything, like every other job. */
 export const alertJobSchema = z.strictObject({
@@ -57,35 +110,13 @@ export const alertJobSchema = z.strictObject({
       url: httpUrlSchema,
     }),
   ]),
-  payload: z.strictObject({
-    event: z.literal('monitor.state_changed'),
-    id: z.string().min(1).max(100),
-    monitor: z.strictObject({
-      id: z.string().max(100),
-      name: z.string().max(200),
-      url: z.string().max(2048),
-      tags: z.array(z.string().max(100)).max(100),
-    }),
-    oldState: z.string().max(40),
-    newState: z.string().max(40),
-    changedAt: z.string().max(40),
-    cause: z.string().max(100),
-    code: z.string().max(100),
-    summary: z.string().max(4096),
-    incident: z.strictObject({ id: z.string().max(100), url: z.string().max(2048) }).nullable(),
-    links: z.strictObject({ monitor: z.string().max(2048), status: z.string().max(2048) }),
-    vantages: z
-      .array(
-        z.strictObject({
-          name: z.string().max(40),
-          status: z.string().max(20),
-          health: z.string().max(20).optional(),
-          code: z.string().max(100).optional(),
-        }),
-      )
-      .max(32)
-      .optional(),
-  }),
+  payload: alertPayloadSchema,
+});
+
+/** What a channel job may carry. */
+export const channelJobSchema = z.strictObject({
+  channelId: z.uuid(),
+  payload: alertPayloadSchema,
 });
 
 export function buildAlertPayload(options: {
@@ -101,7 +132,7 @@ export function buildAlertPayload(options: {
   return {
     event: 'monitor.state_changed',
     id: randomUUID(),
-    monitor: { id: monitor.id, name: monitor.name, url: monitor.url, tags: monitor.tags },
+    ...aboutMonitor(monitor, base),
     oldState: change.from,
     newState: change.to,
     changedAt: new Date(change.atMs).toISOString(),
@@ -111,7 +142,6 @@ export function buildAlertPayload(options: {
     incident: options.incidentId
       ? { id: options.incidentId, url: `${base}/status#incident-${options.incidentId}` }
       : null,
-    links: { monitor: `${base}/monitors/${monitor.id}`, status: `${base}/status` },
     ...(options.vantages
       ? {
           vantages: options.vantages.map((vantage) => ({
@@ -146,95 +176,68 @@ export function webhooksFor(
   ];
 }
 
+/** The backoff of alert jobs: the worker's strategy waits what the receiver's Retry-After asked, else doubles. */
+export const alertBackoffType = 'alert';
+
 export function alertJobOptions(settings: { attempts: number; backoffMs: number }): JobsOptions {
   return {
     attempts: settings.attempts,
-    backoff: { type: 'exponential', delay: settings.backoffMs },
+    backoff: { type: alertBackoffType, delay: settings.backoffMs },
     removeOnComplete: { count: 1000 },
     removeOnFail: { count: 5000 },
   };
 }
 
 /**
- * One job per webhook. With `jobIdPrefix` each job's id is `<prefix>-<scope>-<index>`, so queueing the same alert
- * again (a consequence applied twice) adds nothing while the first jobs are kept.
+ * One job per webhook and per channel. With `jobIdPrefix` each job's id is `<prefix>-<scope>-<index>` or
+ * `<prefix>-channel-<id>`, so queueing the same alert again (a consequence applied twice) adds nothing while the
+ * first jobs are kept.
  */
 export async function enqueueAlerts(
   queue: AlertQueue,
-  webhooks: WebhookRef[],
+  targets: { webhooks: WebhookRef[]; channelIds: readonly string[] },
   payload: AlertPayload,
   options: JobsOptions,
   jobIdPrefix?: string,
 ): Promise<void> {
-  if (webhooks.length === 0) return;
-  await queue.addBulk(
-    webhooks.map((webhook) => ({
+  const withId = (suffix: string): JobsOptions =>
+    jobIdPrefix ? { ...options, jobId: `${jobIdPrefix}-${suffix}` } : options;
+  const jobs = [
+    ...targets.webhooks.map((webhook) => ({
       name: alertJobName,
-      data: { webhook, payload },
-      opts: jobIdPrefix ? { ...options, jobId: `${jobIdPrefix}-${webhook.scope}-${webhook.index}` } : options,
+      data: { webhook, payload } as AlertJobData,
+      opts: withId(`${webhook.scope}-${webhook.index}`),
     })),
-  );
+    ...targets.channelIds.map((channelId) => ({
+      name: channelJobName,
+      data: { channelId, payload } as AlertJobData,
+      opts: withId(`channel-${channelId}`),
+    })),
+  ];
+  if (jobs.length > 0) await queue.addBulk(jobs);
 }
 
 /** Thrown for a delivery that failed and may succeed later (BullMQ retries it with backoff). */
 export class DeliveryError extends Error {
   override name = 'DeliveryError';
+  /** How long the receiver asked us to wait (Retry-After), when it said. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message: string, retryAfterMs?: number) {
+    super(message);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** The wait before retry `attemptsMade` + 1: the receiver's Retry-After when it gave one, else doubling. */
+export function alertBackoffMs(attemptsMade: number, backoffMs: number, error: unknown): number {
+  if (error instanceof DeliveryError && error.retryAfterMs !== undefined) return error.retryAfterMs;
+  return Math.round(2 ** Math.max(0, attemptsMade - 1) * backoffMs);
 }
 
 /** The address policy refuses the webhook's address: final, never retried. */
 export class WebhookRefusedError extends DeliveryError {
   override name = 'WebhookRefusedError';
-}
-
-const refusedByPolicyCode = 'EREFUSEDBYPOLICY';
-
-function isRefusedByPolicy(error: unknown): boolean {
-  for (
-    let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0;
-    current && depth < 4;
-    depth += 1
-  ) {
-    if (current.code === refusedByPolicyCode) return true;
-    current = current.cause as typeof current;
-  }
-  return false;
-}
-
-/** The connection's DNS lookup, refusing addresses the policy refuses, so a webhook cannot reach inside. */
-function policyLookup(policy: AddressPolicy) {
-  return (
-    hostname: string,
-    options: { all?: boolean; family?: number },
-    callback: (
-      error: NodeJS.ErrnoException | null,
-      address: string | LookupAddress[],
-      family?: number,
-    ) => void,
-  ) => {
-    dnsLookup(
-      hostname,
-      { all: true, ...(options.family ? { family: options.family } : {}) },
-      (error, addresses) => {
-        if (error) {
-          callback(error, '', 0);
-          return;
-        }
-        const allowed = addresses.filter((entry) => policy(entry.address) === undefined);
-        if (allowed.length === 0) {
-          const reason = addresses[0] ? policy(addresses[0].address) : 'no address';
-          callback(
-            Object.assign(new Error(`webhook address refused: ${reason}`), { code: refusedByPolicyCode }),
-            '',
-            0,
-          );
-          return;
-        }
-        const [first] = allowed;
-        if (options.all || !first) callback(null, allowed);
-        else callback(null, first.address, first.family);
-      },
-    );
-  };
 }
 
 export interface WebhookDelivery {
@@ -290,10 +293,59 @@ export function createWebhookDelivery(options: {
       }
       await response.body.dump();
       if (response.statusCode < 200 || response.statusCode >= 300) {
-        throw new DeliveryError(`webhook to ${destination} answered ${response.statusCode}`);
+        throw new DeliveryError(
+          `webhook to ${destination} answered ${response.statusCode}`,
+          retryAfterMsOf(response.headers['retry-after']),
+        );
       }
       return { status: response.statusCode };
     },
     close: () => agent.close(),
+  };
+}
+
+/** The alert for a certificate about to expire: its own event, sent while the monitor's state stays what it is. */
+export function buildCertificatePayload(options: {
+  monitor: MonitorRecord;
+  state: string;
+  atMs: number;
+  warning: { notAfter: string; daysLeft: number; thresholdDays: number };
+  publicBaseUrl: string | undefined;
+}): AlertPayload {
+  const base = options.publicBaseUrl ?? '';
+  const { monitor, warning } = options;
+  const host = hostOf(monitor.url);
+  const left =
+    warning.daysLeft < 0
+      ? 'has expired'
+      : `expires in ${warning.daysLeft} day${warning.daysLeft === 1 ? '' : 's'}`;
+  return {
+    event: 'certificate.expiring',
+    id: randomUUID(),
+    ...aboutMonitor(monitor, base),
+    oldState: options.state,
+    newState: options.state,
+    changedAt: new Date(options.atMs).toISOString(),
+    cause: 'certificate_expiring',
+    code: 'tls.certificate_expiring',
+    summary: `The TLS certificate of ${host} ${left} (notAfter ${warning.notAfter}); renew it before it does.`,
+    incident: null,
+    certificate: warning,
+  };
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}
+
+/** Which monitor a payload is about, and the links to it and to the status page. */
+function aboutMonitor(monitor: MonitorRecord, base: string): Pick<AlertPayload, 'monitor' | 'links'> {
+  return {
+    monitor: { id: monitor.id, name: monitor.name, url: monitor.url, tags: monitor.tags },
+    links: { monitor: `${base}/monitors/${monitor.id}`, status: `${base}/status` },
   };
 }

@@ -1,4 +1,5 @@
 // The monitor and status paths of the OpenAPI document, with the zod schemas behind their components.
+import { z } from 'zod';
 import {
   type JsonObject,
   type OpenApiFragment,
@@ -6,12 +7,16 @@ import {
   componentRef as ref,
 } from '../../requests/openapi.js';
 import { historyEntrySchema } from '../records.js';
+import { badgeKinds, badgeQuerySchema } from '../status/badge.js';
+import { listingQuerySchema } from '../status/listing.js';
 import { componentExtensionSchema, statusSummarySchema } from '../status/schema.js';
+import { statuspagePaths } from '../status/statuspage.js';
 import {
   maintenanceWindowSchema,
   monitorCreateSchema,
   monitorOutputSchema,
   monitorPatchSchema,
+  recurringMaintenanceSchema,
   webhookInputSchema,
 } from './schemas.js';
 
@@ -49,6 +54,48 @@ const notModified = {
   description: 'The body with the ETag sent in If-None-Match is still current; no body.',
   headers: statusHeaders,
 };
+
+/** The query parameters of a strict zod object, each with its description. */
+function queryParameters(schema: z.ZodObject): JsonObject[] {
+  const document = z.toJSONSchema(schema, { io: 'input' }) as {
+    properties?: Record<string, JsonObject & { description?: string }>;
+  };
+  return Object.entries(document.properties ?? {}).map(([name, property]) => ({
+    name,
+    in: 'query',
+    required: false,
+    schema: property,
+    ...(property.description ? { description: property.description } : {}),
+  }));
+}
+
+const listingParameters = queryParameters(listingQuerySchema);
+
+/** The Statuspage v2 public API paths: the shapes Atlassian documents, for existing clients. */
+function statuspageOpenApiPaths(): Record<string, JsonObject> {
+  return Object.fromEntries(
+    Object.keys(statuspagePaths).map((path) => [
+      `/api/v2/${path}`,
+      {
+        get: {
+          summary: `Statuspage v2 ${path} (public); groups are group components listing their monitors`,
+          security: [],
+          parameters: [ifNoneMatchParameter, ...(path === 'components.json' ? listingParameters : [])],
+          responses: {
+            '200': {
+              description: 'JSON in the Statuspage v2 shape.',
+              headers: statusHeaders,
+              content: json({ type: 'object' }),
+            },
+            '304': notModified,
+            '400': problem('Invalid query.'),
+            '503': problem('Redis unreachable.'),
+          },
+        },
+      },
+    ]),
+  );
+}
 
 function monitorPaths(security: unknown[]): Record<string, JsonObject> {
   const common = {
@@ -150,8 +197,10 @@ function monitorPaths(security: unknown[]): Record<string, JsonObject> {
     '/status.json': {
       get: {
         summary: 'Statuspage-compatible summary with per-component uptime, latency and last verdict (public)',
+        description:
+          'Without a query: every component (the contract as before). With page, per_page, group, state or q: that page of the filtered components, and reach.page says which.',
         security: [],
-        parameters: [ifNoneMatchParameter],
+        parameters: [ifNoneMatchParameter, ...listingParameters],
         responses: {
           '200': { description: 'The summary.', headers: statusHeaders, content: json(ref('StatusSummary')) },
           '304': notModified,
@@ -161,12 +210,49 @@ function monitorPaths(security: unknown[]): Record<string, JsonObject> {
     },
     '/status': {
       get: {
-        summary: 'The HTML status page (public)',
+        summary: 'The HTML status page (public): the summary, then one page of the monitors',
         security: [],
-        parameters: [ifNoneMatchParameter],
+        parameters: [ifNoneMatchParameter, ...listingParameters],
         responses: {
           '200': { description: 'HTML.', headers: statusHeaders, content: { 'text/html': {} } },
           '304': notModified,
+          '400': problem('Invalid query.'),
+          '503': problem('Redis unreachable.'),
+        },
+      },
+    },
+    ...statuspageOpenApiPaths(),
+    '/history.atom': {
+      get: {
+        summary: 'Atom feed of the incidents open now or resolved in the last 7 days (public)',
+        security: [],
+        parameters: [ifNoneMatchParameter],
+        responses: {
+          '200': {
+            description: 'Atom (RFC 4287).',
+            headers: statusHeaders,
+            content: { 'application/atom+xml': {} },
+          },
+          '304': notModified,
+          '503': problem('Redis unreachable.'),
+        },
+      },
+    },
+    '/badge/{id}/{kind}.svg': {
+      get: {
+        summary: 'A shields-style SVG badge of a monitor: its state, uptime or response time (public)',
+        security: [],
+        parameters: [
+          idParameter,
+          { name: 'kind', in: 'path', required: true, schema: { type: 'string', enum: [...badgeKinds] } },
+          ...queryParameters(badgeQuerySchema),
+          ifNoneMatchParameter,
+        ],
+        responses: {
+          '200': { description: 'SVG.', headers: statusHeaders, content: { 'image/svg+xml': {} } },
+          '304': notModified,
+          '400': problem('Invalid query.'),
+          '404': problem('Unknown monitor or kind of badge.'),
           '503': problem('Redis unreachable.'),
         },
       },
@@ -181,6 +267,7 @@ export const monitorOpenApi: OpenApiFragment = {
     MonitorPatch: monitorPatchSchema,
     Monitor: monitorOutputSchema,
     MaintenanceWindow: maintenanceWindowSchema,
+    RecurringMaintenanceWindow: recurringMaintenanceSchema,
     WebhookInput: webhookInputSchema,
     HistoryEntry: historyEntrySchema,
     StatusSummary: statusSummarySchema,

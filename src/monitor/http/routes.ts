@@ -1,4 +1,4 @@
-// The monitor API (/monitors) and the public status endpoints (/status.json, /status).
+// The monitor API (/monitors); the public status endpoints are in status-routes.ts.
 import { randomUUID } from 'node:crypto';
 import { type Request, type Response, Router } from 'express';
 import {
@@ -7,24 +7,17 @@ import {
   invalidRequest,
   unavailableOnRedisError,
 } from '../../requests/problems.js';
-import { emptyQuerySchema, jsonMediaTypes } from '../../requests/schemas.js';
 import type { AddressPolicy } from '../../safety/address-policy.js';
 import { refuseTargets } from '../../safety/target-check.js';
+import type { ChannelStore } from '../alerting/channel-store.js';
+import { daysLeftOf } from '../certificate-expiry.js';
 import type { MonitorConfig } from '../config.js';
 import { type MonitorRecord, monitorIdSchema } from '../records.js';
 import type { MonitorScheduler } from '../scheduler.js';
 import type { MonitorStatus } from '../state-machine.js';
-import {
-  gzipMinBytes,
-  gzippedOf,
-  isNoneMatchSatisfied,
-  type RenderedBody,
-  StatusRenderCache,
-} from '../status/cache.js';
-import { StatusDataSource } from '../status/data.js';
-import { renderStatusPage } from '../status/page.js';
-import { toStatusSummary } from '../status/summary.js';
 import type { MonitorStore } from '../store.js';
+import { refuseUnknownChannels } from './channel-routes.js';
+import { requireEmptyQuery, requireJson } from './request-checks.js';
 import {
   defaultConfirmations,
   historyQuerySchema,
@@ -34,8 +27,12 @@ import {
   monitorPatchSchema,
 } from './schemas.js';
 
+export { createStatusRouter, type StatusRouterDeps } from './status-routes.js';
+
 export interface MonitorApiDeps {
   store: MonitorStore;
+  /** The notification channels a monitor may name. */
+  channels: ChannelStore;
   scheduler: MonitorScheduler;
   policy: AddressPolicy;
   config: MonitorConfig;
@@ -51,6 +48,7 @@ export function createMonitorRouter(deps: MonitorApiDeps): Router {
     const body = monitorCreateSchema.safeParse(request.body);
     if (!body.success) throw invalidRequest(fieldErrorsOf(body.error));
     refuseUnsafe(body.data, policy);
+    await refuseUnknownChannels(deps.channels, body.data.channels);
     const nowText = new Date().toISOString();
     const record = recordOf(randomUUID(), body.data, nowText, nowText);
     await unavailableOnRedisError(async () => {
@@ -84,9 +82,17 @@ export function createMonitorRouter(deps: MonitorApiDeps): Router {
     const body = monitorPatchSchema.safeParse(request.body);
     if (!body.success) throw invalidRequest(fieldErrorsOf(body.error));
     const current = await findMonitor(store, request);
-    const merged = monitorCreateSchema.safeParse({ ...inputOf(current), ...body.data });
+    const { group, ...patch } = body.data;
+    const { group: currentGroup, ...kept } = inputOf(current);
+    const nextGroup = group === null ? undefined : (group ?? currentGroup);
+    const merged = monitorCreateSchema.safeParse({
+      ...kept,
+      ...patch,
+      ...(nextGroup !== undefined ? { group: nextGroup } : {}),
+    });
     if (!merged.success) throw invalidRequest(fieldErrorsOf(merged.error));
     refuseUnsafe(merged.data, policy);
+    await refuseUnknownChannels(deps.channels, merged.data.channels);
     const record = recordOf(current.id, merged.data, current.createdAt, new Date().toISOString());
     await unavailableOnRedisError(async () => {
       await store.putMonitor(record);
@@ -120,96 +126,6 @@ export function createMonitorRouter(deps: MonitorApiDeps): Router {
   });
 
   return router;
-}
-
-export interface StatusRouterDeps {
-  store: MonitorStore;
-  config: MonitorConfig;
-  /** Milliseconds since the epoch; tests pass their own to step past the cache window. */
-  clock?: () => number;
-}
-
-/**
- * Public: mounted before any API-key check. One gathering of the data serves both views within the cache
- * window, and each view is rendered once per gathering (see StatusRenderCache).
- */
-export function createStatusRouter(deps: StatusRouterDeps): Router {
-  const { store, config } = deps;
-  const router = Router();
-  const source = new StatusDataSource(store);
-  const page = { id: 'reach', name: config.status.title, url: `${config.publicBaseUrl ?? ''}/status` };
-  const renderings = new StatusRenderCache({
-    gather: (nowMs) => unavailableOnRedisError(() => source.gather(nowMs)),
-    render: {
-      json: (data) => ({
-        text: JSON.stringify(toStatusSummary(data, page)),
-        contentType: 'application/json; charset=utf-8',
-      }),
-      html: (data) => ({
-        text: renderStatusPage(data, {
-          title: config.status.title,
-          refreshSeconds: config.status.refreshSeconds,
-        }),
-        contentType: 'text/html; charset=utf-8',
-      }),
-    },
-    cacheSeconds: config.status.cacheSeconds,
-    clock: deps.clock ?? Date.now,
-  });
-  const send = async (request: Request, response: Response, rendered: RenderedBody): Promise<void> => {
-    response.setHeader('Cache-Control', `public, max-age=${config.status.cacheSeconds}`);
-    response.vary('Accept-Encoding');
-    const isGzipped =
-      rendered.body.length >= gzipMinBytes && request.acceptsEncodings('gzip', 'identity') === 'gzip';
-    const representation = isGzipped ? await gzippedOf(rendered) : rendered;
-    response.setHeader('ETag', representation.etag);
-    if (isNoneMatchSatisfied(request.get('if-none-match'), representation.etag)) {
-      response.status(304).end();
-      return;
-    }
-    response.setHeader('Content-Type', rendered.contentType);
-    if (isGzipped) response.setHeader('Content-Encoding', 'gzip');
-    response.send(representation.body);
-  };
-
-  router.get('/status.json', async (request: Request, response: Response) => {
-    const rendered = await renderings.get('json');
-    response.setHeader('Access-Control-Allow-Origin', '*');
-    await send(request, response, rendered);
-  });
-
-  const pagePolicy = statusPagePolicy(config.status.frameAncestors);
-  router.get('/status', async (request: Request, response: Response) => {
-    for (const [name, value] of Object.entries(pagePolicy)) response.setHeader(name, value);
-    await send(request, response, await renderings.get('html'));
-  });
-
-  return router;
-}
-
-/**
- * The page is plain HTML with one inline style sheet: nothing else may load, and only the operator's chosen
- * origins (STATUS_FRAME_ANCESTORS) may frame it, so it cannot be embedded to mislead.
- */
-function statusPagePolicy(frameAncestors: string[]): Record<string, string> {
-  const ancestors = frameAncestors.length > 0 ? frameAncestors.join(' ') : "'none'";
-  return {
-    'Content-Security-Policy': `default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors ${ancestors}`,
-    ...(frameAncestors.length === 0 ? { 'X-Frame-Options': 'DENY' } : {}),
-  };
-}
-
-function requireJson(request: Request): void {
-  if (!request.is(jsonMediaTypes)) {
-    throw new HttpProblem(415, 'unsupportedMediaType', 'send the body as Content-Type: application/json', {
-      field: 'content-type',
-    });
-  }
-}
-
-function requireEmptyQuery(request: Request): void {
-  const query = emptyQuerySchema.safeParse(request.query);
-  if (!query.success) throw invalidRequest(fieldErrorsOf(query.error, 'query'));
 }
 
 async function findMonitor(store: MonitorStore, request: Request): Promise<MonitorRecord> {
@@ -250,8 +166,14 @@ function recordOf(id: string, input: MonitorInput, createdAt: string, updatedAt:
     confirmations: input.confirmations ?? defaultConfirmations,
     ...(input.slowFirstByteMs !== undefined ? { slowFirstByteMs: input.slowFirstByteMs } : {}),
     tags: input.tags ?? [],
+    ...(input.group !== undefined ? { group: input.group } : {}),
     maintenance: input.maintenance ?? [],
+    ...(input.recurringMaintenance && input.recurringMaintenance.length > 0
+      ? { recurringMaintenance: input.recurringMaintenance }
+      : {}),
     webhooks: input.webhooks ?? [],
+    ...(input.channels && input.channels.length > 0 ? { channels: input.channels } : {}),
+    ...(input.certificateExpiryDays ? { certificateExpiryDays: input.certificateExpiryDays } : {}),
     ...(input.vantages !== undefined ? { vantages: input.vantages } : {}),
     ...(input.quorum !== undefined ? { quorum: input.quorum } : {}),
     createdAt,
@@ -287,6 +209,14 @@ function outputOf(record: MonitorRecord, status: MonitorStatus | undefined): Mon
         }
       : {}),
     ...(status?.openIncidentId ? { openIncidentId: status.openIncidentId } : {}),
+    ...(last?.certificateNotAfter
+      ? {
+          certificate: {
+            notAfter: last.certificateNotAfter,
+            daysLeft: daysLeftOf(last.certificateNotAfter, Date.now()),
+          },
+        }
+      : {}),
     links: { self: `/monitors/${record.id}`, history: `/monitors/${record.id}/history` },
   };
 }

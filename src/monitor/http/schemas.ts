@@ -1,6 +1,7 @@
 // The monitor API's zod schemas: they validate requests and describe answers in the OpenAPI document.
 import { z } from 'zod';
 import { httpUrlSchema, resolverSchema, vantageSelectionSchema } from '../../requests/schemas.js';
+import { recurringWindowProblem } from '../maintenance.js';
 import { monitorStateValues, vantageOutcomeSchema } from '../records.js';
 
 export const minIntervalSeconds = 10;
@@ -30,6 +31,34 @@ export const webhookInputSchema = z
     secret: z.string().min(16).max(256).describe('Key of the HMAC-SHA256 signature header; never returned.'),
   })
   .meta({ id: 'WebhookInput' });
+
+export const recurringMaintenanceSchema = z
+  .strictObject({
+    cron: z
+      .string()
+      .min(9)
+      .max(100)
+      .describe(
+        'When each window starts: minute hour day-of-month month day-of-week (0 2 * * 0: Sundays 02:00).',
+      ),
+    timeZone: z
+      .string()
+      .min(1)
+      .max(64)
+      .default('UTC')
+      .describe('IANA time zone the cron is read in (default UTC).'),
+    durationMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 60),
+    reason: z.string().max(200).optional(),
+  })
+  .superRefine((window, context) => {
+    const problem = recurringWindowProblem(window.cron, window.timeZone);
+    if (problem) context.addIssue({ code: 'custom', message: problem.message, path: [problem.field] });
+  })
+  .meta({ id: 'RecurringMaintenanceWindow' });
 
 const monitorFields = {
   name: z.string().trim().min(1).max(100).describe('Shown on the status page.'),
@@ -64,8 +93,34 @@ const monitorFields = {
     .optional()
     .describe('A first byte slower than this makes the run degraded (default: the engine threshold, 2000).'),
   tags: z.array(tagSchema).max(20).optional(),
+  group: z
+    .string()
+    .trim()
+    .min(1)
+    .max(60)
+    .optional()
+    .describe('The status page lists the monitor under this group (a Statuspage group component).'),
   maintenance: z.array(maintenanceWindowSchema).max(20).optional(),
+  recurringMaintenance: z
+    .array(recurringMaintenanceSchema)
+    .max(10)
+    .optional()
+    .describe('Windows that come back: no alerts and no incidents inside them, shown on the status page.'),
   webhooks: z.array(webhookInputSchema).max(5).optional(),
+  channels: z
+    .array(z.uuid())
+    .max(20)
+    .refine((ids) => new Set(ids).size === ids.length, { message: 'a channel is named twice' })
+    .optional()
+    .describe('Ids of notification channels (POST /channels, admin key) told of every state change.'),
+  certificateExpiryDays: z
+    .array(z.number().int().min(1).max(365))
+    .min(1)
+    .max(5)
+    .optional()
+    .describe(
+      'Warn this many days before the TLS certificate expires, once per threshold (default [14, 3]).',
+    ),
   vantages: vantageSelectionSchema.optional(),
   quorum: z
     .number()
@@ -82,7 +137,10 @@ export const monitorCreateSchema = z.strictObject(monitorFields).meta({ id: 'Mon
 export type MonitorInput = z.infer<typeof monitorCreateSchema>;
 
 export const monitorPatchSchema = z
-  .strictObject(monitorFields)
+  .strictObject({
+    ...monitorFields,
+    group: monitorFields.group.unwrap().nullable().describe('null takes the monitor out of its group.'),
+  })
   .partial()
   .refine((patch) => Object.keys(patch).length > 0, { message: 'send at least one field' })
   .meta({ id: 'MonitorPatch' });
@@ -116,10 +174,27 @@ export const monitorOutputSchema = z
     confirmations: z.number().int(),
     slowFirstByteMs: z.number().int().optional(),
     tags: z.array(z.string()),
+    group: z.string().optional(),
     maintenance: z.array(
       z.object({ startsAt: z.string(), endsAt: z.string(), reason: z.string().optional() }),
     ),
+    recurringMaintenance: z
+      .array(
+        z.object({
+          cron: z.string(),
+          timeZone: z.string(),
+          durationMinutes: z.number().int(),
+          reason: z.string().optional(),
+        }),
+      )
+      .optional(),
     webhooks: z.array(z.object({ url: z.string() })).describe('Secrets are never returned.'),
+    channels: z.array(z.string()).optional(),
+    certificateExpiryDays: z.array(z.number().int()).optional(),
+    certificate: z
+      .object({ notAfter: z.string(), daysLeft: z.number().int() })
+      .optional()
+      .describe("The site's certificate as the last run that saw one found it."),
     vantages: vantageSelectionSchema.optional(),
     quorum: z.number().int().optional(),
     createdAt: z.string(),

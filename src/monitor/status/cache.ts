@@ -40,8 +40,12 @@ interface Gathering {
   data: Promise<StatusData>;
   /** When the data was ready; the window runs from then, so a slow gathering still serves a full window. */
   readyAtMs?: number;
-  bodies: Map<StatusView, RenderedBody>;
+  /** By view, or by the key of a query's rendering (a page of the list, a badge). */
+  bodies: Map<string, RenderedBody>;
 }
+
+/** Renderings kept per gathering beyond the two views: pages, filters and badges people ask for. */
+export const keptRenderingsMax = 2000;
 
 export function renderedBodyOf(text: string, contentType: string): RenderedBody {
   const body = Buffer.from(text, 'utf8');
@@ -78,14 +82,30 @@ export class StatusRenderCache {
   constructor(private readonly options: StatusRenderCacheOptions) {}
 
   async get(view: StatusView): Promise<RenderedBody> {
+    const rendered = await this.getRendering(view, this.options.render[view]);
+    if (!rendered) throw new Error(`the ${view} view rendered nothing`);
+    return rendered;
+  }
+
+  /**
+   * A rendering of the same gathering under its own key (a page of the list, a filter, a badge): rendered
+   * once per gathering and key while fewer than `keptRenderingsMax` are kept, so a crawler walking every
+   * page cannot grow the memory without bound; past that each request renders its own. `undefined` from
+   * `render` (nothing to render, say an unknown monitor) is passed through and never kept.
+   */
+  async getRendering(
+    key: string,
+    render: (data: StatusData) => { text: string; contentType: string } | undefined,
+  ): Promise<RenderedBody | undefined> {
     const gathering = this.gatheringFor(this.options.clock());
     const data = await gathering.data;
-    const kept = gathering.bodies.get(view);
+    const kept = gathering.bodies.get(key);
     if (kept) return kept;
     // Rendering is synchronous: the first request to resume renders, the others find its body here.
-    const { text, contentType } = this.options.render[view](data);
-    const rendered = renderedBodyOf(text, contentType);
-    gathering.bodies.set(view, rendered);
+    const output = render(data);
+    if (!output) return undefined;
+    const rendered = renderedBodyOf(output.text, output.contentType);
+    if (gathering.bodies.size < keptRenderingsMax) gathering.bodies.set(key, rendered);
     return rendered;
   }
 

@@ -1,15 +1,34 @@
-// The HTML status page: rendered on the server from the status data, readable without scripts, refreshing itself.
-
+// The HTML status page: the summary first (overall state, counts, what is down, open incidents, groups), then
+// one page of the monitors, filtered by group, state or name. Server-rendered, readable without scripts.
+import { daysLeftOf } from '../certificate-expiry.js';
+import { currentOrNextOccurrence, type RecurringWindow } from '../maintenance.js';
 import type { MonitorState, VantageOutcome } from '../records.js';
 import { causeInPlainWords } from '../run-result.js';
 import type { Incident } from '../store.js';
 import { type ComponentData, type StatusData, uptimeOf } from './data.js';
+import {
+  type ListingQuery,
+  notOperationalShown,
+  overviewOf,
+  pageOf,
+  queryText,
+  type StatusOverview,
+} from './listing.js';
+import { statusStyles } from './styles.js';
 import { overallStatus } from './summary.js';
+import { durationText, escapeHtml, msText, percentText, timeText } from './text.js';
+
+export { escapeHtml } from './text.js';
 
 export interface PageOptions {
   title: string;
   refreshSeconds: number;
 }
+
+/** Open incidents and resolved ones listed on the page before it points to the filter and the feed. */
+const openIncidentsShown = 50;
+const resolvedIncidentsShown = 20;
+const groupsShown = 200;
 
 const stateWords: Record<MonitorState, string> = {
   pending: 'Not checked yet',
@@ -18,38 +37,6 @@ const stateWords: Record<MonitorState, string> = {
   down: 'Down',
   maintenance: 'Maintenance',
 };
-
-export function escapeHtml(text: string): string {
-  return text
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&#39;');
-}
-
-function percentText(value: number | null): string {
-  if (value === null) return 'no data';
-  const percent = value * 100;
-  return `${percent === 100 ? '100' : percent.toFixed(2)}%`;
-}
-
-function msText(value: number | null): string {
-  return value === null ? '–' : `${Math.round(value)} ms`;
-}
-
-function durationText(ms: number): string {
-  const minutes = Math.round(ms / 60_000);
-  if (minutes < 1) return 'under a minute';
-  if (minutes < 60) return `${minutes} min`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${hours} h ${minutes % 60} min`;
-  return `${Math.floor(hours / 24)} days ${hours % 24} h`;
-}
-
-function timeText(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-}
 
 function dayClass(day: ComponentData['days'][number]): { name: string; words: string } {
   const checked = day.up + day.degraded + day.down;
@@ -64,34 +51,41 @@ function dayClass(day: ComponentData['days'][number]): { name: string; words: st
   return { name: 'up', words: '100% up' };
 }
 
-function renderComponent(component: ComponentData): string {
+/** The 90-day bar: a picture with a title per day, and one sentence for screen readers instead of 90 items. */
+function renderBar(component: ComponentData): string {
+  let downDays = 0;
+  let slowDays = 0;
+  const days = component.days
+    .map((day) => {
+      const kind = dayClass(day);
+      if (kind.name === 'down') downDays += 1;
+      if (kind.name === 'degraded') slowDays += 1;
+      return `<li class="day day-${kind.name}" title="${day.day}: ${escapeHtml(kind.words)}"></li>`;
+    })
+    .join('');
+  const words = `Last 90 days: ${downDays} ${downDays === 1 ? 'day' : 'days'} with failed checks, ${slowDays} with slow checks.`;
+  return `<figure class="uptime"><ol class="bar" aria-hidden="true">${days}</ol><figcaption><span>90 days ago</span><span class="visually-hidden">${words}</span><span>Today</span></figcaption></figure>`;
+}
+
+function renderComponent(component: ComponentData, nowMs: number): string {
   const { monitor, status } = component;
   const last = status.lastRun;
   const cause = last ? (causeInPlainWords[last.cause] ?? last.cause) : 'No check has run yet';
-  const bar = component.days
-    .map((day) => {
-      const kind = dayClass(day);
-      const label = `${day.day}: ${kind.words}`;
-      return `<li class="day day-${kind.name}" title="${escapeHtml(label)}"><span class="visually-hidden">${escapeHtml(label)}</span></li>`;
-    })
-    .join('');
+  const group = monitor.group ? ` <span class="summary">· ${escapeHtml(monitor.group)}</span>` : '';
   return `
       <li class="monitor" id="monitor-${escapeHtml(monitor.id)}">
         <div class="monitor-head">
-          <h3>${escapeHtml(monitor.name)}</h3>
+          <h3>${escapeHtml(monitor.name)}${group}</h3>
           <p class="badge state-${status.state}"><span class="visually-hidden">State: </span>${stateWords[status.state]}</p>
         </div>
-        <p class="cause">${escapeHtml(cause)}${last && last.cause !== 'ok' ? ` <span class="summary">— ${escapeHtml(last.summary)}</span>` : ''}</p>${vantagesLine(last?.vantages)}
+        <p class="cause">${escapeHtml(cause)}${last && last.cause !== 'ok' ? ` <span class="summary">— ${escapeHtml(last.summary)}</span>` : ''}</p>${vantagesLine(last?.vantages)}${recurringMaintenanceLine(monitor.recurringMaintenance, nowMs)}
         <dl class="figures">
           <div><dt>Uptime 24 h</dt><dd>${percentText(component.uptime['24h'])}</dd></div>
           <div><dt>Uptime 30 days</dt><dd>${percentText(component.uptime['30d'])}</dd></div>
           <div><dt>Latency p50</dt><dd>${msText(component.latencyMs.p50)}</dd></div>
-          <div><dt>Latency p95</dt><dd>${msText(component.latencyMs.p95)}</dd></div>
+          <div><dt>Latency p95</dt><dd>${msText(component.latencyMs.p95)}</dd></div>${certificateFigure(last?.certificateNotAfter, nowMs)}
         </dl>
-        <figure class="uptime">
-          <ol class="bar" aria-label="Uptime of ${escapeHtml(monitor.name)} per day over the last 90 days, oldest first">${bar}</ol>
-          <figcaption><span>90 days ago</span><span>Today</span></figcaption>
-        </figure>
+        ${renderBar(component)}
       </li>`;
 }
 
@@ -110,85 +104,148 @@ function renderIncident(incident: Incident, nowMs: number): string {
       </li>`;
 }
 
-const styles = `
-  :root { color-scheme: light; --text: #1f2937; --muted: #4b5563; --line: #d1d5db; --bg: #f9fafb; }
-  * { box-sizing: border-box; }
-  body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--text); background: var(--bg); }
-  .skip { position: absolute; left: -999px; } .skip:focus { left: 1rem; top: 1rem; background: #fff; padding: .5rem; }
-  header, main, footer { max-width: 52rem; margin: 0 auto; padding: 1rem; }
-  h1 { font-size: 1.6rem; margin: .5rem 0 1rem; }
-  h2 { font-size: 1.25rem; margin: 1.5rem 0 .75rem; }
-  h3 { font-size: 1.05rem; margin: 0; }
-  .overall { border-radius: .5rem; padding: 1rem; font-size: 1.2rem; font-weight: 600; margin: 0; }
-  .overall-none { background: #dcfce7; color: #14532d; } .overall-minor { background: #fef3c7; color: #78350f; }
-  .overall-major, .overall-critical { background: #fee2e2; color: #7f1d1d; }
-  ul.list { list-style: none; margin: 0; padding: 0; }
-  .monitor, .incident { background: #fff; border: 1px solid var(--line); border-radius: .5rem; padding: 1rem; margin-bottom: .75rem; }
-  .monitor-head { display: flex; justify-content: space-between; align-items: center; gap: .5rem; flex-wrap: wrap; }
-  .badge { margin: 0; padding: .15rem .6rem; border-radius: 999px; font-weight: 600; font-size: .9rem; }
-  .state-up { background: #dcfce7; color: #14532d; } .state-degraded { background: #fef3c7; color: #78350f; }
-  .state-down { background: #fee2e2; color: #7f1d1d; } .state-maintenance { background: #dbeafe; color: #1e3a8a; }
-  .state-pending { background: #e5e7eb; color: #374151; }
-  .cause { margin: .5rem 0; } .summary, .when { color: var(--muted); }
-  .figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(8rem, 1fr)); gap: .25rem 1rem; margin: .5rem 0; }
-  .figures div { display: flex; flex-direction: column; } dt { color: var(--muted); font-size: .85rem; } dd { margin: 0; font-weight: 600; }
-  .uptime { margin: .5rem 0 0; }
-  .bar { display: flex; gap: 1px; list-style: none; margin: 0; padding: 0; height: 2rem; }
-  .day { flex: 1 1 0; min-width: 0; border-radius: 1px; }
-  .day-up { background: #15803d; } .day-degraded { background: #b45309; } .day-down { background: #b91c1c; }
-  .day-maintenance { background: #1d4ed8; } .day-none { background: #d1d5db; }
-  figcaption { display: flex; justify-content: space-between; color: var(--muted); font-size: .8rem; }
-  .incident-open { border-left: .35rem solid #b91c1c; } .incident-resolved { border-left: .35rem solid #15803d; }
-  .empty { color: var(--muted); }
-  footer { color: var(--muted); font-size: .9rem; }
-  a { color: #1d4ed8; }
-  .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
-`;
+function renderIncidents(incidents: Incident[], nowMs: number, shown: number, empty: string, more: string) {
+  if (incidents.length === 0) return `<p class="empty">${empty}</p>`;
+  const list = incidents
+    .slice(0, shown)
+    .map((incident) => renderIncident(incident, nowMs))
+    .join('');
+  const rest = incidents.length - shown;
+  return `<ul class="list">${list}\n    </ul>${rest > 0 ? `<p class="note">and ${rest} more: ${more}</p>` : ''}`;
+}
 
-export function renderStatusPage(data: StatusData, options: PageOptions): string {
+function renderTotals(overview: StatusOverview): string {
+  const figure = (label: string, value: string) => `<div><dt>${label}</dt><dd>${value}</dd></div>`;
+  return `<dl class="totals">${[
+    figure('Monitors', String(overview.total)),
+    figure('Down', String(overview.counts.down)),
+    figure('Degraded', String(overview.counts.degraded)),
+    figure('Maintenance', String(overview.counts.maintenance)),
+    figure('Uptime 24 h', percentText(overview.uptime['24h'])),
+    figure('Uptime 30 days', percentText(overview.uptime['30d'])),
+  ].join('')}</dl>`;
+}
+
+function renderNotOperational(overview: StatusOverview): string {
+  const rows = overview.notOperational.slice(0, notOperationalShown).map(({ monitor, status }) => {
+    const last = status.lastRun;
+    const cause = last ? (causeInPlainWords[last.cause] ?? last.cause) : '';
+    return `<li><a href="status?q=${encodeURIComponent(monitor.name)}">${escapeHtml(monitor.name)}</a> <span class="badge state-${status.state}">${stateWords[status.state]}</span> <span class="summary">${escapeHtml(cause)}</span></li>`;
+  });
+  const rest = overview.notOperational.length - notOperationalShown;
+  const more =
+    rest > 0
+      ? `<p class="note">and ${rest} more: <a href="status?state=down">all down</a>, <a href="status?state=degraded">all degraded</a>.</p>`
+      : '';
+  return `<ul class="list down-list">${rows.join('')}</ul>${more}`;
+}
+
+function renderGroups(overview: StatusOverview): string {
+  const rows = overview.groups.slice(0, groupsShown).map((group) => {
+    const name =
+      group.name === null
+        ? 'No group'
+        : `<a href="status?group=${encodeURIComponent(group.name)}">${escapeHtml(group.name)}</a>`;
+    return `<tr><th scope="row">${name}</th><td class="number">${group.total}</td><td class="number">${group.counts.down}</td><td class="number">${group.counts.degraded}</td><td class="number">${percentText(group.uptime30d)}</td></tr>`;
+  });
+  const rest = overview.groups.length - groupsShown;
+  return `<div class="table-wrap"><table><caption class="visually-hidden">Monitors per group</caption><thead><tr><th scope="col">Group</th><th scope="col" class="number">Monitors</th><th scope="col" class="number">Down</th><th scope="col" class="number">Degraded</th><th scope="col" class="number">Uptime 30 days</th></tr></thead><tbody>${rows.join('')}</tbody></table></div>${rest > 0 ? `<p class="note">and ${rest} more groups: filter by name below.</p>` : ''}`;
+}
+
+function renderFilter(overview: StatusOverview, query: ListingQuery): string {
+  const option = (value: string, label: string, selected: string | undefined) =>
+    `<option value="${escapeHtml(value)}"${selected === value ? ' selected' : ''}>${escapeHtml(label)}</option>`;
+  const groups =
+    overview.groups.length > 0
+      ? `<label>Group<select name="group">${option('', 'All groups', query.group ?? '')}${overview.groups
+          .filter((group) => group.name !== null)
+          .slice(0, groupsShown)
+          .map((group) => option(group.name ?? '', group.name ?? '', query.group))
+          .join('')}</select></label>`
+      : '';
+  const states = (['down', 'degraded', 'maintenance', 'up', 'pending'] as const)
+    .map((state) => option(state, stateWords[state], query.state))
+    .join('');
+  return `<form class="filter" method="get" action="status" role="search" aria-label="Filter the monitors">${groups}<label>State<select name="state">${option('', 'Any state', query.state ?? '')}${states}</select></label><label>Name or URL<input type="search" name="q" value="${escapeHtml(query.q ?? '')}"></label>${query.refresh ? '<input type="hidden" name="refresh" value="on">' : ''}<button type="submit">Show</button></form>`;
+}
+
+function renderPager(query: ListingQuery, page: number, pageCount: number): string {
+  if (pageCount <= 1) return '';
+  const link = (target: number, label: string, rel: string) =>
+    `<a href="status${escapeHtml(queryText(query, target))}#monitors" rel="${rel}">${label}</a>`;
+  return `<nav class="pager" aria-label="Pages of monitors">${page > 1 ? link(page - 1, 'Previous page', 'prev') : '<span></span>'}<span>Page ${page} of ${pageCount}</span>${page < pageCount ? link(page + 1, 'Next page', 'next') : '<span></span>'}</nav>`;
+}
+
+export function renderStatusPage(data: StatusData, options: PageOptions, query: ListingQuery = {}): string {
+  const overview = overviewOf(data);
   const overall = overallStatus(data.components.map((component) => component.status.state));
   const openIncidents = data.incidents.filter((incident) => incident.resolvedAtMs === undefined);
   const recentIncidents = data.incidents.filter((incident) => incident.resolvedAtMs !== undefined);
   const title = escapeHtml(options.title);
+  const listing = pageOf(data.components, query);
+  // Reloading by itself is what a wall display wants and what a reader cannot stop (WCAG 2.2.1): asked for.
+  const isRefreshing = query.refresh === 'on';
+  const refreshLink = isRefreshing
+    ? `This page refreshes every ${options.refreshSeconds} seconds: <a href="status${escapeHtml(queryText({ ...query, refresh: undefined }))}">stop refreshing</a>`
+    : `<a href="status${escapeHtml(queryText({ ...query, refresh: 'on' }))}">Refresh this page every ${options.refreshSeconds} seconds</a>`;
+  const first = (listing.page - 1) * listing.perPage + 1;
+  const shown =
+    listing.total === 0
+      ? ''
+      : `<p class="note">Showing ${first}–${first + listing.items.length - 1} of ${listing.total}${listing.total === overview.total ? '' : ` matching (of ${overview.total})`}.</p>`;
   const monitors =
     data.components.length === 0
       ? '<p class="empty">No monitors are configured yet.</p>'
-      : `<ul class="list">${data.components.map(renderComponent).join('')}\n    </ul>`;
-  const incidentList = (incidents: Incident[], empty: string) =>
-    incidents.length === 0
-      ? `<p class="empty">${empty}</p>`
-      : `<ul class="list">${incidents.map((incident) => renderIncident(incident, data.generatedAtMs)).join('')}\n    </ul>`;
+      : listing.total === 0
+        ? '<p class="empty">No monitor matches this filter.</p>'
+        : `<ul class="list">${listing.items.map((component) => renderComponent(component, data.generatedAtMs)).join('')}\n    </ul>`;
+  const sections: string[] = [
+    `<section aria-labelledby="open-incidents">
+      <h2 id="open-incidents">Open incidents</h2>
+      ${renderIncidents(openIncidents, data.generatedAtMs, openIncidentsShown, 'No open incidents.', '<a href="status?state=down">every monitor that is down</a>.')}
+    </section>`,
+  ];
+  if (overview.notOperational.length > 0)
+    sections.push(`<section aria-labelledby="not-operational">
+      <h2 id="not-operational">Not operational</h2>
+      ${renderNotOperational(overview)}
+    </section>`);
+  if (overview.groups.length > 0)
+    sections.push(`<section aria-labelledby="groups">
+      <h2 id="groups">Groups</h2>
+      ${renderGroups(overview)}
+    </section>`);
+  sections.push(`<section aria-labelledby="monitors">
+      <h2 id="monitors">Monitors</h2>
+      ${data.components.length > 0 ? renderFilter(overview, query) : ''}${shown}
+      ${monitors}
+      ${renderPager(query, listing.page, listing.pageCount)}
+    </section>`);
+  sections.push(`<section aria-labelledby="recent-incidents">
+      <h2 id="recent-incidents">Resolved in the last 7 days</h2>
+      ${renderIncidents(recentIncidents, data.generatedAtMs, resolvedIncidentsShown, 'No incidents in the last 7 days.', 'see the <a href="history.atom">incident feed</a>.')}
+    </section>`);
   return `<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
-  <meta http-equiv="refresh" content="${options.refreshSeconds}">
-  <title>${title}: ${escapeHtml(overall.description)}</title>
-  <style>${styles}</style>
+${isRefreshing ? `  <meta http-equiv="refresh" content="${options.refreshSeconds}">\n` : ''}  <title>${title}: ${escapeHtml(overall.description)}</title>
+  <link rel="alternate" type="application/atom+xml" title="Incidents" href="history.atom">
+  <style>${statusStyles}</style>
 </head>
 <body>
   <a class="skip" href="#main">Skip to content</a>
   <header>
     <h1>${title}</h1>
     <p class="overall overall-${overall.indicator}" role="status">${escapeHtml(overall.description)}</p>
+    ${renderTotals(overview)}
   </header>
   <main id="main">
-    <section aria-labelledby="open-incidents">
-      <h2 id="open-incidents">Open incidents</h2>
-      ${incidentList(openIncidents, 'No open incidents.')}
-    </section>
-    <section aria-labelledby="monitors">
-      <h2 id="monitors">Monitors</h2>
-      ${monitors}
-    </section>
-    <section aria-labelledby="recent-incidents">
-      <h2 id="recent-incidents">Resolved in the last 7 days</h2>
-      ${incidentList(recentIncidents, 'No incidents in the last 7 days.')}
-    </section>
+    ${sections.join('\n    ')}
   </main>
   <footer>
-    <p>Updated ${escapeHtml(timeText(data.generatedAtMs))}; this page refreshes every ${options.refreshSeconds} seconds. Machine-readable: <a href="status.json">status.json</a>.</p>
+    <p>Updated ${escapeHtml(timeText(data.generatedAtMs))}. ${refreshLink}. Machine-readable: <a href="status.json">status.json</a>, <a href="api/v2/summary.json">Statuspage API</a>, <a href="history.atom">incident feed (Atom)</a>.</p>
   </footer>
 </body>
 </html>
@@ -205,4 +262,25 @@ function vantagesLine(vantages: VantageOutcome[] | undefined): string {
     return `${escapeHtml(vantage.name)}: ${escapeHtml(seen)}`;
   });
   return `\n        <p class="vantages summary">Seen from ${parts.join(' · ')}</p>`;
+}
+
+/** Days left on the site's certificate, when a run saw one. */
+function certificateFigure(notAfter: string | undefined, nowMs: number): string {
+  if (!notAfter) return '';
+  const daysLeft = daysLeftOf(notAfter, nowMs);
+  const text = daysLeft < 0 ? 'expired' : `${daysLeft} day${daysLeft === 1 ? '' : 's'} left`;
+  return `\n          <div><dt>Certificate</dt><dd title="${escapeHtml(notAfter)}">${text}</dd></div>`;
+}
+
+/** A monitor's recurring maintenance: the occurrence in progress, or the next, and the rule it follows. */
+function recurringMaintenanceLine(windows: RecurringWindow[] | undefined, nowMs: number): string {
+  if (!windows || windows.length === 0) return '';
+  const items = windows.map((window) => {
+    const occurrence = currentOrNextOccurrence(window, nowMs);
+    const span = `${new Date(occurrence.startsAtMs).toISOString().slice(0, 16).replace('T', ' ')}–${new Date(occurrence.endsAtMs).toISOString().slice(11, 16)} UTC`;
+    const when = occurrence.startsAtMs <= nowMs ? `in progress (${span})` : `next ${span}`;
+    const reason = window.reason ? `${window.reason}: ` : '';
+    return `${escapeHtml(reason)}${when}, repeating <code>${escapeHtml(window.cron)}</code> ${escapeHtml(window.timeZone)}`;
+  });
+  return `\n        <p class="maintenance">Maintenance ${items.join('; ')}</p>`;
 }

@@ -33,6 +33,10 @@ export const componentExtensionSchema = z
     state: z.enum(['pending', 'up', 'degraded', 'down', 'maintenance']),
     stateSince: isoTime,
     tags: z.array(z.string()),
+    group: z
+      .string()
+      .optional()
+      .describe('The group the monitor is listed under; its component is group_id.'),
     uptime: z
       .strictObject({ '24h': fraction, '7d': fraction, '30d': fraction })
       .describe(
@@ -60,6 +64,12 @@ export const componentExtensionSchema = z
           .describe('For a monitor with vantages: what each vantage saw in the last run.'),
       })
       .nullable(),
+    certificate: z
+      .strictObject({ notAfter: isoTime, daysLeft: z.number().int() })
+      .optional()
+      .describe(
+        "The site's TLS certificate as the last run that saw one found it: notAfter and whole days left.",
+      ),
   })
   .meta({ id: 'StatusComponentExtension' });
 
@@ -149,6 +159,15 @@ export const statusSummarySchema = z
       recentIncidents: z
         .array(statusIncidentSchema)
         .describe('Incidents resolved in the last 7 days, newest first.'),
+      page: z
+        .strictObject({
+          page: z.number().int(),
+          perPage: z.number().int(),
+          pageCount: z.number().int(),
+          total: z.number().int().describe('Components matching the filter, on all pages.'),
+        })
+        .optional()
+        .describe('Present when the request asked for a page or a filter: `components` is that page.'),
     }),
   })
   .meta({ id: 'StatusSummary' });

@@ -1,7 +1,11 @@
 // The status data mapped to the Statuspage summary format (GET /status.json) and the overall status.
+import { createHash } from 'node:crypto';
+import { daysLeftOf } from '../certificate-expiry.js';
+import { currentOrNextOccurrence } from '../maintenance.js';
 import type { MonitorState } from '../records.js';
 import type { Incident } from '../store.js';
 import type { ComponentData, StatusData } from './data.js';
+import type { ListingPage } from './listing.js';
 import type { StatusComponent, StatusIncident, StatusSummary } from './schema.js';
 
 const componentStatusOf: Record<MonitorState, StatusComponent['status']> = {
@@ -25,16 +29,29 @@ export function overallStatus(states: MonitorState[]): StatusSummary['status'] {
   return { indicator: 'none', description: 'All Systems Operational' };
 }
 
+/** A group's component id: stable for its name, distinct from the monitors' UUIDs. */
+export function groupIdOf(name: string): string {
+  return `group-${createHash('sha256').update(name).digest('base64url').slice(0, 16)}`;
+}
+
 export interface PageIdentity {
   id: string;
   name: string;
   url: string;
 }
 
-/** The summary: the page, the overall status, one component per monitor, open incidents and maintenances. */
-export function toStatusSummary(data: StatusData, page: PageIdentity): StatusSummary {
-  const components = data.components.map((component, index) => componentOf(component, index, page));
+/**
+ * The summary: the page, the overall status, one component per monitor, open incidents and maintenances.
+ * Given a page of the list, the components are that page's (the rest stays whole) and `reach.page` says which.
+ */
+export function toStatusSummary(data: StatusData, page: PageIdentity, listing?: ListingPage): StatusSummary {
+  const components = data.components.map((component, index) =>
+    componentOf(component, index, page, data.generatedAtMs),
+  );
   const componentById = new Map(components.map((component) => [component.id, component]));
+  const listed = listing
+    ? listing.items.flatMap((item) => componentById.get(item.monitor.id) ?? [])
+    : components;
   const toIncident = (incident: Incident) =>
     incidentOf(incident, componentById.get(incident.monitorId), page);
   return {
@@ -46,19 +63,34 @@ export function toStatusSummary(data: StatusData, page: PageIdentity): StatusSum
       updated_at: new Date(data.generatedAtMs).toISOString(),
     },
     status: overallStatus(data.components.map((component) => component.status.state)),
-    components,
+    components: listed,
     incidents: data.incidents.filter((incident) => incident.resolvedAtMs === undefined).map(toIncident),
     scheduled_maintenances: maintenancesOf(data),
     reach: {
       recentIncidents: data.incidents
         .filter((incident) => incident.resolvedAtMs !== undefined)
         .map(toIncident),
+      ...(listing
+        ? {
+            page: {
+              page: listing.page,
+              perPage: listing.perPage,
+              pageCount: listing.pageCount,
+              total: listing.total,
+            },
+          }
+        : {}),
     },
   };
 }
 
 /** One monitor as a Statuspage component, with reach's extension (state, uptime, latency, last verdict). */
-function componentOf(component: ComponentData, index: number, page: PageIdentity): StatusComponent {
+function componentOf(
+  component: ComponentData,
+  index: number,
+  page: PageIdentity,
+  generatedAtMs: number,
+): StatusComponent {
   const { monitor, status } = component;
   const lastRun = status.lastRun;
   return {
@@ -71,7 +103,7 @@ function componentOf(component: ComponentData, index: number, page: PageIdentity
     description: null,
     showcase: true,
     start_date: monitor.createdAt.slice(0, 10),
-    group_id: null,
+    group_id: monitor.group === undefined ? null : groupIdOf(monitor.group),
     page_id: page.id,
     group: false,
     only_show_if_degraded: false,
@@ -81,6 +113,7 @@ function componentOf(component: ComponentData, index: number, page: PageIdentity
       state: status.state,
       stateSince: new Date(status.sinceMs).toISOString(),
       tags: monitor.tags,
+      ...(monitor.group !== undefined ? { group: monitor.group } : {}),
       uptime: component.uptime,
       latencyMs: component.latencyMs,
       lastVerdict: lastRun
@@ -93,6 +126,14 @@ function componentOf(component: ComponentData, index: number, page: PageIdentity
             ...(lastRun.vantages ? { vantages: lastRun.vantages } : {}),
           }
         : null,
+      ...(lastRun?.certificateNotAfter
+        ? {
+            certificate: {
+              notAfter: lastRun.certificateNotAfter,
+              daysLeft: daysLeftOf(lastRun.certificateNotAfter, generatedAtMs),
+            },
+          }
+        : {}),
     },
   };
 }
@@ -174,9 +215,30 @@ function incidentUpdatesOf(
   return updates;
 }
 
-/** Maintenance windows not yet over, in progress or scheduled, one entry per window. */
+/**
+ * Maintenance windows not yet over, in progress or scheduled, one entry per window; a recurring window shows its
+ * occurrence in progress, or its next one.
+ */
 function maintenancesOf(data: StatusData): StatusSummary['scheduled_maintenances'] {
   const nowMs = data.generatedAtMs;
+  const recurring = data.components.flatMap(({ monitor }) =>
+    (monitor.recurringMaintenance ?? []).map((window, index) => {
+      const occurrence = currentOrNextOccurrence(window, nowMs);
+      return {
+        id: `${monitor.id}-recurring-maintenance-${index + 1}`,
+        name: window.reason ?? `Maintenance of ${monitor.name}`,
+        status: occurrence.startsAtMs <= nowMs ? ('in_progress' as const) : ('scheduled' as const),
+        scheduled_for: new Date(occurrence.startsAtMs).toISOString(),
+        scheduled_until: new Date(occurrence.endsAtMs).toISOString(),
+        impact: 'maintenance' as const,
+        components: [{ id: monitor.id, name: monitor.name }],
+      };
+    }),
+  );
+  return [...oneOffMaintenancesOf(data, nowMs), ...recurring];
+}
+
+function oneOffMaintenancesOf(data: StatusData, nowMs: number): StatusSummary['scheduled_maintenances'] {
   return data.components.flatMap(({ monitor }) =>
     monitor.maintenance
       .filter((window) => Date.parse(window.endsAt) > nowMs)

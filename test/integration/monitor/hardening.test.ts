@@ -134,7 +134,7 @@ describe('webhook jobs', () => {
       const [ref] = globalRefs([receiver.url]);
       await enqueueAlerts(
         running.alertQueue,
-        [ref as WebhookRef],
+        { webhooks: [ref as WebhookRef], channelIds: [] },
         payloadFor('m1'),
         alertJobOptions({ attempts: 10, backoffMs: 20 }),
         'refused',
@@ -177,7 +177,7 @@ describe('webhook jobs', () => {
     try {
       await enqueueAlerts(
         running.alertQueue,
-        globalRefs([url]),
+        { webhooks: globalRefs([url]), channelIds: [] },
         payloadFor('m2'),
         alertJobOptions({ attempts: 2, backoffMs: 20 }),
         'logged',
@@ -187,7 +187,7 @@ describe('webhook jobs', () => {
       expect(job?.attemptsMade).toBe(2);
       expect(job?.failedReason).toContain(new URL(receiver.url).host);
       expect(job?.failedReason).not.toContain('s3cr3t');
-      expect(logLines.some((line) => line.includes('webhook delivery failed'))).toBe(true);
+      expect(logLines.some((line) => line.includes('alert delivery failed'))).toBe(true);
       expect(logLines.join('\n')).not.toContain('s3cr3t');
     } finally {
       await running.close();
@@ -230,7 +230,7 @@ describe('alert lanes', () => {
       for (const round of [1, 2]) {
         await enqueueAlerts(
           running.alertQueue,
-          refs.slice(0, 40),
+          { webhooks: refs.slice(0, 40), channelIds: [] },
           payloadFor(`stuck-${round}`),
           options,
           `r${round}`,
@@ -241,7 +241,13 @@ describe('alert lanes', () => {
           if (jobId === 'healthy-global-40') resolve();
         });
       });
-      await enqueueAlerts(running.alertQueue, refs.slice(40), payloadFor('unrelated'), options, 'healthy');
+      await enqueueAlerts(
+        running.alertQueue,
+        { webhooks: refs.slice(40), channelIds: [] },
+        payloadFor('unrelated'),
+        options,
+        'healthy',
+      );
       await delivered;
       expect(failedBefore).toEqual([]);
       expect(healthy.deliveries).toHaveLength(1);

@@ -6,6 +6,7 @@ import { startRedis, type TestRedis } from '../../support/redis.js';
 import { type SwitchableSite, sendJson, startSwitchableSite, startTestService } from './support.js';
 
 const apiKey = 'monitor-test-key-0123456789abcdef';
+const adminApiKey = 'monitor-admin-key-0123456789abcdef';
 let redis: TestRedis;
 let site: SwitchableSite;
 let service: RunningService;
@@ -17,6 +18,7 @@ beforeAll(async () => {
   service = await startTestService({
     redisUrl: redis.url,
     apiKey,
+    adminApiKey,
     monitorEnv: { STATUS_CACHE_SECONDS: '0' },
   });
 });
@@ -58,5 +60,32 @@ describe('monitoring in reach serve', () => {
     expect(listed.body.monitors.map((monitor: { id: string }) => monitor.id)).toEqual([created.body.id]);
     const json = await sendJson('GET', `${service.apiUrl}/status.json`);
     expect(json.body.components.map((component: { name: string }) => component.name)).toEqual(['Site']);
+  });
+
+  it('asks for the admin key on /channels: the API key is not enough', async () => {
+    const body = {
+      name: 'ops',
+      type: 'ntfy',
+      settings: { baseUrl: 'https://ntfy.example', topic: 'reach-ops-alerts', token: 'tk_0123456789abcdef' },
+    };
+    const withApiKey = await sendJson('POST', `${service.apiUrl}/channels`, body, {
+      authorization: `Bearer ${apiKey}`,
+    });
+    expect(withApiKey.status).toBe(401);
+    const created = await sendJson('POST', `${service.apiUrl}/channels`, body, {
+      authorization: `Bearer ${adminApiKey}`,
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.settings).toEqual({
+      baseUrl: 'https://ntfy.example',
+      topic: '****erts',
+      token: '****cdef',
+    });
+    const document = await sendJson('GET', `${service.apiUrl}/openapi.json`, undefined, {
+      authorization: `Bearer ${apiKey}`,
+    });
+    expect(Object.keys(document.body.paths)).toEqual(
+      expect.arrayContaining(['/channels', '/channels/{id}', '/channels/{id}/test']),
+    );
   });
 });

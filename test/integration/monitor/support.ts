@@ -12,6 +12,7 @@ import { loadConfig } from '../../../src/config.js';
 import { type AlertQueue, alertQueueName } from '../../../src/monitor/alerting/alerts.js';
 import { loadMonitorConfig, type MonitorConfig } from '../../../src/monitor/config.js';
 import {
+  createChannelRouter,
   createMonitorApi,
   createMonitorRouter,
   createStatusRouter,
@@ -54,6 +55,8 @@ export async function startMonitorHarness(options: {
   redisUrl: string;
   env?: Record<string, string>;
   policy?: AddressPolicy;
+  /** The operator's probe settings (default: `probeDefaults`); a test CA goes in `ca`. */
+  probeDefaults?: typeof probeDefaults & { ca?: string[] };
 }): Promise<MonitorHarness> {
   const config = loadMonitorConfig({
     // No scheduled tick fires during a test: runs are triggered (runNow) and awaited.
@@ -79,7 +82,7 @@ export async function startMonitorHarness(options: {
     redis: connector,
     baseQueueName: 'test',
     config,
-    probeDefaults,
+    probeDefaults: options.probeDefaults ?? probeDefaults,
     policy,
     logger,
     registry,
@@ -88,6 +91,7 @@ export async function startMonitorHarness(options: {
   const app = express();
   app.use(createStatusRouter(api));
   app.use('/monitors', express.json({ limit: 16 * 1024 }), createMonitorRouter(api));
+  app.use('/channels', express.json({ limit: 16 * 1024 }), createChannelRouter(api));
   app.get('/metrics', async (_request, response) => {
     response.type(registry.contentType).send(await registry.metrics());
   });
@@ -286,6 +290,8 @@ export async function sendJson(
 export function startTestService(options: {
   redisUrl: string;
   apiKey: string;
+  /** ADMIN_API_KEYS: the key /channels asks for. */
+  adminApiKey?: string;
   monitorEnv: Record<string, string>;
 }): Promise<RunningService> {
   return startService({
@@ -294,6 +300,7 @@ export function startTestService(options: {
       HOST: '127.0.0.1',
       REDIS_URL: options.redisUrl,
       API_KEYS: options.apiKey,
+      ...(options.adminApiKey ? { ADMIN_API_KEYS: options.adminApiKey } : {}),
       PROBE_ALLOW_PRIVATE: 'true',
       RATE_LIMIT_POINTS: '100000',
       SHUTDOWN_DEADLINE_MS: '5000',

@@ -56,7 +56,7 @@ async function startVantage(name: string, resolver: string): Promise<void> {
     startProbeWorker({
       queueName,
       extraQueueNames: [vantageQueueName(queueName, name)],
-      bull: connector.bullBlocking(),
+      redis: connector,
       concurrency: 4,
       lockDurationMs: 30_000,
       stalledIntervalMs: 30_000,

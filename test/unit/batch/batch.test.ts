@@ -1,7 +1,7 @@
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { detectFormat, entryOf, isSkippedLine, parseCsvLine, readEntries } from '../../../src/batch/input.js';
-import { BatchTally, csvCell, renderSummary } from '../../../src/batch/output.js';
+import { BatchTally, csvCell, LineWriter, renderSummary } from '../../../src/batch/output.js';
 import { formatProgress } from '../../../src/batch/progress.js';
 import type { Report } from '../../../src/types.js';
 
@@ -111,5 +111,41 @@ describe('batch output', () => {
     tally.add(reportOf('http://c/', 'server_fault', 'tcp.reset'));
     expect(formatProgress(tally, 9, 1000)).toBe('3/9 · 3.0/s · ETA 2s · ok 2 · server_fault 1');
     expect(formatProgress(tally, undefined, 1000)).toBe('3 done · 3.0/s · ok 2 · server_fault 1');
+  });
+
+  it('gathers the lines written in one turn of the event loop into one write, in order', async () => {
+    const chunks: string[] = [];
+    const stream = new Writable({
+      write(chunk, _encoding, done) {
+        chunks.push(String(chunk));
+        done();
+      },
+    });
+    const writer = new LineWriter(stream);
+    await Promise.all([writer.write('one'), writer.write('two'), writer.write('three')]);
+    await writer.write('four');
+    expect(chunks).toEqual(['one\ntwo\nthree\n', 'four\n']);
+  });
+
+  it('holds writers back until a full stream drains', async () => {
+    const callbacks: (() => void)[] = [];
+    const stream = new Writable({
+      highWaterMark: 4,
+      write(_chunk, _encoding, done) {
+        callbacks.push(done);
+      },
+    });
+    const writer = new LineWriter(stream);
+    let isWritten = false;
+    const written = writer.write('longer than four bytes').then(() => {
+      isWritten = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(callbacks).toHaveLength(1);
+    expect(isWritten).toBe(false);
+    callbacks[0]?.();
+    await written;
+    expect(isWritten).toBe(true);
   });
 });

@@ -9,6 +9,7 @@ import {
   commandForm,
   composeCommand,
   composeEnvironment,
+  composeHealthcheck,
   type DockerStage,
   durationMs,
   healthcheckCommand,
@@ -151,10 +152,22 @@ describe('docker-compose.yml', () => {
   it("checks a worker's health on its metrics port (the image's check is for the API, which a worker lacks)", () => {
     const metricsPort = loadConfig(containerEnvironment('worker')).workerMetricsPort;
     expect(metricsPort).toBeGreaterThan(0); // 0 would mean no metrics server, so nothing to check
-    const test = service('worker').healthcheck?.test;
-    expect(Array.isArray(test) && test[0] === 'CMD').toBe(true);
-    const urls = [...(test as string[]).join(' ').matchAll(/http:\/\/127\.0\.0\.1:(\d+)\/readyz/g)];
+    const check = composeHealthcheck(service('worker'));
+    expect(check).toBeDefined();
+    const text = check?.form === 'shell' ? check.command : (check?.argv.join(' ') ?? '');
+    const urls = [...text.matchAll(/http:\/\/127\.0\.0\.1:(\d+)\/readyz/g)];
     expect(urls.map((match) => Number(match[1]))).toEqual([metricsPort]);
+  });
+
+  it('writes health checks as strings, the form podman-compose 1.0.3 neither mangles nor consumes per replica', () => {
+    for (const [name, entry] of Object.entries(compose.services)) {
+      if (entry.healthcheck?.test !== undefined) expect(typeof entry.healthcheck.test, name).toBe('string');
+    }
+  });
+
+  it('interpolates no variable with an empty default, which podman-compose 1.0.3 passes on literally', () => {
+    const values = JSON.stringify(compose);
+    expect(values.match(/\$\{[A-Za-z_][A-Za-z0-9_]*:?-\}/g) ?? []).toEqual([]);
   });
 
   it.each(['api', 'worker'])('gives the %s service longer to stop than its shutdown deadline', (name) => {
@@ -206,6 +219,25 @@ describe('Dockerfile', () => {
     expect(installs).toHaveLength(1);
     expect(installs[0]?.args).toMatch(/^npm ci\b/);
     expect(installs[0]?.args.split(/\s+/)).toContain('--omit=dev');
+  });
+
+  it("gives npm the build's CA secret only while `npm ci` runs, never in the final image", () => {
+    for (const stage of stages.slice(0, -1)) {
+      const installs = stage.instructions.filter(
+        (item) => item.keyword === 'RUN' && installsPackages(item.args),
+      );
+      for (const install of installs) {
+        const mount = (install.flags ?? []).find((flag) => flag.startsWith('--mount=type=secret,'));
+        const options = new URLSearchParams(mount?.slice('--mount='.length).replaceAll(',', '&'));
+        expect(options.get('id'), install.args).toBe('npm_ca');
+        const target = options.get('target') ?? `/run/secrets/${options.get('id')}`;
+        expect(stageEnvironment(stage).npm_config_cafile).toBe(target);
+      }
+    }
+    expect(
+      finalStage.instructions.filter((item) => item.flags !== undefined && item.flags.length > 0),
+    ).toEqual([]);
+    expect(stageEnvironment(finalStage).npm_config_cafile).toBeUndefined();
   });
 
   it('copies dist from a stage that builds it with the build script', () => {

@@ -2,18 +2,10 @@
 // single-vantage fixtures (test/fixtures/observations), combined as test/fixtures/vantages says.
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { classify } from '../../../src/diagnosis/classify.js';
 import { compareRules, compareVantages } from '../../../src/diagnosis/compare.js';
-import type {
-  Cause,
-  Observations,
-  Report,
-  VantageResult,
-  VantageStatus,
-  Verdict,
-} from '../../../src/types.js';
+import type { Cause, VantageResult, VantageStatus, Verdict } from '../../../src/types.js';
+import { reportOfObservations } from '../../support/observation-reports.js';
 
-const observationsDir = new URL('../../fixtures/observations/', import.meta.url);
 const vantagesDir = new URL('../../fixtures/vantages/', import.meta.url);
 
 interface VantageFixture {
@@ -27,21 +19,7 @@ interface VantageFixture {
   }>;
 }
 
-function reportOf(name: string, url: string): Report {
-  const obs = JSON.parse(readFileSync(new URL(`${name}.json`, observationsDir), 'utf8')) as Observations;
-  return {
-    schemaVersion: 1,
-    url,
-    startedAt: '2026-11-30T00:00:00.000Z',
-    durationMs: 1,
-    timeoutMs: 5000,
-    resolvers: [],
-    target: obs.target,
-    controls: obs.controls,
-    verdict: classify(obs),
-    warnings: [],
-  };
-}
+const reportOf = reportOfObservations;
 
 function compare(fixture: string): Verdict {
   const data = JSON.parse(readFileSync(new URL(`${fixture}.json`, vantagesDir), 'utf8')) as VantageFixture;

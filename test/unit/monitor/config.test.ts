@@ -20,6 +20,7 @@ describe('loadMonitorConfig', () => {
         timeoutMs: 5000,
         concurrency: 256,
         perDestinationConcurrency: 4,
+        isPrivateDestinationAllowed: false,
       },
       status: { title: 'Service status', refreshSeconds: 60, cacheSeconds: 5, frameAncestors: [] },
     });

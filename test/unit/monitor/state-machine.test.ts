@@ -4,7 +4,6 @@ import type { RunHealth } from '../../../src/monitor/run-result.js';
 import {
   decide,
   initialStatus,
-  isInMaintenance,
   type MonitorStatus,
   type RunInput,
 } from '../../../src/monitor/state-machine.js';
@@ -136,15 +135,5 @@ describe('decide', () => {
   it('bumps the version on every applied run so writes can compare-and-set', () => {
     const decisions = play(['up', 'down', 'up']);
     expect(decisions.map((decision) => decision.status.version)).toEqual([1, 2, 3]);
-  });
-});
-
-describe('isInMaintenance', () => {
-  const windows = [{ startsAt: '2026-01-01T10:00:00Z', endsAt: '2026-01-01T11:00:00Z' }];
-  it('is true inside a window, including its start, and false at its end', () => {
-    expect(isInMaintenance(windows, Date.parse('2026-01-01T10:00:00Z'))).toBe(true);
-    expect(isInMaintenance(windows, Date.parse('2026-01-01T10:59:59Z'))).toBe(true);
-    expect(isInMaintenance(windows, Date.parse('2026-01-01T11:00:00Z'))).toBe(false);
-    expect(isInMaintenance(windows, Date.parse('2026-01-01T09:59:59Z'))).toBe(false);
   });
 });

@@ -117,7 +117,7 @@ describe('toStatusSummary', () => {
 
 describe('renderStatusPage', () => {
   it('escapes names and refreshes itself', () => {
-    const html = renderStatusPage(data, { title: 'Status', refreshSeconds: 30 });
+    const html = renderStatusPage(data, { title: 'Status', refreshSeconds: 30 }, { refresh: 'on' });
     expect(html).not.toContain('<script>alert(1)</script>');
     expect(html).toContain(escapeHtml('Shop <script>alert(1)</script>'));
     expect(html).toContain('<meta http-equiv="refresh" content="30">');

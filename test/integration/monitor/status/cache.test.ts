@@ -194,7 +194,8 @@ describe('the status routes together', () => {
         );
       }
     } finally {
-      const ready = once(client, 'ready');
+      // Not events.once: it rejects on the reconnect errors that may come before 'ready'.
+      const ready = new Promise<void>((resolve) => client.once('ready', () => resolve()));
       await redis.restart();
       await ready;
     }

@@ -1,0 +1,336 @@
+// Benchmark: a list of URLs on loopback targets through `reach probe --file` against prometheus-blackbox-exporter
+// driven over the same list at the same concurrency, in one run: URLs per second and CPU per URL.
+// `--service` adds `POST /batches` on `reach serve` (API + worker, embedded Redis).
+//
+// Install once: apt-get install -y --no-install-recommends prometheus-blackbox-exporter redis-server
+// Usage: npm run bench:batch [-- --urls 10000 --concurrency 50 --rounds 2 --service --profile DIR]
+// Loopback only: the targets are a Node HTTP server on 127.0.0.1-3 (IP-literal URLs, so neither prober does DNS);
+// everything started here is stopped by pid at the end.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import {
+  causeOfReportLine,
+  childPidsOf,
+  commandOf,
+  countInto,
+  cpuSecondsOf,
+  format,
+  formatCounts,
+  loadAverage,
+  machineBusySeconds,
+  mixedUrls,
+  runReach,
+  startChild,
+  startTargets,
+  stopChild,
+  stopOwnedChildren,
+  writeList,
+} from './batch-support.mjs';
+import { freePort, startBlackboxExporter, waitForHttp } from './support.mjs';
+
+const { values } = parseArgs({
+  options: {
+    urls: { type: 'string', default: '10000' },
+    concurrency: { type: 'string', default: '50' },
+    rounds: { type: 'string', default: '2' },
+    'no-blackbox': { type: 'boolean', default: false },
+    // Adds POST /batches on `reach serve`; fails with a clear message on a build without that route.
+    service: { type: 'boolean', default: false },
+    // Writes a V8 CPU profile of each reach CLI run (node --cpu-prof) into this directory.
+    profile: { type: 'string' },
+  },
+});
+const urlCount = Math.min(Math.max(Number(values.urls) || 10_000, 100), 200_000);
+const concurrency = Math.min(Math.max(Number(values.concurrency) || 50, 1), 1000);
+const rounds = Math.min(Math.max(Number(values.rounds) || 2, 1), 10);
+const timeoutMs = 10_000;
+const work = await mkdtemp(join(tmpdir(), 'reach-bench-batch-'));
+
+/** Measures `action`: wall time, and CPU seconds of the named processes, this process and the whole machine. */
+async function measured(pids, action) {
+  const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSecondsOf(pid)]));
+  const ownBefore = process.cpuUsage();
+  const machineBefore = machineBusySeconds();
+  const loadBefore = loadAverage();
+  const startedMs = performance.now();
+  const result = await action();
+  const seconds = (performance.now() - startedMs) / 1000;
+  const own = process.cpuUsage(ownBefore);
+  const cpu = Object.fromEntries(
+    Object.entries(pids).map(([name, pid]) => [name, cpuSecondsOf(pid) - before[name]]),
+  );
+  cpu.driver = (own.user + own.system) / 1e6;
+  return { ...result, seconds, cpu, machineSeconds: machineBusySeconds() - machineBefore, loadBefore };
+}
+
+// 1. reach probe --file LIST: one process from start to exit; its CPU is its whole life's (GNU time), start-up included.
+async function runCli(listPath, targets, round) {
+  const causes = new Map();
+  const profile = values.profile
+    ? [
+        '--cpu-prof',
+        '--cpu-prof-dir',
+        resolve(values.profile),
+        '--cpu-prof-name',
+        `batch-cli-${round}.cpuprofile`,
+      ]
+    : [];
+  const args = [
+    'probe',
+    '--file',
+    listPath,
+    '--json',
+    '--concurrency',
+    String(concurrency),
+    '--timeout',
+    String(timeoutMs),
+  ];
+  const result = await measured({ targets: targets.pid }, async () => {
+    const run = await runReach({
+      args,
+      nodeArgs: profile,
+      timeFile: join(work, 'time.txt'),
+      onLine: (line) => countInto(causes, causeOfReportLine(line)),
+    });
+    if (run.exitCode !== 0 && run.exitCode !== 1)
+      throw new Error(`reach exited ${run.exitCode}: ${run.stderrTail}`);
+    return run;
+  });
+  // The driver only reads the CLI's output here; the prober's CPU is the CLI process's own.
+  return {
+    system: 'reach probe --file (CLI)',
+    done: result.lineCount,
+    causes,
+    seconds: result.elapsedSeconds,
+    proberCpuSeconds: result.cpuSeconds,
+    parts: `reach CLI ${format(result.cpuSeconds, 2)} s`,
+    targetsCpuSeconds: result.cpu.targets,
+    othersCores:
+      (result.machineSeconds - result.cpuSeconds - result.cpu.targets - result.cpu.driver) / result.seconds,
+    loadBefore: result.loadBefore,
+  };
+}
+
+async function startBlackbox() {
+  // IP-literal targets: no resolver is asked. No TLS, no proxy, IPv4 only, no fallback to IPv6.
+  const { url, child } = await startBlackboxExporter({
+    directory: work,
+    timeoutSeconds: timeoutMs / 1000,
+    httpSettings: ['preferred_ip_protocol: ip4', 'ip_protocol_fallback: false', 'follow_redirects: true'],
+    start: startChild,
+  });
+  const pool = new Pool(url, { connections: concurrency, pipelining: 1 });
+  return {
+    pid: child.pid,
+    pool,
+    async stop() {
+      await pool.close();
+      await stopChild(child);
+    },
+  };
+}
+
+/** Keeps `concurrency` probes in flight over `urls` with `one(url)`, which returns the outcome to count. */
+async function driveList(urls, one) {
+  const outcomes = new Map();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < urls.length) {
+        const url = urls[next++];
+        countInto(outcomes, await one(url));
+      }
+    }),
+  );
+  return outcomes;
+}
+
+function scrapeWith(pool) {
+  return async (url) => {
+    const response = await pool.request({
+      path: `/probe?module=http_2xx&target=${encodeURIComponent(url)}`,
+      method: 'GET',
+      // blackbox_exporter takes its deadline from this header, as Prometheus sends it.
+      headers: { 'x-prometheus-scrape-timeout-seconds': String(timeoutMs / 1000 + 1) },
+    });
+    const text = await response.body.text();
+    if (response.statusCode !== 200) return `exporter ${response.statusCode}`;
+    const isSuccess = /^probe_success 1$/m.test(text);
+    const status = /^probe_http_status_code (\d+)$/m.exec(text)?.[1] ?? '-';
+    return isSuccess ? 'ok' : `failed (status ${status})`;
+  };
+}
+
+// 2. blackbox_exporter, long-running, driven by this process: its CPU plus the driver's HTTP calls to /probe.
+async function runBlackbox(urls, blackbox, targets) {
+  const result = await measured({ targets: targets.pid, blackbox: blackbox.pid }, async () => ({
+    outcomes: await driveList(urls, scrapeWith(blackbox.pool)),
+  }));
+  return {
+    system: 'blackbox_exporter /probe (+ driver)',
+    done: [...result.outcomes.values()].reduce((sum, n) => sum + n, 0),
+    causes: result.outcomes,
+    seconds: result.seconds,
+    proberCpuSeconds: result.cpu.blackbox + result.cpu.driver,
+    parts: `exporter ${format(result.cpu.blackbox, 2)} s + driver ${format(result.cpu.driver, 2)} s`,
+    targetsCpuSeconds: result.cpu.targets,
+    othersCores:
+      (result.machineSeconds - result.cpu.blackbox - result.cpu.targets - result.cpu.driver) / result.seconds,
+    loadBefore: result.loadBefore,
+  };
+}
+
+async function startService() {
+  const port = await freePort();
+  const started = startChild(
+    process.execPath,
+    [join(resolve(import.meta.dirname, '..'), 'dist/cli.js'), 'serve'],
+    {
+      env: {
+        ...process.env,
+        REDIS_URL: '',
+        REDIS_DATA_DIR: join(work, 'redis'),
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        PROBE_ALLOW_PRIVATE: 'true',
+        // The batch lane's probes in flight: the same concurrency as the CLI's and the exporter's driver.
+        BATCH_WORKER_CONCURRENCY: String(concurrency),
+        BATCH_MAX_URLS: String(urlCount),
+        BATCH_MAX_BODY_BYTES: String(64 * 1024 * 1024),
+        RATE_LIMIT_POINTS: '10000000',
+        QUEUE_MAX_WAITING: '1000000',
+        LOG_LEVEL: 'warn',
+        NODE_ENV: 'production',
+      },
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(`${url}/readyz`, 'reach serve', 150);
+  } catch (error) {
+    throw new Error(`${error.message}\n${started.stderrTail()}`);
+  }
+  const redisPid = childPidsOf(started.child.pid).find((pid) => commandOf(pid).includes('redis-server'));
+  if (redisPid === undefined) throw new Error('reach serve started no embedded redis-server');
+  return { url, pid: started.child.pid, redisPid, stop: () => stopChild(started.child) };
+}
+
+/** Submits a list as text/plain and waits for the batch to end; then reads its results as NDJSON, as a user would. */
+async function runBatchThroughService(service, listText) {
+  const submitted = await fetch(`${service.url}/batches?timeoutMs=${timeoutMs}`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain' },
+    body: listText,
+  });
+  if (submitted.status === 404 || submitted.status === 405)
+    throw new Error(
+      `POST /batches answered ${submitted.status}: this build has no batches API (is the batches-api branch merged and built?)`,
+    );
+  const accepted = await submitted.json();
+  if (submitted.status !== 202)
+    throw new Error(`POST /batches answered ${submitted.status}: ${JSON.stringify(accepted)}`);
+  let status;
+  for (;;) {
+    await new Promise((done) => setTimeout(done, 250));
+    status = await (await fetch(`${service.url}/batches/${accepted.id}`)).json();
+    if (status.state !== 'running') break;
+  }
+  const results = await fetch(`${service.url}/batches/${accepted.id}/results`, {
+    headers: { accept: 'application/x-ndjson' },
+  });
+  let resultLines = 0;
+  for await (const chunk of results.body) for (const byte of chunk) if (byte === 10) resultLines++;
+  return { status, total: accepted.total, resultLines };
+}
+
+// 3. POST /batches on reach serve: the list submitted as text/plain, polled every 250 ms until every URL has a
+// result, then its results read (NDJSON), as the CLI writes them. The service is long-running: warmed first.
+async function runService(listText, service, targets) {
+  const result = await measured({ targets: targets.pid, service: service.pid, redis: service.redisPid }, () =>
+    runBatchThroughService(service, listText),
+  );
+  if (result.resultLines !== result.total)
+    throw new Error(`the batch has ${result.resultLines} results for ${result.total} URLs`);
+  return {
+    system: 'reach POST /batches (serve + Redis)',
+    done: result.total,
+    causes: new Map(Object.entries(result.status.byCause ?? {})),
+    seconds: result.seconds,
+    proberCpuSeconds: result.cpu.service + result.cpu.redis,
+    parts: `serve ${format(result.cpu.service, 2)} s + redis ${format(result.cpu.redis, 2)} s (driver ${format(result.cpu.driver, 2)} s, not counted)`,
+    targetsCpuSeconds: result.cpu.targets,
+    othersCores:
+      (result.machineSeconds -
+        result.cpu.service -
+        result.cpu.redis -
+        result.cpu.targets -
+        result.cpu.driver) /
+      result.seconds,
+    loadBefore: result.loadBefore,
+  };
+}
+
+const rows = [];
+try {
+  const targets = await startTargets(['127.0.0.1:0', '127.0.0.1:0', '127.0.0.2:0', '127.0.0.3:0']);
+  const urls = mixedUrls(targets.origins, urlCount);
+  const listPath = join(work, 'list.txt');
+  await writeList(listPath, urls);
+  const blackbox = values['no-blackbox'] ? undefined : await startBlackbox();
+  const service = values.service ? await startService() : undefined;
+  console.log(
+    `${urlCount} URLs on ${targets.origins.join(' ')}, concurrency ${concurrency}, ${rounds} rounds; load average ${loadAverage()}`,
+  );
+  // A long-running exporter is warm when Prometheus scrapes it: warm it (and the driver's pool) before measuring.
+  if (blackbox) await driveList(urls.slice(0, 500), scrapeWith(blackbox.pool));
+  const listText = service ? await readFile(listPath, 'utf8') : '';
+  if (service) await runBatchThroughService(service, `${urls.slice(0, 500).join('\n')}\n`);
+  for (let round = 1; round <= rounds; round++) {
+    // Alternate who goes first, so neither always runs on the machine the other has just warmed or loaded.
+    const sides = [() => runCli(listPath, targets, round)];
+    if (blackbox) sides.push(() => runBlackbox(urls, blackbox, targets));
+    if (service) sides.push(() => runService(listText, service, targets));
+    if (round % 2 === 0) sides.reverse();
+    for (const side of sides) rows.push({ round, ...(await side()) });
+  }
+  await blackbox?.stop();
+  await service?.stop();
+  await targets.stop();
+} finally {
+  await stopOwnedChildren();
+  await rm(work, { recursive: true, force: true });
+}
+
+console.log(
+  "\n| round | system | URLs | s | URLs/s | prober CPU ms/URL | prober's cores used | targets CPU ms/URL | others' cores busy | load before |",
+);
+console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---|');
+for (const row of rows)
+  console.log(
+    `| ${row.round} | ${row.system} | ${row.done} | ${format(row.seconds, 2)} | ${format(row.done / row.seconds, 0)} | ${format((row.proberCpuSeconds * 1000) / row.done, 3)} | ${format(row.proberCpuSeconds / row.seconds, 2)} | ${format((row.targetsCpuSeconds * 1000) / row.done, 3)} | ${format(row.othersCores, 2)} | ${row.loadBefore} |`,
+  );
+console.log('\nprober CPU by process, and outcomes:');
+for (const row of rows)
+  console.log(`- round ${row.round}, ${row.system}: ${row.parts}; ${formatCounts(row.causes)}`);
+const totals = (prefix) => {
+  const mine = rows.filter((row) => row.system.startsWith(prefix));
+  const done = mine.reduce((sum, row) => sum + row.done, 0);
+  const seconds = mine.reduce((sum, row) => sum + row.seconds, 0);
+  const cpu = mine.reduce((sum, row) => sum + row.proberCpuSeconds, 0);
+  return mine.length ? { rate: done / seconds, cpuMsPerUrl: (cpu * 1000) / done } : undefined;
+};
+const exporter = totals('blackbox');
+console.log('');
+for (const [label, prefix, aim] of [
+  ['reach CLI', 'reach probe', 1.5],
+  ['reach POST /batches', 'reach POST', 1.2],
+]) {
+  const reach = totals(prefix);
+  if (!reach || !exporter) continue;
+  console.log(
+    `${label} / blackbox_exporter, all rounds: URLs per second ${format(reach.rate / exporter.rate, 2)}x (aim ${aim}x); CPU per URL ${format(reach.cpuMsPerUrl / exporter.cpuMsPerUrl, 2)}x (${format(reach.cpuMsPerUrl, 3)} against ${format(exporter.cpuMsPerUrl, 3)} ms)`,
+  );
+}

@@ -1,0 +1,144 @@
+// The worker's side of a batch: before a URL is probed, its batch is asked whether it is still wanted; after, its
+// result is recorded once; the batch's controls are probed once per worker process, not once per URL.
+import type { ProbeOptions } from '../engine.js';
+import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
+import type { ControlResult } from '../types.js';
+import { type BatchControls, probeBatchControls } from './controls.js';
+import type { BatchItem } from './item.js';
+import type { ItemRecorder } from './recorder.js';
+import type { BatchStore } from './store.js';
+
+type Runner = (data: ProbeJobData, signal?: AbortSignal) => Promise<ProbeJobResult>;
+
+/**
+ * Wraps the probe runner of the batch lane. An item whose batch was cancelled is recorded cancelled without a
+ * probe; one that has a result already (its job ran again after a crash between recording and completing) is
+ * not probed twice; a batch that expired is dropped. The job's own result is returned as it was.
+ */
+export function createBatchItemRunner(options: {
+  runner: Runner;
+  store: BatchStore;
+  record: ItemRecorder;
+}): Runner {
+  const { runner, store, record } = options;
+  return async (data, signal) => {
+    const batch = data.batch;
+    if (!batch) return runner(data, signal);
+    const claim = await store.claim(batch.id, batch.index);
+    if (claim.state === 'unknown' || claim.isDone) return { outcome: 'expired' };
+    if (claim.state === 'cancelled') {
+      await record(batch.id, cancelledItem(batch.index, data.url));
+      return { outcome: 'expired' };
+    }
+    const result = await runner(data, signal);
+    await record(batch.id, itemOf(batch.index, data.url, result));
+    return result;
+  };
+}
+
+export function cancelledItem(index: number, url: string): BatchItem {
+  return {
+    index,
+    url,
+    status: 'cancelled',
+    cause: 'cancelled',
+    reason: 'the batch was cancelled before it ran',
+  };
+}
+
+export function itemOf(index: number, url: string, result: ProbeJobResult): BatchItem {
+  switch (result.outcome) {
+    case 'report':
+      return { index, url, status: 'completed', cause: result.report.verdict.cause, report: result.report };
+    case 'refused':
+      return {
+        index,
+        url,
+        status: 'refused',
+        cause: 'refused',
+        reason: result.reason,
+        address: result.address,
+      };
+    case 'invalid':
+      return { index, url, status: 'failed', cause: 'failed', reason: result.message };
+    default:
+      return {
+        index,
+        url,
+        status: 'failed',
+        cause: 'failed',
+        reason: `unexpected outcome ${result.outcome}`,
+      };
+  }
+}
+
+/** A batch item whose job failed for good (retries spent, or its workers kept dying): recorded failed. */
+export function recordFinalFailure(record: ItemRecorder) {
+  return async (data: ProbeJobData, reason: string): Promise<void> => {
+    if (!data.batch) return;
+    await record(data.batch.id, {
+      index: data.batch.index,
+      url: data.url,
+      status: 'failed',
+      cause: 'failed',
+      reason: `could not be probed: ${reason}`,
+    });
+  };
+}
+
+/**
+ * The controls of the batches this process works on, probed once per batch and reused for each of its URLs
+ * (refreshed while one fails, as the CLI does). Kept for the last few batches; an older one's are dropped.
+ * A control that cannot be probed this way (refused by the policy) leaves the engine to probe it per URL.
+ */
+export function createBatchControlCache(keep = 16) {
+  const byBatch = new Map<string, { controls: Promise<BatchControls | undefined>; stop: AbortController }>();
+  const controlResultsFor = async (
+    data: ProbeJobData,
+    options: ProbeOptions,
+  ): Promise<ControlResult[] | undefined> => {
+    const controls = options.controls ?? [];
+    if (!data.batch || controls.length === 0) return undefined;
+    const key = `${data.batch.id}\n${controls.join('\n')}`;
+    let entry = byBatch.get(key);
+    if (!entry) {
+      const stop = new AbortController();
+      const probing = probeBatchControls({
+        urls: controls,
+        resolvers: options.resolvers ?? [],
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+        ca: [],
+        signal: stop.signal,
+        ...(options.isAddressAllowed ? { isAddressAllowed: options.isAddressAllowed } : {}),
+        ...(options.maxRedirects === undefined ? {} : { maxRedirects: options.maxRedirects }),
+        ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+      }).catch(() => undefined);
+      entry = { controls: probing, stop };
+      byBatch.set(key, entry);
+      for (const [oldKey, old] of byBatch) {
+        if (byBatch.size <= keep) break;
+        old.stop.abort();
+        byBatch.delete(oldKey);
+      }
+    }
+    return (await entry.controls)?.current();
+  };
+  return {
+    controlResultsFor,
+    close() {
+      for (const entry of byBatch.values()) entry.stop.abort();
+      byBatch.clear();
+    },
+  };
+}
+
+/** The worker side of batches as the service wires it: the runner's wrapper, the controls, the failure hook. */
+export function createBatchWork(options: { store: BatchStore; record: ItemRecorder }) {
+  const controls = createBatchControlCache();
+  return {
+    controlResultsFor: controls.controlResultsFor,
+    wrap: (runner: Runner) => createBatchItemRunner({ runner, store: options.store, record: options.record }),
+    onFinalFailure: recordFinalFailure(options.record),
+    close: () => controls.close(),
+  };
+}

@@ -1,0 +1,125 @@
+// `reach probe --file LIST --api URL`: the list read as locally, submitted as one batch, its results followed and
+// written in the same formats as a local run.
+import type { Writable } from 'node:stream';
+import { type ApiBatchRequest, type ApiClient, ApiError } from '../api-client.js';
+import { type ListEntry, openList, readEntries, surveyList } from './input.js';
+import type { BatchItem } from './item.js';
+import { itemCsvRow, verdictLineOf } from './item.js';
+import { BatchTally, csvHeader, type OutputFormat, renderSummary, writeLine } from './output.js';
+import { formatProgress, startProgress } from './progress.js';
+import { type BatchOutcome, checkReadableFile } from './run.js';
+
+export interface RemoteBatchOptions {
+  client: ApiClient;
+  listPath: string;
+  resolvers: string[];
+  controls: string[];
+  timeoutMs?: number;
+  format: OutputFormat;
+  isStrict: boolean;
+  showsProgress: boolean;
+  /** Aborted on Ctrl-C: the batch is cancelled on the service and what has ended is summed up. */
+  signal: AbortSignal;
+  stdout: Writable;
+  stderr: NodeJS.WriteStream | Writable;
+  /** Times a broken result stream is opened again without any new result before giving up. */
+  maxRetries?: number;
+  retryDelayMs?: number;
+}
+
+export async function runRemoteBatch(options: RemoteBatchOptions): Promise<BatchOutcome> {
+  if (options.listPath !== '-') await checkReadableFile(options.listPath);
+  if (options.isStrict && options.listPath !== '-') {
+    const { firstBad } = await surveyList(options.listPath);
+    if (firstBad?.kind === 'bad')
+      return { kind: 'rejected', lineNumber: firstBad.lineNumber, reason: firstBad.reason };
+  }
+  const tally = new BatchTally();
+  const urls: string[] = [];
+  for await (const entry of readEntries(openList(options.listPath))) {
+    if (entry.kind === 'url') {
+      urls.push(entry.url);
+      continue;
+    }
+    if (options.isStrict) return { kind: 'rejected', ...badLine(entry) };
+    tally.skippedLines++;
+    options.stderr.write(`reach: line ${entry.lineNumber}: ${entry.reason}; skipped\n`);
+  }
+  if (options.format === 'csv') await writeLine(options.stdout, csvHeader);
+  if (urls.length === 0) return finish(options, tally, false);
+
+  const request: ApiBatchRequest = { urls };
+  if (options.resolvers.length > 0) request.resolvers = options.resolvers;
+  if (options.controls.length > 0) request.controls = options.controls;
+  if (options.timeoutMs !== undefined) request.timeoutMs = options.timeoutMs;
+  const { id, total } = await options.client.submitBatch(request);
+
+  const startedMs = performance.now();
+  const progress = options.showsProgress
+    ? startProgress(options.stderr as NodeJS.WriteStream, () =>
+        formatProgress(tally, total, performance.now() - startedMs),
+      )
+    : undefined;
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  options.signal.addEventListener('abort', onAbort, { once: true });
+  if (options.signal.aborted) onAbort();
+  let seen = 0;
+  try {
+    let retriesLeft = options.maxRetries ?? 30;
+    while (seen < total && !stop.signal.aborted) {
+      const before = seen;
+      for await (const line of options.client.batchResultLines(id, seen, stop.signal)) {
+        seen++;
+        const item = JSON.parse(line) as BatchItem;
+        tally.add(verdictLineOf(item));
+        await writeItem(options, item);
+      }
+      if (seen >= total || stop.signal.aborted) break;
+      // The stream ended before every URL had a result: the service restarted, or Redis did. Resume after a pause.
+      retriesLeft = seen > before ? (options.maxRetries ?? 30) : retriesLeft - 1;
+      if (retriesLeft <= 0)
+        throw new ApiError(
+          'unavailable',
+          `batch ${id}: the result stream kept breaking after ${seen} of ${total}`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, options.retryDelayMs ?? 1000));
+    }
+  } finally {
+    progress?.stop();
+    options.signal.removeEventListener('abort', onAbort);
+  }
+  const isInterrupted = options.signal.aborted;
+  if (isInterrupted) {
+    // What has not started is cancelled on the service; what is in flight there finishes and is kept with the batch.
+    await options.client.cancelBatch(id).catch(() => undefined);
+    if (options.format !== 'summary')
+      options.stderr.write(`reach: interrupted after ${seen} URLs; batch ${id} cancelled on the service\n`);
+  }
+  return finish(options, tally, isInterrupted, total - seen);
+}
+
+async function finish(
+  options: RemoteBatchOptions,
+  tally: BatchTally,
+  isInterrupted: boolean,
+  unfinishedCount = 0,
+): Promise<BatchOutcome> {
+  if (options.format === 'summary')
+    await writeLine(
+      options.stdout,
+      renderSummary(tally, isInterrupted ? { abortedCount: unfinishedCount } : undefined),
+    );
+  return isInterrupted ? { kind: 'interrupted' } : { kind: 'completed', isAllOk: tally.isAllOk };
+}
+
+function badLine(entry: ListEntry & { kind: 'bad' }) {
+  return { lineNumber: entry.lineNumber, reason: entry.reason };
+}
+
+/** A report as `--json` writes it locally; an item without one (refused, cancelled, failed) as the item. */
+async function writeItem(options: RemoteBatchOptions, item: BatchItem): Promise<void> {
+  if (options.format === 'json')
+    await writeLine(options.stdout, JSON.stringify(item.status === 'completed' ? item.report : item));
+  else if (options.format === 'csv') await writeLine(options.stdout, itemCsvRow(item));
+}

@@ -1,0 +1,187 @@
+// `reach probe --file LIST --api URL`: the list as one batch of a running service, written back as a local run
+// writes it; the batch's controls probed once, not once per URL.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHttpServer, type TestServer } from '../support/http-servers.js';
+import { runCli, runCliWith } from '../support/process.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import {
+  finishedBatch,
+  type MixedTargets,
+  mixedTimeoutMs,
+  onlyLoopbackOne,
+  startMixedTargets,
+} from './service/batch-support.js';
+import { eventually, getJson, startTestService } from './service/support.js';
+
+let redis: TestRedis;
+let service: Awaited<ReturnType<typeof startTestService>>;
+let targets: MixedTargets;
+let directory: string;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  targets = await startMixedTargets();
+  service = await startTestService({
+    redisUrl: redis.url,
+    policy: onlyLoopbackOne,
+    env: { QUEUE_NAME: 'cli-batches', BATCH_WORKER_CONCURRENCY: '8' },
+  });
+  directory = mkdtempSync(join(tmpdir(), 'reach-batch-api-'));
+});
+
+afterAll(async () => {
+  await service?.close();
+  await targets?.close();
+  await redis?.dispose();
+  rmSync(directory, { recursive: true, force: true });
+});
+
+function listFile(name: string, lines: string[]): string {
+  const path = join(directory, name);
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  return path;
+}
+
+const common = () => [
+  '--api',
+  service.apiUrl,
+  '--resolver',
+  targets.resolver,
+  '--timeout',
+  String(mixedTimeoutMs),
+];
+
+describe('reach probe --file --api', () => {
+  it('writes one report per URL with --json, the refused URL as its item, and exits 1', async () => {
+    const list = listFile('mixed.txt', ['# mixed', ...targets.list.map((target) => target.url)]);
+    const result = await runCli(['probe', '--file', list, '--json', ...common()], 60_000);
+    expect(result.code).toBe(1);
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines).toHaveLength(targets.list.length);
+    for (const target of targets.list) {
+      const line = lines.find((candidate) => candidate.url === new URL(target.url).href);
+      if (target.cause === 'refused') expect(line, target.url).toMatchObject({ status: 'refused' });
+      else if (target.isTimed) expect(line, target.url).toMatchObject({ schemaVersion: 1 });
+      else {
+        expect(line, target.url).toMatchObject({ schemaVersion: 1, verdict: { cause: target.cause } });
+        if (target.code) expect(line.verdict.code, target.url).toMatch(target.code);
+      }
+    }
+  });
+
+  it('writes the CLI’s CSV columns with --csv', async () => {
+    const list = listFile(
+      'csv.txt',
+      targets.list.map((target) => target.url),
+    );
+    const result = await runCli(['probe', '--file', list, '--csv', ...common()], 60_000);
+    expect(result.code).toBe(1);
+    const [header, ...rows] = result.stdout.trim().split('\n');
+    expect(header).toBe('url,cause,code,confidence,summary,dns_ms,connect_ms,tls_ms,first_byte_ms,total_ms');
+    expect(rows).toHaveLength(targets.list.length);
+    expect(rows.find((row) => row.startsWith('http://127.0.0.2:'))).toMatch(/^[^,]+,refused,/);
+  });
+
+  it('prints the summary by cause and code, reports bad lines by number, and exits 0 when all is ok', async () => {
+    const list = listFile('summary.txt', [
+      targets.healthy.url('/s1'),
+      'gopher://x/',
+      targets.healthy.url('/s2'),
+    ]);
+    const result = await runCli(['probe', '--file', list, ...common()], 60_000);
+    expect(result.stderr).toMatch(/^reach: line 2: url must use http or https, not gopher; skipped$/m);
+    expect(result.stdout).toMatch(/^ok\s+http\.ok\s+2$/m);
+    expect(result.stdout).toMatch(/^2 URLs probed, 1 lines skipped$/m);
+    expect(result.code).toBe(1);
+    const clean = listFile('clean.txt', [targets.healthy.url('/c1')]);
+    expect((await runCli(['probe', '--file', clean, ...common()], 60_000)).code).toBe(0);
+  });
+
+  it('exits 2 with one line for a list file that does not exist', async () => {
+    const result = await runCli(['probe', '--file', join(directory, 'missing.txt'), ...common()], 60_000);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toMatch(/^reach: cannot read --file .*missing\.txt: ENOENT$/);
+  });
+
+  it('exits 2 with --strict on a bad line, submitting nothing', async () => {
+    const list = listFile('strict.txt', [targets.healthy.url('/x'), 'not a url']);
+    const result = await runCli(['probe', '--file', list, '--strict', ...common()], 60_000);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toBe('reach: line 2: url is not a valid URL: "not a url"');
+  });
+
+  it('probes a batch’s control once on the service, not once per URL, and hands it to every report', async () => {
+    let controlRequests = 0;
+    const control: TestServer = await startHttpServer((_request, response) => {
+      controlRequests++;
+      response.end('ok');
+    });
+    try {
+      const urls = [1, 2, 3, 4, 5].map((index) => targets.healthy.url(`/controlled-${index}`));
+      const result = await runCli(
+        [
+          'probe',
+          '--file',
+          listFile('controlled.txt', urls),
+          '--json',
+          '--control',
+          control.url(),
+          ...common(),
+        ],
+        60_000,
+      );
+      expect(result.code).toBe(0);
+      const reports = result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(reports).toHaveLength(5);
+      for (const report of reports)
+        expect(report.controls).toMatchObject([{ url: control.url(), isReachable: true }]);
+      expect(controlRequests).toBe(1);
+    } finally {
+      await control.close();
+    }
+  });
+
+  it('cancels the batch on the service on Ctrl-C, says which, and exits 130', async () => {
+    const submittedCount = async () => {
+      const metrics = String((await getJson(`${service.apiUrl}/metrics`)).body);
+      return Number(/^reach_batches_total\{event="submitted"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+    };
+    const before = await submittedCount();
+    const urls = Array.from({ length: 40 }, (_, index) => targets.silent.url(`/ctrl-c-${index}`));
+    const result = await runCliWith(
+      [
+        'probe',
+        '--file',
+        listFile('interrupt.txt', urls),
+        '--json',
+        '--api',
+        service.apiUrl,
+        '--timeout',
+        '20000',
+      ],
+      {
+        // Ctrl-C once the service has the batch.
+        interruptWhen: eventually(async () => ((await submittedCount()) > before ? true : undefined), {
+          what: 'the batch to be submitted',
+          intervalMs: 100,
+        }),
+        timeoutMs: 60_000,
+      },
+    );
+    expect(result.code).toBe(130);
+    const id = /batch ([0-9a-f-]{36}) cancelled on the service/.exec(result.stderr)?.[1];
+    expect(id, result.stderr).toBeDefined();
+    const status = await finishedBatch(service.apiUrl, id as string);
+    expect(status.state).toBe('cancelled');
+    expect(status.byStatus.cancelled).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,137 @@
+// A batch under failure: its worker killed with SIGKILL mid-batch, and Redis restarted mid-batch. Either way every
+// URL ends with exactly one result.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedis, type TestRedis } from '../../support/redis.js';
+import { finishedBatch, indexesOf, range, resultItems } from './batch-support.js';
+import {
+  eventually,
+  getJson,
+  type LoopbackTarget,
+  postJson,
+  startTarget,
+  startTestService,
+} from './support.js';
+
+const cli = resolve(import.meta.dirname, '../../../dist/cli.js');
+const children = new Set<ChildProcess>();
+
+function spawnWorker(env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, [cli, 'worker'], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  children.add(child);
+  return child;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+}
+
+/** Answers each request after 600 ms, so a batch has probes in flight at any moment. */
+function startSlowTarget(): Promise<LoopbackTarget> {
+  return startTarget((_request, response) => {
+    const timer = setTimeout(
+      () => response.writeHead(200, { 'content-type': 'text/html' }).end('<html>ok</html>'),
+      600,
+    );
+    response.on('close', () => clearTimeout(timer));
+  });
+}
+
+/** Waits until the batch has at least `count` results. */
+function batchWithResults(apiUrl: string, id: string, count: number) {
+  return eventually(
+    async () => {
+      const status = await getJson(`${apiUrl}/batches/${id}`);
+      return status.body.done >= count ? status.body : undefined;
+    },
+    { what: `${count} results`, intervalMs: 100 },
+  );
+}
+
+let redis: TestRedis;
+let target: LoopbackTarget;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  target = await startSlowTarget();
+});
+
+afterAll(async () => {
+  for (const child of children) await stopChild(child);
+  await target?.close();
+  await redis?.dispose();
+});
+
+describe('a batch whose worker is killed with SIGKILL mid-batch', { timeout: 90_000 }, () => {
+  it('is finished by another worker, every URL with exactly one result', async () => {
+    const queueName = 'batch-kill';
+    const api = await startTestService({
+      redisUrl: redis.url,
+      roles: { api: true, worker: false },
+      env: { QUEUE_NAME: queueName, PROBE_ALLOW_PRIVATE: 'true' },
+    });
+    try {
+      const workerEnv = {
+        REDIS_URL: redis.url,
+        QUEUE_NAME: queueName,
+        PROBE_ALLOW_PRIVATE: 'true',
+        BATCH_WORKER_CONCURRENCY: '4',
+        WORKER_LOCK_DURATION_MS: '1000',
+        WORKER_STALLED_INTERVAL_MS: '500',
+      };
+      const urls = range(24).map((index) => target.url.replace(/\/$/, `/kill-${index}`));
+      const submitted = await postJson(`${api.apiUrl}/batches`, { urls, timeoutMs: 10_000 });
+      expect(submitted.status).toBe(202);
+      const { id } = submitted.body;
+
+      const first = spawnWorker(workerEnv);
+      await batchWithResults(api.apiUrl, id, 4);
+      // Killed as the second round of probes arrives: these are in flight (answered after 600 ms).
+      await target.nthRequest(8);
+      first.kill('SIGKILL');
+      await once(first, 'exit');
+      spawnWorker(workerEnv);
+
+      const status = await finishedBatch(api.apiUrl, id, 300);
+      expect(status).toMatchObject({ state: 'completed', total: 24, done: 24, byStatus: { completed: 24 } });
+      const items = await resultItems(api.apiUrl, id);
+      expect(indexesOf(items)).toEqual(range(24));
+      expect(items.every((item) => item.cause === 'ok')).toBe(true);
+      // The probes in flight when the worker died were run again by the second one.
+      expect(target.requests.length).toBeGreaterThan(24);
+    } finally {
+      await api.close();
+    }
+  });
+});
+
+describe('a batch while Redis restarts', { timeout: 90_000 }, () => {
+  it('completes, every URL with exactly one result', async () => {
+    const service = await startTestService({
+      redisUrl: redis.url,
+      env: { QUEUE_NAME: 'batch-restart', PROBE_ALLOW_PRIVATE: 'true', BATCH_WORKER_CONCURRENCY: '4' },
+    });
+    try {
+      const urls = range(24).map((index) => target.url.replace(/\/$/, `/restart-${index}`));
+      const submitted = await postJson(`${service.apiUrl}/batches`, { urls, timeoutMs: 10_000 });
+      expect(submitted.status).toBe(202);
+      const { id } = submitted.body;
+      await batchWithResults(service.apiUrl, id, 4);
+      await redis.restart();
+
+      const status = await finishedBatch(service.apiUrl, id, 300);
+      expect(status).toMatchObject({ state: 'completed', total: 24, done: 24, byStatus: { completed: 24 } });
+      const items = await resultItems(service.apiUrl, id);
+      expect(indexesOf(items)).toEqual(range(24));
+    } finally {
+      await service.close();
+    }
+  });
+});
