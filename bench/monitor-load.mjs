@@ -17,6 +17,7 @@ import { StatusDataSource } from '../dist/monitor/status/data.js';
 import { toStatusSummary } from '../dist/monitor/status/summary.js';
 import { MonitorStore } from '../dist/monitor/store.js';
 import { monitorKeyPrefix } from '../dist/monitor/workers.js';
+import { keyspaceFor } from '../dist/redis/connection.js';
 import { startEmbeddedRedis } from '../dist/redis/embedded.js';
 
 const { values } = parseArgs({
@@ -162,7 +163,7 @@ http {
   }
   // Monitors, created the way POST /monitors does (record + job scheduler), without the HTTP hop.
   const store = new MonitorStore(redis, {
-    keyPrefix: monitorKeyPrefix(queueName),
+    keyPrefix: monitorKeyPrefix(keyspaceFor(undefined, queueName), queueName),
     historyMaxAgeSeconds: 7 * 86_400,
     historyMaxEntries: 1440,
   });
@@ -295,7 +296,10 @@ http {
   let statusJson = 'skipped (--no-status)';
   if (!values['no-status']) {
     // Cold: the first gathering reads every completed hour and day; warm: the next one reads only current ones.
-    const source = new StatusDataSource(store, monitorKeyPrefix(queueName));
+    const source = new StatusDataSource(
+      store,
+      monitorKeyPrefix(keyspaceFor(undefined, queueName), queueName),
+    );
     const coldStartedMs = performance.now();
     await source.gather(Date.now());
     const coldMs = performance.now() - coldStartedMs;

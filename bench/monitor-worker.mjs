@@ -1,12 +1,17 @@
 // Benchmark child: one monitor worker process (the same startMonitorWorkers as `reach worker`), loopback only.
-// Environment: REDIS_URL, BENCH_QUEUE, MONITOR_CONCURRENCY, PROBE_TIMEOUT_MS. Prints "ready" and stops on SIGTERM.
+// Environment: REDIS_URL (or REDIS_CLUSTER_NODES, ...), BENCH_QUEUE, MONITOR_CONCURRENCY, PROBE_TIMEOUT_MS.
+// Prints "ready" and stops on SIGTERM.
 import { pino } from 'pino';
+import { loadConfig } from '../dist/config.js';
 import { loadMonitorConfig } from '../dist/monitor/config.js';
 import { startMonitorWorkers } from '../dist/monitor/workers.js';
+import { createRedisConnector } from '../dist/redis/connection.js';
 
+const baseQueueName = process.env.BENCH_QUEUE ?? 'bench';
+const redis = createRedisConnector(loadConfig(process.env).redis, baseQueueName);
 const workers = startMonitorWorkers({
-  redisUrl: process.env.REDIS_URL,
-  baseQueueName: process.env.BENCH_QUEUE ?? 'bench',
+  redis,
+  baseQueueName,
   config: loadMonitorConfig(process.env),
   probeDefaults: {
     resolvers: [],
@@ -22,5 +27,6 @@ const workers = startMonitorWorkers({
 process.stdout.write('ready\n');
 process.once('SIGTERM', async () => {
   await workers.close(5000);
+  await redis.close();
   process.exit(0);
 });

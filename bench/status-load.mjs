@@ -25,6 +25,7 @@ import { renderStatusPage } from '../dist/monitor/status/page.js';
 import { toStatusSummary } from '../dist/monitor/status/summary.js';
 import { MonitorStore } from '../dist/monitor/store.js';
 import { monitorKeyPrefix } from '../dist/monitor/workers.js';
+import { keyspaceFor } from '../dist/redis/connection.js';
 import { startEmbeddedRedis } from '../dist/redis/embedded.js';
 import { problemMiddleware } from '../dist/requests/problems.js';
 
@@ -242,7 +243,7 @@ async function commandsOf(redis, action) {
 
 async function measure(redis, count, profiler) {
   await redis.flushall();
-  const keyPrefix = monitorKeyPrefix('bench');
+  const keyPrefix = monitorKeyPrefix(keyspaceFor(undefined, 'bench'), 'bench');
   const store = new MonitorStore(redis, {
     keyPrefix,
     historyMaxAgeSeconds: 7 * 86_400,

@@ -21,7 +21,8 @@ const usage = `usage:
   reach probe <url> --api URL [--vantages all|NAME,...] [--json] [--resolver ...] [--control ...] [--timeout MS]
                    through a running service (API key from REACH_API_KEY)
   reach vantages --api URL [--json]   the service's live vantage points
-  reach serve      API and worker in one process (Redis from REDIS_URL, or a private redis-server)
+  reach serve      API and worker in one process (Redis from REDIS_URL, REDIS_SENTINELS or
+                   REDIS_CLUSTER_NODES, or a private redis-server)
   reach api        the HTTP API only
   reach worker     a worker only; --vantage NAME [--labels k=v,...] makes it a vantage point
   reach --help`;

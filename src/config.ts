@@ -1,5 +1,6 @@
 // The service's configuration: one zod schema for the environment, parsed once at start.
 import { z } from 'zod';
+import { type RedisTarget, redisEnvironmentNames, redisEnvironmentSchema } from './redis/target.js';
 import type { ProbeDefaults } from './requests/probe-options.js';
 import { httpUrlSchema } from './requests/schemas.js';
 import { isResolverText, resolverTextFormat } from './resolver-text.js';
@@ -29,10 +30,6 @@ const labelText = z
 export const environmentSchema = z.object({
   PORT: integerText(0, 65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
-  /** Unset: a private redis-server child process is started with its data in REDIS_DATA_DIR. */
-  REDIS_URL: z
-    .url({ protocol: /^rediss?$/, message: 'expected redis://[:password@]host:port[/db]' })
-    .optional(),
   REDIS_DATA_DIR: z.string().min(1).default('.data/redis'),
   QUEUE_NAME: z
     .string()
@@ -110,10 +107,20 @@ export const environmentSchema = z.object({
 
 export type Environment = z.input<typeof environmentSchema>;
 
+/** Every variable the service's configuration reads: the schema's fields and the Redis ones (redis/target.ts). */
+export const serviceVariableNames: readonly string[] = [
+  ...Object.keys(environmentSchema.shape),
+  ...redisEnvironmentNames,
+];
+
 export interface ServiceConfig {
   port: number;
   host: string;
-  redisUrl: string | undefined;
+  /**
+   * REDIS_URL (a server or a unix socket), REDIS_SENTINELS or REDIS_CLUSTER_NODES (redis/target.ts); undefined
+   * when none is set: a private redis-server child process is started with its data in REDIS_DATA_DIR.
+   */
+  redis: RedisTarget | undefined;
   redisDataDir: string;
   queueName: string;
   workerConcurrency: number;
@@ -177,10 +184,11 @@ export function parseEnvironment<T>(
 
 export function loadConfig(environment: Record<string, string | undefined>): ServiceConfig {
   const env = parseEnvironment(environmentSchema, Object.keys(environmentSchema.shape), environment);
+  const redis = parseEnvironment(redisEnvironmentSchema, redisEnvironmentNames, environment);
   return {
     port: env.PORT,
     host: env.HOST,
-    redisUrl: env.REDIS_URL,
+    redis,
     redisDataDir: env.REDIS_DATA_DIR,
     queueName: env.QUEUE_NAME,
     workerConcurrency: env.WORKER_CONCURRENCY,

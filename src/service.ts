@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { Queue, QueueEvents } from 'bullmq';
 import express from 'express';
-import type { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApp } from './api/app.js';
@@ -31,7 +30,13 @@ import {
   startMonitorWorkers,
 } from './monitor/index.js';
 import { createPageRouters, type ProbeLookup } from './pages/routes.js';
-import { blockingOptionsFromUrl, closeRedisClient, createRedisClient } from './redis/connection.js';
+import {
+  closeRedisClient,
+  connectorForUrl,
+  createRedisConnector,
+  type RedisClient,
+  type RedisConnector,
+} from './redis/connection.js';
 import {
   DataDirInUseError,
   type EmbeddedRedis,
@@ -87,7 +92,8 @@ export interface StartServiceOptions {
 export interface RunningService {
   /** The API's base URL (http://host:port) when the API role runs. */
   apiUrl: string | undefined;
-  redisUrl: string;
+  /** Where Redis is (REDIS_URL, Sentinels, Cluster, or the embedded server), without its password. */
+  redisDescription: string;
   /** Stops taking requests and jobs, finishes active probes up to the deadline, closes Redis. Idempotent. */
   close(): Promise<void>;
 }
@@ -112,6 +118,7 @@ export function createLogger(config: ServiceConfig): Logger {
 /** What startService has started so far: what a failed start undoes and what close() stops, in order. */
 interface ServiceParts {
   embedded?: EmbeddedRedis;
+  connector?: RedisConnector;
   worker?: ProbeWorker;
   /** The same probe processor on the batch lane (POST /batches), with its own concurrency. */
   batchWorker?: ProbeWorker;
@@ -139,7 +146,8 @@ interface ServiceContext {
   policy: AddressPolicy;
   monitorConfig: MonitorConfig;
   registry: Registry;
-  redisUrl: string;
+  /** Every Redis client and BullMQ connection of the service is made by this one connector. */
+  redis: RedisConnector;
   /** This process's vantage name: VANTAGE_NAME, or "local" for `reach serve`; none for a plain worker. */
   vantageName: string | undefined;
 }
@@ -150,9 +158,9 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   // Settings are read before anything starts, so a bad one leaves nothing running.
   const settings = contextOf(options, logger);
   const parts: ServiceParts = { closers: [], waiters: [] };
-  const redisUrl = await redisUrlFor(config, logger, parts);
+  const redis = await redisConnectorFor(config, logger, parts);
   const vantageName = config.vantage.name ?? (roles.api && roles.worker ? 'local' : undefined);
-  const context: ServiceContext = { ...settings, redisUrl, vantageName };
+  const context: ServiceContext = { ...settings, redis, vantageName };
   try {
     if (roles.worker) await startWorkers(context, parts, options.wrapRunner);
     if (roles.api) await startApi(context, parts);
@@ -162,13 +170,17 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
     await undoStart(parts, logger);
     throw error;
   }
-  return { apiUrl: parts.apiUrl, redisUrl, close: closeOnce(() => shutDown(parts, config, logger)) };
+  return {
+    apiUrl: parts.apiUrl,
+    redisDescription: redis.description,
+    close: closeOnce(() => shutDown(parts, config, logger)),
+  };
 }
 
 function contextOf(
   options: StartServiceOptions,
   logger: Logger,
-): Omit<ServiceContext, 'redisUrl' | 'vantageName'> {
+): Omit<ServiceContext, 'redis' | 'vantageName'> {
   const { config } = options;
   const policy = options.policy ?? createAddressPolicy({ isPrivateAllowed: config.isPrivateAllowed });
   if (!config.isPrivateAllowed && !options.policy) logger.info('targets limited to global unicast addresses');
@@ -183,9 +195,21 @@ function contextOf(
   };
 }
 
-/** REDIS_URL, or a private redis-server started here (and kept in parts, so close() stops it). */
-async function redisUrlFor(config: ServiceConfig, logger: Logger, parts: ServiceParts): Promise<string> {
-  if (config.redisUrl !== undefined) return config.redisUrl;
+/**
+ * The connector for the configured Redis, or for a private redis-server started here (kept in parts, so close()
+ * stops it). The connector is closed after every part that holds its connections.
+ */
+async function redisConnectorFor(
+  config: ServiceConfig,
+  logger: Logger,
+  parts: ServiceParts,
+): Promise<RedisConnector> {
+  if (config.redis !== undefined) {
+    const connector = createRedisConnector(config.redis, config.queueName);
+    parts.connector = connector;
+    logger.info({ redis: connector.description }, 'using Redis');
+    return connector;
+  }
   const embedded = await startEmbeddedRedis({
     dataDir: config.redisDataDir,
     maxMemoryMb: config.redisMaxMemoryMb,
@@ -196,7 +220,8 @@ async function redisUrlFor(config: ServiceConfig, logger: Logger, parts: Service
     { port: embedded.port, dataDir: config.redisDataDir, pid: embedded.pid },
     'started embedded redis-server',
   );
-  return embedded.url;
+  parts.connector = connectorForUrl(embedded.url, config.queueName);
+  return parts.connector;
 }
 
 /**
@@ -208,12 +233,12 @@ async function startWorkers(
   parts: ServiceParts,
   wrapRunner: (runner: ProbeRunner) => ProbeRunner = (runner) => runner,
 ): Promise<void> {
-  const { config, logger, policy, registry, redisUrl, vantageName } = context;
+  const { config, logger, policy, registry, redis, vantageName } = context;
   const probeMetrics = createProbeMetrics(registry);
   parts.worker = startProbeWorker({
     queueName: config.queueName,
     ...(vantageName ? { extraQueueNames: [vantageQueueName(config.queueName, vantageName)] } : {}),
-    connection: blockingOptionsFromUrl(redisUrl),
+    redis,
     concurrency: config.workerConcurrency,
     lockDurationMs: config.workerLockDurationMs,
     stalledIntervalMs: config.workerStalledIntervalMs,
@@ -223,18 +248,18 @@ async function startWorkers(
   });
   startBatchWorker(context, parts, probeMetrics, wrapRunner);
   logger.info({ concurrency: config.workerConcurrency, vantage: vantageName }, 'worker started');
-  const vantageRedis = createRedisClient(redisUrl, 'blocking');
+  const vantageRedis = redis.client('blocking');
   vantageRedis.on('error', (error) => logger.debug({ err: error }, 'vantage redis client error'));
   parts.closers.push(['vantage redis client', () => closeRedisClient(vantageRedis)]);
   parts.compareWorker = startCompareWorker({
     baseQueueName: config.queueName,
-    connection: blockingOptionsFromUrl(redisUrl),
+    bull: redis.bullBlocking(),
     redis: vantageRedis,
     logger: logger.child({ role: 'compare' }),
   });
   if (vantageName) {
     parts.heartbeat = await startVantageHeartbeat({
-      registry: new VantageRegistry(vantageRedis, config.queueName, config.vantage.heartbeatMs),
+      registry: new VantageRegistry(vantageRedis, redis.keys, config.queueName, config.vantage.heartbeatMs),
       info: {
         name: vantageName,
         labels: config.vantage.labels,
@@ -247,7 +272,7 @@ async function startWorkers(
     logger.info({ vantage: vantageName, labels: config.vantage.labels }, 'vantage advertised');
   }
   parts.monitorWorkers = startMonitorWorkers({
-    redisUrl,
+    redis,
     baseQueueName: config.queueName,
     config: context.monitorConfig,
     probeDefaults: config.probeDefaults,
@@ -267,9 +292,9 @@ function startBatchWorker(
   metrics: ReturnType<typeof createProbeMetrics>,
   wrapRunner: (runner: ProbeRunner) => ProbeRunner,
 ): void {
-  const { config, logger, policy, registry, redisUrl } = context;
+  const { config, logger, policy, registry } = context;
   // Blocking-style: a result recorded while Redis restarts waits for it rather than failing the probe.
-  const redis = createRedisClient(redisUrl, 'blocking');
+  const redis = context.redis.client('blocking');
   redis.on('error', (error) => logger.debug({ err: error }, 'batch redis client error'));
   parts.closers.push(['batch redis client', () => closeRedisClient(redis)]);
   const store = new BatchStore(redis, config.queueName, config.batch.resultTtlSeconds);
@@ -282,7 +307,7 @@ function startBatchWorker(
   });
   parts.batchWorker = startProbeWorker({
     queueName: batchQueueName(config.queueName),
-    connection: blockingOptionsFromUrl(redisUrl),
+    redis: context.redis,
     concurrency: config.batch.workerConcurrency,
     lockDurationMs: config.workerLockDurationMs,
     stalledIntervalMs: config.workerStalledIntervalMs,
@@ -295,14 +320,14 @@ function startBatchWorker(
 
 /** The API: its Redis client, the probe queue and its events, the monitors' routes, and the listening server. */
 async function startApi(context: ServiceContext, parts: ServiceParts): Promise<void> {
-  const { config, logger, policy, registry, redisUrl } = context;
-  const commands = createRedisClient(redisUrl, 'commands');
+  const { config, logger, policy, registry, redis } = context;
+  const commands = redis.client('commands');
   commands.on('error', (error) => logger.debug({ err: error }, 'redis command client error'));
   await waitForReady(commands, 10_000);
   parts.closers.push(['redis command client', () => closeRedisClient(commands)]);
-  const queue = new Queue<ProbeJobData, ProbeJobResult>(config.queueName, { connection: commands });
+  const queue = new Queue<ProbeJobData, ProbeJobResult>(config.queueName, redis.bullOn(commands));
   queue.on('error', (error) => logger.debug({ err: error }, 'queue error'));
-  const events = new QueueEvents(config.queueName, { connection: blockingOptionsFromUrl(redisUrl) });
+  const events = new QueueEvents(config.queueName, redis.bullBlocking());
   events.on('error', (error) => logger.debug({ err: error }, 'queue events error'));
   parts.closers.push(['probe queue', () => queue.close()], ['queue events', () => events.close()]);
   await events.waitUntilReady();
@@ -313,6 +338,7 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
   registerQueueDepth(registry, queue);
   const monitors = createMonitorApi({
     redis: commands,
+    keys: redis.keys,
     baseQueueName: config.queueName,
     config: context.monitorConfig,
     policy,
@@ -321,6 +347,7 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
   parts.closers.push(['monitor API', () => monitors.close()]);
   const batches = createBatchApi({
     redis: commands,
+    bull: redis.bullOn(commands),
     baseQueueName: config.queueName,
     settings: config.batch,
     policy,
@@ -393,13 +420,11 @@ function probeLookup(
 }
 
 /** The API's side of vantages: the registry it reads, the flows it adds, and a waiter on their comparisons. */
-async function startFanOut(context: ServiceContext, commands: Redis, parts: ServiceParts) {
-  const { config, logger, redisUrl } = context;
-  const fanOut = createFanOutSubmitter({ connection: commands, baseQueueName: config.queueName });
+async function startFanOut(context: ServiceContext, commands: RedisClient, parts: ServiceParts) {
+  const { config, logger, redis } = context;
+  const fanOut = createFanOutSubmitter({ bull: redis.bullOn(commands), baseQueueName: config.queueName });
   parts.closers.push(['fan-out submitter', () => fanOut.close()]);
-  const events = new QueueEvents(compareQueueName(config.queueName), {
-    connection: blockingOptionsFromUrl(redisUrl),
-  });
+  const events = new QueueEvents(compareQueueName(config.queueName), redis.bullBlocking());
   events.on('error', (error) => logger.debug({ err: error }, 'compare queue events error'));
   parts.closers.push(['compare queue events', () => events.close()]);
   await events.waitUntilReady();
@@ -410,7 +435,7 @@ async function startFanOut(context: ServiceContext, commands: Redis, parts: Serv
   parts.waiters.push(waiter);
   parts.closers.push(['compare waiter', () => waiter.close()]);
   return {
-    registry: new VantageRegistry(commands, config.queueName, config.vantage.heartbeatMs),
+    registry: new VantageRegistry(commands, redis.keys, config.queueName, config.vantage.heartbeatMs),
     fanOut,
     waiter,
     defaultTimeoutMs: config.probeDefaults.timeoutMs,
@@ -426,7 +451,8 @@ async function startWorkerMetrics(context: ServiceContext, worker: ProbeWorker, 
 
 /** A start that failed half-way: everything already started is closed at once, each close guarded. */
 async function undoStart(parts: ServiceParts, logger: Logger): Promise<void> {
-  const { worker, batchWorker, monitorWorkers, server, embedded, heartbeat, compareWorker } = parts;
+  const { worker, batchWorker, monitorWorkers, server, embedded, heartbeat, compareWorker, connector } =
+    parts;
   await runCleanups(
     [
       heartbeat && ['vantage heartbeat', () => heartbeat.close()],
@@ -436,6 +462,7 @@ async function undoStart(parts: ServiceParts, logger: Logger): Promise<void> {
       monitorWorkers && ['monitor workers', () => monitorWorkers.close(0)],
       server && ['server', () => server.close()],
       ...parts.closers.toReversed(),
+      connector && ['redis connector', () => connector.close()],
       embedded && ['embedded redis', () => embedded.stop()],
     ],
     (error, name) => logger.warn({ err: error, part: name }, 'cleanup after a failed start failed'),
@@ -461,9 +488,13 @@ async function shutDown(parts: ServiceParts, config: ServiceConfig, logger: Logg
   ]);
   for (const outcome of drained)
     if (outcome.status === 'rejected') logger.warn({ err: outcome.reason }, 'close failed');
-  const { embedded } = parts;
+  const { embedded, connector } = parts;
   await runCleanups(
-    [...parts.closers.toReversed(), embedded && ['embedded redis', () => embedded.stop()]],
+    [
+      ...parts.closers.toReversed(),
+      connector && ['redis connector', () => connector.close()],
+      embedded && ['embedded redis', () => embedded.stop()],
+    ],
     (error, name) => logger.warn({ err: error, part: name }, 'close failed'),
   );
   logger.info('shut down');
@@ -538,7 +569,7 @@ async function stopServer(server: Server | undefined, deadlineMs: number, logger
   );
 }
 
-function waitForReady(client: ReturnType<typeof createRedisClient>, timeoutMs: number): Promise<void> {
+function waitForReady(client: RedisClient, timeoutMs: number): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -559,8 +590,10 @@ async function runUntilSignalled(config: ServiceConfig, roles: ServiceRoles): Pr
   let service: RunningService;
   try {
     if (!roles.api || !roles.worker) {
-      if (config.redisUrl === undefined) {
-        throw new StartupError('set REDIS_URL: separate api and worker processes must share one Redis');
+      if (config.redis === undefined) {
+        throw new StartupError(
+          'set REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES: separate api and worker processes must share one Redis',
+        );
       }
     }
     service = await startService({ config, roles });

@@ -5,10 +5,10 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import express, { type Express, type RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ServiceConfig } from '../config.js';
+import type { RedisClient } from '../redis/connection.js';
 import { isRedisReady } from '../redis/connection.js';
 import { createMemoryGauge } from '../redis/memory.js';
 import type { OpenApiFragment } from '../requests/openapi.js';
@@ -29,7 +29,7 @@ export interface ApiDependencies {
   queue: Queue<ProbeJobData, ProbeJobResult>;
   waiter: JobWaiter;
   /** The fail-fast command client (rate limits, readiness). */
-  redis: Redis;
+  redis: RedisClient;
   registry: Registry;
   logger: Logger;
   policy: AddressPolicy;
@@ -243,7 +243,7 @@ function createQueueDashboard(queue: Queue, logger: Logger): RequestHandler {
   };
 }
 
-async function pingWithin(redis: Redis, timeoutMs: number): Promise<boolean> {
+async function pingWithin(redis: RedisClient, timeoutMs: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<boolean>((resolve) => {
     timer = setTimeout(() => resolve(false), timeoutMs);

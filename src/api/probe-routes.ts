@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Job, Queue } from 'bullmq';
 import { type Request, type Response, Router } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { isRedisReady } from '../redis/connection.js';
 import type { MemoryGauge } from '../redis/memory.js';
 import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
@@ -25,7 +25,7 @@ export interface ProbeRoutesOptions {
   queue: Queue<ProbeJobData, ProbeJobResult>;
   jobOptions: Parameters<Queue['add']>[2];
   waiter: JobWaiter;
-  redis: Redis;
+  redis: RedisClient;
   policy: AddressPolicy;
   queueMaxWaiting: number;
   memory: MemoryGauge;
@@ -174,7 +174,7 @@ function notFound(id: string): HttpProblem {
   });
 }
 
-function requireRedis(redis: Redis): void {
+function requireRedis(redis: RedisClient): void {
   if (!isRedisReady(redis)) {
     throw new HttpProblem(503, 'unavailable', 'the queue store (Redis) is unreachable; try again shortly', {
       retryAfterSeconds: 2,

@@ -1,7 +1,7 @@
 // Per-client rate limits kept in Redis, so every API replica shares one budget per key or address.
 import type { RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { RedisClient } from '../redis/connection.js';
 import { HttpProblem } from '../requests/problems.js';
 
 /**
@@ -9,7 +9,7 @@ import { HttpProblem } from '../requests/problems.js';
  * works with the ioredis client we already hold, and tells how long until the next point (Retry-After).
  */
 export function createRateLimit(options: {
-  redis: Redis;
+  redis: RedisClient;
   keyPrefix: string;
   points: number;
   windowSeconds: number;
@@ -60,7 +60,7 @@ export type FailureLimit = (clientId: string) => Promise<HttpProblem | undefined
  * answer stays 401, and the success path never touches this limiter.
  */
 export function createFailureLimit(options: {
-  redis: Redis;
+  redis: RedisClient;
   keyPrefix: string;
   points: number;
   windowSeconds: number;

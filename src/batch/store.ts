@@ -1,7 +1,7 @@
 // A batch in Redis: its state and counts, which URLs have ended (one bit each), their results in the order they
 // ended, and its bad lines. Every key of one batch is built by batchKeys and shares one hash tag, so each script
 // touches a single slot; nothing here spans two batches in one command.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { BatchItem, ItemCause, ItemStatus } from './item.js';
 
 /** The keys of one batch, all in the hash slot of `{<prefix>:batch:<id>}`. */
@@ -115,10 +115,10 @@ interface BatchCommands {
 }
 
 export class BatchStore {
-  private readonly redis: Redis & BatchCommands;
+  private readonly redis: RedisClient & BatchCommands;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly prefix: string,
     private readonly ttlSeconds: number,
   ) {
@@ -130,7 +130,7 @@ export class BatchStore {
     ] as const) {
       if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: keys, lua: script });
     }
-    this.redis = redis as Redis & BatchCommands;
+    this.redis = redis as RedisClient & BatchCommands;
   }
 
   keys(id: string) {
@@ -272,7 +272,7 @@ export class BatchStore {
   }
 }
 
-async function execOrThrow(multi: ReturnType<Redis['multi']>): Promise<void> {
+async function execOrThrow(multi: ReturnType<RedisClient['multi']>): Promise<void> {
   const replies = await multi.exec();
   for (const [error] of replies ?? []) if (error) throw error;
   if (replies === null) throw new Error('batch write discarded');

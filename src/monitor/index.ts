@@ -1,7 +1,7 @@
 // Scheduled monitoring: what the service wires in (API routes, the status page, metrics, worker processors).
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
+import type { Keyspace, RedisClient } from '../redis/connection.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { ChannelStore } from './alerting/channel-store.js';
 import { channelPolicyOf } from './alerting/destination-policy.js';
@@ -41,7 +41,9 @@ export interface MonitorApi extends MonitorApiDeps, ChannelApiDeps {
  * and the senders' connections; the client stays its owner's.
  */
 export function createMonitorApi(options: {
-  redis: Redis;
+  redis: RedisClient;
+  /** Where the store's keys and the queue's prefix are (hash-tagged on a Cluster). */
+  keys: Keyspace;
   baseQueueName: string;
   config: MonitorConfig;
   policy: AddressPolicy;
@@ -49,12 +51,13 @@ export function createMonitorApi(options: {
 }): MonitorApi {
   const { config } = options;
   const store = new MonitorStore(options.redis, {
-    keyPrefix: monitorKeyPrefix(options.baseQueueName),
+    keyPrefix: monitorKeyPrefix(options.keys, options.baseQueueName),
     historyMaxAgeSeconds: config.history.maxAgeSeconds,
     historyMaxEntries: config.history.maxEntries,
   });
   const queue: MonitorQueue = new Queue(monitorQueueName(options.baseQueueName), {
     connection: options.redis,
+    prefix: options.keys.bullPrefix,
   });
   queue.on('error', () => undefined); // Redis away: routes answer 503 problems; the queue reconnects by itself.
   const scheduler = new MonitorScheduler(queue, config.firstTickDelayMs);
@@ -63,7 +66,7 @@ export function createMonitorApi(options: {
   const senders = createChannelSenders({ policy: channelPolicy, timeoutMs: config.alerts.timeoutMs });
   return {
     store,
-    channels: new ChannelStore(options.redis, monitorKeyPrefix(options.baseQueueName)),
+    channels: new ChannelStore(options.redis, monitorKeyPrefix(options.keys, options.baseQueueName)),
     senders,
     channelPolicy,
     publicBaseUrl: config.publicBaseUrl,

@@ -1,5 +1,5 @@
 // Monitors, their state, run history, uptime counters and incidents in Redis.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { HistoryEntry, MonitorRecord } from './records.js';
 import type { RunResult } from './run-result.js';
 import { initialStatus, type MonitorStatus } from './state-machine.js';
@@ -68,11 +68,11 @@ export interface CounterKeys {
 export type CasOutcome = 'written' | 'writtenWithPending' | 'conflict' | 'deleted';
 
 export class MonitorStore {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   private readonly settings: StoreSettings;
   private readonly prefix: string;
 
-  constructor(redis: Redis, settings: StoreSettings) {
+  constructor(redis: RedisClient, settings: StoreSettings) {
     this.redis = redis;
     this.settings = settings;
     this.prefix = settings.keyPrefix;

@@ -4,7 +4,7 @@ import { type Job, Queue, QueueEvents, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { closeOnce, closeWithin, runCleanups } from '../lifecycle.js';
-import { blockingOptionsFromUrl, closeRedisClient, createRedisClient } from '../redis/connection.js';
+import { closeRedisClient, type Keyspace, type RedisConnector } from '../redis/connection.js';
 import type { ProbeDefaults } from '../requests/probe-options.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { createFanOutSubmitter } from '../vantages/fan-out.js';
@@ -26,7 +26,8 @@ import { MonitorStore } from './store.js';
 import type { MonitorVantages } from './vantage-run.js';
 
 export interface MonitorWorkersDeps {
-  redisUrl: string;
+  /** Makes every Redis client and BullMQ connection of the monitor workers. */
+  redis: RedisConnector;
   /** The service's QUEUE_NAME: monitor runs and alerts use "<name>-monitors" and "<name>-alerts". */
   baseQueueName: string;
   config: MonitorConfig;
@@ -53,25 +54,27 @@ export interface MonitorWorkers {
   close(deadlineMs?: number): Promise<void>;
 }
 
-export function monitorKeyPrefix(baseQueueName: string): string {
-  return `${baseQueueName}:monitor`;
+/** The monitor store's keys: one group, since its scripts and MULTIs span monitors, statuses and incidents. */
+export function monitorKeyPrefix(keys: Keyspace, baseQueueName: string): string {
+  return keys.group(`${baseQueueName}:monitor`);
 }
 
 export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
   const { config, logger } = deps;
-  const redis = createRedisClient(deps.redisUrl, 'blocking');
+  const redis = deps.redis.client('blocking');
   redis.on('error', (error) => logger.debug({ err: error }, 'monitor redis error'));
   const store = new MonitorStore(redis, {
-    keyPrefix: monitorKeyPrefix(deps.baseQueueName),
+    keyPrefix: monitorKeyPrefix(deps.redis.keys, deps.baseQueueName),
     historyMaxAgeSeconds: config.history.maxAgeSeconds,
     historyMaxEntries: config.history.maxEntries,
   });
   // The queues get a client of their own: BullMQ defines its ~60 scripts on the client it is given, and ioredis
   // copies every defined script into each MULTI, which made the store's per-run MULTI the worker's top cost.
-  const queueRedis = createRedisClient(deps.redisUrl, 'blocking');
+  const queueRedis = deps.redis.client('blocking');
   queueRedis.on('error', (error) => logger.debug({ err: error }, 'monitor queue redis error'));
-  const runQueue: MonitorQueue = new Queue(monitorQueueName(deps.baseQueueName), { connection: queueRedis });
-  const alertQueue: AlertQueue = new Queue(alertQueueName(deps.baseQueueName), { connection: queueRedis });
+  const queueBull = deps.redis.bullOn(queueRedis);
+  const runQueue: MonitorQueue = new Queue(monitorQueueName(deps.baseQueueName), queueBull);
+  const alertQueue: AlertQueue = new Queue(alertQueueName(deps.baseQueueName), queueBull);
   runQueue.on('error', (error) => logger.debug({ err: error }, 'monitor queue error'));
   alertQueue.on('error', (error) => logger.debug({ err: error }, 'alert queue error'));
   const scheduler = new MonitorScheduler(runQueue, config.firstTickDelayMs);
@@ -82,15 +85,18 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
   // Monitors with vantages fan out like POST /probe and wait for the comparison. The events are read only by a
   // process that runs such a monitor: every reader of the stream is woken by every fan-out's events.
   let compareEvents: Promise<QueueEvents> | undefined;
-  const fanOut = createFanOutSubmitter({ connection: queueRedis, baseQueueName: deps.baseQueueName });
+  const fanOut = createFanOutSubmitter({ bull: queueBull, baseQueueName: deps.baseQueueName });
   const vantages: MonitorVantages = {
-    registry: new VantageRegistry(queueRedis, deps.baseQueueName, deps.vantageHeartbeatMs ?? 5000),
+    registry: new VantageRegistry(
+      queueRedis,
+      deps.redis.keys,
+      deps.baseQueueName,
+      deps.vantageHeartbeatMs ?? 5000,
+    ),
     fanOut,
     compareEvents() {
       compareEvents ??= (async () => {
-        const events = new QueueEvents(compareQueueName(deps.baseQueueName), {
-          connection: blockingOptionsFromUrl(deps.redisUrl),
-        });
+        const events = new QueueEvents(compareQueueName(deps.baseQueueName), deps.redis.bullBlocking());
         events.on('error', (error) => logger.debug({ err: error }, 'compare queue events error'));
         await events.waitUntilReady();
         return events;
@@ -131,7 +137,7 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
       return outcome.outcome;
     },
     {
-      connection: blockingOptionsFromUrl(deps.redisUrl),
+      ...deps.redis.bullBlocking(),
       concurrency: config.concurrency,
       lockDuration: deps.lockDurationMs ?? 30_000,
       stalledInterval: deps.stalledIntervalMs ?? 30_000,
@@ -141,9 +147,9 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
   runWorker.on('error', (error) => logger.warn({ err: error }, 'monitor worker connection error'));
   runWorker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'monitor run failed'));
 
-  const channels = new ChannelStore(redis, monitorKeyPrefix(deps.baseQueueName));
+  const channels = new ChannelStore(redis, monitorKeyPrefix(deps.redis.keys, deps.baseQueueName));
   const alerts = startAlertWorker({
-    redisUrl: deps.redisUrl,
+    redis: deps.redis,
     baseQueueName: deps.baseQueueName,
     config,
     policy: deps.policy,

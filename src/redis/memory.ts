@@ -1,5 +1,5 @@
 // How close Redis is to its memory cap, read at most once a second, so submissions stop before writes fail.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 
 export interface RedisMemory {
   usedBytes: number;
@@ -21,7 +21,11 @@ export function parseMemoryInfo(info: string): RedisMemory {
  * One INFO MEMORY per second at most, shared by all requests in between. A failed read is not "near cap": the
  * request goes on and meets Redis's own error, which the caller answers as 503 anyway.
  */
-export function createMemoryGauge(redis: Redis, highWaterPercent: number, maxAgeMs = 1000): MemoryGauge {
+export function createMemoryGauge(
+  redis: RedisClient,
+  highWaterPercent: number,
+  maxAgeMs = 1000,
+): MemoryGauge {
   let reading: RedisMemory | undefined;
   let readAtMs = Number.NEGATIVE_INFINITY;
   let pending: Promise<RedisMemory | undefined> | undefined;

@@ -1,8 +1,8 @@
 // A fan-out's parts as they finish: each vantage's result written into its comparison's job hash, and the last
 // one to arrive releasing the comparison early. One Lua script on one key, so it is atomic and Cluster-safe.
 import { createHash } from 'node:crypto';
-import { Queue, type RedisOptions } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Queue } from 'bullmq';
+import type { RedisClient, RedisConnector } from '../redis/connection.js';
 import type { ProbeJobResult } from '../requests/probe-job.js';
 import { compareQueueName } from './registry.js';
 
@@ -61,16 +61,17 @@ export interface FanOutPartRecorder {
  */
 export function createFanOutPartRecorder(options: {
   baseQueueName: string;
-  connection: RedisOptions;
+  /** Opens the recorder's client; the comparison's queue takes the connector's prefix, so its job key is found. */
+  redis: RedisConnector;
 }): FanOutPartRecorder {
-  let opened: { redis: Redis; compareQueue: Queue } | undefined;
+  let opened: { redis: RedisClient; compareQueue: Queue } | undefined;
   const open = () => {
     if (!opened) {
-      const redis = new Redis(options.connection);
-      opened = {
-        redis,
-        compareQueue: new Queue(compareQueueName(options.baseQueueName), { connection: redis }),
-      };
+      const redis = options.redis.client('blocking');
+      redis.on('error', () => undefined);
+      const compareQueue = new Queue(compareQueueName(options.baseQueueName), options.redis.bullOn(redis));
+      compareQueue.on('error', () => undefined);
+      opened = { redis, compareQueue };
     }
     return opened;
   };
@@ -101,7 +102,7 @@ export function createFanOutPartRecorder(options: {
   };
 }
 
-async function runRecordScript(redis: Redis, key: string, args: string[]): Promise<number> {
+async function runRecordScript(redis: RedisClient, key: string, args: string[]): Promise<number> {
   try {
     return Number(await redis.evalsha(recordPartSha, 1, key, ...args));
   } catch (error) {
@@ -112,7 +113,7 @@ async function runRecordScript(redis: Redis, key: string, args: string[]): Promi
 
 /** The comparison's side: every part written so far, by vantage (one HMGET). */
 export async function readParts(
-  redis: Redis,
+  redis: RedisClient,
   jobKey: string,
   vantages: string[],
 ): Promise<Map<string, PartOutcome>> {

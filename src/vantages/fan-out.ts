@@ -2,11 +2,11 @@
 // delayed, until the probe's deadline. Each part writes its result into the comparison's hash as it finishes;
 // the last one promotes the comparison at once. A vantage that never answers leaves it to run at the deadline,
 // where its part is marked lost and its orphaned job removed.
-import { type Job, type JobsOptions, Queue, type RedisOptions, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { type Job, type JobsOptions, Queue, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { compareVantages } from '../diagnosis/compare.js';
 import { closeOnce } from '../lifecycle.js';
+import type { BullConnection, RedisClient } from '../redis/connection.js';
 import { type ProbeJobData, type ProbeJobResult, probeJobName } from '../requests/probe-job.js';
 import type { MultiVantageReport, VantageResult } from '../types.js';
 import { type PartOutcome, readParts } from './fan-out-parts.js';
@@ -40,14 +40,22 @@ export interface FanOutSubmitter {
   close(): Promise<void>;
 }
 
-/** Queues by name on one connection, made on first use and closed together. */
-function queueCache(connection: Redis) {
+/**
+ * Queues by name on one connection, made on first use and closed together. A connection error reaches the caller
+ * as a rejected command; the events need a listener so BullMQ does not print each reconnect while Redis is away
+ * or failing over.
+ */
+function queueCache(
+  bull: BullConnection,
+  onError: (error: Error, queueName: string) => void = () => undefined,
+) {
   const queues = new Map<string, Queue>();
   return {
     of(name: string): Queue {
       let queue = queues.get(name);
       if (!queue) {
-        queue = new Queue(name, { connection });
+        queue = new Queue(name, bull);
+        queue.on('error', (error) => onError(error, name));
         queues.set(name, queue);
       }
       return queue;
@@ -60,10 +68,11 @@ function queueCache(connection: Redis) {
 
 /** The API's (and the monitors') side: adds the comparison, then the parts. */
 export function createFanOutSubmitter(options: {
-  connection: Redis;
+  /** A command client and the queues' prefix (RedisConnector.bullOn). */
+  bull: BullConnection;
   baseQueueName: string;
 }): FanOutSubmitter {
-  const queues = queueCache(options.connection);
+  const queues = queueCache(options.bull);
   const compareQueue = queues.of(compareQueueName(options.baseQueueName)) as Queue<
     CompareJobData,
     ProbeJobResult
@@ -142,13 +151,16 @@ function vantageResultOf(
 /** Every worker process runs this: the comparison of fan-outs, when their last part arrives or at the deadline. */
 export function startCompareWorker(options: {
   baseQueueName: string;
-  connection: RedisOptions;
+  /** A blocking connection and the queues' prefix (RedisConnector.bullBlocking). */
+  bull: BullConnection;
   /** A command client for reading the parts and removing orphaned ones. */
-  redis: Redis;
+  redis: RedisClient;
   logger: Logger;
 }): CompareWorker {
   const { logger } = options;
-  const queues = queueCache(options.redis);
+  const queues = queueCache({ connection: options.redis, prefix: options.bull.prefix }, (error, queueName) =>
+    logger.debug({ err: error, queueName }, 'compare queue error'),
+  );
   const compareQueue = queues.of(compareQueueName(options.baseQueueName));
 
   /** Parts still queued or running at the deadline: removed when not running; one taken up later expires. */
@@ -183,10 +195,7 @@ export function startCompareWorker(options: {
   const worker = new Worker<CompareJobData, ProbeJobResult>(
     compareQueueName(options.baseQueueName),
     compare,
-    {
-      connection: options.connection,
-      concurrency: 16,
-    },
+    { ...options.bull, concurrency: 16 },
   );
   worker.on('error', (error) => logger.warn({ err: error }, 'compare worker connection error'));
   worker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'compare job failed'));

@@ -1,6 +1,6 @@
 // Vantage points: workers in other networks that advertise themselves in Redis with a heartbeat, and the
 // selection of live vantages a request names.
-import type { Redis } from 'ioredis';
+import type { Keyspace, RedisClient } from '../redis/connection.js';
 
 export interface VantageInfo {
   name: string;
@@ -38,11 +38,13 @@ export class VantageRegistry {
   private lastList: { atMs: number; vantages: Promise<LiveVantage[]> } | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
+    keys: Keyspace,
     baseQueueName: string,
     private readonly heartbeatMs: number,
   ) {
-    this.setKey = `${baseQueueName}:vantages`;
+    // One group: beat and remove write the set and a vantage's details in one MULTI, and list reads them with MGET.
+    this.setKey = keys.group(`${baseQueueName}:vantages`);
   }
 
   private infoKey(name: string): string {

@@ -1,9 +1,9 @@
 // A BullMQ worker that runs probe jobs, with metrics and a shutdown that finishes work up to a deadline.
 
-import type { RedisOptions } from 'bullmq';
 import { Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { closeOnce, closeWithin } from '../lifecycle.js';
+import type { RedisConnector } from '../redis/connection.js';
 import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
 import { probeJobSchema } from '../requests/schemas.js';
 import {
@@ -19,7 +19,8 @@ export interface ProbeWorkerOptions {
   queueName: string;
   /** More queues the same processor takes jobs from (a vantage's own queue). */
   extraQueueNames?: string[];
-  connection: RedisOptions;
+  /** Gives each queue's Worker its blocking connection and key prefix, and the fan-out parts their client. */
+  redis: RedisConnector;
   concurrency: number;
   lockDurationMs: number;
   stalledIntervalMs: number;
@@ -46,7 +47,7 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
   const { metrics, logger, runner } = options;
   const parts = createFanOutPartRecorder({
     baseQueueName: options.queueName,
-    connection: options.connection,
+    redis: options.redis,
   });
   /** A vantage's part of a fan-out: its outcome goes to the comparison. Not written, it is lost at the deadline. */
   const recordPart = async (part: FanOutPart, outcome: PartOutcome): Promise<PartReceipt> => {
@@ -95,7 +96,7 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
 
   const workers = [options.queueName, ...(options.extraQueueNames ?? [])].map((queueName) => {
     const worker = new Worker<ProbeJobData, ProbeJobResult | PartReceipt>(queueName, processor, {
-      connection: options.connection,
+      ...options.redis.bullBlocking(),
       concurrency: options.concurrency,
       lockDuration: options.lockDurationMs,
       stalledInterval: options.stalledIntervalMs,

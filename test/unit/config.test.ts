@@ -7,7 +7,7 @@ describe('loadConfig', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
       port: 8080,
-      redisUrl: undefined,
+      redis: undefined,
       workerConcurrency: 16,
       apiKeys: [],
       isPrivateAllowed: false,
@@ -73,6 +73,6 @@ describe('loadConfig', () => {
   });
 
   it('treats an empty variable as unset', () => {
-    expect(loadConfig({ PORT: '', REDIS_URL: '' })).toMatchObject({ port: 8080, redisUrl: undefined });
+    expect(loadConfig({ PORT: '', REDIS_URL: '' })).toMatchObject({ port: 8080, redis: undefined });
   });
 });

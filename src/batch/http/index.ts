@@ -1,9 +1,9 @@
 // What the service wires for batches: the API side (routes, store, the batch lane's queue) and the worker side.
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { BatchSettings } from '../../config.js';
 import { closeOnce } from '../../lifecycle.js';
+import type { BullConnection, RedisClient } from '../../redis/connection.js';
 import type { MemoryGauge } from '../../redis/memory.js';
 import type { ProbeJobData, ProbeJobResult } from '../../requests/probe-job.js';
 import type { AddressPolicy } from '../../safety/address-policy.js';
@@ -24,7 +24,9 @@ export interface BatchApi {
 }
 
 export function createBatchApi(options: {
-  redis: Redis;
+  redis: RedisClient;
+  /** The batch queue's connection and key prefix (RedisConnector.bullOn): the batch workers read that queue. */
+  bull: BullConnection;
   baseQueueName: string;
   settings: BatchSettings;
   policy: AddressPolicy;
@@ -35,9 +37,7 @@ export function createBatchApi(options: {
 }): BatchApi {
   const { settings } = options;
   const store = new BatchStore(options.redis, options.baseQueueName, settings.resultTtlSeconds);
-  const queue = new Queue<ProbeJobData, ProbeJobResult>(batchQueueName(options.baseQueueName), {
-    connection: options.redis,
-  });
+  const queue = new Queue<ProbeJobData, ProbeJobResult>(batchQueueName(options.baseQueueName), options.bull);
   queue.on('error', () => undefined); // Redis away: routes answer 503 problems; the queue reconnects by itself.
   const metrics = batchMetricsOf(options.registry);
   const closing = new AbortController();

@@ -2,8 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import express, { type Request, type Response, Router } from 'express';
-import type { Redis } from 'ioredis';
-import { isRedisReady } from '../../redis/connection.js';
+import { isRedisReady, type RedisClient } from '../../redis/connection.js';
 import type { MemoryGauge } from '../../redis/memory.js';
 import {
   fieldErrorsOf,
@@ -37,7 +36,7 @@ export interface BatchRoutesOptions {
   queue: BatchQueue;
   record: ItemRecorder;
   metrics: BatchMetrics;
-  redis: Redis;
+  redis: RedisClient;
   policy: AddressPolicy;
   memory: MemoryGauge;
   limits: { maxUrls: number; maxRunning: number; maxBodyBytes: number };
@@ -284,7 +283,7 @@ function linksOf(id: string) {
 /** The batch named in the path, when it exists and belongs to the caller's key (without keys, to anyone). */
 async function ownedBatch(
   store: BatchStore,
-  redis: Redis,
+  redis: RedisClient,
   request: Request,
   response: Response,
 ): Promise<BatchRecord> {
@@ -324,7 +323,7 @@ function notFound(id: string): HttpProblem {
   });
 }
 
-function requireRedis(redis: Redis): void {
+function requireRedis(redis: RedisClient): void {
   if (!isRedisReady(redis)) {
     throw new HttpProblem(503, 'unavailable', 'the queue store (Redis) is unreachable; try again shortly', {
       retryAfterSeconds: 2,

@@ -4,7 +4,7 @@ import type { EventEmitter } from 'node:events';
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
-import { blockingOptionsFromUrl } from '../../redis/connection.js';
+import type { RedisConnector } from '../../redis/connection.js';
 import type { AddressPolicy } from '../../safety/address-policy.js';
 import { checkTargetUrl, refuseTargets } from '../../safety/target-check.js';
 import type { MonitorConfig } from '../config.js';
@@ -28,7 +28,8 @@ import { DeliveryLanes, destinationOf } from './delivery-lanes.js';
 import { createChannelSenders } from './senders.js';
 
 export interface AlertWorkerDeps {
-  redisUrl: string;
+  /** Hands the worker its blocking connection and the queues' key prefix. */
+  redis: RedisConnector;
   baseQueueName: string;
   config: MonitorConfig;
   /** The policy for webhooks (the service's); channels use `channelPolicy`. */
@@ -170,7 +171,7 @@ export function startAlertWorker(deps: AlertWorkerDeps): AlertWorker {
     alertQueueName(deps.baseQueueName),
     (job, token) => (job.name === channelJobName ? processChannel(job, token) : processWebhook(job, token)),
     {
-      connection: blockingOptionsFromUrl(deps.redisUrl),
+      ...deps.redis.bullBlocking(),
       concurrency: config.alerts.concurrency,
       settings: {
         backoffStrategy: (attemptsMade, _type, error) =>

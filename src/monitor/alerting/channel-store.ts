@@ -1,5 +1,5 @@
 // Notification channels in Redis: one hash, channel id → record as JSON.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/connection.js';
 import type { ChannelRecord } from './channel-settings.js';
 
 /**
@@ -14,7 +14,7 @@ export class ChannelStore {
   private readonly keys: { records: string };
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     keyPrefix: string,
   ) {
     this.keys = channelKeys(keyPrefix);

@@ -1,6 +1,7 @@
 // Batched reads of the counters behind the status page: one pipeline per chunk of monitors, not round trips
 // per monitor. The keys are the store's (MonitorStore.counterKeys), the fields `<bucket>:<kind>` counts.
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from '../../redis/connection.js';
 import type { CounterKeys, CountKind } from '../store.js';
 
 export type Counts = Record<CountKind, number>;
@@ -44,13 +45,13 @@ export interface CounterWindow {
 
 /** What the reads need of the store: its client and where each monitor's counters are. */
 export interface CounterSource {
-  redis: Redis;
+  redis: RedisClient;
   counterKeys(id: string): CounterKeys;
 }
 
 /** Sends `queue`'s commands for each item, one pipeline per chunk, and parses each item's replies in order. */
 async function pipelined<Item, Reading>(
-  redis: Redis,
+  redis: RedisClient,
   items: Item[],
   queue: (pipeline: ChainableCommander, item: Item) => void,
   parse: (next: () => unknown, item: Item) => Reading,

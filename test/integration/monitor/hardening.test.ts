@@ -15,6 +15,7 @@ import {
 import { loadMonitorConfig } from '../../../src/monitor/config.js';
 import { monitorQueueName } from '../../../src/monitor/scheduler.js';
 import { type MonitorWorkers, startMonitorWorkers } from '../../../src/monitor/workers.js';
+import { connectorForUrl } from '../../../src/redis/connection.js';
 import type { AddressPolicy } from '../../../src/safety/address-policy.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import { eventually, startDnsServer } from '../service/support.js';
@@ -83,7 +84,7 @@ function startWorkers(options: {
       )
     : pino({ level: 'silent' });
   const workers = startMonitorWorkers({
-    redisUrl: redis.url,
+    redis: connectorForUrl(redis.url, options.queueName),
     baseQueueName: options.queueName,
     config,
     probeDefaults,

@@ -21,6 +21,7 @@ import {
 import type { MonitorRecord } from '../../../src/monitor/records.js';
 import type { RunEvent } from '../../../src/monitor/runner.js';
 import { type MonitorWorkers, startMonitorWorkers } from '../../../src/monitor/workers.js';
+import { connectorForUrl } from '../../../src/redis/connection.js';
 import { problemMiddleware } from '../../../src/requests/problems.js';
 import type { AddressPolicy } from '../../../src/safety/address-policy.js';
 import { createAddressPolicy } from '../../../src/safety/address-policy.js';
@@ -68,9 +69,17 @@ export async function startMonitorHarness(options: {
   const logger = pino({ level: 'silent' });
   const registry = new Registry();
   const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1 });
-  const api = createMonitorApi({ redis, baseQueueName: 'test', config, policy, registry });
+  const connector = connectorForUrl(options.redisUrl, 'test');
+  const api = createMonitorApi({
+    redis,
+    keys: connector.keys,
+    baseQueueName: 'test',
+    config,
+    policy,
+    registry,
+  });
   const workers = startMonitorWorkers({
-    redisUrl: options.redisUrl,
+    redis: connector,
     baseQueueName: 'test',
     config,
     probeDefaults: options.probeDefaults ?? probeDefaults,

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blockingOptionsFromUrl } from '../../../src/redis/connection.js';
+import { connectorForUrl, type RedisConnector } from '../../../src/redis/connection.js';
 import type { AddressPolicy } from '../../../src/safety/address-policy.js';
 import { type CompareWorker, startCompareWorker } from '../../../src/vantages/fan-out.js';
 import {
@@ -36,6 +36,7 @@ const policy: AddressPolicy = (address) =>
 
 let redis: TestRedis;
 let client: Redis;
+let connector: RedisConnector;
 let site: SwitchableSite;
 let middlebox: net.Server;
 let receiver: WebhookReceiver;
@@ -55,7 +56,7 @@ async function startVantage(name: string, resolver: string): Promise<void> {
     startProbeWorker({
       queueName,
       extraQueueNames: [vantageQueueName(queueName, name)],
-      connection: blockingOptionsFromUrl(redis.url),
+      redis: connector,
       concurrency: 4,
       lockDurationMs: 30_000,
       stalledIntervalMs: 30_000,
@@ -75,7 +76,7 @@ async function startVantage(name: string, resolver: string): Promise<void> {
   );
   heartbeats.push(
     await startVantageHeartbeat({
-      registry: new VantageRegistry(client, queueName, 5000),
+      registry: new VantageRegistry(client, connector.keys, queueName, 5000),
       info: { name, labels: {}, version: 'test', concurrency: 4 },
       heartbeatMs: 5000,
       onError: () => undefined,
@@ -86,6 +87,7 @@ async function startVantage(name: string, resolver: string): Promise<void> {
 beforeAll(async () => {
   redis = await startRedis();
   client = new Redis(redis.url, { maxRetriesPerRequest: null });
+  connector = connectorForUrl(redis.url, queueName);
   site = await startSwitchableSite();
   const port = Number(new URL(site.url).port);
   middlebox = await startNameResettingMiddlebox(port, ['www.shop.internal']);
@@ -96,7 +98,7 @@ beforeAll(async () => {
   for (const name of ['a', 'b', 'c']) await startVantage(name, (dns[name] as TestDnsServer).resolver);
   compareWorker = startCompareWorker({
     baseQueueName: queueName,
-    connection: blockingOptionsFromUrl(redis.url),
+    bull: connector.bullBlocking(),
     redis: client,
     logger: pino({ level: 'silent' }),
   });

@@ -1,7 +1,6 @@
 // Our own infrastructure failing is retried with backoff; a Redis outage during a probe loses nothing.
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blockingOptionsFromUrl } from '../../../src/redis/connection.js';
 import type { ProbeRunner } from '../../../src/worker/processor.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import {
@@ -64,7 +63,7 @@ describe('an infrastructure error thrown by the processor', () => {
       },
       wrapRunner: failFirst,
     });
-    queue = new Queue(queueName, { connection: blockingOptionsFromUrl(redis.url) });
+    queue = new Queue(queueName, { connection: { url: redis.url, maxRetriesPerRequest: null } });
   });
 
   afterAll(async () => {

@@ -19,7 +19,8 @@ import { startNameResettingMiddlebox } from '../../support/middlebox.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 
 export async function startTestService(options: {
-  redisUrl: string;
+  /** REDIS_URL; unset when `env` names the Redis another way (REDIS_SENTINELS, REDIS_CLUSTER_NODES). */
+  redisUrl?: string;
   env?: Record<string, string>;
   roles?: ServiceRoles;
   policy?: AddressPolicy;
@@ -28,7 +29,7 @@ export async function startTestService(options: {
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
-    REDIS_URL: options.redisUrl,
+    ...(options.redisUrl === undefined ? {} : { REDIS_URL: options.redisUrl }),
     LOG_LEVEL: 'silent',
     SHUTDOWN_DEADLINE_MS: '5000',
     RATE_LIMIT_POINTS: '100000',

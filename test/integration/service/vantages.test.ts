@@ -3,6 +3,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyspaceFor } from '../../../src/redis/connection.js';
 import { compareQueueName, VantageRegistry, vantageQueueName } from '../../../src/vantages/registry.js';
 import { getJson, postJson, startTwoVantages, type TwoVantages } from './support.js';
 
@@ -106,7 +107,7 @@ describe('vantage points', () => {
     const ghostQueue = new Queue(vantageQueueName(queueName, 'ghost'), { connection: client });
     try {
       // A heartbeat with no worker behind it: a vantage that died after its last beat.
-      await new VantageRegistry(client, queueName, 60_000).beat({
+      await new VantageRegistry(client, keyspaceFor(undefined, queueName), queueName, 60_000).beat({
         name: 'ghost',
         labels: {},
         version: 'test',
@@ -131,7 +132,7 @@ describe('vantage points', () => {
         active: 0,
       });
     } finally {
-      await new VantageRegistry(client, queueName, 60_000).remove('ghost');
+      await new VantageRegistry(client, keyspaceFor(undefined, queueName), queueName, 60_000).remove('ghost');
       await ghostQueue.close();
       client.disconnect();
     }
@@ -151,7 +152,7 @@ describe('vantage points', () => {
   it('drops a vantage from the list once it stops beating', async () => {
     const client = new Redis(redis.url, { maxRetriesPerRequest: null });
     try {
-      const registry = new VantageRegistry(client, queueName, 1000);
+      const registry = new VantageRegistry(client, keyspaceFor(undefined, queueName), queueName, 1000);
       const oldMs = Date.now() - 10_000;
       await registry.beat({ name: 'stale', labels: {}, version: 'test', concurrency: 1 }, oldMs);
       expect((await registry.list()).map((vantage) => vantage.name)).not.toContain('stale');

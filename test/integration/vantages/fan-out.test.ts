@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { blockingOptionsFromUrl } from '../../../src/redis/connection.js';
+import { connectorForUrl, type RedisConnector } from '../../../src/redis/connection.js';
 import type { ProbeJobResult } from '../../../src/requests/probe-job.js';
 import type { MultiVantageReport, Report } from '../../../src/types.js';
 import {
@@ -60,15 +60,17 @@ const live = (name: string): LiveVantage => ({
 
 let redis: TestRedis;
 let client: Redis;
+let connector: RedisConnector;
 let submitter: FanOutSubmitter;
 let events: QueueEvents;
 const closers: Array<() => Promise<unknown>> = [];
 
 beforeAll(async () => {
   redis = await startRedis();
+  connector = connectorForUrl(redis.url, queueName);
   client = new Redis(redis.url, { maxRetriesPerRequest: null });
-  submitter = createFanOutSubmitter({ connection: client, baseQueueName: queueName });
-  events = new QueueEvents(compareQueueName(queueName), { connection: blockingOptionsFromUrl(redis.url) });
+  submitter = createFanOutSubmitter({ bull: connector.bullOn(client), baseQueueName: queueName });
+  events = new QueueEvents(compareQueueName(queueName), connector.bullBlocking());
   await events.waitUntilReady();
 });
 
@@ -80,6 +82,7 @@ afterAll(async () => {
   await events?.close();
   await submitter?.close();
   client?.disconnect();
+  await connector?.close();
   await redis?.dispose();
 });
 
@@ -87,7 +90,7 @@ function compareWorker(): CompareWorker {
   const own = new Redis(redis.url, { maxRetriesPerRequest: null });
   const worker = startCompareWorker({
     baseQueueName: queueName,
-    connection: blockingOptionsFromUrl(redis.url),
+    bull: connector.bullBlocking(),
     redis: own,
     logger: silent,
   });
@@ -101,7 +104,7 @@ function compareWorker(): CompareWorker {
 function recorder(): FanOutPartRecorder {
   const parts = createFanOutPartRecorder({
     baseQueueName: queueName,
-    connection: blockingOptionsFromUrl(redis.url),
+    redis: connector,
   });
   closers.push(() => parts.close());
   return parts;
@@ -272,7 +275,7 @@ describe('a vantage whose worker process is killed mid-probe', () => {
     const steady = startProbeWorker({
       queueName,
       extraQueueNames: [vantageQueueName(queueName, 'steady')],
-      connection: blockingOptionsFromUrl(redis.url),
+      redis: connector,
       concurrency: 2,
       lockDurationMs: 30_000,
       stalledIntervalMs: 30_000,
@@ -307,7 +310,7 @@ describe('a vantage whose worker process is killed mid-probe', () => {
     closers.push(async () => {
       if (doomed.exitCode === null && doomed.signalCode === null) doomed.kill('SIGKILL');
     });
-    const registry = new VantageRegistry(client, queueName, 1000);
+    const registry = new VantageRegistry(client, connector.keys, queueName, 1000);
     for (
       let attempt = 0;
       !(await registry.list()).some((vantage) => vantage.name === 'doomed');

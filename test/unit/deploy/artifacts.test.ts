@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { environmentSchema, loadConfig } from '../../../src/config.js';
+import { loadConfig, serviceVariableNames } from '../../../src/config.js';
 import { loadMonitorConfig, monitorVariableNames } from '../../../src/monitor/config.js';
 import {
   type ComposeService,
@@ -22,7 +22,7 @@ import {
 } from '../../support/deploy-artifacts.js';
 
 /** Every variable reach's configuration reads: the service schema's fields and the monitoring variables. */
-const knownVariables = new Set<string>([...Object.keys(environmentSchema.shape), ...monitorVariableNames]);
+const knownVariables = new Set<string>([...serviceVariableNames, ...monitorVariableNames]);
 
 /** Read by the platform rather than by reach's configuration: Express runs in production mode with it. */
 const platformVariables = new Set(['NODE_ENV']);
@@ -123,13 +123,13 @@ describe('docker-compose.yml', () => {
 
   it('points both roles at the compose redis service, started and healthy first', () => {
     for (const name of ['api', 'worker']) {
-      const redisUrl = loadConfig(containerEnvironment(name)).redisUrl;
-      expect(redisUrl, name).toBeDefined();
-      const url = new URL(redisUrl as string);
-      expect(compose.services[url.hostname], `${name}: REDIS_URL names ${url.hostname}`).toBeDefined();
-      expect(url.hostname).toBe('redis');
+      const redis = loadConfig(containerEnvironment(name)).redis;
+      expect(redis?.mode, name).toBe('server');
+      const host = redis?.mode === 'server' ? redis.host : '';
+      expect(compose.services[host], `${name}: REDIS_URL names ${host}`).toBeDefined();
+      expect(host).toBe('redis');
       // The redis service runs redis-server without --port: the default port.
-      expect(url.port || '6379').toBe('6379');
+      expect(redis?.mode === 'server' ? redis.port : 0).toBe(6379);
       expect(service('redis').command ?? []).not.toContain('--port');
       expect(service(name).depends_on).toMatchObject({ redis: { condition: 'service_healthy' } });
     }
