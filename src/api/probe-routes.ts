@@ -3,11 +3,16 @@ import { randomUUID } from 'node:crypto';
 import type { Job, Queue } from 'bullmq';
 import { type Request, type Response, Router } from 'express';
 import type { RedisClient } from '../redis/connection.js';
-import { isRedisReady } from '../redis/connection.js';
 import type { MemoryGauge } from '../redis/memory.js';
 import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
 import { probeJobName } from '../requests/probe-job.js';
-import { fieldErrorsOf, HttpProblem, invalidRequest, unavailableOnRedisError } from '../requests/problems.js';
+import {
+  fieldErrorsOf,
+  HttpProblem,
+  invalidRequest,
+  requireRedis,
+  unavailableOnRedisError,
+} from '../requests/problems.js';
 import { emptyQuerySchema, jsonMediaTypes, probeRequestSchema } from '../requests/schemas.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { refuseTargets } from '../safety/target-check.js';
@@ -172,14 +177,6 @@ function notFound(id: string): HttpProblem {
   return new HttpProblem(404, 'notFound', `no probe with id ${id} (unknown, or its result has expired)`, {
     field: 'id',
   });
-}
-
-function requireRedis(redis: RedisClient): void {
-  if (!isRedisReady(redis)) {
-    throw new HttpProblem(503, 'unavailable', 'the queue store (Redis) is unreachable; try again shortly', {
-      retryAfterSeconds: 2,
-    });
-  }
 }
 
 function queueCall<T>(action: () => Promise<T>): Promise<T> {

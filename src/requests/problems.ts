@@ -3,6 +3,7 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { isRedisReady, type RedisClient } from '../redis/connection.js';
 import type { FieldError } from './field-errors.js';
 
 export { type FieldError, fieldErrorsOf } from './field-errors.js';
@@ -89,6 +90,15 @@ export async function unavailableOnRedisError<T>(
   } catch (error) {
     if (error instanceof HttpProblem) throw error;
     throw new HttpProblem(503, 'unavailable', `${what} is unavailable; try again shortly`, {
+      retryAfterSeconds: 2,
+    });
+  }
+}
+
+/** Answers 503 at once, before any work, when the client is not connected to Redis. */
+export function requireRedis(redis: RedisClient): void {
+  if (!isRedisReady(redis)) {
+    throw new HttpProblem(503, 'unavailable', 'the queue store (Redis) is unreachable; try again shortly', {
       retryAfterSeconds: 2,
     });
   }

@@ -2,12 +2,13 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import express, { type Request, type Response, Router } from 'express';
-import { isRedisReady, type RedisClient } from '../../redis/connection.js';
+import type { RedisClient } from '../../redis/connection.js';
 import type { MemoryGauge } from '../../redis/memory.js';
 import {
   fieldErrorsOf,
   HttpProblem,
   invalidRequest,
+  requireRedis,
   unavailableOnRedisError,
 } from '../../requests/problems.js';
 import { emptyQuerySchema, jsonMediaTypes } from '../../requests/schemas.js';
@@ -321,14 +322,6 @@ function notFound(id: string): HttpProblem {
   return new HttpProblem(404, 'notFound', `no batch with id ${id} (unknown, or its results have expired)`, {
     field: 'id',
   });
-}
-
-function requireRedis(redis: RedisClient): void {
-  if (!isRedisReady(redis)) {
-    throw new HttpProblem(503, 'unavailable', 'the queue store (Redis) is unreachable; try again shortly', {
-      retryAfterSeconds: 2,
-    });
-  }
 }
 
 function storeCall<T>(action: () => Promise<T>): Promise<T> {
