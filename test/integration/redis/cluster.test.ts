@@ -38,12 +38,29 @@ beforeAll(async () => {
   });
 }, 90_000);
 
+/**
+ * After a failover the service's close once waited past a minute on the cluster (not understood yet, see docs/api.md):
+ * each close gets a bound, so the nodes are always disposed and the file ends.
+ */
+async function closeWithin(label: string, close: (() => Promise<void>) | undefined): Promise<void> {
+  if (!close) return;
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      console.warn(`cluster test: ${label} did not close within 15 s`);
+      resolve();
+    }, 15_000);
+  });
+  await Promise.race([close().catch(() => undefined), bound]);
+  clearTimeout(timer);
+}
+
 afterAll(async () => {
-  await worker?.close();
-  await api?.close();
+  await closeWithin('the worker', worker && (() => worker.close()));
+  await closeWithin('the API', api && (() => api.close()));
   await target?.close();
   await cluster?.dispose();
-});
+}, 90_000);
 
 describe('REDIS_CLUSTER_NODES', { timeout: 120_000 }, () => {
   it('keeps the queues, the monitor store and the vantage registry each in one hash slot', async () => {
