@@ -320,6 +320,8 @@ export interface TargetObservation {
   notes: string[];
 }
 
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
 /**
  * What the final answer must be, beyond "it answered": a monitor's content checks. Every field is optional; a
  * probe without them reads no more of the body than it always does.
@@ -332,7 +334,7 @@ export interface ContentExpectations {
   /** Texts the body must not contain (case-sensitive), any. */
   bodyNotContains?: string[];
   /** Values the JSON body must hold at a path ($.a.b[0]["c d"]: the subset in diagnosis/json-path.ts). */
-  json?: Array<{ path: string; equals: unknown }>;
+  json?: Array<{ path: string; equals: JsonValue }>;
   /** The final answer's body must be complete within this many ms of the probe's start (DNS included). */
   maxResponseMs?: number;
 }
