@@ -52,7 +52,12 @@ const checkedText = z.string().min(1).max(expectationLimits.textLength);
 export const contentExpectationsSchema = z
   .strictObject({
     statuses: z
-      .array(z.union([z.number().int(), z.string().max(7)]))
+      .array(
+        z.union([
+          z.number().int().min(100).max(599),
+          z.string().regex(/^[1-5]\d\d-[1-5]\d\d$/, 'a range is written FROM-TO, such as 200-299'),
+        ]),
+      )
       .min(1)
       .max(expectationLimits.statuses)
       .optional()
