@@ -184,7 +184,7 @@ export async function probe(options: ProbeOptions): Promise<Report> {
   if (options.expect) judgeContent(target, options.expect);
   const controlResults: ControlResult[] =
     options.controlResults ?? controlTargets.map((observation) => controlResultOf(observation, thresholds));
-  const verdict = classify({ target: target as TargetObservation, controls: controlResults, thresholds });
+  const verdict = classify({ target: target, controls: controlResults, thresholds });
   return {
     schemaVersion: 1,
     url: url.href,
@@ -192,10 +192,10 @@ export async function probe(options: ProbeOptions): Promise<Report> {
     durationMs: Math.round(performance.now() - probeStartedMs),
     timeoutMs,
     resolvers: resolvers.map(formatResolver),
-    target: target as TargetObservation,
+    target: target,
     controls: controlResults,
     verdict,
-    warnings: warningsOf(target as TargetObservation),
+    warnings: warningsOf(target),
   };
 }
 

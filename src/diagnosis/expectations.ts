@@ -137,7 +137,7 @@ function jsonChecks(
       : `the body (${answer.body?.length ?? 0} bytes) is not JSON; it begins ${quote(text)}`;
   }
   return expected.map(({ path, equals }) => {
-    const expectedText = `JSON ${path} equals ${quote(JSON.stringify(equals) ?? 'undefined')}`;
+    const expectedText = `JSON ${path} equals ${jsonText(equals)}`;
     if (parseProblem !== undefined) {
       return { kind: 'json', isMet: false, expected: expectedText, actual: parseProblem };
     }
@@ -153,7 +153,7 @@ function jsonChecks(
       kind: 'json',
       isMet: isJsonEqual(found.value, equals),
       expected: expectedText,
-      actual: `${path} is ${quote(JSON.stringify(found.value) ?? 'undefined')}`,
+      actual: `${path} is ${jsonText(found.value)}`,
     };
   });
 }
@@ -169,6 +169,13 @@ function bodyReadNote(answer: FinalAnswer): string {
   return answer.isBodyTruncated
     ? `the first ${bytes} bytes of the body (the rest was not read)`
     : `the body (${bytes} bytes)`;
+}
+
+/** A JSON value as JSON text (escaped by JSON.stringify, so one line), cut like a quote. */
+function jsonText(value: unknown): string {
+  const text = JSON.stringify(value) ?? 'null';
+  const chars = Array.from(text);
+  return chars.length > quotedMaxChars ? `${chars.slice(0, quotedMaxChars).join('')}…` : text;
 }
 
 /**

@@ -112,7 +112,7 @@ describe('content checks in the engine', () => {
     });
     expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'content.json_mismatch' });
     expect(report.verdict.evidence).toContain(
-      'content: FAILED: expected JSON $.status equals "\\"ok\\""; $.status is "\\"degraded\\""',
+      'content: FAILED: expected JSON $.status equals "ok"; $.status is "degraded"',
     );
     expect(report.verdict.evidence.join('\n')).toContain('no value: $["checks"]["cache"] is absent');
     expect(report.verdict.summary).toContain('(and 1 more check failed)');

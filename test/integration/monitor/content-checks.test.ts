@@ -96,7 +96,7 @@ describe('content checks on monitors', () => {
       status: 200,
     });
     expect(run?.result.summary).toContain(
-      'expected JSON $.status equals "\\"ok\\""; $.status is "\\"degraded\\""',
+      'expected JSON $.status equals "ok"; $.status is "degraded"',
     );
     expect(run?.decision?.status.state).toBe('down');
 

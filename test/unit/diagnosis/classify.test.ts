@@ -816,7 +816,7 @@ const expectations: Expectation[] = [
     code: 'content.json_mismatch',
     confidence: 0.9,
     rule: 'content-expectation',
-    evidence: ['$.status is "\\"degraded\\""'],
+    evidence: ['$.status is "degraded"'],
   },
   {
     fixture: 'content-too-slow',

@@ -137,8 +137,8 @@ describe('content checks', () => {
         {
           kind: 'json',
           isMet: true,
-          expected: 'JSON $.status equals "\\"ok\\""',
-          actual: '$.status is "\\"ok\\""',
+          expected: 'JSON $.status equals "ok"',
+          actual: '$.status is "ok"',
         },
         {
           kind: 'response_time',
