@@ -184,7 +184,7 @@ export async function probe(options: ProbeOptions): Promise<Report> {
   if (options.expect) judgeContent(target, options.expect);
   const controlResults: ControlResult[] =
     options.controlResults ?? controlTargets.map((observation) => controlResultOf(observation, thresholds));
-  const verdict = classify({ target: target, controls: controlResults, thresholds });
+  const verdict = classify({ target, controls: controlResults, thresholds });
   return {
     schemaVersion: 1,
     url: url.href,
@@ -192,7 +192,7 @@ export async function probe(options: ProbeOptions): Promise<Report> {
     durationMs: Math.round(performance.now() - probeStartedMs),
     timeoutMs,
     resolvers: resolvers.map(formatResolver),
-    target: target,
+    target,
     controls: controlResults,
     verdict,
     warnings: warningsOf(target),
