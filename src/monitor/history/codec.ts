@@ -97,6 +97,7 @@ const storedCodes = [
   'input.invalid',
 ];
 export const storedCodeTable: readonly string[] = storedCodes;
+export const storedCauseTable: readonly string[] = storedCauses;
 
 const causeIds = new Map(storedCauses.map((cause, id) => [cause, id]));
 const codeIds = new Map(storedCodes.map((code, id) => [code, id]));
