@@ -364,17 +364,22 @@ export class MonitorStore {
     const kept = (replies[1]?.[1] ?? {}) as Record<string, string>;
     const oldEntries = ((replies[2]?.[1] ?? []) as string[]).flatMap((text) => parsedEntry(text) ?? []);
     const sinceMs = Math.max(options.sinceMs ?? 0, Date.now() - this.settings.historyMaxAgeSeconds * 1000);
-    const latest = kept.latest;
-    const separator = latest?.indexOf(' ') ?? -1;
-    const latestSequence = latest && separator > 0 ? Number(latest.slice(0, separator)) : undefined;
+    // The latest run whole: "<start>:<sequence> <entry>".
+    const latest = kept.latest ?? '';
+    const separator = latest.indexOf(' ');
+    const latestName = separator > 0 ? latest.slice(0, separator) : undefined;
     const entries: Array<{ atMs: number; entry: HistoryEntry }> = [];
     for (const record of ringBytes ? recordsOfRing(ringBytes) : []) {
       if (record.atMs < sinceMs) continue;
       const whole =
         (record.hasDetail
-          ? parsedEntry(kept[`c${record.sequence}`] ?? kept[`k${record.sequence}`] ?? '')
+          ? parsedEntry(
+              kept[`c${record.atMs}:${record.sequence}`] ?? kept[`k${record.atMs}:${record.sequence}`] ?? '',
+            )
           : undefined) ??
-        (record.sequence === latestSequence ? parsedEntry(latest?.slice(separator + 1) ?? '') : undefined);
+        (`${record.atMs}:${record.sequence}` === latestName
+          ? parsedEntry(latest.slice(separator + 1))
+          : undefined);
       entries.push({ atMs: record.atMs, entry: whole ?? entryOfRecord(record) });
     }
     for (const entry of oldEntries) entries.push({ atMs: Date.parse(entry.at), entry });
@@ -525,6 +530,6 @@ function keptKindOf(record: Buffer, previous: Buffer | undefined): string {
     ((previous[9] ?? 0) & flagBits.stateMask) === (flags & flagBits.stateMask) &&
     previous[10] === record[10] &&
     previous[11] === record[11] &&
-    previous[17] === record[17];
+    previous[16] === record[16];
   return isSame || record.length !== recordBytes ? '' : 'c';
 }

@@ -7,8 +7,11 @@ export type CountKind = (typeof countKinds)[number];
 export type Counts = Record<CountKind, number>;
 
 export const bucketBytes = 20;
-/** Hours kept: the 24-hour uptime reads the current hour and the 24 before it; a day more for slack. */
-export const hourlySlots = 48;
+/**
+ * Hours kept: the 24-hour uptime reads the current hour and the 24 before it. 30 hours and 91 days are 2,420
+ * bytes, inside jemalloc's 2.5 KiB size class.
+ */
+export const hourlySlots = 30;
 /** Days kept: the 90-day bar (today and 89 before it), the 7- and 30-day uptimes, one more. */
 export const dailySlots = 91;
 export const countsBytes = (hourlySlots + dailySlots) * bucketBytes;

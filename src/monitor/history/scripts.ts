@@ -7,12 +7,12 @@ import { bucketBytes, countsBytes, dailySlots, hourlySlots } from './counts.js';
 export const initialRingSlots = 64;
 
 // The ring: a 16-byte header ('H', version 1, record width, 0, next slot, count, sequence: uint32 each) and
-// `capacity` fixed-width records. Kept entries (a hash): `c<seq>` a change of state, `k<seq>` a run the record
-// cannot hold, `latest` "<seq> <entry>". A new key made by SETRANGE is allocated exactly as long as asked (no
-// slack, unlike growing one), so rings and counters are made at their size and written in place.
+// `capacity` fixed-width records. Kept entries (a hash): `c<start>:<seq>` a change of state, `k<start>:<seq>` a
+// run the record cannot hold, `latest` "<start>:<seq> <entry>". A new key made by SETRANGE is allocated exactly as
+// long as asked (no slack, unlike growing one), so rings and counters are made at their size and written in place.
 const prelude = `
 local H, R = ${ringHeaderBytes}, ${recordBytes}
-local sequenceSpan = 16777216
+local sequenceSpan = 65536
 local function readHeader(ring)
   local header = redis.call('GETRANGE', ring, 0, H - 1)
   if #header < H then return nil end
@@ -26,10 +26,13 @@ end
 local function atOf(record)
   return (struct.unpack('>I6', record))
 end
+-- The field of a run's kept entry: its start and sequence number (unique however often the sequence wraps).
+local function detailName(kind, record)
+  return kind .. string.format('%.0f', atOf(record)) .. ':' .. struct.unpack('>I2', record, 18)
+end
 local function dropDetail(details, record)
   if bit.band(string.byte(record, 10), 32) ~= 0 then
-    local seq = struct.unpack('>I3', record, 19)
-    redis.call('HDEL', details, 'c' .. seq, 'k' .. seq)
+    redis.call('HDEL', details, detailName('c', record), detailName('k', record))
   end
 end
 -- The records oldest first, as one string.
@@ -53,17 +56,19 @@ local function writeRing(ring, details, records, capacity, seq)
   return count, nextSlot
 end
 -- Keeps the newest \`kept\` changes of state whole; older ones live on as their records.
-local function trimChanges(details, seq, kept)
+local function trimChanges(details, kept)
   local changes = {}
   for _, field in ipairs(redis.call('HKEYS', details)) do
-    if string.sub(field, 1, 1) == 'c' then table.insert(changes, tonumber(string.sub(field, 2))) end
+    if string.sub(field, 1, 1) == 'c' then
+      table.insert(changes, { tonumber(string.match(field, '^c(%d+):')), field })
+    end
   end
   if #changes <= kept then return end
-  table.sort(changes, function(a, b) return (seq - a) % sequenceSpan < (seq - b) % sequenceSpan end)
-  for i = kept + 1, #changes do redis.call('HDEL', details, 'c' .. changes[i]) end
+  table.sort(changes, function(a, b) return a[1] > b[1] end)
+  for i = kept + 1, #changes do redis.call('HDEL', details, changes[i][2]) end
 end
 local function stamped(record, flags, seq)
-  return string.sub(record, 1, 9) .. string.char(flags) .. string.sub(record, 11, 18) .. struct.pack('>I3', seq)
+  return string.sub(record, 1, 9) .. string.char(flags) .. string.sub(record, 11, 17) .. struct.pack('>I2', seq)
 end
 local function ensureCounts(counts)
   if redis.call('EXISTS', counts) == 0 then redis.call('SETRANGE', counts, ${countsBytes - 1}, '\\0') end
@@ -111,7 +116,7 @@ if count > 0 then
   local previous = redis.call('GETRANGE', ring, previousOffset, previousOffset + R - 1)
   isChange = bit.band(string.byte(previous, 10), 19) ~= bit.band(flags, 19)
     or string.sub(previous, 11, 12) ~= string.sub(record, 11, 12)
-    or string.byte(previous, 18) ~= string.byte(record, 18)
+    or string.byte(previous, 17) ~= string.byte(record, 17)
 end
 local offset = H + nextSlot * R
 if count >= capacity then
@@ -121,14 +126,15 @@ else
 end
 seq = (seq + 1) % sequenceSpan
 local mustKeep = bit.band(flags, 64) ~= 0
+record = stamped(record, flags, seq)
 if mustKeep or isChange then
-  flags = bit.bor(flags, 32)
-  redis.call('HSET', details, (mustKeep and 'k' or 'c') .. seq, entry)
+  record = stamped(record, bit.bor(flags, 32), seq)
+  redis.call('HSET', details, detailName(mustKeep and 'k' or 'c', record), entry)
 end
-redis.call('SETRANGE', ring, offset, stamped(record, flags, seq))
+redis.call('SETRANGE', ring, offset, record)
 redis.call('SETRANGE', ring, 0, headerOf((nextSlot + 1) % capacity, count, seq))
-redis.call('HSET', details, 'latest', seq .. ' ' .. entry)
-if isChange and not mustKeep then trimChanges(details, seq, tonumber(ARGV[6])) end
+redis.call('HSET', details, 'latest', detailName('', record) .. ' ' .. entry)
+if isChange and not mustKeep then trimChanges(details, tonumber(ARGV[6])) end
 ensureCounts(counts)
 local kind = tonumber(ARGV[7])
 countInto(counts, hourlyOffset, hourlySlots, tonumber(ARGV[8]), kind, 1)
@@ -168,16 +174,21 @@ for i = 7, #ARGV, 3 do
   local flags = string.byte(record, 10)
   seq = (seq + 1) % sequenceSpan
   if kind ~= '' then
-    flags = bit.bor(flags, 32)
-    redis.call('HSET', details, kind .. seq, ARGV[i + 2])
+    record = stamped(record, bit.bor(flags, 32), seq)
+    redis.call('HSET', details, detailName(kind, record), ARGV[i + 2])
     if kind == 'c' then hasChanges = true end
+  else
+    record = stamped(record, flags, seq)
   end
-  table.insert(records, stamped(record, flags, seq))
+  table.insert(records, record)
 end
-table.sort(records, function(a, b) return atOf(a) < atOf(b) end)
+-- By start time: the runs given come sorted, the ring's in the order written; sorted once on keys read once.
+local starts = {}
+for index, record in ipairs(records) do starts[index] = { atOf(record), index, record } end
+table.sort(starts, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
 local kept = {}
-for _, record in ipairs(records) do
-  if atOf(record) >= nowMs - maxAgeMs then table.insert(kept, record) else dropDetail(details, record) end
+for _, start in ipairs(starts) do
+  if start[1] >= nowMs - maxAgeMs then table.insert(kept, start[3]) else dropDetail(details, start[3]) end
 end
 if #kept == 0 then
   redis.call('DEL', ring)
@@ -185,7 +196,7 @@ else
   capacity = math.min(maxEntries, math.max(#kept, capacity, ${initialRingSlots}))
   writeRing(ring, details, table.concat(kept), capacity, seq)
 end
-if hasChanges then trimChanges(details, seq, tonumber(ARGV[4])) end
+if hasChanges then trimChanges(details, tonumber(ARGV[4])) end
 if ARGV[5] ~= '' then redis.call('DEL', legacy) end
 return #kept
 `;

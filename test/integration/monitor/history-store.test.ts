@@ -94,7 +94,7 @@ describe('MonitorStore history ring', () => {
     const plain = history.find((entry, index) => index > 0 && !changed.includes(entry));
     expect(plain?.phasesMs).toEqual({});
     // The ring is as long as 50 records, no more.
-    expect(await client.strlen(`ring-wrap:monitor:runs:${id}`)).toBe(16 + 50 * 21);
+    expect(await client.strlen(`ring-wrap:monitor:runs:${id}`)).toBe(16 + 50 * 19);
   });
 
   it('grows the ring while its oldest run is younger than the maximum age, and not past it', async () => {
@@ -111,7 +111,7 @@ describe('MonitorStore history ring', () => {
     expect(history.map(exactPart)).toEqual(young.reverse().map(exactPart));
     // About 140 runs are younger than 2 hours: doubled from 64 while the oldest was young, to 256, not to 1440.
     expect(young.length).toBeGreaterThan(128);
-    expect(await client.strlen(`ring-grow:monitor:runs:${id}`)).toBe(16 + 256 * 21);
+    expect(await client.strlen(`ring-grow:monitor:runs:${id}`)).toBe(16 + 256 * 19);
   });
 
   it('keeps a run the record cannot hold whole, however many changes follow', async () => {
