@@ -274,7 +274,9 @@ export class MonitorStore {
     let previous: Buffer | undefined;
     for (const entry of sorted) {
       const record = encodeRun(entry);
-      runArguments.push(record, keptKindOf(record, previous), JSON.stringify(entry));
+      const kind = keptKindOf(record, previous);
+      // The entry itself only where it is kept whole: the record carries the rest.
+      runArguments.push(record, kind, kind === '' ? '' : JSON.stringify(entry));
       previous = record;
     }
     const [ring, details] = this.runKeys(id);
