@@ -11,7 +11,7 @@ import {
 import { importRunsScript, migrateCountsScript, recordRunScript } from './history/scripts.js';
 import type { HistoryEntry, MonitorRecord } from './records.js';
 import type { RunResult } from './run-result.js';
-import { initialStatus, type MonitorStatus } from './state-machine.js';
+import { initialStatus, type LastRun, type MonitorStatus } from './state-machine.js';
 
 export const hourMs = 3_600_000;
 export const dayMs = 24 * hourMs;
@@ -219,8 +219,8 @@ export class MonitorStore {
   /**
    * Appends a run to the history ring and counts it in the hourly and daily buckets, in one script. The ring
    * keeps a fixed-width record of every run (start, schedule lag, trigger, health, maintenance, cause, code, HTTP
-   * status, duration: all exact); the full entry (phases, warnings, vantages, certificate) of the latest run and
-   * of the last changes of state beside it. History in the old format is migrated the first time it is seen.
+   * status, duration: all exact); the full entry (phases, warnings, vantages, certificate) of the last changes of
+   * state beside it, and the latest run's in the monitor's state. History in the old format is migrated the first time it is seen.
    */
   async recordRun(id: string, run: RunResult): Promise<void> {
     const { entry } = run;
@@ -352,6 +352,7 @@ export class MonitorStore {
         .pipeline()
         .getBuffer(ring)
         .hgetall(details)
+        .hget(this.key('status'), id)
         .zrevrangebyscore(
           this.key('history', id),
           '+inf',
@@ -364,25 +365,21 @@ export class MonitorStore {
     for (const [error] of replies) if (error) throw error;
     const ringBytes = (replies[0]?.[1] ?? null) as Buffer | null;
     const kept = (replies[1]?.[1] ?? {}) as Record<string, string>;
-    const oldEntries = ((replies[2]?.[1] ?? []) as string[]).flatMap((text) => parsedEntry(text) ?? []);
+    const statusText = (replies[2]?.[1] ?? null) as string | null;
+    const oldEntries = ((replies[3]?.[1] ?? []) as string[]).flatMap((text) => parsedEntry(text) ?? []);
     const sinceMs = Math.max(options.sinceMs ?? 0, Date.now() - this.settings.historyMaxAgeSeconds * 1000);
-    // The latest run whole: "<start>:<sequence> <entry>".
-    const latest = kept.latest ?? '';
-    const separator = latest.indexOf(' ');
-    const latestName = separator > 0 ? latest.slice(0, separator) : undefined;
+    // The latest applied run is whole in the monitor's state: its details are not kept twice.
+    const lastRun = statusText ? (JSON.parse(statusText) as MonitorStatus).lastRun : undefined;
     const entries: Array<{ atMs: number; entry: HistoryEntry }> = [];
     for (const record of ringBytes ? recordsOfRing(ringBytes) : []) {
       if (record.atMs < sinceMs) continue;
-      const whole =
-        (record.hasDetail
-          ? parsedEntry(
-              kept[`c${record.atMs}:${record.sequence}`] ?? kept[`k${record.atMs}:${record.sequence}`] ?? '',
-            )
-          : undefined) ??
-        (`${record.atMs}:${record.sequence}` === latestName
-          ? parsedEntry(latest.slice(separator + 1))
-          : undefined);
-      entries.push({ atMs: record.atMs, entry: whole ?? entryOfRecord(record) });
+      const whole = record.hasDetail
+        ? parsedEntry(
+            kept[`c${record.atMs}:${record.sequence}`] ?? kept[`k${record.atMs}:${record.sequence}`] ?? '',
+          )
+        : undefined;
+      const entry = whole ?? entryOfRecord(record);
+      entries.push({ atMs: record.atMs, entry: whole || !lastRun ? entry : withLastRun(entry, lastRun) });
     }
     for (const entry of oldEntries) entries.push({ atMs: Date.parse(entry.at), entry });
     return entries
@@ -534,4 +531,17 @@ function keptKindOf(record: Buffer, previous: Buffer | undefined): string {
     previous[11] === record[11] &&
     previous[16] === record[16];
   return isSame || record.length !== recordBytes ? '' : 'c';
+}
+
+/** A record's entry completed from the monitor's last run when that run is this one (same start, health, code). */
+function withLastRun(entry: HistoryEntry, lastRun: LastRun): HistoryEntry {
+  const isSame = lastRun.at === entry.at && lastRun.health === entry.health && lastRun.code === entry.code;
+  if (!isSame) return entry;
+  return {
+    ...entry,
+    phasesMs: lastRun.phasesMs as HistoryEntry['phasesMs'],
+    ...(lastRun.warnings ? { warnings: lastRun.warnings } : {}),
+    ...(lastRun.vantages ? { vantages: lastRun.vantages } : {}),
+    ...(lastRun.certificateNotAfter ? { certificateNotAfter: lastRun.certificateNotAfter } : {}),
+  };
 }

@@ -8,8 +8,9 @@ export const initialRingSlots = 64;
 
 // The ring: a 16-byte header ('H', version 1, record width, 0, next slot, count, sequence: uint32 each) and
 // `capacity` fixed-width records. Kept entries (a hash): `c<start>:<seq>` a change of state, `k<start>:<seq>` a
-// run the record cannot hold, `latest` "<start>:<seq> <entry>". A new key made by SETRANGE is allocated exactly as
-// long as asked (no slack, unlike growing one), so rings and counters are made at their size and written in place.
+// run the record cannot hold (the latest run is whole in the monitor's state). A new key made by SETRANGE is
+// allocated exactly as long as asked (no slack, unlike growing one), so rings and counters are made at their
+// size and written in place.
 const prelude = `
 local H, R = ${ringHeaderBytes}, ${recordBytes}
 local sequenceSpan = 65536
@@ -133,7 +134,6 @@ if mustKeep or isChange then
 end
 redis.call('SETRANGE', ring, offset, record)
 redis.call('SETRANGE', ring, 0, headerOf((nextSlot + 1) % capacity, count, seq))
-redis.call('HSET', details, 'latest', detailName('', record) .. ' ' .. entry)
 if isChange and not mustKeep then trimChanges(details, tonumber(ARGV[6])) end
 ensureCounts(counts)
 local kind = tonumber(ARGV[7])
