@@ -96,6 +96,11 @@ const storedCodes = [
   'vantage.none_live',
   'policy.refused',
   'input.invalid',
+  'content.status_unexpected',
+  'content.body_missing',
+  'content.body_forbidden',
+  'content.json_mismatch',
+  'content.too_slow',
 ];
 export const storedCodeTable: readonly string[] = storedCodes;
 export const storedCauseTable: readonly string[] = storedCauses;
