@@ -346,6 +346,15 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
     registry,
   });
   parts.closers.push(['monitor API', () => monitors.close()]);
+  // Histories and counters kept in the format before the run ring move over in the background; until a
+  // monitor's turn (or its next run) its old history still reads.
+  void monitors.store.migrateOldFormat().then(
+    (migrated) => {
+      if (migrated > 0) logger.info({ migrated }, 'monitor histories migrated to the run ring');
+    },
+    (error: unknown) =>
+      logger.warn({ err: error }, 'monitor history migration stopped; each monitor migrates at its next run'),
+  );
   const configuredChannels = context.monitorConfig.alerts.configuredChannels;
   if (configuredChannels.length > 0) {
     const { stale } = await syncConfiguredChannels(
