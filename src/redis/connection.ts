@@ -96,7 +96,7 @@ function serverOptions(
         ...base,
         host: target.host,
         port: target.port,
-        ...(target.isTls ? { tls: { servername: target.host } } : {}),
+        ...(target.isTls ? { tls: { servername: target.host, ...target.tls } } : {}),
       };
     case 'socket':
       return { ...base, path: target.path };
@@ -107,6 +107,9 @@ function serverOptions(
         name: target.masterName,
         role: 'master',
         ...(target.sentinelPassword ? { sentinelPassword: target.sentinelPassword } : {}),
+        // The master and replicas the Sentinels name are reached over TLS with `tls`, the Sentinels with theirs.
+        ...(target.tls ? { tls: { ...target.tls }, enableTLSForSentinelMode: true } : {}),
+        ...(target.sentinelTls ? { sentinelTLS: { ...target.sentinelTls } } : {}),
         sentinelRetryStrategy: retryStrategy,
         // No failoverDetector: when its +switch-master arrives while the client is already reconnecting through
         // the Sentinels (the master died), it aborts that connect and ioredis ends the client for good (status
@@ -212,6 +215,8 @@ function clusterOptions(
     slotsRefreshTimeout: 2000,
     redisOptions: {
       ...commonOptions(purpose),
+      // Every node, discovered ones too, over TLS: their certificates must name the addresses they announce.
+      ...(target.tls ? { tls: { ...target.tls } } : {}),
       ...(auth.username ? { username: auth.username } : {}),
       ...(auth.password ? { password: auth.password } : {}),
     },

@@ -5,7 +5,13 @@
 // failover are the shard scheduler's to keep (docs/api.md, Redis modes), not asserted here.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '../../support/redis-topologies.js';
-import { type LoopbackTarget, postJson, startTarget, startTestService } from '../service/support.js';
+import {
+  eventually,
+  type LoopbackTarget,
+  postJson,
+  startTarget,
+  startTestService,
+} from '../service/support.js';
 import { exerciseEveryFeature } from './exercise.js';
 import { describeRun, endingsOf, expectOnly503Problems, submitThroughFailover } from './failover.js';
 
@@ -63,6 +69,35 @@ describe('REDIS_CLUSTER_NODES', { timeout: 150_000 }, () => {
       `${queueName}:monitor`,
       `${queueName}:vantages`,
     ]);
+  });
+
+  it('refuses submissions while any master nears its memory cap, not only the one holding the queues', async () => {
+    const queueMaster = await cluster.masterOf(`{${queueName}}`);
+    const others: number[] = [];
+    for (const node of cluster.nodes)
+      if (node.port !== queueMaster.port && (await cluster.cli(node.port, 'ROLE')).startsWith('master'))
+        others.push(node.port);
+    const full = others[0] as number;
+    const used = /used_memory:(\d+)/.exec(await cluster.cli(full, 'INFO', 'memory'))?.[1];
+    await cluster.cli(full, 'CONFIG', 'SET', 'maxmemory', String(used));
+    try {
+      const refused = await eventually(
+        async () => {
+          const response = await postJson(`${api.apiUrl}/probe`, { url: target.url, timeoutMs: 5000 });
+          return response.status === 503 ? response : undefined;
+        },
+        { what: 'a submission refused for the full master' },
+      );
+      expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    } finally {
+      await cluster.cli(full, 'CONFIG', 'SET', 'maxmemory', '0');
+    }
+    await eventually(
+      async () =>
+        (await postJson(`${api.apiUrl}/probe`, { url: target.url, timeoutMs: 5000 })).status === 202 ||
+        undefined,
+      { what: 'submissions accepted again once the cap is lifted' },
+    );
   });
 
   it('answers only 503 problems or 202 while the master of the queues is replaced, recovers, and ends every probe it accepted', async () => {
