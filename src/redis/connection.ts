@@ -137,7 +137,16 @@ const connectionClosedMessage = 'Connection is closed.';
 interface ClientInternals {
   setStatus(status: string): void;
   flushQueue(error: Error): void;
-  handleCloseEvent(): void;
+}
+
+/**
+ * What ioredis does to a client that closes while disconnecting: "end", and its queued commands failed with
+ * "Connection is closed." (which BullMQ knows for a connection error and retries, rather than a fault).
+ */
+function endNow(client: Redis | Cluster): void {
+  const internals = client as unknown as ClientInternals;
+  internals.setStatus('end');
+  internals.flushQueue(new Error(connectionClosedMessage));
 }
 
 /** Our options for one server: replies mapped the default ("legacy") way, as BullMQ expects. */
@@ -152,9 +161,7 @@ class EndingRedis extends Redis {
     const status = this.status;
     super.disconnect(reconnect);
     if (reconnect || status !== 'reconnecting') return;
-    const internals = this as unknown as ClientInternals;
-    internals.setStatus('end');
-    internals.flushQueue(new Error(connectionClosedMessage));
+    endNow(this);
   }
 
   override duplicate(...[override]: Parameters<Redis['duplicate']>): ReturnType<Redis['duplicate']> {
@@ -181,10 +188,7 @@ class EndingCluster extends Cluster {
     super.disconnect(reconnect);
     // "wait" ends inside super.disconnect; "close" and "end" are ending already; a pool with nodes drains.
     if (reconnect || !hasNoConnections || ['wait', 'close', 'end'].includes(status)) return;
-    // What ioredis runs when its pool drains: manually closing, the client ends and fails its queued commands.
-    const internals = this as unknown as ClientInternals;
-    internals.setStatus('close');
-    internals.handleCloseEvent();
+    endNow(this);
   }
 
   override duplicate(
