@@ -110,18 +110,23 @@ export function parseHostPorts(text: string): HostPort[] {
   });
 }
 
-export const redisEnvironmentNames = [
-  'REDIS_URL',
-  'REDIS_SENTINELS',
-  'REDIS_SENTINEL_NAME',
-  'REDIS_SENTINEL_PASSWORD',
-  'REDIS_CLUSTER_NODES',
+/** The settings that only mean something once a Redis is named. */
+const dependentNames = [
   'REDIS_USERNAME',
   'REDIS_PASSWORD',
   'REDIS_DB',
   'REDIS_TLS',
   'REDIS_SENTINEL_TLS',
   'REDIS_TLS_CA_FILE',
+] as const;
+
+export const redisEnvironmentNames = [
+  'REDIS_URL',
+  'REDIS_SENTINELS',
+  'REDIS_SENTINEL_NAME',
+  'REDIS_SENTINEL_PASSWORD',
+  'REDIS_CLUSTER_NODES',
+  ...dependentNames,
 ] as const;
 
 type RedisEnvironment = Partial<Record<(typeof redisEnvironmentNames)[number], string>>;
@@ -205,14 +210,7 @@ function baseTargetOf(environment: RedisEnvironment, fail: Fail): RedisTarget | 
       return fail('REDIS_CLUSTER_NODES', (error as Error).message);
     }
   }
-  for (const name of [
-    'REDIS_USERNAME',
-    'REDIS_PASSWORD',
-    'REDIS_DB',
-    'REDIS_TLS',
-    'REDIS_SENTINEL_TLS',
-    'REDIS_TLS_CA_FILE',
-  ] as const)
+  for (const name of dependentNames)
     if (environment[name] !== undefined)
       return fail(name, 'set with no Redis named (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES)');
   return undefined;
