@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { closeOnce, closeWithin, runCleanups } from '../lifecycle.js';
 import { closeRedisClient, type Keyspace, type RedisConnector } from '../redis/connection.js';
+import { redisErrorLogger } from '../redis/errors.js';
 import type { ProbeDefaults } from '../requests/probe-options.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { createFanOutSubmitter } from '../vantages/fan-out.js';
@@ -144,7 +145,7 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
       maxStalledCount: 1,
     },
   );
-  runWorker.on('error', (error) => logger.warn({ err: error }, 'monitor worker connection error'));
+  runWorker.on('error', redisErrorLogger(logger, 'monitor worker connection error'));
   runWorker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'monitor run failed'));
 
   const channels = new ChannelStore(redis, monitorKeyPrefix(deps.redis.keys, deps.baseQueueName));
