@@ -94,6 +94,16 @@ function idsOfOneShard(count: number, seed: string): string[] {
   }
 }
 
+/** Stores healthy monitors with these ids (one shard's) as POST /monitors does, and answers their shard. */
+async function placeMonitors(harness: MonitorHarness, ids: string[]): Promise<Shard> {
+  for (const id of ids) {
+    const record = monitorRecord(id, { url: site.url });
+    await harness.workers.store.putMonitor(record);
+    await harness.api.scheduler.upsert(record);
+  }
+  return shardOf({ id: ids[0] as string, intervalSeconds: 60 });
+}
+
 async function scheduledEntries(harness: MonitorHarness, id: string) {
   const entries = await harness.workers.store.history(id, { limit: 100 });
   return entries.filter((entry) => entry.trigger === 'schedule');
@@ -103,12 +113,7 @@ describe('a shard tick', () => {
   it('runs each member once, however often the tick is delivered', async () => {
     const harness = await harnessWith();
     const ids = idsOfOneShard(3, '5a0e0001');
-    for (const id of ids) {
-      const record = monitorRecord(id, { url: site.url });
-      await harness.workers.store.putMonitor(record);
-      await harness.api.scheduler.upsert(record);
-    }
-    const shard = shardOf({ id: ids[0] as string, intervalSeconds: 60 });
+    const shard = await placeMonitors(harness, ids);
     const tickMs = dueTick(shard);
     const first = await deliverTick(shard, tickMs);
     expect(first).toMatchObject({ members: 3, ran: 3, alreadyRun: 0, failed: 0, isInterrupted: false });
@@ -215,12 +220,7 @@ describe('several workers', () => {
     });
     closers.push(() => second.close(5000));
     const ids = idsOfOneShard(12, '5a0e0003');
-    for (const id of ids) {
-      const record = monitorRecord(id, { url: site.url });
-      await harness.workers.store.putMonitor(record);
-      await harness.api.scheduler.upsert(record);
-    }
-    const shard = shardOf({ id: ids[0] as string, intervalSeconds: 60 });
+    const shard = await placeMonitors(harness, ids);
     const tickMs = dueTick(shard);
     const outcomes = await Promise.all([
       deliverTick(shard, tickMs, 'copy-a'),
