@@ -253,7 +253,7 @@ describe('several workers', () => {
         PROBE_ALLOW_PRIVATE: 'true',
         MONITOR_CONCURRENCY: '2',
         MONITOR_FIRST_TICK_DELAY_SECONDS: String(7 * 86_400),
-        WORKER_LOCK_DURATION_MS: '2000',
+        WORKER_LOCK_DURATION_MS: '5000',
         WORKER_STALLED_INTERVAL_MS: '1000',
         LOG_LEVEL: 'warn',
       },
@@ -264,7 +264,11 @@ describe('several workers', () => {
     });
     const shard = shardOf({ id: ids[0] as string, intervalSeconds: 60 });
     const tickMs = dueTick(shard);
-    await queue.add(monitorShardJobName, { shard: shardIdOf(shard), tickMs }, { attempts: 1 });
+    const tickJob = await queue.add(
+      monitorShardJobName,
+      { shard: shardIdOf(shard), tickMs },
+      { attempts: 1 },
+    );
     const ranBefore = await eventually(
       async () => {
         const ran = (await client.hgetall('test:monitor:ticks')) as Record<string, string>;
@@ -284,7 +288,7 @@ describe('several workers', () => {
       probeDefaults,
       policy: (address) => (address === '127.0.0.1' ? undefined : 'loopback only'),
       logger: pino({ level: 'silent' }),
-      lockDurationMs: 2000,
+      lockDurationMs: 5000,
       stalledIntervalMs: 1000,
     });
     closers.push(() => rescuer.close(5000));
@@ -295,14 +299,19 @@ describe('several workers', () => {
             (await store.history(id, { limit: 100 })).filter((e) => e.trigger === 'schedule'),
           ),
         );
-        return perMonitor.every((entries) => entries.length >= 1) ? perMonitor : undefined;
+        if (perMonitor.every((entries) => entries.length >= 1)) return perMonitor;
+        // A job that failed will not run the members left: say why instead of waiting out the bound.
+        const state = await queue.getJobState(tickJob.id ?? '');
+        if (state === 'failed')
+          throw new Error(`the shard job failed: ${(await queue.getJob(tickJob.id ?? ''))?.failedReason}`);
+        return undefined;
       },
-      { what: 'every member to have run the tick', intervalMs: 200, attempts: 150 },
+      { what: 'every member to have run the tick', intervalMs: 200, attempts: 400 },
     );
     for (const entries of counts) {
       expect(entries.map((entry) => Date.parse(entry.scheduledAt ?? ''))).toEqual([tickMs]);
     }
-  }, 90_000);
+  }, 150_000);
 });
 
 describe('the schedule repairs itself from the monitor records', () => {
