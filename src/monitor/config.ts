@@ -26,6 +26,11 @@ export const monitorEnvironmentSchema = z
      * within its interval). Operators can use it to stage a rollout; tests set it high so no tick fires mid-test.
      */
     MONITOR_FIRST_TICK_DELAY_SECONDS: integerText(0, 30 * 86_400).default(0),
+    /**
+     * Seconds between rebuilds of the schedule from the monitor records, by one worker at a time: a shard
+     * membership or job scheduler lost (a Redis failover drops the last writes) is back within this bound.
+     */
+    MONITOR_RECONCILE_SECONDS: integerText(1, 86_400).default(60),
     ALERT_WEBHOOK_URLS: listText.pipe(z.array(httpUrlSchema)).default([]),
     ALERT_WEBHOOK_SECRET: z.string().min(16, 'needs at least 16 characters').optional(),
     ALERT_ATTEMPTS: integerText(1, 50).default(10),
@@ -64,6 +69,7 @@ export interface MonitorConfig {
   history: { maxAgeSeconds: number; maxEntries: number };
   recheckDelayMs: number;
   firstTickDelayMs: number;
+  reconcileIntervalMs: number;
   alerts: {
     globalWebhooks: Array<{ url: string; secret: string }>;
     attempts: number;
@@ -86,6 +92,7 @@ export const monitorVariableNames = [
   'MONITOR_HISTORY_MAX_ENTRIES',
   'MONITOR_RECHECK_DELAY_MS',
   'MONITOR_FIRST_TICK_DELAY_SECONDS',
+  'MONITOR_RECONCILE_SECONDS',
   'ALERT_WEBHOOK_URLS',
   'ALERT_WEBHOOK_SECRET',
   'ALERT_ATTEMPTS',
@@ -114,6 +121,7 @@ export function loadMonitorConfig(environment: Record<string, string | undefined
     },
     recheckDelayMs: env.MONITOR_RECHECK_DELAY_MS,
     firstTickDelayMs: env.MONITOR_FIRST_TICK_DELAY_SECONDS * 1000,
+    reconcileIntervalMs: env.MONITOR_RECONCILE_SECONDS * 1000,
     alerts: {
       globalWebhooks: env.ALERT_WEBHOOK_URLS.map((url) => ({ url, secret })),
       attempts: env.ALERT_ATTEMPTS,

@@ -10,6 +10,7 @@ import type { MonitorConfig } from './config.js';
 import type { ChannelApiDeps } from './http/channel-routes.js';
 import type { MonitorApiDeps } from './http/routes.js';
 import { registerMonitorMetrics } from './metrics.js';
+import { ShardStore } from './schedule/shard-store.js';
 import { type MonitorQueue, MonitorScheduler, monitorQueueName } from './scheduler.js';
 import { MonitorStore } from './store.js';
 import { monitorKeyPrefix } from './workers.js';
@@ -61,7 +62,11 @@ export function createMonitorApi(options: {
     prefix: options.keys.bullPrefix,
   });
   queue.on('error', () => undefined); // Redis away: routes answer 503 problems; the queue reconnects by itself.
-  const scheduler = new MonitorScheduler(queue, config.firstTickDelayMs);
+  const scheduler = new MonitorScheduler(
+    queue,
+    new ShardStore(options.redis, monitorKeyPrefix(options.keys, options.baseQueueName)),
+    config.firstTickDelayMs,
+  );
   if (options.registry) registerMonitorMetrics(options.registry, store);
   const channelPolicy = channelPolicyOf(config, options.policy);
   const senders = createChannelSenders({ policy: channelPolicy, timeoutMs: config.alerts.timeoutMs });

@@ -122,6 +122,26 @@ export class MonitorStore {
     return text ? (JSON.parse(text) as MonitorRecord) : undefined;
   }
 
+  /** The records of the ids given, in their order; undefined for a deleted one. */
+  async getMonitors(ids: string[]): Promise<Array<MonitorRecord | undefined>> {
+    if (ids.length === 0) return [];
+    const texts = await this.redis.hmget(this.key('monitors'), ...ids);
+    return texts.map((text) => (text ? (JSON.parse(text) as MonitorRecord) : undefined));
+  }
+
+  /** Every monitor, a page at a time (HSCAN: Redis is never held for the whole hash). */
+  async *scanMonitors(pageSize = 1000): AsyncGenerator<MonitorRecord[]> {
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscan(this.key('monitors'), cursor, 'COUNT', pageSize);
+      cursor = next;
+      const page: MonitorRecord[] = [];
+      for (let index = 1; index < flat.length; index += 2)
+        page.push(JSON.parse(flat[index] as string) as MonitorRecord);
+      if (page.length > 0) yield page;
+    } while (cursor !== '0');
+  }
+
   async listMonitors(): Promise<MonitorRecord[]> {
     const all = await this.redis.hvals(this.key('monitors'));
     return all
@@ -156,6 +176,14 @@ export class MonitorStore {
   async getStatus(id: string): Promise<MonitorStatus> {
     const text = await this.redis.hget(this.key('status'), id);
     return text ? (JSON.parse(text) as MonitorStatus) : initialStatus(Date.now());
+  }
+
+  /** The statuses of the ids given, in their order (the initial status for a monitor never run). */
+  async getStatusesOf(ids: string[]): Promise<MonitorStatus[]> {
+    if (ids.length === 0) return [];
+    const texts = await this.redis.hmget(this.key('status'), ...ids);
+    const nowMs = Date.now();
+    return texts.map((text) => (text ? (JSON.parse(text) as MonitorStatus) : initialStatus(nowMs)));
   }
 
   async getStatuses(): Promise<Map<string, MonitorStatus>> {

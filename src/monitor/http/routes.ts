@@ -96,7 +96,7 @@ export function createMonitorRouter(deps: MonitorApiDeps): Router {
     const record = recordOf(current.id, merged.data, current.createdAt, new Date().toISOString());
     await unavailableOnRedisError(async () => {
       await store.putMonitor(record);
-      await scheduler.upsert(record);
+      await scheduler.upsert(record, current);
     });
     const status = await unavailableOnRedisError(() => store.getStatus(record.id));
     response.json(outputOf(record, status.version > 0 ? status : undefined));
@@ -106,7 +106,7 @@ export function createMonitorRouter(deps: MonitorApiDeps): Router {
     requireEmptyQuery(request);
     const monitor = await findMonitor(store, request);
     await unavailableOnRedisError(async () => {
-      await scheduler.remove(monitor.id);
+      await scheduler.remove(monitor);
       await store.deleteMonitor(monitor.id);
     });
     response.status(204).end();
