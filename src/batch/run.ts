@@ -2,10 +2,20 @@
 import { stat } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { InputError, probe } from '../engine.js';
-import type { ResolverSpec } from '../types.js';
+import type { ControlResult, ResolverSpec } from '../types.js';
 import { probeBatchControls } from './controls.js';
+import { InFlightProbes } from './in-flight.js';
 import { type ListEntry, openList, readEntries, surveyList } from './input.js';
-import { BatchTally, csvHeader, csvRow, LineWriter, type OutputFormat, renderSummary } from './output.js';
+import {
+  type BatchResult,
+  BatchTally,
+  batchResultOf,
+  csvHeader,
+  LineWriter,
+  type OutputFormat,
+  renderSummary,
+} from './output.js';
+import { ProbePool } from './probe-pool.js';
 import { formatProgress, startProgress } from './progress.js';
 
 /** The most in flight at once: each probe holds a socket, so a high value also needs `ulimit -n` above it. */
@@ -19,6 +29,8 @@ export interface BatchOptions {
   timeoutMs?: number;
   ca: string[];
   concurrency: number;
+  /** Worker threads that probe (each its share of the concurrency); 0 probes on this thread. */
+  threads: number;
   format: OutputFormat;
   /** A bad line ends the batch (before any probe when the list is a file) instead of being skipped. */
   isStrict: boolean;
@@ -55,7 +67,21 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
   }
   const input = openList(options.listPath);
   const stop = new AbortController();
+  // Started first, so the threads load the engine while the controls are probed here.
+  const pool =
+    options.threads > 0
+      ? new ProbePool({
+          threads: Math.min(options.threads, options.concurrency),
+          settings: {
+            resolvers: options.resolvers,
+            ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+            ca: options.ca,
+            format: options.format,
+          },
+        })
+      : undefined;
   const inFlight = new InFlightProbes(stop.signal);
+  stop.signal.addEventListener('abort', () => pool?.stop(), { once: true });
   const onAbort = () => stop.abort(options.signal.reason);
   options.signal.addEventListener('abort', onAbort, { once: true });
   if (options.signal.aborted) onAbort();
@@ -78,6 +104,22 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
       ca: options.ca,
       signal: stop.signal,
     });
+    const probeHere = async (url: string, controlResults: ControlResult[]): Promise<BatchResult> => {
+      const probeStop = inFlight.add();
+      try {
+        const report = await probe({
+          url,
+          resolvers: options.resolvers,
+          controlResults,
+          timeoutMs: options.timeoutMs,
+          ca: options.ca,
+          signal: probeStop.signal,
+        });
+        return batchResultOf(report, options.format);
+      } finally {
+        inFlight.delete(probeStop);
+      }
+    };
     if (options.format === 'csv') await output.write(csvHeader);
     // Once stopped, nothing more is read: the signal closes the line reader the workers pull from.
     const entries = readEntries(input, stop.signal);
@@ -96,23 +138,16 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
           options.stderr.write(`reach: line ${entry.lineNumber}: ${entry.reason}; skipped\n`);
           continue;
         }
-        const probeStop = inFlight.add();
-        const report = await probe({
-          url: entry.url,
-          resolvers: options.resolvers,
-          controlResults: controls.current(),
-          timeoutMs: options.timeoutMs,
-          ca: options.ca,
-          signal: probeStop.signal,
-        }).finally(() => inFlight.delete(probeStop));
+        const result = pool
+          ? await pool.probe(entry.url, controls.current())
+          : await probeHere(entry.url, controls.current());
         // A probe cut short by the stop is not a finding about the site: it is counted apart.
-        if (stop.signal.aborted) {
+        if (stop.signal.aborted || result === undefined) {
           abortedCount++;
           continue;
         }
-        tally.add(report);
-        if (options.format === 'json') await output.write(JSON.stringify(report));
-        else if (options.format === 'csv') await output.write(csvRow(report));
+        tally.add(result);
+        if (result.line !== undefined) await output.write(result.line);
       }
     };
     await Promise.all(Array.from({ length: options.concurrency }, work)).catch((error: unknown) => {
@@ -123,6 +158,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
     progress?.stop();
     options.signal.removeEventListener('abort', onAbort);
     input.destroy();
+    await pool?.close();
   }
   if (rejected?.kind === 'bad') return { kind: 'rejected', ...badLine(rejected) };
   const isInterrupted = options.signal.aborted;
@@ -133,32 +169,6 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
       `reach: interrupted after ${tally.done} URLs; ${abortedCount} probes in flight aborted\n`,
     );
   return isInterrupted ? { kind: 'interrupted' } : { kind: 'completed', isAllOk: tally.isAllOk };
-}
-
-/**
- * The probes in flight, each with its own stop, all stopped by one listener on the batch's signal. Each probe
- * listening on the batch's signal itself made every addEventListener a walk through the others (Node's
- * EventTarget looks for a duplicate): at 5,000 in flight, a tenth of the batch's CPU.
- */
-class InFlightProbes {
-  readonly #stops = new Set<AbortController>();
-
-  constructor(private readonly signal: AbortSignal) {
-    signal.addEventListener('abort', () => {
-      for (const stop of this.#stops) stop.abort(signal.reason);
-    });
-  }
-
-  add(): AbortController {
-    const stop = new AbortController();
-    if (this.signal.aborted) stop.abort(this.signal.reason);
-    else this.#stops.add(stop);
-    return stop;
-  }
-
-  delete(stop: AbortController): void {
-    this.#stops.delete(stop);
-  }
 }
 
 function badLine(entry: ListEntry & { kind: 'bad' }) {
