@@ -16,8 +16,8 @@ const usage = `usage:
                    [--control ...] [--timeout MS] [--ca FILE]
                    a list of URLs (one a line, # comments, or CSV with a url column; - reads standard input);
                    exit 0 when every URL is ok, 1 otherwise, 2 for bad usage (or a bad line with --strict),
-                   130 when interrupted with Ctrl-C (the partial summary is printed); --threads: probing threads
-                   sharing the concurrency (default one per core, at most 8; 0 probes on the main thread)
+                   130 when interrupted with Ctrl-C (the partial summary is printed); --threads: the threads that
+                   probe, sharing the concurrency (default one per core, at most 8; 1: the main thread alone)
   reach probe --file LIST|- --api URL [--json|--csv] [--strict] [--quiet] [--resolver ...] [--control ...] [--timeout MS]
                    the list as one batch of a running service (POST /batches), its results followed back
   reach probe <url> --api URL [--vantages all|NAME,...] [--json] [--resolver ...] [--control ...] [--timeout MS]

@@ -1,12 +1,16 @@
-// Probes a batch's URLs on worker threads, so that a batch uses every core: the main thread reads the list,
-// hands each URL to the thread with the fewest in flight, and counts and prints what comes back.
+// Probes a batch's URLs on several threads, so that a batch uses every core: the main thread reads the list,
+// hands each URL to the thread with the fewest in flight (itself included), and counts and prints the results.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { ControlResult, ResolverSpec } from '../types.js';
 import type { BatchResult, OutputFormat } from './output.js';
 
-/** `--threads`: 0 probes on the main thread itself; more than the cores only adds memory. */
-export const threadLimits = { min: 0, max: 64 } as const;
+/**
+ * `--threads`: the threads that probe, the main one included (1: the main thread alone). More than the cores
+ * only adds memory and warm-up: each thread is a V8 isolate of its own that compiles and optimises the engine
+ * again, which is why the main thread probes too rather than only orchestrating.
+ */
+export const threadLimits = { min: 1, max: 64 } as const;
 
 /** One probing thread per core (at most 8), never more threads than probes in flight. */
 export function defaultThreads(concurrency: number): number {
@@ -39,6 +43,15 @@ interface Pending {
   reject(error: Error): void;
 }
 
+interface PoolOptions {
+  /** Worker threads besides this one, started once this thread holds `hereShare` probes. */
+  workers: number;
+  hereShare: number;
+  settings: ThreadSettings;
+  /** Probes on this thread; its probes are stopped by the caller's own signal. */
+  probeHere: (url: string, controls: ControlResult[]) => Promise<BatchResult>;
+}
+
 interface ProbeThread {
   worker: Worker;
   pending: Map<number, Pending>;
@@ -49,15 +62,17 @@ interface ProbeThread {
 }
 
 export class ProbePool {
-  readonly #threads: ProbeThread[];
+  #threads: ProbeThread[] = [];
+  readonly #options: PoolOptions;
+  #herePending = 0;
   #nextId = 0;
   #isFlushScheduled = false;
   #isClosing = false;
   #controls: ControlResult[] = [];
   #stopTimer: NodeJS.Timeout | undefined;
 
-  constructor(options: { threads: number; settings: ThreadSettings }) {
-    this.#threads = Array.from({ length: options.threads }, () => this.#start(options.settings));
+  constructor(options: PoolOptions) {
+    this.#options = options;
   }
 
   #start(settings: ThreadSettings): ProbeThread {
@@ -87,15 +102,24 @@ export class ProbePool {
   }
 
   /**
-   * Probes a URL on the least busy thread with the batch's controls of the moment; undefined when the pool was
-   * stopped before the thread handed the result back.
+   * Probes a URL on the least busy thread (a busier thread's probes take longer, so it holds more in flight and
+   * gets fewer new ones) with the batch's controls of the moment; undefined when the pool was stopped before a
+   * worker handed the result back.
    */
   probe(url: string, controls: ControlResult[]): Promise<BatchResult | undefined> {
     this.#controls = controls;
+    // A short list stays on this thread: a worker is worth its start (loading and warming up the engine
+    // again) only once this thread holds its share of the concurrency.
+    if (this.#threads.length === 0 && !this.#isClosing) {
+      if (this.#herePending < this.#options.hereShare) return this.#probeOnThisThread(url, controls);
+      this.#threads = Array.from({ length: this.#options.workers }, () =>
+        this.#start(this.#options.settings),
+      );
+    }
     let thread: ProbeThread | undefined;
     for (const each of this.#threads)
       if (!each.isGone && (!thread || each.pending.size < thread.pending.size)) thread = each;
-    if (!thread) return Promise.reject(new Error('no probing thread is left'));
+    if (!thread || this.#herePending <= thread.pending.size) return this.#probeOnThisThread(url, controls);
     const id = this.#nextId++;
     const chosen = thread;
     const result = new Promise<BatchResult | undefined>((resolve, reject) =>
@@ -107,6 +131,13 @@ export class ProbePool {
       setImmediate(() => this.#flush());
     }
     return result;
+  }
+
+  #probeOnThisThread(url: string, controls: ControlResult[]): Promise<BatchResult> {
+    this.#herePending++;
+    return this.#options.probeHere(url, controls).finally(() => {
+      this.#herePending--;
+    });
   }
 
   /** Sends each thread the URLs of this turn in one message, the controls only to a thread that lacks them. */

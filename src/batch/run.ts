@@ -29,7 +29,7 @@ export interface BatchOptions {
   timeoutMs?: number;
   ca: string[];
   concurrency: number;
-  /** Worker threads that probe (each its share of the concurrency); 0 probes on this thread. */
+  /** Threads that probe, this one included (1: this one alone), sharing the concurrency. */
   threads: number;
   format: OutputFormat;
   /** A bad line ends the batch (before any probe when the list is a file) instead of being skipped. */
@@ -67,11 +67,30 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
   }
   const input = openList(options.listPath);
   const stop = new AbortController();
-  // Started first, so the threads load the engine while the controls are probed here.
+  const inFlight = new InFlightProbes(stop.signal);
+  const probeHere = async (url: string, controlResults: ControlResult[]): Promise<BatchResult> => {
+    const probeStop = inFlight.add();
+    try {
+      const report = await probe({
+        url,
+        resolvers: options.resolvers,
+        controlResults,
+        timeoutMs: options.timeoutMs,
+        ca: options.ca,
+        signal: probeStop.signal,
+      });
+      return batchResultOf(report, options.format);
+    } finally {
+      inFlight.delete(probeStop);
+    }
+  };
+  const threads = Math.min(options.threads, options.concurrency);
   const pool =
-    options.threads > 0
+    threads > 1
       ? new ProbePool({
-          threads: Math.min(options.threads, options.concurrency),
+          workers: threads - 1,
+          hereShare: Math.ceil(options.concurrency / threads),
+          probeHere,
           settings: {
             resolvers: options.resolvers,
             ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
@@ -80,7 +99,6 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
           },
         })
       : undefined;
-  const inFlight = new InFlightProbes(stop.signal);
   stop.signal.addEventListener('abort', () => pool?.stop(), { once: true });
   const onAbort = () => stop.abort(options.signal.reason);
   options.signal.addEventListener('abort', onAbort, { once: true });
@@ -104,22 +122,6 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
       ca: options.ca,
       signal: stop.signal,
     });
-    const probeHere = async (url: string, controlResults: ControlResult[]): Promise<BatchResult> => {
-      const probeStop = inFlight.add();
-      try {
-        const report = await probe({
-          url,
-          resolvers: options.resolvers,
-          controlResults,
-          timeoutMs: options.timeoutMs,
-          ca: options.ca,
-          signal: probeStop.signal,
-        });
-        return batchResultOf(report, options.format);
-      } finally {
-        inFlight.delete(probeStop);
-      }
-    };
     if (options.format === 'csv') await output.write(csvHeader);
     // Once stopped, nothing more is read: the signal closes the line reader the workers pull from.
     const entries = readEntries(input, stop.signal);
