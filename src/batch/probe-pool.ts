@@ -44,9 +44,9 @@ interface Pending {
 }
 
 interface PoolOptions {
-  /** Worker threads besides this one, started once this thread holds `hereShare` probes. */
+  /** Worker threads besides this one, started once this thread holds `startWorkersAt` probes. */
   workers: number;
-  hereShare: number;
+  startWorkersAt: number;
   settings: ThreadSettings;
   /** Probes on this thread; its probes are stopped by the caller's own signal. */
   probeHere: (url: string, controls: ControlResult[]) => Promise<BatchResult>;
@@ -109,9 +109,9 @@ export class ProbePool {
   probe(url: string, controls: ControlResult[]): Promise<BatchResult | undefined> {
     this.#controls = controls;
     // A short list stays on this thread: a worker is worth its start (loading and warming up the engine
-    // again) only once this thread holds its share of the concurrency.
+    // again) only once this thread holds many probes.
     if (this.#threads.length === 0 && !this.#isClosing) {
-      if (this.#herePending < this.#options.hereShare) return this.#probeOnThisThread(url, controls);
+      if (this.#herePending < this.#options.startWorkersAt) return this.#probeOnThisThread(url, controls);
       this.#threads = Array.from({ length: this.#options.workers }, () =>
         this.#start(this.#options.settings),
       );

@@ -89,7 +89,10 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
     threads > 1
       ? new ProbePool({
           workers: threads - 1,
-          hereShare: Math.ceil(options.concurrency / threads),
+          // Its share of the concurrency, or 64 probes in flight: a list that keeps that many going here is
+          // long enough to repay the workers' start, and at a high concurrency they start without waiting
+          // for this thread to have opened thousands of connections alone.
+          startWorkersAt: Math.min(Math.ceil(options.concurrency / threads), 64),
           probeHere,
           settings: {
             resolvers: options.resolvers,
