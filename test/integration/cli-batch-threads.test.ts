@@ -230,8 +230,8 @@ describe('reach probe --file --threads', () => {
         if (silentConnections - before >= 4) resolve();
       };
     });
-    // The probes' own deadline is a minute and the test kills the process after 20 s: exit 130 means the
-    // interrupt, not a deadline, ended it.
+    // The probes' own deadline is two minutes and the test kills the process after 90 s (a worker's start
+    // on a loaded machine takes seconds): exit 130 means the interrupt, not a deadline or the kill, ended it.
     const result = await runCliWith(
       [
         'probe',
@@ -242,17 +242,17 @@ describe('reach probe --file --threads', () => {
         '--concurrency',
         '4',
         '--timeout',
-        '60000',
+        '120000',
       ],
-      { interruptWhen: inFlight, timeoutMs: 20_000 },
+      { interruptWhen: inFlight, timeoutMs: 90_000 },
     );
     expect(result.code).toBe(130);
     expect(result.stdout).toMatch(
       /^interrupted: 4 probes in flight were aborted, the rest of the list not read$/m,
     );
-    expect(result.stdout).toMatch(/^[01] URLs probed$/m);
-    expect(silentConnections - before).toBeLessThan(12);
-  });
+    expect(result.stdout).toMatch(/^1 URLs probed$/m);
+    expect(silentConnections - before).toBe(4);
+  }, 120_000);
 
   it('gives the same results with --threads 1 (the main thread alone)', async () => {
     const urls = [healthy.url('/main-1'), `http://127.0.0.1:${closedPort}/main-2`, healthy.url('/main-3')];
