@@ -24,8 +24,4 @@ export class InFlightProbes {
   delete(stop: AbortController): void {
     this.#stops.delete(stop);
   }
-
-  get size(): number {
-    return this.#stops.size;
-  }
 }
