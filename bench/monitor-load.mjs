@@ -1,10 +1,13 @@
 // Benchmark: N monitors at one interval against a loopback nginx, run by monitor worker processes for a while.
 // Measures runs missed (and doubled), schedule lag (p50/p99/max), memory of Redis and of the workers, CPU.
 // Usage: npm run build && node bench/monitor-load.mjs --monitors 10000 --interval 60 --duration 600 [--workers 1]
-//        [--concurrency 64] [--json out.json]        (loopback only; stops what it starts, by pid)
+//        [--concurrency 64] [--failing-share 0.01] [--build DIR] [--json out.json]
+//        (loopback only; stops what it starts, by pid)
+// --build DIR runs another build of reach (its dist/ and bench/monitor-worker.mjs) under the same harness, e.g. main
+// exported with `git archive main | tar -x -C DIR` and built there: old and new measured in the same conditions.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,13 +15,6 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { MonitorScheduler, monitorQueueName } from '../dist/monitor/scheduler.js';
-import { StatusDataSource } from '../dist/monitor/status/data.js';
-import { toStatusSummary } from '../dist/monitor/status/summary.js';
-import { MonitorStore } from '../dist/monitor/store.js';
-import { monitorKeyPrefix } from '../dist/monitor/workers.js';
-import { keyspaceFor } from '../dist/redis/connection.js';
-import { startEmbeddedRedis } from '../dist/redis/embedded.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,13 +25,28 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     json: { type: 'string' },
     'no-status': { type: 'boolean', default: false },
+    /** The share of monitors whose site answers 500: each goes down after its re-check, then stays down. */
+    'failing-share': { type: 'string', default: '0' },
+    build: { type: 'string' },
   },
 });
+const root = resolve(values.build ?? resolve(import.meta.dirname, '..'));
+const load = (path) => import(join(root, 'dist', path));
+const { MonitorScheduler, monitorQueueName } = await load('monitor/scheduler.js');
+const { StatusDataSource } = await load('monitor/status/data.js');
+const { toStatusSummary } = await load('monitor/status/summary.js');
+const { MonitorStore } = await load('monitor/store.js');
+const { monitorKeyPrefix } = await load('monitor/workers.js');
+const { keyspaceFor } = await load('redis/connection.js');
+const { startEmbeddedRedis } = await load('redis/embedded.js');
+// Shard scheduling (this branch on): the scheduler takes the shard store; before it, one scheduler per monitor.
+const isSharded = existsSync(join(root, 'dist', 'monitor', 'schedule', 'shard-store.js'));
+const { ShardStore } = isSharded ? await load('monitor/schedule/shard-store.js') : {};
+const failingCount = Math.round(Number(values['failing-share']) * Number(values.monitors));
 const monitorCount = Number(values.monitors);
 const intervalMs = Number(values.interval) * 1000;
 const durationMs = Number(values.duration) * 1000;
 const workerCount = Number(values.workers);
-const root = resolve(import.meta.dirname, '..');
 const work = await mkdtemp(join(tmpdir(), 'reach-bench-monitor-'));
 const owned = [];
 const queueName = 'bench';
@@ -121,6 +132,7 @@ http {
   server {
     listen 127.0.0.1:${nginxPort};
     location / { default_type text/html; return 200 '<html><body>ok</body></html>'; }
+    location /fail/ { default_type text/plain; return 500 'failing'; }
   }
 }
 `,
@@ -168,7 +180,10 @@ http {
     historyMaxEntries: 1440,
   });
   const queue = new Queue(monitorQueueName(queueName), { connection: redis });
-  const scheduler = new MonitorScheduler(queue, 0);
+  const keyPrefix = monitorKeyPrefix(keyspaceFor(undefined, queueName), queueName);
+  const scheduler = isSharded
+    ? new MonitorScheduler(queue, new ShardStore(redis, keyPrefix), 0)
+    : new MonitorScheduler(queue, 0);
   const createdAt = new Date().toISOString();
   const ids = [];
   const createdAtMs = new Map();
@@ -181,7 +196,7 @@ http {
       const record = {
         id,
         name: `bench ${index}`,
-        url: `http://127.0.0.1:${nginxPort}/m/${index}`,
+        url: `http://127.0.0.1:${nginxPort}/${index < failingCount ? 'fail' : 'm'}/${index}`,
         intervalSeconds: intervalMs / 1000,
         timeoutMs: 10_000,
         confirmations: 2,
@@ -203,7 +218,7 @@ http {
   const createMs = Date.now() - createStartedMs;
   const schedulerCount = await queue.getJobSchedulersCount();
   console.log(
-    `created ${monitorCount} monitors and schedulers in ${createMs} ms (${schedulerCount} schedulers)`,
+    `created ${monitorCount} monitors in ${createMs} ms (${schedulerCount} job schedulers, ${isSharded ? 'shards' : 'one per monitor'})`,
   );
 
   const windowStartMs = Date.now();
@@ -256,6 +271,7 @@ http {
   let missed = 0;
   let doubled = 0;
   let failedRuns = 0;
+  let recheckRuns = 0;
   const lags = [];
   const lagsByMinute = new Map();
   const monitorsMissing = [];
@@ -265,6 +281,7 @@ http {
     batch.forEach((id, index) => {
       const counts = new Map();
       for (const entry of histories[index]) {
+        if (entry.trigger === 'recheck') recheckRuns += 1;
         if (entry.trigger !== 'schedule' || !entry.scheduledAt) continue;
         const tickMs = Date.parse(entry.scheduledAt);
         if (tickMs > cutoffMs) continue;
@@ -317,8 +334,15 @@ http {
     };
   }
 
+  const cpuSeconds = {
+    redis: cpuEnd.redis - cpuStart.redis,
+    workers: cpuEnd.workers.reduce((sum, end, index) => sum + end - cpuStart.workers[index], 0),
+  };
   const result = {
+    build: isSharded ? 'shards' : 'per-monitor schedulers',
+    root,
     monitors: monitorCount,
+    failingMonitors: failingCount,
     intervalSeconds: intervalMs / 1000,
     windowSeconds,
     workers: workerCount,
@@ -328,6 +352,7 @@ http {
     runsMissed: missed,
     runsDoubled: doubled,
     runsNotUp: failedRuns,
+    recheckRuns,
     lagMs: {
       p50: quantile(lags, 0.5),
       p99: quantile(lags, 0.99),
@@ -355,6 +380,11 @@ http {
       redis: (100 * (cpuEnd.redis - cpuStart.redis)) / windowSeconds,
       nginx: (100 * (cpuEnd.nginx - cpuStart.nginx)) / windowSeconds,
       workers: cpuEnd.workers.map((end, index) => (100 * (end - cpuStart.workers[index])) / windowSeconds),
+    },
+    // CPU per scheduled run over the window (re-checks and the status computation after it are not in it).
+    cpuMsPerRun: {
+      workers: ran > 0 ? (1000 * cpuSeconds.workers) / ran : null,
+      redis: ran > 0 ? (1000 * cpuSeconds.redis) / ran : null,
     },
     backlogMax: Math.max(...samples.map((s) => s.waiting)),
     loadAverage: {

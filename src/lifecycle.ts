@@ -62,3 +62,19 @@ export async function runCleanups(
     }
   }
 }
+
+/**
+ * Waits for `work` up to `limitMs` and goes on without it past that: for a courtesy (a withdrawal, a QUIT) that
+ * a Redis gone away would hold for good. Says which came first.
+ */
+export async function waitAtMost(limitMs: number, work: Promise<unknown>): Promise<'done' | 'gave up'> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<'gave up'>((resolve) => {
+    timer = setTimeout(() => resolve('gave up'), limitMs);
+  });
+  try {
+    return await Promise.race([work.then(() => 'done' as const), limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

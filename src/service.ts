@@ -16,7 +16,7 @@ import { batchMetricsOf } from './batch/metrics.js';
 import { createItemRecorder } from './batch/recorder.js';
 import { BatchStore } from './batch/store.js';
 import { ConfigError, type ServiceConfig } from './config.js';
-import { type Cleanup, closeOnce, closeWithin, runCleanups } from './lifecycle.js';
+import { type Cleanup, closeOnce, closeWithin, runCleanups, waitAtMost } from './lifecycle.js';
 import {
   channelOpenApi,
   createChannelRouter,
@@ -28,6 +28,7 @@ import {
   type MonitorWorkers,
   monitorOpenApi,
   startMonitorWorkers,
+  syncConfiguredChannels,
 } from './monitor/index.js';
 import { createPageRouters, type ProbeLookup } from './pages/routes.js';
 import {
@@ -345,6 +346,30 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
     registry,
   });
   parts.closers.push(['monitor API', () => monitors.close()]);
+  // Histories and counters kept in the format before the run ring move over in the background; until a
+  // monitor's turn (or its next run) its old history still reads.
+  void monitors.store.migrateOldFormat().then(
+    (migrated) => {
+      if (migrated > 0) logger.info({ migrated }, 'monitor histories migrated to the run ring');
+    },
+    (error: unknown) =>
+      logger.warn({ err: error }, 'monitor history migration stopped; each monitor migrates at its next run'),
+  );
+  const configuredChannels = context.monitorConfig.alerts.configuredChannels;
+  if (configuredChannels.length > 0) {
+    const { stale } = await syncConfiguredChannels(
+      monitors.channels,
+      configuredChannels,
+      monitors.channelPolicy,
+    );
+    logger.info({ channels: configuredChannels.length }, 'channels from CHANNELS_FILE written');
+    if (stale.length > 0) {
+      logger.warn(
+        { stale },
+        'channels an earlier CHANNELS_FILE named are no longer in it: delete them through the API',
+      );
+    }
+  }
   const batches = createBatchApi({
     redis: commands,
     bull: redis.bullOn(commands),
@@ -469,6 +494,9 @@ async function undoStart(parts: ServiceParts, logger: Logger): Promise<void> {
   );
 }
 
+/** How long past the deadline a part may go on closing before its Redis connections are ended under it. */
+const closeGraceMs = 3000;
+
 /** Stops taking requests and jobs, lets those in flight finish up to the deadline, then closes the rest. */
 async function shutDown(parts: ServiceParts, config: ServiceConfig, logger: Logger): Promise<void> {
   const deadlineMs = config.shutdownDeadlineMs;
@@ -479,16 +507,30 @@ async function shutDown(parts: ServiceParts, config: ServiceConfig, logger: Logg
   parts.batchApi?.release();
   await parts.heartbeat?.close();
   // The server and the workers drain in parallel, under one deadline; one failing must not skip the cleanups.
-  const drained = await Promise.allSettled([
+  let outcomes: PromiseSettledResult<unknown>[] = [];
+  const drained = Promise.allSettled([
     stopServer(parts.server, deadlineMs, logger),
     parts.worker?.close(deadlineMs),
     parts.batchWorker?.close(deadlineMs),
     parts.monitorWorkers?.close(deadlineMs),
     parts.compareWorker?.close(),
-  ]);
-  for (const outcome of drained)
-    if (outcome.status === 'rejected') logger.warn({ err: outcome.reason }, 'close failed');
+  ]).then((settled) => {
+    outcomes = settled;
+  });
   const { embedded, connector } = parts;
+  // Past the deadline the workers have aborted their jobs; a part still closing then waits on a Redis that is
+  // away (its commands queued for a reconnect). Ending the connections fails those commands, so it finishes.
+  if ((await waitAtMost(deadlineMs + closeGraceMs, drained)) === 'gave up') {
+    logger.warn(
+      { graceMs: closeGraceMs },
+      'parts still closing past the deadline: ending their Redis connections',
+    );
+    await connector?.close();
+    if ((await waitAtMost(closeGraceMs, drained)) === 'gave up')
+      logger.warn('parts did not close after their Redis connections ended; shutting down without them');
+  }
+  for (const outcome of outcomes)
+    if (outcome.status === 'rejected') logger.warn({ err: outcome.reason }, 'close failed');
   await runCleanups(
     [
       ...parts.closers.toReversed(),
@@ -598,11 +640,15 @@ async function runUntilSignalled(config: ServiceConfig, roles: ServiceRoles): Pr
     }
     service = await startService({ config, roles });
   } catch (error) {
+    // A setting at fault is bad usage, like a bad argument (exit 2); the rest failed to start (exit 1).
+    if (error instanceof ConfigError) {
+      process.stderr.write(`reach: ${error.message}\n`);
+      process.exit(2);
+    }
     if (
       error instanceof StartupError ||
       error instanceof RedisMissingError ||
-      error instanceof DataDirInUseError ||
-      error instanceof ConfigError
+      error instanceof DataDirInUseError
     ) {
       process.stderr.write(`reach: ${error.message}\n`);
       process.exit(1);

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { booleanText, integerText, listText, parseEnvironment } from '../config.js';
 import { httpUrlSchema } from '../requests/schemas.js';
+import { type ConfiguredChannel, loadChannelFile } from './alerting/channel-file.js';
 
 /** A CSP frame-ancestors source: 'self' or an http(s) origin (a leading *. in the host is allowed). */
 const frameAncestorText = z
@@ -25,6 +26,11 @@ export const monitorEnvironmentSchema = z
      * within its interval). Operators can use it to stage a rollout; tests set it high so no tick fires mid-test.
      */
     MONITOR_FIRST_TICK_DELAY_SECONDS: integerText(0, 30 * 86_400).default(0),
+    /**
+     * Seconds between rebuilds of the schedule from the monitor records, by one worker at a time: a shard
+     * membership or job scheduler lost (a Redis failover drops the last writes) is back within this bound.
+     */
+    MONITOR_RECONCILE_SECONDS: integerText(1, 86_400).default(60),
     ALERT_WEBHOOK_URLS: listText.pipe(z.array(httpUrlSchema)).default([]),
     ALERT_WEBHOOK_SECRET: z.string().min(16, 'needs at least 16 characters').optional(),
     ALERT_ATTEMPTS: integerText(1, 50).default(10),
@@ -39,6 +45,8 @@ export const monitorEnvironmentSchema = z
      * inside the network); otherwise they are held to the same address policy as webhooks and targets.
      */
     ALERT_ALLOW_PRIVATE_DESTINATIONS: booleanText.default(false),
+    /** A JSON file of notification channels, upserted at start (see alerting/channel-file.ts). */
+    CHANNELS_FILE: z.string().min(1).optional(),
     STATUS_PAGE_TITLE: z.string().min(1).max(100).default('Service status'),
     /** Seconds between the status page's own refreshes in the browser. */
     STATUS_REFRESH_SECONDS: integerText(5, 3600).default(60),
@@ -61,6 +69,7 @@ export interface MonitorConfig {
   history: { maxAgeSeconds: number; maxEntries: number };
   recheckDelayMs: number;
   firstTickDelayMs: number;
+  reconcileIntervalMs: number;
   alerts: {
     globalWebhooks: Array<{ url: string; secret: string }>;
     attempts: number;
@@ -69,6 +78,8 @@ export interface MonitorConfig {
     concurrency: number;
     perDestinationConcurrency: number;
     isPrivateDestinationAllowed: boolean;
+    /** Channels from CHANNELS_FILE, secrets resolved: written to the store when the API starts. */
+    configuredChannels: ConfiguredChannel[];
   };
   status: { title: string; refreshSeconds: number; cacheSeconds: number; frameAncestors: string[] };
   publicBaseUrl: string | undefined;
@@ -81,6 +92,7 @@ export const monitorVariableNames = [
   'MONITOR_HISTORY_MAX_ENTRIES',
   'MONITOR_RECHECK_DELAY_MS',
   'MONITOR_FIRST_TICK_DELAY_SECONDS',
+  'MONITOR_RECONCILE_SECONDS',
   'ALERT_WEBHOOK_URLS',
   'ALERT_WEBHOOK_SECRET',
   'ALERT_ATTEMPTS',
@@ -89,6 +101,7 @@ export const monitorVariableNames = [
   'ALERT_CONCURRENCY',
   'ALERT_PER_DESTINATION_CONCURRENCY',
   'ALERT_ALLOW_PRIVATE_DESTINATIONS',
+  'CHANNELS_FILE',
   'STATUS_PAGE_TITLE',
   'STATUS_REFRESH_SECONDS',
   'STATUS_CACHE_SECONDS',
@@ -108,6 +121,7 @@ export function loadMonitorConfig(environment: Record<string, string | undefined
     },
     recheckDelayMs: env.MONITOR_RECHECK_DELAY_MS,
     firstTickDelayMs: env.MONITOR_FIRST_TICK_DELAY_SECONDS * 1000,
+    reconcileIntervalMs: env.MONITOR_RECONCILE_SECONDS * 1000,
     alerts: {
       globalWebhooks: env.ALERT_WEBHOOK_URLS.map((url) => ({ url, secret })),
       attempts: env.ALERT_ATTEMPTS,
@@ -116,6 +130,8 @@ export function loadMonitorConfig(environment: Record<string, string | undefined
       concurrency: env.ALERT_CONCURRENCY,
       perDestinationConcurrency: env.ALERT_PER_DESTINATION_CONCURRENCY,
       isPrivateDestinationAllowed: env.ALERT_ALLOW_PRIVATE_DESTINATIONS,
+      // The file's ${NAME} references read the same environment as every other setting.
+      configuredChannels: env.CHANNELS_FILE ? loadChannelFile(env.CHANNELS_FILE, environment) : [],
     },
     status: {
       title: env.STATUS_PAGE_TITLE,

@@ -10,10 +10,12 @@ import type { MonitorConfig } from './config.js';
 import type { ChannelApiDeps } from './http/channel-routes.js';
 import type { MonitorApiDeps } from './http/routes.js';
 import { registerMonitorMetrics } from './metrics.js';
+import { ShardStore } from './schedule/shard-store.js';
 import { type MonitorQueue, MonitorScheduler, monitorQueueName } from './scheduler.js';
 import { MonitorStore } from './store.js';
 import { monitorKeyPrefix } from './workers.js';
 
+export { syncConfiguredChannels } from './alerting/channel-file.js';
 export { loadMonitorConfig, type MonitorConfig } from './config.js';
 export { channelOpenApi } from './http/channel-openapi.js';
 export { createChannelRouter } from './http/channel-routes.js';
@@ -60,7 +62,11 @@ export function createMonitorApi(options: {
     prefix: options.keys.bullPrefix,
   });
   queue.on('error', () => undefined); // Redis away: routes answer 503 problems; the queue reconnects by itself.
-  const scheduler = new MonitorScheduler(queue, config.firstTickDelayMs);
+  const scheduler = new MonitorScheduler(
+    queue,
+    new ShardStore(options.redis, monitorKeyPrefix(options.keys, options.baseQueueName)),
+    config.firstTickDelayMs,
+  );
   if (options.registry) registerMonitorMetrics(options.registry, store);
   const channelPolicy = channelPolicyOf(config, options.policy);
   const senders = createChannelSenders({ policy: channelPolicy, timeoutMs: config.alerts.timeoutMs });
@@ -70,6 +76,7 @@ export function createMonitorApi(options: {
     senders,
     channelPolicy,
     publicBaseUrl: config.publicBaseUrl,
+    configuredChannelIds: new Set(config.alerts.configuredChannels.map((channel) => channel.id)),
     scheduler,
     policy: options.policy,
     config,

@@ -16,7 +16,7 @@ import { isInMaintenance } from './maintenance.js';
 import { type MonitorRecord, monitorIdSchema } from './records.js';
 import { type RunResult, type RunTrigger, runResultOf, unprobedDownRun } from './run-result.js';
 import type { MonitorRunJobData, MonitorScheduler } from './scheduler.js';
-import { type Decision, decide } from './state-machine.js';
+import { type Decision, decide, type MonitorStatus } from './state-machine.js';
 import type { MonitorStore } from './store.js';
 import { type MonitorVantages, probeFromVantages } from './vantage-run.js';
 
@@ -45,6 +45,7 @@ const maxCasAttempts = 8;
 export type RunOutcome =
   | { outcome: 'applied'; event: RunEvent }
   | { outcome: 'deleted' }
+  | { outcome: 'superseded' }
   | { outcome: 'invalid'; message: string };
 
 /** What a monitor-run job may carry; anything else was not written by our scheduler and is not acted on. */
@@ -53,10 +54,11 @@ const runJobSchema = z.strictObject({
   trigger: z.enum(['schedule', 'recheck', 'manual']),
 });
 
+/** One run of one monitor, from a one-off job (first run, re-check, manual). */
 export async function runMonitor(
   deps: MonitorRunnerDeps,
   data: MonitorRunJobData,
-  context: { scheduledAtMs?: number; signal?: AbortSignal },
+  context: { signal?: AbortSignal },
 ): Promise<RunOutcome> {
   const { store, logger } = deps;
   const checked = runJobSchema.safeParse(data);
@@ -67,27 +69,43 @@ export async function runMonitor(
     logger.warn({ message }, 'monitor run job refused: its data is not valid');
     return { outcome: 'invalid', message };
   }
+  // A tick of a per-monitor job scheduler from before shards, queued before the upgrade removed its scheduler:
+  // the monitor's shard runs this tick, so running it here too would run it twice.
+  if (data.trigger === 'schedule') return { outcome: 'superseded' };
   const monitor = await store.getMonitor(data.monitorId);
-  if (!monitor) {
-    // Deleted while its tick was on its way: make sure no schedule is left behind.
-    if (data.trigger === 'schedule') await deps.scheduler.remove(data.monitorId);
-    return { outcome: 'deleted' };
-  }
+  if (!monitor) return { outcome: 'deleted' };
   const isMaintenance = isInMaintenance(monitor, Date.now());
   const result = await probeMonitor(monitor, deps, {
     trigger: data.trigger,
     isMaintenance,
-    ...(context.scheduledAtMs !== undefined ? { scheduledAtMs: context.scheduledAtMs } : {}),
     ...(context.signal ? { signal: context.signal } : {}),
   });
+  return applyRun(deps, monitor, result);
+}
+
+/**
+ * Keeps a finished run: its history entry and counters, then the state machine moved by compare-and-set (decided
+ * again on a conflict), then what the new state sets off. `current` saves the first status read when the caller
+ * read it with others.
+ */
+export async function applyRun(
+  deps: MonitorRunnerDeps,
+  monitor: MonitorRecord,
+  result: RunResult,
+  current?: MonitorStatus,
+): Promise<RunOutcome> {
+  const { store, logger } = deps;
+  const isMaintenance = result.entry.isMaintenance;
   await store.recordRun(monitor.id, result);
 
   let decision: Decision | undefined;
   let isPendingLeft = false;
+  let known = current;
   for (let attempt = 1; attempt <= maxCasAttempts; attempt += 1) {
-    const current = await store.getStatus(monitor.id);
+    const status = known ?? (await store.getStatus(monitor.id));
+    known = undefined;
     const candidate = decide(
-      current,
+      status,
       {
         startedAtMs: result.startedAtMs,
         health: result.entry.health,
@@ -119,14 +137,14 @@ export async function runMonitor(
       result.entry.certificateNotAfter,
       result.startedAtMs,
       monitor.certificateExpiryDays ?? defaultCertificateWarningDays,
-      current.certificateWarning,
+      status.certificateWarning,
       isMaintenance,
     );
     if (certificate.state) candidate.status.certificateWarning = certificate.state;
     else delete candidate.status.certificateWarning;
     const written = await store.casStatus(
       monitor.id,
-      current.version,
+      status.version,
       candidate.status,
       consequencesOf(monitor, result, candidate, deps.config, certificate.warning),
     );
@@ -148,7 +166,8 @@ export async function runMonitor(
   return { outcome: 'applied', event };
 }
 
-async function probeMonitor(
+/** Probes the monitor once (from its vantages when it has some); the target's failure is a down run, not a throw. */
+export async function probeMonitor(
   monitor: MonitorRecord,
   deps: MonitorRunnerDeps,
   context: { trigger: RunTrigger; isMaintenance: boolean; scheduledAtMs?: number; signal?: AbortSignal },
@@ -170,11 +189,6 @@ async function probeMonitor(
     }
     const report = await probe({
       ...probeOptionsFrom(monitor, deps.probeDefaults),
-      // The operator's threshold is an absolute promise: slower is degraded however far away the site is, so the
-      // engine's "far above the round trip" condition (meant for its default) is switched off.
-      ...(monitor.slowFirstByteMs !== undefined
-        ? { thresholds: { slowFirstByteMs: monitor.slowFirstByteMs, slowFirstByteRatio: 0 } }
-        : {}),
       isAddressAllowed: deps.policy,
       ...(context.signal ? { signal: context.signal } : {}),
     });

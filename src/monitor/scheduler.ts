@@ -1,69 +1,97 @@
-// One BullMQ job scheduler per monitor, plus the one-off runs (first run, re-checks) on the same queue.
-import { createHash } from 'node:crypto';
+// The schedule: one BullMQ job scheduler per shard of monitors (see schedule/shards.ts), plus the one-off runs
+// (first run, re-checks) on the same queue.
 import type { JobsOptions, Queue } from 'bullmq';
 import type { MonitorRecord } from './records.js';
 import type { RunTrigger } from './run-result.js';
+import type { ShardStore } from './schedule/shard-store.js';
+import { nextTickAtOrAfter, type Shard, shardIdOf, shardOf } from './schedule/shards.js';
 
+export { spreadMs } from './schedule/shards.js';
+
+/** One run of one monitor: the first run after create, a re-check, a test's run. */
 export interface MonitorRunJobData {
   monitorId: string;
   trigger: RunTrigger;
 }
 
+/**
+ * One tick of one shard: every member of the shard runs once for the tick. The scheduler's jobs carry the tick in
+ * their id (repeat:<shard>:<millis>); a tick delivered by hand (`runTick`) carries it in `tickMs`.
+ */
+export interface MonitorShardJobData {
+  shard: string;
+  tickMs?: number;
+}
+
+export type MonitorJobData = MonitorRunJobData | MonitorShardJobData;
+
 export const monitorRunJobName = 'monitor-run';
-export type MonitorQueue = Queue<MonitorRunJobData, unknown, string>;
+export const monitorShardJobName = 'monitor-shard';
+export type MonitorQueue = Queue<MonitorJobData, unknown, string>;
 
 export function monitorQueueName(baseQueueName: string): string {
   return `${baseQueueName}-monitors`;
 }
 
-export function schedulerIdOf(monitorId: string): string {
+/** The id of the per-monitor job scheduler of releases before shards; a worker removes these at start. */
+export function legacySchedulerIdOf(monitorId: string): string {
   return `monitor:${monitorId}`;
 }
 
 // A run whose target is down is a result, not a failed job; only our own errors fail a job. The next tick
-// comes anyway, so failed runs are not retried, and finished jobs are not kept (10,000 monitors a minute).
-const runJobOptions: JobsOptions = {
+// comes anyway, so failed runs are not retried, and finished jobs are not kept.
+export const runJobOptions: JobsOptions = {
   attempts: 1,
   removeOnComplete: true,
   removeOnFail: { count: 1000 },
 };
 
-/**
- * Where in its interval a monitor's ticks fall: a stable spread drawn from its id, so 10,000 monitors created
- * in the same second do not all fire in the same second of every minute.
- */
-export function spreadMs(monitorId: string, intervalMs: number): number {
-  const hash = createHash('sha256').update(monitorId).digest();
-  return hash.readUInt32BE(0) % intervalMs;
-}
+type Placed = Pick<MonitorRecord, 'id' | 'intervalSeconds'>;
 
 export class MonitorScheduler {
   constructor(
     readonly queue: MonitorQueue,
+    readonly shards: ShardStore,
     private readonly firstTickDelayMs: number,
   ) {}
 
   /**
-   * Creates or updates the monitor's job scheduler. A changed interval starts a new phase; an unchanged one
-   * keeps the next tick where it was.
+   * Puts the monitor in the shard of its interval and spread (out of its previous one, when its interval changed)
+   * and makes sure that shard has its job scheduler. An unchanged shard keeps its ticks where they were.
    */
-  async upsert(monitor: MonitorRecord): Promise<void> {
-    const everyMs = monitor.intervalSeconds * 1000;
-    const nowMs = Date.now();
-    // The first tick: after the configured delay, at the monitor's own place within its interval.
-    const startMs =
-      nowMs +
-      this.firstTickDelayMs +
-      ((spreadMs(monitor.id, everyMs) - (nowMs % everyMs) + everyMs) % everyMs);
+  async upsert(monitor: Placed, previous?: Placed): Promise<void> {
+    const shard = shardOf(monitor);
+    await this.shards.place(monitor.id, shard, previous ? shardOf(previous) : undefined);
+    await this.ensureShard(shard);
+  }
+
+  /** Creates the shard's job scheduler unless it exists; its ticks fall at the shard's offset in its interval. */
+  async ensureShard(shard: Shard): Promise<void> {
+    if (await this.queue.getJobScheduler(shardIdOf(shard))) return;
+    await this.startShard(shard);
+  }
+
+  /**
+   * Creates (or repairs) the shard's job scheduler. A new one's first tick is the shard's first after `delayMs`
+   * (the configured first-tick delay; a repair passes 0 to resume at once); an existing scheduler keeps its next
+   * tick (BullMQ replaces its delayed job with one for the same time).
+   */
+  async startShard(shard: Shard, delayMs = this.firstTickDelayMs): Promise<void> {
+    const id = shardIdOf(shard);
     await this.queue.upsertJobScheduler(
-      schedulerIdOf(monitor.id),
-      { every: everyMs, startDate: startMs },
-      { name: monitorRunJobName, data: { monitorId: monitor.id, trigger: 'schedule' }, opts: runJobOptions },
+      id,
+      { every: shard.everyMs, startDate: nextTickAtOrAfter(shard, Date.now() + delayMs) },
+      { name: monitorShardJobName, data: { shard: id }, opts: runJobOptions },
     );
   }
 
-  async remove(monitorId: string): Promise<void> {
-    await this.queue.removeJobScheduler(schedulerIdOf(monitorId));
+  async stopShard(shard: Shard): Promise<void> {
+    await this.queue.removeJobScheduler(shardIdOf(shard));
+  }
+
+  /** Takes the monitor out of its shard: its next tick does not run it. */
+  async remove(monitor: Placed): Promise<void> {
+    await this.shards.remove(monitor.id, shardOf(monitor));
   }
 
   /**
@@ -79,8 +107,22 @@ export class MonitorScheduler {
     return job.id ?? '';
   }
 
-  async nextTickMs(monitorId: string): Promise<number | undefined> {
-    const scheduler = await this.queue.getJobScheduler(schedulerIdOf(monitorId));
+  /**
+   * Delivers one tick of a shard now, as its job scheduler would: members that ran this tick (or a later one)
+   * already are not run again. For tests and for an operator re-running a tick a worker could not finish.
+   */
+  async runTick(shard: Shard, tickMs: number, jobId?: string): Promise<string> {
+    const job = await this.queue.add(
+      monitorShardJobName,
+      { shard: shardIdOf(shard), tickMs },
+      { ...runJobOptions, ...(jobId ? { jobId } : {}) },
+    );
+    return job.id ?? '';
+  }
+
+  /** When the monitor's shard ticks next, if it has a schedule. */
+  async nextTickMs(monitor: Placed): Promise<number | undefined> {
+    const scheduler = await this.queue.getJobScheduler(shardIdOf(shardOf(monitor)));
     return scheduler?.next;
   }
 }

@@ -1,10 +1,12 @@
 // The worker side of monitoring: the run processor and the alert delivery processor, each on its BullMQ queue.
 import { EventEmitter } from 'node:events';
-import { type Job, Queue, QueueEvents, Worker } from 'bullmq';
+import { DelayedError, type Job, Queue, QueueEvents, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { z } from 'zod';
 import { closeOnce, closeWithin, runCleanups } from '../lifecycle.js';
 import { closeRedisClient, type Keyspace, type RedisConnector } from '../redis/connection.js';
+import { redisErrorLogger } from '../redis/errors.js';
 import type { ProbeDefaults } from '../requests/probe-options.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { createFanOutSubmitter } from '../vantages/fan-out.js';
@@ -14,12 +16,20 @@ import { type AlertQueue, alertQueueName } from './alerting/alerts.js';
 import { ChannelStore } from './alerting/channel-store.js';
 import { channelPolicyOf } from './alerting/destination-policy.js';
 import type { MonitorConfig } from './config.js';
-import { type RunEvent, runMonitor } from './runner.js';
+import { type MonitorRunnerDeps, type RunEvent, runMonitor } from './runner.js';
+import { Limiter } from './schedule/limiter.js';
+import { type ReconcileOutcome, reconcileSchedule } from './schedule/reconcile.js';
+import { runShardTick, type ShardTickOutcome } from './schedule/shard-run.js';
+import { ShardStore } from './schedule/shard-store.js';
+import { parseShardId } from './schedule/shards.js';
 import {
+  type MonitorJobData,
   type MonitorQueue,
   type MonitorRunJobData,
   MonitorScheduler,
+  type MonitorShardJobData,
   monitorQueueName,
+  monitorShardJobName,
   scheduledAtOf,
 } from './scheduler.js';
 import { MonitorStore } from './store.js';
@@ -50,6 +60,8 @@ export interface MonitorWorkers {
   store: MonitorStore;
   scheduler: MonitorScheduler;
   isRunning(): boolean;
+  /** Rebuilds the schedule from the monitor records now (it also runs at start and every MONITOR_RECONCILE_SECONDS). */
+  reconcile(): Promise<ReconcileOutcome>;
   /** Stops taking runs and deliveries, waits for those in flight up to the deadline, closes the connections. */
   close(deadlineMs?: number): Promise<void>;
 }
@@ -58,6 +70,12 @@ export interface MonitorWorkers {
 export function monitorKeyPrefix(keys: Keyspace, baseQueueName: string): string {
   return keys.group(`${baseQueueName}:monitor`);
 }
+
+/** What a shard job may carry; anything else was not written by our scheduler and is not acted on. */
+const shardJobSchema = z.strictObject({
+  shard: z.string().max(40),
+  tickMs: z.number().int().nonnegative().optional(),
+});
 
 export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
   const { config, logger } = deps;
@@ -77,7 +95,9 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
   const alertQueue: AlertQueue = new Queue(alertQueueName(deps.baseQueueName), queueBull);
   runQueue.on('error', (error) => logger.debug({ err: error }, 'monitor queue error'));
   alertQueue.on('error', (error) => logger.debug({ err: error }, 'alert queue error'));
-  const scheduler = new MonitorScheduler(runQueue, config.firstTickDelayMs);
+  const keyPrefix = monitorKeyPrefix(deps.redis.keys, deps.baseQueueName);
+  const scheduler = new MonitorScheduler(runQueue, new ShardStore(redis, keyPrefix), config.firstTickDelayMs);
+  const limiter = new Limiter(config.concurrency);
   const events = new EventEmitter();
   events.setMaxListeners(100);
   const metrics = deps.registry ? createWorkerMetrics(deps.registry) : undefined;
@@ -110,30 +130,40 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
     },
   };
 
-  const runWorker = new Worker<MonitorRunJobData>(
+  const runnerDeps: MonitorRunnerDeps = {
+    store,
+    scheduler,
+    alertQueue,
+    config,
+    probeDefaults: deps.probeDefaults,
+    policy: deps.policy,
+    logger,
+    events,
+    vantages,
+  };
+  if (metrics) {
+    events.on('run', ({ result }: RunEvent) => {
+      if (result.scheduledAtMs !== undefined)
+        metrics.scheduleLagSeconds.observe(Math.max(0, result.startedAtMs - result.scheduledAtMs) / 1000);
+      metrics.runsTotal.inc({ trigger: result.entry.trigger, health: result.entry.health });
+    });
+  }
+
+  const runWorker = new Worker<MonitorJobData>(
     monitorQueueName(deps.baseQueueName),
-    async (job: Job<MonitorRunJobData>, _token?: string, signal?: AbortSignal) => {
-      const scheduledAtMs = scheduledAtOf(job.id);
-      if (scheduledAtMs !== undefined)
-        metrics?.scheduleLagSeconds.observe(Math.max(0, Date.now() - scheduledAtMs) / 1000);
-      const outcome = await runMonitor(
-        {
-          store,
-          scheduler,
-          alertQueue,
-          config,
-          probeDefaults: deps.probeDefaults,
-          policy: deps.policy,
-          logger,
-          events,
-          vantages,
-        },
-        job.data,
-        { ...(scheduledAtMs !== undefined ? { scheduledAtMs } : {}), ...(signal ? { signal } : {}) },
-      );
-      if (outcome.outcome === 'applied') {
-        metrics?.runsTotal.inc({ trigger: job.data.trigger, health: outcome.event.result.entry.health });
+    async (job: Job<MonitorJobData>, token?: string, signal?: AbortSignal) => {
+      if (job.name === monitorShardJobName) {
+        const outcome = await runShard(job as Job<MonitorShardJobData>, signal);
+        if (outcome.isInterrupted && token) {
+          // Cut short by our shutdown: back to the queue at once, for a worker that runs the members left.
+          await job.moveToDelayed(Date.now(), token);
+          throw new DelayedError();
+        }
+        return outcome;
       }
+      const outcome = await limiter.run(() =>
+        runMonitor(runnerDeps, job.data as MonitorRunJobData, signal ? { signal } : {}),
+      );
       return outcome.outcome;
     },
     {
@@ -144,7 +174,49 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
       maxStalledCount: 1,
     },
   );
-  runWorker.on('error', (error) => logger.warn({ err: error }, 'monitor worker connection error'));
+
+  async function runShard(job: Job<MonitorShardJobData>, signal?: AbortSignal): Promise<ShardTickOutcome> {
+    const data = shardJobSchema.safeParse(job.data);
+    const shard = data.success ? parseShardId(data.data.shard) : undefined;
+    const tickMs = data.success ? (data.data.tickMs ?? scheduledAtOf(job.id)) : undefined;
+    if (!shard || tickMs === undefined)
+      throw new Error('shard job refused: its data or id is not a shard tick');
+    return runShardTick({ ...runnerDeps, shards: scheduler.shards, limiter }, shard, tickMs, signal);
+  }
+
+  // The schedule is rebuilt from the records at start (which also removes the per-monitor schedulers of releases
+  // before shards) and then every MONITOR_RECONCILE_SECONDS by one worker at a time: a lease in Redis, no more.
+  const reconcileLeaseKey = `${keyPrefix}:reconcile-lease`;
+  const reconcile = () => reconcileSchedule({ store, scheduler });
+  const reconcileIfDue = async () => {
+    const leased = await redis.set(
+      reconcileLeaseKey,
+      '1',
+      'PX',
+      Math.max(1000, config.reconcileIntervalMs - 500),
+      'NX',
+    );
+    if (leased !== 'OK') return;
+    const outcome = await reconcile();
+    if (
+      outcome.membersAdded + outcome.membersRemoved + outcome.schedulersStarted + outcome.schedulersRemoved >
+      0
+    )
+      logger.info(outcome, 'monitor schedule reconciled');
+  };
+  let reconciling: Promise<void> | undefined;
+  const reconcileInBackground = () => {
+    reconciling ??= reconcileIfDue()
+      .catch((error) => logger.warn({ err: error }, 'monitor schedule reconcile failed'))
+      .finally(() => {
+        reconciling = undefined;
+      });
+  };
+  reconcileInBackground();
+  const reconcileTimer = setInterval(reconcileInBackground, config.reconcileIntervalMs);
+  reconcileTimer.unref();
+
+  runWorker.on('error', redisErrorLogger(logger, 'monitor worker connection error'));
   runWorker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'monitor run failed'));
 
   const channels = new ChannelStore(redis, monitorKeyPrefix(deps.redis.keys, deps.baseQueueName));
@@ -168,8 +240,10 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
     store,
     scheduler,
     isRunning: () => !isClosing && runWorker.isRunning() && alertWorker.isRunning(),
+    reconcile,
     close: closeOnce(async (deadlineMs = 30_000) => {
       isClosing = true;
+      clearInterval(reconcileTimer);
       await closeWithin(
         deadlineMs,
         () => Promise.all([runWorker.close(), alertWorker.close()]),
@@ -180,6 +254,7 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
       ).catch((error) => logger.warn({ err: error }, 'monitor workers close failed'));
       await runCleanups(
         [
+          ['monitor schedule reconcile', () => reconciling],
           ['alert delivery', () => alerts.close()],
           ['monitor vantages', () => vantages.close()],
           ['monitor run queue', () => runQueue.close()],
@@ -197,7 +272,7 @@ function createWorkerMetrics(registry: Registry) {
   return {
     scheduleLagSeconds: new Histogram({
       name: 'reach_monitor_schedule_lag_seconds',
-      help: 'Time from when the scheduler meant a monitor run to start until a worker started it.',
+      help: 'Time from the tick a scheduled monitor run belongs to until its probe started.',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
       registers: [registry],
     }),

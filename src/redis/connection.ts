@@ -1,7 +1,8 @@
 // Redis clients for every part of the service, made from one target: commands that fail fast, blocking reads
 // that wait it out, and the connection and key prefix BullMQ's parts are given.
 import type { ConnectionOptions } from 'bullmq';
-import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import { waitAtMost } from '../lifecycle.js';
 import { describeRedisTarget, parseRedisUrl, type RedisTarget } from './target.js';
 
 export type RedisPurpose = 'commands' | 'blocking';
@@ -49,12 +50,15 @@ export interface RedisConnector {
   /** Connection and prefix for a BullMQ part on a client the caller already holds (a Queue, a FlowProducer). */
   bullOn(client: RedisClient): BullConnection;
   /**
-   * Connection and prefix for a BullMQ part that blocks (a Worker, QueueEvents). On one server these are options,
-   * and BullMQ opens and closes its connections itself; BullMQ cannot open a Cluster from options, so there it is
-   * a Cluster client of ours, closed by close().
+   * Connection and prefix for a BullMQ part that blocks (a Worker, QueueEvents): a client of ours, closed by
+   * close(), which BullMQ duplicates for its blocking reads. Ours rather than options, in every mode: BullMQ
+   * cannot open a Cluster from options, and a client that is ours can be ended when a part will not close.
    */
   bullBlocking(): BullConnection;
-  /** Closes the Cluster clients handed to BullMQ parts; call it after those parts have closed. */
+  /**
+   * Closes the clients handed to BullMQ parts: after those parts have closed, or to end a close that waits on a
+   * Redis that is away (their queued commands fail, so the parts finish).
+   */
   close(): Promise<void>;
 }
 
@@ -76,9 +80,9 @@ function commonOptions(purpose: RedisPurpose) {
 function serverOptions(
   target: Exclude<RedisTarget, { mode: 'cluster' }>,
   purpose: RedisPurpose,
-): RedisOptions {
+): ServerSettings {
   const { auth } = target;
-  const base: RedisOptions = {
+  const base: ServerSettings = {
     ...commonOptions(purpose),
     enableOfflineQueue: purpose === 'blocking',
     retryStrategy,
@@ -92,7 +96,7 @@ function serverOptions(
         ...base,
         host: target.host,
         port: target.port,
-        ...(target.isTls ? { tls: { servername: target.host } } : {}),
+        ...(target.isTls ? { tls: { servername: target.host, ...target.tls } } : {}),
       };
     case 'socket':
       return { ...base, path: target.path };
@@ -103,6 +107,9 @@ function serverOptions(
         name: target.masterName,
         role: 'master',
         ...(target.sentinelPassword ? { sentinelPassword: target.sentinelPassword } : {}),
+        // The master and replicas the Sentinels name are reached over TLS with `tls`, the Sentinels with theirs.
+        ...(target.tls ? { tls: { ...target.tls }, enableTLSForSentinelMode: true } : {}),
+        ...(target.sentinelTls ? { sentinelTLS: { ...target.sentinelTls } } : {}),
         sentinelRetryStrategy: retryStrategy,
         // No failoverDetector: when its +switch-master arrives while the client is already reconnecting through
         // the Sentinels (the master died), it aborts that connect and ioredis ends the client for good (status
@@ -114,10 +121,92 @@ function serverOptions(
   }
 }
 
+/**
+ * ioredis's clients, with a disconnect that always ends. A client that lost its connection waits in
+ * "reconnecting" (a Cluster with an empty connection pool) for its next attempt. disconnect() then clears the
+ * attempt and waits for a socket (or a pool) to close that is closed already: the client never reaches "end",
+ * commands queued while offline are never failed, and whatever waits for either waits for good. BullMQ's
+ * Worker.close and QueueEvents.close wait for "end", and a worker's main loop waits on its queued commands, so
+ * the service's close hung after a Cluster failover under load (slot refreshes timing out) or with Redis down.
+ * These end such a client the way ioredis ends one that closes while disconnecting, and their duplicates (the
+ * blocking connections BullMQ makes of them) are of the same class.
+ */
+const connectionClosedMessage = 'Connection is closed.';
+
+/** The parts of ioredis's clients that end them; private in its typings. */
+interface ClientInternals {
+  setStatus(status: string): void;
+  flushQueue(error: Error): void;
+}
+
+/**
+ * What ioredis does to a client that closes while disconnecting: "end", and its queued commands failed with
+ * "Connection is closed." (which BullMQ knows for a connection error and retries, rather than a fault).
+ */
+function endNow(client: Redis | Cluster): void {
+  const internals = client as unknown as ClientInternals;
+  internals.setStatus('end');
+  internals.flushQueue(new Error(connectionClosedMessage));
+}
+
+/** Our options for one server: replies mapped the default ("legacy") way, as BullMQ expects. */
+type ServerSettings = RedisOptions & { replyMapping?: 'legacy' };
+
+class EndingRedis extends Redis {
+  constructor(private readonly settings: ServerSettings) {
+    super(settings);
+  }
+
+  override disconnect(reconnect = false): void {
+    const status = this.status;
+    super.disconnect(reconnect);
+    if (reconnect || status !== 'reconnecting') return;
+    endNow(this);
+  }
+
+  override duplicate(...[override]: Parameters<Redis['duplicate']>): ReturnType<Redis['duplicate']> {
+    return new EndingRedis({ ...this.settings, ...(override as ServerSettings | undefined) });
+  }
+}
+
+/** Our Cluster options: replies mapped the default ("legacy") way, as BullMQ expects. */
+type ClusterSettings = ClusterOptions & {
+  redisOptions?: ClusterOptions['redisOptions'] & { replyMapping?: 'legacy' };
+};
+
+class EndingCluster extends Cluster {
+  constructor(
+    private readonly seeds: ClusterNode[],
+    private readonly settings: ClusterSettings,
+  ) {
+    super(seeds, settings);
+  }
+
+  override disconnect(reconnect = false): void {
+    const status = this.status;
+    const hasNoConnections = this.nodes('all').length === 0;
+    super.disconnect(reconnect);
+    // "wait" ends inside super.disconnect; "close" and "end" are ending already; a pool with nodes drains.
+    if (reconnect || !hasNoConnections || ['wait', 'close', 'end'].includes(status)) return;
+    endNow(this);
+  }
+
+  override duplicate(
+    ...[nodes = [], options]: Parameters<Cluster['duplicate']>
+  ): ReturnType<Cluster['duplicate']> {
+    const overrides = (options ?? {}) as ClusterSettings;
+    return new EndingCluster(nodes.length > 0 ? nodes : this.seeds, {
+      ...this.settings,
+      ...overrides,
+      redisOptions: { ...this.settings.redisOptions, ...overrides.redisOptions },
+    });
+  }
+}
+
 function clusterOptions(
   target: Extract<RedisTarget, { mode: 'cluster' }>,
   purpose: RedisPurpose,
-): ClusterOptions {
+): ClusterSettings {
   const { auth } = target;
   return {
     enableOfflineQueue: purpose === 'blocking',
@@ -130,6 +219,8 @@ function clusterOptions(
     slotsRefreshTimeout: 2000,
     redisOptions: {
       ...commonOptions(purpose),
+      // Every node, discovered ones too, over TLS: their certificates must name the addresses they announce.
+      ...(target.tls ? { tls: { ...target.tls } } : {}),
       ...(auth.username ? { username: auth.username } : {}),
       ...(auth.password ? { password: auth.password } : {}),
     },
@@ -141,8 +232,8 @@ export function createRedisConnector(target: RedisTarget, baseQueueName: string)
   const handedToBull = new Set<RedisClient>();
   const client = (purpose: RedisPurpose): RedisClient =>
     target.mode === 'cluster'
-      ? new Cluster(target.nodes, clusterOptions(target, purpose))
-      : new Redis(serverOptions(target, purpose));
+      ? new EndingCluster(target.nodes, clusterOptions(target, purpose))
+      : new EndingRedis(serverOptions(target, purpose));
   return {
     target,
     keys,
@@ -150,17 +241,11 @@ export function createRedisConnector(target: RedisTarget, baseQueueName: string)
     client,
     bullOn: (held) => ({ connection: held, prefix: keys.bullPrefix }),
     bullBlocking() {
-      if (target.mode !== 'cluster')
-        // BullMQ declares its own RedisOptions; ioredis's (which BullMQ passes on as they are) are the same thing.
-        return {
-          connection: serverOptions(target, 'blocking') as ConnectionOptions,
-          prefix: keys.bullPrefix,
-        };
-      const cluster = client('blocking');
+      const held = client('blocking');
       // BullMQ listens for errors on its own duplicates; this one only needs not to throw unhandled.
-      cluster.on('error', () => undefined);
-      handedToBull.add(cluster);
-      return { connection: cluster, prefix: keys.bullPrefix };
+      held.on('error', () => undefined);
+      handedToBull.add(held);
+      return { connection: held, prefix: keys.bullPrefix };
     },
     async close() {
       const clients = [...handedToBull];
@@ -189,18 +274,11 @@ const quitTimeoutMs = 2000;
 export async function closeRedisClient(client: RedisClient): Promise<void> {
   if (client.status === 'end') return;
   if (client.status === 'ready') {
-    let timer: NodeJS.Timeout | undefined;
-    const isQuit = await Promise.race([
-      client.quit().then(
-        () => true,
-        () => false,
-      ),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), quitTimeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (isQuit) return;
+    const quitting = client.quit().then(
+      () => true,
+      () => false,
+    );
+    if ((await waitAtMost(quitTimeoutMs, quitting)) === 'done' && (await quitting)) return;
   }
   client.disconnect();
 }

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { compareVantages } from '../diagnosis/compare.js';
 import { closeOnce } from '../lifecycle.js';
 import type { BullConnection, RedisClient } from '../redis/connection.js';
+import { redisErrorLogger } from '../redis/errors.js';
 import { type ProbeJobData, type ProbeJobResult, probeJobName } from '../requests/probe-job.js';
 import type { MultiVantageReport, VantageResult } from '../types.js';
 import { type PartOutcome, readParts } from './fan-out-parts.js';
@@ -197,7 +198,7 @@ export function startCompareWorker(options: {
     compare,
     { ...options.bull, concurrency: 16 },
   );
-  worker.on('error', (error) => logger.warn({ err: error }, 'compare worker connection error'));
+  worker.on('error', redisErrorLogger(logger, 'compare worker connection error'));
   worker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'compare job failed'));
   return {
     close: closeOnce(async () => {

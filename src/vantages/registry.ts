@@ -1,5 +1,6 @@
 // Vantage points: workers in other networks that advertise themselves in Redis with a heartbeat, and the
 // selection of live vantages a request names.
+import { waitAtMost } from '../lifecycle.js';
 import type { Keyspace, RedisClient } from '../redis/connection.js';
 
 export interface VantageInfo {
@@ -100,6 +101,9 @@ export interface VantageHeartbeat {
 }
 
 /** Beats at once and then every heartbeatMs; close() stops and withdraws the vantage. */
+/** How long a closing heartbeat tries to withdraw its vantage from the registry. */
+const withdrawTimeoutMs = 2000;
+
 export async function startVantageHeartbeat(options: {
   registry: VantageRegistry;
   info: VantageInfo;
@@ -117,7 +121,8 @@ export async function startVantageHeartbeat(options: {
     close() {
       closing ??= (async () => {
         clearInterval(timer);
-        await registry.remove(info.name).catch(options.onError);
+        // A Redis that is away would hold the withdrawal for good; the entry expires after three missed beats.
+        await waitAtMost(withdrawTimeoutMs, registry.remove(info.name).catch(options.onError));
       })();
       return closing;
     },

@@ -4,6 +4,7 @@ import { Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { closeOnce, closeWithin } from '../lifecycle.js';
 import type { RedisConnector } from '../redis/connection.js';
+import { redisErrorLogger } from '../redis/errors.js';
 import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
 import { probeJobSchema } from '../requests/schemas.js';
 import {
@@ -103,7 +104,7 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
       // A worker killed mid-probe leaves its job stalled; it goes back to the queue up to twice before failing.
       maxStalledCount: 2,
     });
-    worker.on('error', (error) => logger.warn({ err: error, queueName }, 'worker connection error'));
+    worker.on('error', redisErrorLogger(logger, 'worker connection error', { queueName }));
     worker.on('stalled', (jobId) => logger.warn({ jobId, queueName }, 'stalled job moved back to the queue'));
     const { onFinalFailure } = options;
     if (onFinalFailure) {

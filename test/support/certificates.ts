@@ -1,6 +1,7 @@
 // A throwaway PKI for TLS tests, made with the openssl command: a CA and leaf certificates signed by it.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -13,8 +14,8 @@ export interface TestPki {
   dir: string;
   caPath: string;
   caPem: string;
-  /** A leaf for `names` (the first is the CN), valid now for `days` (30), or expired when `isExpired`. */
-  issue(names: string[], options?: { isExpired?: boolean; days?: number }): Leaf;
+  /** A leaf for `names` (the first is the CN; an address is an IP name), valid now for `days` (30), or expired when `isExpired`. */
+  issue(names: string[], options?: { isExpired?: boolean; days?: number; isClientToo?: boolean }): Leaf;
   /** A self-signed leaf that no CA vouches for. */
   selfSigned(name: string): Leaf;
   remove(): void;
@@ -62,6 +63,10 @@ export function createPki(): TestPki {
       'basicConstraints = CA:FALSE',
       'keyUsage = digitalSignature, keyEncipherment',
       'extendedKeyUsage = serverAuth',
+      '[peer]',
+      'basicConstraints = CA:FALSE',
+      'keyUsage = digitalSignature, keyEncipherment',
+      'extendedKeyUsage = serverAuth, clientAuth',
       '',
     ].join('\n'),
   );
@@ -99,7 +104,7 @@ export function createPki(): TestPki {
         '-subj',
         `/CN=${names[0]}`,
         '-addext',
-        `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`,
+        `subjectAltName=${names.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',')}`,
       ],
       dir,
     );
@@ -118,7 +123,20 @@ export function createPki(): TestPki {
         ? ['-startdate', '20200101000000Z', '-enddate', '20200201000000Z']
         : ['-days', String(options.days ?? 30)];
       openssl(
-        ['ca', '-batch', '-config', 'ca.cnf', '-in', files.csr, '-out', files.cert, '-notext', ...validity],
+        [
+          'ca',
+          '-batch',
+          '-config',
+          'ca.cnf',
+          // A peer (a Redis Cluster node on its bus) is a TLS client of the others too.
+          ...(options.isClientToo ? ['-extensions', 'peer'] : []),
+          '-in',
+          files.csr,
+          '-out',
+          files.cert,
+          '-notext',
+          ...validity,
+        ],
         dir,
       );
       return read(files);

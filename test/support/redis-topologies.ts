@@ -90,6 +90,32 @@ async function startProcess(
 
 const quietServer = ['bind 127.0.0.1', 'save ""', 'appendonly no', 'protected-mode yes', 'loglevel notice'];
 
+/** A certificate (naming 127.0.0.1), its key and the CA that signed it, as files: the servers talk TLS only. */
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+/** The port a process listens on: plain, or TLS only (with TLS for replication and the cluster bus too). */
+function listening(port: number, tls: TlsFiles | undefined): string[] {
+  if (!tls) return [`port ${port}`];
+  return [
+    'port 0',
+    `tls-port ${port}`,
+    `tls-cert-file ${tls.certFile}`,
+    `tls-key-file ${tls.keyFile}`,
+    `tls-ca-cert-file ${tls.caFile}`,
+    'tls-auth-clients no',
+    'tls-replication yes',
+  ];
+}
+
+/** redis-cli's arguments to reach a server of the topology. */
+function cliTarget(port: number, tls: TlsFiles | undefined): string[] {
+  return ['-p', String(port), ...(tls ? ['--tls', '--cacert', tls.caFile] : [])];
+}
+
 export interface SocketRedis {
   /** unix:///…/redis.sock */
   url: string;
@@ -134,6 +160,8 @@ export interface SentinelSet {
   env: Record<string, string>;
   /** The port of the server the Sentinels call master now. */
   currentMasterPort(): Promise<number>;
+  /** Runs a redis-cli command against a data node (with its password); resolves with its output. */
+  cli(port: number, ...args: string[]): Promise<string>;
   dispose(): Promise<void>;
 }
 
@@ -141,13 +169,14 @@ export interface SentinelSet {
  * A master, its replica and three Sentinels (quorum 2) with short failover times: a master gone for 1 s is
  * judged down, and a failover is retried after 3 s.
  */
-export async function startSentinelSet(): Promise<SentinelSet> {
+export async function startSentinelSet(options: { tls?: TlsFiles } = {}): Promise<SentinelSet> {
+  const { tls } = options;
   const dir = await mkdtemp(join(tmpdir(), 'reach-test-sentinel-'));
   const password = randomBytes(12).toString('hex');
   const masterName = 'reach-test';
   const dataServer = (port: number) => [
     ...quietServer,
-    `port ${port}`,
+    ...listening(port, tls),
     `requirepass ${password}`,
     `masterauth ${password}`,
     'repl-diskless-sync yes',
@@ -182,7 +211,7 @@ export async function startSentinelSet(): Promise<SentinelSet> {
         port,
         [
           'bind 127.0.0.1',
-          `port ${port}`,
+          ...listening(port, tls),
           `sentinel monitor ${masterName} 127.0.0.1 ${masterPort} 2`,
           `sentinel auth-pass ${masterName} ${password}`,
           `sentinel down-after-milliseconds ${masterName} 1000`,
@@ -199,8 +228,7 @@ export async function startSentinelSet(): Promise<SentinelSet> {
   for (const sentinel of sentinels) {
     for (let attempt = 0; ; attempt += 1) {
       const { stdout } = await run('redis-cli', [
-        '-p',
-        String(sentinel.port),
+        ...cliTarget(sentinel.port, tls),
         'SENTINEL',
         'master',
         masterName,
@@ -225,13 +253,20 @@ export async function startSentinelSet(): Promise<SentinelSet> {
     },
     async currentMasterPort() {
       const { stdout } = await run('redis-cli', [
-        '-p',
-        String(firstSentinel.port),
+        ...cliTarget(firstSentinel.port, tls),
         'SENTINEL',
         'get-master-addr-by-name',
         masterName,
       ]);
       return Number(stdout.trim().split('\n')[1]);
+    },
+    async cli(port, ...args) {
+      const { stdout } = await run(
+        'redis-cli',
+        [...cliTarget(port, tls), '--no-auth-warning', '-a', password, ...args],
+        { timeout: 30_000 },
+      );
+      return stdout.trim();
     },
     async dispose() {
       for (const sentinel of sentinels) await sentinel.stop();
@@ -257,7 +292,8 @@ export interface TestCluster {
 }
 
 /** `masters` masters with one replica each, joined by `redis-cli --cluster create`, cluster-node-timeout 1 s. */
-export async function startCluster(masters = 3): Promise<TestCluster> {
+export async function startCluster(masters = 3, options: { tls?: TlsFiles } = {}): Promise<TestCluster> {
+  const { tls } = options;
   const dir = await mkdtemp(join(tmpdir(), 'reach-test-cluster-'));
   const password = randomBytes(12).toString('hex');
   const nodes: RedisProcess[] = [];
@@ -272,7 +308,8 @@ export async function startCluster(masters = 3): Promise<TestCluster> {
         port,
         [
           ...quietServer,
-          `port ${port}`,
+          ...listening(port, tls),
+          ...(tls ? ['tls-cluster yes'] : []),
           `cluster-port ${busPort}`,
           'cluster-enabled yes',
           `cluster-config-file ${join(dir, `nodes-${port}.conf`)}`,
@@ -288,14 +325,22 @@ export async function startCluster(masters = 3): Promise<TestCluster> {
     );
   }
   const cli = async (port: number, ...args: string[]) => {
-    const { stdout } = await run(
-      'redis-cli',
-      ['-p', String(port), '--no-auth-warning', '-a', password, ...args],
-      {
-        timeout: 30_000,
-      },
-    );
-    return stdout;
+    try {
+      const { stdout } = await run(
+        'redis-cli',
+        [...cliTarget(port, tls), '--no-auth-warning', '-a', password, ...args],
+        { timeout: 30_000 },
+      );
+      return stdout;
+    } catch (error) {
+      // The failure's own words (redis-cli prints them on stdout), not only the command line.
+      const output = `${(error as { stdout?: string }).stdout ?? ''}`
+        .trim()
+        .split('\n')
+        .slice(-3)
+        .join(' | ');
+      throw new Error(`${(error as Error).message.split('\n')[0]}: ${output}`);
+    }
   };
   const first = nodes[0] as RedisProcess;
   await cli(

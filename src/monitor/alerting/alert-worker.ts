@@ -5,6 +5,7 @@ import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import type { RedisConnector } from '../../redis/connection.js';
+import { redisErrorLogger } from '../../redis/errors.js';
 import type { AddressPolicy } from '../../safety/address-policy.js';
 import { checkTargetUrl, refuseTargets } from '../../safety/target-check.js';
 import type { MonitorConfig } from '../config.js';
@@ -179,7 +180,7 @@ export function startAlertWorker(deps: AlertWorkerDeps): AlertWorker {
       },
     },
   );
-  worker.on('error', (error) => logger.warn({ err: error }, 'alert worker connection error'));
+  worker.on('error', redisErrorLogger(logger, 'alert worker connection error'));
   // Delivery errors name the destination only (scheme, host, port): a webhook's path carries its token.
   worker.on('failed', (job, error) =>
     logger.warn(

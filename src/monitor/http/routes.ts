@@ -96,7 +96,7 @@ export function createMonitorRouter(deps: MonitorApiDeps): Router {
     const record = recordOf(current.id, merged.data, current.createdAt, new Date().toISOString());
     await unavailableOnRedisError(async () => {
       await store.putMonitor(record);
-      await scheduler.upsert(record);
+      await scheduler.upsert(record, current);
     });
     const status = await unavailableOnRedisError(() => store.getStatus(record.id));
     response.json(outputOf(record, status.version > 0 ? status : undefined));
@@ -106,7 +106,7 @@ export function createMonitorRouter(deps: MonitorApiDeps): Router {
     requireEmptyQuery(request);
     const monitor = await findMonitor(store, request);
     await unavailableOnRedisError(async () => {
-      await scheduler.remove(monitor.id);
+      await scheduler.remove(monitor);
       await store.deleteMonitor(monitor.id);
     });
     response.status(204).end();
@@ -165,6 +165,8 @@ function recordOf(id: string, input: MonitorInput, createdAt: string, updatedAt:
     ...(input.controls ? { controls: input.controls } : {}),
     confirmations: input.confirmations ?? defaultConfirmations,
     ...(input.slowFirstByteMs !== undefined ? { slowFirstByteMs: input.slowFirstByteMs } : {}),
+    // An empty expect ({}, or every list empty) checks nothing: a PATCH with it removes the checks.
+    ...(input.expect && hasChecks(input.expect) ? { expect: input.expect } : {}),
     tags: input.tags ?? [],
     ...(input.group !== undefined ? { group: input.group } : {}),
     maintenance: input.maintenance ?? [],
@@ -179,6 +181,12 @@ function recordOf(id: string, input: MonitorInput, createdAt: string, updatedAt:
     createdAt,
     updatedAt,
   };
+}
+
+function hasChecks(expect: NonNullable<MonitorInput['expect']>): boolean {
+  return Object.values(expect).some(
+    (value) => value !== undefined && (!Array.isArray(value) || value.length > 0),
+  );
 }
 
 function inputOf(record: MonitorRecord): MonitorInput {

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { schedulerIdOf } from '../../../src/monitor/scheduler.js';
+import { shardIdOf, shardOf } from '../../../src/monitor/schedule/shards.js';
 import { statusSummaryJsonSchema } from '../../../src/monitor/status/schema.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import {
@@ -135,7 +135,13 @@ describe('GET, PATCH and DELETE /monitors/:id', () => {
     });
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ id, name: 'Lifecycle 2', intervalSeconds: 120, state: 'up' });
-    const scheduler = await harness.api.scheduler.queue.getJobScheduler(schedulerIdOf(id));
+    // The monitor left its 60 s shard for its 120 s one, which has a job scheduler ticking every 120 s.
+    const shard = shardOf({ id, intervalSeconds: 120 });
+    expect(await harness.api.scheduler.shards.members(shard)).toContain(id);
+    expect(await harness.api.scheduler.shards.members(shardOf({ id, intervalSeconds: 60 }))).not.toContain(
+      id,
+    );
+    const scheduler = await harness.api.scheduler.queue.getJobScheduler(shardIdOf(shard));
     expect(scheduler?.every).toBe(120_000);
 
     const badPatch = await sendJson('PATCH', `${harness.url}/monitors/${id}`, { intervalSeconds: 5 });
@@ -144,7 +150,7 @@ describe('GET, PATCH and DELETE /monitors/:id', () => {
 
     const deleted = await sendJson('DELETE', `${harness.url}/monitors/${id}`);
     expect(deleted.status).toBe(204);
-    expect(await harness.api.scheduler.queue.getJobScheduler(schedulerIdOf(id))).toBeUndefined();
+    expect(await harness.api.scheduler.shards.members(shard)).not.toContain(id);
     const gone = await sendJson('GET', `${harness.url}/monitors/${id}`);
     expect(gone.status).toBe(404);
     expect(gone.body.type).toBe('urn:reach:problem:not-found');
@@ -270,7 +276,7 @@ describe('restarts', () => {
 
   it('keeps monitors, state and schedules across a restart of the service and of Redis', async () => {
     const { id } = await createMonitor({ name: 'Durable' });
-    const nextTickBefore = await harness.api.scheduler.nextTickMs(id);
+    const nextTickBefore = await harness.api.scheduler.nextTickMs({ id, intervalSeconds: 60 });
     expect(nextTickBefore).toBeGreaterThan(Date.now());
     recorder.stop();
     await harness.close();
@@ -279,7 +285,7 @@ describe('restarts', () => {
     recorder = new RunRecorder(harness.workers);
     const monitor = await sendJson('GET', `${harness.url}/monitors/${id}`);
     expect(monitor.body).toMatchObject({ id, name: 'Durable', state: 'up' });
-    expect(await harness.api.scheduler.nextTickMs(id)).toBe(nextTickBefore);
+    expect(await harness.api.scheduler.nextTickMs({ id, intervalSeconds: 60 })).toBe(nextTickBefore);
     // The restarted workers pick up runs of the old monitor.
     const run = recorder.next(id, 1);
     await harness.workers.scheduler.runNow(id, 'manual');

@@ -2,7 +2,7 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { signatureHeader } from '../../../src/monitor/alerting/alerts.js';
-import { schedulerIdOf } from '../../../src/monitor/scheduler.js';
+import { shardIdOf, shardOf } from '../../../src/monitor/schedule/shards.js';
 import { type MonitorSuite, sendJson, startMonitorSuite, startWebhookReceiver } from './support.js';
 
 let suite: MonitorSuite;
@@ -42,12 +42,14 @@ async function tick(monitorId: string, count = 1) {
 }
 
 describe('monitor state', () => {
-  it('marks a new monitor up after its first run and gives it a job scheduler', async () => {
+  it('marks a new monitor up after its first run and puts it in a shard with a job scheduler', async () => {
     const id = await createMonitor({ name: 'Fresh' });
     const monitor = await sendJson('GET', `${suite.harness.url}/monitors/${id}`);
     expect(monitor.body.state).toBe('up');
     expect(monitor.body.lastRun).toMatchObject({ cause: 'ok', code: 'http.ok', health: 'up' });
-    const scheduler = await suite.harness.api.scheduler.queue.getJobScheduler(schedulerIdOf(id));
+    const shard = shardOf({ id, intervalSeconds: 60 });
+    expect(await suite.harness.api.scheduler.shards.members(shard)).toContain(id);
+    const scheduler = await suite.harness.api.scheduler.queue.getJobScheduler(shardIdOf(shard));
     expect(scheduler?.every).toBe(60_000);
   });
 

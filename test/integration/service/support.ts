@@ -7,6 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import dnsPacket from 'dns-packet';
 import { pino } from 'pino';
 import { loadConfig } from '../../../src/config.js';
+import { loadMonitorConfig } from '../../../src/monitor/config.js';
 import type { AddressPolicy } from '../../../src/safety/address-policy.js';
 import {
   type RunningService,
@@ -22,6 +23,8 @@ export async function startTestService(options: {
   /** REDIS_URL; unset when `env` names the Redis another way (REDIS_SENTINELS, REDIS_CLUSTER_NODES). */
   redisUrl?: string;
   env?: Record<string, string>;
+  /** MONITOR_* (and ALERT_*, STATUS_*) variables; default: those of the test process's environment. */
+  monitorEnv?: Record<string, string>;
   roles?: ServiceRoles;
   policy?: AddressPolicy;
   wrapRunner?: StartServiceOptions['wrapRunner'];
@@ -40,6 +43,7 @@ export async function startTestService(options: {
     roles: options.roles ?? { api: true, worker: true },
     ...(options.policy ? { policy: options.policy } : {}),
     ...(options.wrapRunner ? { wrapRunner: options.wrapRunner } : {}),
+    ...(options.monitorEnv ? { monitorConfig: loadMonitorConfig(options.monitorEnv) } : {}),
     logger: pino({ level: 'silent' }),
   });
   return { ...service, apiUrl: service.apiUrl ?? '' };

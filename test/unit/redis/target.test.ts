@@ -1,8 +1,16 @@
 // Where Redis is, from the environment: a URL or socket, Sentinels, or Cluster nodes, and the combinations refused.
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../../src/config.js';
 import { keyspaceFor } from '../../../src/redis/connection.js';
-import { describeRedisTarget, parseHostPorts, parseRedisUrl } from '../../../src/redis/target.js';
+import {
+  describeRedisTarget,
+  parseHostPorts,
+  parseRedisUrl,
+  type RedisTarget,
+} from '../../../src/redis/target.js';
 
 /** The one line loadConfig fails with, or undefined when it accepts the environment. */
 function failureOf(environment: Record<string, string>): string | undefined {
@@ -136,6 +144,58 @@ describe('REDIS_CLUSTER_NODES', () => {
     [{ REDIS_CLUSTER_NODES: ' , ' }, /REDIS_CLUSTER_NODES: expected host:port/],
     [{ REDIS_URL: 'redis://127.0.0.1', REDIS_PASSWORD: 'pw' }, /REDIS_PASSWORD: with a redis:\/\/ URL/],
     [{ REDIS_PASSWORD: 'pw' }, /REDIS_PASSWORD: set with no Redis named/],
+  ])('refuses %o naming the variable at fault', (environment, pattern) => {
+    expect(failureOf(environment)).toMatch(pattern);
+  });
+});
+
+describe('REDIS_DB, REDIS_TLS, REDIS_SENTINEL_TLS and REDIS_TLS_CA_FILE', () => {
+  const sentinels = { REDIS_SENTINELS: '127.0.0.1:26379', REDIS_SENTINEL_NAME: 'reach' };
+  let caFile: string;
+  beforeAll(() => {
+    const dir = mkdtempSync(join(tmpdir(), 'reach-target-'));
+    caFile = join(dir, 'ca.pem');
+    writeFileSync(caFile, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+  });
+
+  it('gives Sentinels a database, TLS to the data nodes and to the Sentinels, trusting the CA file', () => {
+    const target = loadConfig({
+      ...sentinels,
+      REDIS_DB: '3',
+      REDIS_TLS: 'true',
+      REDIS_SENTINEL_TLS: 'true',
+      REDIS_TLS_CA_FILE: caFile,
+    }).redis;
+    expect(target).toMatchObject({ mode: 'sentinel', db: 3, tls: { ca: expect.stringContaining('BEGIN') } });
+    expect(target).toHaveProperty('sentinelTls.ca');
+    expect(describeRedisTarget(target as RedisTarget)).toBe(
+      'sentinel reach via 127.0.0.1:26379 db 3, data over TLS, Sentinels over TLS',
+    );
+  });
+
+  it('gives a Cluster TLS with the system CAs, and a rediss:// URL the CA file', () => {
+    const cluster = loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_TLS: 'yes' }).redis;
+    expect(cluster).toMatchObject({ mode: 'cluster', tls: {} });
+    expect(describeRedisTarget(cluster as RedisTarget)).toBe('cluster via 127.0.0.1:7000 over TLS');
+    expect(loadConfig({ REDIS_URL: 'rediss://h:6380', REDIS_TLS_CA_FILE: caFile }).redis).toMatchObject({
+      isTls: true,
+      tls: { ca: expect.stringContaining('BEGIN') },
+    });
+  });
+
+  it.each([
+    [{ REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_DB: '1' }, /REDIS_DB: a Cluster has database 0 only/],
+    [{ REDIS_URL: 'redis://h', REDIS_DB: '1' }, /REDIS_DB: the database goes in REDIS_URL/],
+    [{ ...sentinels, REDIS_DB: '16' }, /REDIS_DB: the database must be a number 0-15/],
+    [{ REDIS_URL: 'redis://h', REDIS_TLS: 'true' }, /REDIS_TLS: with REDIS_URL, TLS is named by rediss:\/\//],
+    [{ REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_TLS: 'maybe' }, /REDIS_TLS: expected true or false/],
+    [{ REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_SENTINEL_TLS: '1' }, /REDIS_SENTINEL_TLS: only means/],
+    [{ ...sentinels, REDIS_TLS_CA_FILE: '/nonexistent/ca.pem' }, /REDIS_TLS_CA_FILE: no TLS to trust it for/],
+    [
+      { ...sentinels, REDIS_TLS: '1', REDIS_TLS_CA_FILE: '/nonexistent/ca.pem' },
+      /REDIS_TLS_CA_FILE: cannot read it: ENOENT/,
+    ],
+    [{ REDIS_TLS: 'true' }, /REDIS_TLS: set with no Redis named/],
   ])('refuses %o naming the variable at fault', (environment, pattern) => {
     expect(failureOf(environment)).toMatch(pattern);
   });

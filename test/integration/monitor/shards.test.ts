@@ -1,0 +1,391 @@
+// Shard scheduling against a real redis-server: each shard tick runs each member once (however often and by however
+// many workers it is delivered, and across a worker killed mid-shard), membership follows create, PATCH and DELETE,
+// the schedule is rebuilt from the records when Redis loses it, and per-monitor schedulers of older releases go.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadMonitorConfig } from '../../../src/monitor/config.js';
+import type { RunEvent } from '../../../src/monitor/runner.js';
+import type { ShardTickOutcome } from '../../../src/monitor/schedule/shard-run.js';
+import { ShardStore } from '../../../src/monitor/schedule/shard-store.js';
+import { nextTickAtOrAfter, type Shard, shardIdOf, shardOf } from '../../../src/monitor/schedule/shards.js';
+import {
+  legacySchedulerIdOf,
+  type MonitorQueue,
+  MonitorScheduler,
+  monitorQueueName,
+  monitorRunJobName,
+  monitorShardJobName,
+} from '../../../src/monitor/scheduler.js';
+import { MonitorStore } from '../../../src/monitor/store.js';
+import { startMonitorWorkers } from '../../../src/monitor/workers.js';
+import { connectorForUrl } from '../../../src/redis/connection.js';
+import { cliPath } from '../../support/process.js';
+import { startRedis, type TestRedis } from '../../support/redis.js';
+import { eventually } from '../service/support.js';
+import {
+  type MonitorHarness,
+  monitorRecord,
+  probeDefaults,
+  type SwitchableSite,
+  sendJson,
+  startMonitorHarness,
+  startSwitchableSite,
+} from './support.js';
+
+let redis: TestRedis;
+let site: SwitchableSite;
+let client: Redis;
+let queue: MonitorQueue;
+let queueEvents: QueueEvents;
+const closers: Array<() => Promise<unknown>> = [];
+
+beforeEach(async () => {
+  redis = await startRedis();
+  site = await startSwitchableSite();
+  client = new Redis(redis.url, { maxRetriesPerRequest: null });
+  queue = new Queue(monitorQueueName('test'), { connection: client });
+  queueEvents = new QueueEvents(monitorQueueName('test'), { connection: { url: redis.url } });
+  await queueEvents.waitUntilReady();
+});
+
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+  await queueEvents.close();
+  await queue.close();
+  client.disconnect();
+  await site.close();
+  await redis.dispose();
+});
+
+async function harnessWith(env: Record<string, string> = {}): Promise<MonitorHarness> {
+  const harness = await startMonitorHarness({ redisUrl: redis.url, env });
+  closers.push(() => harness.close());
+  return harness;
+}
+
+/** Delivers one tick of a shard as its job scheduler would (the tick is read from the job id) and awaits its end. */
+async function deliverTick(shard: Shard, tickMs: number, copy = 'tick') {
+  const job = await queue.add(
+    monitorShardJobName,
+    { shard: shardIdOf(shard), tickMs },
+    { jobId: `${copy}-${shardIdOf(shard).replaceAll(':', '-')}-${tickMs}`, removeOnComplete: { age: 3600 } },
+  );
+  return (await job.waitUntilFinished(queueEvents, 30_000)) as ShardTickOutcome;
+}
+
+/** The tick of the shard one interval before its next: a tick that has come and is due now. */
+function dueTick(shard: Shard): number {
+  return nextTickAtOrAfter(shard, Date.now()) - shard.everyMs;
+}
+
+/** `count` monitor ids whose 60 s ticks fall in one shard (ids are fixed, so the search is too). */
+function idsOfOneShard(count: number, seed: string): string[] {
+  const byShard = new Map<string, string[]>();
+  for (let index = 0; ; index += 1) {
+    const id = `${seed}-0000-4000-8000-${String(index).padStart(12, '0')}`;
+    const key = shardIdOf(shardOf({ id, intervalSeconds: 60 }));
+    const ids = [...(byShard.get(key) ?? []), id];
+    if (ids.length === count) return ids;
+    byShard.set(key, ids);
+  }
+}
+
+/** Stores healthy monitors with these ids (one shard's) as POST /monitors does, and answers their shard. */
+async function placeMonitors(harness: MonitorHarness, ids: string[]): Promise<Shard> {
+  for (const id of ids) {
+    const record = monitorRecord(id, { url: site.url });
+    await harness.workers.store.putMonitor(record);
+    await harness.api.scheduler.upsert(record);
+  }
+  return shardOf({ id: ids[0] as string, intervalSeconds: 60 });
+}
+
+async function scheduledEntries(harness: MonitorHarness, id: string) {
+  const entries = await harness.workers.store.history(id, { limit: 100 });
+  return entries.filter((entry) => entry.trigger === 'schedule');
+}
+
+describe('a shard tick', () => {
+  it('runs each member once, however often the tick is delivered', async () => {
+    const harness = await harnessWith();
+    const ids = idsOfOneShard(3, '5a0e0001');
+    const shard = await placeMonitors(harness, ids);
+    const tickMs = dueTick(shard);
+    const first = await deliverTick(shard, tickMs);
+    expect(first).toMatchObject({ members: 3, ran: 3, alreadyRun: 0, failed: 0, isInterrupted: false });
+    // Delivered again (a stalled job handed to another worker): nothing runs twice.
+    const again = await deliverTick(shard, tickMs, 'redelivered');
+    expect(again).toMatchObject({ members: 3, ran: 0, alreadyRun: 3 });
+    for (const id of ids) {
+      const entries = await scheduledEntries(harness, id);
+      expect(entries.map((entry) => Date.parse(entry.scheduledAt ?? ''))).toEqual([tickMs]);
+      expect(entries[0]).toMatchObject({ health: 'up', cause: 'ok', code: 'http.ok' });
+    }
+    // An older tick delivered late (after the newer one ran) runs nothing either.
+    expect(await deliverTick(shard, tickMs - shard.everyMs)).toMatchObject({ ran: 0, alreadyRun: 3 });
+  });
+
+  it('keeps the exact health and cause of each member, failing ones with their re-check', async () => {
+    const harness = await harnessWith();
+    const ids = idsOfOneShard(2, '5a0e0002');
+    const refused = monitorRecord(ids[1] as string, { url: 'http://127.0.0.1:9/', confirmations: 2 });
+    for (const record of [monitorRecord(ids[0] as string, { url: site.url }), refused]) {
+      await harness.workers.store.putMonitor(record);
+      await harness.api.scheduler.upsert(record);
+    }
+    const shard = shardOf(refused);
+    const runs: RunEvent[] = [];
+    const listener = (event: RunEvent) => runs.push(event);
+    harness.workers.events.on('run', listener);
+    // The failing member's first failure is not confirmed yet: a re-check (one job) confirms it.
+    const confirmed = new Promise<RunEvent>((resolve) =>
+      harness.workers.events.on('run', (event: RunEvent) => {
+        if (event.result.entry.trigger === 'recheck') resolve(event);
+      }),
+    );
+    await deliverTick(shard, dueTick(shard));
+    const recheck = await confirmed;
+    harness.workers.events.off('run', listener);
+    const byId = new Map(runs.map((event) => [event.monitorId, event]));
+    expect(byId.get(ids[0] as string)?.result.entry).toMatchObject({ health: 'up', code: 'http.ok' });
+    expect(byId.get(ids[1] as string)?.result.entry).toMatchObject({
+      health: 'down',
+      cause: 'server_fault',
+      code: 'tcp.refused',
+    });
+    expect(recheck.monitorId).toBe(ids[1]);
+    expect(recheck.decision?.status.state).toBe('down');
+  });
+
+  it('skips a member deleted, or moved by a new interval, since it joined', async () => {
+    const harness = await harnessWith();
+    const created = await sendJson('POST', `${harness.url}/monitors`, {
+      name: 'Mover',
+      url: site.url,
+      intervalSeconds: 60,
+    });
+    const id = created.body.id as string;
+    const oldShard = shardOf({ id, intervalSeconds: 60 });
+    const newShard = shardOf({ id, intervalSeconds: 120 });
+    expect((await sendJson('PATCH', `${harness.url}/monitors/${id}`, { intervalSeconds: 120 })).status).toBe(
+      200,
+    );
+    // Left behind in its old shard as a lost write would leave it: the record says it is not this shard's.
+    await client.sadd(harness.api.scheduler.shards.membersKey(oldShard), id);
+    expect(await deliverTick(oldShard, dueTick(oldShard))).toMatchObject({ ran: 0, notMembers: 1 });
+    expect(await deliverTick(newShard, dueTick(newShard))).toMatchObject({ ran: 1 });
+    expect((await sendJson('DELETE', `${harness.url}/monitors/${id}`)).status).toBe(204);
+    expect(await deliverTick(newShard, dueTick(newShard) + newShard.everyMs)).toMatchObject({
+      members: 0,
+      ran: 0,
+    });
+  });
+
+  it('is run by the shard job scheduler a new monitor joins, at the shard tick', async () => {
+    const harness = await harnessWith({ MONITOR_FIRST_TICK_DELAY_SECONDS: '0' });
+    const scheduled = new Promise<RunEvent>((resolve) =>
+      harness.workers.events.on('run', (event: RunEvent) => {
+        if (event.result.entry.trigger === 'schedule') resolve(event);
+      }),
+    );
+    const created = await sendJson('POST', `${harness.url}/monitors`, {
+      name: 'Ticking',
+      url: site.url,
+      intervalSeconds: 10,
+    });
+    const run = await scheduled;
+    const shard = shardOf({ id: created.body.id, intervalSeconds: 10 });
+    expect(run.monitorId).toBe(created.body.id);
+    expect((run.result.scheduledAtMs ?? -1) % shard.everyMs).toBe(shard.offsetMs);
+    expect(await harness.api.scheduler.nextTickMs({ id: created.body.id, intervalSeconds: 10 })).toBe(
+      (run.result.scheduledAtMs ?? 0) + shard.everyMs,
+    );
+  });
+});
+
+describe('several workers', () => {
+  it('run a tick delivered to two of them at once once per member', async () => {
+    const harness = await harnessWith();
+    const second = startMonitorWorkers({
+      redis: connectorForUrl(redis.url, 'test'),
+      baseQueueName: 'test',
+      config: harness.config,
+      probeDefaults,
+      policy: (address) => (address === '127.0.0.1' ? undefined : 'loopback only'),
+      logger: pino({ level: 'silent' }),
+    });
+    closers.push(() => second.close(5000));
+    const ids = idsOfOneShard(12, '5a0e0003');
+    const shard = await placeMonitors(harness, ids);
+    const tickMs = dueTick(shard);
+    const outcomes = await Promise.all([
+      deliverTick(shard, tickMs, 'copy-a'),
+      deliverTick(shard, tickMs, 'copy-b'),
+    ]);
+    expect(outcomes.reduce((sum, outcome) => sum + outcome.ran, 0)).toBe(12);
+    for (const id of ids) expect((await scheduledEntries(harness, id)).length).toBe(1);
+  });
+
+  it('lose no run and double none when a worker is killed mid-shard', async () => {
+    const ids = idsOfOneShard(16, '5a0e0004');
+    site.mode = 'slow';
+    site.slowDelayMs = 300;
+    const store = new MonitorStore(client, {
+      keyPrefix: 'test:monitor',
+      historyMaxAgeSeconds: 86_400,
+      historyMaxEntries: 100,
+    });
+    const placing = new MonitorScheduler(queue, new ShardStore(client, 'test:monitor'), 7 * 86_400_000);
+    for (const id of ids) {
+      const record = monitorRecord(id, { url: site.url });
+      await store.putMonitor(record);
+      await placing.upsert(record);
+    }
+    const doomed: ChildProcess = spawn(process.execPath, [cliPath, 'worker'], {
+      env: {
+        ...process.env,
+        REDIS_URL: redis.url,
+        QUEUE_NAME: 'test',
+        PROBE_ALLOW_PRIVATE: 'true',
+        MONITOR_CONCURRENCY: '2',
+        MONITOR_FIRST_TICK_DELAY_SECONDS: String(7 * 86_400),
+        WORKER_LOCK_DURATION_MS: '5000',
+        WORKER_STALLED_INTERVAL_MS: '1000',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: 'ignore',
+    });
+    closers.push(async () => {
+      if (doomed.exitCode === null && doomed.signalCode === null) doomed.kill('SIGKILL');
+    });
+    const shard = shardOf({ id: ids[0] as string, intervalSeconds: 60 });
+    const tickMs = dueTick(shard);
+    const tickJob = await queue.add(
+      monitorShardJobName,
+      { shard: shardIdOf(shard), tickMs },
+      { attempts: 1 },
+    );
+    const ranBefore = await eventually(
+      async () => {
+        const ran = (await client.hgetall('test:monitor:ticks')) as Record<string, string>;
+        const count = Object.values(ran).filter((tick) => Number(tick) === tickMs).length;
+        return count >= 3 ? count : undefined;
+      },
+      { what: 'a few runs of the shard by the doomed worker', intervalMs: 20, attempts: 1500 },
+    );
+    doomed.kill('SIGKILL');
+    await once(doomed, 'exit');
+    expect(ranBefore).toBeLessThan(16);
+    // Another worker takes the stalled shard job over and runs the members not run yet.
+    const rescuer = startMonitorWorkers({
+      redis: connectorForUrl(redis.url, 'test'),
+      baseQueueName: 'test',
+      config: loadMonitorConfig({ MONITOR_FIRST_TICK_DELAY_SECONDS: String(7 * 86_400) }),
+      probeDefaults,
+      policy: (address) => (address === '127.0.0.1' ? undefined : 'loopback only'),
+      logger: pino({ level: 'silent' }),
+      lockDurationMs: 5000,
+      stalledIntervalMs: 1000,
+    });
+    closers.push(() => rescuer.close(5000));
+    const counts = await eventually(
+      async () => {
+        const perMonitor = await Promise.all(
+          ids.map(async (id) =>
+            (await store.history(id, { limit: 100 })).filter((e) => e.trigger === 'schedule'),
+          ),
+        );
+        if (perMonitor.every((entries) => entries.length >= 1)) return perMonitor;
+        // A job that failed will not run the members left: say why instead of waiting out the bound.
+        const state = await queue.getJobState(tickJob.id ?? '');
+        if (state === 'failed')
+          throw new Error(`the shard job failed: ${(await queue.getJob(tickJob.id ?? ''))?.failedReason}`);
+        return undefined;
+      },
+      { what: 'every member to have run the tick', intervalMs: 200, attempts: 400 },
+    );
+    for (const entries of counts) {
+      expect(entries.map((entry) => Date.parse(entry.scheduledAt ?? ''))).toEqual([tickMs]);
+    }
+  }, 150_000);
+});
+
+describe('the schedule repairs itself from the monitor records', () => {
+  it('puts back a shard membership and job scheduler deleted behind the service’s back', async () => {
+    const harness = await harnessWith({ MONITOR_RECONCILE_SECONDS: '1' });
+    const created = await sendJson('POST', `${harness.url}/monitors`, {
+      name: 'Lost',
+      url: site.url,
+      intervalSeconds: 60,
+    });
+    const id = created.body.id as string;
+    const shard = shardOf({ id, intervalSeconds: 60 });
+    const scheduler = harness.api.scheduler;
+    const nextBefore = (await scheduler.queue.getJobScheduler(shardIdOf(shard)))?.next;
+    // What a failover that drops the last writes can leave: no membership and no scheduler.
+    await client.del(scheduler.shards.membersKey(shard));
+    await scheduler.queue.removeJobScheduler(shardIdOf(shard));
+    await eventually(async () => ((await scheduler.shards.members(shard)).includes(id) ? true : undefined), {
+      what: 'the membership to come back',
+      intervalMs: 100,
+    });
+    const scheduled = await eventually(() => scheduler.queue.getJobScheduler(shardIdOf(shard)), {
+      what: 'the job scheduler to come back',
+      intervalMs: 100,
+    });
+    expect(scheduled.every).toBe(60_000);
+    // Repaired, it resumes at the shard's next tick (the first-tick delay is for new schedules only).
+    expect(scheduled.next).toBe(nextTickAtOrAfter(shard, (scheduled.next ?? 0) - shard.everyMs + 1));
+    expect(scheduled.next).toBeLessThan((nextBefore ?? 0) - shard.everyMs);
+    // A scheduler whose next job was lost is repaired too: its next job exists again.
+    const lostJobId = `repeat:${shardIdOf(shard)}:${scheduled.next}`;
+    await client
+      .multi()
+      .zrem('bull:test-monitors:delayed', lostJobId)
+      .del(`bull:test-monitors:${lostJobId}`)
+      .exec();
+    expect(await scheduler.queue.getJob(lostJobId)).toBeUndefined();
+    await eventually(
+      async () => {
+        const entry = await scheduler.queue.getJobScheduler(shardIdOf(shard));
+        const job = entry?.next
+          ? await scheduler.queue.getJob(`repeat:${shardIdOf(shard)}:${entry.next}`)
+          : undefined;
+        return job ? true : undefined;
+      },
+      { what: 'the next job to come back', intervalMs: 100 },
+    );
+  });
+
+  it('replaces the per-monitor job schedulers of a release before shards at start', async () => {
+    const id = '5a0e0005-0000-4000-8000-000000000001';
+    // What the previous release left: the record, a per-monitor scheduler and one of its ticks waiting.
+    const legacy = monitorRecord(id, { url: site.url });
+    await client.hset('test:monitor:monitors', id, JSON.stringify(legacy));
+    await queue.upsertJobScheduler(
+      legacySchedulerIdOf(id),
+      { every: 60_000, startDate: Date.now() + 3_600_000 },
+      { name: monitorRunJobName, data: { monitorId: id, trigger: 'schedule' } },
+    );
+    const waiting = await queue.add(
+      monitorRunJobName,
+      { monitorId: id, trigger: 'schedule' },
+      { jobId: 'legacy-tick', removeOnComplete: { age: 3600 } },
+    );
+    const harness = await harnessWith();
+    // The legacy tick is not run: the shard runs the monitor from now on.
+    expect(await waiting.waitUntilFinished(queueEvents, 30_000)).toBe('superseded');
+    const shard = shardOf(legacy);
+    await eventually(
+      async () => ((await queue.getJobScheduler(legacySchedulerIdOf(id))) ? undefined : true),
+      { what: 'the legacy scheduler to go', intervalMs: 100 },
+    );
+    expect(await harness.api.scheduler.shards.members(shard)).toEqual([id]);
+    expect((await queue.getJobSchedulers(0, -1)).map((entry) => entry.key)).toEqual([shardIdOf(shard)]);
+    expect(await scheduledEntries(harness, id)).toEqual([]);
+  });
+});
