@@ -1,6 +1,8 @@
 // Benchmark: 100,000 URLs on loopback targets through `reach probe --file`, with the process's resident memory
 // sampled every second: it should stay flat, since a batch streams its list and its output.
-// Usage: npm run bench:batch-memory [-- --urls 100000 --concurrency 50 --output csv]
+// Usage: npm run bench:batch-memory [-- --urls 100000 --concurrency 50 --output csv --threads N]
+// (`--threads` is passed to `reach probe`; without it, the CLI's default: one probing thread per core; the RSS
+// is the whole process's, every thread's heap included).
 // Loopback only: the targets are a Node HTTP server on 127.0.0.1-3; everything started here is stopped by pid.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,6 +26,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '50' },
     // csv: one short line per URL; json: the whole report per URL (more output for the process to stream).
     output: { type: 'string', default: 'csv' },
+    threads: { type: 'string' },
   },
 });
 const urlCount = Math.min(Math.max(Number(values.urls) || 100_000, 1000), 1_000_000);
@@ -55,6 +58,7 @@ try {
       String(concurrency),
       '--timeout',
       '10000',
+      ...(values.threads === undefined ? [] : ['--threads', String(Number(values.threads))]),
     ],
     timeFile: join(work, 'time.txt'),
     onStart: (pid) => {
@@ -77,7 +81,7 @@ try {
 }
 
 console.log(
-  `${urlCount} URLs, concurrency ${concurrency}, --${output}; load average before ${loadBefore}, after ${loadAverage()}`,
+  `${urlCount} URLs, concurrency ${concurrency}, --${output}, threads ${values.threads ?? 'default'}; load average before ${loadBefore}, after ${loadAverage()}`,
 );
 console.log('\n| seconds | results | RSS MB |');
 console.log('|---:|---:|---:|');

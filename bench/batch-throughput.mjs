@@ -3,7 +3,9 @@
 // `--service` adds `POST /batches` on `reach serve` (API + worker, embedded Redis).
 //
 // Install once: apt-get install -y --no-install-recommends prometheus-blackbox-exporter redis-server
-// Usage: npm run bench:batch [-- --urls 10000 --concurrency 50 --rounds 2 --service --profile DIR]
+// Usage: npm run bench:batch [-- --urls 10000 --concurrency 50 --rounds 2 --threads 0,2 --service --profile DIR]
+// `--threads` runs the CLI once per value each round (`reach probe --file --threads N`); without it, the CLI's
+// default (one probing thread per core).
 // Loopback only: the targets are a Node HTTP server on 127.0.0.1-3 (IP-literal URLs, so neither prober does DNS);
 // everything started here is stopped by pid at the end.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -39,6 +41,8 @@ const { values } = parseArgs({
     'no-blackbox': { type: 'boolean', default: false },
     // Adds POST /batches on `reach serve`; fails with a clear message on a build without that route.
     service: { type: 'boolean', default: false },
+    // Comma-separated `--threads` values for the CLI, each a row of its own per round.
+    threads: { type: 'string' },
     // Writes a V8 CPU profile of each reach CLI run (node --cpu-prof) into this directory.
     profile: { type: 'string' },
   },
@@ -47,6 +51,9 @@ const urlCount = Math.min(Math.max(Number(values.urls) || 10_000, 100), 200_000)
 const concurrency = Math.min(Math.max(Number(values.concurrency) || 50, 1), 1000);
 const rounds = Math.min(Math.max(Number(values.rounds) || 2, 1), 10);
 const timeoutMs = 10_000;
+const threadCounts = values.threads === undefined ? [undefined] : values.threads.split(',').map(Number);
+if (threadCounts.some((n) => n !== undefined && !(Number.isInteger(n) && n >= 0 && n <= 64)))
+  throw new Error(`--threads takes whole numbers from 0 to 64, comma-separated, got ${values.threads}`);
 const work = await mkdtemp(join(tmpdir(), 'reach-bench-batch-'));
 
 /** Measures `action`: wall time, and CPU seconds of the named processes, this process and the whole machine. */
@@ -67,7 +74,7 @@ async function measured(pids, action) {
 }
 
 // 1. reach probe --file LIST: one process from start to exit; its CPU is its whole life's (GNU time), start-up included.
-async function runCli(listPath, targets, round) {
+async function runCli(listPath, targets, round, threads) {
   const causes = new Map();
   const profile = values.profile
     ? [
@@ -75,7 +82,7 @@ async function runCli(listPath, targets, round) {
         '--cpu-prof-dir',
         resolve(values.profile),
         '--cpu-prof-name',
-        `batch-cli-${round}.cpuprofile`,
+        `batch-cli-${round}-threads-${threads ?? 'default'}.cpuprofile`,
       ]
     : [];
   const args = [
@@ -87,6 +94,7 @@ async function runCli(listPath, targets, round) {
     String(concurrency),
     '--timeout',
     String(timeoutMs),
+    ...(threads === undefined ? [] : ['--threads', String(threads)]),
   ];
   const result = await measured({ targets: targets.pid }, async () => {
     const run = await runReach({
@@ -101,7 +109,7 @@ async function runCli(listPath, targets, round) {
   });
   // The driver only reads the CLI's output here; the prober's CPU is the CLI process's own.
   return {
-    system: 'reach probe --file (CLI)',
+    system: `reach probe --file (CLI${threads === undefined ? '' : `, --threads ${threads}`})`,
     done: result.lineCount,
     causes,
     seconds: result.elapsedSeconds,
@@ -290,7 +298,7 @@ try {
   if (service) await runBatchThroughService(service, `${urls.slice(0, 500).join('\n')}\n`);
   for (let round = 1; round <= rounds; round++) {
     // Alternate who goes first, so neither always runs on the machine the other has just warmed or loaded.
-    const sides = [() => runCli(listPath, targets, round)];
+    const sides = threadCounts.map((threads) => () => runCli(listPath, targets, round, threads));
     if (blackbox) sides.push(() => runBlackbox(urls, blackbox, targets));
     if (service) sides.push(() => runService(listText, service, targets));
     if (round % 2 === 0) sides.reverse();
@@ -325,7 +333,11 @@ const totals = (prefix) => {
 const exporter = totals('blackbox');
 console.log('');
 for (const [label, prefix, aim] of [
-  ['reach CLI', 'reach probe', 1.5],
+  ...threadCounts.map((threads) =>
+    threads === undefined
+      ? ['reach CLI', 'reach probe', 1.5]
+      : [`reach CLI --threads ${threads}`, `reach probe --file (CLI, --threads ${threads})`, 1.5],
+  ),
   ['reach POST /batches', 'reach POST', 1.2],
 ]) {
   const reach = totals(prefix);

@@ -3,13 +3,15 @@
 // file descriptor is left open once every probe has ended.
 //
 // Root only (it creates network namespaces). Needs iproute2, iptables and GNU time (/usr/bin/time).
-// Usage: npm run bench:batch-unanswered [-- --urls 5000 --concurrency 5000 --timeout 10000]
+// Usage: npm run bench:batch-unanswered [-- --urls 5000 --concurrency 5000 --timeout 10000 --threads N]
+// (`--threads` is passed to `reach probe`; without it, the CLI's default: one probing thread per core).
 //
 // The network: namespace `rbench-p-PID` (reach runs here) has a veth to namespace `rbench-s-PID`, which owns
 // 203.0.113.0/24 (a documentation range) and DROPs every TCP packet to it, so each SYN goes unanswered. Neither
 // namespace has a link or route to the host's network. Both are deleted by name at the end (and on Ctrl-C).
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,6 +31,7 @@ const { values } = parseArgs({
     urls: { type: 'string', default: '5000' },
     concurrency: { type: 'string', default: '5000' },
     timeout: { type: 'string', default: '10000' },
+    threads: { type: 'string' },
     // Writes a V8 CPU profile of the reach process (node --cpu-prof) into this directory.
     profile: { type: 'string' },
   },
@@ -141,6 +144,8 @@ let result;
 try {
   createNetwork();
   const urls = unansweredUrls(urlCount);
+  const listPath = join(work, 'list.txt');
+  await writeFile(listPath, `${urls.join('\n')}\n`);
   const causes = new Map();
   const samples = [];
   let nodePid;
@@ -159,7 +164,7 @@ try {
   const sampler = setInterval(() => {
     if (nodePid === undefined) return;
     const memory = memoryOf(nodePid);
-    const descriptors = descriptorsOf(nodePid);
+    const descriptors = countDescriptors(nodePid);
     if (memory && descriptors)
       samples.push({
         atSeconds: (performance.now() - startedMs) / 1000,
@@ -178,8 +183,11 @@ try {
       probeNamespace,
       'bash',
       '-c',
-      `ulimit -n "$(ulimit -Hn)"; n=$(ulimit -n); [ "$n" = unlimited ] || [ "$n" -gt ${concurrency + 100} ] || { echo "ulimit -n is $n: too few for concurrency ${concurrency}" >&2; exit 1; }; exec "$@"`,
-      'reach-bench',
+      // The list reaches reach's standard input through `cat`, at the kernel's pace: written by this process,
+      // it came a pipe's 64 KiB at a time whenever this event loop was free, which under load held the
+      // probes' start back by seconds. The second `cat` then holds the input open until closeInput().
+      `ulimit -n "$(ulimit -Hn)"; n=$(ulimit -n); [ "$n" = unlimited ] || [ "$n" -gt ${concurrency + 100} ] || { echo "ulimit -n is $n: too few for concurrency ${concurrency}" >&2; exit 1; }; { cat "$0"; cat; } | "$@"`,
+      listPath,
     ],
     args: [
       'probe',
@@ -190,10 +198,11 @@ try {
       String(concurrency),
       '--timeout',
       String(timeoutMs),
+      ...(values.threads === undefined ? [] : ['--threads', String(Number(values.threads))]),
     ],
     // The list arrives on standard input, which stays open after it: the process lives on once every probe
     // has ended, so its descriptors can be counted then. Closing the input ends the batch.
-    stdinText: `${urls.join('\n')}\n`,
+    stdinText: '',
     holdsStdinOpen: true,
     timeFile: join(work, 'time.txt'),
     onStart: (pid) => {
@@ -241,6 +250,20 @@ try {
   await rm(work, { recursive: true, force: true });
 }
 
+/**
+ * The process's open descriptors (a count) and the TCP sockets in use in its namespace, cheap enough to sample
+ * every 0.5 s: a readlink of each of 5,000 descriptors held this event loop, and with it reach's output pipe.
+ */
+function countDescriptors(pid) {
+  try {
+    const total = readdirSync(`/proc/${pid}/fd`).length;
+    const sockstat = readFileSync(`/proc/${pid}/net/sockstat`, 'utf8');
+    return { total, sockets: Number(/^TCP: inuse (\d+)/m.exec(sockstat)?.[1]) };
+  } catch {
+    return undefined;
+  }
+}
+
 function sum(counts) {
   return [...counts.values()].reduce((total, n) => total + n, 0);
 }
@@ -253,9 +276,9 @@ function openTcpSockets() {
 
 const { reach, causes, samples, afterLast } = result;
 console.log(
-  `${urlCount} unanswered URLs, concurrency ${concurrency}, timeout ${timeoutMs} ms; load average after ${loadAverage()}`,
+  `${urlCount} unanswered URLs, concurrency ${concurrency}, timeout ${timeoutMs} ms, threads ${values.threads ?? 'default'}; load average after ${loadAverage()}`,
 );
-console.log('\n| seconds | results | RSS MB | fds | sockets |');
+console.log('\n| seconds | results | RSS MB | fds | TCP sockets in the namespace |');
 console.log('|---:|---:|---:|---:|---:|');
 for (const sample of samples)
   console.log(

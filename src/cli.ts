@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApiError, type ApiProbeRequest, createApiClient, isMultiVantageReport } from './api-client.js';
+import { defaultThreads, threadLimits } from './batch/probe-pool.js';
 import { runRemoteBatch } from './batch/remote.js';
 import { concurrencyLimits, runBatch } from './batch/run.js';
 import { InputError, parseResolver, probe, validateOptions } from './engine.js';
@@ -11,11 +12,12 @@ import type { MultiVantageReport, Report, ResolverSpec } from './types.js';
 
 const usage = `usage:
   reach probe <url> [--json] [--resolver IP[:PORT]]... [--control URL]... [--timeout MS] [--ca FILE]
-  reach probe --file LIST|- [--json|--csv] [--concurrency N] [--strict] [--quiet] [--resolver ...] [--control ...]
-                   [--timeout MS] [--ca FILE]
+  reach probe --file LIST|- [--json|--csv] [--concurrency N] [--threads N] [--strict] [--quiet] [--resolver ...]
+                   [--control ...] [--timeout MS] [--ca FILE]
                    a list of URLs (one a line, # comments, or CSV with a url column; - reads standard input);
                    exit 0 when every URL is ok, 1 otherwise, 2 for bad usage (or a bad line with --strict),
-                   130 when interrupted with Ctrl-C (the partial summary is printed)
+                   130 when interrupted with Ctrl-C (the partial summary is printed); --threads: the threads that
+                   probe, sharing the concurrency (default one per core, at most 8; 1: the main thread alone)
   reach probe --file LIST|- --api URL [--json|--csv] [--strict] [--quiet] [--resolver ...] [--control ...] [--timeout MS]
                    the list as one batch of a running service (POST /batches), its results followed back
   reach probe <url> --api URL [--vantages all|NAME,...] [--json] [--resolver ...] [--control ...] [--timeout MS]
@@ -48,8 +50,10 @@ async function runProbe(args: string[]): Promise<number> {
       throw new UsageError(
         '--concurrency is for a local batch; the service sets its own (BATCH_WORKER_CONCURRENCY)',
       );
+    if (values.api !== undefined && values.threads !== undefined)
+      throw new UsageError('--threads is for a local batch, not with --api');
   } else {
-    for (const flag of ['csv', 'concurrency', 'strict', 'quiet'] as const)
+    for (const flag of ['csv', 'concurrency', 'threads', 'strict', 'quiet'] as const)
       if (values[flag] !== undefined) throw new UsageError(`--${flag} goes with --file LIST`);
     if (positionals.length !== 1) throw new UsageError('probe takes exactly one URL');
   }
@@ -127,6 +131,7 @@ function parseProbeArgs(args: string[]) {
       file: { type: 'string' },
       csv: { type: 'boolean' },
       concurrency: { type: 'string' },
+      threads: { type: 'string' },
       strict: { type: 'boolean' },
       quiet: { type: 'boolean' },
     },
@@ -141,6 +146,7 @@ async function runBatchProbe(
 ): Promise<number> {
   if (values.json && values.csv) throw new UsageError('--json and --csv: choose one');
   const concurrency = parseConcurrency(values.concurrency);
+  const threads = parseThreads(values.threads, concurrency);
   // Checked before the list is read, so bad options fail before any probe.
   validateOptions({ url: 'http://127.0.0.1/', controls: common.controls, timeoutMs: common.timeoutMs });
   const interrupt = new AbortController();
@@ -162,7 +168,7 @@ async function runBatchProbe(
   try {
     const outcome =
       api === undefined
-        ? await runBatch({ ...shared, ...common, concurrency })
+        ? await runBatch({ ...shared, ...common, concurrency, threads })
         : await runRemoteBatch({
             ...shared,
             client: apiClientFor(apiBaseUrl(api)),
@@ -185,6 +191,17 @@ function parseConcurrency(text: string | undefined): number {
   if (!/^\d+$/.test(text) || value < min || value > max)
     throw new UsageError(
       `--concurrency must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`,
+    );
+  return value;
+}
+
+function parseThreads(text: string | undefined, concurrency: number): number {
+  const { min, max } = threadLimits;
+  if (text === undefined) return defaultThreads(concurrency);
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max)
+    throw new UsageError(
+      `--threads must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`,
     );
   return value;
 }

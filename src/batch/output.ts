@@ -30,6 +30,22 @@ export class LineWriter {
 
 export type OutputFormat = 'json' | 'csv' | 'summary';
 
+/** What a batch keeps of a report: its verdict, to count, and its line to print (none for the summary). */
+export interface BatchResult {
+  url: string;
+  verdict: { cause: string; code: string; summary: string };
+  line?: string;
+}
+
+/** Made where the report was (a probing thread), so only this small record crosses to the writer. */
+export function batchResultOf(report: Report, format: OutputFormat): BatchResult {
+  const { cause, code, summary } = report.verdict;
+  const result: BatchResult = { url: report.url, verdict: { cause, code, summary } };
+  if (format === 'json') result.line = JSON.stringify(report);
+  else if (format === 'csv') result.line = csvRow(report);
+  return result;
+}
+
 /** Writes a line and waits for the stream to drain when its buffer is full, so output cannot pile up. */
 export function writeLine(stream: Writable, line: string): Promise<void> {
   if (stream.write(`${line}\n`)) return Promise.resolve();

@@ -2,10 +2,20 @@
 import { stat } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { InputError, probe } from '../engine.js';
-import type { ResolverSpec } from '../types.js';
+import type { ControlResult, ResolverSpec } from '../types.js';
 import { probeBatchControls } from './controls.js';
+import { InFlightProbes } from './in-flight.js';
 import { type ListEntry, openList, readEntries, surveyList } from './input.js';
-import { BatchTally, csvHeader, csvRow, LineWriter, type OutputFormat, renderSummary } from './output.js';
+import {
+  type BatchResult,
+  BatchTally,
+  batchResultOf,
+  csvHeader,
+  LineWriter,
+  type OutputFormat,
+  renderSummary,
+} from './output.js';
+import { ProbePool } from './probe-pool.js';
 import { formatProgress, startProgress } from './progress.js';
 
 /** The most in flight at once: each probe holds a socket, so a high value also needs `ulimit -n` above it. */
@@ -19,6 +29,8 @@ export interface BatchOptions {
   timeoutMs?: number;
   ca: string[];
   concurrency: number;
+  /** Threads that probe, this one included (1: this one alone), sharing the concurrency. */
+  threads: number;
   format: OutputFormat;
   /** A bad line ends the batch (before any probe when the list is a file) instead of being skipped. */
   isStrict: boolean;
@@ -56,6 +68,41 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
   const input = openList(options.listPath);
   const stop = new AbortController();
   const inFlight = new InFlightProbes(stop.signal);
+  const probeHere = async (url: string, controlResults: ControlResult[]): Promise<BatchResult> => {
+    const probeStop = inFlight.add();
+    try {
+      const report = await probe({
+        url,
+        resolvers: options.resolvers,
+        controlResults,
+        timeoutMs: options.timeoutMs,
+        ca: options.ca,
+        signal: probeStop.signal,
+      });
+      return batchResultOf(report, options.format);
+    } finally {
+      inFlight.delete(probeStop);
+    }
+  };
+  const threads = Math.min(options.threads, options.concurrency);
+  const pool =
+    threads > 1
+      ? new ProbePool({
+          workers: threads - 1,
+          // Its share of the concurrency, or 64 probes in flight: a list that keeps that many going here is
+          // long enough to repay the workers' start, and at a high concurrency they start without waiting
+          // for this thread to have opened thousands of connections alone.
+          startWorkersAt: Math.min(Math.ceil(options.concurrency / threads), 64),
+          probeHere,
+          settings: {
+            resolvers: options.resolvers,
+            ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+            ca: options.ca,
+            format: options.format,
+          },
+        })
+      : undefined;
+  stop.signal.addEventListener('abort', () => pool?.stop(), { once: true });
   const onAbort = () => stop.abort(options.signal.reason);
   options.signal.addEventListener('abort', onAbort, { once: true });
   if (options.signal.aborted) onAbort();
@@ -96,23 +143,16 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
           options.stderr.write(`reach: line ${entry.lineNumber}: ${entry.reason}; skipped\n`);
           continue;
         }
-        const probeStop = inFlight.add();
-        const report = await probe({
-          url: entry.url,
-          resolvers: options.resolvers,
-          controlResults: controls.current(),
-          timeoutMs: options.timeoutMs,
-          ca: options.ca,
-          signal: probeStop.signal,
-        }).finally(() => inFlight.delete(probeStop));
+        const result = pool
+          ? await pool.probe(entry.url, controls.current())
+          : await probeHere(entry.url, controls.current());
         // A probe cut short by the stop is not a finding about the site: it is counted apart.
-        if (stop.signal.aborted) {
+        if (stop.signal.aborted || result === undefined) {
           abortedCount++;
           continue;
         }
-        tally.add(report);
-        if (options.format === 'json') await output.write(JSON.stringify(report));
-        else if (options.format === 'csv') await output.write(csvRow(report));
+        tally.add(result);
+        if (result.line !== undefined) await output.write(result.line);
       }
     };
     await Promise.all(Array.from({ length: options.concurrency }, work)).catch((error: unknown) => {
@@ -123,6 +163,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
     progress?.stop();
     options.signal.removeEventListener('abort', onAbort);
     input.destroy();
+    await pool?.close();
   }
   if (rejected?.kind === 'bad') return { kind: 'rejected', ...badLine(rejected) };
   const isInterrupted = options.signal.aborted;
@@ -133,32 +174,6 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
       `reach: interrupted after ${tally.done} URLs; ${abortedCount} probes in flight aborted\n`,
     );
   return isInterrupted ? { kind: 'interrupted' } : { kind: 'completed', isAllOk: tally.isAllOk };
-}
-
-/**
- * The probes in flight, each with its own stop, all stopped by one listener on the batch's signal. Each probe
- * listening on the batch's signal itself made every addEventListener a walk through the others (Node's
- * EventTarget looks for a duplicate): at 5,000 in flight, a tenth of the batch's CPU.
- */
-class InFlightProbes {
-  readonly #stops = new Set<AbortController>();
-
-  constructor(private readonly signal: AbortSignal) {
-    signal.addEventListener('abort', () => {
-      for (const stop of this.#stops) stop.abort(signal.reason);
-    });
-  }
-
-  add(): AbortController {
-    const stop = new AbortController();
-    if (this.signal.aborted) stop.abort(this.signal.reason);
-    else this.#stops.add(stop);
-    return stop;
-  }
-
-  delete(stop: AbortController): void {
-    this.#stops.delete(stop);
-  }
 }
 
 function badLine(entry: ListEntry & { kind: 'bad' }) {

@@ -96,7 +96,9 @@ export async function exchangeWithDifferential(
     return { first, differential: httpDifferentialOf(first, await beside, url, true) };
   }
   const first = early ?? (await original);
-  if (!needsDifferential(first)) return { first, differential: null };
+  // Past the deadline (or stopped by the caller) the side requests could not get an answer, only open
+  // connections the user no longer wants: a batch stopped with Ctrl-C made two per probe in flight.
+  if (!needsDifferential(first) || options.signal.aborted) return { first, differential: null };
   const sides = await sideExchanges(request, url, options, options.signal, false);
   return { first, differential: httpDifferentialOf(first, sides, url, false) };
 }

@@ -81,8 +81,10 @@ export async function probeTcp(options: TcpProbeOptions): Promise<TcpProbeResult
   const firstStartedMs = performance.now();
   const deadlineMs = firstStartedMs + options.timeoutMs;
   // Aborted when the stragglers' time is up; the caller's signal (the probe deadline) still cuts everything.
+  // One address has no stragglers: it goes without the combined signal, which costs a weak reference and
+  // listeners per probe (most of a batch's URLs name one address).
   const stragglers = new AbortController();
-  const signal = AbortSignal.any([options.signal, stragglers.signal]);
+  const signal = order.length > 1 ? AbortSignal.any([options.signal, stragglers.signal]) : options.signal;
   const outcomes: (ConnectOutcome | undefined)[] = new Array(order.length);
   const attempts: Promise<void>[] = [];
   let winner: { socket: net.Socket; address: string; connectMs: number } | undefined;
