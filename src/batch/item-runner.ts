@@ -7,6 +7,11 @@ import { type BatchControls, probeBatchControls } from './controls.js';
 import type { BatchItem } from './item.js';
 import type { ItemRecorder } from './recorder.js';
 import type { BatchStore } from './store.js';
+import {
+  createVantageItemRunner,
+  type VantageItemRunner,
+  type VantageItemSettings,
+} from './vantage-items.js';
 
 type Runner = (data: ProbeJobData, signal?: AbortSignal) => Promise<ProbeJobResult>;
 
@@ -19,8 +24,10 @@ export function createBatchItemRunner(options: {
   runner: Runner;
   store: BatchStore;
   record: ItemRecorder;
+  /** Runs the URLs of a batch with vantages; without it (no fan-out wired), such a URL is recorded failed. */
+  vantageRunner?: VantageItemRunner;
 }): Runner {
-  const { runner, store, record } = options;
+  const { runner, store, record, vantageRunner } = options;
   return async (data, signal) => {
     const batch = data.batch;
     if (!batch) return runner(data, signal);
@@ -28,6 +35,18 @@ export function createBatchItemRunner(options: {
     if (claim.state === 'unknown' || claim.isDone) return { outcome: 'expired' };
     if (claim.state === 'cancelled') {
       await record(batch.id, cancelledItem(batch.index, data.url));
+      return { outcome: 'expired' };
+    }
+    const { vantages } = batch;
+    if (vantages) {
+      if (vantageRunner) return vantageRunner(data, { id: batch.id, index: batch.index, vantages }, signal);
+      await record(batch.id, {
+        index: batch.index,
+        url: data.url,
+        status: 'failed',
+        cause: 'failed',
+        reason: 'this worker cannot fan out to vantages',
+      });
       return { outcome: 'expired' };
     }
     const result = await runner(data, signal);
@@ -133,11 +152,19 @@ export function createBatchControlCache(keep = 16) {
 }
 
 /** The worker side of batches as the service wires it: the runner's wrapper, the controls, the failure hook. */
-export function createBatchWork(options: { store: BatchStore; record: ItemRecorder }) {
+export function createBatchWork(options: {
+  store: BatchStore;
+  record: ItemRecorder;
+  /** Where the URLs of a batch with vantages fan out. */
+  vantages?: VantageItemSettings;
+}) {
   const controls = createBatchControlCache();
+  const { store, record } = options;
+  const vantageRunner = options.vantages ? createVantageItemRunner(options.vantages, record) : undefined;
   return {
     controlResultsFor: controls.controlResultsFor,
-    wrap: (runner: Runner) => createBatchItemRunner({ runner, store: options.store, record: options.record }),
+    wrap: (runner: Runner) =>
+      createBatchItemRunner({ runner, store, record, ...(vantageRunner ? { vantageRunner } : {}) }),
     onFinalFailure: recordFinalFailure(options.record),
     close: () => controls.close(),
   };

@@ -32,6 +32,8 @@ export interface BatchOptions {
   resolvers?: string[];
   controls?: string[];
   timeoutMs?: number;
+  /** The live vantages the request named, resolved when it was accepted: each URL is probed from each. */
+  vantages?: Array<{ name: string; labels: Record<string, string> }>;
 }
 
 export interface BadLine {

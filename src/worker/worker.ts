@@ -70,7 +70,8 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
       const result = await runner(job.data, signal);
       const seconds = (performance.now() - startedMs) / 1000;
       metrics.jobDurationSeconds.observe({ outcome: result.outcome }, seconds);
-      if (result.outcome === 'report') {
+      // A batch URL with vantages returns its comparison: counted by the compared verdict, like a report.
+      if (result.outcome === 'report' || result.outcome === 'vantages') {
         const { cause, code } = result.report.verdict;
         metrics.probesTotal.inc({ outcome: 'report', cause, code });
       } else {
