@@ -313,6 +313,7 @@ function startBatchWorker(
   const work = createBatchWork({
     store,
     record: createItemRecorder(store, batchMetricsOf(registry)),
+    controls: { redis, prefix: config.queueName, ttlSeconds: config.batch.resultTtlSeconds },
     vantages: {
       fanOut,
       liveVantageNames: async () => (await vantages.recentList()).map((vantage) => vantage.name),
@@ -336,6 +337,7 @@ function startBatchWorker(
     metrics,
     logger: logger.child({ role: 'batch-worker' }),
     onFinalFailure: work.onFinalFailure,
+    isBatchLane: true,
   });
 }
 

@@ -1,11 +1,9 @@
 // The worker's side of a batch: before a URL is probed, its batch is asked whether it is still wanted; after, its
-// result is recorded once; the batch's controls are probed once per worker process, not once per URL.
-import type { ProbeOptions } from '../engine.js';
+// result is recorded once; the batch's controls are probed once for the batch (shared-controls.ts), not per URL.
 import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
-import type { ControlResult } from '../types.js';
-import { type BatchControls, probeBatchControls } from './controls.js';
 import type { BatchItem } from './item.js';
 import type { ItemRecorder } from './recorder.js';
+import { createSharedControls, type SharedControlSettings } from './shared-controls.js';
 import type { BatchStore } from './store.js';
 import {
   createVantageItemRunner,
@@ -105,60 +103,16 @@ export function recordFinalFailure(record: ItemRecorder) {
   };
 }
 
-/**
- * The controls of the batches this process works on, probed once per batch and reused for each of its URLs
- * (refreshed while one fails, as the CLI does). Kept for the last few batches; an older one's are dropped.
- * A control that cannot be probed this way (refused by the policy) leaves the engine to probe it per URL.
- */
-export function createBatchControlCache(keep = 16) {
-  const byBatch = new Map<string, { controls: Promise<BatchControls | undefined>; stop: AbortController }>();
-  const controlResultsFor = async (
-    data: ProbeJobData,
-    options: ProbeOptions,
-  ): Promise<ControlResult[] | undefined> => {
-    const controls = options.controls ?? [];
-    if (!data.batch || controls.length === 0) return undefined;
-    const key = `${data.batch.id}\n${controls.join('\n')}`;
-    let entry = byBatch.get(key);
-    if (!entry) {
-      const stop = new AbortController();
-      const probing = probeBatchControls({
-        urls: controls,
-        resolvers: options.resolvers ?? [],
-        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-        ca: [],
-        signal: stop.signal,
-        ...(options.isAddressAllowed ? { isAddressAllowed: options.isAddressAllowed } : {}),
-        ...(options.maxRedirects === undefined ? {} : { maxRedirects: options.maxRedirects }),
-        ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
-      }).catch(() => undefined);
-      entry = { controls: probing, stop };
-      byBatch.set(key, entry);
-      for (const [oldKey, old] of byBatch) {
-        if (byBatch.size <= keep) break;
-        old.stop.abort();
-        byBatch.delete(oldKey);
-      }
-    }
-    return (await entry.controls)?.current();
-  };
-  return {
-    controlResultsFor,
-    close() {
-      for (const entry of byBatch.values()) entry.stop.abort();
-      byBatch.clear();
-    },
-  };
-}
-
 /** The worker side of batches as the service wires it: the runner's wrapper, the controls, the failure hook. */
 export function createBatchWork(options: {
   store: BatchStore;
   record: ItemRecorder;
+  /** Where the batches' controls are kept, probed once for each batch. */
+  controls: SharedControlSettings;
   /** Where the URLs of a batch with vantages fan out. */
   vantages?: VantageItemSettings;
 }) {
-  const controls = createBatchControlCache();
+  const controls = createSharedControls(options.controls);
   const { store, record } = options;
   const vantageRunner = options.vantages ? createVantageItemRunner(options.vantages, record) : undefined;
   return {
