@@ -109,14 +109,18 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
   };
 
   const workers = [options.queueName, ...(options.extraQueueNames ?? [])].map((queueName) => {
-    const worker = new Worker<ProbeJobData, ProbeJobResult | PartReceipt | BatchReceipt>(queueName, processor, {
-      ...options.redis.bullBlocking(),
-      concurrency: options.concurrency,
-      lockDuration: options.lockDurationMs,
-      stalledInterval: options.stalledIntervalMs,
-      // A worker killed mid-probe leaves its job stalled; it goes back to the queue up to twice before failing.
-      maxStalledCount: 2,
-    });
+    const worker = new Worker<ProbeJobData, ProbeJobResult | PartReceipt | BatchReceipt>(
+      queueName,
+      processor,
+      {
+        ...options.redis.bullBlocking(),
+        concurrency: options.concurrency,
+        lockDuration: options.lockDurationMs,
+        stalledInterval: options.stalledIntervalMs,
+        // A worker killed mid-probe leaves its job stalled; it goes back to the queue up to twice before failing.
+        maxStalledCount: 2,
+      },
+    );
     worker.on('error', (error) => logger.warn({ err: error, queueName }, 'worker connection error'));
     worker.on('stalled', (jobId) => logger.warn({ jobId, queueName }, 'stalled job moved back to the queue'));
     const { onFinalFailure } = options;

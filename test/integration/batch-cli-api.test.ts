@@ -150,11 +150,12 @@ describe('reach probe --file --api', () => {
     }
   });
 
+  const submittedCount = async () => {
+    const metrics = String((await getJson(`${service.apiUrl}/metrics`)).body);
+    return Number(/^reach_batches_total\{event="submitted"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+  };
+
   it('cancels the batch on the service on Ctrl-C, says which, and exits 130', async () => {
-    const submittedCount = async () => {
-      const metrics = String((await getJson(`${service.apiUrl}/metrics`)).body);
-      return Number(/^reach_batches_total\{event="submitted"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
-    };
     const before = await submittedCount();
     const urls = Array.from({ length: 40 }, (_, index) => targets.silent.url(`/ctrl-c-${index}`));
     const result = await runCliWith(
@@ -183,5 +184,40 @@ describe('reach probe --file --api', () => {
     const status = await finishedBatch(service.apiUrl, id as string);
     expect(status.state).toBe('cancelled');
     expect(status.byStatus.cancelled).toBeGreaterThan(0);
+  });
+
+  it('on Ctrl-C prints the partial summary saying the batch was cancelled on the service, not probes aborted', async () => {
+    const before = await submittedCount();
+    const urls = Array.from({ length: 30 }, (_, index) => targets.silent.url(`/ctrl-c-summary-${index}`));
+    const result = await runCliWith(
+      [
+        'probe',
+        '--file',
+        listFile('interrupt-summary.txt', urls),
+        '--api',
+        service.apiUrl,
+        '--timeout',
+        '20000',
+      ],
+      {
+        interruptWhen: eventually(async () => ((await submittedCount()) > before ? true : undefined), {
+          what: 'the batch to be submitted',
+          intervalMs: 100,
+        }),
+        timeoutMs: 60_000,
+      },
+    );
+    expect(result.code).toBe(130);
+    const line =
+      /^interrupted: batch ([0-9a-f-]{36}) cancelled on the service; (\d+) of its 30 URLs have no result here \(those in flight there finish and are kept with the batch\)$/m.exec(
+        result.stdout,
+      );
+    expect(line, result.stdout).not.toBeNull();
+    expect(result.stdout).not.toMatch(/probes in flight were aborted|the rest of the list not read/);
+    expect(result.stdout).toMatch(/^\d+ URLs probed$/m);
+    const status = await finishedBatch(service.apiUrl, line?.[1] as string);
+    expect(status.state).toBe('cancelled');
+    // Those it had seen and those it had not make the whole batch.
+    expect(Number(line?.[2])).toBe(30 - Number(/^(\d+) URLs probed$/m.exec(result.stdout)?.[1]));
   });
 });
