@@ -293,24 +293,19 @@ function startBatchWorker(
   wrapRunner: (runner: ProbeRunner) => ProbeRunner,
 ): void {
   const { config, logger, policy, registry } = context;
-  // Blocking-style: a result recorded while Redis restarts waits for it rather than failing the probe. Each URL
-  // claims and records on it: auto-pipelined, the commands of URLs ending together go in one write.
-  const redis = context.redis.client('blocking', { isAutoPipelined: true });
+  // Blocking-style: a result recorded while Redis restarts waits for it rather than failing the probe.
+  const redis = context.redis.client('blocking');
   redis.on('error', (error) => logger.debug({ err: error }, 'batch redis client error'));
   parts.closers.push(['batch redis client', () => closeRedisClient(redis)]);
   const store = new BatchStore(redis, config.queueName, config.batch.resultTtlSeconds);
-  // A batch with vantages: its URLs fan out from here, to the vantages the registry says are live. Its queues
-  // define BullMQ's scripts on their client: one of its own, not the auto-pipelined one.
-  const fanOutRedis = context.redis.client('blocking');
-  fanOutRedis.on('error', (error) => logger.debug({ err: error }, 'batch fan-out redis client error'));
-  parts.closers.push(['batch fan-out redis client', () => closeRedisClient(fanOutRedis)]);
+  // A batch with vantages: its URLs fan out from here, to the vantages the registry says are live.
   const fanOut = createFanOutSubmitter({
-    bull: context.redis.bullOn(fanOutRedis),
+    bull: context.redis.bullOn(redis),
     baseQueueName: config.queueName,
   });
   parts.closers.push(['batch fan-out submitter', () => fanOut.close()]);
   const vantages = new VantageRegistry(
-    fanOutRedis,
+    redis,
     context.redis.keys,
     config.queueName,
     config.vantage.heartbeatMs,

@@ -45,7 +45,7 @@ export interface RedisConnector {
    * the workers write): BullMQ wants maxRetriesPerRequest null so its reads survive reconnects and failovers.
    * The caller owns and closes the client.
    */
-  client(purpose: RedisPurpose, options?: ClientOptions): RedisClient;
+  client(purpose: RedisPurpose): RedisClient;
   /** Connection and prefix for a BullMQ part on a client the caller already holds (a Queue, a FlowProducer). */
   bullOn(client: RedisClient): BullConnection;
   /**
@@ -56,14 +56,6 @@ export interface RedisConnector {
   bullBlocking(): BullConnection;
   /** Closes the Cluster clients handed to BullMQ parts; call it after those parts have closed. */
   close(): Promise<void>;
-}
-
-export interface ClientOptions {
-  /**
-   * Commands made in one turn of the event loop sent in one write. For a client many concurrent jobs each send a
-   * command or two on, with few scripts defined on it (each auto-pipeline copies them): the batch lane's store.
-   */
-  isAutoPipelined?: boolean;
 }
 
 /** Reconnect forever, backing off to at most 2 s: a Redis restart or failover is a pause, not a crash. */
@@ -147,12 +139,10 @@ function clusterOptions(
 export function createRedisConnector(target: RedisTarget, baseQueueName: string): RedisConnector {
   const keys = keyspaceFor(target, baseQueueName);
   const handedToBull = new Set<RedisClient>();
-  const client = (purpose: RedisPurpose, options: ClientOptions = {}): RedisClient => {
-    const enableAutoPipelining = options.isAutoPipelined === true;
-    return target.mode === 'cluster'
-      ? new Cluster(target.nodes, { ...clusterOptions(target, purpose), enableAutoPipelining })
-      : new Redis({ ...serverOptions(target, purpose), enableAutoPipelining });
-  };
+  const client = (purpose: RedisPurpose): RedisClient =>
+    target.mode === 'cluster'
+      ? new Cluster(target.nodes, clusterOptions(target, purpose))
+      : new Redis(serverOptions(target, purpose));
   return {
     target,
     keys,
