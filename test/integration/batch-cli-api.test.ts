@@ -155,22 +155,22 @@ describe('reach probe --file --api', () => {
     return Number(/^reach_batches_total\{event="submitted"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
   };
 
-  it('cancels the batch on the service on Ctrl-C, says which, and exits 130', async () => {
+  /** `reach probe --file` on `count` URLs that never answer, against the service, with Ctrl-C once it has the batch. */
+  const interruptedBatch = async (name: string, count: number, extraArgs: string[]) => {
     const before = await submittedCount();
-    const urls = Array.from({ length: 40 }, (_, index) => targets.silent.url(`/ctrl-c-${index}`));
-    const result = await runCliWith(
+    const urls = Array.from({ length: count }, (_, index) => targets.silent.url(`/${name}-${index}`));
+    return runCliWith(
       [
         'probe',
         '--file',
-        listFile('interrupt.txt', urls),
-        '--json',
+        listFile(`${name}.txt`, urls),
+        ...extraArgs,
         '--api',
         service.apiUrl,
         '--timeout',
         '20000',
       ],
       {
-        // Ctrl-C once the service has the batch.
         interruptWhen: eventually(async () => ((await submittedCount()) > before ? true : undefined), {
           what: 'the batch to be submitted',
           intervalMs: 100,
@@ -178,6 +178,10 @@ describe('reach probe --file --api', () => {
         timeoutMs: 60_000,
       },
     );
+  };
+
+  it('cancels the batch on the service on Ctrl-C, says which, and exits 130', async () => {
+    const result = await interruptedBatch('ctrl-c', 40, ['--json']);
     expect(result.code).toBe(130);
     const id = /batch ([0-9a-f-]{36}) cancelled on the service/.exec(result.stderr)?.[1];
     expect(id, result.stderr).toBeDefined();
@@ -187,26 +191,7 @@ describe('reach probe --file --api', () => {
   });
 
   it('on Ctrl-C prints the partial summary saying the batch was cancelled on the service, not probes aborted', async () => {
-    const before = await submittedCount();
-    const urls = Array.from({ length: 30 }, (_, index) => targets.silent.url(`/ctrl-c-summary-${index}`));
-    const result = await runCliWith(
-      [
-        'probe',
-        '--file',
-        listFile('interrupt-summary.txt', urls),
-        '--api',
-        service.apiUrl,
-        '--timeout',
-        '20000',
-      ],
-      {
-        interruptWhen: eventually(async () => ((await submittedCount()) > before ? true : undefined), {
-          what: 'the batch to be submitted',
-          intervalMs: 100,
-        }),
-        timeoutMs: 60_000,
-      },
-    );
+    const result = await interruptedBatch('ctrl-c-summary', 30, []);
     expect(result.code).toBe(130);
     const line =
       /^interrupted: batch ([0-9a-f-]{36}) cancelled on the service; (\d+) of its 30 URLs have no result here \(those in flight there finish and are kept with the batch\)$/m.exec(

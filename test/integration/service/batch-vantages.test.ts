@@ -15,6 +15,7 @@ import {
   type JsonBody,
   type LoopbackTarget,
   postJson,
+  resettingZones,
   startTarget,
   startTwoVantages,
   type TwoVantages,
@@ -25,21 +26,9 @@ let lab: TwoVantages;
 let slow: LoopbackTarget;
 
 beforeAll(async () => {
-  // As in vantages.test.ts: isp-b resolves www.news.internal to the middlebox that resets it; both send
-  // www.resets.internal there.
   lab = await startTwoVantages({
     queueName,
-    resetNames: ['www.news.internal', 'www.resets.internal'],
-    honest: {
-      'www.news.internal': '127.0.0.1',
-      'www.resets.internal': '127.0.0.2',
-      'www.plain.internal': '127.0.0.1',
-    },
-    filtered: {
-      'www.news.internal': '127.0.0.2',
-      'www.resets.internal': '127.0.0.2',
-      'www.plain.internal': '127.0.0.1',
-    },
+    ...resettingZones,
     env: {
       BATCH_MAX_URLS: '40',
       BATCH_WORKER_CONCURRENCY: '3',

@@ -199,7 +199,9 @@ describe('POST /batches with a text list', () => {
       vantages: ['nowhere'],
     });
     expect(vantages.status).toBe(422);
-    expect(vantages.body.errors).toEqual([{ field: 'vantages.0', message: expect.stringMatching(/nowhere/) }]);
+    expect(vantages.body.errors).toEqual([
+      { field: 'vantages.0', message: expect.stringMatching(/nowhere/) },
+    ]);
   });
 
   it('refuses a batch whose control the policy refuses, before queueing anything', async () => {
