@@ -22,6 +22,8 @@ export interface RemoteBatchOptions {
   resolvers: string[];
   controls: string[];
   timeoutMs?: number;
+  /** Each URL probed from these vantages of the service and compared. */
+  vantages?: ApiBatchRequest['vantages'];
   format: OutputFormat;
   isStrict: boolean;
   showsProgress: boolean;
@@ -59,6 +61,7 @@ export async function runRemoteBatch(options: RemoteBatchOptions): Promise<Batch
   if (options.resolvers.length > 0) request.resolvers = options.resolvers;
   if (options.controls.length > 0) request.controls = options.controls;
   if (options.timeoutMs !== undefined) request.timeoutMs = options.timeoutMs;
+  if (options.vantages !== undefined) request.vantages = options.vantages;
   const { id, total } = await options.client.submitBatch(request);
 
   const startedMs = performance.now();

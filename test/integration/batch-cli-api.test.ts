@@ -75,6 +75,25 @@ describe('reach probe --file --api', () => {
     }
   });
 
+  it('probes each URL from the named vantages with --vantages and writes their comparison per URL', async () => {
+    const healthy = targets.list[0]?.url as string;
+    const list = listFile('vantages.txt', [healthy, `${healthy}again`]);
+    const result = await runCli(
+      ['probe', '--file', list, '--json', '--vantages', 'local', ...common()],
+      60_000,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines).toHaveLength(2);
+    for (const line of lines) {
+      expect(line.vantages).toEqual([expect.objectContaining({ name: 'local', status: 'completed' })]);
+      expect(line.verdict).toMatchObject({ cause: 'ok' });
+    }
+  }, 90_000);
+
   it('writes the CLI’s CSV columns with --csv', async () => {
     const list = listFile(
       'csv.txt',
@@ -204,5 +223,5 @@ describe('reach probe --file --api', () => {
     expect(status.state).toBe('cancelled');
     // Those it had seen and those it had not make the whole batch.
     expect(Number(line?.[2])).toBe(30 - Number(/^(\d+) URLs probed$/m.exec(result.stdout)?.[1]));
-  });
+  }, 90_000);
 });
