@@ -1,20 +1,30 @@
 // Monitors, their state, run history, uptime counters and incidents in Redis.
 import type { RedisClient } from '../redis/connection.js';
+import { encodeRun, entryOfRecord, flagBits, recordBytes, recordsOfRing } from './history/codec.js';
+import {
+  type CountKind,
+  countKinds,
+  countsOfRegion,
+  type Granularity,
+  regionRange,
+} from './history/counts.js';
+import { importRunsScript, migrateCountsScript, recordRunScript } from './history/scripts.js';
 import type { HistoryEntry, MonitorRecord } from './records.js';
 import type { RunResult } from './run-result.js';
-import { initialStatus, type MonitorStatus } from './state-machine.js';
+import { initialStatus, type LastRun, type MonitorStatus } from './state-machine.js';
 
 export const hourMs = 3_600_000;
 export const dayMs = 24 * hourMs;
-/** Hourly counters cover the 30-day uptime; daily counters the 90-day bar. */
-const hourlyKeptHours = 30 * 24 + 1;
-const dailyKeptDays = 91;
 const incidentKeptMs = 90 * dayMs;
 const incidentUpdatesKept = 50;
 /** Durations of the most recent answered runs kept for the latency percentiles. */
 export const latencySamplesKept = 100;
-const healthKinds = ['up', 'degraded', 'down', 'maintenance'] as const;
-export type CountKind = (typeof healthKinds)[number];
+/** Changes of state whose full entries are kept beside the ring (older ones keep their exact record). */
+export const changesKeptWhole = 16;
+/** Tries at moving an old history that old-format writers keep changing (a rolling upgrade). */
+const migrationAttempts = 5;
+
+export type { CountKind } from './history/counts.js';
 
 export interface Incident {
   id: string;
@@ -60,8 +70,8 @@ return 1
 `;
 
 export interface CounterKeys {
-  hourly: string;
-  daily: string;
+  /** The hourly and daily buckets in one string (history/counts.ts). */
+  counts: string;
   latency: string;
 }
 
@@ -80,6 +90,12 @@ export class MonitorStore {
       redis.defineCommand('reachCasStatus', { numberOfKeys: 3, lua: casStatusScript });
     if (!('reachOpenIncident' in redis))
       redis.defineCommand('reachOpenIncident', { numberOfKeys: 3, lua: openIncidentScript });
+    if (!('reachRecordRun' in redis))
+      redis.defineCommand('reachRecordRun', { numberOfKeys: 7, lua: recordRunScript });
+    if (!('reachImportRuns' in redis))
+      redis.defineCommand('reachImportRuns', { numberOfKeys: 3, lua: importRunsScript });
+    if (!('reachMigrateCounts' in redis))
+      redis.defineCommand('reachMigrateCounts', { numberOfKeys: 3, lua: migrateCountsScript });
   }
 
   private key(...parts: string[]): string {
@@ -87,12 +103,12 @@ export class MonitorStore {
   }
 
   /**
-   * Where a monitor's counters live: `hourly` and `daily` hashes of `<bucket>:<kind>` counts (and `<hour>:ms`),
-   * and the `latency` list of recent durations. recordRun writes all three in one MULTI. The status page reads
-   * them in batches (status-counters.ts).
+   * Where a monitor's counters live: the hourly and daily buckets in one string (history/counts.ts) and the
+   * `latency` list of recent durations. recordRun writes both in one script. The status page reads them in
+   * batches (status/counters.ts).
    */
   counterKeys(id: string): CounterKeys {
-    return { hourly: this.key('hourly', id), daily: this.key('daily', id), latency: this.key('latency', id) };
+    return { counts: this.key('counts', id), latency: this.key('latency', id) };
   }
 
   // --- monitors ---
@@ -124,11 +140,12 @@ export class MonitorStore {
       .hdel(this.key('monitors'), id)
       .hdel(this.key('status'), id)
       .del(
+        ...this.runKeys(id),
+        this.key('pending', id),
+        // The old format's keys, when the monitor was never migrated.
         this.key('history', id),
         this.key('hourly', id),
         this.key('daily', id),
-        this.key('latency', id),
-        this.key('pending', id),
       )
       .exec();
     return Number(results?.[0]?.[1] ?? 0) > 0;
@@ -182,74 +199,206 @@ export class MonitorStore {
     await this.redis.hdel(this.key('pending', id), String(version));
   }
 
-  private script(name: 'reachCasStatus' | 'reachOpenIncident'): (...args: string[]) => Promise<number> {
-    const command = (this.redis as unknown as Record<string, (...args: string[]) => Promise<number>>)[name];
+  private script(
+    name:
+      | 'reachCasStatus'
+      | 'reachOpenIncident'
+      | 'reachRecordRun'
+      | 'reachImportRuns'
+      | 'reachMigrateCounts',
+  ): (...args: Array<string | Buffer>) => Promise<number> {
+    const command = (
+      this.redis as unknown as Record<string, (...args: Array<string | Buffer>) => Promise<number>>
+    )[name];
     if (!command) throw new Error(`the ${name} script is not defined on this client`);
     return command.bind(this.redis);
   }
 
   // --- history and counters ---
 
-  /** Appends a run to the history (trimmed by age and count) and counts it in the hourly and daily buckets. */
+  /**
+   * Appends a run to the history ring and counts it in the hourly and daily buckets, in one script. The ring
+   * keeps a fixed-width record of every run (start, schedule lag, trigger, health, maintenance, cause, code, HTTP
+   * status, duration: all exact); the full entry (phases, warnings, vantages, certificate) of the last changes of
+   * state beside it, and the latest run's in the monitor's state. History in the old format is migrated the first time it is seen.
+   */
   async recordRun(id: string, run: RunResult): Promise<void> {
-    const { historyMaxAgeSeconds: maxAgeSeconds, historyMaxEntries: maxEntries } = this.settings;
-    const atMs = run.startedAtMs;
-    const kind: CountKind = run.entry.isMaintenance ? 'maintenance' : run.entry.health;
-    const hour = Math.floor(atMs / hourMs);
-    const day = Math.floor(atMs / dayMs);
-    const historyKey = this.key('history', id);
-    const multi = this.redis.multi();
-    if (kind === 'up' || kind === 'degraded') {
-      multi
-        .lpush(this.key('latency', id), String(Math.round(run.entry.durationMs)))
-        .ltrim(this.key('latency', id), 0, latencySamplesKept - 1);
-    }
-    await multi
-      .zadd(historyKey, atMs, JSON.stringify(run.entry))
-      .zremrangebyscore(historyKey, '-inf', `(${Date.now() - maxAgeSeconds * 1000}`)
-      .zremrangebyrank(historyKey, 0, -(maxEntries + 1))
-      .hincrby(this.key('hourly', id), `${hour}:${kind}`, 1)
-      .hincrby(this.key('hourly', id), `${hour}:ms`, Math.round(run.entry.durationMs))
-      .hdel(
-        this.key('hourly', id),
-        ...[...healthKinds, 'ms'].map((name) => `${hour - hourlyKeptHours}:${name}`),
-      )
-      .hincrby(this.key('daily', id), `${day}:${kind}`, 1)
-      .hdel(this.key('daily', id), ...healthKinds.map((name) => `${day - dailyKeptDays}:${name}`))
-      .exec();
+    const { entry } = run;
+    const kind: CountKind = entry.isMaintenance ? 'maintenance' : entry.health;
+    const isAnswered = kind === 'up' || kind === 'degraded';
+    const oldKeys = await this.script('reachRecordRun')(
+      ...this.runKeys(id),
+      this.key('history', id),
+      this.key('hourly', id),
+      this.key('daily', id),
+      encodeRun(entry),
+      JSON.stringify(entry),
+      String(Date.now()),
+      String(this.settings.historyMaxAgeSeconds * 1000),
+      String(this.settings.historyMaxEntries),
+      String(changesKeptWhole),
+      String(countKinds.indexOf(kind)),
+      String(Math.floor(run.startedAtMs / hourMs)),
+      String(Math.floor(run.startedAtMs / dayMs)),
+      isAnswered ? String(Math.round(entry.durationMs)) : '',
+      String(latencySamplesKept),
+    );
+    if (oldKeys > 0) await this.migrateMonitor(id);
   }
 
-  /** Most recent first. */
-  async history(id: string, options: { sinceMs?: number; limit: number }): Promise<HistoryEntry[]> {
-    const texts = await this.redis.zrevrangebyscore(
+  /** The ring, kept entries, counters and latency samples of a monitor: the keys recordRun writes together. */
+  private runKeys(id: string): [string, string, string, string] {
+    return [
+      this.key('runs', id),
+      this.key('run-details', id),
+      this.key('counts', id),
+      this.key('latency', id),
+    ];
+  }
+
+  /**
+   * Adds many runs at once, merged with those kept by start time; what does not fit the retention is dropped.
+   * The migration of an old history uses it, and so can a bulk load. Counters are not touched.
+   */
+  async importRuns(id: string, entries: HistoryEntry[]): Promise<number> {
+    return this.importInto(id, entries, undefined);
+  }
+
+  private async importInto(
+    id: string,
+    entries: HistoryEntry[],
+    expected: { size: number; lastScore: string } | undefined,
+  ): Promise<number> {
+    const sorted = [...entries].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+    const runArguments: Array<string | Buffer> = [];
+    let previous: Buffer | undefined;
+    for (const entry of sorted) {
+      const record = encodeRun(entry);
+      const kind = keptKindOf(record, previous);
+      // The entry itself only where it is kept whole: the record carries the rest.
+      runArguments.push(record, kind, kind === '' ? '' : JSON.stringify(entry));
+      previous = record;
+    }
+    const [ring, details] = this.runKeys(id);
+    return this.script('reachImportRuns')(
+      ring,
+      details,
       this.key('history', id),
-      '+inf',
-      options.sinceMs ?? '-inf',
-      'LIMIT',
-      0,
-      options.limit,
+      String(Date.now()),
+      String(this.settings.historyMaxAgeSeconds * 1000),
+      String(this.settings.historyMaxEntries),
+      String(changesKeptWhole),
+      expected ? String(expected.size) : '',
+      expected?.lastScore ?? '',
+      ...runArguments,
     );
-    return texts.map((text) => JSON.parse(text) as HistoryEntry);
+  }
+
+  /**
+   * Moves one monitor's history and counters from the old format (a sorted set of JSON entries, hashes of
+   * `<bucket>:<kind>` counts) into the ring and the counters, each in one script: a run recorded meanwhile in
+   * either format is neither lost nor counted twice (an old-format write in between makes the move start over).
+   */
+  async migrateMonitor(id: string): Promise<void> {
+    await this.script('reachMigrateCounts')(
+      this.key('counts', id),
+      this.key('hourly', id),
+      this.key('daily', id),
+    );
+    for (let attempt = 1; attempt <= migrationAttempts; attempt += 1) {
+      const legacy = await this.redis.zrange(this.key('history', id), '0', '-1', 'WITHSCORES');
+      if (legacy.length === 0) return;
+      const entries: HistoryEntry[] = [];
+      for (let index = 0; index < legacy.length; index += 2) {
+        const entry = parsedEntry(legacy[index] ?? '');
+        if (entry) entries.push(entry);
+      }
+      const answer = await this.importInto(id, entries, {
+        size: legacy.length / 2,
+        lastScore: legacy.at(-1) ?? '',
+      });
+      if (answer >= 0) return;
+    }
+    throw new Error(`the old history of monitor ${id} kept changing while it was migrated`);
+  }
+
+  /**
+   * Migrates every monitor still in the old format (run once at start; recordRun also migrates a monitor the
+   * first time it runs). Answers how many were migrated.
+   */
+  async migrateOldFormat(): Promise<number> {
+    const ids = await this.redis.hkeys(this.key('monitors'));
+    let migrated = 0;
+    for (let start = 0; start < ids.length; start += 500) {
+      const chunk = ids.slice(start, start + 500);
+      const pipeline = this.redis.pipeline();
+      for (const id of chunk)
+        pipeline.exists(this.key('history', id), this.key('hourly', id), this.key('daily', id));
+      const replies = (await pipeline.exec()) ?? [];
+      for (const [index, id] of chunk.entries()) {
+        if (Number(replies[index]?.[1] ?? 0) === 0) continue;
+        await this.migrateMonitor(id);
+        migrated += 1;
+      }
+    }
+    return migrated;
+  }
+
+  /** Most recent first, within the maximum age. */
+  async history(id: string, options: { sinceMs?: number; limit: number }): Promise<HistoryEntry[]> {
+    const [ring, details] = this.runKeys(id);
+    const replies =
+      (await this.redis
+        .pipeline()
+        .getBuffer(ring)
+        .hgetall(details)
+        .hget(this.key('status'), id)
+        .zrevrangebyscore(
+          this.key('history', id),
+          '+inf',
+          options.sinceMs ?? '-inf',
+          'LIMIT',
+          0,
+          options.limit,
+        )
+        .exec()) ?? [];
+    for (const [error] of replies) if (error) throw error;
+    const ringBytes = (replies[0]?.[1] ?? null) as Buffer | null;
+    const kept = (replies[1]?.[1] ?? {}) as Record<string, string>;
+    const statusText = (replies[2]?.[1] ?? null) as string | null;
+    const oldEntries = ((replies[3]?.[1] ?? []) as string[]).flatMap((text) => parsedEntry(text) ?? []);
+    const sinceMs = Math.max(options.sinceMs ?? 0, Date.now() - this.settings.historyMaxAgeSeconds * 1000);
+    // The latest applied run is whole in the monitor's state: its details are not kept twice.
+    const lastRun = statusText ? (JSON.parse(statusText) as MonitorStatus).lastRun : undefined;
+    const entries: Array<{ atMs: number; entry: HistoryEntry }> = [];
+    for (const record of ringBytes ? recordsOfRing(ringBytes) : []) {
+      if (record.atMs < sinceMs) continue;
+      const whole = record.hasDetail
+        ? parsedEntry(
+            kept[`c${record.atMs}:${record.sequence}`] ?? kept[`k${record.atMs}:${record.sequence}`] ?? '',
+          )
+        : undefined;
+      const entry = whole ?? entryOfRecord(record);
+      entries.push({ atMs: record.atMs, entry: whole || !lastRun ? entry : withLastRun(entry, lastRun) });
+    }
+    for (const entry of oldEntries) entries.push({ atMs: Date.parse(entry.at), entry });
+    return entries
+      .sort((a, b) => b.atMs - a.atMs)
+      .slice(0, options.limit)
+      .map(({ entry }) => entry);
   }
 
   /** Counts per kind of each bucket `from..to` (inclusive, oldest first) of the hourly or daily counters. */
   async bucketCounts(
     id: string,
-    granularity: 'hourly' | 'daily',
+    granularity: Granularity,
     from: number,
     to: number,
   ): Promise<Array<Record<CountKind, number>>> {
     if (to < from) return [];
-    const indexes = Array.from({ length: to - from + 1 }, (_, offset) => from + offset);
-    const fields = indexes.flatMap((index) => healthKinds.map((kind) => `${index}:${kind}`));
-    const values = await this.redis.hmget(this.key(granularity, id), ...fields);
-    return indexes.map((_, bucket) => {
-      const counts: Record<CountKind, number> = { up: 0, degraded: 0, down: 0, maintenance: 0 };
-      healthKinds.forEach((kind, kindIndex) => {
-        counts[kind] = Number(values[bucket * healthKinds.length + kindIndex] ?? 0);
-      });
-      return counts;
-    });
+    const [start, end] = regionRange(granularity);
+    const bytes = await this.redis.getrangeBuffer(this.key('counts', id), start, end);
+    return countsOfRegion(bytes.length > 0 ? bytes : null, granularity, from, to);
   }
 
   /** Durations of the last answered runs (up or degraded, outside maintenance), newest first. */
@@ -356,4 +505,43 @@ export class MonitorStore {
     }
     await multi.exec();
   }
+}
+
+/** An entry of the old format or a kept one; undefined for text that is not one (it is skipped, not fatal). */
+function parsedEntry(text: string): HistoryEntry | undefined {
+  try {
+    const value = JSON.parse(text) as HistoryEntry;
+    return typeof value?.at === 'string' && typeof value.health === 'string' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What of an imported run is kept whole beside its record: `k` when the record cannot hold it, `c` when it
+ * changed state from the run before (health, maintenance, cause, code or details), nothing otherwise.
+ */
+function keptKindOf(record: Buffer, previous: Buffer | undefined): string {
+  const flags = record[9] ?? 0;
+  if (flags & flagBits.mustKeep) return 'k';
+  if (!previous) return 'c';
+  const isSame =
+    ((previous[9] ?? 0) & flagBits.stateMask) === (flags & flagBits.stateMask) &&
+    previous[10] === record[10] &&
+    previous[11] === record[11] &&
+    previous[16] === record[16];
+  return isSame || record.length !== recordBytes ? '' : 'c';
+}
+
+/** A record's entry completed from the monitor's last run when that run is this one (same start, health, code). */
+function withLastRun(entry: HistoryEntry, lastRun: LastRun): HistoryEntry {
+  const isSame = lastRun.at === entry.at && lastRun.health === entry.health && lastRun.code === entry.code;
+  if (!isSame) return entry;
+  return {
+    ...entry,
+    phasesMs: lastRun.phasesMs as HistoryEntry['phasesMs'],
+    ...(lastRun.warnings ? { warnings: lastRun.warnings } : {}),
+    ...(lastRun.vantages ? { vantages: lastRun.vantages } : {}),
+    ...(lastRun.certificateNotAfter ? { certificateNotAfter: lastRun.certificateNotAfter } : {}),
+  };
 }

@@ -1,6 +1,6 @@
 // The probe job: the request as queued for a worker, what a worker returns, and how BullMQ keeps and retries it.
 import type { JobsOptions } from 'bullmq';
-import type { MultiVantageReport, Report } from '../types.js';
+import type { ContentExpectations, MultiVantageReport, Report } from '../types.js';
 
 /** The request as validated by the API; defaults are applied by the worker that runs it. */
 export interface ProbeJobData {
@@ -17,6 +17,10 @@ export interface ProbeJobData {
    * vantages, the URL is probed from each of them and their reports compared.
    */
   batch?: { id: string; index: number; vantages?: Array<{ name: string; labels: Record<string, string> }> };
+  /** A monitor's content checks, judged by each vantage that probes it. */
+  expect?: ContentExpectations;
+  /** A monitor's absolute slowness threshold (see probeOptionsFrom), for each vantage too. */
+  slowFirstByteMs?: number;
 }
 
 /**

@@ -1,18 +1,22 @@
 // Batched reads of the counters behind the status page: one pipeline per chunk of monitors, not round trips
-// per monitor. The keys are the store's (MonitorStore.counterKeys), the fields `<bucket>:<kind>` counts.
+// per monitor. The keys are the store's (MonitorStore.counterKeys), the buckets laid out by history/counts.ts.
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../../redis/connection.js';
-import type { CounterKeys, CountKind } from '../store.js';
+import {
+  bucketBytes,
+  bucketOffset,
+  type Counts,
+  countsOfBucket,
+  countsOfRegion,
+  regionRange,
+  zeroCounts,
+} from '../history/counts.js';
+import type { CounterKeys } from '../store.js';
 
-export type Counts = Record<CountKind, number>;
+export { type Counts, zeroCounts };
 
-const countKinds: readonly CountKind[] = ['up', 'degraded', 'down', 'maintenance'];
 /** Monitors per pipeline: big enough to save the round trips, small enough to let other clients in between. */
 const monitorsPerPipeline = 500;
-
-export function zeroCounts(): Counts {
-  return { up: 0, degraded: 0, down: 0, maintenance: 0 };
-}
 
 export interface DayQuery {
   id: string;
@@ -74,43 +78,6 @@ async function pipelined<Item, Reading>(
   return readings;
 }
 
-function fieldsOf(buckets: number[]): string[] {
-  return buckets.flatMap((bucket) => countKinds.map((kind) => `${bucket}:${kind}`));
-}
-
-function range(from: number, count: number): number[] {
-  return Array.from({ length: count }, (_, offset) => from + offset);
-}
-
-/** Counts of consecutive buckets from HMGET values laid out as `fieldsOf` asked for them. */
-function countsOf(values: Array<string | null>, bucketCount: number): Counts[] {
-  const buckets: Counts[] = [];
-  for (let bucket = 0; bucket < bucketCount; bucket += 1) {
-    const offset = bucket * countKinds.length;
-    buckets.push({
-      up: Number(values[offset] ?? 0),
-      degraded: Number(values[offset + 1] ?? 0),
-      down: Number(values[offset + 2] ?? 0),
-      maintenance: Number(values[offset + 3] ?? 0),
-    });
-  }
-  return buckets;
-}
-
-/** Today's counts and the completed days before it from the whole daily hash (it keeps 91 days). */
-function daysOf(fields: Record<string, string>, today: number, pastDays: number): [Counts, Counts[]] {
-  const firstDay = today - pastDays;
-  const days = range(firstDay, pastDays + 1).map(zeroCounts);
-  for (const [field, value] of Object.entries(fields)) {
-    const separator = field.indexOf(':');
-    const dayCounts = days[Number(field.slice(0, separator)) - firstDay];
-    const kind = field.slice(separator + 1) as CountKind;
-    if (dayCounts && kind in dayCounts) dayCounts[kind] = Number(value);
-  }
-  const current = days.pop() ?? zeroCounts();
-  return [current, days];
-}
-
 /**
  * Today's counters of every monitor asked for, plus its completed days and hours where asked: one pipeline
  * per 500 monitors. A Redis error rejects the whole read.
@@ -120,27 +87,29 @@ export function readDayCounters(
   queries: DayQuery[],
   window: CounterWindow,
 ): Promise<DayReading[]> {
-  // The same field names for every monitor: built once per read, not per monitor.
-  const currentDayFields = fieldsOf([window.today]);
-  const pastHourFields = fieldsOf(range(window.hour - window.pastHours, window.pastHours));
+  const todayOffset = bucketOffset('daily', window.today);
+  const [dailyStart, dailyEnd] = regionRange('daily');
+  const [hourlyStart, hourlyEnd] = regionRange('hourly');
   return pipelined(
     source.redis,
     queries,
     (pipeline, query) => {
-      // Completed days: the whole daily hash (at most 91 days of a few fields) costs Redis less than
-      // asking for 356 named fields (a hash that small is a listpack, scanned once per field asked for).
-      if (query.withPastDays) pipeline.hgetall(source.counterKeys(query.id).daily);
-      else pipeline.hmget(source.counterKeys(query.id).daily, ...currentDayFields);
-      if (query.withPastHours) pipeline.hmget(source.counterKeys(query.id).hourly, ...pastHourFields);
+      const { counts } = source.counterKeys(query.id);
+      // Completed days: the whole daily ring (1.8 KB); otherwise today's bucket alone (20 bytes).
+      if (query.withPastDays) pipeline.getrangeBuffer(counts, dailyStart, dailyEnd);
+      else pipeline.getrangeBuffer(counts, todayOffset, todayOffset + bucketBytes - 1);
+      if (query.withPastHours) pipeline.getrangeBuffer(counts, hourlyStart, hourlyEnd);
     },
     (next, query) => {
       let currentDay: Counts | undefined;
       let pastDays: Counts[] | undefined;
-      if (query.withPastDays)
-        [currentDay, pastDays] = daysOf(next() as Record<string, string>, window.today, window.pastDays);
-      else [currentDay] = countsOf(next() as Array<string | null>, 1);
+      if (query.withPastDays) {
+        const days = countsOfRegion(bytesOf(next()), 'daily', window.today - window.pastDays, window.today);
+        currentDay = days.pop();
+        pastDays = days;
+      } else currentDay = countsOfBucket(bytesOf(next()), window.today);
       const pastHours = query.withPastHours
-        ? countsOf(next() as Array<string | null>, window.pastHours)
+        ? countsOfRegion(bytesOf(next()), 'hourly', window.hour - window.pastHours, window.hour - 1)
         : undefined;
       return {
         currentDay: currentDay ?? zeroCounts(),
@@ -157,17 +126,23 @@ export function readRecentCounters(
   ids: string[],
   hour: number,
 ): Promise<RecentReading[]> {
-  const currentHourFields = fieldsOf([hour]);
+  const hourOffset = bucketOffset('hourly', hour);
   return pipelined(
     source.redis,
     ids,
     (pipeline, id) => {
-      pipeline.hmget(source.counterKeys(id).hourly, ...currentHourFields);
-      pipeline.lrange(source.counterKeys(id).latency, 0, -1);
+      const keys = source.counterKeys(id);
+      pipeline.getrangeBuffer(keys.counts, hourOffset, hourOffset + bucketBytes - 1);
+      pipeline.lrange(keys.latency, 0, -1);
     },
-    (next) => {
-      const [currentHour] = countsOf(next() as Array<string | null>, 1);
-      return { currentHour: currentHour ?? zeroCounts(), durationsMs: (next() as string[]).map(Number) };
-    },
+    (next) => ({
+      currentHour: countsOfBucket(bytesOf(next()), hour),
+      durationsMs: (next() as string[]).map(Number),
+    }),
   );
+}
+
+/** A GETRANGE reply; an absent key reads as an empty string, i.e. no counts. */
+function bytesOf(reply: unknown): Buffer | null {
+  return Buffer.isBuffer(reply) && reply.length > 0 ? reply : null;
 }

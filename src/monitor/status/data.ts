@@ -92,7 +92,7 @@ function runsOf(counts: Counts): number {
  * they are read once per hour and per day and kept per monitor. Every gathering reads each monitor's counters
  * of today; only where today's count of runs moved (or the hour did) does it read the current hour's
  * counters and the latency samples again: MonitorStore.recordRun counts a run into the hourly and the daily
- * buckets and pushes its duration in one MULTI, so an unchanged count means none of them changed. (A run
+ * buckets and pushes its duration in one script, so an unchanged count means none of them changed. (A run
  * that started before midnight and is recorded after it counts into yesterday: its latency sample shows with
  * the next run.) All reads are pipelined (status-counters.ts).
  */
