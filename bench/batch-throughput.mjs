@@ -43,7 +43,7 @@ const { values } = parseArgs({
     service: { type: 'boolean', default: false },
     // Comma-separated `--threads` values for the CLI, each a row of its own per round.
     threads: { type: 'string' },
-    // Writes a V8 CPU profile of each reach CLI run (node --cpu-prof) into this directory.
+    // Writes a V8 CPU profile of each reach CLI run, and of `reach serve` (node --cpu-prof), into this directory.
     profile: { type: 'string' },
   },
 });
@@ -195,7 +195,20 @@ async function startService() {
   const port = await freePort();
   const started = startChild(
     process.execPath,
-    [join(resolve(import.meta.dirname, '..'), 'dist/cli.js'), 'serve'],
+    [
+      // With --profile, the service's whole life as a V8 CPU profile (written when it exits on SIGTERM).
+      ...(values.profile
+        ? [
+            '--cpu-prof',
+            '--cpu-prof-dir',
+            resolve(values.profile),
+            '--cpu-prof-name',
+            'batch-serve.cpuprofile',
+          ]
+        : []),
+      join(resolve(import.meta.dirname, '..'), 'dist/cli.js'),
+      'serve',
+    ],
     {
       env: {
         ...process.env,
@@ -217,7 +230,8 @@ async function startService() {
   );
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitForHttp(`${url}/readyz`, 'reach serve', 150);
+    // A loaded machine (load 30 on 2 cores) has taken over 15 s to start it.
+    await waitForHttp(`${url}/readyz`, 'reach serve', 600);
   } catch (error) {
     throw new Error(`${error.message}\n${started.stderrTail()}`);
   }

@@ -16,6 +16,7 @@ export interface ApiBatchRequest {
   resolvers?: string[];
   controls?: string[];
   timeoutMs?: number;
+  vantages?: ApiProbeRequest['vantages'];
 }
 
 export interface ApiVantage {

@@ -18,8 +18,10 @@ const usage = `usage:
                    exit 0 when every URL is ok, 1 otherwise, 2 for bad usage (or a bad line with --strict),
                    130 when interrupted with Ctrl-C (the partial summary is printed); --threads: the threads that
                    probe, sharing the concurrency (default one per core, at most 8; 1: the main thread alone)
-  reach probe --file LIST|- --api URL [--json|--csv] [--strict] [--quiet] [--resolver ...] [--control ...] [--timeout MS]
-                   the list as one batch of a running service (POST /batches), its results followed back
+  reach probe --file LIST|- --api URL [--vantages all|NAME,...] [--json|--csv] [--strict] [--quiet] [--resolver ...]
+                   [--control ...] [--timeout MS]
+                   the list as one batch of a running service (POST /batches), its results followed back; with
+                   --vantages each URL is probed from those vantages and compared
   reach probe <url> --api URL [--vantages all|NAME,...] [--json] [--resolver ...] [--control ...] [--timeout MS]
                    through a running service (API key from REACH_API_KEY)
   reach vantages --api URL [--json]   the service's live vantage points
@@ -44,8 +46,6 @@ async function runProbe(args: string[]): Promise<number> {
   const { values, positionals } = parsed;
   if (values.file !== undefined) {
     if (positionals.length > 0) throw new UsageError('probe takes a URL or --file LIST, not both');
-    if (values.api !== undefined && values.vantages !== undefined)
-      throw new UsageError('--vantages does not go with --file: a batch runs from one vantage');
     if (values.api !== undefined && values.concurrency !== undefined)
       throw new UsageError(
         '--concurrency is for a local batch; the service sets its own (BATCH_WORKER_CONCURRENCY)',
@@ -175,6 +175,7 @@ async function runBatchProbe(
             resolvers: values.resolver ?? [],
             controls: common.controls,
             ...(common.timeoutMs === undefined ? {} : { timeoutMs: common.timeoutMs }),
+            ...(values.vantages === undefined ? {} : { vantages: parseVantageList(values.vantages) }),
           });
     if (outcome.kind === 'rejected') throw new UsageError(`line ${outcome.lineNumber}: ${outcome.reason}`);
     if (outcome.kind === 'interrupted') return 130;

@@ -299,7 +299,29 @@ function startBatchWorker(
   redis.on('error', (error) => logger.debug({ err: error }, 'batch redis client error'));
   parts.closers.push(['batch redis client', () => closeRedisClient(redis)]);
   const store = new BatchStore(redis, config.queueName, config.batch.resultTtlSeconds);
-  const work = createBatchWork({ store, record: createItemRecorder(store, batchMetricsOf(registry)) });
+  // A batch with vantages: its URLs fan out from here, to the vantages the registry says are live.
+  const fanOut = createFanOutSubmitter({
+    bull: context.redis.bullOn(redis),
+    baseQueueName: config.queueName,
+  });
+  parts.closers.push(['batch fan-out submitter', () => fanOut.close()]);
+  const vantages = new VantageRegistry(
+    redis,
+    context.redis.keys,
+    config.queueName,
+    config.vantage.heartbeatMs,
+  );
+  const work = createBatchWork({
+    store,
+    record: createItemRecorder(store, batchMetricsOf(registry)),
+    controls: { redis, prefix: config.queueName, ttlSeconds: config.batch.resultTtlSeconds },
+    vantages: {
+      fanOut,
+      liveVantageNames: async () => (await vantages.recentList()).map((vantage) => vantage.name),
+      defaultTimeoutMs: config.probeDefaults.timeoutMs,
+      keptSeconds: config.batch.resultTtlSeconds,
+    },
+  });
   parts.closers.push(['batch controls', () => work.close()]);
   const runner = createProbeRunner({
     defaults: config.probeDefaults,
@@ -316,6 +338,7 @@ function startBatchWorker(
     metrics,
     logger: logger.child({ role: 'batch-worker' }),
     onFinalFailure: work.onFinalFailure,
+    isBatchLane: true,
   });
 }
 
@@ -380,6 +403,7 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
     memory: createMemoryGauge(commands, config.redisMemoryHighWaterPercent),
     jobAttempts: config.jobAttempts,
     jobBackoffMs: config.jobBackoffMs,
+    vantages: { registry: vantages.registry },
   });
   parts.batchApi = batches;
   parts.closers.push(['batch API', () => batches.close()]);

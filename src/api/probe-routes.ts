@@ -19,7 +19,7 @@ import { refuseTargets } from '../safety/target-check.js';
 import type { FanOutSubmitter } from '../vantages/fan-out.js';
 import {
   type LiveVantage,
-  selectVantages,
+  selectLiveVantages,
   type VantageRegistry,
   type VantageSelection,
 } from '../vantages/registry.js';
@@ -162,9 +162,7 @@ async function selectedVantages(
   registry: VantageRegistry,
   selection: VantageSelection,
 ): Promise<LiveVantage[]> {
-  let outcome = selectVantages(selection, await queueCall(() => registry.recentList()));
-  // A vantage that came up since the last read: read again before answering 422.
-  if (!outcome.isSelected) outcome = selectVantages(selection, await queueCall(() => registry.list()));
+  const outcome = await queueCall(() => selectLiveVantages(registry, selection));
   if (!outcome.isSelected) {
     throw new HttpProblem(422, 'invalidRequest', outcome.reason, {
       errors: [{ field: outcome.field, message: outcome.reason }],

@@ -1,12 +1,15 @@
 // The worker's side of a batch: before a URL is probed, its batch is asked whether it is still wanted; after, its
-// result is recorded once; the batch's controls are probed once per worker process, not once per URL.
-import type { ProbeOptions } from '../engine.js';
+// result is recorded once; the batch's controls are probed once for the batch (shared-controls.ts), not per URL.
 import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
-import type { ControlResult } from '../types.js';
-import { type BatchControls, probeBatchControls } from './controls.js';
 import type { BatchItem } from './item.js';
 import type { ItemRecorder } from './recorder.js';
+import { createSharedControls, type SharedControlSettings } from './shared-controls.js';
 import type { BatchStore } from './store.js';
+import {
+  createVantageItemRunner,
+  type VantageItemRunner,
+  type VantageItemSettings,
+} from './vantage-items.js';
 
 type Runner = (data: ProbeJobData, signal?: AbortSignal) => Promise<ProbeJobResult>;
 
@@ -19,8 +22,10 @@ export function createBatchItemRunner(options: {
   runner: Runner;
   store: BatchStore;
   record: ItemRecorder;
+  /** Runs the URLs of a batch with vantages; without it (no fan-out wired), such a URL is recorded failed. */
+  vantageRunner?: VantageItemRunner;
 }): Runner {
-  const { runner, store, record } = options;
+  const { runner, store, record, vantageRunner } = options;
   return async (data, signal) => {
     const batch = data.batch;
     if (!batch) return runner(data, signal);
@@ -28,6 +33,18 @@ export function createBatchItemRunner(options: {
     if (claim.state === 'unknown' || claim.isDone) return { outcome: 'expired' };
     if (claim.state === 'cancelled') {
       await record(batch.id, cancelledItem(batch.index, data.url));
+      return { outcome: 'expired' };
+    }
+    const { vantages } = batch;
+    if (vantages) {
+      if (vantageRunner) return vantageRunner(data, { id: batch.id, index: batch.index, vantages }, signal);
+      await record(batch.id, {
+        index: batch.index,
+        url: data.url,
+        status: 'failed',
+        cause: 'failed',
+        reason: 'this worker cannot fan out to vantages',
+      });
       return { outcome: 'expired' };
     }
     const result = await runner(data, signal);
@@ -86,58 +103,22 @@ export function recordFinalFailure(record: ItemRecorder) {
   };
 }
 
-/**
- * The controls of the batches this process works on, probed once per batch and reused for each of its URLs
- * (refreshed while one fails, as the CLI does). Kept for the last few batches; an older one's are dropped.
- * A control that cannot be probed this way (refused by the policy) leaves the engine to probe it per URL.
- */
-export function createBatchControlCache(keep = 16) {
-  const byBatch = new Map<string, { controls: Promise<BatchControls | undefined>; stop: AbortController }>();
-  const controlResultsFor = async (
-    data: ProbeJobData,
-    options: ProbeOptions,
-  ): Promise<ControlResult[] | undefined> => {
-    const controls = options.controls ?? [];
-    if (!data.batch || controls.length === 0) return undefined;
-    const key = `${data.batch.id}\n${controls.join('\n')}`;
-    let entry = byBatch.get(key);
-    if (!entry) {
-      const stop = new AbortController();
-      const probing = probeBatchControls({
-        urls: controls,
-        resolvers: options.resolvers ?? [],
-        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-        ca: [],
-        signal: stop.signal,
-        ...(options.isAddressAllowed ? { isAddressAllowed: options.isAddressAllowed } : {}),
-        ...(options.maxRedirects === undefined ? {} : { maxRedirects: options.maxRedirects }),
-        ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
-      }).catch(() => undefined);
-      entry = { controls: probing, stop };
-      byBatch.set(key, entry);
-      for (const [oldKey, old] of byBatch) {
-        if (byBatch.size <= keep) break;
-        old.stop.abort();
-        byBatch.delete(oldKey);
-      }
-    }
-    return (await entry.controls)?.current();
-  };
-  return {
-    controlResultsFor,
-    close() {
-      for (const entry of byBatch.values()) entry.stop.abort();
-      byBatch.clear();
-    },
-  };
-}
-
 /** The worker side of batches as the service wires it: the runner's wrapper, the controls, the failure hook. */
-export function createBatchWork(options: { store: BatchStore; record: ItemRecorder }) {
-  const controls = createBatchControlCache();
+export function createBatchWork(options: {
+  store: BatchStore;
+  record: ItemRecorder;
+  /** Where the batches' controls are kept, probed once for each batch. */
+  controls: SharedControlSettings;
+  /** Where the URLs of a batch with vantages fan out. */
+  vantages?: VantageItemSettings;
+}) {
+  const controls = createSharedControls(options.controls);
+  const { store, record } = options;
+  const vantageRunner = options.vantages ? createVantageItemRunner(options.vantages, record) : undefined;
   return {
     controlResultsFor: controls.controlResultsFor,
-    wrap: (runner: Runner) => createBatchItemRunner({ runner, store: options.store, record: options.record }),
+    wrap: (runner: Runner) =>
+      createBatchItemRunner({ runner, store, record, ...(vantageRunner ? { vantageRunner } : {}) }),
     onFinalFailure: recordFinalFailure(options.record),
     close: () => controls.close(),
   };

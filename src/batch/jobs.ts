@@ -50,11 +50,16 @@ export async function addItemJobs(
   options: BatchOptions,
   jobOptions: JobsOptions,
 ): Promise<void> {
+  const { vantages, ...probeOptions } = options;
   for (let start = 0; start < items.length; start += addChunkSize) {
     await queue.addBulk(
       items.slice(start, start + addChunkSize).map((item) => ({
         name: probeJobName,
-        data: { url: item.url, ...options, batch: { id: batchId, index: item.index } },
+        data: {
+          url: item.url,
+          ...probeOptions,
+          batch: { id: batchId, index: item.index, ...(vantages ? { vantages } : {}) },
+        },
         opts: { ...jobOptions, jobId: itemJobId(batchId, item.index) },
       })),
     );

@@ -131,7 +131,10 @@ export class BatchTally {
 }
 
 /** The table by cause and code (most frequent first), then the non-ok URLs with their one-line summaries. */
-export function renderSummary(tally: BatchTally, interruption?: { abortedCount: number }): string {
+/** How a run was interrupted: probes of its own aborted, or (a batch on a service) a line saying what became of it. */
+export type Interruption = { abortedCount: number } | { line: string };
+
+export function renderSummary(tally: BatchTally, interruption?: Interruption): string {
   const rows = [...tally.byCauseAndCode.entries()]
     .map(([key, count]) => {
       const [cause, code] = key.split('\t') as [string, string];
@@ -145,7 +148,8 @@ export function renderSummary(tally: BatchTally, interruption?: { abortedCount: 
     lines.push(`${row.cause.padEnd(causeWidth)}  ${row.code.padEnd(codeWidth)}  ${row.count}`);
   const skipped = tally.skippedLines > 0 ? `, ${tally.skippedLines} lines skipped` : '';
   lines.push(`${tally.done} URLs probed${skipped}`);
-  if (interruption)
+  if (interruption && 'line' in interruption) lines.push(interruption.line);
+  else if (interruption)
     lines.push(
       `interrupted: ${interruption.abortedCount} probes in flight were aborted, the rest of the list not read`,
     );

@@ -5,7 +5,14 @@ import { type ApiBatchRequest, type ApiClient, ApiError } from '../api-client.js
 import { type ListEntry, openList, readEntries, surveyList } from './input.js';
 import type { BatchItem } from './item.js';
 import { itemCsvRow, verdictLineOf } from './item.js';
-import { BatchTally, csvHeader, type OutputFormat, renderSummary, writeLine } from './output.js';
+import {
+  BatchTally,
+  csvHeader,
+  type Interruption,
+  type OutputFormat,
+  renderSummary,
+  writeLine,
+} from './output.js';
 import { formatProgress, startProgress } from './progress.js';
 import { type BatchOutcome, checkReadableFile } from './run.js';
 
@@ -15,6 +22,8 @@ export interface RemoteBatchOptions {
   resolvers: string[];
   controls: string[];
   timeoutMs?: number;
+  /** Each URL probed from these vantages of the service and compared. */
+  vantages?: ApiBatchRequest['vantages'];
   format: OutputFormat;
   isStrict: boolean;
   showsProgress: boolean;
@@ -46,12 +55,13 @@ export async function runRemoteBatch(options: RemoteBatchOptions): Promise<Batch
     options.stderr.write(`reach: line ${entry.lineNumber}: ${entry.reason}; skipped\n`);
   }
   if (options.format === 'csv') await writeLine(options.stdout, csvHeader);
-  if (urls.length === 0) return finish(options, tally, false);
+  if (urls.length === 0) return finish(options, tally, undefined);
 
   const request: ApiBatchRequest = { urls };
   if (options.resolvers.length > 0) request.resolvers = options.resolvers;
   if (options.controls.length > 0) request.controls = options.controls;
   if (options.timeoutMs !== undefined) request.timeoutMs = options.timeoutMs;
+  if (options.vantages !== undefined) request.vantages = options.vantages;
   const { id, total } = await options.client.submitBatch(request);
 
   const startedMs = performance.now();
@@ -89,28 +99,28 @@ export async function runRemoteBatch(options: RemoteBatchOptions): Promise<Batch
     progress?.stop();
     options.signal.removeEventListener('abort', onAbort);
   }
-  const isInterrupted = options.signal.aborted;
-  if (isInterrupted) {
-    // What has not started is cancelled on the service; what is in flight there finishes and is kept with the batch.
-    await options.client.cancelBatch(id).catch(() => undefined);
-    if (options.format !== 'summary')
-      options.stderr.write(`reach: interrupted after ${seen} URLs; batch ${id} cancelled on the service\n`);
-  }
-  return finish(options, tally, isInterrupted, total - seen);
+  if (!options.signal.aborted) return finish(options, tally, undefined);
+  // What has not started is cancelled on the service; what is in flight there finishes and is kept with the batch.
+  const cancelled = await options.client.cancelBatch(id).then(
+    () => `batch ${id} cancelled on the service`,
+    (error: unknown) =>
+      `batch ${id} could not be cancelled on the service (${error instanceof Error ? error.message : String(error)}); it runs on there`,
+  );
+  if (options.format !== 'summary')
+    options.stderr.write(`reach: interrupted after ${seen} URLs; ${cancelled}\n`);
+  // Probes in flight on the service are not aborted: they finish there, and GET /batches/:id/results has them.
+  return finish(options, tally, {
+    line: `interrupted: ${cancelled}; ${total - seen} of its ${total} URLs have no result here (those in flight there finish and are kept with the batch)`,
+  });
 }
 
 async function finish(
   options: RemoteBatchOptions,
   tally: BatchTally,
-  isInterrupted: boolean,
-  unfinishedCount = 0,
+  interruption: Interruption | undefined,
 ): Promise<BatchOutcome> {
-  if (options.format === 'summary')
-    await writeLine(
-      options.stdout,
-      renderSummary(tally, isInterrupted ? { abortedCount: unfinishedCount } : undefined),
-    );
-  return isInterrupted ? { kind: 'interrupted' } : { kind: 'completed', isAllOk: tally.isAllOk };
+  if (options.format === 'summary') await writeLine(options.stdout, renderSummary(tally, interruption));
+  return interruption ? { kind: 'interrupted' } : { kind: 'completed', isAllOk: tally.isAllOk };
 }
 
 function badLine(entry: ListEntry & { kind: 'bad' }) {

@@ -18,6 +18,8 @@ export function batchKeys(prefix: string, id: string) {
     badLines: `${tag}:bad`,
     /** List: the batch's URLs in order, for the items a cancel takes off the queue with their jobs. */
     urls: `${tag}:urls`,
+    /** String: the batch's controls as last probed (JSON), shared by every worker (shared-controls.ts). */
+    controls: `${tag}:controls`,
   };
 }
 
@@ -32,6 +34,8 @@ export interface BatchOptions {
   resolvers?: string[];
   controls?: string[];
   timeoutMs?: number;
+  /** The live vantages the request named, resolved when it was accepted: each URL is probed from each. */
+  vantages?: Array<{ name: string; labels: Record<string, string> }>;
 }
 
 export interface BadLine {

@@ -12,8 +12,11 @@ export interface ProbeJobData {
   notAfterMs?: number;
   /** A vantage's part of a fan-out: where it writes its result for the comparison (src/vantages/fan-out-parts). */
   fanOut?: { id: string; vantage: string; size: number };
-  /** One URL of a batch (POST /batches): the batch's id and the URL's place in it, where its result goes. */
-  batch?: { id: string; index: number };
+  /**
+   * One URL of a batch (POST /batches): the batch's id and the URL's place in it, where its result goes; with
+   * vantages, the URL is probed from each of them and their reports compared.
+   */
+  batch?: { id: string; index: number; vantages?: Array<{ name: string; labels: Record<string, string> }> };
   /** A monitor's content checks, judged by each vantage that probes it. */
   expect?: ContentExpectations;
   /** A monitor's absolute slowness threshold (see probeOptionsFrom), for each vantage too. */

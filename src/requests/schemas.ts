@@ -137,7 +137,22 @@ export const probeJobSchema = z.strictObject({
       size: z.number().int().min(1).max(32),
     })
     .optional(),
-  batch: z.strictObject({ id: z.uuid(), index: z.number().int().min(0) }).optional(),
+  batch: z
+    .strictObject({
+      id: z.uuid(),
+      index: z.number().int().min(0),
+      vantages: z
+        .array(
+          z.strictObject({
+            name: vantageNameSchema,
+            labels: z.record(z.string().max(40), z.string().max(64)),
+          }),
+        )
+        .min(1)
+        .max(32)
+        .optional(),
+    })
+    .optional(),
   /** A monitor's content checks and slowness threshold, carried to each vantage that probes it. */
   expect: contentExpectationsSchema.optional(),
   slowFirstByteMs: z.number().int().min(100).max(60_000).optional(),

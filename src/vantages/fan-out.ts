@@ -18,10 +18,15 @@ export const compareJobName = 'compare';
 /** How long after the probe's own deadline a vantage's part may still arrive (queueing, Redis round trips). */
 export const fanOutGraceMs = 3000;
 
+/** A vantage as a fan-out names it: what its part of the report is labelled with. */
+export type NamedVantage = Pick<LiveVantage, 'name' | 'labels'>;
+
 export interface CompareJobData {
   url: string;
-  vantages: Array<{ name: string; labels: Record<string, string> }>;
+  vantages: NamedVantage[];
   submittedAtMs: number;
+  /** Vantages named but sent no part, as they were not live when the probe was sent: lost from the start. */
+  absent?: string[];
 }
 
 export function childJobId(parentId: string, vantage: string): string {
@@ -34,7 +39,10 @@ export interface FanOutSubmitter {
   submit(options: {
     id: string;
     request: ProbeJobData;
-    vantages: LiveVantage[];
+    /** The vantages of the report, in its order. */
+    vantages: NamedVantage[];
+    /** Those of them sent no part (known not live): lost at once rather than at the deadline. At least one is not. */
+    absent?: string[];
     timeoutMs: number;
     jobOptions: JobsOptions;
   }): Promise<void>;
@@ -80,7 +88,7 @@ export function createFanOutSubmitter(options: {
   >;
   return {
     compareQueue,
-    async submit({ id, request, vantages, timeoutMs, jobOptions }) {
+    async submit({ id, request, vantages, absent = [], timeoutMs, jobOptions }) {
       const submittedAtMs = Date.now();
       const notAfterMs = submittedAtMs + timeoutMs + fanOutGraceMs;
       const kept = { removeOnComplete: jobOptions.removeOnComplete, removeOnFail: jobOptions.removeOnFail };
@@ -92,6 +100,7 @@ export function createFanOutSubmitter(options: {
           url: request.url,
           vantages: vantages.map((vantage) => ({ name: vantage.name, labels: vantage.labels })),
           submittedAtMs,
+          ...(absent.length > 0 ? { absent } : {}),
         },
         {
           ...kept,
@@ -101,15 +110,16 @@ export function createFanOutSubmitter(options: {
           backoff: { type: 'exponential', delay: 500 },
         },
       );
+      const sent = vantages.filter((vantage) => !absent.includes(vantage.name));
       try {
         await Promise.all(
-          vantages.map((vantage) =>
+          sent.map((vantage) =>
             queues.of(vantageQueueName(options.baseQueueName, vantage.name)).add(
               probeJobName,
               {
                 ...request,
                 notAfterMs,
-                fanOut: { id, vantage: vantage.name, size: vantages.length },
+                fanOut: { id, vantage: vantage.name, size: sent.length },
               } satisfies ProbeJobData,
               {
                 // A part's result lives on in its comparison; a failed part is kept to be looked into.
@@ -137,9 +147,12 @@ export interface CompareWorker {
 
 /** How a part that finished reads in the report. */
 function vantageResultOf(
-  base: { name: string; labels: Record<string, string> },
+  base: NamedVantage,
   part: PartOutcome | undefined,
+  isAbsent: boolean,
 ): VantageResult {
+  if (!part && isAbsent)
+    return { ...base, status: 'lost', reason: 'not live (no heartbeat) when the probe was sent' };
   if (!part) return { ...base, status: 'lost', reason: "no result by the probe's deadline" };
   if (part.outcome === 'failed') return { ...base, status: 'failed', reason: 'the vantage failed to run it' };
   const { result } = part;
@@ -147,6 +160,25 @@ function vantageResultOf(
   if (result.outcome === 'refused') return { ...base, status: 'refused', reason: result.reason };
   if (result.outcome === 'invalid') return { ...base, status: 'failed', reason: result.message };
   return { ...base, status: 'lost', reason: "no result by the probe's deadline" };
+}
+
+/** The compared report of a fan-out from the parts that arrived; a vantage without one is lost. */
+export function comparedReport(
+  data: CompareJobData,
+  parts: ReadonlyMap<string, PartOutcome>,
+): MultiVantageReport {
+  const absent = new Set(data.absent ?? []);
+  const vantages = data.vantages.map((vantage) =>
+    vantageResultOf(vantage, parts.get(vantage.name), absent.has(vantage.name)),
+  );
+  return {
+    schemaVersion: 1,
+    url: data.url,
+    startedAt: new Date(data.submittedAtMs).toISOString(),
+    durationMs: Date.now() - data.submittedAtMs,
+    vantages,
+    verdict: compareVantages({ url: data.url, vantages }),
+  };
 }
 
 /** Every worker process runs this: the comparison of fan-outs, when their last part arrives or at the deadline. */
@@ -177,20 +209,12 @@ export function startCompareWorker(options: {
     const id = String(job.id);
     const names = job.data.vantages.map((vantage) => vantage.name);
     const parts = await readParts(options.redis, compareQueue.toKey(id), names);
-    const vantages = job.data.vantages.map((vantage) => vantageResultOf(vantage, parts.get(vantage.name)));
+    const absent = new Set(job.data.absent ?? []);
     await removeOrphans(
       id,
-      names.filter((name) => !parts.has(name)),
+      names.filter((name) => !parts.has(name) && !absent.has(name)),
     );
-    const report: MultiVantageReport = {
-      schemaVersion: 1,
-      url: job.data.url,
-      startedAt: new Date(job.data.submittedAtMs).toISOString(),
-      durationMs: Date.now() - job.data.submittedAtMs,
-      vantages,
-      verdict: compareVantages({ url: job.data.url, vantages }),
-    };
-    return { outcome: 'vantages', report };
+    return { outcome: 'vantages', report: comparedReport(job.data, parts) };
   };
 
   const worker = new Worker<CompareJobData, ProbeJobResult>(

@@ -136,6 +136,18 @@ export type SelectionOutcome =
   | { isSelected: true; vantages: LiveVantage[] }
   | { isSelected: false; reason: string; field: string };
 
+/**
+ * A selection resolved against the recent list of live vantages; a name it misses (a vantage that came up since)
+ * is looked for in a fresh read before the selection is refused.
+ */
+export async function selectLiveVantages(
+  registry: VantageRegistry,
+  selection: VantageSelection,
+): Promise<SelectionOutcome> {
+  const outcome = selectVantages(selection, await registry.recentList());
+  return outcome.isSelected ? outcome : selectVantages(selection, await registry.list());
+}
+
 /** Resolves a selection against the live vantages; a vantage named explicitly must be live. */
 export function selectVantages(selection: VantageSelection, live: LiveVantage[]): SelectionOutcome {
   if (selection === 'all') {

@@ -16,6 +16,13 @@ import {
 import type { ProbeMetrics } from './metrics.js';
 import type { ProbeRunner } from './processor.js';
 
+/** What a batch item's job returns to BullMQ: its result is kept in its batch. */
+export interface BatchReceipt {
+  outcome: 'batched';
+  batchId: string;
+  index: number;
+}
+
 export interface ProbeWorkerOptions {
   queueName: string;
   /** More queues the same processor takes jobs from (a vantage's own queue). */
@@ -33,6 +40,8 @@ export interface ProbeWorkerOptions {
    * A batch records such a URL as failed, so every URL ends with a result.
    */
   onFinalFailure?: (data: ProbeJobData, reason: string) => Promise<void>;
+  /** The batch lane: its runner records each item's result in its batch, and the job returns a receipt. */
+  isBatchLane?: boolean;
 }
 
 export interface ProbeWorker {
@@ -60,10 +69,10 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
     }
   };
   const processor = async (
-    job: Job<ProbeJobData, ProbeJobResult | PartReceipt>,
+    job: Job<ProbeJobData, ProbeJobResult | PartReceipt | BatchReceipt>,
     _token?: string,
     signal?: AbortSignal,
-  ): Promise<ProbeJobResult | PartReceipt> => {
+  ): Promise<ProbeJobResult | PartReceipt | BatchReceipt> => {
     const startedMs = performance.now();
     metrics.queueWaitSeconds.observe(Math.max(0, (Date.now() - job.timestamp) / 1000));
     const part = fanOutPartOf(job.data);
@@ -71,7 +80,8 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
       const result = await runner(job.data, signal);
       const seconds = (performance.now() - startedMs) / 1000;
       metrics.jobDurationSeconds.observe({ outcome: result.outcome }, seconds);
-      if (result.outcome === 'report') {
+      // A batch URL with vantages returns its comparison: counted by the compared verdict, like a report.
+      if (result.outcome === 'report' || result.outcome === 'vantages') {
         const { cause, code } = result.report.verdict;
         metrics.probesTotal.inc({ outcome: 'report', cause, code });
       } else {
@@ -81,6 +91,10 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
       // A part's result is read from its comparison: the job itself returns a receipt, so the report is not
       // written (and sent through the queue's events) twice. An expired part's comparison is over.
       if (part && result.outcome !== 'expired') return recordPart(part, { outcome: 'result', result });
+      // A batch item's result was recorded in its batch by the runner: the job, dropped once completed, carries a
+      // receipt rather than sending the report to Redis a second time (a quarter of the batch lane's Redis bytes).
+      if (options.isBatchLane && job.data.batch)
+        return { outcome: 'batched', batchId: job.data.batch.id, index: job.data.batch.index };
       return result;
     } catch (error) {
       metrics.jobDurationSeconds.observe({ outcome: 'error' }, (performance.now() - startedMs) / 1000);
@@ -96,14 +110,18 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
   };
 
   const workers = [options.queueName, ...(options.extraQueueNames ?? [])].map((queueName) => {
-    const worker = new Worker<ProbeJobData, ProbeJobResult | PartReceipt>(queueName, processor, {
-      ...options.redis.bullBlocking(),
-      concurrency: options.concurrency,
-      lockDuration: options.lockDurationMs,
-      stalledInterval: options.stalledIntervalMs,
-      // A worker killed mid-probe leaves its job stalled; it goes back to the queue up to twice before failing.
-      maxStalledCount: 2,
-    });
+    const worker = new Worker<ProbeJobData, ProbeJobResult | PartReceipt | BatchReceipt>(
+      queueName,
+      processor,
+      {
+        ...options.redis.bullBlocking(),
+        concurrency: options.concurrency,
+        lockDuration: options.lockDurationMs,
+        stalledInterval: options.stalledIntervalMs,
+        // A worker killed mid-probe leaves its job stalled; it goes back to the queue up to twice before failing.
+        maxStalledCount: 2,
+      },
+    );
     worker.on('error', redisErrorLogger(logger, 'worker connection error', { queueName }));
     worker.on('stalled', (jobId) => logger.warn({ jobId, queueName }, 'stalled job moved back to the queue'));
     const { onFinalFailure } = options;

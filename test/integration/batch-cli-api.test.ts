@@ -75,6 +75,25 @@ describe('reach probe --file --api', () => {
     }
   });
 
+  it('probes each URL from the named vantages with --vantages and writes their comparison per URL', async () => {
+    const healthy = targets.list[0]?.url as string;
+    const list = listFile('vantages.txt', [healthy, `${healthy}again`]);
+    const result = await runCli(
+      ['probe', '--file', list, '--json', '--vantages', 'local', ...common()],
+      60_000,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines).toHaveLength(2);
+    for (const line of lines) {
+      expect(line.vantages).toEqual([expect.objectContaining({ name: 'local', status: 'completed' })]);
+      expect(line.verdict).toMatchObject({ cause: 'ok' });
+    }
+  }, 90_000);
+
   it('writes the CLI’s CSV columns with --csv', async () => {
     const list = listFile(
       'csv.txt',
@@ -150,26 +169,27 @@ describe('reach probe --file --api', () => {
     }
   });
 
-  it('cancels the batch on the service on Ctrl-C, says which, and exits 130', async () => {
-    const submittedCount = async () => {
-      const metrics = String((await getJson(`${service.apiUrl}/metrics`)).body);
-      return Number(/^reach_batches_total\{event="submitted"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
-    };
+  const submittedCount = async () => {
+    const metrics = String((await getJson(`${service.apiUrl}/metrics`)).body);
+    return Number(/^reach_batches_total\{event="submitted"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+  };
+
+  /** `reach probe --file` on `count` URLs that never answer, against the service, with Ctrl-C once it has the batch. */
+  const interruptedBatch = async (name: string, count: number, extraArgs: string[]) => {
     const before = await submittedCount();
-    const urls = Array.from({ length: 40 }, (_, index) => targets.silent.url(`/ctrl-c-${index}`));
-    const result = await runCliWith(
+    const urls = Array.from({ length: count }, (_, index) => targets.silent.url(`/${name}-${index}`));
+    return runCliWith(
       [
         'probe',
         '--file',
-        listFile('interrupt.txt', urls),
-        '--json',
+        listFile(`${name}.txt`, urls),
+        ...extraArgs,
         '--api',
         service.apiUrl,
         '--timeout',
         '20000',
       ],
       {
-        // Ctrl-C once the service has the batch.
         interruptWhen: eventually(async () => ((await submittedCount()) > before ? true : undefined), {
           what: 'the batch to be submitted',
           intervalMs: 100,
@@ -177,6 +197,10 @@ describe('reach probe --file --api', () => {
         timeoutMs: 60_000,
       },
     );
+  };
+
+  it('cancels the batch on the service on Ctrl-C, says which, and exits 130', async () => {
+    const result = await interruptedBatch('ctrl-c', 40, ['--json']);
     expect(result.code).toBe(130);
     const id = /batch ([0-9a-f-]{36}) cancelled on the service/.exec(result.stderr)?.[1];
     expect(id, result.stderr).toBeDefined();
@@ -184,4 +208,20 @@ describe('reach probe --file --api', () => {
     expect(status.state).toBe('cancelled');
     expect(status.byStatus.cancelled).toBeGreaterThan(0);
   });
+
+  it('on Ctrl-C prints the partial summary saying the batch was cancelled on the service, not probes aborted', async () => {
+    const result = await interruptedBatch('ctrl-c-summary', 30, []);
+    expect(result.code).toBe(130);
+    const line =
+      /^interrupted: batch ([0-9a-f-]{36}) cancelled on the service; (\d+) of its 30 URLs have no result here \(those in flight there finish and are kept with the batch\)$/m.exec(
+        result.stdout,
+      );
+    expect(line, result.stdout).not.toBeNull();
+    expect(result.stdout).not.toMatch(/probes in flight were aborted|the rest of the list not read/);
+    expect(result.stdout).toMatch(/^\d+ URLs probed$/m);
+    const status = await finishedBatch(service.apiUrl, line?.[1] as string);
+    expect(status.state).toBe('cancelled');
+    // Those it had seen and those it had not make the whole batch.
+    expect(Number(line?.[2])).toBe(30 - Number(/^(\d+) URLs probed$/m.exec(result.stdout)?.[1]));
+  }, 90_000);
 });

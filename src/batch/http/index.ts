@@ -7,6 +7,7 @@ import type { BullConnection, RedisClient } from '../../redis/connection.js';
 import type { MemoryGauge } from '../../redis/memory.js';
 import type { ProbeJobData, ProbeJobResult } from '../../requests/probe-job.js';
 import type { AddressPolicy } from '../../safety/address-policy.js';
+import type { VantageRegistry } from '../../vantages/registry.js';
 import { batchQueueName, itemJobOptions } from '../jobs.js';
 import { batchMetricsOf } from '../metrics.js';
 import { createItemRecorder } from '../recorder.js';
@@ -34,6 +35,8 @@ export function createBatchApi(options: {
   memory: MemoryGauge;
   jobAttempts: number;
   jobBackoffMs: number;
+  /** The live vantages a batch with `vantages` is probed from. */
+  vantages?: { registry: VantageRegistry };
 }): BatchApi {
   const { settings } = options;
   const store = new BatchStore(options.redis, options.baseQueueName, settings.resultTtlSeconds);
@@ -56,6 +59,7 @@ export function createBatchApi(options: {
       resultTtlSeconds: settings.resultTtlSeconds,
     }),
     closing: closing.signal,
+    ...(options.vantages ? { vantages: options.vantages } : {}),
   });
   return {
     router,

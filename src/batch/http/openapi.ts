@@ -50,7 +50,8 @@ function batchPaths(security: unknown[]): Record<string, JsonObject> {
         description:
           'Each URL becomes a probe on the batch lane. A URL the address policy refuses is a refused item, not a ' +
           'failed batch; a line that is not a URL is reported with its line number and skipped. With a text body, ' +
-          'the options come in the query string.',
+          'the options come in the query string. With `vantages`, each URL is probed from each of those live ' +
+          'vantages and their comparison (a MultiVantageReport) is its result.',
         security,
         parameters: queryParameters(batchTextQuerySchema),
         requestBody: {
@@ -67,10 +68,13 @@ function batchPaths(security: unknown[]): Record<string, JsonObject> {
             content: { 'application/json': { schema: ref('BatchAccepted') } },
           },
           '400': problem('Malformed JSON, unknown fields, options out of range, or no URL at all.'),
-          '413': problem('Over BATCH_MAX_URLS URLs, or a body over BATCH_MAX_BODY_BYTES.'),
+          '413': problem(
+            'Over BATCH_MAX_URLS URLs (URLs times vantages with `vantages`), or a body over BATCH_MAX_BODY_BYTES.',
+          ),
           '415': problem('Not application/json, text/plain or text/csv.'),
           '422': problem(
-            'A control or resolver is refused by the address policy, or vantages were asked for.',
+            'A control or resolver is refused by the address policy, or a vantage named is unknown or not live ' +
+              '(or the service runs none).',
           ),
           ...common,
           '429': problem(

@@ -14,6 +14,12 @@ import {
 import { emptyQuerySchema, jsonMediaTypes } from '../../requests/schemas.js';
 import type { AddressPolicy } from '../../safety/address-policy.js';
 import { checkTargetUrl, refuseTargets } from '../../safety/target-check.js';
+import {
+  type LiveVantage,
+  selectLiveVantages,
+  type VantageRegistry,
+  type VantageSelection,
+} from '../../vantages/registry.js';
 import { entryOf, type ListEntry, readEntries } from '../input.js';
 import type { BatchItem } from '../item.js';
 import { cancelledItem } from '../item-runner.js';
@@ -44,6 +50,8 @@ export interface BatchRoutesOptions {
   jobOptions: Parameters<typeof addItemJobs>[4];
   /** Aborted at shutdown: streams that follow a batch end, so the server can close. */
   closing: AbortSignal;
+  /** Vantage points: a batch with `vantages` probes each URL from them and records the comparison. */
+  vantages?: { registry: VantageRegistry };
 }
 
 const textMediaTypes = ['text/plain', 'text/csv'];
@@ -58,15 +66,10 @@ export function createBatchRoutes(options: BatchRoutesOptions): Router {
   router.post('/', jsonBody, textBody, async (request: Request, response: Response) => {
     const submission = await readSubmission(request);
     const batchOptions = submission.options;
-    if (submission.hasVantages) {
-      throw new HttpProblem(
-        422,
-        'invalidRequest',
-        'a batch runs from one vantage; vantages are not supported',
-        {
-          errors: [{ field: 'vantages', message: 'not supported for batches' }],
-        },
-      );
+    if (submission.vantages !== undefined && !options.vantages) {
+      throw new HttpProblem(422, 'invalidRequest', 'this service runs no vantage points', {
+        errors: [{ field: 'vantages', message: 'no vantage registry' }],
+      });
     }
     const urls = submission.entries.flatMap((entry) => (entry.kind === 'url' ? [entry] : []));
     const badLines: BadLine[] = submission.entries.flatMap((entry) =>
@@ -104,6 +107,19 @@ export function createBatchRoutes(options: BatchRoutesOptions): Router {
     }
     const clientId = String(response.locals.clientId ?? 'anonymous');
     requireRedis(redis);
+    if (submission.vantages !== undefined && options.vantages) {
+      const vantages = await selectedVantages(options.vantages.registry, submission.vantages);
+      // Each URL is a probe from each vantage: the limit on URLs per batch bounds the probes.
+      if (urls.length * vantages.length > limits.maxUrls) {
+        throw new HttpProblem(
+          413,
+          'bodyTooLarge',
+          `${urls.length} URLs from ${vantages.length} vantages are ${urls.length * vantages.length} probes; a batch holds at most ${limits.maxUrls}`,
+          { field: 'urls' },
+        );
+      }
+      batchOptions.vantages = vantages.map((vantage) => ({ name: vantage.name, labels: vantage.labels }));
+    }
     if (await options.memory.nearCap()) {
       throw new HttpProblem(503, 'unavailable', 'the queue store is near its memory limit; try again later', {
         retryAfterSeconds: 30,
@@ -210,7 +226,7 @@ export function createBatchRoutes(options: BatchRoutesOptions): Router {
 /** The body read as a list of entries (JSON urls or a text list) and the options (JSON fields or the query). */
 async function readSubmission(
   request: Request,
-): Promise<{ entries: ListEntry[]; options: BatchOptions; hasVantages: boolean }> {
+): Promise<{ entries: ListEntry[]; options: BatchOptions; vantages: VantageSelection | undefined }> {
   if (request.is(jsonMediaTypes) && request.body !== undefined) {
     checkQuery(emptyQuerySchema, request);
     const body = batchRequestSchema.safeParse(request.body);
@@ -219,7 +235,7 @@ async function readSubmission(
     return {
       entries: urls.map((text, position) => entryOf(text, position + 1, { kind: 'lines' })),
       options: withoutUndefined(options),
-      hasVantages: vantages !== undefined,
+      vantages,
     };
   }
   if (request.is(textMediaTypes) && typeof request.body === 'string') {
@@ -229,7 +245,7 @@ async function readSubmission(
     const entries: ListEntry[] = [];
     // The same reading as `reach probe --file`: one URL a line or CSV with a url column, # comments, blank lines.
     for await (const entry of readEntries(Readable.from([request.body]))) entries.push(entry);
-    return { entries, options: withoutUndefined(parsed.data), hasVantages: vantages !== undefined };
+    return { entries, options: withoutUndefined(parsed.data), vantages };
   }
   throw new HttpProblem(
     415,
@@ -275,6 +291,20 @@ export async function cancelBatch(options: BatchRoutesOptions, id: string, clien
       indexes.map((index, position) => record(id, cancelledItem(index, urls[position] ?? ''))),
     );
   }
+}
+
+/** The live vantages a batch names; one named explicitly that is unknown or gone is a 422. */
+async function selectedVantages(
+  registry: VantageRegistry,
+  selection: VantageSelection,
+): Promise<LiveVantage[]> {
+  const outcome = await storeCall(() => selectLiveVantages(registry, selection));
+  if (!outcome.isSelected) {
+    throw new HttpProblem(422, 'invalidRequest', outcome.reason, {
+      errors: [{ field: outcome.field, message: outcome.reason }],
+    });
+  }
+  return outcome.vantages;
 }
 
 function linksOf(id: string) {

@@ -19,7 +19,10 @@ export const batchRequestSchema = z
     timeoutMs,
     vantages: vantageSelectionSchema
       .optional()
-      .describe('Not supported for batches: a batch with vantages is answered 422.'),
+      .describe(
+        'Probe each URL from these live vantages (as POST /probe does) and record the comparison as its result. ' +
+          'URLs times vantages counts against the limit on URLs per batch.',
+      ),
   })
   .meta({ id: 'BatchRequest' });
 
@@ -39,7 +42,14 @@ export const batchTextQuerySchema = z.strictObject({
     .transform(Number)
     .optional()
     .describe('Deadline for each probe.'),
-  vantages: z.string().optional().describe('Not supported for batches.'),
+  vantages: z
+    .string()
+    .transform((text): unknown =>
+      text.trim() === 'all' ? 'all' : text.split(',').map((name) => name.trim()),
+    )
+    .pipe(vantageSelectionSchema)
+    .optional()
+    .describe('"all", or vantage names separated by commas: each URL is probed from each and compared.'),
 });
 
 export const batchIdSchema = z.uuid().describe('The batch id returned by POST /batches.');

@@ -196,9 +196,12 @@ describe('POST /batches with a text list', () => {
     expect(xml.headers.get('content-type')).toMatch(/application\/problem\+json/);
     const vantages = await postJson(`${service.apiUrl}/batches`, {
       urls: [targets.healthy.url()],
-      vantages: 'all',
+      vantages: ['nowhere'],
     });
     expect(vantages.status).toBe(422);
+    expect(vantages.body.errors).toEqual([
+      { field: 'vantages.0', message: expect.stringMatching(/nowhere/) },
+    ]);
   });
 
   it('refuses a batch whose control the policy refuses, before queueing anything', async () => {

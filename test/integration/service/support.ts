@@ -212,6 +212,24 @@ export function completedProbe(
   }, options);
 }
 
+/**
+ * The zones the vantage suites run the two-vantage lab with: isp-b resolves www.news.internal to the middlebox
+ * that resets it, both send www.resets.internal there, and www.plain.internal is the site from both.
+ */
+export const resettingZones = {
+  resetNames: ['www.news.internal', 'www.resets.internal'],
+  honest: {
+    'www.news.internal': '127.0.0.1',
+    'www.resets.internal': '127.0.0.2',
+    'www.plain.internal': '127.0.0.1',
+  },
+  filtered: {
+    'www.news.internal': '127.0.0.2',
+    'www.resets.internal': '127.0.0.2',
+    'www.plain.internal': '127.0.0.1',
+  },
+};
+
 export interface TwoVantages {
   redis: TestRedis;
   site: LoopbackTarget;

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyspaceFor } from '../../../src/redis/connection.js';
 import { compareQueueName, VantageRegistry, vantageQueueName } from '../../../src/vantages/registry.js';
-import { getJson, postJson, startTwoVantages, type TwoVantages } from './support.js';
+import { getJson, postJson, resettingZones, startTwoVantages, type TwoVantages } from './support.js';
 
 const queueName = 'vtest';
 let lab: TwoVantages;
@@ -16,20 +16,7 @@ let api: TwoVantages['api'];
 beforeAll(async () => {
   // The honest network resolves the site; the filtered one resolves it to the middlebox. Both send
   // www.resets.internal to the middlebox: a name reset everywhere.
-  lab = await startTwoVantages({
-    queueName,
-    resetNames: ['www.news.internal', 'www.resets.internal'],
-    honest: {
-      'www.news.internal': '127.0.0.1',
-      'www.resets.internal': '127.0.0.2',
-      'www.plain.internal': '127.0.0.1',
-    },
-    filtered: {
-      'www.news.internal': '127.0.0.2',
-      'www.resets.internal': '127.0.0.2',
-      'www.plain.internal': '127.0.0.1',
-    },
-  });
+  lab = await startTwoVantages({ queueName, ...resettingZones });
   ({ redis, site, api } = lab);
 });
 
