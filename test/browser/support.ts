@@ -9,10 +9,11 @@ export const chromiumPath = '/usr/bin/chromium';
 export const hasChromium = existsSync(chromiumPath);
 export const artifacts = new URL('../../test-artifacts/', import.meta.url);
 
-export async function launchChromium(): Promise<Browser> {
+/** `executablePath`: a wrapper that runs Chromium elsewhere (inside a lab namespace), Debian's by default. */
+export async function launchChromium(executablePath = chromiumPath): Promise<Browser> {
   await mkdir(artifacts, { recursive: true });
   return chromium.launch({
-    executablePath: chromiumPath,
+    executablePath,
     args: [
       '--headless',
       '--no-sandbox',
