@@ -21,6 +21,7 @@ import {
 } from '../status/cache.js';
 import { type StatusData, StatusDataSource } from '../status/data.js';
 import {
+  incidentPageQuerySchema,
   isPaged,
   type ListingQuery,
   listingFieldsOf,
@@ -31,6 +32,7 @@ import {
 import { renderStatusPage } from '../status/page.js';
 import {
   pagedComponents,
+  pagedUnresolved,
   type StatuspageBodies,
   type StatuspagePath,
   statuspageBodiesOf,
@@ -150,10 +152,16 @@ export function createStatusRouter(deps: StatusRouterDeps): Router {
   for (const path of Object.keys(statuspagePaths) as StatuspagePath[]) {
     router.get(`/api/v2/${path}`, async (request: Request, response: Response) => {
       let rendered: RenderedBody;
+      const fields = listingFieldsOf(request.query as Record<string, unknown>);
       if (path === 'components.json' && isPaged(listingOf(request))) {
         const query = listingOf(request);
         rendered = await rendering(`v2:${path}${queryText(query)}`, (data) =>
           json(pagedComponents(statuspageOf(data), pageOf(data.components, query))),
+        );
+      } else if (path === 'incidents/unresolved.json' && Object.keys(fields).length > 0) {
+        const query = parsedQuery(incidentPageQuerySchema, fields);
+        rendered = await rendering(`v2:${path}${queryText(query)}`, (data) =>
+          json(pagedUnresolved(statuspageOf(data), query)),
         );
       } else {
         parsedQuery(emptyQuerySchema, request.query as Record<string, unknown>);
