@@ -39,10 +39,18 @@ describe('waterfallRows', () => {
     );
     expect(nxdomain.length).toBeGreaterThan(0);
     for (const row of nxdomain)
-      expect(row.end).toMatchObject({ kind: 'rcode', mark: 'NXDOMAIN', words: 'NXDOMAIN: the name does not exist' });
-    const servfail = waterfallRows(await reportOf('dns-servfail')).find((row) => row.outcome.startsWith('servfail'));
+      expect(row.end).toMatchObject({
+        kind: 'rcode',
+        mark: 'NXDOMAIN',
+        words: 'NXDOMAIN: the name does not exist',
+      });
+    const servfail = waterfallRows(await reportOf('dns-servfail')).find((row) =>
+      row.outcome.startsWith('servfail'),
+    );
     expect(servfail?.end).toMatchObject({ kind: 'rcode', mark: 'SERVFAIL' });
-    const answered = waterfallRows(await reportOf('filter-keyword-reset')).filter((row) => row.section === 'dns');
+    const answered = waterfallRows(await reportOf('filter-keyword-reset')).filter(
+      (row) => row.section === 'dns',
+    );
     expect(answered.every((row) => row.end === undefined)).toBe(true);
   });
 
