@@ -12,7 +12,13 @@ import {
   startTestService,
 } from '../integration/monitor/support.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { artifactPath, hasChromium, launchChromium, seriousViolations } from './support.js';
+import {
+  artifactPath,
+  hasChromium,
+  launchChromium,
+  seriousViolations,
+  waitForMonitorState,
+} from './support.js';
 
 // Browser globals used inside page.evaluate and init scripts: this file compiles without the DOM library.
 declare const window: { __fetches: number; __setHidden(isHidden: boolean): void };
@@ -38,27 +44,14 @@ async function createMonitor(name: string, url: string): Promise<string> {
   return response.body.id;
 }
 
-/** The run happens in the service's worker; its result is read back through the API (bounded polling). */
-async function stateOf(id: string, wanted: string): Promise<void> {
-  for (let attempt = 0; attempt < 300; attempt += 1) {
-    const monitor = await sendJson('GET', `${service.apiUrl}/monitors/${id}`, undefined, {
-      authorization: `Bearer ${apiKey}`,
-    });
-    if (monitor.body.state === wanted) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  const last = await sendJson('GET', `${service.apiUrl}/monitors/${id}`, undefined, {
-    authorization: `Bearer ${apiKey}`,
-  });
-  throw new Error(`monitor ${id} never reached ${wanted}: ${JSON.stringify(last.body)}`);
-}
+const stateOf = (id: string, wanted: string) => waitForMonitorState(`${service.apiUrl}`, apiKey, id, wanted);
 
 /**
  * A page whose fetch calls are counted and whose visibility the test sets (document.hidden and the
  * visibilitychange event, as a browser hiding the tab gives them), on Playwright's clock.
  */
 async function openStatusPage(): Promise<Page> {
-  const page = await browser.newPage();
+  const page = await (await browser.newContext()).newPage();
   await page.addInitScript(() => {
     const counted = window as unknown as {
       __fetches: number;
@@ -155,7 +148,7 @@ describe.skipIf(!hasChromium)(
       await page.clock.resume();
       expect(await seriousViolations(page)).toEqual([]);
       await page.screenshot({ path: artifactPath('status-live-updated.png'), fullPage: true });
-      await page.close();
+      await page.context().close();
     });
 
     it('stops while paused, remembers it on the next visit, and waits while the tab is hidden', async () => {
@@ -168,10 +161,13 @@ describe.skipIf(!hasChromium)(
       await page.clock.runFor(4 * liveSeconds * 1000);
       expect(await fetchesOf(page)).toBe(0);
 
-      await page.reload();
-      expect(await toggle.getAttribute('aria-pressed')).toBe('true');
-      await page.clock.runFor(2 * liveSeconds * 1000);
-      expect(await fetchesOf(page)).toBe(0);
+      // The next visit (a new page of this browser) starts paused.
+      const nextVisit = await page.context().newPage();
+      await nextVisit.goto(`${service.apiUrl}/status`);
+      expect(
+        await nextVisit.getByRole('button', { name: 'Pause live updates' }).getAttribute('aria-pressed'),
+      ).toBe('true');
+      await nextVisit.close();
       // Resuming checks at once.
       await toggle.click();
       expect(await toggle.getAttribute('aria-pressed')).toBe('false');
@@ -186,7 +182,7 @@ describe.skipIf(!hasChromium)(
       // axe-core waits on timers: let time run again.
       await page.clock.resume();
       expect(await seriousViolations(page)).toEqual([]);
-      await page.close();
+      await page.context().close();
     });
   },
 );
