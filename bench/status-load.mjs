@@ -306,6 +306,8 @@ async function measure(redis, count, profiler) {
       '/api/v2/components.json',
       '/api/v2/components.json?per_page=100',
       '/api/v2/incidents.json',
+      '/api/v2/incidents/unresolved.json',
+      '/api/v2/incidents/unresolved.json?per_page=50',
       '/history.atom',
       `/badge/${firstId}/uptime.svg`,
     ]) {

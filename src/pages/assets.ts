@@ -36,7 +36,7 @@ form.key label { flex: 1 1 16rem; }
 .lanes { display: grid; gap: 1rem; grid-template-columns: 1fr; }
 @media (min-width: 60rem) { .lanes-2 { grid-template-columns: 1fr 1fr; } .lanes-3 { grid-template-columns: 1fr 1fr 1fr; } }
 .lane { min-width: 0; } .lane-name { margin-top: .5rem; }
-.lane-scroll { overflow-x: auto; max-width: 100%; }
+.lane-scroll { overflow-x: auto; max-width: 100%; } .lane-scroll:focus-visible { outline: 2px solid var(--link); outline-offset: 2px; }
 svg.waterfall { display: block; width: 100%; min-width: 36rem; height: auto; font: 11px system-ui, sans-serif; }
 svg.waterfall text { fill: var(--text); }
 svg.waterfall .tick { stroke: var(--tick); stroke-width: 1; }

@@ -55,8 +55,10 @@ function renderLane(report: Report, id: string, name: string): string {
         `<tr><th scope="row">${sectionName(row.section)}</th><td>${escapeHtml(row.label)}</td><td>${escapeHtml(row.outcome)}</td><td class="number">${Math.round(Math.min(...row.segments.map((segment) => segment.fromMs), row.end?.atMs ?? Number.POSITIVE_INFINITY)) || 0}</td><td class="number">${Math.round(rowEndMs(row))}</td><td>${escapeHtml(row.end?.words ?? '')}</td></tr>`,
     )
     .join('');
-  return `<div class="lane-scroll">${svg}</div>
-      <p class="legend" aria-hidden="true"><span class="key key-dns">DNS</span> <span class="key key-connect">connect</span> <span class="key key-tls">TLS</span> <span class="key key-wait">waiting</span> <span class="key key-receive">receiving</span> <span class="key key-failed">no answer</span> · ✕ RST · ⊢ FIN · ◇ timeout</p>
+  // Focusable, so a keyboard can scroll the picture sideways where it is wider than its column.
+  const region = `Waterfall${name ? ` from ${escapeHtml(name)}` : ''}`;
+  return `<div class="lane-scroll" tabindex="0" role="region" aria-label="${region}">${svg}</div>
+      <p class="legend" aria-hidden="true"><span class="key key-dns">DNS</span> <span class="key key-connect">connect</span> <span class="key key-tls">TLS</span> <span class="key key-wait">waiting</span> <span class="key key-receive">receiving</span> <span class="key key-failed">no answer</span> · ✕ RST · ⊢ FIN · ◇ timeout · ○ refused, unreachable or a DNS error</p>
       <details><summary>The waterfall as a table</summary><div class="table-wrap"><table class="phases"><thead><tr><th scope="col">Phase</th><th scope="col">What</th><th scope="col">Outcome</th><th scope="col" class="number">From (ms)</th><th scope="col" class="number">To (ms)</th><th scope="col">Ended with</th></tr></thead><tbody>${table}</tbody></table></div></details>`;
 }
 

@@ -1,11 +1,11 @@
 // The diagnose page (GET /), a result's shareable page (GET /r/:id), its fragment for scripts holding an API
 // key (GET /results/:id) and the pages' static files. They render from what `fetchProbe` returns; they do
 // not read Redis or the queue themselves.
-import { createHash } from 'node:crypto';
 import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { escapeHtml } from '../monitor/status/text.js';
 import { HttpProblem } from '../requests/problems.js';
+import { staticFileHandler } from '../requests/static-file.js';
 import { diagnoseScript, pagesStyles } from './assets.js';
 import { renderDocument } from './layout.js';
 import { type ProbeLookup, renderResult } from './result.js';
@@ -55,20 +55,6 @@ function diagnoseForm(): string {
     </section>`;
 }
 
-function servedFile(body: string, contentType: string) {
-  const bytes = Buffer.from(body, 'utf8');
-  const etag = `"${createHash('sha256').update(bytes).digest('base64url')}"`;
-  return (request: Request, response: Response) => {
-    response.setHeader('Cache-Control', 'public, max-age=3600');
-    response.setHeader('ETag', etag);
-    if (request.get('if-none-match') === etag) {
-      response.status(304).end();
-      return;
-    }
-    response.type(contentType).send(bytes);
-  };
-}
-
 export function createPageRouters(deps: PagesDeps) {
   const title = deps.title ?? 'reach';
   const layout = (pageTitle: string, refreshSeconds?: number) => ({
@@ -77,8 +63,11 @@ export function createPageRouters(deps: PagesDeps) {
     ...(refreshSeconds === undefined ? {} : { refreshSeconds }),
   });
   const publicRouter = Router();
-  publicRouter.get('/assets/pages.css', servedFile(pagesStyles, 'text/css; charset=utf-8'));
-  publicRouter.get('/assets/diagnose.js', servedFile(diagnoseScript, 'text/javascript; charset=utf-8'));
+  publicRouter.get('/assets/pages.css', staticFileHandler(pagesStyles, 'text/css; charset=utf-8'));
+  publicRouter.get(
+    '/assets/diagnose.js',
+    staticFileHandler(diagnoseScript, 'text/javascript; charset=utf-8'),
+  );
 
   publicRouter.get('/', (_request: Request, response: Response) => {
     sendPage(response, 200, renderDocument(title, diagnoseForm(), layout(`${title}: diagnose a URL`)));

@@ -1,12 +1,19 @@
 // A probe report as a waterfall: one row per DNS query, TCP attempt, TLS handshake, HTTP exchange, redirect
 // hop, differential request and control, on one time axis from the probe's start, with how each ended.
 import { escapeHtml } from '../monitor/status/text.js';
-import type { ConnectOutcome, HttpExchange, Report, TargetObservation, TlsObservation } from '../types.js';
+import type {
+  ConnectOutcome,
+  DnsQueryResult,
+  HttpExchange,
+  Report,
+  TargetObservation,
+  TlsObservation,
+} from '../types.js';
 
 export type SegmentKind = 'dns' | 'connect' | 'tls' | 'wait' | 'receive' | 'failed';
 export type Section = 'dns' | 'tcp' | 'tls' | 'http' | 'redirect' | 'differential' | 'control';
 /** How a row ended, when it did not end with an answer: the marks drawn at its end. */
-export type EndKind = 'fin' | 'rst' | 'timeout' | 'refused' | 'unreachable' | 'error';
+export type EndKind = 'fin' | 'rst' | 'timeout' | 'refused' | 'unreachable' | 'rcode' | 'error';
 
 export interface Segment {
   kind: SegmentKind;
@@ -20,7 +27,8 @@ export interface WaterfallRow {
   /** What happened, in words: shown under the label and in the table. */
   outcome: string;
   segments: Segment[];
-  end?: { atMs: number; kind: EndKind; words: string };
+  /** `mark` is the word drawn beside the mark when the kind's own word says too little (a DNS rcode). */
+  end?: { atMs: number; kind: EndKind; words: string; mark?: string };
 }
 
 const sectionWords: Record<Section, string> = {
@@ -39,6 +47,7 @@ const endWords: Record<EndKind, string> = {
   timeout: 'timeout',
   refused: 'refused',
   unreachable: 'unreachable',
+  rcode: 'error code',
   error: 'error',
 };
 
@@ -68,6 +77,32 @@ function connectEnd(outcome: ConnectOutcome, atMs: number): WaterfallRow['end'] 
       return { atMs: at, kind: 'unreachable', words: outcome.kind.replace('_', ' ') };
     default:
       return { atMs: at, kind: 'error', words: outcome.errno ?? outcome.kind.replaceAll('_', ' ') };
+  }
+}
+
+/** A query the resolver answered with an error code, or never answered: its rcode, or the timeout, marked. */
+function dnsEnd(query: DnsQueryResult): WaterfallRow['end'] {
+  const atMs = query.latencyMs;
+  switch (query.outcome) {
+    case 'answer':
+    case 'nodata':
+      return undefined;
+    case 'timeout':
+      return { atMs, kind: 'timeout', words: 'no reply (timeout)' };
+    case 'error':
+      return { atMs, kind: 'error', words: `no answer (${query.errno ?? 'error'})` };
+    default: {
+      const rcode = (query.rcode ?? query.outcome).toUpperCase();
+      return {
+        atMs,
+        kind: 'rcode',
+        mark: rcode,
+        words:
+          query.outcome === 'nxdomain'
+            ? 'NXDOMAIN: the name does not exist'
+            : `the resolver answered ${rcode}`,
+      };
+    }
   }
 }
 
@@ -268,14 +303,13 @@ export function waterfallRows(report: Report): WaterfallRow[] {
   for (const resolver of target.dns?.resolvers ?? []) {
     for (const query of resolver.queries) {
       const addresses = query.addresses.length > 0 ? ` ${query.addresses.join(', ')}` : '';
+      const end = dnsEnd(query);
       rows.push({
         section: 'dns',
         label: `${resolver.resolver} ${query.type}`,
         outcome: `${query.outcome}${addresses} (${query.latencyMs} ms)`,
         segments: [{ kind: 'dns', fromMs: 0, toMs: query.latencyMs }],
-        ...(query.outcome === 'timeout'
-          ? { end: { atMs: query.latencyMs, kind: 'timeout' as const, words: 'no reply (timeout)' } }
-          : {}),
+        ...(end ? { end } : {}),
       });
     }
   }
@@ -325,7 +359,7 @@ function endMark(end: NonNullable<WaterfallRow['end']>, x: number, y: number) {
           ? `<path d="M${x} ${middle - 6}L${x + 6} ${middle}L${x} ${middle + 6}L${x - 6} ${middle}Z"/>`
           : `<circle cx="${x}" cy="${middle}" r="5"/>`;
   const isNearRight = x > width - 90;
-  const text = `<text x="${isNearRight ? x - 9 : x + 9}" y="${middle + 4}" text-anchor="${isNearRight ? 'end' : 'start'}">${escapeHtml(endWords[end.kind])}</text>`;
+  const text = `<text x="${isNearRight ? x - 9 : x + 9}" y="${middle + 4}" text-anchor="${isNearRight ? 'end' : 'start'}">${escapeHtml(end.mark ?? endWords[end.kind])}</text>`;
   return `<g class="end end-${end.kind}" data-end="${end.kind}"><title>${escapeHtml(end.words)} at ${Math.round(end.atMs)} ms</title>${shape}${text}</g>`;
 }
 

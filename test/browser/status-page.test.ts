@@ -13,6 +13,7 @@ import {
   startTestService,
 } from '../integration/monitor/support.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
+import { waitForMonitorState } from './support.js';
 
 // Browser globals used inside page.evaluate callbacks: this file compiles without the DOM library.
 interface BrowserElement {
@@ -50,20 +51,7 @@ async function createMonitor(body: Record<string, unknown>): Promise<string> {
   return response.body.id;
 }
 
-/** The run happens in the service's worker; its result is read back through the API (bounded polling). */
-async function stateOf(id: string, wanted: string): Promise<void> {
-  for (let attempt = 0; attempt < 300; attempt += 1) {
-    const monitor = await sendJson('GET', `${service.apiUrl}/monitors/${id}`, undefined, {
-      authorization: `Bearer ${apiKey}`,
-    });
-    if (monitor.body.state === wanted) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  const last = await sendJson('GET', `${service.apiUrl}/monitors/${id}`, undefined, {
-    authorization: `Bearer ${apiKey}`,
-  });
-  throw new Error(`monitor ${id} never reached ${wanted}: ${JSON.stringify(last.body)}`);
-}
+const stateOf = (id: string, wanted: string) => waitForMonitorState(`${service.apiUrl}`, apiKey, id, wanted);
 
 /** WCAG relative-luminance contrast ratio of two rgb() colours. */
 function contrast(foreground: string, background: string): number {

@@ -133,7 +133,7 @@ describe.skipIf(!hasChromium)('the status page at 10,000 monitors', { timeout: 1
     await page.locator('select[name="state"]').selectOption('down');
     await page.getByRole('button', { name: 'Show' }).click();
     await page.waitForURL(/state=down/);
-    expect(await page.locator('#monitors ~ p.note').innerText()).toBe(
+    expect(await page.locator('section[aria-labelledby="monitors"] p.note').innerText()).toBe(
       'Showing 1–50 of 100 matching (of 10000).',
     );
     const names = await page.locator('li.monitor h3').allInnerTexts();

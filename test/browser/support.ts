@@ -4,15 +4,17 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { sendJson } from '../integration/monitor/support.js';
 
 export const chromiumPath = '/usr/bin/chromium';
 export const hasChromium = existsSync(chromiumPath);
 export const artifacts = new URL('../../test-artifacts/', import.meta.url);
 
-export async function launchChromium(): Promise<Browser> {
+/** `executablePath`: a wrapper that runs Chromium elsewhere (inside a lab namespace), Debian's by default. */
+export async function launchChromium(executablePath = chromiumPath): Promise<Browser> {
   await mkdir(artifacts, { recursive: true });
   return chromium.launch({
-    executablePath: chromiumPath,
+    executablePath,
     args: [
       '--headless',
       '--no-sandbox',
@@ -49,4 +51,15 @@ export async function seriousViolations(page: Page): Promise<AxeViolation[]> {
     `axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa'] } }).then((result) => result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) })))`,
   )) as AxeViolation[];
   return violations.filter((violation) => violation.impact === 'serious' || violation.impact === 'critical');
+}
+
+/** Waits for a monitor's run in the service's worker to leave it `wanted`, read through the API (300 reads at most). */
+export async function waitForMonitorState(apiUrl: string, apiKey: string, id: string, wanted: string) {
+  const read = () =>
+    sendJson('GET', `${apiUrl}/monitors/${id}`, undefined, { authorization: `Bearer ${apiKey}` });
+  for (let attempt = 0; attempt < 300; attempt += 1) {
+    if ((await read()).body.state === wanted) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`monitor ${id} never reached ${wanted}: ${JSON.stringify((await read()).body)}`);
 }

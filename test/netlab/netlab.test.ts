@@ -1,20 +1,14 @@
 // Runs reach inside the network lab (test/netlab/lab.sh): every scenario through the CLI as a process, and
 // through the service (reach serve) running in the prober namespace.
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpExchange, Report } from '../../src/types.js';
+import { bringLabUp, findLabSkipReason, labNames, runLab } from './lab-control.js';
 import { cliPath, LabProcess, runInNamespace } from './lab-process.js';
 import { describeVantages } from './vantages.js';
 
-const labScript = path.join(import.meta.dirname, 'lab.sh');
-// A prefix of our own, so this run's lab cannot collide with another run's or with a lab brought up by hand.
-const labPrefix = `reach-t${process.pid}-`;
-const labState = `/run/${labPrefix}netlab`;
-const labCa = `${labState}/tls/ca.pem`;
+const { labPrefix, labState, labCa, proberNamespace } = labNames('t');
 
-const proberNamespace = `${labPrefix}prober`;
 const noRouteNamespace = `${labPrefix}noroute`;
 const honestResolver = '198.51.100.53';
 const lyingResolver = '198.51.100.54';
@@ -25,63 +19,8 @@ const addressControl = 'http://203.0.113.5/';
 /** The service listens on the prober namespace's own loopback: only processes inside the lab reach it. */
 const serviceUrl = 'http://127.0.0.1:8080';
 
-const requiredTools = [
-  'ip',
-  'ss',
-  'iptables',
-  'ip6tables',
-  'nginx',
-  'named',
-  'dnsmasq',
-  'openssl',
-  'redis-server',
-  'python3',
-];
-
-function findMissingTools(): string[] {
-  // sbin directories hold most of these tools and are not on every PATH.
-  const searchPath = `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin`;
-  return requiredTools.filter(
-    (tool) => !searchPath.split(':').some((dir) => dir !== '' && existsSync(path.join(dir, tool))),
-  );
-}
-
-function findSkipReason(): string | undefined {
-  if (process.platform !== 'linux') return 'the network lab needs Linux network namespaces';
-  if (process.getuid?.() !== 0) return 'the network lab needs root (run: sudo npm run test:netlab)';
-  const missing = findMissingTools();
-  if (missing.length > 0) return `the network lab needs these tools, missing here: ${missing.join(', ')}`;
-  return undefined;
-}
-
-const skipReason = findSkipReason();
+const skipReason = findLabSkipReason();
 if (skipReason) console.warn(`netlab suite skipped: ${skipReason}`);
-
-function runLab(command: 'up' | 'down', prefix = labPrefix): void {
-  execFileSync('bash', [labScript, command], {
-    env: { ...process.env, REACH_NETLAB_PREFIX: prefix, REACH_NETLAB_STATE: `/run/${prefix}netlab` },
-    stdio: ['ignore', 'inherit', 'inherit'],
-    timeout: 60_000,
-  });
-}
-
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Removes labs left by earlier runs of this suite that were killed before their afterAll ran. */
-function removeAbandonedLabs(): void {
-  const namespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  for (const match of namespaces.matchAll(/^reach-t(\d+)-prober\b/gm)) {
-    const ownerPid = Number(match[1]);
-    if (ownerPid !== process.pid && !isProcessAlive(ownerPid)) runLab('down', `reach-t${ownerPid}-`);
-  }
-}
 
 interface Scenario {
   name: string;
@@ -641,18 +580,11 @@ function labService(): LabProcess {
 describe.skipIf(skipReason !== undefined)('reach inside the network lab', () => {
   beforeAll(() => {
     if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run npm run build first`);
-    removeAbandonedLabs();
-    try {
-      runLab('up');
-    } catch (error) {
-      // A half-built lab must not outlive the run.
-      runLab('down');
-      throw error;
-    }
+    bringLabUp(labPrefix);
   }, 90_000);
 
   afterAll(() => {
-    runLab('down');
+    runLab('down', labPrefix);
   }, 90_000);
 
   describe('the CLI (reach probe --json)', () => {

@@ -8,7 +8,7 @@ import {
 } from '../../requests/openapi.js';
 import { historyEntrySchema } from '../records.js';
 import { badgeKinds, badgeQuerySchema } from '../status/badge.js';
-import { listingQuerySchema } from '../status/listing.js';
+import { incidentPageQuerySchema, listingQuerySchema } from '../status/listing.js';
 import { componentExtensionSchema, statusSummarySchema } from '../status/schema.js';
 import { statuspagePaths } from '../status/statuspage.js';
 import {
@@ -70,6 +70,10 @@ function queryParameters(schema: z.ZodObject): JsonObject[] {
 }
 
 const listingParameters = queryParameters(listingQuerySchema);
+const pagedPathParameters: Record<string, JsonObject[]> = {
+  'components.json': listingParameters,
+  'incidents/unresolved.json': queryParameters(incidentPageQuerySchema),
+};
 
 /** The Statuspage v2 public API paths: the shapes Atlassian documents, for existing clients. */
 function statuspageOpenApiPaths(): Record<string, JsonObject> {
@@ -80,7 +84,7 @@ function statuspageOpenApiPaths(): Record<string, JsonObject> {
         get: {
           summary: `Statuspage v2 ${path} (public); groups are group components listing their monitors`,
           security: [],
-          parameters: [ifNoneMatchParameter, ...(path === 'components.json' ? listingParameters : [])],
+          parameters: [ifNoneMatchParameter, ...(pagedPathParameters[path] ?? [])],
           responses: {
             '200': {
               description: 'JSON in the Statuspage v2 shape.',

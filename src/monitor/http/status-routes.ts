@@ -9,6 +9,7 @@ import {
   unavailableOnRedisError,
 } from '../../requests/problems.js';
 import { emptyQuerySchema } from '../../requests/schemas.js';
+import { staticFileHandler } from '../../requests/static-file.js';
 import type { MonitorConfig } from '../config.js';
 import { renderIncidentFeed } from '../status/atom.js';
 import { type BadgeKind, badgeContent, badgeKinds, badgeQuerySchema, renderBadge } from '../status/badge.js';
@@ -21,6 +22,7 @@ import {
 } from '../status/cache.js';
 import { type StatusData, StatusDataSource } from '../status/data.js';
 import {
+  incidentPageQuerySchema,
   isPaged,
   type ListingQuery,
   listingFieldsOf,
@@ -28,9 +30,11 @@ import {
   pageOf,
   queryText,
 } from '../status/listing.js';
+import { liveScriptPath, statusLiveScript } from '../status/live.js';
 import { renderStatusPage } from '../status/page.js';
 import {
   pagedComponents,
+  pagedUnresolved,
   type StatuspageBodies,
   type StatuspagePath,
   statuspageBodiesOf,
@@ -150,10 +154,16 @@ export function createStatusRouter(deps: StatusRouterDeps): Router {
   for (const path of Object.keys(statuspagePaths) as StatuspagePath[]) {
     router.get(`/api/v2/${path}`, async (request: Request, response: Response) => {
       let rendered: RenderedBody;
+      const fields = listingFieldsOf(request.query as Record<string, unknown>);
       if (path === 'components.json' && isPaged(listingOf(request))) {
         const query = listingOf(request);
         rendered = await rendering(`v2:${path}${queryText(query)}`, (data) =>
           json(pagedComponents(statuspageOf(data), pageOf(data.components, query))),
+        );
+      } else if (path === 'incidents/unresolved.json' && Object.keys(fields).length > 0) {
+        const query = parsedQuery(incidentPageQuerySchema, fields);
+        rendered = await rendering(`v2:${path}${queryText(query)}`, (data) =>
+          json(pagedUnresolved(statuspageOf(data), query)),
         );
       } else {
         parsedQuery(emptyQuerySchema, request.query as Record<string, unknown>);
@@ -163,6 +173,8 @@ export function createStatusRouter(deps: StatusRouterDeps): Router {
       await send(request, response, rendered);
     });
   }
+
+  router.get(`/${liveScriptPath}`, staticFileHandler(statusLiveScript, 'text/javascript; charset=utf-8'));
 
   router.get('/history.atom', async (request: Request, response: Response) => {
     parsedQuery(emptyQuerySchema, request.query as Record<string, unknown>);
@@ -204,14 +216,14 @@ export function createStatusRouter(deps: StatusRouterDeps): Router {
 }
 
 /**
- * The page is plain HTML with one inline style sheet and a GET form to filter the list: nothing else may
- * load, and only the operator's chosen origins (STATUS_FRAME_ANCESTORS) may frame it, so it cannot be
- * embedded to mislead.
+ * The page is plain HTML with one inline style sheet, a GET form to filter the list and its one script from
+ * this origin (live updates, which fetch the page again): nothing else may load, and only the operator's
+ * chosen origins (STATUS_FRAME_ANCESTORS) may frame it, so it cannot be embedded to mislead.
  */
 function statusPagePolicy(frameAncestors: string[]): Record<string, string> {
   const ancestors = frameAncestors.length > 0 ? frameAncestors.join(' ') : "'none'";
   return {
-    'Content-Security-Policy': `default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'; frame-ancestors ${ancestors}`,
+    'Content-Security-Policy': `default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'; frame-ancestors ${ancestors}`,
     ...(frameAncestors.length === 0 ? { 'X-Frame-Options': 'DENY' } : {}),
   };
 }

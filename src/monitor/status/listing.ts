@@ -29,6 +29,10 @@ export const listingQuerySchema = z.strictObject({
 });
 export type ListingQuery = z.infer<typeof listingQuerySchema>;
 
+/** The query of the paged list of open incidents (/api/v2/incidents/unresolved.json): a page, nothing else. */
+export const incidentPageQuerySchema = listingQuerySchema.pick({ page: true, per_page: true });
+export type IncidentPageQuery = z.infer<typeof incidentPageQuerySchema>;
+
 /** A query string's fields as the schema reads them: empty ones (a form's "any") are left out. */
 export function listingFieldsOf(query: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(query).filter(([, value]) => value !== ''));
@@ -125,6 +129,14 @@ export function isPaged(query: ListingQuery): boolean {
   return Object.values(listing).some((value) => value !== undefined);
 }
 
+/** Where a list of `total` items cut `perPage` at a time is: the page asked for, clamped to the last one. */
+export function pageBounds(total: number, query: { page?: number; per_page?: number }) {
+  const perPage = query.per_page ?? defaultPerPage;
+  const pageCount = Math.max(1, Math.ceil(total / perPage));
+  const page = Math.min(query.page ?? 1, pageCount);
+  return { page, perPage, pageCount, total, from: (page - 1) * perPage, to: page * perPage };
+}
+
 /** The monitors matching the query's filters, and the page of them it asks for (clamped to the last page). */
 export function pageOf(components: ComponentData[], query: ListingQuery): ListingPage {
   const needle = query.q?.trim().toLowerCase();
@@ -136,16 +148,8 @@ export function pageOf(components: ComponentData[], query: ListingQuery): Listin
         component.monitor.name.toLowerCase().includes(needle) ||
         component.monitor.url.toLowerCase().includes(needle)),
   );
-  const perPage = query.per_page ?? defaultPerPage;
-  const pageCount = Math.max(1, Math.ceil(matching.length / perPage));
-  const page = Math.min(query.page ?? 1, pageCount);
-  return {
-    items: matching.slice((page - 1) * perPage, page * perPage),
-    total: matching.length,
-    page,
-    perPage,
-    pageCount,
-  };
+  const { from, to, ...bounds } = pageBounds(matching.length, query);
+  return { items: matching.slice(from, to), ...bounds };
 }
 
 /** The query as a search string (`?a=1&b=2`), the page replaced, in a stable order: one cache key per view. */

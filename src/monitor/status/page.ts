@@ -14,6 +14,7 @@ import {
   queryText,
   type StatusOverview,
 } from './listing.js';
+import { liveScriptPath } from './live.js';
 import { statusStyles } from './styles.js';
 import { overallStatus } from './summary.js';
 import { durationText, escapeHtml, msText, percentText, timeText } from './text.js';
@@ -116,7 +117,7 @@ function renderIncidents(incidents: Incident[], nowMs: number, shown: number, em
 
 function renderTotals(overview: StatusOverview): string {
   const figure = (label: string, value: string) => `<div><dt>${label}</dt><dd>${value}</dd></div>`;
-  return `<dl class="totals">${[
+  return `<dl class="totals" data-live="totals">${[
     figure('Monitors', String(overview.total)),
     figure('Down', String(overview.counts.down)),
     figure('Degraded', String(overview.counts.degraded)),
@@ -184,10 +185,14 @@ export function renderStatusPage(data: StatusData, options: PageOptions, query: 
   const title = escapeHtml(options.title);
   const listing = pageOf(data.components, query);
   // Reloading by itself is what a wall display wants and what a reader cannot stop (WCAG 2.2.1): asked for.
+  // Otherwise the page keeps itself current in place with its script (live.ts), which a reader can pause.
   const isRefreshing = query.refresh === 'on';
   const refreshLink = isRefreshing
-    ? `This page refreshes every ${options.refreshSeconds} seconds: <a href="status${escapeHtml(queryText({ ...query, refresh: undefined }))}">stop refreshing</a>`
-    : `<a href="status${escapeHtml(queryText({ ...query, refresh: 'on' }))}">Refresh this page every ${options.refreshSeconds} seconds</a>`;
+    ? `This page refreshes every ${options.refreshSeconds} seconds: <a href="status${escapeHtml(queryText({ ...query, refresh: undefined }))}">stop refreshing</a>.`
+    : `<span id="reload-link"><a href="status${escapeHtml(queryText({ ...query, refresh: 'on' }))}">Reload this page every ${options.refreshSeconds} seconds</a>.</span>`;
+  const liveControl = isRefreshing
+    ? ''
+    : `\n    <p class="live" id="live" hidden><span id="live-state"></span> <button type="button" id="live-toggle" aria-pressed="false">Pause live updates</button></p>`;
   const first = (listing.page - 1) * listing.perPage + 1;
   const shown =
     listing.total === 0
@@ -199,38 +204,44 @@ export function renderStatusPage(data: StatusData, options: PageOptions, query: 
       : listing.total === 0
         ? '<p class="empty">No monitor matches this filter.</p>'
         : `<ul class="list">${listing.items.map((component) => renderComponent(component, data.generatedAtMs)).join('')}\n    </ul>`;
-  const sections: string[] = [
+  const summary: string[] = [
     `<section aria-labelledby="open-incidents">
       <h2 id="open-incidents">Open incidents</h2>
       ${renderIncidents(openIncidents, data.generatedAtMs, openIncidentsShown, 'No open incidents.', '<a href="status?state=down">every monitor that is down</a>.')}
     </section>`,
   ];
   if (overview.notOperational.length > 0)
-    sections.push(`<section aria-labelledby="not-operational">
+    summary.push(`<section aria-labelledby="not-operational">
       <h2 id="not-operational">Not operational</h2>
       ${renderNotOperational(overview)}
     </section>`);
   if (overview.groups.length > 0)
-    sections.push(`<section aria-labelledby="groups">
+    summary.push(`<section aria-labelledby="groups">
       <h2 id="groups">Groups</h2>
       ${renderGroups(overview)}
     </section>`);
+  // The regions the live script swaps when they change (none inside another; the filter form is not one).
+  const sections: string[] = [
+    `<div data-live="summary">
+    ${summary.join('\n    ')}
+    </div>`,
+  ];
   sections.push(`<section aria-labelledby="monitors">
       <h2 id="monitors">Monitors</h2>
-      ${data.components.length > 0 ? renderFilter(overview, query) : ''}${shown}
+      ${data.components.length > 0 ? renderFilter(overview, query) : ''}<div data-live="listing">${shown}
       ${monitors}
-      ${renderPager(query, listing.page, listing.pageCount)}
+      ${renderPager(query, listing.page, listing.pageCount)}</div>
     </section>`);
-  sections.push(`<section aria-labelledby="recent-incidents">
+  sections.push(`<section aria-labelledby="recent-incidents" data-live="recent">
       <h2 id="recent-incidents">Resolved in the last 7 days</h2>
       ${renderIncidents(recentIncidents, data.generatedAtMs, resolvedIncidentsShown, 'No incidents in the last 7 days.', 'see the <a href="history.atom">incident feed</a>.')}
     </section>`);
   return `<!doctype html>
-<html lang="en">
+<html lang="en"${isRefreshing ? '' : ` data-live-seconds="${options.refreshSeconds}"`}>
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
-${isRefreshing ? `  <meta http-equiv="refresh" content="${options.refreshSeconds}">\n` : ''}  <title>${title}: ${escapeHtml(overall.description)}</title>
+${isRefreshing ? `  <meta http-equiv="refresh" content="${options.refreshSeconds}">\n` : `  <script src="${liveScriptPath}" defer></script>\n`}  <title>${title}: ${escapeHtml(overall.description)}</title>
   <link rel="alternate" type="application/atom+xml" title="Incidents" href="history.atom">
   <style>${statusStyles}</style>
 </head>
@@ -238,14 +249,14 @@ ${isRefreshing ? `  <meta http-equiv="refresh" content="${options.refreshSeconds
   <a class="skip" href="#main">Skip to content</a>
   <header>
     <h1>${title}</h1>
-    <p class="overall overall-${overall.indicator}" role="status">${escapeHtml(overall.description)}</p>
+    <p class="overall overall-${overall.indicator}" role="status" data-live="overall">${escapeHtml(overall.description)}</p>
     ${renderTotals(overview)}
   </header>
   <main id="main">
     ${sections.join('\n    ')}
   </main>
   <footer>
-    <p>Updated ${escapeHtml(timeText(data.generatedAtMs))}. ${refreshLink}. Machine-readable: <a href="status.json">status.json</a>, <a href="api/v2/summary.json">Statuspage API</a>, <a href="history.atom">incident feed (Atom)</a>.</p>
+    <p><span data-live="updated">Updated ${escapeHtml(timeText(data.generatedAtMs))}.</span> ${refreshLink} Machine-readable: <a href="status.json">status.json</a>, <a href="api/v2/summary.json">Statuspage API</a>, <a href="history.atom">incident feed (Atom)</a>.</p>${liveControl}
   </footer>
 </body>
 </html>

@@ -168,6 +168,21 @@ export const statusSummarySchema = z
         })
         .optional()
         .describe('Present when the request asked for a page or a filter: `components` is that page.'),
+      incidents: z
+        .strictObject({
+          unresolved: z.number().int().describe('Open incidents of every monitor, on all pages.'),
+          recentlyResolved: z
+            .number()
+            .int()
+            .describe('Incidents of every monitor resolved in the last 7 days, on all pages.'),
+          unresolvedUrl: z
+            .string()
+            .describe('Every open incident, paged with ?page= and ?per_page= (Statuspage shape).'),
+        })
+        .optional()
+        .describe(
+          "Present with `page`: `incidents`, `reach.recentIncidents` and `scheduled_maintenances` are the page's monitors' only; these count all of them.",
+        ),
     }),
   })
   .meta({ id: 'StatusSummary' });

@@ -1,7 +1,7 @@
 // The Statuspage v2 public API bodies (/api/v2/*.json) that existing clients and widgets read: the summary's
 // parts in Atlassian's shapes, with each monitor group as a group component that lists its monitors.
 import type { StatusData } from './data.js';
-import type { ListingPage } from './listing.js';
+import { type IncidentPageQuery, type ListingPage, pageBounds } from './listing.js';
 import type { StatusComponent, StatusIncident, StatusSummary } from './schema.js';
 import { groupIdOf, type PageIdentity, toStatusSummary } from './summary.js';
 
@@ -206,6 +206,12 @@ export function pagedComponents(bodies: StatuspageBodies, listing: ListingPage) 
       },
     },
   };
+}
+
+/** A page of the open incidents, in the order unresolved.json lists them; `reach.page` says which. */
+export function pagedUnresolved(bodies: StatuspageBodies, query: IncidentPageQuery) {
+  const { from, to, ...page } = pageBounds(bodies.unresolved.length, query);
+  return { page: bodies.page, incidents: bodies.unresolved.slice(from, to), reach: { page } };
 }
 
 /** The body of each Statuspage path, by its name under /api/v2/. */

@@ -50,4 +50,11 @@ export const statusStyles = `
   footer { color: var(--muted); font-size: .9rem; }
   a { color: var(--link); }
   .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+  [hidden] { display: none !important; }
+  .live { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; }
+  button[aria-pressed="true"] { background: var(--info-bg); color: var(--info); }
+  @media (prefers-reduced-motion: no-preference) {
+    .live-changed { animation: live-changed 2s ease-out; }
+    @keyframes live-changed { from { outline: 3px solid var(--link); outline-offset: 2px; } to { outline: 3px solid transparent; outline-offset: 2px; } }
+  }
 `;

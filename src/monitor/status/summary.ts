@@ -40,9 +40,14 @@ export interface PageIdentity {
   url: string;
 }
 
+/** Where the whole list of open incidents is, paged (a paged summary names it for the incidents it leaves out). */
+export const unresolvedIncidentsPath = '/api/v2/incidents/unresolved.json';
+
 /**
  * The summary: the page, the overall status, one component per monitor, open incidents and maintenances.
- * Given a page of the list, the components are that page's (the rest stays whole) and `reach.page` says which.
+ * Given a page of the list, the components are that page's, and so are the incidents and maintenances: a page
+ * of 100 monitors must not carry the 200 open incidents of 10,000. `reach.page` says which page, and
+ * `reach.incidents` counts every incident and names where the rest are listed.
  */
 export function toStatusSummary(data: StatusData, page: PageIdentity, listing?: ListingPage): StatusSummary {
   const components = data.components.map((component, index) =>
@@ -54,6 +59,10 @@ export function toStatusSummary(data: StatusData, page: PageIdentity, listing?: 
     : components;
   const toIncident = (incident: Incident) =>
     incidentOf(incident, componentById.get(incident.monitorId), page);
+  const onThisPage = listing ? new Set(listing.items.map((item) => item.monitor.id)) : undefined;
+  const isListed = (incident: Incident) => !onThisPage || onThisPage.has(incident.monitorId);
+  const unresolved = data.incidents.filter((incident) => incident.resolvedAtMs === undefined);
+  const resolved = data.incidents.filter((incident) => incident.resolvedAtMs !== undefined);
   return {
     page: {
       id: page.id,
@@ -64,12 +73,10 @@ export function toStatusSummary(data: StatusData, page: PageIdentity, listing?: 
     },
     status: overallStatus(data.components.map((component) => component.status.state)),
     components: listed,
-    incidents: data.incidents.filter((incident) => incident.resolvedAtMs === undefined).map(toIncident),
-    scheduled_maintenances: maintenancesOf(data),
+    incidents: unresolved.filter(isListed).map(toIncident),
+    scheduled_maintenances: maintenancesOf(data, listing ? listing.items : data.components),
     reach: {
-      recentIncidents: data.incidents
-        .filter((incident) => incident.resolvedAtMs !== undefined)
-        .map(toIncident),
+      recentIncidents: resolved.filter(isListed).map(toIncident),
       ...(listing
         ? {
             page: {
@@ -77,6 +84,11 @@ export function toStatusSummary(data: StatusData, page: PageIdentity, listing?: 
               perPage: listing.perPage,
               pageCount: listing.pageCount,
               total: listing.total,
+            },
+            incidents: {
+              unresolved: unresolved.length,
+              recentlyResolved: resolved.length,
+              unresolvedUrl: `${page.url.replace(/\/status$/, '')}${unresolvedIncidentsPath}`,
             },
           }
         : {}),
@@ -219,9 +231,12 @@ function incidentUpdatesOf(
  * Maintenance windows not yet over, in progress or scheduled, one entry per window; a recurring window shows its
  * occurrence in progress, or its next one.
  */
-function maintenancesOf(data: StatusData): StatusSummary['scheduled_maintenances'] {
+function maintenancesOf(
+  data: StatusData,
+  components: ComponentData[],
+): StatusSummary['scheduled_maintenances'] {
   const nowMs = data.generatedAtMs;
-  const recurring = data.components.flatMap(({ monitor }) =>
+  const recurring = components.flatMap(({ monitor }) =>
     (monitor.recurringMaintenance ?? []).map((window, index) => {
       const occurrence = currentOrNextOccurrence(window, nowMs);
       return {
@@ -235,11 +250,14 @@ function maintenancesOf(data: StatusData): StatusSummary['scheduled_maintenances
       };
     }),
   );
-  return [...oneOffMaintenancesOf(data, nowMs), ...recurring];
+  return [...oneOffMaintenancesOf(components, nowMs), ...recurring];
 }
 
-function oneOffMaintenancesOf(data: StatusData, nowMs: number): StatusSummary['scheduled_maintenances'] {
-  return data.components.flatMap(({ monitor }) =>
+function oneOffMaintenancesOf(
+  components: ComponentData[],
+  nowMs: number,
+): StatusSummary['scheduled_maintenances'] {
+  return components.flatMap(({ monitor }) =>
     monitor.maintenance
       .filter((window) => Date.parse(window.endsAt) > nowMs)
       .map((window, index) => ({

@@ -122,6 +122,17 @@ describe('renderStatusPage', () => {
     expect(html).toContain(escapeHtml('Shop <script>alert(1)</script>'));
     expect(html).toContain('<meta http-equiv="refresh" content="30">');
     expect(html).toContain('Something on the network path is blocking it');
+    expect(html).not.toContain('<script src=');
+  });
+
+  it('keeps itself current with its script unless asked to reload, each live region marked once', () => {
+    const html = renderStatusPage(data, { title: 'Status', refreshSeconds: 30 });
+    expect(html).not.toContain('http-equiv="refresh"');
+    expect(html).toContain('<html lang="en" data-live-seconds="30">');
+    expect(html).toContain('<script src="status-live.js" defer></script>');
+    expect(html).toContain('<p class="live" id="live" hidden>');
+    const regions = [...html.matchAll(/data-live="([a-z]+)"/g)].map((match) => match[1]);
+    expect(regions).toEqual(['overall', 'totals', 'summary', 'listing', 'recent', 'updated']);
   });
 });
 

@@ -33,6 +33,27 @@ describe('waterfallRows', () => {
     expect(rows.some((row) => row.section === 'dns')).toBe(true);
   });
 
+  it('marks a name that does not exist on its DNS rows with the rcode, and a SERVFAIL the same way', async () => {
+    const nxdomain = waterfallRows(await reportOf('dns-nxdomain-one-resolver')).filter(
+      (row) => row.section === 'dns' && row.outcome.startsWith('nxdomain'),
+    );
+    expect(nxdomain.length).toBeGreaterThan(0);
+    for (const row of nxdomain)
+      expect(row.end).toMatchObject({
+        kind: 'rcode',
+        mark: 'NXDOMAIN',
+        words: 'NXDOMAIN: the name does not exist',
+      });
+    const servfail = waterfallRows(await reportOf('dns-servfail')).find((row) =>
+      row.outcome.startsWith('servfail'),
+    );
+    expect(servfail?.end).toMatchObject({ kind: 'rcode', mark: 'SERVFAIL' });
+    const answered = waterfallRows(await reportOf('filter-keyword-reset')).filter(
+      (row) => row.section === 'dns',
+    );
+    expect(answered.every((row) => row.end === undefined)).toBe(true);
+  });
+
   it('gives every TCP attempt of a dual-stack name its own row, the one not used named as such', async () => {
     const report = await reportOf('tcp-dual-stack-ipv6-blackholed');
     const tcp = waterfallRows(report).filter((row) => row.section === 'tcp');

@@ -224,7 +224,45 @@ describe('GET /status.json and /status, paged and filtered', () => {
       'Status of <b>legacy</b>',
     ]);
     expect(paged.reach.page).toEqual({ page: 2, perPage: 4, pageCount: 2, total: 6 });
-    expect(paged.incidents).toHaveLength(1);
+    expect(paged.reach.incidents).toMatchObject({ unresolved: 1 });
+  });
+
+  it("carries only the incidents and maintenances of the page's monitors, and counts and links the rest", async () => {
+    const first = JSON.parse((await get('/status.json?per_page=4&page=1')).text);
+    const second = JSON.parse((await get('/status.json?per_page=4&page=2')).text);
+    const everything = {
+      unresolved: 1,
+      recentlyResolved: 1,
+      unresolvedUrl: '/api/v2/incidents/unresolved.json',
+    };
+    // Checkout (down) and Website (resolved) are on page 1; Reports (in maintenance) on page 2.
+    expect(first.incidents.map((incident: { name: string }) => incident.name)).toEqual(['Checkout is down']);
+    expect(first.reach.recentIncidents.map((incident: { name: string }) => incident.name)).toEqual([
+      'Website is down',
+    ]);
+    expect(first.scheduled_maintenances).toEqual([]);
+    expect(first.reach.incidents).toEqual(everything);
+    expect(second.incidents).toEqual([]);
+    expect(second.reach.recentIncidents).toEqual([]);
+    expect(second.scheduled_maintenances.map((window: { name: string }) => window.name)).toEqual([
+      'Database upgrade',
+    ]);
+    expect(second.reach.incidents).toEqual(everything);
+    // Unpaged, the summary is whole, as Statuspage clients expect.
+    expect(JSON.parse((await get('/status.json')).text).reach.incidents).toBeUndefined();
+  });
+
+  it('pages the open incidents at /api/v2/incidents/unresolved.json in the Statuspage shape', async () => {
+    const whole = JSON.parse((await get('/api/v2/incidents/unresolved.json')).text);
+    expect(whole.reach).toBeUndefined();
+    const first = JSON.parse((await get('/api/v2/incidents/unresolved.json?per_page=1&page=1')).text);
+    expect(shapeOf('incidents.json')(first), JSON.stringify(shapeOf('incidents.json').errors)).toBe(true);
+    expect(first.incidents).toEqual(whole.incidents);
+    expect(first.reach.page).toEqual({ page: 1, perPage: 1, pageCount: 1, total: 1 });
+    const past = JSON.parse((await get('/api/v2/incidents/unresolved.json?page=9')).text);
+    expect(past.reach.page).toEqual({ page: 1, perPage: 50, pageCount: 1, total: 1 });
+    for (const query of ['?page=0', '?per_page=100000', '?state=down'])
+      expect((await get(`/api/v2/incidents/unresolved.json${query}`)).status, query).toBe(400);
   });
 
   it('shows the summary first, then the filtered page of monitors with a pager', async () => {
