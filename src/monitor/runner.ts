@@ -11,11 +11,13 @@ import { refuseTargets } from '../safety/target-check.js';
 import type { AlertQueue } from './alerting/alerts.js';
 import { checkCertificate, defaultCertificateWarningDays } from './certificate-expiry.js';
 import type { MonitorConfig } from './config.js';
-import { applyPendingConsequences, consequencesOf } from './consequences.js';
+import { alertHoldOf, applyPendingConsequences, consequencesOf } from './consequences.js';
 import { isInMaintenance } from './maintenance.js';
 import { type MonitorRecord, monitorIdSchema } from './records.js';
 import { type RunResult, type RunTrigger, runResultOf, unprobedDownRun } from './run-result.js';
 import type { MonitorRunJobData, MonitorScheduler } from './scheduler.js';
+import { observeRun, sendSharedMessages } from './shared-cause/shared-incidents.js';
+import type { SharedStore } from './shared-cause/shared-store.js';
 import { type Decision, decide } from './state-machine.js';
 import type { MonitorStore } from './store.js';
 import { type MonitorVantages, probeFromVantages } from './vantage-run.js';
@@ -38,6 +40,8 @@ export interface MonitorRunnerDeps {
   events: EventEmitter;
   /** Monitors with vantages fan out through these; without them such a monitor's runs are refused. */
   vantages?: MonitorVantages;
+  /** Groups failures with one cause into one shared incident (shared-cause/); without it each site is alone. */
+  shared?: SharedStore;
 }
 
 const maxCasAttempts = 8;
@@ -81,6 +85,10 @@ export async function runMonitor(
     ...(context.signal ? { signal: context.signal } : {}),
   });
   await store.recordRun(monitor.id, result);
+  const sharedDeps = deps.shared ? { ...deps, shared: deps.shared } : undefined;
+  const grouped = sharedDeps
+    ? await observeRun(sharedDeps, monitor, result, isMaintenance)
+    : { isHeld: false };
 
   let decision: Decision | undefined;
   let isPendingLeft = false;
@@ -112,9 +120,18 @@ export async function runMonitor(
             : {}),
         },
       },
-      { confirmations: monitor.confirmations, newIncidentId: randomUUID() },
+      {
+        confirmations: monitor.confirmations,
+        newIncidentId: randomUUID(),
+        ...(grouped.outcome ? { shared: grouped.outcome } : {}),
+      },
     );
     if (!candidate.isApplied) break;
+    const holdUntilMs = alertHoldOf(current, candidate, {
+      isHeld: grouped.isHeld,
+      holdMs: deps.config.shared.holdMs,
+      nowMs: Date.now(),
+    });
     const certificate = checkCertificate(
       result.entry.certificateNotAfter,
       result.startedAtMs,
@@ -128,7 +145,7 @@ export async function runMonitor(
       monitor.id,
       current.version,
       candidate.status,
-      consequencesOf(monitor, result, candidate, deps.config, certificate.warning),
+      consequencesOf(monitor, result, candidate, deps.config, certificate.warning, holdUntilMs),
     );
     if (written === 'deleted') return { outcome: 'deleted' };
     if (written === 'written' || written === 'writtenWithPending') {
@@ -143,6 +160,7 @@ export async function runMonitor(
   }
   // This run's consequences, and any an earlier run wrote but did not get to apply (its worker died), in order.
   if (isPendingLeft) await applyPendingConsequences(deps, monitor.id);
+  if (sharedDeps) await sendSharedMessages(sharedDeps);
   const event: RunEvent = { monitorId: monitor.id, result, decision };
   deps.events.emit('run', event);
   return { outcome: 'applied', event };

@@ -22,6 +22,8 @@ import {
   monitorQueueName,
   scheduledAtOf,
 } from './scheduler.js';
+import { isExplainedByShared } from './shared-cause/shared-incidents.js';
+import { SharedStore } from './shared-cause/shared-store.js';
 import { MonitorStore } from './store.js';
 import type { MonitorVantages } from './vantage-run.js';
 
@@ -68,6 +70,7 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
     historyMaxAgeSeconds: config.history.maxAgeSeconds,
     historyMaxEntries: config.history.maxEntries,
   });
+  const shared = new SharedStore(redis, monitorKeyPrefix(deps.redis.keys, deps.baseQueueName));
   // The queues get a client of their own: BullMQ defines its ~60 scripts on the client it is given, and ioredis
   // copies every defined script into each MULTI, which made the store's per-run MULTI the worker's top cost.
   const queueRedis = deps.redis.client('blocking');
@@ -127,6 +130,7 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
           logger,
           events,
           vantages,
+          shared,
         },
         job.data,
         { ...(scheduledAtMs !== undefined ? { scheduledAtMs } : {}), ...(signal ? { signal } : {}) },
@@ -158,6 +162,8 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
     channels,
     logger,
     events,
+    isExplainedByShared: (monitorId, incidentId) =>
+      isExplainedByShared({ shared, store }, monitorId, incidentId),
     ...(metrics ? { attempts: metrics.alertsTotal } : {}),
   });
   const alertWorker = alerts.worker;
