@@ -16,7 +16,7 @@ import { isInMaintenance } from './maintenance.js';
 import { type MonitorRecord, monitorIdSchema } from './records.js';
 import { type RunResult, type RunTrigger, runResultOf, unprobedDownRun } from './run-result.js';
 import type { MonitorRunJobData, MonitorScheduler } from './scheduler.js';
-import { observeRun, sendSharedMessages } from './shared-cause/shared-incidents.js';
+import { foldIfJoined, observeRun, sendSharedMessages } from './shared-cause/shared-incidents.js';
 import type { SharedStore } from './shared-cause/shared-store.js';
 import { type Decision, decide } from './state-machine.js';
 import type { MonitorStore } from './store.js';
@@ -160,7 +160,11 @@ export async function runMonitor(
   }
   // This run's consequences, and any an earlier run wrote but did not get to apply (its worker died), in order.
   if (isPendingLeft) await applyPendingConsequences(deps, monitor.id);
-  if (sharedDeps) await sendSharedMessages(sharedDeps);
+  if (sharedDeps) {
+    if (decision?.incident?.kind === 'open')
+      await foldIfJoined(sharedDeps, monitor.id, decision.incident.incidentId);
+    await sendSharedMessages(sharedDeps);
+  }
   const event: RunEvent = { monitorId: monitor.id, result, decision };
   deps.events.emit('run', event);
   return { outcome: 'applied', event };

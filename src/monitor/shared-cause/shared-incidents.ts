@@ -113,6 +113,15 @@ async function foldMembers(
   }
 }
 
+/**
+ * After a run that opened the monitor's own incident: a shared incident that opened meanwhile may have made the
+ * monitor a member without seeing that incident yet (it read the state before this run wrote it). Fold it now.
+ */
+export async function foldIfJoined(deps: SharedIncidentsDeps, monitorId: string, incidentId: string) {
+  const membership = await deps.shared.membershipOf(monitorId);
+  if (membership) await deps.store.foldIncident(incidentId, membership.incidentId, Date.now());
+}
+
 /** Each destination of these monitors (channels, their webhooks, the global webhooks), named once. */
 export function targetsOf(monitors: MonitorRecord[], config: MonitorConfig): Map<string, TargetRef> {
   const targets = new Map<string, TargetRef>();
