@@ -148,9 +148,6 @@ export function decide(current: MonitorStatus, run: RunInput, options: DecideOpt
   const isConfirmed = failures >= options.confirmations;
   if (explainedBy) return decideExplained(current, status, run, explainedBy, isConfirmed);
   if (!isConfirmed) {
-    // Until its own failure is confirmed, the monitor is still one the shared incident spoke for.
-    const previousShared = current.sharedIncidentId ?? (wasShared ? options.shared?.incidentId : undefined);
-    if (previousShared) status.sharedIncidentId = previousShared;
     return {
       status,
       isApplied: true,
