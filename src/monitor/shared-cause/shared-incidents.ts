@@ -17,7 +17,7 @@ import type { RunResult } from '../run-result.js';
 import type { SharedRunOutcome } from '../state-machine.js';
 import type { Incident, MonitorStore } from '../store.js';
 import { describeSharedCause } from './candidates.js';
-import { groupRun } from './grouping.js';
+import { groupRun, thresholdOf } from './grouping.js';
 import type { SharedStore, TargetRef } from './shared-store.js';
 
 export interface SharedIncidentsDeps {
@@ -73,19 +73,26 @@ export async function observeRun(
         explained.candidate.key,
         nowMs,
       );
-      if (!joined) continue; // Resolved meanwhile: read the window again.
+      if (joined === 'taken') continue; // Resolved meanwhile: read the window again.
       await notifyTargetsOf(deps, explained.incidentId, [monitor]);
       return { outcome: { kind: 'explained', incidentId: explained.incidentId }, isHeld: false };
     }
     const id = randomUUID();
-    const joined = await deps.shared.open(monitor.id, {
-      id,
-      openedAtMs: nowMs,
-      candidate: explained.candidate,
-      name: describeSharedCause(explained.candidate),
-      summary: result.summary,
-    });
-    if (!joined) continue; // Another run opened one for the cause: join it on the next reading.
+    const joined = await deps.shared.open(
+      monitor.id,
+      {
+        id,
+        openedAtMs: nowMs,
+        candidate: explained.candidate,
+        name: describeSharedCause(explained.candidate),
+        summary: result.summary,
+      },
+      thresholdOf(explained.candidate.kind, state.monitorCount, settings),
+    );
+    if (joined === 'taken') continue; // Another run opened one for the cause: join it on the next reading.
+    // Most of the failures are explained by other shared incidents already: this one is alone.
+    if (joined === 'tooFew')
+      return { ...leftOutcome, isHeld: candidates.some((candidate) => candidate.isProberSide) };
     await foldMembers(
       deps,
       id,

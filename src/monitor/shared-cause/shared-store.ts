@@ -30,41 +30,34 @@ return out
 
 // Joins an open shared incident, or opens one (refused when another run opened one for the cause meanwhile:
 // answers -1). Opening makes every monitor that failed with the cause in the window a member, unless it is in
-// another shared incident. Answers the monitors that joined. KEYS: membership, open, openIds, members, affected,
-// incident, incidents, obs. ARGV: monitorId, incidentId, key, nowMs, mode, then (open) the incident's fields.
+// another shared incident, and is refused (-2) when fewer than the threshold are left. Answers the monitors that
+// joined. KEYS: membership, open, openIds, members, affected, incident, incidents, obs. ARGV: monitorId,
+// incidentId, key, nowMs, mode, threshold, then (open) the incident's fields.
 const joinScript = `
 local id, incident, key, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
 local open = redis.call('HGET', KEYS[2], key)
 if mode == 'join' then
   if open ~= incident then return -1 end
-else
-  if open then return -1 end
+elseif open then return -1 end
+local joining = { id }
+if mode == 'open' then
+  for _, monitor in ipairs(redis.call('ZRANGE', KEYS[8], 0, -1)) do
+    if monitor ~= id and not redis.call('HGET', KEYS[1], monitor) then joining[#joining + 1] = monitor end
+  end
+  -- Monitors another shared incident explains already do not make this one.
+  if #joining < tonumber(ARGV[6]) then return -2 end
   redis.call('HSET', KEYS[2], key, incident)
   redis.call('SADD', KEYS[3], incident)
-  redis.call('HSET', KEYS[6], unpack(ARGV, 6))
+  redis.call('HSET', KEYS[6], unpack(ARGV, 7))
   redis.call('ZADD', KEYS[7], ARGV[4], incident)
 end
 local membership = cjson.encode({ incidentId = incident, key = key })
-local candidates = { id }
-if mode == 'open' then candidates = redis.call('ZRANGE', KEYS[8], 0, -1) end
-local joined = {}
-local isSelfSeen = false
-for _, monitor in ipairs(candidates) do
-  if monitor == id then isSelfSeen = true end
-  if monitor == id or not redis.call('HGET', KEYS[1], monitor) then
-    redis.call('HSET', KEYS[1], monitor, membership)
-    redis.call('SADD', KEYS[4], monitor)
-    redis.call('SADD', KEYS[5], monitor)
-    joined[#joined + 1] = monitor
-  end
+for _, monitor in ipairs(joining) do
+  redis.call('HSET', KEYS[1], monitor, membership)
+  redis.call('SADD', KEYS[4], monitor)
+  redis.call('SADD', KEYS[5], monitor)
 end
-if not isSelfSeen then
-  redis.call('HSET', KEYS[1], id, membership)
-  redis.call('SADD', KEYS[4], id)
-  redis.call('SADD', KEYS[5], id)
-  joined[#joined + 1] = id
-end
-return joined
+return joining
 `;
 
 // Leaves a shared incident. The last member out (monitors deleted meanwhile do not count) resolves it and writes
@@ -223,8 +216,15 @@ export class SharedStore {
     };
   }
 
-  /** Opens the shared incident for a cause; undefined when one was opened for it meanwhile. */
-  async open(monitorId: string, fields: SharedIncidentFields): Promise<string[] | undefined> {
+  /**
+   * Opens the shared incident for a cause with the monitors that failed with it and no other shared incident
+   * explains: 'taken' when one was opened for the cause meanwhile, 'tooFew' when fewer than `threshold` are left.
+   */
+  async open(
+    monitorId: string,
+    fields: SharedIncidentFields,
+    threshold: number,
+  ): Promise<string[] | 'taken' | 'tooFew'> {
     const { candidate } = fields;
     const record: Record<string, string> = {
       id: fields.id,
@@ -241,12 +241,18 @@ export class SharedStore {
       ...(candidate.resolvers ? { resolvers: candidate.resolvers.join(',') } : {}),
       ...(candidate.range ? { range: candidate.range } : {}),
     };
-    return this.join(monitorId, fields.id, candidate.key, fields.openedAtMs, 'open', record);
+    return this.join(monitorId, fields.id, candidate.key, fields.openedAtMs, 'open', threshold, record);
   }
 
-  /** Joins the open shared incident for a cause; undefined when it was resolved meanwhile. */
-  joinOpen(monitorId: string, incidentId: string, key: string, nowMs: number): Promise<string[] | undefined> {
-    return this.join(monitorId, incidentId, key, nowMs, 'join', {});
+  /** Joins the open shared incident for a cause; 'taken' when it was resolved meanwhile. */
+  async joinOpen(
+    monitorId: string,
+    incidentId: string,
+    key: string,
+    nowMs: number,
+  ): Promise<string[] | 'taken'> {
+    const joined = await this.join(monitorId, incidentId, key, nowMs, 'join', 1, {});
+    return joined === 'tooFew' ? 'taken' : joined;
   }
 
   private async join(
@@ -255,8 +261,9 @@ export class SharedStore {
     key: string,
     nowMs: number,
     mode: 'open' | 'join',
+    threshold: number,
     record: Record<string, string>,
-  ): Promise<string[] | undefined> {
+  ): Promise<string[] | 'taken' | 'tooFew'> {
     const keys = this.keysOf(incidentId);
     const answer = await this.script('reachSharedJoin')(
       8,
@@ -273,9 +280,11 @@ export class SharedStore {
       key,
       nowMs,
       mode,
+      threshold,
       ...Object.entries(record).flat(),
     );
-    return Array.isArray(answer) ? answer.map(String) : undefined;
+    if (Array.isArray(answer)) return answer.map(String);
+    return answer === -2 ? 'tooFew' : 'taken';
   }
 
   /** Leaves a shared incident; true when this was the last member and the incident is now resolved. */
