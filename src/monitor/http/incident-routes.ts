@@ -25,29 +25,32 @@ export const incidentQuerySchema = z.strictObject({
 const monitorsListed = 500;
 const dayMs = 86_400_000;
 
-export interface IncidentView {
-  id: string;
-  kind: 'monitor' | 'shared';
-  name: string;
-  cause: string;
-  code: string;
-  summary: string;
-  openedAt: string;
-  resolvedAt: string | null;
-  /** A monitor's own incident: its monitor. */
-  monitorId?: string;
-  /** A monitor's own incident folded into the shared incident that explained it. */
-  mergedInto?: string;
-  /** A shared incident: the cause's kind, where it was seen, and the monitors it covers. */
-  sharedKind?: string;
-  vantage?: string;
-  resolvers?: string[];
-  range?: string;
-  monitorCount?: number;
-  monitorsStillFailing?: number;
-  monitors?: Array<{ id: string; name: string }>;
-  updates: Array<{ at: string; cause: string; code: string; summary: string }>;
-}
+export const incidentViewSchema = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['monitor', 'shared']),
+    name: z.string().describe("The monitor's name, or the shared cause in words."),
+    cause: z.string(),
+    code: z.string(),
+    summary: z.string(),
+    openedAt: z.string(),
+    resolvedAt: z.string().nullable(),
+    monitorId: z.string().optional().describe("A monitor's own incident: its monitor."),
+    mergedInto: z
+      .string()
+      .optional()
+      .describe("A monitor's own incident folded into the shared incident that explained it."),
+    sharedKind: z.enum(['local', 'resolver', 'range', 'code']).optional(),
+    vantage: z.string().optional().describe('Where the shared cause was seen; @service: this service.'),
+    resolvers: z.array(z.string()).optional(),
+    range: z.string().optional(),
+    monitorCount: z.number().int().optional().describe('Monitors that were part of the shared incident.'),
+    monitorsStillFailing: z.number().int().optional(),
+    monitors: z.array(z.object({ id: z.string(), name: z.string() })).optional(),
+    updates: z.array(z.object({ at: z.string(), cause: z.string(), code: z.string(), summary: z.string() })),
+  })
+  .meta({ id: 'Incident' });
+export type IncidentView = z.infer<typeof incidentViewSchema>;
 
 export function createIncidentRouter(store: MonitorStore): Router {
   const router = Router();
@@ -105,7 +108,7 @@ async function viewOf(store: MonitorStore, incident: Incident): Promise<Incident
   return {
     ...common,
     kind: 'shared',
-    sharedKind: shared.kind,
+    sharedKind: shared.kind as NonNullable<IncidentView['sharedKind']>,
     vantage: shared.vantage,
     ...(shared.resolvers ? { resolvers: shared.resolvers } : {}),
     ...(shared.range ? { range: shared.range } : {}),

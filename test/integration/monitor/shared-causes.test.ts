@@ -110,7 +110,7 @@ describe('one resolver failing for every name', () => {
     expect(shared[0]?.shared?.monitorIds).toHaveLength(monitors.length);
     expect(suite.slack.requests).toHaveLength(1);
     expect(suite.slack.requests[0]?.text).toContain('Resolver');
-  });
+  }, 180_000);
 });
 
 describe('one address range refusing every connect', () => {
@@ -147,7 +147,7 @@ describe('one address range refusing every connect', () => {
     expect(texts).toHaveLength(2);
     expect(texts.filter((text) => text.includes('127.0.7.0/24'))).toHaveLength(1);
     expect(texts.filter((text) => text.includes('Elsewhere is DOWN'))).toHaveLength(1);
-  });
+  }, 180_000);
 });
 
 describe('a burst run by two worker processes', () => {
@@ -198,5 +198,5 @@ describe('a burst run by two worker processes', () => {
     expect(shared[0]?.shared?.monitorIds).toHaveLength(monitors.length);
     expect(suite.slack.requests).toHaveLength(1);
     expect(suite.slack.requests[0]?.text).toContain('local_network');
-  });
+  }, 180_000);
 });

@@ -131,7 +131,8 @@ describe('a burst of failures with one local cause', () => {
     const incidents = await incidentsOf(harness);
     const shared = incidents.filter((incident) => incident.shared);
     expect(shared).toHaveLength(1);
-    const incident = shared[0]!;
+    const incident = shared[0];
+    if (!incident) throw new Error('no shared incident');
     expect(incident).toMatchObject({
       cause: 'local_network',
       shared: { kind: 'local', vantage: '@service' },
@@ -160,7 +161,7 @@ describe('a burst of failures with one local cause', () => {
     const statuses = await harness.api.store.statusesOf(burst.map((monitor) => monitor.id));
     expect(statuses.every((status) => status?.state === 'down')).toBe(true);
     expect(incident.shared?.currentMonitorIds).toHaveLength(burstSize);
-  });
+  }, 180_000);
 
   it('shows the shared incident on GET /incidents and the status page', async () => {
     const listed = await sendJson('GET', `${harness.url}/incidents?state=open`);
@@ -171,7 +172,7 @@ describe('a burst of failures with one local cause', () => {
     const page = await fetch(`${harness.url}/status`);
     const html = await page.text();
     expect(html).toContain('monitors affected');
-  });
+  }, 180_000);
 
   it('resolves the shared incident once with one resolve per channel when the network returns', async () => {
     const before = { slack: slack.requests.length, pagerduty: pagerduty.requests.length };
@@ -195,5 +196,5 @@ describe('a burst of failures with one local cause', () => {
     expect(statuses.every((status) => status?.state === 'up')).toBe(true);
     // The site with its own trouble is still down, alone.
     expect((await harness.api.store.getStatus(own.id)).state).toBe('down');
-  });
+  }, 180_000);
 });
