@@ -169,6 +169,12 @@ describe('a burst of failures with one local cause', () => {
     const shared = listed.body.incidents.filter((incident: { kind: string }) => incident.kind === 'shared');
     expect(shared).toHaveLength(1);
     expect(shared[0]).toMatchObject({ cause: 'local_network', monitorCount: burstSize });
+    const bad = await sendJson('GET', `${harness.url}/incidents?state=sideways`);
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('content-type')).toContain('application/problem+json');
+    expect((await sendJson('GET', `${harness.url}/incidents/not-an-id`)).status).toBe(404);
+    const one = await sendJson('GET', `${harness.url}/incidents/${shared[0].id}`);
+    expect(one.body).toMatchObject({ kind: 'shared', sharedKind: 'local', vantage: '@service' });
     const page = await fetch(`${harness.url}/status`);
     const html = await page.text();
     expect(html).toContain('monitors affected');
