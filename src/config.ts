@@ -1,4 +1,5 @@
 // The service's configuration: one zod schema for the environment, parsed once at start.
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { type RedisTarget, redisEnvironmentNames, redisEnvironmentSchema } from './redis/target.js';
 import type { ProbeDefaults } from './requests/probe-options.js';
@@ -27,6 +28,32 @@ const labelText = z
   .string()
   .regex(/^[a-z][a-z0-9_.-]{0,39}=[A-Za-z0-9_.:-]{1,64}$/, 'expected key=value (letters, digits, _ . : -)');
 
+/**
+ * Comma-separated PEM files, each read once at start: a file that cannot be read or holds no certificate
+ * stops the start with the variable's name, not every probe of a site behind the private CA.
+ */
+const caFilesText = listText.transform((files, context) => {
+  const pems: string[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      context.addIssue({
+        code: 'custom',
+        message: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+      });
+      continue;
+    }
+    if (!text.includes('-----BEGIN CERTIFICATE-----')) {
+      context.addIssue({ code: 'custom', message: `${file} holds no PEM certificate` });
+      continue;
+    }
+    pems.push(text);
+  }
+  return pems;
+});
+
 export const environmentSchema = z.object({
   PORT: integerText(0, 65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -53,6 +80,8 @@ export const environmentSchema = z.object({
   PROBE_TIMEOUT_MS: integerText(100, 120_000).default(10_000),
   PROBE_MAX_REDIRECTS: integerText(0, 20).default(5),
   PROBE_MAX_BODY_BYTES: integerText(0, 16 * 1024 * 1024).default(262_144),
+  /** Extra trusted CA certificates for every probe (API probes and monitors): PEM files, comma-separated. */
+  PROBE_CA_FILE: caFilesText.optional(),
   RESULT_TTL_SECONDS: integerText(60, 30 * 24 * 3600).default(86_400),
   /** Finished probes kept at most, whichever of this and RESULT_TTL_SECONDS is reached first. */
   RESULT_MAX_COUNT: integerText(10, 10_000_000).default(50_000),
@@ -201,6 +230,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Ser
       timeoutMs: env.PROBE_TIMEOUT_MS,
       maxRedirects: env.PROBE_MAX_REDIRECTS,
       maxBodyBytes: env.PROBE_MAX_BODY_BYTES,
+      ...(env.PROBE_CA_FILE && env.PROBE_CA_FILE.length > 0 ? { ca: env.PROBE_CA_FILE } : {}),
     },
     resultTtlSeconds: env.RESULT_TTL_SECONDS,
     resultMaxCount: env.RESULT_MAX_COUNT,

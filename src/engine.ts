@@ -2,11 +2,20 @@
 import { setMaxListeners } from 'node:events';
 import net from 'node:net';
 import { classify } from './diagnosis/classify.js';
+import { checkContent, expectationProblems, needsBody } from './diagnosis/expectations.js';
 import { warningsOf } from './diagnosis/warnings.js';
 import { formatResolver, systemResolvers } from './probes/dns.js';
+import { capturedBodyOf } from './probes/http.js';
 import { probeTarget, TargetRefusedError } from './probes/target.js';
 import { parseResolverText } from './resolver-text.js';
-import type { ControlResult, Report, ResolverSpec, TargetObservation, Thresholds } from './types.js';
+import type {
+  ContentExpectations,
+  ControlResult,
+  Report,
+  ResolverSpec,
+  TargetObservation,
+  Thresholds,
+} from './types.js';
 import { defaultThresholds } from './types.js';
 
 export { TargetRefusedError };
@@ -30,6 +39,11 @@ export interface ProbeOptions {
   maxRedirects?: number;
   maxBodyBytes?: number;
   dnsInjectionWindowMs?: number;
+  /**
+   * Content checks on the final answer (a monitor's `expect`): failing one is a verdict of its own. The body is
+   * kept (up to maxBodyBytes) only when a check reads it.
+   */
+  expect?: ContentExpectations;
   /** Returns a reason to refuse an address; checked on every address connected to, redirect hops too. */
   isAddressAllowed?: (address: string) => string | undefined;
   signal?: AbortSignal;
@@ -99,6 +113,13 @@ export function validateOptions(options: ProbeOptions): {
     throw new InputError('controls', `at most ${limits.controls.max} controls`);
   }
   const controls = controlTexts.map((text) => parseTargetUrl(text, 'control'));
+  const [expectProblem] = options.expect ? expectationProblems(options.expect) : [];
+  if (expectProblem) {
+    throw new InputError(
+      `expect.${expectProblem.field}`,
+      `expect.${expectProblem.field}: ${expectProblem.message}`,
+    );
+  }
   if ((options.resolvers?.length ?? 0) > limits.resolvers.max) {
     throw new InputError('resolvers', `at most ${limits.resolvers.max} resolvers`);
   }
@@ -148,17 +169,22 @@ export async function probe(options: ProbeOptions): Promise<Report> {
   let observations: TargetObservation[];
   try {
     observations = await Promise.all([
-      probeTarget({ ...common, url }),
+      probeTarget({
+        ...common,
+        url,
+        ...(options.expect && needsBody(options.expect) ? { isBodyKept: true } : {}),
+      }),
       ...(options.controlResults ? [] : controls).map((control) => probeControl(control, common)),
     ]);
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onCallerAbort);
   }
-  const [target, ...controlTargets] = observations;
+  const [target, ...controlTargets] = observations as [TargetObservation, ...TargetObservation[]];
+  if (options.expect) judgeContent(target, options.expect);
   const controlResults: ControlResult[] =
     options.controlResults ?? controlTargets.map((observation) => controlResultOf(observation, thresholds));
-  const verdict = classify({ target: target as TargetObservation, controls: controlResults, thresholds });
+  const verdict = classify({ target, controls: controlResults, thresholds });
   return {
     schemaVersion: 1,
     url: url.href,
@@ -166,11 +192,24 @@ export async function probe(options: ProbeOptions): Promise<Report> {
     durationMs: Math.round(performance.now() - probeStartedMs),
     timeoutMs,
     resolvers: resolvers.map(formatResolver),
-    target: target as TargetObservation,
+    target,
     controls: controlResults,
     verdict,
-    warnings: warningsOf(target as TargetObservation),
+    warnings: warningsOf(target),
   };
+}
+
+/** The content checks, on the final answer when one came (a failed exchange is the network rules' to name). */
+function judgeContent(target: TargetObservation, expect: ContentExpectations): void {
+  const final = target.http?.hops.at(-1)?.exchange;
+  if (final?.outcome !== 'response' || final.status === undefined) return;
+  target.content = checkContent(expect, {
+    url: final.url,
+    status: final.status,
+    responseMs: final.startedAtMs + final.timings.totalMs,
+    body: capturedBodyOf(final),
+    isBodyTruncated: final.isBodyTruncated,
+  });
 }
 
 /** A control's observation judged on its own: reachable when it ended with an HTTP response. */

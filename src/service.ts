@@ -28,6 +28,7 @@ import {
   type MonitorWorkers,
   monitorOpenApi,
   startMonitorWorkers,
+  syncConfiguredChannels,
 } from './monitor/index.js';
 import { createPageRouters, type ProbeLookup } from './pages/routes.js';
 import {
@@ -345,6 +346,21 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
     registry,
   });
   parts.closers.push(['monitor API', () => monitors.close()]);
+  const configuredChannels = context.monitorConfig.alerts.configuredChannels;
+  if (configuredChannels.length > 0) {
+    const { stale } = await syncConfiguredChannels(
+      monitors.channels,
+      configuredChannels,
+      monitors.channelPolicy,
+    );
+    logger.info({ channels: configuredChannels.length }, 'channels from CHANNELS_FILE written');
+    if (stale.length > 0) {
+      logger.warn(
+        { stale },
+        'channels an earlier CHANNELS_FILE named are no longer in it: delete them through the API',
+      );
+    }
+  }
   const batches = createBatchApi({
     redis: commands,
     bull: redis.bullOn(commands),
@@ -598,11 +614,15 @@ async function runUntilSignalled(config: ServiceConfig, roles: ServiceRoles): Pr
     }
     service = await startService({ config, roles });
   } catch (error) {
+    // A setting at fault is bad usage, like a bad argument (exit 2); the rest failed to start (exit 1).
+    if (error instanceof ConfigError) {
+      process.stderr.write(`reach: ${error.message}\n`);
+      process.exit(2);
+    }
     if (
       error instanceof StartupError ||
       error instanceof RedisMissingError ||
-      error instanceof DataDirInUseError ||
-      error instanceof ConfigError
+      error instanceof DataDirInUseError
     ) {
       process.stderr.write(`reach: ${error.message}\n`);
       process.exit(1);

@@ -314,8 +314,51 @@ export interface TargetObservation {
   differential: DifferentialObservation | null;
   /** The comparison run when the final answer is a 2xx over plain http (absent otherwise). */
   pageCheck?: PageCheckObservation;
+  /** The content checks asked for (a monitor's `expect`), judged on the final answer (absent otherwise). */
+  content?: ContentObservation;
   /** Why a phase did not run (deadline, policy), when it did not. */
   notes: string[];
+}
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * What the final answer must be, beyond "it answered": a monitor's content checks. Every field is optional; a
+ * probe without them reads no more of the body than it always does.
+ */
+export interface ContentExpectations {
+  /** Accepted final statuses: codes (200) and inclusive ranges ("200-299"). */
+  statuses?: Array<number | string>;
+  /** Texts the body must contain (case-sensitive), each. */
+  bodyContains?: string[];
+  /** Texts the body must not contain (case-sensitive), any. */
+  bodyNotContains?: string[];
+  /** Values the JSON body must hold at a path ($.a.b[0]["c d"]: the subset in diagnosis/json-path.ts). */
+  json?: Array<{ path: string; equals: JsonValue }>;
+  /** The final answer's body must be complete within this many ms of the probe's start (DNS included). */
+  maxResponseMs?: number;
+}
+
+export type ContentCheckKind = 'status' | 'body_contains' | 'body_not_contains' | 'json' | 'response_time';
+
+/** One content check and how the final answer met it: both sides in words, truncated. */
+export interface ContentCheck {
+  kind: ContentCheckKind;
+  isMet: boolean;
+  expected: string;
+  actual: string;
+}
+
+export interface ContentObservation {
+  url: string;
+  status: number;
+  /** From the probe's start to the end of the final answer's body. */
+  responseMs: number;
+  /** Body bytes the checks read (at most the probe's maxBodyBytes). */
+  bodyBytesRead: number;
+  /** The body was longer than what was read: texts and JSON were judged on its first bytes. */
+  isBodyTruncated: boolean;
+  checks: ContentCheck[];
 }
 
 /** The closed list of verdict causes (docs/causes.md). */

@@ -2,6 +2,7 @@
 import type { Observations, Verdict } from '../types.js';
 import { isNoRouteErrno } from './facts.js';
 import { tcpFailure, tlsCertificate, tlsDifferential } from './rules-connection.js';
+import { contentExpectation } from './rules-content.js';
 import { dnsFailure, dnsNxdomainDisagreement, dnsTampered } from './rules-dns.js';
 import {
   domainMigration,
@@ -38,6 +39,7 @@ export const rules: Rule[] = [
   legalBlock,
   clientRefused,
   httpStatus,
+  contentExpectation,
   slowFirstByte,
   reachable,
 ];

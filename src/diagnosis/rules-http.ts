@@ -2,6 +2,7 @@
 import type { HttpDifferentialObservation, HttpExchange, Observations, RedirectHop } from '../types.js';
 import { describeConnect, describeExchange } from './describe.js';
 import { connectMsOf, finalExchange, firstExchange } from './facts.js';
+import { isStatusAccepted } from './rules-content.js';
 import type { Finding, Rule } from './verdict.js';
 import { allControlsFailed, verdict } from './verdict.js';
 
@@ -340,6 +341,7 @@ export const httpStatus: Rule = {
   apply: (obs) => {
     const final = finalExchange(obs.target);
     if (final?.outcome !== 'response' || final.status === undefined) return undefined;
+    if (isStatusAccepted(obs)) return undefined;
     const evidence = [describeExchange(final)];
     const status = final.status;
     if (status === 503) {
@@ -402,6 +404,18 @@ export const reachable: Rule = {
     const final = finalExchange(obs.target);
     if (final?.outcome !== 'response' || final.status === undefined) return undefined;
     const evidence = obs.target.http?.hops.map((hop) => describeExchange(hop.exchange)) ?? [];
+    if (final.status >= 400 && isStatusAccepted(obs)) {
+      return verdict({
+        cause: 'ok',
+        code: 'http.ok',
+        confidence: 0.9,
+        summary: `The site is reachable and answers ${final.status}, a status its monitor accepts.`,
+        evidence: [
+          ...evidence,
+          ...(obs.target.content?.checks.map((c) => `content: met: ${c.expected}`) ?? []),
+        ],
+      });
+    }
     if (final.status >= 400) {
       return verdict({
         cause: 'ok',

@@ -5,6 +5,7 @@ import { findBlockPage } from './block-pages.js';
 import { describeExchange } from './describe.js';
 import { finalExchange } from './facts.js';
 import { headerName, readPageEvidence } from './page-evidence.js';
+import { isStatusAccepted } from './rules-content.js';
 import type { Rule } from './verdict.js';
 import { verdict } from './verdict.js';
 
@@ -126,6 +127,7 @@ export const clientRefused: Rule = {
   apply: (obs) => {
     const final = finalExchange(obs.target);
     if (final?.outcome !== 'response' || final.status === undefined) return undefined;
+    if (isStatusAccepted(obs)) return undefined;
     const evidence = [describeExchange(final)];
     const isChallenge =
       final.headers.cfMitigated?.toLowerCase() === 'challenge' ||

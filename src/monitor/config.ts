@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { booleanText, integerText, listText, parseEnvironment } from '../config.js';
 import { httpUrlSchema } from '../requests/schemas.js';
+import { type ConfiguredChannel, loadChannelFile } from './alerting/channel-file.js';
 import type { SharedSettings } from './shared-cause/grouping.js';
 
 /** A CSP frame-ancestors source: 'self' or an http(s) origin (a leading *. in the host is allowed). */
@@ -51,6 +52,8 @@ export const monitorEnvironmentSchema = z
      * inside the network); otherwise they are held to the same address policy as webhooks and targets.
      */
     ALERT_ALLOW_PRIVATE_DESTINATIONS: booleanText.default(false),
+    /** A JSON file of notification channels, upserted at start (see alerting/channel-file.ts). */
+    CHANNELS_FILE: z.string().min(1).optional(),
     STATUS_PAGE_TITLE: z.string().min(1).max(100).default('Service status'),
     /** Seconds between the status page's own refreshes in the browser. */
     STATUS_REFRESH_SECONDS: integerText(5, 3600).default(60),
@@ -82,6 +85,8 @@ export interface MonitorConfig {
     concurrency: number;
     perDestinationConcurrency: number;
     isPrivateDestinationAllowed: boolean;
+    /** Channels from CHANNELS_FILE, secrets resolved: written to the store when the API starts. */
+    configuredChannels: ConfiguredChannel[];
   };
   status: { title: string; refreshSeconds: number; cacheSeconds: number; frameAncestors: string[] };
   publicBaseUrl: string | undefined;
@@ -107,6 +112,7 @@ export const monitorVariableNames = [
   'ALERT_CONCURRENCY',
   'ALERT_PER_DESTINATION_CONCURRENCY',
   'ALERT_ALLOW_PRIVATE_DESTINATIONS',
+  'CHANNELS_FILE',
   'STATUS_PAGE_TITLE',
   'STATUS_REFRESH_SECONDS',
   'STATUS_CACHE_SECONDS',
@@ -141,6 +147,8 @@ export function loadMonitorConfig(environment: Record<string, string | undefined
       concurrency: env.ALERT_CONCURRENCY,
       perDestinationConcurrency: env.ALERT_PER_DESTINATION_CONCURRENCY,
       isPrivateDestinationAllowed: env.ALERT_ALLOW_PRIVATE_DESTINATIONS,
+      // The file's ${NAME} references read the same environment as every other setting.
+      configuredChannels: env.CHANNELS_FILE ? loadChannelFile(env.CHANNELS_FILE, environment) : [],
     },
     status: {
       title: env.STATUS_PAGE_TITLE,

@@ -14,6 +14,7 @@ import { type MonitorQueue, MonitorScheduler, monitorQueueName } from './schedul
 import { MonitorStore } from './store.js';
 import { monitorKeyPrefix } from './workers.js';
 
+export { syncConfiguredChannels } from './alerting/channel-file.js';
 export { loadMonitorConfig, type MonitorConfig } from './config.js';
 export { channelOpenApi } from './http/channel-openapi.js';
 export { createChannelRouter } from './http/channel-routes.js';
@@ -70,6 +71,7 @@ export function createMonitorApi(options: {
     senders,
     channelPolicy,
     publicBaseUrl: config.publicBaseUrl,
+    configuredChannelIds: new Set(config.alerts.configuredChannels.map((channel) => channel.id)),
     scheduler,
     policy: options.policy,
     config,

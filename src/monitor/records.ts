@@ -1,5 +1,6 @@
 // A monitor as the store keeps it: its record, its states, its id and the entries of its run history.
 import { z } from 'zod';
+import type { ContentExpectations } from '../types.js';
 import type { RecurringWindow } from './maintenance.js';
 
 export const monitorStateValues = ['pending', 'up', 'degraded', 'down', 'maintenance'] as const;
@@ -16,6 +17,8 @@ export interface MonitorRecord {
   controls?: string[];
   confirmations: number;
   slowFirstByteMs?: number;
+  /** Content checks on the final answer: accepted statuses, body texts, JSON values, response time. */
+  expect?: ContentExpectations;
   tags: string[];
   /** The status page's group this monitor is listed under (Statuspage: a group component); none when absent. */
   group?: string;

@@ -192,11 +192,6 @@ async function probeMonitor(
     }
     const report = await probe({
       ...probeOptionsFrom(monitor, deps.probeDefaults),
-      // The operator's threshold is an absolute promise: slower is degraded however far away the site is, so the
-      // engine's "far above the round trip" condition (meant for its default) is switched off.
-      ...(monitor.slowFirstByteMs !== undefined
-        ? { thresholds: { slowFirstByteMs: monitor.slowFirstByteMs, slowFirstByteRatio: 0 } }
-        : {}),
       isAddressAllowed: deps.policy,
       ...(context.signal ? { signal: context.signal } : {}),
     });

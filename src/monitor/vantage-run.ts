@@ -37,6 +37,9 @@ export async function probeFromVantages(
     ...(monitor.resolvers ? { resolvers: monitor.resolvers } : {}),
     ...(monitor.controls ? { controls: monitor.controls } : {}),
     timeoutMs,
+    // Each vantage judges the answer it got by the same checks and threshold as a single worker would.
+    ...(monitor.expect ? { expect: monitor.expect } : {}),
+    ...(monitor.slowFirstByteMs !== undefined ? { slowFirstByteMs: monitor.slowFirstByteMs } : {}),
   };
   const id = randomUUID();
   const compareEvents = await vantages.compareEvents();

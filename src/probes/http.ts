@@ -32,6 +32,11 @@ export interface ExchangeOptions {
   /** Deadline for the whole exchange: connect, headers and body. */
   timeoutMs: number;
   maxBodyBytes: number;
+  /**
+   * Keep the body as read (up to maxBodyBytes) for content checks, readable with capturedBodyOf; only the
+   * target's own hops ask for it, and only when a check reads the body.
+   */
+  isBodyKept?: boolean;
   signal: AbortSignal;
   isAddressAllowed?: (address: string) => string | undefined;
   /** performance.now() at the start of the whole probe, for `startedAtMs`. */
@@ -108,33 +113,37 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
     const body = await readBody(response.body, isTextType(header('content-type')), options.maxBodyBytes, {
       deadline,
       facts,
+      isBodyKept: options.isBodyKept === true,
     });
-    const { bodyBytes, isBodyTruncated, bodyOutcome, bodyError, prefix } = body;
+    const { bodyBytes, isBodyTruncated, bodyOutcome, bodyError, prefix, kept } = body;
     if (isBodyTruncated) response.body.destroy();
     isSettled = !isBodyTruncated && bodyError === undefined;
-    return result(bodyOutcome, {
-      status: response.statusCode,
-      headers: {
-        server: header('server'),
-        location: header('location'),
-        retryAfter: header('retry-after'),
-        contentType: header('content-type'),
-        via: header('via'),
-        link: header('link'),
-        cfMitigated: header('cf-mitigated'),
-      },
-      ...(prefix !== undefined ? { bodyPrefix: prefix } : {}),
-      headerNames: Object.keys(response.headers),
-      bodyBytes,
-      isBodyTruncated,
-      firstByteMs,
-      ...(bodyError
-        ? {
-            errno: facts.socketErrno ?? errnoOf(bodyError),
-            message: messageOf(bodyError),
-          }
-        : {}),
-    });
+    return keepBody(
+      kept,
+      result(bodyOutcome, {
+        status: response.statusCode,
+        headers: {
+          server: header('server'),
+          location: header('location'),
+          retryAfter: header('retry-after'),
+          contentType: header('content-type'),
+          via: header('via'),
+          link: header('link'),
+          cfMitigated: header('cf-mitigated'),
+        },
+        ...(prefix !== undefined ? { bodyPrefix: prefix } : {}),
+        headerNames: Object.keys(response.headers),
+        bodyBytes,
+        isBodyTruncated,
+        firstByteMs,
+        ...(bodyError
+          ? {
+              errno: facts.socketErrno ?? errnoOf(bodyError),
+              message: messageOf(bodyError),
+            }
+          : {}),
+      }),
+    );
   } catch (error) {
     if (facts.connectFailure) {
       return result(facts.connectFailure.outcome, {
@@ -150,6 +159,22 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
     // finished exchange has nothing in flight to receive it, so it gets a shared one.
     await client.destroy(isSettled ? exchangeFinished : null).catch(() => {});
   }
+}
+
+/**
+ * Bodies kept for content checks, by the exchange they belong to: beside the report, never in it (a report is
+ * stored and sent whole), and gone with the exchange.
+ */
+const keptBodies = new WeakMap<HttpExchange, Buffer>();
+
+function keepBody(body: Buffer | undefined, exchange: HttpExchange): HttpExchange {
+  if (body) keptBodies.set(exchange, body);
+  return exchange;
+}
+
+/** The body an exchange kept (`isBodyKept`), up to maxBodyBytes. */
+export function capturedBodyOf(exchange: HttpExchange): Buffer | undefined {
+  return keptBodies.get(exchange);
 }
 
 /**
@@ -245,9 +270,10 @@ async function readBody(
   stream: AsyncIterable<unknown> & { destroy(): void },
   isText: boolean,
   maxBodyBytes: number,
-  context: { deadline: AbortSignal; facts: SocketFacts },
+  context: { deadline: AbortSignal; facts: SocketFacts; isBodyKept: boolean },
 ) {
-  const { deadline, facts } = context;
+  const { deadline, facts, isBodyKept } = context;
+  const keptChunks: Buffer[] = [];
   let bodyBytes = 0;
   let isBodyTruncated = false;
   let bodyOutcome: HttpOutcomeKind = 'response';
@@ -261,6 +287,7 @@ async function readBody(
         prefixChunks.push(part);
         prefixBytes += part.length;
       }
+      if (isBodyKept) keptChunks.push((chunk as Buffer).subarray(0, maxBodyBytes - bodyBytes));
       bodyBytes += (chunk as Buffer).length;
       if (bodyBytes >= maxBodyBytes) {
         isBodyTruncated = true;
@@ -275,7 +302,8 @@ async function readBody(
     else if (facts.socketErrno === 'ECONNRESET' || errnoOf(error) === 'ECONNRESET') bodyOutcome = 'reset';
   }
   const prefix = prefixBytes > 0 ? Buffer.concat(prefixChunks).toString('utf8') : undefined;
-  return { bodyBytes, isBodyTruncated, bodyOutcome, bodyError, prefix };
+  const kept = isBodyKept ? Buffer.concat(keptChunks) : undefined;
+  return { bodyBytes, isBodyTruncated, bodyOutcome, bodyError, prefix, kept };
 }
 
 /** Enough of a page to recognise a block page or a challenge by its fingerprints, small enough for a report. */

@@ -11,6 +11,8 @@ export interface TargetProbeOptions {
   ca?: string[];
   maxRedirects: number;
   maxBodyBytes: number;
+  /** Keep the target's bodies for content checks (see ExchangeOptions.isBodyKept). */
+  isBodyKept?: boolean;
   dnsInjectionWindowMs: number;
   isAddressAllowed?: (address: string) => string | undefined;
   /** performance.now() value by which everything must be done. */

@@ -1,6 +1,6 @@
 // The probe job: the request as queued for a worker, what a worker returns, and how BullMQ keeps and retries it.
 import type { JobsOptions } from 'bullmq';
-import type { MultiVantageReport, Report } from '../types.js';
+import type { ContentExpectations, MultiVantageReport, Report } from '../types.js';
 
 /** The request as validated by the API; defaults are applied by the worker that runs it. */
 export interface ProbeJobData {
@@ -14,6 +14,10 @@ export interface ProbeJobData {
   fanOut?: { id: string; vantage: string; size: number };
   /** One URL of a batch (POST /batches): the batch's id and the URL's place in it, where its result goes. */
   batch?: { id: string; index: number };
+  /** A monitor's content checks, judged by each vantage that probes it. */
+  expect?: ContentExpectations;
+  /** A monitor's absolute slowness threshold (see probeOptionsFrom), for each vantage too. */
+  slowFirstByteMs?: number;
 }
 
 /**

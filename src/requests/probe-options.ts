@@ -1,6 +1,7 @@
 // A probe request plus the operator's defaults, as the engine's options: the one place the worker and the monitor
 // runner turn what they were asked into what the engine runs.
 import { type ProbeOptions, parseResolver } from '../engine.js';
+import type { ContentExpectations } from '../types.js';
 
 /** The operator's settings for every probe (PROBE_* variables), where a request says nothing. */
 export interface ProbeDefaults {
@@ -19,6 +20,10 @@ export interface ProbeOptionsRequest {
   resolvers?: readonly string[] | undefined;
   controls?: readonly string[] | undefined;
   timeoutMs?: number | undefined;
+  /** Content checks on the final answer (a monitor's `expect`). */
+  expect?: ContentExpectations | undefined;
+  /** A first byte at least this late is slow, however far the site is (a monitor's setting). */
+  slowFirstByteMs?: number | undefined;
 }
 
 /**
@@ -37,5 +42,11 @@ export function probeOptionsFrom(request: ProbeOptionsRequest, defaults: ProbeDe
     maxRedirects: defaults.maxRedirects,
     maxBodyBytes: defaults.maxBodyBytes,
     ...(defaults.ca ? { ca: defaults.ca } : {}),
+    ...(request.expect ? { expect: request.expect } : {}),
+    // The operator's threshold is an absolute promise: slower is degraded however far away the site is, so the
+    // engine's "far above the round trip" condition (meant for its default) is switched off.
+    ...(request.slowFirstByteMs !== undefined
+      ? { thresholds: { slowFirstByteMs: request.slowFirstByteMs, slowFirstByteRatio: 0 } }
+      : {}),
   };
 }

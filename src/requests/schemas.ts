@@ -1,5 +1,7 @@
 // The request schemas shared below the API, the monitors and the workers: what a probe request may ask for.
 import { z } from 'zod';
+import { expectationLimits, expectationProblems } from '../diagnosis/expectations.js';
+import { jsonPathLimits } from '../diagnosis/json-path.js';
 import { isResolverText, resolverTextFormat } from '../resolver-text.js';
 
 export const resolverSchema = z
@@ -44,6 +46,79 @@ export const vantageSelectionSchema = z
     'Probe from several vantage points and compare: a list of names, "all", or { labels, count }. Without it, one worker probes as before.',
   );
 
+const checkedText = z.string().min(1).max(expectationLimits.textLength);
+
+/** Content checks on the final answer (a monitor's `expect`); the engine checks the same through one function. */
+export const contentExpectationsSchema = z
+  .strictObject({
+    statuses: z
+      .array(
+        z.union([
+          z.number().int().min(100).max(599),
+          z.string().regex(/^[1-5]\d\d-[1-5]\d\d$/, 'a range is written FROM-TO, such as 200-299'),
+        ]),
+      )
+      .min(1)
+      .max(expectationLimits.statuses)
+      .optional()
+      .describe(
+        'Accepted final statuses: codes (200) and inclusive ranges ("200-299"). Others fail the run.',
+      ),
+    bodyContains: z
+      .array(checkedText)
+      .max(expectationLimits.texts)
+      .optional()
+      .describe(
+        'Texts the body must each contain (case-sensitive; the first PROBE_MAX_BODY_BYTES are read).',
+      ),
+    bodyNotContains: z
+      .array(checkedText)
+      .max(expectationLimits.texts)
+      .optional()
+      .describe('Texts the body must not contain (case-sensitive; the first PROBE_MAX_BODY_BYTES are read).'),
+    json: z
+      .array(
+        z.strictObject({
+          path: z
+            .string()
+            .max(jsonPathLimits.length)
+            .describe('$ then .name, [\'name\'], ["name"] or [index] (negative from the end); nothing else.'),
+          equals: z
+            .json()
+            .refine((value) => JSON.stringify(value).length <= expectationLimits.jsonValueLength, {
+              message: `at most ${expectationLimits.jsonValueLength} characters as JSON`,
+            })
+            .describe('The JSON value expected there (any type; objects compare member by member).'),
+        }),
+      )
+      .max(expectationLimits.json)
+      .optional()
+      .describe('Values the JSON body must hold at these paths.'),
+    maxResponseMs: z
+      .number()
+      .int()
+      .min(expectationLimits.maxResponseMs.min)
+      .max(expectationLimits.maxResponseMs.max)
+      .optional()
+      .describe(
+        "The final answer's body must be complete within this many ms of the run's start (DNS included).",
+      ),
+  })
+  .superRefine((expect, context) => {
+    for (const problem of expectationProblems(expect)) {
+      context.addIssue({
+        code: 'custom',
+        message: problem.message,
+        path: problem.field.split('.').map(segmentOf),
+      });
+    }
+  })
+  .meta({ id: 'ContentExpectations' });
+
+function segmentOf(part: string): string | number {
+  return /^\d+$/.test(part) ? Number(part) : part;
+}
+
 export const probeRequestSchema = z
   .strictObject({ ...probeFields, vantages: vantageSelectionSchema.optional() })
   .meta({ id: 'ProbeRequest' });
@@ -63,6 +138,9 @@ export const probeJobSchema = z.strictObject({
     })
     .optional(),
   batch: z.strictObject({ id: z.uuid(), index: z.number().int().min(0) }).optional(),
+  /** A monitor's content checks and slowness threshold, carried to each vantage that probes it. */
+  expect: contentExpectationsSchema.optional(),
+  slowFirstByteMs: z.number().int().min(100).max(60_000).optional(),
 });
 
 export type ProbeRequest = z.infer<typeof probeRequestSchema>;

@@ -1,4 +1,7 @@
 // The service's environment: defaults, parsing, and errors that name the variable at fault.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
@@ -74,5 +77,26 @@ describe('loadConfig', () => {
 
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ PORT: '', REDIS_URL: '' })).toMatchObject({ port: 8080, redis: undefined });
+  });
+
+  it('reads PROBE_CA_FILE into the probe defaults and names the variable when a file is missing or holds no certificate', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'reach-ca-config-'));
+    try {
+      const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+      writeFileSync(path.join(dir, 'a.pem'), pem);
+      writeFileSync(path.join(dir, 'b.pem'), `${pem}${pem}`);
+      writeFileSync(path.join(dir, 'junk.pem'), 'not a certificate');
+      expect(loadConfig({}).probeDefaults.ca).toBeUndefined();
+      const config = loadConfig({ PROBE_CA_FILE: `${path.join(dir, 'a.pem')}, ${path.join(dir, 'b.pem')}` });
+      expect(config.probeDefaults.ca).toEqual([pem, `${pem}${pem}`]);
+      expect(() => loadConfig({ PROBE_CA_FILE: path.join(dir, 'missing.pem') })).toThrow(
+        /PROBE_CA_FILE: cannot read .*missing\.pem: ENOENT/,
+      );
+      expect(() => loadConfig({ PROBE_CA_FILE: path.join(dir, 'junk.pem') })).toThrow(
+        /PROBE_CA_FILE: .*junk\.pem holds no PEM certificate/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -124,12 +124,26 @@ export const secretFields: Record<ChannelType, readonly string[]> = {
   webhook: ['secret'],
 };
 
+export const channelName = z.string().trim().min(1).max(100).describe('Shown in lists and logs.');
+
+/** A channel as POST /channels and CHANNELS_FILE give it: a name, a type and that provider's settings. */
+export const channelInputSchema = z
+  .discriminatedUnion(
+    'type',
+    channelTypes.map((type) =>
+      z.strictObject({ name: channelName, type: z.literal(type), settings: channelSettingsSchemas[type] }),
+    ) as unknown as [z.ZodObject, ...z.ZodObject[]],
+  )
+  .meta({ id: 'ChannelInput' });
+
 /** What the store keeps for a channel. */
 export interface ChannelRecord<T extends ChannelType = ChannelType> {
   id: string;
   name: string;
   type: T;
   settings: ChannelSettings<T>;
+  /** Written from CHANNELS_FILE at start: the API shows it and refuses to change or delete it. */
+  origin?: 'configuration';
   createdAt: string;
   updatedAt: string;
 }

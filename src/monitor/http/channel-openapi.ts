@@ -5,12 +5,8 @@ import {
   problemResponse as problem,
   componentRef as ref,
 } from '../../requests/openapi.js';
-import {
-  channelInputSchema,
-  channelOutputSchema,
-  channelPatchSchema,
-  channelTestOutputSchema,
-} from './channel-routes.js';
+import { channelInputSchema } from '../alerting/channel-settings.js';
+import { channelOutputSchema, channelPatchSchema, channelTestOutputSchema } from './channel-routes.js';
 
 const json = (schema: JsonObject) => ({ 'application/json': { schema } });
 const idParameter = {
@@ -76,6 +72,7 @@ function channelPaths(security: unknown[]): Record<string, JsonObject> {
           '200': { description: 'The updated channel.', content: json(ref('Channel')) },
           '400': problem('Invalid field.'),
           '404': problem('Unknown id.'),
+          '409': problem('The channel comes from CHANNELS_FILE (`origin: configuration`): edit the file.'),
           '422': problem('The destination is not an allowed address.'),
           ...common,
         },
@@ -87,7 +84,9 @@ function channelPaths(security: unknown[]): Record<string, JsonObject> {
         responses: {
           '204': { description: 'Deleted.' },
           '404': problem('Unknown id.'),
-          '409': problem('Monitors still send to it (listed in `monitors`).'),
+          '409': problem(
+            'Monitors still send to it (listed in `monitors`), or it comes from CHANNELS_FILE (`origin: configuration`).',
+          ),
           ...common,
         },
       },

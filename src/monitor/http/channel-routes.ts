@@ -15,6 +15,8 @@ import type { AlertPayload } from '../alerting/alerts.js';
 import {
   type ChannelRecord,
   type ChannelType,
+  channelInputSchema,
+  channelName,
   channelSettingsSchemas,
   channelTypes,
   endpointOf,
@@ -32,18 +34,9 @@ export interface ChannelApiDeps {
   /** The policy channel destinations are held to (ALERT_ALLOW_PRIVATE_DESTINATIONS). */
   channelPolicy: AddressPolicy;
   publicBaseUrl: string | undefined;
+  /** Ids of the channels CHANNELS_FILE configures: shown, tested and used, never changed through the API. */
+  configuredChannelIds: ReadonlySet<string>;
 }
-
-const channelName = z.string().trim().min(1).max(100).describe('Shown in lists and logs.');
-
-export const channelInputSchema = z
-  .discriminatedUnion(
-    'type',
-    channelTypes.map((type) =>
-      z.strictObject({ name: channelName, type: z.literal(type), settings: channelSettingsSchemas[type] }),
-    ) as unknown as [z.ZodObject, ...z.ZodObject[]],
-  )
-  .meta({ id: 'ChannelInput' });
 
 export const channelPatchSchema = z
   .strictObject({
@@ -62,6 +55,9 @@ export const channelOutputSchema = z
     name: z.string(),
     type: z.enum(channelTypes),
     settings: z.record(z.string(), z.unknown()).describe('Secret fields masked (****).'),
+    origin: z
+      .enum(['api', 'configuration'])
+      .describe('configuration: from CHANNELS_FILE; PATCH and DELETE answer 409 while the file names it.'),
     createdAt: z.string(),
     updatedAt: z.string(),
     links: z.object({ self: z.string(), test: z.string() }),
@@ -110,6 +106,7 @@ export function createChannelRouter(deps: ChannelApiDeps): Router {
     const patch = channelPatchSchema.safeParse(request.body);
     if (!patch.success) throw invalidRequest(fieldErrorsOf(patch.error));
     const current = await findChannel(channels, request);
+    refuseConfigured(current, deps.configuredChannelIds, 'changed');
     const settings = channelSettingsSchemas[current.type].safeParse({
       ...current.settings,
       ...patch.data.settings,
@@ -129,6 +126,7 @@ export function createChannelRouter(deps: ChannelApiDeps): Router {
   router.delete('/:id', async (request: Request, response: Response) => {
     requireEmptyQuery(request);
     const channel = await findChannel(channels, request);
+    refuseConfigured(channel, deps.configuredChannelIds, 'deleted');
     const monitors = await unavailableOnRedisError(() => deps.store.listMonitors());
     const users = monitors
       .filter((monitor) => monitor.channels?.includes(channel.id))
@@ -180,6 +178,17 @@ export async function refuseUnknownChannels(channels: ChannelStore, ids: readonl
   });
 }
 
+/** A channel the running configuration names is the file's: the API changing it would be undone at next start. */
+function refuseConfigured(record: ChannelRecord, configured: ReadonlySet<string>, what: string): void {
+  if (record.origin !== 'configuration' || !configured.has(record.id)) return;
+  throw new HttpProblem(
+    409,
+    'conflict',
+    `channel ${record.id} comes from CHANNELS_FILE and cannot be ${what} through the API; edit the file and restart`,
+    { origin: 'configuration' },
+  );
+}
+
 function underSettings(error: { field: string; message: string }) {
   return { field: `settings.${error.field}`, message: error.message };
 }
@@ -215,6 +224,7 @@ function outputOf(record: ChannelRecord) {
     name: record.name,
     type: record.type,
     settings: maskedSettings(record),
+    origin: record.origin ?? 'api',
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     links: { self: `/channels/${record.id}`, test: `/channels/${record.id}/test` },

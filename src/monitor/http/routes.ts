@@ -165,6 +165,8 @@ function recordOf(id: string, input: MonitorInput, createdAt: string, updatedAt:
     ...(input.controls ? { controls: input.controls } : {}),
     confirmations: input.confirmations ?? defaultConfirmations,
     ...(input.slowFirstByteMs !== undefined ? { slowFirstByteMs: input.slowFirstByteMs } : {}),
+    // An empty expect ({}, or every list empty) checks nothing: a PATCH with it removes the checks.
+    ...(input.expect && hasChecks(input.expect) ? { expect: input.expect } : {}),
     tags: input.tags ?? [],
     ...(input.group !== undefined ? { group: input.group } : {}),
     maintenance: input.maintenance ?? [],
@@ -179,6 +181,12 @@ function recordOf(id: string, input: MonitorInput, createdAt: string, updatedAt:
     createdAt,
     updatedAt,
   };
+}
+
+function hasChecks(expect: NonNullable<MonitorInput['expect']>): boolean {
+  return Object.values(expect).some(
+    (value) => value !== undefined && (!Array.isArray(value) || value.length > 0),
+  );
 }
 
 function inputOf(record: MonitorRecord): MonitorInput {

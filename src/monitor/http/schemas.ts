@@ -1,6 +1,11 @@
 // The monitor API's zod schemas: they validate requests and describe answers in the OpenAPI document.
 import { z } from 'zod';
-import { httpUrlSchema, resolverSchema, vantageSelectionSchema } from '../../requests/schemas.js';
+import {
+  contentExpectationsSchema,
+  httpUrlSchema,
+  resolverSchema,
+  vantageSelectionSchema,
+} from '../../requests/schemas.js';
 import { recurringWindowProblem } from '../maintenance.js';
 import { monitorStateValues, vantageOutcomeSchema } from '../records.js';
 
@@ -92,6 +97,11 @@ const monitorFields = {
     .max(60_000)
     .optional()
     .describe('A first byte slower than this makes the run degraded (default: the engine threshold, 2000).'),
+  expect: contentExpectationsSchema
+    .optional()
+    .describe(
+      'Content checks on the final answer, at every vantage: a failed one is a verdict of its own (content.*). {} removes them.',
+    ),
   tags: z.array(tagSchema).max(20).optional(),
   group: z
     .string()
@@ -173,6 +183,7 @@ export const monitorOutputSchema = z
     controls: z.array(z.string()).optional(),
     confirmations: z.number().int(),
     slowFirstByteMs: z.number().int().optional(),
+    expect: contentExpectationsSchema.optional(),
     tags: z.array(z.string()),
     group: z.string().optional(),
     maintenance: z.array(

@@ -187,3 +187,45 @@ describe('a monitor with vantages and a quorum', () => {
     expect(component.reach.lastVerdict.vantages).toHaveLength(3);
   });
 });
+
+describe('a monitor with vantages and content checks', () => {
+  it('has every vantage judge the content checks and the slowness threshold', async () => {
+    const created = await sendJson('POST', `${harness.url}/monitors`, {
+      name: 'Checked shop',
+      url: site.url,
+      intervalSeconds: 60,
+      confirmations: 1,
+      vantages: ['a', 'b'],
+      expect: { statuses: ['200-299'], bodyContains: ['Welcome'] },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.expect).toEqual({ statuses: ['200-299'], bodyContains: ['Welcome'] });
+    const id = created.body.id as string;
+    const [first] = await recorder.upTo(id, 1);
+    expect(first?.result.entry).toMatchObject({ health: 'down', code: 'content.body_missing' });
+    expect(first?.result.entry.vantages?.map((vantage) => [vantage.name, vantage.code])).toEqual([
+      ['a', 'content.body_missing'],
+      ['b', 'content.body_missing'],
+    ]);
+
+    // The site's slow page carries the text; the monitor's 200 ms threshold applies at each vantage too.
+    const patched = await sendJson('PATCH', `${harness.url}/monitors/${id}`, {
+      expect: { bodyContains: ['late'] },
+      slowFirstByteMs: 200,
+    });
+    expect(patched.status).toBe(200);
+    site.mode = 'slow';
+    try {
+      const runs = recorder.next(id, 1);
+      await harness.workers.scheduler.runNow(id, 'manual');
+      const [second] = await runs;
+      expect(second?.result.entry.vantages?.map((vantage) => [vantage.name, vantage.code])).toEqual([
+        ['a', 'http.slow_first_byte'],
+        ['b', 'http.slow_first_byte'],
+      ]);
+      expect(second?.result.entry).toMatchObject({ health: 'degraded', code: 'http.slow_first_byte' });
+    } finally {
+      site.mode = 'healthy';
+    }
+  });
+});

@@ -12,7 +12,7 @@ function documentedCodes(): Set<string> {
   for (const line of causes.split('\n')) {
     if (!line.startsWith('|')) continue;
     for (const match of line.matchAll(
-      /`((?:local|dns|tcp|filter|tls|http|path|probe|vantage)\.[a-z0-9_]+)`/g,
+      /`((?:local|dns|tcp|filter|tls|http|path|probe|vantage|content)\.[a-z0-9_]+)`/g,
     ))
       codes.add(match[1] as string);
   }
@@ -48,6 +48,7 @@ describe('the catalogue of verdict codes', () => {
       'rules-http.ts',
       'rules-local.ts',
       'rules-refusal.ts',
+      'rules-content.ts',
       'compare.ts',
       'classify.ts',
     ]) {
