@@ -95,9 +95,7 @@ describe('content checks on monitors', () => {
       code: 'content.json_mismatch',
       status: 200,
     });
-    expect(run?.result.summary).toContain(
-      'expected JSON $.status equals "ok"; $.status is "degraded"',
-    );
+    expect(run?.result.summary).toContain('expected JSON $.status equals "ok"; $.status is "degraded"');
     expect(run?.decision?.status.state).toBe('down');
 
     const monitor = await sendJson('GET', `${harness.url}/monitors/${id}`);
