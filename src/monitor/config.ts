@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { booleanText, integerText, listText, parseEnvironment } from '../config.js';
 import { httpUrlSchema } from '../requests/schemas.js';
 import { type ConfiguredChannel, loadChannelFile } from './alerting/channel-file.js';
+import type { SharedSettings } from './shared-cause/grouping.js';
 
 /** A CSP frame-ancestors source: 'self' or an http(s) origin (a leading *. in the host is allowed). */
 const frameAncestorText = z
@@ -31,6 +32,17 @@ export const monitorEnvironmentSchema = z
      * membership or job scheduler lost (a Redis failover drops the last writes) is back within this bound.
      */
     MONITOR_RECONCILE_SECONDS: integerText(1, 86_400).default(60),
+    /**
+     * One incident for one cause (docs/monitoring.md): failures older than the window no longer count; a cause
+     * on the prober's side (its network, a resolver, an address range) becomes a shared incident once
+     * MIN_MONITORS monitors (or MIN_PERCENT of all, if fewer) fail with it; any other cause and code needs both.
+     * A site's alert whose cause is prober-side waits HOLD_SECONDS for the shared incident to open.
+     */
+    MONITOR_SHARED_INCIDENTS: booleanText.default(true),
+    MONITOR_SHARED_WINDOW_SECONDS: integerText(10, 86_400).default(300),
+    MONITOR_SHARED_MIN_MONITORS: integerText(2, 100_000).default(3),
+    MONITOR_SHARED_MIN_PERCENT: integerText(1, 100).default(50),
+    MONITOR_SHARED_HOLD_SECONDS: integerText(0, 3600).default(30),
     ALERT_WEBHOOK_URLS: listText.pipe(z.array(httpUrlSchema)).default([]),
     ALERT_WEBHOOK_SECRET: z.string().min(16, 'needs at least 16 characters').optional(),
     ALERT_ATTEMPTS: integerText(1, 50).default(10),
@@ -70,6 +82,7 @@ export interface MonitorConfig {
   recheckDelayMs: number;
   firstTickDelayMs: number;
   reconcileIntervalMs: number;
+  shared: SharedSettings;
   alerts: {
     globalWebhooks: Array<{ url: string; secret: string }>;
     attempts: number;
@@ -93,6 +106,11 @@ export const monitorVariableNames = [
   'MONITOR_RECHECK_DELAY_MS',
   'MONITOR_FIRST_TICK_DELAY_SECONDS',
   'MONITOR_RECONCILE_SECONDS',
+  'MONITOR_SHARED_INCIDENTS',
+  'MONITOR_SHARED_WINDOW_SECONDS',
+  'MONITOR_SHARED_MIN_MONITORS',
+  'MONITOR_SHARED_MIN_PERCENT',
+  'MONITOR_SHARED_HOLD_SECONDS',
   'ALERT_WEBHOOK_URLS',
   'ALERT_WEBHOOK_SECRET',
   'ALERT_ATTEMPTS',
@@ -122,6 +140,13 @@ export function loadMonitorConfig(environment: Record<string, string | undefined
     recheckDelayMs: env.MONITOR_RECHECK_DELAY_MS,
     firstTickDelayMs: env.MONITOR_FIRST_TICK_DELAY_SECONDS * 1000,
     reconcileIntervalMs: env.MONITOR_RECONCILE_SECONDS * 1000,
+    shared: {
+      isEnabled: env.MONITOR_SHARED_INCIDENTS,
+      windowMs: env.MONITOR_SHARED_WINDOW_SECONDS * 1000,
+      minMonitors: env.MONITOR_SHARED_MIN_MONITORS,
+      minShare: env.MONITOR_SHARED_MIN_PERCENT / 100,
+      holdMs: env.MONITOR_SHARED_HOLD_SECONDS * 1000,
+    },
     alerts: {
       globalWebhooks: env.ALERT_WEBHOOK_URLS.map((url) => ({ url, secret })),
       attempts: env.ALERT_ATTEMPTS,

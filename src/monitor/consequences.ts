@@ -17,7 +17,7 @@ import type { MonitorConfig } from './config.js';
 import type { MonitorRecord } from './records.js';
 import type { RunResult } from './run-result.js';
 import type { MonitorScheduler } from './scheduler.js';
-import type { Decision } from './state-machine.js';
+import type { Decision, MonitorStatus } from './state-machine.js';
 import type { Incident, MonitorStore } from './store.js';
 
 type Verdict = { atMs: number; cause: string; code: string; summary: string };
@@ -26,9 +26,13 @@ export interface Consequences {
   incident?:
     | { kind: 'open'; incident: Omit<Incident, 'updates' | 'resolvedAtMs'> }
     | { kind: 'record'; incidentId: string; verdict: Verdict }
-    | { kind: 'resolve'; incidentId: string; resolvedAtMs: number };
-  /** `channelIds` is absent in consequences written before channels existed. */
-  alert?: { webhooks: WebhookRef[]; channelIds?: string[]; payload: AlertPayload };
+    | { kind: 'resolve'; incidentId: string; resolvedAtMs: number }
+    | { kind: 'fold'; incidentId: string; into: string; atMs: number };
+  /**
+   * `channelIds` is absent in consequences written before channels existed. `holdUntilMs`: the alert waits until
+   * then and is dropped if a shared incident speaks for the monitor by that time (shared-cause/).
+   */
+  alert?: { webhooks: WebhookRef[]; channelIds?: string[]; payload: AlertPayload; holdUntilMs?: number };
   /** A certificate expiry warning, sent to the same webhooks and channels as state changes. */
   certificateAlert?: { webhooks: WebhookRef[]; channelIds: string[]; payload: AlertPayload };
   recheckDelayMs?: number;
@@ -48,6 +52,7 @@ export function consequencesOf(
   decision: Decision,
   config: MonitorConfig,
   certificateWarning?: CertificateCheck['warning'],
+  holdUntilMs?: number,
 ): Consequences | undefined {
   const verdict: Verdict = {
     atMs: result.startedAtMs,
@@ -78,6 +83,8 @@ export function consequencesOf(
       incidentId: action.incidentId,
       resolvedAtMs: result.startedAtMs,
     };
+  } else if (action?.kind === 'fold') {
+    consequences.incident = { ...action, atMs: result.startedAtMs };
   }
   const webhooks = webhooksFor(monitor, config.alerts.globalWebhooks);
   const channelIds = monitor.channels ?? [];
@@ -93,6 +100,7 @@ export function consequencesOf(
         publicBaseUrl: config.publicBaseUrl,
         vantages: result.entry.vantages,
       }),
+      ...(holdUntilMs !== undefined ? { holdUntilMs } : {}),
     };
   }
   if (certificateWarning && webhooks.length + channelIds.length > 0) {
@@ -112,6 +120,27 @@ export function consequencesOf(
   return Object.keys(consequences).length > 0 ? consequences : undefined;
 }
 
+/**
+ * How long the alert of this decision waits (undefined: it goes now), and the hold kept with the state. A failure
+ * whose cause is prober-side waits `holdMs` for a shared incident to open; the recovery of a monitor whose failure
+ * alert still waits, waits as long, so the two arrive in order or are dropped together.
+ */
+export function alertHoldOf(
+  current: MonitorStatus,
+  decision: Decision,
+  options: { isHeld: boolean; holdMs: number; nowMs: number },
+): number | undefined {
+  const { status, change } = decision;
+  const pending = current.alertHeldUntilMs;
+  if (pending !== undefined && pending > options.nowMs) status.alertHeldUntilMs = pending;
+  else delete status.alertHeldUntilMs;
+  if (!change?.isAlerted) return undefined;
+  if (change.to === 'up') return status.alertHeldUntilMs;
+  if (!options.isHeld || options.holdMs === 0 || change.to === 'maintenance') return undefined;
+  status.alertHeldUntilMs = options.nowMs + options.holdMs;
+  return status.alertHeldUntilMs;
+}
+
 /** Applies one decision's consequences; safe to repeat (see the top of this file). */
 export async function applyConsequences(
   deps: ConsequenceDeps,
@@ -126,13 +155,18 @@ export async function applyConsequences(
     await store.recordIncidentVerdict(incident.incidentId, incident.verdict);
   else if (incident?.kind === 'resolve')
     await store.resolveIncident(incident.incidentId, incident.resolvedAtMs);
+  else if (incident?.kind === 'fold')
+    await store.foldIncident(incident.incidentId, incident.into, incident.atMs);
   if (consequences.alert) {
+    const { holdUntilMs } = consequences.alert;
+    const delay = holdUntilMs === undefined ? 0 : Math.max(0, holdUntilMs - Date.now());
     await enqueueAlerts(
       deps.alertQueue,
       { webhooks: consequences.alert.webhooks, channelIds: consequences.alert.channelIds ?? [] },
       consequences.alert.payload,
-      alertJobOptions(deps.config.alerts),
+      { ...alertJobOptions(deps.config.alerts), ...(delay > 0 ? { delay } : {}) },
       `${monitorId}-${version}`,
+      holdUntilMs !== undefined,
     );
   }
   if (consequences.certificateAlert) {

@@ -1,6 +1,7 @@
 // Turns an engine report into a monitor run: its health and the compact facts kept in the history.
 import type { Cause, MultiVantageReport, Report } from '../types.js';
 import type { HistoryEntry, VantageOutcome } from './records.js';
+import { type SharedCauseCandidate, serviceVantage, sharedCausesOf } from './shared-cause/candidates.js';
 
 export type RunHealth = 'up' | 'degraded' | 'down';
 export type RunTrigger = HistoryEntry['trigger'];
@@ -12,6 +13,8 @@ export interface RunResult {
   summary: string;
   /** Present for runs the scheduler asked for, to measure how late they started. */
   scheduledAtMs?: number;
+  /** For a failing run: the causes it may share with other monitors (shared-cause/), most specific first. */
+  sharedCauses?: SharedCauseCandidate[];
 }
 
 /** An overloaded or slow site still answers: degraded. Every other diagnosed problem means people cannot use it. */
@@ -43,11 +46,13 @@ export function runResultOf(
     ...(warningCodesOf(report).length > 0 ? { warnings: warningCodesOf(report) } : {}),
     ...certificateOf(report),
   };
+  const sharedCauses = entry.health === 'up' ? [] : sharedCausesOf(report, serviceVantage);
   return {
     entry,
     startedAtMs,
     summary: report.verdict.summary,
     ...(context.scheduledAtMs !== undefined ? { scheduledAtMs: context.scheduledAtMs } : {}),
+    ...(sharedCauses.length > 0 ? { sharedCauses } : {}),
   };
 }
 
@@ -103,11 +108,21 @@ export function runResultOfVantages(
   const summary = isBelowQuorum
     ? `Up by quorum: ${notUp.map((outcome) => `${outcome.name} sees ${outcome.code}`).join(', ')}; ${needed} of ${report.vantages.length} vantages must agree to call it ${down.length > 0 ? 'down' : 'degraded'}. ${report.verdict.summary}`
     : report.verdict.summary;
+  // Each vantage that saw the site down may share its cause with other monitors seen from there.
+  const sharedCauses =
+    health === 'up'
+      ? []
+      : report.vantages.flatMap((vantage) =>
+          vantage.report && healthOf(vantage.report.verdict.cause) === 'down'
+            ? sharedCausesOf(vantage.report, vantage.name)
+            : [],
+        );
   return {
     entry,
     startedAtMs: Date.parse(report.startedAt),
     summary,
     ...(context.scheduledAtMs !== undefined ? { scheduledAtMs: context.scheduledAtMs } : {}),
+    ...(sharedCauses.length > 0 ? { sharedCauses } : {}),
   };
 }
 

@@ -11,11 +11,13 @@ import { refuseTargets } from '../safety/target-check.js';
 import type { AlertQueue } from './alerting/alerts.js';
 import { checkCertificate, defaultCertificateWarningDays } from './certificate-expiry.js';
 import type { MonitorConfig } from './config.js';
-import { applyPendingConsequences, consequencesOf } from './consequences.js';
+import { alertHoldOf, applyPendingConsequences, consequencesOf } from './consequences.js';
 import { isInMaintenance } from './maintenance.js';
 import { type MonitorRecord, monitorIdSchema } from './records.js';
 import { type RunResult, type RunTrigger, runResultOf, unprobedDownRun } from './run-result.js';
 import type { MonitorRunJobData, MonitorScheduler } from './scheduler.js';
+import { foldIfJoined, observeRun, sendSharedMessages } from './shared-cause/shared-incidents.js';
+import type { SharedStore } from './shared-cause/shared-store.js';
 import { type Decision, decide, type MonitorStatus } from './state-machine.js';
 import type { MonitorStore } from './store.js';
 import { type MonitorVantages, probeFromVantages } from './vantage-run.js';
@@ -38,6 +40,8 @@ export interface MonitorRunnerDeps {
   events: EventEmitter;
   /** Monitors with vantages fan out through these; without them such a monitor's runs are refused. */
   vantages?: MonitorVantages;
+  /** Groups failures with one cause into one shared incident (shared-cause/); without it each site is alone. */
+  shared?: SharedStore;
 }
 
 const maxCasAttempts = 8;
@@ -97,6 +101,10 @@ export async function applyRun(
   const { store, logger } = deps;
   const isMaintenance = result.entry.isMaintenance;
   await store.recordRun(monitor.id, result);
+  const sharedDeps = deps.shared ? { ...deps, shared: deps.shared } : undefined;
+  const grouped = sharedDeps
+    ? await observeRun(sharedDeps, monitor, result, isMaintenance)
+    : { isHeld: false };
 
   let decision: Decision | undefined;
   let isPendingLeft = false;
@@ -130,9 +138,18 @@ export async function applyRun(
             : {}),
         },
       },
-      { confirmations: monitor.confirmations, newIncidentId: randomUUID() },
+      {
+        confirmations: monitor.confirmations,
+        newIncidentId: randomUUID(),
+        ...(grouped.outcome ? { shared: grouped.outcome } : {}),
+      },
     );
     if (!candidate.isApplied) break;
+    const holdUntilMs = alertHoldOf(status, candidate, {
+      isHeld: grouped.isHeld,
+      holdMs: deps.config.shared.holdMs,
+      nowMs: Date.now(),
+    });
     const certificate = checkCertificate(
       result.entry.certificateNotAfter,
       result.startedAtMs,
@@ -146,7 +163,7 @@ export async function applyRun(
       monitor.id,
       status.version,
       candidate.status,
-      consequencesOf(monitor, result, candidate, deps.config, certificate.warning),
+      consequencesOf(monitor, result, candidate, deps.config, certificate.warning, holdUntilMs),
     );
     if (written === 'deleted') return { outcome: 'deleted' };
     if (written === 'written' || written === 'writtenWithPending') {
@@ -161,6 +178,11 @@ export async function applyRun(
   }
   // This run's consequences, and any an earlier run wrote but did not get to apply (its worker died), in order.
   if (isPendingLeft) await applyPendingConsequences(deps, monitor.id);
+  if (sharedDeps) {
+    if (decision?.incident?.kind === 'open')
+      await foldIfJoined(sharedDeps, monitor.id, decision.incident.incidentId);
+    await sendSharedMessages(sharedDeps);
+  }
   const event: RunEvent = { monitorId: monitor.id, result, decision };
   deps.events.emit('run', event);
   return { outcome: 'applied', event };

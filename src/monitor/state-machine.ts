@@ -33,6 +33,10 @@ export interface MonitorStatus {
   lastStartedAtMs: number;
   lastRun?: LastRun;
   openIncidentId?: string;
+  /** The shared incident (one cause, many monitors) that explains this monitor's failure, while it does. */
+  sharedIncidentId?: string;
+  /** A failure alert held back until then (a prober-side cause, see shared-cause/): its recovery waits as long. */
+  alertHeldUntilMs?: number;
   /** The certificate expiry warnings already sent (certificate-expiry.ts). */
   certificateWarning?: CertificateWarningState;
 }
@@ -62,7 +66,17 @@ export interface StateChange {
 export type IncidentAction =
   | { kind: 'open'; incidentId: string }
   | { kind: 'record'; incidentId: string }
-  | { kind: 'resolve'; incidentId: string };
+  | { kind: 'resolve'; incidentId: string }
+  /** The monitor's own incident is folded into the shared incident that explains its failure. */
+  | { kind: 'fold'; incidentId: string; into: string };
+
+/**
+ * What the shared-cause grouping said of this run: a shared incident explains its failure, or the monitor has
+ * just left one (it is up again, or fails for a reason of its own).
+ */
+export type SharedRunOutcome =
+  | { kind: 'explained'; incidentId: string }
+  | { kind: 'left'; incidentId: string };
 
 export interface Decision {
   status: MonitorStatus;
@@ -78,6 +92,7 @@ export interface DecideOptions {
   confirmations: number;
   /** The id to use if this run opens an incident (drawn by the caller so the function stays pure). */
   newIncidentId: string;
+  shared?: SharedRunOutcome;
 }
 
 export function decide(current: MonitorStatus, run: RunInput, options: DecideOptions): Decision {
@@ -90,6 +105,11 @@ export function decide(current: MonitorStatus, run: RunInput, options: DecideOpt
     lastStartedAtMs: run.startedAtMs,
     lastRun: run.lastRun,
   };
+
+  delete base.sharedIncidentId;
+  const explainedBy = options.shared?.kind === 'explained' ? options.shared.incidentId : undefined;
+  /** The failure was explained by a shared incident: nobody was told of it by this monitor. */
+  const wasShared = current.sharedIncidentId !== undefined || options.shared?.kind === 'left';
 
   if (run.isMaintenance) {
     const status: MonitorStatus = { ...base, state: 'maintenance', consecutiveFailures: 0 };
@@ -112,7 +132,7 @@ export function decide(current: MonitorStatus, run: RunInput, options: DecideOpt
     if (current.state === 'up')
       return { status, isApplied: true, isRecheckWanted: false, ...(incident ? { incident } : {}) };
     status.sinceMs = run.startedAtMs;
-    const isQuietRecovery = current.state === 'pending' || current.state === 'maintenance';
+    const isQuietRecovery = current.state === 'pending' || current.state === 'maintenance' || wasShared;
     return {
       status,
       isApplied: true,
@@ -126,6 +146,7 @@ export function decide(current: MonitorStatus, run: RunInput, options: DecideOpt
   const failures = current.consecutiveFailures + 1;
   const status: MonitorStatus = { ...base, consecutiveFailures: failures };
   const isConfirmed = failures >= options.confirmations;
+  if (explainedBy) return decideExplained(current, status, run, explainedBy, isConfirmed);
   if (!isConfirmed) {
     return {
       status,
@@ -141,7 +162,9 @@ export function decide(current: MonitorStatus, run: RunInput, options: DecideOpt
     incident = { kind: 'open', incidentId: options.newIncidentId };
     status.openIncidentId = options.newIncidentId;
   }
-  if (current.state === target)
+  // Still failing, but no longer for the shared cause: the site's own failure is news.
+  const isNewsAgain = incident?.kind === 'open' && current.state === target;
+  if (current.state === target && !isNewsAgain)
     return { status, isApplied: true, isRecheckWanted: false, ...(incident ? { incident } : {}) };
   status.state = target;
   status.sinceMs = run.startedAtMs;
@@ -150,6 +173,37 @@ export function decide(current: MonitorStatus, run: RunInput, options: DecideOpt
     isApplied: true,
     change: { from: current.state, to: target, atMs: run.startedAtMs, isAlerted: true },
     ...(incident ? { incident } : {}),
+    isRecheckWanted: false,
+  };
+}
+
+/**
+ * A failure a shared incident explains: the monitor's state follows the run as usual, but it opens no incident of
+ * its own (one it opened before the shared incident did is folded into it) and its changes alert nobody: the
+ * shared incident's messages speak for it.
+ */
+function decideExplained(
+  current: MonitorStatus,
+  status: MonitorStatus,
+  run: RunInput,
+  sharedIncidentId: string,
+  isConfirmed: boolean,
+): Decision {
+  status.sharedIncidentId = sharedIncidentId;
+  delete status.openIncidentId;
+  const incident: IncidentAction | undefined = current.openIncidentId
+    ? { kind: 'fold', incidentId: current.openIncidentId, into: sharedIncidentId }
+    : undefined;
+  const common = { isApplied: true, ...(incident ? { incident } : {}) };
+  if (!isConfirmed) return { ...common, status, isRecheckWanted: true };
+  const target: MonitorState = run.health === 'up' ? 'down' : run.health;
+  if (current.state === target) return { ...common, status, isRecheckWanted: false };
+  status.state = target;
+  status.sinceMs = run.startedAtMs;
+  return {
+    ...common,
+    status,
+    change: { from: current.state, to: target, atMs: run.startedAtMs, isAlerted: false },
     isRecheckWanted: false,
   };
 }

@@ -36,6 +36,20 @@ export interface Incident {
   code: string;
   summary: string;
   updates: Array<{ atMs: number; cause: string; code: string; summary: string }>;
+  /** For a shared incident (one cause, many monitors; see shared-cause/): the cause it groups and who it covers. */
+  shared?: SharedIncidentFacts;
+  /** A monitor's own incident folded into the shared incident that turned out to explain it. */
+  mergedInto?: string;
+}
+
+export interface SharedIncidentFacts {
+  kind: string;
+  vantage: string;
+  resolvers?: string[];
+  range?: string;
+  /** Every monitor that was part of it, and those still failing with the cause. */
+  monitorIds: string[];
+  currentMonitorIds: string[];
 }
 
 export interface StoreSettings {
@@ -142,6 +156,11 @@ export class MonitorStore {
     } while (cursor !== '0');
   }
 
+  /** The records of these monitors that still exist, in the order asked. */
+  async monitorsById(ids: string[]): Promise<MonitorRecord[]> {
+    return (await this.getMonitors(ids)).filter((monitor) => monitor !== undefined);
+  }
+
   async listMonitors(): Promise<MonitorRecord[]> {
     const all = await this.redis.hvals(this.key('monitors'));
     return all
@@ -180,10 +199,15 @@ export class MonitorStore {
 
   /** The statuses of the ids given, in their order (the initial status for a monitor never run). */
   async getStatusesOf(ids: string[]): Promise<MonitorStatus[]> {
+    const nowMs = Date.now();
+    return (await this.statusesOf(ids)).map((status) => status ?? initialStatus(nowMs));
+  }
+
+  /** The stored statuses of these monitors (undefined for one never run). */
+  async statusesOf(ids: string[]): Promise<Array<MonitorStatus | undefined>> {
     if (ids.length === 0) return [];
     const texts = await this.redis.hmget(this.key('status'), ...ids);
-    const nowMs = Date.now();
-    return texts.map((text) => (text ? (JSON.parse(text) as MonitorStatus) : initialStatus(nowMs)));
+    return texts.map((text) => (text ? (JSON.parse(text) as MonitorStatus) : undefined));
   }
 
   async getStatuses(): Promise<Map<string, MonitorStatus>> {
@@ -485,17 +509,38 @@ export class MonitorStore {
       .exec();
   }
 
+  /** Resolves the incident; one resolved already (or folded into a shared one) keeps its time. */
   async resolveIncident(incidentId: string, resolvedAtMs: number): Promise<void> {
-    await this.redis.hset(this.key('incident', incidentId), 'resolvedAtMs', String(resolvedAtMs));
+    await this.redis.hsetnx(this.key('incident', incidentId), 'resolvedAtMs', String(resolvedAtMs));
+  }
+
+  /** Folds a monitor's own incident into the shared incident that explains it: it ends there. */
+  async foldIncident(incidentId: string, into: string, atMs: number): Promise<void> {
+    const key = this.key('incident', incidentId);
+    if ((await this.redis.exists(key)) === 0) return;
+    await this.redis.multi().hset(key, 'mergedInto', into).hsetnx(key, 'resolvedAtMs', String(atMs)).exec();
   }
 
   async getIncident(incidentId: string): Promise<Incident | undefined> {
     const key = this.key('incident', incidentId);
-    const [fields, updates] = await Promise.all([
+    const [fields, updates, current, affected] = await Promise.all([
       this.redis.hgetall(key),
       this.redis.lrange(`${key}:updates`, 0, -1),
+      this.redis.smembers(this.key('shared', 'members', incidentId)),
+      this.redis.smembers(this.key('shared', 'affected', incidentId)),
     ]);
     if (!fields.id) return undefined;
+    const shared: SharedIncidentFacts | undefined =
+      fields.kind === 'shared'
+        ? {
+            kind: fields.sharedKind ?? '',
+            vantage: fields.vantage ?? '',
+            ...(fields.resolvers ? { resolvers: fields.resolvers.split(',') } : {}),
+            ...(fields.range ? { range: fields.range } : {}),
+            monitorIds: affected.sort(),
+            currentMonitorIds: current.sort(),
+          }
+        : undefined;
     return {
       id: fields.id,
       monitorId: fields.monitorId ?? '',
@@ -506,13 +551,18 @@ export class MonitorStore {
       code: fields.code ?? '',
       summary: fields.summary ?? '',
       updates: updates.map((text) => JSON.parse(text) as Incident['updates'][number]),
+      ...(shared ? { shared } : {}),
+      ...(fields.mergedInto ? { mergedInto: fields.mergedInto } : {}),
     };
   }
 
   /** Incidents opened since `sinceMs`, newest first, plus any older one still open. */
   async incidentsSince(sinceMs: number, openIds: string[]): Promise<Incident[]> {
-    const recentIds = await this.redis.zrevrangebyscore(this.key('incidents'), '+inf', sinceMs);
-    const ids = [...new Set([...openIds, ...recentIds])];
+    const [recentIds, sharedOpenIds] = await Promise.all([
+      this.redis.zrevrangebyscore(this.key('incidents'), '+inf', sinceMs),
+      this.redis.smembers(this.key('shared', 'open-ids')),
+    ]);
+    const ids = [...new Set([...openIds, ...sharedOpenIds, ...recentIds])];
     const incidents = await Promise.all(ids.map((id) => this.getIncident(id)));
     return incidents
       .filter((incident): incident is Incident => incident !== undefined)
@@ -529,7 +579,15 @@ export class MonitorStore {
     const multi = this.redis.multi();
     for (const id of expired) {
       const key = this.key('incident', id);
-      multi.del(key, `${key}:updates`).zrem(this.key('incidents'), id);
+      multi
+        .del(
+          key,
+          `${key}:updates`,
+          this.key('shared', 'members', id),
+          this.key('shared', 'affected', id),
+          this.key('shared', 'notified', id),
+        )
+        .zrem(this.key('incidents'), id);
     }
     await multi.exec();
   }

@@ -32,6 +32,8 @@ import {
   monitorShardJobName,
   scheduledAtOf,
 } from './scheduler.js';
+import { isExplainedByShared } from './shared-cause/shared-incidents.js';
+import { SharedStore } from './shared-cause/shared-store.js';
 import { MonitorStore } from './store.js';
 import type { MonitorVantages } from './vantage-run.js';
 
@@ -86,6 +88,7 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
     historyMaxAgeSeconds: config.history.maxAgeSeconds,
     historyMaxEntries: config.history.maxEntries,
   });
+  const shared = new SharedStore(redis, monitorKeyPrefix(deps.redis.keys, deps.baseQueueName));
   // The queues get a client of their own: BullMQ defines its ~60 scripts on the client it is given, and ioredis
   // copies every defined script into each MULTI, which made the store's per-run MULTI the worker's top cost.
   const queueRedis = deps.redis.client('blocking');
@@ -140,6 +143,7 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
     logger,
     events,
     vantages,
+    shared,
   };
   if (metrics) {
     events.on('run', ({ result }: RunEvent) => {
@@ -230,6 +234,8 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
     channels,
     logger,
     events,
+    isExplainedByShared: (monitorId, incidentId) =>
+      isExplainedByShared({ shared, store }, monitorId, incidentId),
     ...(metrics ? { attempts: metrics.alertsTotal } : {}),
   });
   const alertWorker = alerts.worker;

@@ -42,6 +42,11 @@ export interface AlertWorkerDeps {
   logger: Logger;
   /** 'delivered' / 'deliveryFailed' per attempt, 'deliveryRefused' when a delivery is given up for good. */
   events: EventEmitter;
+  /**
+   * For an alert held for a shared incident (job data `isHeld`): true when one speaks for the monitor now, and the
+   * alert is dropped ('heldDropped').
+   */
+  isExplainedByShared?: (monitorId: string, incidentId: string | undefined) => Promise<boolean>;
   /** Attempts by outcome: delivered, failed_attempt, refused. */
   attempts?: Counter<'outcome'>;
 }
@@ -92,10 +97,27 @@ export function startAlertWorker(deps: AlertWorkerDeps): AlertWorker {
     }
   };
 
+  /** A held alert a shared incident now speaks for is not sent: the shared incident's messages say it all. */
+  const isDroppedForShared = async (
+    job: Job,
+    data: { payload: AlertJobData['payload']; isHeld?: boolean },
+  ) => {
+    if (!data.isHeld || !deps.isExplainedByShared) return false;
+    if (!(await deps.isExplainedByShared(data.payload.monitor.id, data.payload.incident?.id ?? undefined)))
+      return false;
+    logger.info(
+      { jobId: job.id, monitorId: data.payload.monitor.id },
+      'held alert dropped: a shared incident explains it',
+    );
+    events.emit('heldDropped', { jobId: job.id, payload: data.payload });
+    return true;
+  };
+
   const processWebhook = async (job: Job<AlertJobData>, token: string | undefined) => {
     const checked = alertJobSchema.safeParse(job.data);
     if (!checked.success) return refuse(job, 'unknown', 'the webhook job data is not valid');
     const { webhook, payload } = checked.data as WebhookJobData;
+    if (await isDroppedForShared(job, checked.data)) return { outcome: 'dropped' };
     const destination = destinationOf(webhook.url);
     const refusal = refuseTargets({ webhookUrls: [webhook.url] }, deps.policy);
     if (refusal)
@@ -127,6 +149,7 @@ export function startAlertWorker(deps: AlertWorkerDeps): AlertWorker {
     const checked = channelJobSchema.safeParse(job.data);
     if (!checked.success) return refuse(job, 'unknown', 'the channel job data is not valid');
     const { channelId, payload } = checked.data as ChannelJobData;
+    if (await isDroppedForShared(job, checked.data)) return { outcome: 'dropped' };
     const channel = await deps.channels.get(channelId);
     if (!channel) {
       logger.info({ jobId: job.id, channelId }, 'channel no longer configured: alert dropped');

@@ -22,7 +22,14 @@ export function alertQueueName(baseQueueName: string): string {
 }
 
 /** A state change, a certificate about to expire, or a test message sent with POST /channels/:id/test. */
-export const alertEvents = ['monitor.state_changed', 'certificate.expiring', 'channel.test'] as const;
+export const alertEvents = [
+  'monitor.state_changed',
+  'certificate.expiring',
+  'channel.test',
+  /** One incident for one cause (a shared incident): `monitor` names the group, `shared` says what it covers. */
+  'shared_incident.opened',
+  'shared_incident.resolved',
+] as const;
 
 export interface AlertPayload {
   event: (typeof alertEvents)[number];
@@ -40,6 +47,20 @@ export interface AlertPayload {
   vantages?: Array<{ name: string; status: string; health?: string; code?: string }>;
   /** For certificate.expiring: when the certificate expires, how many whole days are left, the threshold crossed. */
   certificate?: { notAfter: string; daysLeft: number; thresholdDays: number };
+  /** For shared_incident.*: the cause many monitors share, where it was seen, since when, and who it covers. */
+  shared?: SharedAlertFacts;
+}
+
+export interface SharedAlertFacts {
+  kind: string;
+  vantage: string;
+  resolvers?: string[];
+  range?: string;
+  openedAt: string;
+  resolvedAt?: string;
+  /** Monitors that were part of it (all of them), and the first few by name. */
+  monitorCount: number;
+  monitors: Array<{ id: string; name: string; url: string }>;
 }
 
 /** Which configured webhook a job is for; the secret is looked up at delivery so it never sits in job data. */
@@ -50,17 +71,23 @@ export type WebhookRef =
 export interface WebhookJobData {
   webhook: WebhookRef;
   payload: AlertPayload;
+  /** Held for a shared incident to open (shared-cause/): dropped at delivery if one explains the monitor now. */
+  isHeld?: boolean;
 }
 
 /** Only the channel's id: its settings, secrets included, stay in the channel store. */
 export interface ChannelJobData {
   channelId: string;
   payload: AlertPayload;
+  isHeld?: boolean;
 }
 
 export type AlertJobData = WebhookJobData | ChannelJobData;
 
 export type AlertQueue = Queue<AlertJobData, unknown, string>;
+
+/** Monitors named in a shared incident's message; the count says how many there are in all. */
+export const sharedMonitorsListed = 20;
 
 const alertPayloadSchema = z.strictObject({
   event: z.enum(alertEvents),
@@ -97,6 +124,22 @@ const alertPayloadSchema = z.strictObject({
       thresholdDays: z.number().int().min(1).max(365),
     })
     .optional(),
+  shared: z
+    .strictObject({
+      kind: z.string().max(20),
+      vantage: z.string().max(100),
+      resolvers: z.array(z.string().max(100)).max(16).optional(),
+      range: z.string().max(100).optional(),
+      openedAt: z.string().max(40),
+      resolvedAt: z.string().max(40).optional(),
+      monitorCount: z.number().int().min(0),
+      monitors: z
+        .array(
+          z.strictObject({ id: z.string().max(100), name: z.string().max(200), url: z.string().max(2048) }),
+        )
+        .max(sharedMonitorsListed),
+    })
+    .optional(),
 });
 
 /** What a webhook job may carry: checked by the worker before it sends anything, like every other job. */
@@ -111,12 +154,14 @@ export const alertJobSchema = z.strictObject({
     }),
   ]),
   payload: alertPayloadSchema,
+  isHeld: z.boolean().optional(),
 });
 
 /** What a channel job may carry. */
 export const channelJobSchema = z.strictObject({
   channelId: z.uuid(),
   payload: alertPayloadSchema,
+  isHeld: z.boolean().optional(),
 });
 
 export function buildAlertPayload(options: {
@@ -199,18 +244,20 @@ export async function enqueueAlerts(
   payload: AlertPayload,
   options: JobsOptions,
   jobIdPrefix?: string,
+  isHeld = false,
 ): Promise<void> {
+  const held = isHeld ? { isHeld: true } : {};
   const withId = (suffix: string): JobsOptions =>
     jobIdPrefix ? { ...options, jobId: `${jobIdPrefix}-${suffix}` } : options;
   const jobs = [
     ...targets.webhooks.map((webhook) => ({
       name: alertJobName,
-      data: { webhook, payload } as AlertJobData,
+      data: { webhook, payload, ...held } as AlertJobData,
       opts: withId(`${webhook.scope}-${webhook.index}`),
     })),
     ...targets.channelIds.map((channelId) => ({
       name: channelJobName,
-      data: { channelId, payload } as AlertJobData,
+      data: { channelId, payload, ...held } as AlertJobData,
       opts: withId(`channel-${channelId}`),
     })),
   ];

@@ -31,6 +31,7 @@ const stateWords: Record<string, string> = {
 };
 
 export function messageTextOf(payload: AlertPayload): MessageText {
+  if (payload.shared) return sharedMessageTextOf(payload, payload.shared);
   const isTest = payload.event === 'channel.test';
   const certificate = payload.event === 'certificate.expiring' ? payload.certificate : undefined;
   const isStateChange = payload.event === 'monitor.state_changed';
@@ -70,6 +71,43 @@ export function messageTextOf(payload: AlertPayload): MessageText {
             : 'warning',
     // A certificate warning is a page of its own: it must not merge with (or be resolved by) the site's state.
     dedupKey: certificate ? `reach-certificate-${payload.monitor.id}` : `reach-monitor-${payload.monitor.id}`,
+  };
+}
+
+/** A shared incident: one message for every monitor it covers; its resolution resolves the same page. */
+function sharedMessageTextOf(
+  payload: AlertPayload,
+  shared: NonNullable<AlertPayload['shared']>,
+): MessageText {
+  const isResolution = payload.event === 'shared_incident.resolved';
+  const count = `${shared.monitorCount} monitor${shared.monitorCount === 1 ? '' : 's'}`;
+  const named = shared.monitors.map((monitor) => monitor.name).join(', ');
+  const facts: AlertFact[] = [
+    { label: 'Cause', value: payload.cause },
+    { label: 'Code', value: payload.code },
+    { label: 'Seen from', value: shared.vantage === '@service' ? 'this service' : shared.vantage },
+    ...(shared.resolvers ? [{ label: 'Resolver', value: shared.resolvers.join(', ') }] : []),
+    ...(shared.range ? [{ label: 'Range', value: shared.range }] : []),
+    { label: 'Since', value: shared.openedAt },
+    ...(shared.resolvedAt ? [{ label: 'Resolved', value: shared.resolvedAt }] : []),
+    { label: 'Monitors affected', value: count },
+    {
+      label: 'Monitors',
+      value: shared.monitorCount > shared.monitors.length ? `${named}, …` : named,
+    },
+  ];
+  return {
+    title: isResolution
+      ? `Resolved: ${payload.monitor.name} (${count})`
+      : `${payload.monitor.name} (${count})`,
+    summary: payload.summary,
+    facts,
+    link: payload.incident
+      ? { url: payload.incident.url, text: `Incident ${payload.incident.id}` }
+      : { url: payload.links.status, text: 'Status' },
+    isResolution,
+    severity: isResolution ? 'info' : 'critical',
+    dedupKey: `reach-shared-${payload.incident?.id ?? payload.id}`,
   };
 }
 

@@ -11,6 +11,7 @@ import { badgeKinds, badgeQuerySchema } from '../status/badge.js';
 import { incidentPageQuerySchema, listingQuerySchema } from '../status/listing.js';
 import { componentExtensionSchema, statusSummarySchema } from '../status/schema.js';
 import { statuspagePaths } from '../status/statuspage.js';
+import { incidentQuerySchema, incidentViewSchema } from './incident-routes.js';
 import {
   maintenanceWindowSchema,
   monitorCreateSchema,
@@ -242,6 +243,36 @@ function monitorPaths(security: unknown[]): Record<string, JsonObject> {
         },
       },
     },
+    '/incidents': {
+      get: {
+        summary: "Incidents: a monitor's own and shared ones (one cause, many monitors) (public)",
+        security: [],
+        parameters: queryParameters(incidentQuerySchema),
+        responses: {
+          '200': {
+            description: 'Newest first.',
+            content: json({
+              type: 'object',
+              properties: { incidents: { type: 'array', items: ref('Incident') } },
+            }),
+          },
+          '400': problem('Invalid query.'),
+          '503': problem('Redis unreachable.'),
+        },
+      },
+    },
+    '/incidents/{id}': {
+      get: {
+        summary: 'One incident (public)',
+        security: [],
+        parameters: [{ ...idParameter, description: 'The incident id.' }],
+        responses: {
+          '200': { description: 'The incident.', content: json(ref('Incident')) },
+          '404': problem('Unknown incident.'),
+          '503': problem('Redis unreachable.'),
+        },
+      },
+    },
     '/badge/{id}/{kind}.svg': {
       get: {
         summary: 'A shields-style SVG badge of a monitor: its state, uptime or response time (public)',
@@ -274,6 +305,7 @@ export const monitorOpenApi: OpenApiFragment = {
     RecurringMaintenanceWindow: recurringMaintenanceSchema,
     WebhookInput: webhookInputSchema,
     HistoryEntry: historyEntrySchema,
+    Incident: incidentViewSchema,
     StatusSummary: statusSummarySchema,
     StatusComponentExtension: componentExtensionSchema,
   },

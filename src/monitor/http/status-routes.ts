@@ -42,6 +42,7 @@ import {
 } from '../status/statuspage.js';
 import { type PageIdentity, toStatusSummary } from '../status/summary.js';
 import type { MonitorStore } from '../store.js';
+import { createIncidentRouter } from './incident-routes.js';
 
 export interface StatusRouterDeps {
   store: MonitorStore;
@@ -72,6 +73,7 @@ function listingOf(request: Request): ListingQuery {
 export function createStatusRouter(deps: StatusRouterDeps): Router {
   const { store, config } = deps;
   const router = Router();
+  router.use(createIncidentRouter(store));
   const source = new StatusDataSource(store);
   const page: PageIdentity = {
     id: 'reach',

@@ -165,7 +165,10 @@ export class StatusDataSource {
     const openIds = components.flatMap((component) =>
       component.status.openIncidentId ? [component.status.openIncidentId] : [],
     );
-    const incidents = await store.incidentsSince(nowMs - recentIncidentMs, openIds);
+    // A monitor's own incident folded into a shared one is told by the shared one (GET /incidents keeps both).
+    const incidents = (await store.incidentsSince(nowMs - recentIncidentMs, openIds)).filter(
+      (incident) => incident.mergedInto === undefined,
+    );
     return { generatedAtMs: nowMs, components, incidents };
   }
 

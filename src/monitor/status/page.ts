@@ -99,10 +99,23 @@ function renderIncident(incident: Incident, nowMs: number): string {
     : `${timeText(incident.openedAtMs)} – ${timeText(incident.resolvedAtMs ?? 0)} (${duration})`;
   return `
       <li class="incident ${isOpen ? 'incident-open' : 'incident-resolved'}" id="incident-${escapeHtml(incident.id)}">
-        <h3>${escapeHtml(incident.monitorName)}: ${isOpen ? 'down' : 'resolved'}</h3>
+        <h3>${escapeHtml(incident.monitorName)}: ${isOpen ? (incident.shared ? 'ongoing' : 'down') : 'resolved'}</h3>
         <p class="when">${escapeHtml(when)}</p>
-        <p><strong>Cause:</strong> ${escapeHtml(cause)}. ${escapeHtml(incident.summary)}</p>
+        <p><strong>Cause:</strong> ${escapeHtml(cause)}. ${escapeHtml(incident.summary)}</p>${renderShared(incident)}
       </li>`;
+}
+
+/** A shared incident (one cause, many monitors) says how many monitors it covers; their alerts were its own. */
+function renderShared(incident: Incident): string {
+  const { shared } = incident;
+  if (!shared) return '';
+  const where = shared.vantage === '@service' ? 'this service' : `vantage ${shared.vantage}`;
+  const detail = [
+    `${shared.monitorIds.length} monitors affected, seen from ${where}`,
+    ...(shared.resolvers ? [`resolver ${shared.resolvers.join(', ')}`] : []),
+    ...(shared.range ? [`range ${shared.range}`] : []),
+  ].join('; ');
+  return `\n        <p class="shared">${escapeHtml(detail)}.</p>`;
 }
 
 function renderIncidents(incidents: Incident[], nowMs: number, shown: number, empty: string, more: string) {

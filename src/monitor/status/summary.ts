@@ -166,7 +166,7 @@ function incidentOf(
   );
   return {
     id: incident.id,
-    name: `${incident.monitorName} is down`,
+    name: incident.shared ? incident.monitorName : `${incident.monitorName} is down`,
     status: isResolved ? 'resolved' : 'identified',
     created_at: openedAt,
     updated_at: new Date(lastAtMs).toISOString(),
