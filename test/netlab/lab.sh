@@ -269,6 +269,8 @@ EOF
   issue_certificate good "tls.site-a.test,sni-blocked.site-a.test" -days 30
   issue_certificate expired "expired.site-a.test" -startdate 20200101000000Z -enddate 20200201000000Z
   issue_certificate wrongname "www.site-b.test" -days 30
+  # Short-lived: inside every certificate-expiry warning threshold while still valid.
+  issue_certificate expiring "expiring.site-a.test" -days 2
 }
 
 # ---------------------------------------------------------------- daemons

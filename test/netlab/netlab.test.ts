@@ -2,6 +2,7 @@
 // through the service (reach serve) running in the prober namespace.
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { daysLeftOf } from '../../src/monitor/certificate-expiry.js';
 import type { HttpExchange, Report } from '../../src/types.js';
 import { bringLabUp, findLabSkipReason, labNames, runLab } from './lab-control.js';
 import { cliPath, LabProcess, runInNamespace } from './lab-process.js';
@@ -556,6 +557,22 @@ const results = await (await fetch(base + '/batches/' + id + '/results')).text()
 process.stdout.write(JSON.stringify({ status, results }));
 `;
 
+/** Creates a monitor, waits (bounded) for its first run, and prints the monitor and the status page's JSON. */
+const monitorScript = `
+const [base, body] = process.argv.slice(1);
+const created = await fetch(base + '/monitors', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+if (created.status !== 201) throw new Error('POST /monitors answered ' + created.status + ': ' + (await created.text()));
+const { id } = await created.json();
+let monitor;
+for (let attempt = 0; attempt < 300; attempt++) {
+  monitor = await (await fetch(base + '/monitors/' + id)).json();
+  if (monitor.lastRun) break;
+  await new Promise((resolve) => setTimeout(resolve, 200));
+}
+const summary = await (await fetch(base + '/status.json')).json();
+process.stdout.write(JSON.stringify({ monitor, summary }));
+`;
+
 /** The scenarios a batch can hold: those run with the default resolver, control and deadline, like its options. */
 const batchScenarios = () =>
   scenarios.filter(
@@ -655,6 +672,52 @@ describe.skipIf(skipReason !== undefined)('reach inside the network lab', () => 
         }));
       expect(seen).toEqual(list.map(({ name, cause, code }) => ({ name, cause, code })));
       for (const item of items) (list[item.index] as Scenario).evidence(item.report);
+    }, 90_000);
+
+    it('monitors a site whose lab-CA certificate expires in two days: up, with the days left in the monitor and the status JSON', async () => {
+      const body = JSON.stringify({
+        name: 'Expiring',
+        url: 'https://expiring.site-a.test/',
+        intervalSeconds: 60,
+        resolvers: [honestResolver],
+        controls: [namedControl],
+        certificateExpiryDays: [14, 3],
+      });
+      const result = await runInNamespace(proberNamespace, [
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        monitorScript,
+        serviceUrl,
+        body,
+      ]);
+      const { monitor, summary } = JSON.parse(result.stdout || '{}') as {
+        monitor?: {
+          id: string;
+          state: string;
+          certificateExpiryDays?: number[];
+          lastRun?: { cause: string; code: string };
+          certificate?: { notAfter: string; daysLeft: number };
+        };
+        summary?: { components: { id: string; reach?: { certificate?: unknown } }[] };
+      };
+      // The certificate is trusted (the service trusts the lab CA) and still valid: the site is up.
+      expect(monitor, result.stderr).toMatchObject({
+        state: 'up',
+        certificateExpiryDays: [14, 3],
+        lastRun: { cause: 'ok', code: 'http.ok' },
+      });
+      const certificate = monitor?.certificate;
+      expect(certificate, JSON.stringify(monitor)).toBeDefined();
+      const { notAfter, daysLeft } = certificate as { notAfter: string; daysLeft: number };
+      // Issued with openssl -days 2 when the lab came up: under two days left, more than one.
+      const msLeft = Date.parse(notAfter) - Date.now();
+      expect(msLeft).toBeGreaterThan(86_400_000);
+      expect(msLeft).toBeLessThanOrEqual(2 * 86_400_000);
+      expect(daysLeft).toBe(daysLeftOf(notAfter, Date.now()));
+      expect(daysLeft).toBe(1);
+      const component = summary?.components.find((entry) => entry.id === monitor?.id);
+      expect(component?.reach?.certificate).toEqual({ notAfter, daysLeft });
     }, 90_000);
   });
 
