@@ -557,20 +557,33 @@ const results = await (await fetch(base + '/batches/' + id + '/results')).text()
 process.stdout.write(JSON.stringify({ status, results }));
 `;
 
-/** Creates a monitor, waits (bounded) for its first run, and prints the monitor and the status page's JSON. */
+/**
+ * Creates a monitor whose webhook is a receiver in this same process, waits (bounded) for its first run and for
+ * a certificate warning, and prints the monitor, the status page's JSON and the webhook payloads received.
+ */
 const monitorScript = `
-const [base, body] = process.argv.slice(1);
-const created = await fetch(base + '/monitors', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+import { createServer } from 'node:http';
+const [base, input] = process.argv.slice(1);
+const received = [];
+const receiver = createServer((request, response) => {
+  let text = '';
+  request.on('data', (chunk) => { text += chunk; });
+  request.on('end', () => { received.push(JSON.parse(text)); response.end('ok'); });
+});
+await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+const body = { ...JSON.parse(input), webhooks: [{ url: 'http://127.0.0.1:' + receiver.address().port + '/hook', secret: 'netlab-webhook-secret' }] };
+const created = await fetch(base + '/monitors', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 if (created.status !== 201) throw new Error('POST /monitors answered ' + created.status + ': ' + (await created.text()));
 const { id } = await created.json();
 let monitor;
 for (let attempt = 0; attempt < 300; attempt++) {
   monitor = await (await fetch(base + '/monitors/' + id)).json();
-  if (monitor.lastRun) break;
+  if (monitor.lastRun && received.some((payload) => payload.event === 'certificate.expiring')) break;
   await new Promise((resolve) => setTimeout(resolve, 200));
 }
 const summary = await (await fetch(base + '/status.json')).json();
-process.stdout.write(JSON.stringify({ monitor, summary }));
+receiver.close();
+process.stdout.write(JSON.stringify({ monitor, summary, received }));
 `;
 
 /** The scenarios a batch can hold: those run with the default resolver, control and deadline, like its options. */
@@ -674,7 +687,7 @@ describe.skipIf(skipReason !== undefined)('reach inside the network lab', () => 
       for (const item of items) (list[item.index] as Scenario).evidence(item.report);
     }, 90_000);
 
-    it('monitors a site whose lab-CA certificate expires in two days: up, with the days left in the monitor and the status JSON', async () => {
+    it('monitors a site whose lab-CA certificate expires in two days: up, one webhook warning, the days left in the monitor and the status JSON', async () => {
       const body = JSON.stringify({
         name: 'Expiring',
         url: 'https://expiring.site-a.test/',
@@ -691,7 +704,7 @@ describe.skipIf(skipReason !== undefined)('reach inside the network lab', () => 
         serviceUrl,
         body,
       ]);
-      const { monitor, summary } = JSON.parse(result.stdout || '{}') as {
+      const { monitor, summary, received } = JSON.parse(result.stdout || '{}') as {
         monitor?: {
           id: string;
           state: string;
@@ -700,6 +713,7 @@ describe.skipIf(skipReason !== undefined)('reach inside the network lab', () => 
           certificate?: { notAfter: string; daysLeft: number };
         };
         summary?: { components: { id: string; reach?: { certificate?: unknown } }[] };
+        received?: { event: string; code: string; certificate?: unknown }[];
       };
       // The certificate is trusted (the service trusts the lab CA) and still valid: the site is up.
       expect(monitor, result.stderr).toMatchObject({
@@ -718,6 +732,14 @@ describe.skipIf(skipReason !== undefined)('reach inside the network lab', () => 
       expect(daysLeft).toBe(1);
       const component = summary?.components.find((entry) => entry.id === monitor?.id);
       expect(component?.reach?.certificate).toEqual({ notAfter, daysLeft });
+      // One warning, for the 3-day threshold, on the monitor's webhook: an alert of its own, not a down state.
+      const warnings = (received ?? []).filter((payload) => payload.event === 'certificate.expiring');
+      expect(warnings, JSON.stringify(received)).toEqual([
+        expect.objectContaining({
+          code: 'tls.certificate_expiring',
+          certificate: { notAfter, daysLeft, thresholdDays: 3 },
+        }),
+      ]);
     }, 90_000);
   });
 
