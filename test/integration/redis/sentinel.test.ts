@@ -3,7 +3,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SentinelSet, startSentinelSet } from '../../support/redis-topologies.js';
 import { getJson, type LoopbackTarget, postJson, startTarget, startTestService } from '../service/support.js';
-import { describeRun, endingsOf, expectOnly503Problems, submitThroughFailover } from './failover.js';
+import {
+  describeRun,
+  endingsOf,
+  expectOnly503Problems,
+  replicaCaughtUp,
+  submitThroughFailover,
+} from './failover.js';
 
 let sentinel: SentinelSet;
 let target: LoopbackTarget;
@@ -45,7 +51,10 @@ describe('Sentinel failover', { timeout: 150_000 }, () => {
     const run = await submitThroughFailover({
       apiUrl: api.apiUrl,
       targetUrl: target.url,
-      kill: () => sentinel.master.stop('SIGKILL'),
+      kill: async () => {
+        await replicaCaughtUp((...args) => sentinel.cli(sentinel.master.port, ...args), sentinel.master.port);
+        await sentinel.master.stop('SIGKILL');
+      },
       isPromoted: async () => (await sentinel.currentMasterPort()) === sentinel.replica.port,
     });
     const masterPort = await sentinel.currentMasterPort();
