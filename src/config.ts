@@ -132,6 +132,8 @@ export const environmentSchema = z.object({
   BATCH_RESULT_TTL_SECONDS: integerText(60, 30 * 24 * 3600).default(86_400),
   /** Batch probes a worker process runs at once, beside WORKER_CONCURRENCY single probes. */
   BATCH_WORKER_CONCURRENCY: integerText(1, 1024).default(16),
+  /** URLs per job on the batch lane: one queue job, one claim and grouped result writes for each chunk. */
+  BATCH_CHUNK_SIZE: integerText(1, 1024).default(32),
 });
 
 export type Environment = z.input<typeof environmentSchema>;
@@ -184,6 +186,7 @@ export interface BatchSettings {
   maxBodyBytes: number;
   resultTtlSeconds: number;
   workerConcurrency: number;
+  chunkSize: number;
 }
 
 /** Thrown by loadConfig; the message names every variable at fault, one per line. */
@@ -267,6 +270,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Ser
       maxBodyBytes: env.BATCH_MAX_BODY_BYTES,
       resultTtlSeconds: env.BATCH_RESULT_TTL_SECONDS,
       workerConcurrency: env.BATCH_WORKER_CONCURRENCY,
+      chunkSize: env.BATCH_CHUNK_SIZE,
     },
   };
 }

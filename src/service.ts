@@ -314,6 +314,7 @@ function startBatchWorker(
   const work = createBatchWork({
     store,
     record: createItemRecorder(store, batchMetricsOf(registry)),
+    concurrency: config.batch.workerConcurrency,
     controls: { redis, prefix: config.queueName, ttlSeconds: config.batch.resultTtlSeconds },
     vantages: {
       fanOut,
@@ -335,6 +336,7 @@ function startBatchWorker(
     lockDurationMs: config.workerLockDurationMs,
     stalledIntervalMs: config.workerStalledIntervalMs,
     runner: work.wrap(wrapRunner(runner)),
+    chunks: { jobName: work.chunkJobName, runner: wrapRunner(runner), runChunk: work.runChunk },
     metrics,
     logger: logger.child({ role: 'batch-worker' }),
     onFinalFailure: work.onFinalFailure,

@@ -1,7 +1,11 @@
-// The worker's side of a batch: before a URL is probed, its batch is asked whether it is still wanted; after, its
-// result is recorded once; the batch's controls are probed once for the batch (shared-controls.ts), not per URL.
+// The worker's side of a batch: its chunks (chunk-runner.ts) and, for a batch queued before chunks, its URLs' own
+// jobs: before such a URL is probed, its batch is asked whether it is still wanted; after, its result is recorded
+// once. The batch's controls are probed once for the batch (shared-controls.ts), not per URL.
 import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
+import { createChunkRunner, noFanOutItem, recordChunkFailure } from './chunk-runner.js';
 import type { BatchItem } from './item.js';
+import { chunkJobName } from './jobs.js';
+import { ProbeSlots } from './probe-slots.js';
 import type { ItemRecorder } from './recorder.js';
 import { createSharedControls, type SharedControlSettings } from './shared-controls.js';
 import type { BatchStore } from './store.js';
@@ -14,7 +18,7 @@ import {
 type Runner = (data: ProbeJobData, signal?: AbortSignal) => Promise<ProbeJobResult>;
 
 /**
- * Wraps the probe runner of the batch lane. An item whose batch was cancelled is recorded cancelled without a
+ * Wraps the probe runner of the batch lane for a URL's own job (a batch queued before chunks). An item whose batch was cancelled is recorded cancelled without a
  * probe; one that has a result already (its job ran again after a crash between recording and completing) is
  * not probed twice; a batch that expired is dropped. The job's own result is returned as it was.
  */
@@ -38,13 +42,7 @@ export function createBatchItemRunner(options: {
     const { vantages } = batch;
     if (vantages) {
       if (vantageRunner) return vantageRunner(data, { id: batch.id, index: batch.index, vantages }, signal);
-      await record(batch.id, {
-        index: batch.index,
-        url: data.url,
-        status: 'failed',
-        cause: 'failed',
-        reason: 'this worker cannot fan out to vantages',
-      });
+      await record(batch.id, noFanOutItem(batch.index, data.url));
       return { outcome: 'expired' };
     }
     const result = await runner(data, signal);
@@ -89,9 +87,14 @@ export function itemOf(index: number, url: string, result: ProbeJobResult): Batc
   }
 }
 
-/** A batch item whose job failed for good (retries spent, or its workers kept dying): recorded failed. */
+/**
+ * A batch job that failed for good (retries spent, or its workers kept dying): its URLs without a result are
+ * recorded failed, a chunk's as a URL's own job's.
+ */
 export function recordFinalFailure(record: ItemRecorder) {
-  return async (data: ProbeJobData, reason: string): Promise<void> => {
+  return async (job: { name: string; data: unknown }, reason: string): Promise<void> => {
+    if (job.name === chunkJobName) return recordChunkFailure(record, job.data, reason);
+    const data = job.data as ProbeJobData;
     if (!data.batch) return;
     await record(data.batch.id, {
       index: data.batch.index,
@@ -103,10 +106,15 @@ export function recordFinalFailure(record: ItemRecorder) {
   };
 }
 
-/** The worker side of batches as the service wires it: the runner's wrapper, the controls, the failure hook. */
+/**
+ * The worker side of batches as the service wires it: the chunks' runner, the wrapper of a URL's own job, the
+ * controls, the failure hook. Every probe of the lane, a chunk's or a URL job's, takes one of `concurrency` slots.
+ */
 export function createBatchWork(options: {
   store: BatchStore;
   record: ItemRecorder;
+  /** The batch lane's probes at once in this process (BATCH_WORKER_CONCURRENCY). */
+  concurrency: number;
   /** Where the batches' controls are kept, probed once for each batch. */
   controls: SharedControlSettings;
   /** Where the URLs of a batch with vantages fan out. */
@@ -115,10 +123,29 @@ export function createBatchWork(options: {
   const controls = createSharedControls(options.controls);
   const { store, record } = options;
   const vantageRunner = options.vantages ? createVantageItemRunner(options.vantages, record) : undefined;
+  const slots = new ProbeSlots(options.concurrency);
+  /** A URL's own job holds a slot like a chunk's URL; it is never refused one (its worker's close waits for it). */
+  const never = new AbortController().signal;
   return {
     controlResultsFor: controls.controlResultsFor,
-    wrap: (runner: Runner) =>
-      createBatchItemRunner({ runner, store, record, ...(vantageRunner ? { vantageRunner } : {}) }),
+    chunkJobName,
+    runChunk: createChunkRunner({ store, record, slots, ...(vantageRunner ? { vantageRunner } : {}) }),
+    wrap: (runner: Runner): Runner => {
+      const itemRunner = createBatchItemRunner({
+        runner,
+        store,
+        record,
+        ...(vantageRunner ? { vantageRunner } : {}),
+      });
+      return async (data, signal) => {
+        await slots.acquire(never);
+        try {
+          return await itemRunner(data, signal);
+        } finally {
+          slots.release();
+        }
+      };
+    },
     onFinalFailure: recordFinalFailure(options.record),
     close: () => controls.close(),
   };

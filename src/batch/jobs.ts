@@ -1,14 +1,53 @@
-// A batch's URLs as probe jobs on the batch lane: added in chunks with addBulk, and taken back when cancelled.
+// A batch's URLs as jobs on the batch lane, a chunk of URLs each: added with addBulk, and taken back when cancelled.
+// A batch queued before chunks has one probe job per URL; its jobs are still run and cancelled here.
 import type { JobsOptions, Queue } from 'bullmq';
-import {
-  type ProbeJobData,
-  type ProbeJobResult,
-  probeJobName,
-  probeJobOptions,
-} from '../requests/probe-job.js';
+import { z } from 'zod';
+import { type ProbeJobData, type ProbeJobResult, probeJobOptions } from '../requests/probe-job.js';
 import type { BatchOptions } from './store.js';
 
-export type BatchQueue = Queue<ProbeJobData, ProbeJobResult>;
+/** A job of the batch lane: a chunk of a batch's URLs, or (queued before chunks) one URL as a probe job. */
+export type BatchQueue = Queue<ProbeJobData | ChunkJobData, ProbeJobResult>;
+
+/** The name of a chunk's job; a URL's job (before chunks) is named probeJobName. */
+export const chunkJobName = 'chunk';
+
+/**
+ * A chunk: the URLs of places `start` to `start + urls.length - 1` of one batch, with the batch's options. Each
+ * URL is run as the probe job `{ url, ...options, batch: { id, index, vantages } }`, checked again as any is.
+ */
+export interface ChunkJobData {
+  batch: { id: string; start: number; vantages?: BatchOptions['vantages'] };
+  urls: string[];
+  options: Omit<BatchOptions, 'vantages'>;
+}
+
+/** The chunk's shape; each URL's job is checked by the probe job's schema when it runs. */
+export const chunkJobSchema = z.strictObject({
+  batch: z.strictObject({
+    id: z.uuid(),
+    start: z.number().int().min(0),
+    vantages: z
+      .array(z.strictObject({ name: z.string(), labels: z.record(z.string(), z.string()) }))
+      .optional(),
+  }),
+  urls: z.array(z.string()).min(1).max(1024),
+  options: z.record(z.string(), z.unknown()),
+});
+
+/** The probe job of the chunk's URL at `position`. */
+export function chunkItemJob(chunk: ChunkJobData, position: number): ProbeJobData {
+  const { vantages } = chunk.batch;
+  return {
+    url: chunk.urls[position] ?? '',
+    ...chunk.options,
+    batch: { id: chunk.batch.id, index: chunk.batch.start + position, ...(vantages ? { vantages } : {}) },
+  };
+}
+
+/** A chunk's job id: the batch and the chunk's number; BullMQ ids may not hold a colon. */
+export function chunkJobId(batchId: string, chunkNumber: number): string {
+  return `${batchId}-c${chunkNumber}`;
+}
 
 /**
  * The batch lane: a queue of its own beside the probe queue, taken by the same probe processor, so a list of
@@ -18,12 +57,12 @@ export function batchQueueName(baseQueueName: string): string {
   return `${baseQueueName}-batch`;
 }
 
-/** One job per item, named by the batch and the item's place; BullMQ ids may not hold a colon. */
+/** The job of one item (a batch queued before chunks), named by the batch and the item's place. */
 export function itemJobId(batchId: string, index: number): string {
   return `${batchId}-${index}`;
 }
 
-/** Jobs added per addBulk call: one round trip each, and a bounded command for Redis to run. */
+/** Jobs added or removed per call: one round trip each, and a bounded command for Redis to run. */
 export const addChunkSize = 500;
 
 /**
@@ -42,32 +81,68 @@ export function itemJobOptions(settings: {
   };
 }
 
-/** Adds a job for each item, in chunks, in the order of the list. */
-export async function addItemJobs(
+/**
+ * Adds the batch's jobs, in the order of the list: chunk k holds places k * chunkSize to (k + 1) * chunkSize - 1.
+ * Places recorded already (refused by the address policy) travel with their chunk and are skipped by its claim;
+ * a chunk with none left to run is not queued.
+ */
+export async function addChunkJobs(
   queue: BatchQueue,
   batchId: string,
-  items: ReadonlyArray<{ index: number; url: string }>,
+  urls: readonly string[],
+  toRun: ReadonlySet<number>,
   options: BatchOptions,
   jobOptions: JobsOptions,
+  chunkSize: number,
 ): Promise<void> {
   const { vantages, ...probeOptions } = options;
-  for (let start = 0; start < items.length; start += addChunkSize) {
-    await queue.addBulk(
-      items.slice(start, start + addChunkSize).map((item) => ({
-        name: probeJobName,
-        data: {
-          url: item.url,
-          ...probeOptions,
-          batch: { id: batchId, index: item.index, ...(vantages ? { vantages } : {}) },
-        },
-        opts: { ...jobOptions, jobId: itemJobId(batchId, item.index) },
-      })),
-    );
+  const jobs: Parameters<BatchQueue['addBulk']>[0] = [];
+  for (let start = 0; start < urls.length; start += chunkSize) {
+    const end = Math.min(start + chunkSize, urls.length);
+    let hasWork = false;
+    for (let index = start; index < end && !hasWork; index++) hasWork = toRun.has(index);
+    if (!hasWork) continue;
+    const data: ChunkJobData = {
+      batch: { id: batchId, start, ...(vantages ? { vantages } : {}) },
+      urls: urls.slice(start, end),
+      options: probeOptions,
+    };
+    jobs.push({
+      name: chunkJobName,
+      data,
+      opts: { ...jobOptions, jobId: chunkJobId(batchId, start / chunkSize) },
+    });
   }
+  for (let first = 0; first < jobs.length; first += addChunkSize)
+    await queue.addBulk(jobs.slice(first, first + addChunkSize));
 }
 
 /**
- * Removes the jobs of the given items that no worker holds (waiting, delayed for a retry); answers the indexes
+ * Removes the chunks' jobs no worker holds (waiting, delayed for a retry); answers the places of the URLs they held
+ * (recorded or not). A chunk a worker holds is locked and stays: its worker sees the batch cancelled.
+ */
+export async function removeChunkJobs(
+  queue: BatchQueue,
+  batchId: string,
+  total: number,
+  chunkSize: number,
+): Promise<number[]> {
+  const removed: number[] = [];
+  const chunkCount = Math.ceil(total / chunkSize);
+  for (let first = 0; first < chunkCount; first += addChunkSize) {
+    const numbers = Array.from({ length: Math.min(addChunkSize, chunkCount - first) }, (_, n) => first + n);
+    const codes = await Promise.all(numbers.map((number) => queue.remove(chunkJobId(batchId, number))));
+    numbers.forEach((number, position) => {
+      if (codes[position] !== 1) return;
+      for (let index = number * chunkSize; index < Math.min((number + 1) * chunkSize, total); index++)
+        removed.push(index);
+    });
+  }
+  return removed;
+}
+
+/**
+ * A batch queued before chunks: removes the jobs of the given items that no worker holds (waiting, delayed for a retry); answers the indexes
  * removed. A job a worker holds is locked and stays: it finishes, or its worker sees the batch cancelled.
  */
 export async function removeItemJobs(

@@ -1,20 +1,73 @@
-// Records an item's result once, counts it, and frees its client's slot when it was the batch's last.
+// Records items' results once, counts them, and frees the client's slot with a batch's last. The items of one
+// batch that end close together are written by one script call (store.recordMany), not one call each.
 import type { BatchItem } from './item.js';
 import type { BatchMetrics } from './metrics.js';
-import type { BatchStore, RecordOutcome } from './store.js';
+import { type BatchStore, type RecordOutcome, recordGroupMax } from './store.js';
 
 export type ItemRecorder = (batchId: string, item: BatchItem) => Promise<RecordOutcome>;
 
+/** How long an item waits for others of its batch to share its write: short beside a probe, long beside a tick. */
+const groupWindowMs = 5;
+
+interface Waiting {
+  item: BatchItem;
+  resolve: (outcome: RecordOutcome) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * The recorder of a process: an item is written with the others of its batch that arrive within groupWindowMs
+ * (or at once when recordGroupMax are waiting), and its promise settles with that write, so a caller that awaits
+ * it knows its result is kept. A write that fails rejects every item it held.
+ */
 export function createItemRecorder(store: BatchStore, metrics: BatchMetrics): ItemRecorder {
-  return async (batchId, item) => {
-    const outcome = await store.record(batchId, item);
-    if (outcome.kind !== 'recorded') return outcome;
+  const waiting = new Map<string, { items: Waiting[]; timer: NodeJS.Timeout }>();
+
+  const counted = async (batchId: string, item: BatchItem, outcome: RecordOutcome) => {
+    if (outcome.kind !== 'recorded') return;
     metrics.itemsTotal.inc({ cause: item.cause });
     if (outcome.isBatchFinished) {
       metrics.batchesTotal.inc({ event: 'finished' });
       // Another key than the batch's: its own command. A failure here is mended by the next submission's check.
       await store.removeRunning(outcome.clientId, batchId).catch(() => undefined);
     }
-    return outcome;
   };
+
+  const write = async (batchId: string, group: Waiting[]) => {
+    try {
+      const outcomes = await store.recordMany(
+        batchId,
+        group.map((entry) => entry.item),
+      );
+      await Promise.all(
+        group.map((entry, position) =>
+          counted(batchId, entry.item, outcomes[position] ?? { kind: 'unknown' }),
+        ),
+      );
+      group.forEach((entry, position) => {
+        entry.resolve(outcomes[position] ?? { kind: 'unknown' });
+      });
+    } catch (error) {
+      for (const entry of group) entry.reject(error);
+    }
+  };
+
+  const flush = (batchId: string) => {
+    const pending = waiting.get(batchId);
+    if (!pending) return;
+    waiting.delete(batchId);
+    clearTimeout(pending.timer);
+    void write(batchId, pending.items);
+  };
+
+  return (batchId, item) =>
+    new Promise<RecordOutcome>((resolve, reject) => {
+      let pending = waiting.get(batchId);
+      if (!pending) {
+        pending = { items: [], timer: setTimeout(() => flush(batchId), groupWindowMs) };
+        waiting.set(batchId, pending);
+      }
+      pending.items.push({ item, resolve, reject });
+      if (pending.items.length >= recordGroupMax) flush(batchId);
+    });
 }

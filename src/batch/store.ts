@@ -51,6 +51,8 @@ export interface BatchRecord {
   done: number;
   badLineCount: number;
   options: BatchOptions;
+  /** URLs per job on the batch lane; absent for a batch queued before chunks (one job per URL). */
+  chunkSize?: number;
   createdAtMs: number;
   startedAtMs?: number;
   finishedAtMs?: number;
@@ -58,31 +60,55 @@ export interface BatchRecord {
   byCause: Partial<Record<ItemCause, number>>;
 }
 
-/** What recording an item did: its batch is gone (expired or never made), it had a result already, or it was kept. */
+/**
+ * What recording an item did: its batch is gone (expired or never made), it had a result already, or it was kept.
+ * Both known outcomes carry the batch's state as the write found it, so a worker learns of a cancel from its writes.
+ */
 export type RecordOutcome =
   | { kind: 'unknown' }
-  | { kind: 'duplicate' }
-  | { kind: 'recorded'; isBatchFinished: boolean; clientId: string };
+  | { kind: 'duplicate'; state: BatchState }
+  | { kind: 'recorded'; isBatchFinished: boolean; clientId: string; state: BatchState };
 
-// Keeps the first result of an item only (SETBIT answers the old bit), counts it, and ends the batch with its last
-// item. Every key's time to live restarts, so results are kept for the TTL after the batch's last activity.
+// Keeps the first result of each item only (SETBIT answers the old bit), counts them, and ends the batch with its
+// last item. ARGV: now, TTL, then four per item (index, JSON, status, cause). Answers the batch's finish (1 or 2),
+// its client, its state and one character per item ('1' kept, '0' had one). Every key's time to live restarts, so
+// results are kept for the TTL after the batch's last activity. One call records a group of items: one round trip,
+// one RPUSH, one HINCRBY per status and cause met.
 const recordScript = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, ''} end
-if redis.call('SETBIT', KEYS[2], ARGV[1], 1) == 1 then return {0, ''} end
-redis.call('RPUSH', KEYS[3], ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'status:' .. ARGV[3], 1)
-redis.call('HINCRBY', KEYS[1], 'cause:' .. ARGV[4], 1)
-local done = redis.call('HINCRBY', KEYS[1], 'done', 1)
-local total = tonumber(redis.call('HGET', KEYS[1], 'total'))
-for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
-local clientId = redis.call('HGET', KEYS[1], 'clientId')
-if done >= total then
-  redis.call('HSETNX', KEYS[1], 'finishedAtMs', ARGV[5])
-  if redis.call('HGET', KEYS[1], 'state') == 'running' then redis.call('HSET', KEYS[1], 'state', 'completed') end
-  return {2, clientId}
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, '', '', ''} end
+local kept, marks, counts = {}, {}, {}
+for i = 3, #ARGV, 4 do
+  if redis.call('SETBIT', KEYS[2], ARGV[i], 1) == 1 then
+    marks[#marks + 1] = '0'
+  else
+    marks[#marks + 1] = '1'
+    kept[#kept + 1] = ARGV[i + 1]
+    local status, cause = 'status:' .. ARGV[i + 2], 'cause:' .. ARGV[i + 3]
+    counts[status] = (counts[status] or 0) + 1
+    counts[cause] = (counts[cause] or 0) + 1
+  end
 end
-return {1, clientId}
+local state = redis.call('HGET', KEYS[1], 'state')
+local clientId = redis.call('HGET', KEYS[1], 'clientId')
+if #kept == 0 then return {0, clientId, state, table.concat(marks)} end
+redis.call('RPUSH', KEYS[3], unpack(kept))
+for field, count in pairs(counts) do redis.call('HINCRBY', KEYS[1], field, count) end
+local done = redis.call('HINCRBY', KEYS[1], 'done', #kept)
+local total = tonumber(redis.call('HGET', KEYS[1], 'total'))
+for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+if done >= total then
+  redis.call('HSETNX', KEYS[1], 'finishedAtMs', ARGV[1])
+  if state == 'running' then
+    state = 'completed'
+    redis.call('HSET', KEYS[1], 'state', state)
+  end
+  return {2, clientId, state, table.concat(marks)}
+end
+return {1, clientId, state, table.concat(marks)}
 `;
+
+/** Items recorded by one script call at most: a bounded command for Redis, and Lua's unpack stays small. */
+export const recordGroupMax = 256;
 
 // A worker about to probe item i: the batch's state and whether i has a result already; the first sets startedAtMs.
 const claimScript = `
@@ -90,6 +116,18 @@ local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'unknown', 0} end
 redis.call('HSETNX', KEYS[1], 'startedAtMs', ARGV[2])
 return {state, redis.call('GETBIT', KEYS[2], ARGV[1])}
+`;
+
+// A worker about to run a chunk, items ARGV[1] to ARGV[1] + ARGV[2] - 1: the batch's state and, one character per
+// item, whether each has a result already ('1'); the first sets startedAtMs.
+const claimChunkScript = `
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {'unknown', ''} end
+redis.call('HSETNX', KEYS[1], 'startedAtMs', ARGV[3])
+local marks = {}
+local first = tonumber(ARGV[1])
+for index = first, first + tonumber(ARGV[2]) - 1 do marks[#marks + 1] = redis.call('GETBIT', KEYS[2], index) end
+return {state, table.concat(marks)}
 `;
 
 // Cancels a running batch: the state changes only from running, and the previous one is answered.
@@ -101,20 +139,24 @@ return state
 `;
 
 interface BatchCommands {
-  recordBatchItem(
+  recordBatchItems(
     meta: string,
     done: string,
     results: string,
     badLines: string,
     urls: string,
-    index: number,
-    json: string,
-    status: string,
-    cause: string,
     nowMs: number,
     ttlMs: number,
-  ): Promise<[number, string]>;
+    ...items: Array<string | number>
+  ): Promise<[number, string, string, string]>;
   claimBatchItem(meta: string, done: string, index: number, nowMs: number): Promise<[string, number]>;
+  claimBatchChunk(
+    meta: string,
+    done: string,
+    start: number,
+    count: number,
+    nowMs: number,
+  ): Promise<[string, string]>;
   cancelBatch(meta: string, nowMs: number): Promise<string>;
 }
 
@@ -128,8 +170,9 @@ export class BatchStore {
   ) {
     // defineCommand is idempotent per client: the API and the workers may each hold a store on one client.
     for (const [name, script, keys] of [
-      ['recordBatchItem', recordScript, 5],
+      ['recordBatchItems', recordScript, 5],
       ['claimBatchItem', claimScript, 2],
+      ['claimBatchChunk', claimChunkScript, 2],
       ['cancelBatch', cancelScript, 1],
     ] as const) {
       if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: keys, lua: script });
@@ -149,6 +192,8 @@ export class BatchStore {
     options: BatchOptions;
     badLines: BadLine[];
     createdAtMs: number;
+    /** URLs per job on the batch lane (jobs.ts): a cancel names the chunks' jobs by it. */
+    chunkSize: number;
   }): Promise<void> {
     const keys = this.keys(batch.id);
     const ttlMs = this.ttlSeconds * 1000;
@@ -162,6 +207,7 @@ export class BatchStore {
       badLineCount: batch.badLines.length,
       options: JSON.stringify(batch.options),
       createdAtMs: batch.createdAtMs,
+      chunkSize: batch.chunkSize,
     });
     multi.pexpire(keys.meta, ttlMs);
     for (let start = 0; start < batch.badLines.length; start += 1000) {
@@ -179,23 +225,43 @@ export class BatchStore {
 
   /** Keeps an item's result unless it has one already; the batch's last item finishes it. */
   async record(id: string, item: BatchItem): Promise<RecordOutcome> {
+    const [outcome] = await this.recordMany(id, [item]);
+    return outcome as RecordOutcome;
+  }
+
+  /**
+   * Keeps each item's result unless it has one already, in one script call (at most recordGroupMax items);
+   * answers one outcome per item, in order. The batch's last item finishes it.
+   */
+  async recordMany(id: string, items: readonly BatchItem[]): Promise<RecordOutcome[]> {
+    if (items.length > recordGroupMax) throw new Error(`at most ${recordGroupMax} items per record`);
     const keys = this.keys(id);
-    const [code, clientId] = await this.redis.recordBatchItem(
+    const fields: Array<string | number> = [];
+    for (const item of items) fields.push(item.index, JSON.stringify(item), item.status, item.cause);
+    const [code, clientId, state, marks] = await this.redis.recordBatchItems(
       keys.meta,
       keys.done,
       keys.results,
       keys.badLines,
       keys.urls,
-      item.index,
-      JSON.stringify(item),
-      item.status,
-      item.cause,
       Date.now(),
       this.ttlSeconds * 1000,
+      ...fields,
     );
-    if (code < 0) return { kind: 'unknown' };
-    if (code === 0) return { kind: 'duplicate' };
-    return { kind: 'recorded', isBatchFinished: code === 2, clientId };
+    if (code < 0) return items.map(() => ({ kind: 'unknown' }));
+    const batchState = state as BatchState;
+    // The batch's finish is told once, with the last item this call kept.
+    const lastKept = marks.lastIndexOf('1');
+    return items.map((_item, position) =>
+      marks[position] === '1'
+        ? {
+            kind: 'recorded',
+            isBatchFinished: code === 2 && position === lastKept,
+            clientId,
+            state: batchState,
+          }
+        : { kind: 'duplicate', state: batchState },
+    );
   }
 
   /** Before probing item `index`: the batch's state (unknown once expired) and whether the item has ended. */
@@ -203,6 +269,29 @@ export class BatchStore {
     const keys = this.keys(id);
     const [state, bit] = await this.redis.claimBatchItem(keys.meta, keys.done, index, Date.now());
     return { state: state as BatchState | 'unknown', isDone: bit === 1 };
+  }
+
+  /**
+   * Before running a chunk of `count` items from `start`: the batch's state (unknown once expired) and, for each
+   * item in order, whether it has ended.
+   */
+  async claimChunk(
+    id: string,
+    start: number,
+    count: number,
+  ): Promise<{ state: BatchState | 'unknown'; isDone: boolean[] }> {
+    const keys = this.keys(id);
+    const [state, marks] = await this.redis.claimBatchChunk(keys.meta, keys.done, start, count, Date.now());
+    return {
+      state: state as BatchState | 'unknown',
+      isDone: Array.from({ length: count }, (_, position) => marks[position] === '1'),
+    };
+  }
+
+  /** The batch's state now (unknown once expired): a running chunk looks before starting a URL, when its last look is old. */
+  async stateOf(id: string): Promise<BatchState | 'unknown'> {
+    const state = await this.redis.hget(this.keys(id).meta, 'state');
+    return (state ?? 'unknown') as BatchState | 'unknown';
   }
 
   /** Marks a running batch cancelled; answers the state it had (undefined when unknown). */
@@ -292,6 +381,7 @@ function recordOf(fields: Record<string, string>): BatchRecord {
   const optionalNumber = (text: string | undefined) => (text === undefined ? undefined : Number(text));
   const startedAtMs = optionalNumber(fields.startedAtMs);
   const finishedAtMs = optionalNumber(fields.finishedAtMs);
+  const chunkSize = optionalNumber(fields.chunkSize);
   return {
     id: fields.id as string,
     clientId: fields.clientId ?? '',
@@ -300,6 +390,7 @@ function recordOf(fields: Record<string, string>): BatchRecord {
     done: Number(fields.done ?? 0),
     badLineCount: Number(fields.badLineCount ?? 0),
     options: JSON.parse(fields.options ?? '{}') as BatchOptions,
+    ...(chunkSize === undefined ? {} : { chunkSize }),
     createdAtMs: Number(fields.createdAtMs),
     ...(startedAtMs === undefined ? {} : { startedAtMs }),
     ...(finishedAtMs === undefined ? {} : { finishedAtMs }),

@@ -1,6 +1,6 @@
 // A BullMQ worker that runs probe jobs, with metrics and a shutdown that finishes work up to a deadline.
 
-import { Job, Worker } from 'bullmq';
+import { Job, WaitingError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { closeOnce, closeWithin } from '../lifecycle.js';
 import type { RedisConnector } from '../redis/connection.js';
@@ -23,6 +23,30 @@ export interface BatchReceipt {
   index: number;
 }
 
+/** What a chunk's job returns to BullMQ: its URLs' results are kept in their batch; `ran` were probed here. */
+export interface ChunkReceipt {
+  outcome: 'chunk';
+  ran: number;
+}
+
+/** How a chunk's run ended: every URL has its result, or the worker is closing and some have none yet. */
+export type ChunkEnd = { kind: 'finished'; ran: number } | { kind: 'interrupted' };
+
+/**
+ * The batch lane's jobs of several URLs (chunks), named `jobName`: run by the batch's chunk runner, each URL
+ * through `runner` and measured here like a probe job. A chunk interrupted by the worker's close goes back to wait,
+ * without spending an attempt.
+ */
+export interface ChunkJobs {
+  jobName: string;
+  /** Runs one URL of a chunk: the probe runner. */
+  runner: ProbeRunner;
+  runChunk(
+    data: unknown,
+    context: { run: ProbeRunner; signal?: AbortSignal; closing: AbortSignal },
+  ): Promise<ChunkEnd>;
+}
+
 export interface ProbeWorkerOptions {
   queueName: string;
   /** More queues the same processor takes jobs from (a vantage's own queue). */
@@ -37,11 +61,13 @@ export interface ProbeWorkerOptions {
   logger: Logger;
   /**
    * Told of a job that failed for good: its retries spent, or stalled (its worker died) more often than allowed.
-   * A batch records such a URL as failed, so every URL ends with a result.
+   * A batch records such a URL (or a chunk's URLs without a result) as failed, so every URL ends with a result.
    */
-  onFinalFailure?: (data: ProbeJobData, reason: string) => Promise<void>;
+  onFinalFailure?: (job: { name: string; data: unknown }, reason: string) => Promise<void>;
   /** The batch lane: its runner records each item's result in its batch, and the job returns a receipt. */
   isBatchLane?: boolean;
+  /** The batch lane's chunks. */
+  chunks?: ChunkJobs;
 }
 
 export interface ProbeWorker {
@@ -68,16 +94,16 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
       return { outcome: 'part', fanOutId: part.id, written: 'error' };
     }
   };
-  const processor = async (
-    job: Job<ProbeJobData, ProbeJobResult | PartReceipt | BatchReceipt>,
-    _token?: string,
+  /** Runs one probe, measured and counted; a throw (our own failure) is counted and logged, then rethrown. */
+  const measured = async (
+    run: ProbeRunner,
+    job: Job,
+    data: ProbeJobData,
     signal?: AbortSignal,
-  ): Promise<ProbeJobResult | PartReceipt | BatchReceipt> => {
+  ): Promise<ProbeJobResult> => {
     const startedMs = performance.now();
-    metrics.queueWaitSeconds.observe(Math.max(0, (Date.now() - job.timestamp) / 1000));
-    const part = fanOutPartOf(job.data);
     try {
-      const result = await runner(job.data, signal);
+      const result = await run(data, signal);
       const seconds = (performance.now() - startedMs) / 1000;
       metrics.jobDurationSeconds.observe({ outcome: result.outcome }, seconds);
       // A batch URL with vantages returns its comparison: counted by the compared verdict, like a report.
@@ -88,6 +114,46 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
         metrics.probesTotal.inc({ outcome: result.outcome, cause: 'none', code: 'none' });
         logger.info({ jobId: job.id, outcome: result.outcome }, 'probe not run');
       }
+      return result;
+    } catch (error) {
+      metrics.jobDurationSeconds.observe({ outcome: 'error' }, (performance.now() - startedMs) / 1000);
+      metrics.jobErrorsTotal.inc();
+      logger.warn(
+        { jobId: job.id, attempt: job.attemptsMade + 1, err: error },
+        'probe job failed; BullMQ retries it',
+      );
+      throw error;
+    }
+  };
+  /** Aborted as the worker starts closing: a chunk starts no new URL. */
+  const closing = new AbortController();
+  const runChunkJob = async (
+    chunks: ChunkJobs,
+    job: Job,
+    token: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<ChunkReceipt> => {
+    const end = await chunks.runChunk(job.data, {
+      run: (data, urlSignal) => measured(chunks.runner, job, data, urlSignal),
+      ...(signal ? { signal } : {}),
+      closing: closing.signal,
+    });
+    if (end.kind === 'finished') return { outcome: 'chunk', ran: end.ran };
+    // Back to wait for the next worker, which runs the URLs still without a result; no attempt spent.
+    await job.moveToWait(token);
+    throw new WaitingError();
+  };
+  const processor = async (
+    job: Job<ProbeJobData, ProbeJobResult | PartReceipt | BatchReceipt | ChunkReceipt>,
+    token?: string,
+    signal?: AbortSignal,
+  ): Promise<ProbeJobResult | PartReceipt | BatchReceipt | ChunkReceipt> => {
+    metrics.queueWaitSeconds.observe(Math.max(0, (Date.now() - job.timestamp) / 1000));
+    const { chunks } = options;
+    if (chunks && job.name === chunks.jobName) return runChunkJob(chunks, job, token, signal);
+    const part = fanOutPartOf(job.data);
+    try {
+      const result = await measured(runner, job, job.data, signal);
       // A part's result is read from its comparison: the job itself returns a receipt, so the report is not
       // written (and sent through the queue's events) twice. An expired part's comparison is over.
       if (part && result.outcome !== 'expired') return recordPart(part, { outcome: 'result', result });
@@ -97,12 +163,6 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
         return { outcome: 'batched', batchId: job.data.batch.id, index: job.data.batch.index };
       return result;
     } catch (error) {
-      metrics.jobDurationSeconds.observe({ outcome: 'error' }, (performance.now() - startedMs) / 1000);
-      metrics.jobErrorsTotal.inc();
-      logger.warn(
-        { jobId: job.id, attempt: job.attemptsMade + 1, err: error },
-        'probe job failed; BullMQ retries it',
-      );
       if (part && job.attemptsMade + 1 >= (job.opts.attempts ?? 1))
         await recordPart(part, { outcome: 'failed', reason: String(error) });
       throw error;
@@ -110,7 +170,7 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
   };
 
   const workers = [options.queueName, ...(options.extraQueueNames ?? [])].map((queueName) => {
-    const worker = new Worker<ProbeJobData, ProbeJobResult | PartReceipt | BatchReceipt>(
+    const worker = new Worker<ProbeJobData, ProbeJobResult | PartReceipt | BatchReceipt | ChunkReceipt>(
       queueName,
       processor,
       {
@@ -129,7 +189,7 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
       const reportIfFailed = async (job: Job<ProbeJobData> | undefined, reason?: string) => {
         // A retry is scheduled unless the job is in the failed set: only the last failure is final.
         if (!job || (await job.getState()) !== 'failed') return;
-        await onFinalFailure(job.data, reason ?? job.failedReason ?? 'failed');
+        await onFinalFailure(job, reason ?? job.failedReason ?? 'failed');
       };
       const onError = (error: unknown) =>
         logger.warn({ err: error, queueName }, 'recording a failed job did not succeed');
@@ -151,6 +211,7 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
     isRunning: () => !isClosing && workers.every((worker) => worker.isRunning()),
     close: closeOnce(async (deadlineMs: number) => {
       isClosing = true;
+      closing.abort();
       await closeWithin(
         deadlineMs,
         () => Promise.all(workers.map((worker) => worker.close())).then(() => undefined),

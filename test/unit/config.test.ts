@@ -26,20 +26,24 @@ describe('loadConfig', () => {
       maxBodyBytes: 16 * 1024 * 1024,
       resultTtlSeconds: 86_400,
       workerConcurrency: 16,
+      chunkSize: 32,
     });
     const config = loadConfig({
       BATCH_MAX_URLS: '500',
       BATCH_MAX_RUNNING: '2',
       BATCH_RESULT_TTL_SECONDS: '3600',
       BATCH_WORKER_CONCURRENCY: '8',
+      BATCH_CHUNK_SIZE: '4',
     });
     expect(config.batch).toMatchObject({
       maxUrls: 500,
       maxRunning: 2,
       resultTtlSeconds: 3600,
       workerConcurrency: 8,
+      chunkSize: 4,
     });
     expect(() => loadConfig({ BATCH_MAX_URLS: '0' })).toThrow(/BATCH_MAX_URLS/);
+    expect(() => loadConfig({ BATCH_CHUNK_SIZE: '0' })).toThrow(/BATCH_CHUNK_SIZE/);
   });
 
   it('parses lists, booleans and numbers', () => {

@@ -5,10 +5,9 @@ import type { BatchSettings } from '../../config.js';
 import { closeOnce } from '../../lifecycle.js';
 import type { BullConnection, RedisClient } from '../../redis/connection.js';
 import type { MemoryGauge } from '../../redis/memory.js';
-import type { ProbeJobData, ProbeJobResult } from '../../requests/probe-job.js';
 import type { AddressPolicy } from '../../safety/address-policy.js';
 import type { VantageRegistry } from '../../vantages/registry.js';
-import { batchQueueName, itemJobOptions } from '../jobs.js';
+import { type BatchQueue, batchQueueName, itemJobOptions } from '../jobs.js';
 import { batchMetricsOf } from '../metrics.js';
 import { createItemRecorder } from '../recorder.js';
 import { BatchStore } from '../store.js';
@@ -40,7 +39,7 @@ export function createBatchApi(options: {
 }): BatchApi {
   const { settings } = options;
   const store = new BatchStore(options.redis, options.baseQueueName, settings.resultTtlSeconds);
-  const queue = new Queue<ProbeJobData, ProbeJobResult>(batchQueueName(options.baseQueueName), options.bull);
+  const queue: BatchQueue = new Queue(batchQueueName(options.baseQueueName), options.bull);
   queue.on('error', () => undefined); // Redis away: routes answer 503 problems; the queue reconnects by itself.
   const metrics = batchMetricsOf(options.registry);
   const closing = new AbortController();

@@ -23,7 +23,7 @@ import {
 import { entryOf, type ListEntry, readEntries } from '../input.js';
 import type { BatchItem } from '../item.js';
 import { cancelledItem } from '../item-runner.js';
-import { addItemJobs, type BatchQueue, removeItemJobs } from '../jobs.js';
+import { addChunkJobs, type BatchQueue, removeChunkJobs, removeItemJobs } from '../jobs.js';
 import type { BatchMetrics } from '../metrics.js';
 import type { ItemRecorder } from '../recorder.js';
 import type { BadLine, BatchOptions, BatchRecord, BatchStore } from '../store.js';
@@ -46,8 +46,8 @@ export interface BatchRoutesOptions {
   redis: RedisClient;
   policy: AddressPolicy;
   memory: MemoryGauge;
-  limits: { maxUrls: number; maxRunning: number; maxBodyBytes: number };
-  jobOptions: Parameters<typeof addItemJobs>[4];
+  limits: { maxUrls: number; maxRunning: number; maxBodyBytes: number; chunkSize: number };
+  jobOptions: Parameters<typeof addChunkJobs>[5];
   /** Aborted at shutdown: streams that follow a batch end, so the server can close. */
   closing: AbortSignal;
   /** Vantage points: a batch with `vantages` probes each URL from them and records the comparison. */
@@ -138,7 +138,7 @@ export function createBatchRoutes(options: BatchRoutesOptions): Router {
     const id = randomUUID();
     const items = urls.map((entry, index) => ({ index, url: entry.url }));
     const refused: BatchItem[] = [];
-    const queued: typeof items = [];
+    const toRun = new Set<number>();
     for (const item of items) {
       const itemRefusal = checkTargetUrl(item.url, policy, 'url');
       if (itemRefusal)
@@ -149,25 +149,27 @@ export function createBatchRoutes(options: BatchRoutesOptions): Router {
           reason: itemRefusal.reason,
           address: itemRefusal.address,
         });
-      else queued.push(item);
+      else toRun.add(item.index);
     }
     const createdAtMs = Date.now();
+    const itemUrls = items.map((item) => item.url);
     await storeCall(async () => {
       await store.create({
         id,
         clientId,
-        urls: items.map((item) => item.url),
+        urls: itemUrls,
         options: batchOptions,
         badLines,
         createdAtMs,
+        chunkSize: limits.chunkSize,
       });
       await store.addRunning(clientId, id, createdAtMs);
     });
     metrics.batchesTotal.inc({ event: 'submitted' });
     try {
-      for (let start = 0; start < refused.length; start += 500)
-        await Promise.all(refused.slice(start, start + 500).map((item) => record(id, item)));
-      await addItemJobs(queue, id, queued, batchOptions, options.jobOptions);
+      // Recorded before the chunks are queued: a chunk's claim finds them ended and skips them.
+      await Promise.all(refused.map((item) => record(id, item)));
+      await addChunkJobs(queue, id, itemUrls, toRun, batchOptions, options.jobOptions, limits.chunkSize);
     } catch {
       // Half queued: the batch is cancelled, so every URL still ends with one result, and the client may retry.
       await cancelBatch(options, id, clientId).catch(() => undefined);
@@ -271,8 +273,9 @@ function checkQuery<T>(
 }
 
 /**
- * Cancels a batch: no new URL starts; each URL still waiting is taken off the queue and recorded cancelled. A URL
- * being probed ends with its report, or, when its worker took it just now, is recorded cancelled by that worker.
+ * Cancels a batch: no new URL starts; each chunk still waiting is taken off the queue and its URLs without a result
+ * recorded cancelled. A chunk being run ends the URLs it is probing with their reports and records the rest
+ * cancelled, as soon as its worker sees the cancel. A batch queued before chunks has its URLs' own jobs removed.
  */
 export async function cancelBatch(options: BatchRoutesOptions, id: string, clientId: string): Promise<void> {
   const { store, queue, record, metrics } = options;
@@ -283,7 +286,14 @@ export async function cancelBatch(options: BatchRoutesOptions, id: string, clien
   if (!batch) return;
   const pending = await store.pendingIndexes(id, batch.total);
   if (pending.length === 0) return;
-  const removed = await removeItemJobs(queue, id, pending);
+  let removed: number[];
+  if (batch.chunkSize === undefined) removed = await removeItemJobs(queue, id, pending);
+  else {
+    const isPending = new Set(pending);
+    removed = (await removeChunkJobs(queue, id, batch.total, batch.chunkSize)).filter((index) =>
+      isPending.has(index),
+    );
+  }
   for (let start = 0; start < removed.length; start += 500) {
     const indexes = removed.slice(start, start + 500);
     const urls = await store.urlsAt(id, indexes);

@@ -1,5 +1,5 @@
 // A batch under failure: its worker killed with SIGKILL mid-batch, and Redis restarted mid-batch. Either way every
-// URL ends with exactly one result.
+// URL ends with exactly one result; a chunk run again skips the URLs it had recorded.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
@@ -75,7 +75,8 @@ describe('a batch whose worker is killed with SIGKILL mid-batch', { timeout: 90_
     const api = await startTestService({
       redisUrl: redis.url,
       roles: { api: true, worker: false },
-      env: { QUEUE_NAME: queueName, PROBE_ALLOW_PRIVATE: 'true' },
+      // Three chunks of 8: the dead worker held them all, each part done.
+      env: { QUEUE_NAME: queueName, PROBE_ALLOW_PRIVATE: 'true', BATCH_CHUNK_SIZE: '8' },
     });
     try {
       const workerEnv = {
@@ -97,6 +98,8 @@ describe('a batch whose worker is killed with SIGKILL mid-batch', { timeout: 90_
       await target.nthRequest(8);
       first.kill('SIGKILL');
       await once(first, 'exit');
+      const recordedByFirst = indexesOf(await resultItems(api.apiUrl, id));
+      expect(recordedByFirst.length).toBeGreaterThan(0);
       spawnWorker(workerEnv);
 
       const status = await finishedBatch(api.apiUrl, id, 300);
@@ -104,8 +107,10 @@ describe('a batch whose worker is killed with SIGKILL mid-batch', { timeout: 90_
       const items = await resultItems(api.apiUrl, id);
       expect(indexesOf(items)).toEqual(range(24));
       expect(items.every((item) => item.cause === 'ok')).toBe(true);
-      // The probes in flight when the worker died were run again by the second one.
+      // The probes in flight when the worker died were run again by the second one; those recorded were not.
       expect(target.requests.length).toBeGreaterThan(24);
+      for (const index of recordedByFirst)
+        expect(target.requests.filter((request) => request.url === `/kill-${index}`)).toHaveLength(1);
     } finally {
       await api.close();
     }
@@ -116,7 +121,12 @@ describe('a batch while Redis restarts', { timeout: 90_000 }, () => {
   it('completes, every URL with exactly one result', async () => {
     const service = await startTestService({
       redisUrl: redis.url,
-      env: { QUEUE_NAME: 'batch-restart', PROBE_ALLOW_PRIVATE: 'true', BATCH_WORKER_CONCURRENCY: '4' },
+      env: {
+        QUEUE_NAME: 'batch-restart',
+        PROBE_ALLOW_PRIVATE: 'true',
+        BATCH_WORKER_CONCURRENCY: '4',
+        BATCH_CHUNK_SIZE: '8',
+      },
     });
     try {
       const urls = range(24).map((index) => target.url.replace(/\/$/, `/restart-${index}`));

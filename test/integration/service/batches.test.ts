@@ -30,6 +30,8 @@ beforeAll(async () => {
       BATCH_MAX_URLS: '40',
       BATCH_MAX_RUNNING: '2',
       BATCH_WORKER_CONCURRENCY: '8',
+      // Chunks of 2: a worker holds 8 chunks (16 URLs), so a cancel finds chunks waiting and chunks running.
+      BATCH_CHUNK_SIZE: '2',
     },
   });
 });
@@ -262,7 +264,13 @@ describe('DELETE /batches/:id', () => {
     );
     const cancelled = await fetch(`${service.apiUrl}/batches/${id}`, { method: 'DELETE' });
     expect(cancelled.status).toBe(200);
-    expect(((await cancelled.json()) as JsonBody).state).toBe('cancelled');
+    const atCancel = (await cancelled.json()) as JsonBody;
+    expect(atCancel.state).toBe('cancelled');
+    // The chunks still waiting were taken off the queue by the DELETE itself: only the worker's 8 chunks (16 URLs)
+    // and the chunks ended already (reports only) are left out of its count.
+    expect(atCancel.byStatus.cancelled ?? 0).toBeGreaterThanOrEqual(
+      30 - 16 - (atCancel.byStatus.completed ?? 0),
+    );
     const status = await finishedBatch(service.apiUrl, id);
     expect(status.state).toBe('cancelled');
     expect(status.byStatus.cancelled).toBeGreaterThan(0);
@@ -332,6 +340,37 @@ describe('with API keys', () => {
       expect(((await own.json()) as JsonBody).state).toBe('cancelled');
     } finally {
       await keyed.close();
+    }
+  });
+});
+
+describe('a URL whose run fails on our side once', () => {
+  it('is run again with its chunk’s retry, which does not probe the chunk’s other URLs again', async () => {
+    const runs = new Map<string, number>();
+    const flaky = await startTestService({
+      redisUrl: redis.url,
+      policy: onlyLoopbackOne,
+      env: { QUEUE_NAME: 'batches-flaky', JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '100', BATCH_CHUNK_SIZE: '4' },
+      wrapRunner: (runner) => async (data, signal) => {
+        const count = (runs.get(data.url) ?? 0) + 1;
+        runs.set(data.url, count);
+        if (data.url.endsWith('/flaky') && count === 1) throw new Error('the probe store blinked');
+        return runner(data, signal);
+      },
+    });
+    try {
+      const urls = ['/a', '/flaky', '/b'].map((path) => targets.healthy.url(path));
+      const submitted = await postJson(`${flaky.apiUrl}/batches`, { urls });
+      expect(submitted.status).toBe(202);
+      const status = await finishedBatch(flaky.apiUrl, submitted.body.id);
+      expect(status).toMatchObject({ state: 'completed', byStatus: { completed: 3 } });
+      expect(Object.fromEntries(runs)).toEqual({
+        [urls[0] as string]: 1,
+        [urls[1] as string]: 2,
+        [urls[2] as string]: 1,
+      });
+    } finally {
+      await flaky.close();
     }
   });
 });
