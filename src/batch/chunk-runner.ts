@@ -104,14 +104,27 @@ export function createChunkRunner(options: {
     let ran = 0;
     let isInterrupted = false;
     let failure: { error: unknown } | undefined;
+    // URLs waiting for a slot behind slow probes see no write of their batch for as long: a look every
+    // stateMaxAgeMs (one per batch and process, shared by its chunks) lets a cancel reach them without a slot.
+    const isOver = new AbortController();
+    const stopWaiting = AbortSignal.any([context.closing, isOver.signal]);
+    const watch = setInterval(() => {
+      states.current(id).then(
+        (state) => {
+          if (state !== 'running') isOver.abort();
+        },
+        () => undefined,
+      );
+    }, stateMaxAgeMs);
 
     const runItem = async (position: number) => {
       const job = chunkItemJob(chunk, position);
       const index = start + position;
       // Cancelled already: recorded without waiting for a slot.
       if (states.last(id) === 'cancelled') return recordItem(cancelledItem(index, job.url));
-      if (!(await slots.acquire(context.closing))) {
-        isInterrupted = true;
+      if (!(await slots.acquire(stopWaiting))) {
+        if (context.closing.aborted) isInterrupted = true;
+        else if (states.last(id) === 'cancelled') await recordItem(cancelledItem(index, job.url));
         return;
       }
       let item: BatchItem | undefined;
@@ -134,16 +147,20 @@ export function createChunkRunner(options: {
       if (item) await recordItem(item);
     };
 
-    await Promise.all(
-      chunk.urls.map(async (_url, position) => {
-        if (claim.isDone[position]) return;
-        try {
-          await runItem(position);
-        } catch (error) {
-          failure ??= { error };
-        }
-      }),
-    );
+    try {
+      await Promise.all(
+        chunk.urls.map(async (_url, position) => {
+          if (claim.isDone[position]) return;
+          try {
+            await runItem(position);
+          } catch (error) {
+            failure ??= { error };
+          }
+        }),
+      );
+    } finally {
+      clearInterval(watch);
+    }
     // Closing: probes cut short at the deadline throw too; the chunk goes back to wait, not toward failing.
     if (isInterrupted || (failure && context.closing.aborted)) return { kind: 'interrupted' };
     if (failure) throw failure.error;
