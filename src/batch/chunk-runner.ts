@@ -19,6 +19,8 @@ export type ChunkEnd = { kind: 'finished'; ran: number } | { kind: 'interrupted'
 export interface ChunkRunContext {
   /** Runs one URL (the probe runner, measured by the worker). */
   run: Runner;
+  /** Measures another runner of one URL as `run` is (a URL fanned out to vantages). */
+  measure: (run: Runner) => Runner;
   /** BullMQ's abort of the job: the worker's shutdown deadline. */
   signal?: AbortSignal;
   /** Aborted when the worker starts closing: no new URL starts. */
@@ -135,7 +137,8 @@ export function createChunkRunner(options: {
         else if (chunk.batch.vantages) {
           ran += 1;
           const batch = { id, index, vantages: chunk.batch.vantages };
-          if (vantageRunner) await vantageRunner(job, batch, context.signal);
+          if (vantageRunner)
+            await context.measure((data, signal) => vantageRunner(data, batch, signal))(job, context.signal);
           else item = noFanOutItem(index, job.url);
         } else {
           ran += 1;

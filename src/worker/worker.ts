@@ -43,7 +43,13 @@ export interface ChunkJobs {
   runner: ProbeRunner;
   runChunk(
     data: unknown,
-    context: { run: ProbeRunner; signal?: AbortSignal; closing: AbortSignal },
+    context: {
+      run: ProbeRunner;
+      /** Measures and counts another runner of one URL like `run` (a URL fanned out to vantages). */
+      measure: (run: ProbeRunner) => ProbeRunner;
+      signal?: AbortSignal;
+      closing: AbortSignal;
+    },
   ): Promise<ChunkEnd>;
 }
 
@@ -135,6 +141,7 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
   ): Promise<ChunkReceipt> => {
     const end = await chunks.runChunk(job.data, {
       run: (data, urlSignal) => measured(chunks.runner, job, data, urlSignal),
+      measure: (run) => (data, urlSignal) => measured(run, job, data, urlSignal),
       ...(signal ? { signal } : {}),
       closing: closing.signal,
     });
