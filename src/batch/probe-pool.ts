@@ -110,11 +110,9 @@ export class ProbePool {
     this.#controls = controls;
     // A short list stays on this thread: a worker is worth its start (loading and warming up the engine
     // again) only once this thread holds many probes.
-    if (this.#threads.length === 0 && !this.#isClosing) {
+    if (this.#threads.length === 0) {
       if (this.#herePending < this.#options.startWorkersAt) return this.#probeOnThisThread(url, controls);
-      this.#threads = Array.from({ length: this.#options.workers }, () =>
-        this.#start(this.#options.settings),
-      );
+      this.startWorkers();
     }
     let thread: ProbeThread | undefined;
     for (const each of this.#threads)
@@ -131,6 +129,16 @@ export class ProbePool {
       setImmediate(() => this.#flush());
     }
     return result;
+  }
+
+  /**
+   * Starts the worker threads now, if not yet started: a caller that knows the list is long starts them before
+   * it reads the list and probes the controls, so that their start (loading, compiling the engine) overlaps
+   * that work instead of following it.
+   */
+  startWorkers(): void {
+    if (this.#threads.length > 0 || this.#isClosing) return;
+    this.#threads = Array.from({ length: this.#options.workers }, () => this.#start(this.#options.settings));
   }
 
   #probeOnThisThread(url: string, controls: ControlResult[]): Promise<BatchResult> {
