@@ -12,9 +12,15 @@ import type { BatchResult, OutputFormat } from './output.js';
  */
 export const threadLimits = { min: 1, max: 64 } as const;
 
-/** One probing thread per core (at most 8), never more threads than probes in flight. */
+/**
+ * One probing thread per core (at most 8), never more threads than probes in flight; one alone on a machine of
+ * two cores or fewer, where a second thread measured 1.3-1.5x the CPU per URL and a lower rate (bench/RESULTS.md,
+ * "Batch speed (#14, CLI half)"): the kernel's loopback work and the targets already hold the other core.
+ */
 export function defaultThreads(concurrency: number): number {
-  return Math.max(1, Math.min(availableParallelism(), 8, concurrency));
+  const cores = availableParallelism();
+  if (cores <= 2) return 1;
+  return Math.max(1, Math.min(cores, 8, concurrency));
 }
 
 /** What every probing thread is started with: the options shared by every URL of the batch. */
