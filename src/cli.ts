@@ -17,7 +17,7 @@ const usage = `usage:
                    a list of URLs (one a line, # comments, or CSV with a url column; - reads standard input);
                    exit 0 when every URL is ok, 1 otherwise, 2 for bad usage (or a bad line with --strict),
                    130 when interrupted with Ctrl-C (the partial summary is printed); --threads: the threads that
-                   probe, sharing the concurrency (default one per core, at most 8; 1: the main thread alone)
+                   probe, sharing the concurrency (default one per core, at most 8, and one on 2 cores or fewer)
   reach probe --file LIST|- --api URL [--vantages all|NAME,...] [--json|--csv] [--strict] [--quiet] [--resolver ...]
                    [--control ...] [--timeout MS]
                    the list as one batch of a running service (POST /batches), its results followed back; with

@@ -12,9 +12,15 @@ import type { BatchResult, OutputFormat } from './output.js';
  */
 export const threadLimits = { min: 1, max: 64 } as const;
 
-/** One probing thread per core (at most 8), never more threads than probes in flight. */
+/**
+ * One probing thread per core (at most 8), never more threads than probes in flight; one alone on a machine of
+ * two cores or fewer, where a second thread measured 1.3-1.5x the CPU per URL and a lower rate (bench/RESULTS.md,
+ * "Batch speed (#14, CLI half)"): the kernel's loopback work and the targets already hold the other core.
+ */
 export function defaultThreads(concurrency: number): number {
-  return Math.max(1, Math.min(availableParallelism(), 8, concurrency));
+  const cores = availableParallelism();
+  if (cores <= 2) return 1;
+  return Math.max(1, Math.min(cores, 8, concurrency));
 }
 
 /** What every probing thread is started with: the options shared by every URL of the batch. */
@@ -110,11 +116,9 @@ export class ProbePool {
     this.#controls = controls;
     // A short list stays on this thread: a worker is worth its start (loading and warming up the engine
     // again) only once this thread holds many probes.
-    if (this.#threads.length === 0 && !this.#isClosing) {
+    if (this.#threads.length === 0) {
       if (this.#herePending < this.#options.startWorkersAt) return this.#probeOnThisThread(url, controls);
-      this.#threads = Array.from({ length: this.#options.workers }, () =>
-        this.#start(this.#options.settings),
-      );
+      this.startWorkers();
     }
     let thread: ProbeThread | undefined;
     for (const each of this.#threads)
@@ -131,6 +135,16 @@ export class ProbePool {
       setImmediate(() => this.#flush());
     }
     return result;
+  }
+
+  /**
+   * Starts the worker threads now, if not yet started: a caller that knows the list is long starts them before
+   * it reads the list and probes the controls, so that their start (loading, compiling the engine) overlaps
+   * that work instead of following it.
+   */
+  startWorkers(): void {
+    if (this.#threads.length > 0 || this.#isClosing) return;
+    this.#threads = Array.from({ length: this.#options.workers }, () => this.#start(this.#options.settings));
   }
 
   #probeOnThisThread(url: string, controls: ControlResult[]): Promise<BatchResult> {
