@@ -1,10 +1,10 @@
 // HTTP probe: one exchange over undici pinned to a chosen address (Host and SNI kept), and how it ended.
 import net from 'node:net';
 import type tls from 'node:tls';
+import { Client, errors as undiciErrors } from 'undici';
 import type { HttpExchange, HttpOutcomeKind } from '../types.js';
 import { connectOnce } from './tcp.js';
 import { handshakeTls } from './tls.js';
-import { Client, request, errors as undiciErrors } from './undici-parts.js';
 import { elapsedSince, errnoOf, messageOf } from './util.js';
 
 export const userAgent = 'reach/0.1 (+https://github.com/reach-diagnostics/reach)';
@@ -98,7 +98,7 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
   let firstByteMs: number | undefined;
   let isSettled = false;
   try {
-    const response = await request(client, {
+    const response = await client.request({
       method: options.method ?? 'GET',
       path: options.path,
       headers: { 'user-agent': userAgent, accept: '*/*' },
