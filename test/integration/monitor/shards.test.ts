@@ -170,37 +170,23 @@ async function breakSchedule(harness: MonitorHarness, shard: Shard, tickMs: numb
     case 'scheduler-hash':
       await client.del(`${keys.queue}:repeat:${id}`);
       return;
-    case 'next-job':
-      await client.multi().zrem(`${keys.queue}:delayed`, `repeat:${id}:${tickMs}`).del(keys.job).exec();
-      return;
-    case 'next-job-taken-and-removed':
-      await client
-        .multi()
-        .zrem(`${keys.queue}:delayed`, `repeat:${id}:${tickMs}`)
-        .del(keys.job)
-        .zadd(`${keys.queue}:repeat`, tickMs - shard.everyMs, id)
-        .exec();
-      return;
-    case 'next-job-taken-and-failed':
-      await client
-        .multi()
-        .zrem(`${keys.queue}:delayed`, `repeat:${id}:${tickMs}`)
-        .rename(keys.job, taken)
-        .hset(taken, 'failedReason', 'lost in a failover', 'finishedOn', String(Date.now()))
-        .zadd(`${keys.queue}:failed`, Date.now(), takenId)
-        .zadd(`${keys.queue}:repeat`, tickMs - shard.everyMs, id)
-        .exec();
-      return;
-    case 'next-job-taken-and-orphaned':
-      await client
-        .multi()
-        .zrem(`${keys.queue}:delayed`, `repeat:${id}:${tickMs}`)
-        .rename(keys.job, taken)
-        .lpush(`${keys.queue}:active`, takenId)
-        .zadd(`${keys.queue}:repeat`, tickMs - shard.everyMs, id)
-        .exec();
-      return;
   }
+  // The rest leave the next job unmade: its delayed entry gone, its hash gone or become the taken job's.
+  const unmade = client.multi().zrem(`${keys.queue}:delayed`, `repeat:${id}:${tickMs}`);
+  if (loss === 'next-job') {
+    await unmade.del(keys.job).exec();
+    return;
+  }
+  // The scheduler still names the taken tick.
+  unmade.zadd(`${keys.queue}:repeat`, tickMs - shard.everyMs, id);
+  if (loss === 'next-job-taken-and-removed') await unmade.del(keys.job).exec();
+  else if (loss === 'next-job-taken-and-failed')
+    await unmade
+      .rename(keys.job, taken)
+      .hset(taken, 'failedReason', 'lost in a failover', 'finishedOn', String(Date.now()))
+      .zadd(`${keys.queue}:failed`, Date.now(), takenId)
+      .exec();
+  else await unmade.rename(keys.job, taken).lpush(`${keys.queue}:active`, takenId).exec();
 }
 
 async function scheduledEntries(harness: MonitorHarness, id: string) {
