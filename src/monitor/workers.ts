@@ -4,7 +4,7 @@ import { DelayedError, type Job, Queue, QueueEvents, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { z } from 'zod';
-import { closeOnce, closeWithin, runCleanups } from '../lifecycle.js';
+import { closeOnce, closeWithin, runCleanups, waitAtMost } from '../lifecycle.js';
 import { closeRedisClient, type Keyspace, type RedisConnector } from '../redis/connection.js';
 import { redisErrorLogger } from '../redis/errors.js';
 import type { ProbeDefaults } from '../requests/probe-options.js';
@@ -185,33 +185,54 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
     const tickMs = data.success ? (data.data.tickMs ?? scheduledAtOf(job.id)) : undefined;
     if (!shard || tickMs === undefined)
       throw new Error('shard job refused: its data or id is not a shard tick');
-    return runShardTick({ ...runnerDeps, shards: scheduler.shards, limiter }, shard, tickMs, signal);
+    const outcome = await runShardTick(
+      { ...runnerDeps, shards: scheduler.shards, limiter },
+      shard,
+      tickMs,
+      signal,
+    );
+    logger.debug({ jobId: job.id, shard: data.data?.shard, tickMs, ...outcome }, 'shard tick run');
+    return outcome;
   }
 
   // The schedule is rebuilt from the records at start (which also removes the per-monitor schedulers of releases
   // before shards) and then every MONITOR_RECONCILE_SECONDS by one worker at a time: a lease in Redis, no more.
   const reconcileLeaseKey = `${keyPrefix}:reconcile-lease`;
+  const reconcileLeaseMs = Math.max(1000, config.reconcileIntervalMs - 500);
   const reconcile = () => reconcileSchedule({ store, scheduler });
   const reconcileIfDue = async () => {
-    const leased = await redis.set(
-      reconcileLeaseKey,
-      '1',
-      'PX',
-      Math.max(1000, config.reconcileIntervalMs - 500),
-      'NX',
-    );
-    if (leased !== 'OK') return;
+    if ((await redis.set(reconcileLeaseKey, '1', 'PX', reconcileLeaseMs, 'NX')) !== 'OK') {
+      // A lease longer than ours (left by a longer MONITOR_RECONCILE_SECONDS, or without expiry) would hold off
+      // every reconcile until it ends: it is cut to ours, and the next timer takes it.
+      const leftMs = await redis.pttl(reconcileLeaseKey);
+      if (leftMs === -1 || leftMs > reconcileLeaseMs)
+        await redis.set(reconcileLeaseKey, '1', 'PX', reconcileLeaseMs, 'XX');
+      return;
+    }
     const outcome = await reconcile();
-    if (
-      outcome.membersAdded + outcome.membersRemoved + outcome.schedulersStarted + outcome.schedulersRemoved >
-      0
-    )
-      logger.info(outcome, 'monitor schedule reconciled');
+    const changes =
+      outcome.membersAdded + outcome.membersRemoved + outcome.schedulersStarted + outcome.schedulersRemoved;
+    if (changes > 0)
+      logger.info({ ...outcome, repairs: outcome.repairs.slice(0, 20) }, 'monitor schedule reconciled');
+    else logger.debug(outcome, 'monitor schedule reconciled: nothing to repair');
   };
+  // A reconcile waiting on a Redis that does not answer (a client stuck reconnecting through a failover) is given
+  // up after this long, so the next timer starts a fresh one instead of every later one waiting behind it.
+  const reconcileDeadlineMs = Math.max(10_000, config.reconcileIntervalMs);
   let reconciling: Promise<void> | undefined;
   const reconcileInBackground = () => {
-    reconciling ??= reconcileIfDue()
-      .catch((error) => logger.warn({ err: error }, 'monitor schedule reconcile failed'))
+    if (reconciling) return;
+    const attempt = reconcileIfDue().catch((error) =>
+      logger.warn({ err: error }, 'monitor schedule reconcile failed'),
+    );
+    reconciling = waitAtMost(reconcileDeadlineMs, attempt)
+      .then((ending) => {
+        if (ending === 'gave up')
+          logger.warn(
+            { deadlineMs: reconcileDeadlineMs },
+            'monitor schedule reconcile gave up: Redis did not answer',
+          );
+      })
       .finally(() => {
         reconciling = undefined;
       });
@@ -222,6 +243,7 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
 
   runWorker.on('error', redisErrorLogger(logger, 'monitor worker connection error'));
   runWorker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'monitor run failed'));
+  runWorker.on('stalled', (jobId) => logger.info({ jobId }, 'monitor job stalled: back to the queue'));
 
   const channels = new ChannelStore(redis, monitorKeyPrefix(deps.redis.keys, deps.baseQueueName));
   const alerts = startAlertWorker({

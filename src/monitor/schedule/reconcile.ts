@@ -4,6 +4,32 @@ import type { MonitorScheduler } from '../scheduler.js';
 import type { MonitorStore } from '../store.js';
 import { parseShardId, type Shard, shardIdOf, shardOf } from './shards.js';
 
+/**
+ * What was wrong with a shard's job scheduler that the reconcile repaired: each is a state a failover (the new
+ * master lacks the old one's last writes) or a worker dying between BullMQ's steps can leave, and in each no
+ * tick of the shard would come again (or not before BullMQ's stalled check, minutes on default settings).
+ * - `missing`: the shard has members but no job scheduler.
+ * - `next-job-missing`: the scheduler names a next job that does not exist.
+ * - `next-job-ended`: its next job has completed or failed: the job after it was never made (BullMQ makes it
+ *   when a worker takes the job, and that write was lost), so nothing would make another.
+ * - `next-job-orphaned`: its next job is active, but no worker holds its lock.
+ * - `definition-lost`: the scheduler's interval or job data is not the shard's (its hash was lost and BullMQ
+ *   re-made a bare one): its jobs would carry no shard and be refused.
+ */
+export type ScheduleFault =
+  | 'missing'
+  | 'next-job-missing'
+  | 'next-job-ended'
+  | 'next-job-orphaned'
+  | 'definition-lost';
+
+export interface ScheduleRepair {
+  shard: string;
+  fault: ScheduleFault;
+  /** The tick the broken scheduler named, if any. */
+  staleTickMs?: number;
+}
+
 export interface ReconcileOutcome {
   monitors: number;
   shards: number;
@@ -14,6 +40,8 @@ export interface ReconcileOutcome {
   schedulersStarted: number;
   /** Job schedulers removed: those of empty shards and the per-monitor ones of releases before shards. */
   schedulersRemoved: number;
+  /** Each shard scheduler repaired, and what was wrong with it. */
+  repairs: ScheduleRepair[];
 }
 
 /** Removals and repairs in flight at once: enough to clear 100,000 legacy schedulers in seconds. */
@@ -44,6 +72,7 @@ export async function reconcileSchedule(deps: {
     membersRemoved: 0,
     schedulersStarted: 0,
     schedulersRemoved: 0,
+    repairs: [],
   };
 
   // Memberships: every monitor in its shard, nothing else in any shard.
@@ -89,17 +118,57 @@ export async function reconcileSchedule(deps: {
     outcome.schedulersRemoved += 1;
   });
   await inBatches([...expected.values()], async ({ shard }) => {
-    const entry = running.get(shardIdOf(shard));
-    // A scheduler whose next job is gone (a failover lost the write that made it) would never tick again.
-    const isHealthy =
-      entry?.next !== undefined &&
-      (await scheduler.queue.getJob(`repeat:${shardIdOf(shard)}:${entry.next}`)) !== undefined;
-    if (isHealthy) return;
-    // Resumed at the shard's next tick: a repair is not a new schedule, so the first-tick delay does not apply.
+    const id = shardIdOf(shard);
+    const entry = running.get(id);
+    const staleTickMs = entry?.next;
+    const fault =
+      entry && (entry.every !== shard.everyMs || shardOfTemplate(entry.template?.data) !== id)
+        ? 'definition-lost'
+        : await faultOf(scheduler, id, staleTickMs);
+    if (!fault) return;
+    // Read again: a worker may have moved the schedule on since the list was read (then it is not broken).
+    if (fault !== 'missing' && (await scheduler.queue.getJobScheduler(id))?.next !== staleTickMs) return;
+    // A broken scheduler is replaced rather than upserted: BullMQ would carry its stale tick forward and, past a
+    // missed tick, align the next to the interval without the shard's offset. A new one resumes at the shard's
+    // next tick (a repair is not a new schedule, so the first-tick delay does not apply).
+    if (fault !== 'missing') await scheduler.stopShard(shard);
     await scheduler.startShard(shard, 0);
     outcome.schedulersStarted += 1;
+    outcome.repairs.push({ shard: id, fault, ...(staleTickMs === undefined ? {} : { staleTickMs }) });
   });
   return outcome;
+}
+
+function shardOfTemplate(data: unknown): unknown {
+  return typeof data === 'object' && data !== null ? (data as { shard?: unknown }).shard : undefined;
+}
+
+/** What stops the shard's scheduler from ticking again, or undefined when its next job is on its way. */
+async function faultOf(
+  scheduler: MonitorScheduler,
+  shardId: string,
+  nextTickMs: number | undefined,
+): Promise<ScheduleFault | undefined> {
+  if (nextTickMs === undefined) return 'missing';
+  const jobId = `repeat:${shardId}:${nextTickMs}`;
+  const state = await scheduler.queue.getJobState(jobId);
+  switch (state) {
+    case 'delayed':
+    case 'waiting':
+    case 'prioritized':
+    case 'waiting-children':
+      return undefined;
+    case 'active': {
+      // Taken by a worker that still holds it: it ends, and then the job is gone or ended (repaired next time).
+      const lockKey = `${scheduler.queue.toKey(jobId)}:lock`;
+      return (await scheduler.shards.redis.exists(lockKey)) === 1 ? undefined : 'next-job-orphaned';
+    }
+    case 'completed':
+    case 'failed':
+      return 'next-job-ended';
+    default:
+      return 'next-job-missing';
+  }
 }
 
 async function inBatches<T>(items: T[], task: (item: T) => Promise<void>): Promise<void> {

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadMonitorConfig } from '../../../src/monitor/config.js';
 import type { RunEvent } from '../../../src/monitor/runner.js';
+import type { ScheduleFault, ScheduleRepair } from '../../../src/monitor/schedule/reconcile.js';
 import type { ShardTickOutcome } from '../../../src/monitor/schedule/shard-run.js';
 import { ShardStore } from '../../../src/monitor/schedule/shard-store.js';
 import { nextTickAtOrAfter, type Shard, shardIdOf, shardOf } from '../../../src/monitor/schedule/shards.js';
@@ -25,7 +26,7 @@ import { startMonitorWorkers } from '../../../src/monitor/workers.js';
 import { connectorForUrl } from '../../../src/redis/connection.js';
 import { cliPath } from '../../support/process.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
-import { eventually } from '../service/support.js';
+import { captureLog, eventually } from '../service/support.js';
 import {
   type MonitorHarness,
   monitorRecord,
@@ -102,6 +103,90 @@ async function placeMonitors(harness: MonitorHarness, ids: string[]): Promise<Sh
     await harness.api.scheduler.upsert(record);
   }
   return shardOf({ id: ids[0] as string, intervalSeconds: 60 });
+}
+
+/** `count` monitor ids whose `intervalSeconds` ticks fall in as many different shards. */
+function idsOfDistinctShards(count: number, seed: string, intervalSeconds: number): string[] {
+  const byShard = new Map<string, string>();
+  for (let index = 0; byShard.size < count; index += 1) {
+    const id = `${seed}-0000-4000-8000-${String(index).padStart(12, '0')}`;
+    const key = shardIdOf(shardOf({ id, intervalSeconds }));
+    if (!byShard.has(key)) byShard.set(key, id);
+  }
+  return [...byShard.values()];
+}
+
+/** The shard's next tick, once it is at least `marginMs` away (so a fault is not made while the tick fires). */
+async function nextTickAtLeast(harness: MonitorHarness, shard: Shard, marginMs: number): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    const next = (await harness.api.scheduler.queue.getJobScheduler(shardIdOf(shard)))?.next;
+    if (next !== undefined && next - Date.now() >= marginMs) return next;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`the scheduler of ${shardIdOf(shard)} never had a next tick ${marginMs} ms away`);
+}
+
+type ScheduleLoss =
+  | 'membership'
+  | 'scheduler'
+  | 'scheduler-hash'
+  | 'next-job'
+  | 'next-job-taken-and-removed'
+  | 'next-job-taken-and-failed'
+  | 'next-job-taken-and-orphaned';
+
+/**
+ * The repair the reconcile names for each loss. A lost hash is dropped by BullMQ's listing (then the scheduler
+ * is missing), unless the tick fired first and BullMQ made the next job from a bare hash (then the definition).
+ */
+const expectedRepairs: Record<ScheduleLoss, ScheduleFault[]> = {
+  membership: [],
+  scheduler: ['missing'],
+  'scheduler-hash': ['missing', 'definition-lost'],
+  'next-job': ['next-job-missing'],
+  'next-job-taken-and-removed': ['next-job-missing'],
+  'next-job-taken-and-failed': ['next-job-ended'],
+  'next-job-taken-and-orphaned': ['next-job-orphaned'],
+};
+
+/**
+ * Leaves the shard's schedule as a failover can: `tickMs` is its next tick (its job delayed). The "taken" losses
+ * are what the old master had done and the new one lacks: a worker took the job of the tick before (moveToActive
+ * kept) but the scheduler's update that makes the next job was lost, so the scheduler still names that tick.
+ */
+async function breakSchedule(harness: MonitorHarness, shard: Shard, tickMs: number, loss: ScheduleLoss) {
+  const scheduler = harness.api.scheduler;
+  const id = shardIdOf(shard);
+  const keys = { queue: 'bull:test-monitors', job: `bull:test-monitors:repeat:${id}:${tickMs}` };
+  const takenId = `repeat:${id}:${tickMs - shard.everyMs}`;
+  const taken = `${keys.queue}:${takenId}`;
+  switch (loss) {
+    case 'membership':
+      await client.multi().del(scheduler.shards.membersKey(shard)).srem('test:monitor:shards', id).exec();
+      return;
+    case 'scheduler':
+      await scheduler.queue.removeJobScheduler(id);
+      return;
+    case 'scheduler-hash':
+      await client.del(`${keys.queue}:repeat:${id}`);
+      return;
+  }
+  // The rest leave the next job unmade: its delayed entry gone, its hash gone or become the taken job's.
+  const unmade = client.multi().zrem(`${keys.queue}:delayed`, `repeat:${id}:${tickMs}`);
+  if (loss === 'next-job') {
+    await unmade.del(keys.job).exec();
+    return;
+  }
+  // The scheduler still names the taken tick.
+  unmade.zadd(`${keys.queue}:repeat`, tickMs - shard.everyMs, id);
+  if (loss === 'next-job-taken-and-removed') await unmade.del(keys.job).exec();
+  else if (loss === 'next-job-taken-and-failed')
+    await unmade
+      .rename(keys.job, taken)
+      .hset(taken, 'failedReason', 'lost in a failover', 'finishedOn', String(Date.now()))
+      .zadd(`${keys.queue}:failed`, Date.now(), takenId)
+      .exec();
+  else await unmade.rename(keys.job, taken).lpush(`${keys.queue}:active`, takenId).exec();
 }
 
 async function scheduledEntries(harness: MonitorHarness, id: string) {
@@ -391,6 +476,108 @@ describe('the schedule repairs itself from the monitor records', () => {
       { what: 'the next job to come back', intervalMs: 100 },
     );
   });
+
+  it('runs every monitor by schedule again by its shard’s next tick after a reconcile, whatever a failover left', async () => {
+    // What a promoted replica can lack of the old master's last writes, one kind per shard. BullMQ makes a shard's
+    // next job in a second step after a worker takes the current one (moveToActive, then the scheduler's update):
+    // losing the second step leaves the scheduler naming the taken job, which may be active with no worker left,
+    // failed, or done and gone. A reconcile lease without expiry (a longer MONITOR_RECONCILE_SECONDS before) must
+    // not hold off the repairs.
+    const faults = [
+      'membership',
+      'scheduler',
+      'scheduler-hash',
+      'next-job',
+      'next-job-taken-and-removed',
+      'next-job-taken-and-failed',
+      'next-job-taken-and-orphaned',
+    ] as const;
+    const log = captureLog('debug');
+    const harness = await startMonitorHarness({
+      redisUrl: redis.url,
+      env: { MONITOR_FIRST_TICK_DELAY_SECONDS: '0', MONITOR_RECONCILE_SECONDS: '1' },
+      logger: log.logger,
+    });
+    closers.push(() => harness.close());
+    const runs: RunEvent[] = [];
+    harness.workers.events.on('run', (event: RunEvent) => {
+      if (event.result.entry.trigger === 'schedule') runs.push(event);
+    });
+    const ids = idsOfDistinctShards(faults.length, '5a0e0007', 10);
+    for (const id of ids) {
+      const record = monitorRecord(id, { url: site.url, intervalSeconds: 10 });
+      await harness.workers.store.putMonitor(record);
+      await harness.api.scheduler.upsert(record);
+    }
+    await eventually(
+      async () => (ids.every((id) => runs.some((run) => run.monitorId === id)) ? true : undefined),
+      { what: 'a scheduled run of every monitor before the faults', intervalMs: 200, attempts: 150 },
+    );
+    await client.set('test:monitor:reconcile-lease', '1');
+
+    const faultAtMs = new Map<string, number>();
+    for (const [index, fault] of faults.entries()) {
+      const id = ids[index] as string;
+      const shard = shardOf({ id, intervalSeconds: 10 });
+      const tickMs = await nextTickAtLeast(harness, shard, 1000);
+      faultAtMs.set(id, Date.now());
+      await breakSchedule(harness, shard, tickMs, fault);
+    }
+
+    // Each monitor runs by schedule again, at a tick no later than its shard's first after the reconcile that
+    // repaired it (a repaired scheduler resumes at the shard's next tick; a restored member joins the next tick).
+    const firstRuns = await eventually(
+      async () => {
+        const first = ids.map((id) =>
+          runs.find(
+            (run) => run.monitorId === id && (run.result.scheduledAtMs ?? 0) > (faultAtMs.get(id) ?? 0),
+          ),
+        );
+        return first.every(Boolean) ? (first as RunEvent[]) : undefined;
+      },
+      { what: 'a scheduled run of every monitor after its fault', intervalMs: 200, attempts: 200 },
+    ).catch((error) => {
+      const without = faults.filter(
+        (_, index) =>
+          !runs.some(
+            (run) =>
+              run.monitorId === ids[index] &&
+              (run.result.scheduledAtMs ?? 0) > (faultAtMs.get(ids[index] as string) ?? 0),
+          ),
+      );
+      throw new Error(`${(error as Error).message}: none after ${without.join(', ')}`);
+    });
+    const reconciles = log.lines.filter((line) => line.msg === 'monitor schedule reconciled');
+    for (const [index, fault] of faults.entries()) {
+      const id = ids[index] as string;
+      const shard = shardOf({ id, intervalSeconds: 10 });
+      const repair = reconciles.find(
+        (line) =>
+          Number(line.time) > (faultAtMs.get(id) ?? 0) &&
+          (fault === 'membership'
+            ? Number(line.membersAdded) > 0
+            : (line.repairs as ScheduleRepair[]).some((each) => each.shard === shardIdOf(shard))),
+      );
+      expect(
+        repair,
+        `a reconcile that repaired ${fault}; the log:\n${log.matching(/reconcile/)}`,
+      ).toBeDefined();
+      const firstTickMs = firstRuns[index]?.result.scheduledAtMs ?? 0;
+      expect(firstTickMs, fault).toBeLessThanOrEqual(nextTickAtOrAfter(shard, Number(repair?.time)));
+      const named = ((repair?.repairs ?? []) as ScheduleRepair[]).filter(
+        (each) => each.shard === shardIdOf(shard),
+      );
+      if (fault === 'membership') expect(named, fault).toEqual([]);
+      else expect(expectedRepairs[fault], fault).toContain(named[0]?.fault);
+    }
+    // Every scheduled run, before and after the repairs, at its shard's offset, and no tick run twice.
+    for (const run of runs) {
+      const shard = shardOf({ id: run.monitorId, intervalSeconds: 10 });
+      expect((run.result.scheduledAtMs ?? -1) % shard.everyMs).toBe(shard.offsetMs);
+    }
+    const ticks = runs.map((run) => `${run.monitorId}@${run.result.scheduledAtMs}`);
+    expect(new Set(ticks).size).toBe(ticks.length);
+  }, 90_000);
 
   it('replaces the per-monitor job schedulers of a release before shards at start', async () => {
     const id = '5a0e0005-0000-4000-8000-000000000001';

@@ -6,7 +6,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { Queue } from 'bullmq';
 import express from 'express';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { Registry } from 'prom-client';
 import { loadConfig } from '../../../src/config.js';
 import { type AlertQueue, alertQueueName } from '../../../src/monitor/alerting/alerts.js';
@@ -57,6 +57,8 @@ export async function startMonitorHarness(options: {
   policy?: AddressPolicy;
   /** The operator's probe settings (default: `probeDefaults`); a test CA goes in `ca`. */
   probeDefaults?: typeof probeDefaults & { ca?: string[] };
+  /** Where the workers log; default: nowhere. */
+  logger?: Logger;
 }): Promise<MonitorHarness> {
   const config = loadMonitorConfig({
     // No scheduled tick fires during a test: runs are triggered (runNow) and awaited.
@@ -66,7 +68,7 @@ export async function startMonitorHarness(options: {
     ...options.env,
   });
   const policy = options.policy ?? loopbackPolicy;
-  const logger = pino({ level: 'silent' });
+  const logger = options.logger ?? pino({ level: 'silent' });
   const registry = new Registry();
   const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1 });
   const connector = connectorForUrl(options.redisUrl, 'test');

@@ -1,13 +1,16 @@
 // A three-master Redis Cluster with a replica each: probes, wait mode, vantages, monitors with their schedules,
 // incidents and status.json work against it. Probes keep coming while the master of the queues' slot is killed
-// and its replica promoted: the API answers 503 problems in the switch, recovers by itself, the worker follows,
-// and every probe it accepted ends. Monitor schedules after the failover are not asserted: in one of three CI runs
-// a monitor had no scheduled run within 50 s of the promotion, cause not found (docs/api.md, Redis modes).
-// With every node gone, the service still closes.
+// (while a shard's tick job runs) and its replica promoted: the API answers 503 problems in the switch, recovers
+// by itself, the worker follows, every probe it accepted ends, and every monitor runs on schedule again (a shard
+// membership or job scheduler the failover lost or left broken is rebuilt by the worker's reconcile,
+// MONITOR_RECONCILE_SECONDS, 2 here). With every node gone, the service still closes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '../../support/redis-topologies.js';
 import {
+  captureLog,
   eventually,
+  getJson,
+  type JsonBody,
   type LoopbackTarget,
   postJson,
   startTarget,
@@ -27,6 +30,9 @@ let cluster: TestCluster;
 let target: LoopbackTarget;
 let api: Awaited<ReturnType<typeof startTestService>>;
 let worker: Awaited<ReturnType<typeof startTestService>>;
+let monitorIds: string[] = [];
+// The worker's log: what its reconcile repaired and what its shard jobs ran, shown when a schedule is missing.
+const workerLog = captureLog('debug');
 
 beforeAll(async () => {
   cluster = await startCluster(3);
@@ -48,6 +54,7 @@ beforeAll(async () => {
     env: { ...env, VANTAGE_NAME: 'cluster-worker', VANTAGE_HEARTBEAT_SECONDS: '1' },
     monitorEnv: { MONITOR_RECONCILE_SECONDS: '2' },
     roles: { api: false, worker: true },
+    logger: workerLog.logger,
   });
 }, 90_000);
 
@@ -58,10 +65,21 @@ afterAll(async () => {
   await cluster?.dispose();
 }, 90_000);
 
+/** Resolves once a shard tick job is in the monitor queue's active list on `port`, or after `limitMs`. */
+async function shardJobActive(port: number, limitMs: number): Promise<void> {
+  const activeKey = `{${queueName}}:${queueName}-monitors:active`;
+  const startedMs = Date.now();
+  while (Date.now() - startedMs < limitMs) {
+    if ((await cluster.cli(port, 'LRANGE', activeKey, '0', '-1')).includes('repeat:shard')) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe('REDIS_CLUSTER_NODES', { timeout: 150_000 }, () => {
   it('keeps the queues, the monitor store and the vantage registry each in one hash slot', async () => {
     expect(api.redisDescription).toMatch(/^cluster via 127\.0\.0\.1:\d+/);
-    await exerciseEveryFeature(api.apiUrl, target.url, 'cluster-worker');
+    const monitors = await exerciseEveryFeature(api.apiUrl, target.url, 'cluster-worker');
+    monitorIds = [monitors.upMonitorId, monitors.downMonitorId];
     // What the service wrote is where the keyspace says: a few slots, not one per key.
     const keys = new Set<string>();
     for (const node of cluster.nodes) {
@@ -118,6 +136,9 @@ describe('REDIS_CLUSTER_NODES', { timeout: 150_000 }, () => {
         // loaded CI run lost all 20 probes accepted before the kill), not the switch. Writes after this are in
         // flight, as in any failover.
         await replicaCaughtUp((...args) => cluster.cli(master.port, ...args), master.port);
+        // Mid-run: while a shard's tick job is taken (BullMQ makes its next job in a second step, the write a
+        // failover is likeliest to split from the first). A tick comes every 10 s per shard; 15 s at most.
+        await shardJobActive(master.port, 15_000);
         await master.stop('SIGKILL');
       },
       isPromoted: async () => (await cluster.masterOf(`{${queueName}}`)).port !== master.port,
@@ -139,6 +160,26 @@ describe('REDIS_CLUSTER_NODES', { timeout: 150_000 }, () => {
     const waited = await postJson(`${api.apiUrl}/probe?wait=30`, { url: target.url, timeoutMs: 5000 });
     expect(waited.status).toBe(200);
     expect(waited.body.report.verdict.cause).toBe('ok');
+    // No schedule is lost: each monitor (10 s interval) has a scheduled run that started after the API accepted
+    // again. A shard scheduler the failover broke is replaced by the worker's reconcile (every 2 s here).
+    const ranSince = async (id: string) => {
+      const history = await getJson(`${api.apiUrl}/monitors/${id}/history`);
+      const entries: JsonBody[] = history.body.entries ?? [];
+      return entries.some(
+        (entry) => entry.trigger === 'schedule' && Date.parse(entry.at) > run.recoveredAtMs,
+      );
+    };
+    await eventually(
+      async () => ((await Promise.all(monitorIds.map(ranSince))).every(Boolean) ? true : undefined),
+      { what: 'a scheduled run of each monitor after the promotion', attempts: 200, intervalMs: 250 },
+    ).catch(async (error) => {
+      const ran = await Promise.all(monitorIds.map(ranSince));
+      const without = monitorIds.filter((_, index) => !ran[index]);
+      throw new Error(
+        `${(error as Error).message} (${without.join(', ')}); the worker's log of its schedule:\n` +
+          workerLog.matching(/reconcil|shard tick|stalled|run failed|monitor worker/),
+      );
+    });
   });
 
   it('closes the worker and the API with every node of the Cluster gone', async () => {

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import dnsPacket from 'dns-packet';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { loadConfig } from '../../../src/config.js';
 import { loadMonitorConfig } from '../../../src/monitor/config.js';
 import type { AddressPolicy } from '../../../src/safety/address-policy.js';
@@ -28,6 +28,8 @@ export async function startTestService(options: {
   roles?: ServiceRoles;
   policy?: AddressPolicy;
   wrapRunner?: StartServiceOptions['wrapRunner'];
+  /** Where the service logs; default: nowhere. */
+  logger?: Logger;
 }): Promise<RunningService & { apiUrl: string }> {
   const config = loadConfig({
     PORT: '0',
@@ -44,7 +46,7 @@ export async function startTestService(options: {
     ...(options.policy ? { policy: options.policy } : {}),
     ...(options.wrapRunner ? { wrapRunner: options.wrapRunner } : {}),
     ...(options.monitorEnv ? { monitorConfig: loadMonitorConfig(options.monitorEnv) } : {}),
-    logger: pino({ level: 'silent' }),
+    logger: options.logger ?? pino({ level: 'silent' }),
   });
   return { ...service, apiUrl: service.apiUrl ?? '' };
 }
@@ -294,5 +296,36 @@ export async function startTwoVantages(options: {
       await filteredDns.close();
       await redis.dispose();
     },
+  };
+}
+
+export interface CapturedLog {
+  logger: Logger;
+  /** Every line logged, parsed, oldest first (the last 5,000). */
+  lines: Array<Record<string, unknown>>;
+  /** The lines whose message matches, one JSON text per line, for a failure's message. */
+  matching(pattern: RegExp): string;
+}
+
+/** A logger that keeps what the service logs in memory, so a test can read it (and show it when it fails). */
+export function captureLog(level: 'debug' | 'info' = 'info'): CapturedLog {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino(
+    { level },
+    {
+      write(text: string) {
+        lines.push(JSON.parse(text) as Record<string, unknown>);
+        if (lines.length > 5000) lines.shift();
+      },
+    },
+  );
+  return {
+    logger,
+    lines,
+    matching: (pattern) =>
+      lines
+        .filter((line) => pattern.test(String(line.msg)))
+        .map((line) => JSON.stringify(line))
+        .join('\n'),
   };
 }
