@@ -5,9 +5,7 @@
 // URL. Aim (#14): the controls probed about once per vantage and batch, not once per URL and vantage.
 // Usage: npm run build && node bench/vantage-batch-controls.mjs [--urls 400] [--rounds 2] [--baseline DIR]
 //        [--json out.json]  (loopback only; stops what it starts, by pid)
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -15,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startEmbeddedRedis } from '../dist/redis/embedded.js';
+import { cpuSecondsOf, loadAverage, root, startChild, stopOwnedChildren } from './batch-support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -27,7 +26,6 @@ const { values } = parseArgs({
 const urlCount = Number(values.urls);
 const roundCount = Number(values.rounds);
 const vantageNames = ['a', 'b'];
-const root = resolve(import.meta.dirname, '..');
 const builds = [{ name: 'this', cli: join(root, 'dist', 'cli.js'), queueName: 'benchvc' }];
 if (values.baseline)
   builds.push({
@@ -36,41 +34,10 @@ if (values.baseline)
     queueName: 'benchvcbase',
   });
 const work = await mkdtemp(join(tmpdir(), 'reach-bench-vantage-controls-'));
-const owned = [];
 
-function startChild(args, env) {
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const keep = (chunk) => {
-    output = (output + chunk).slice(-4000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  owned.push(child);
-  return { child, output: () => output };
-}
-
-async function stopAll() {
-  for (const child of owned.reverse()) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, 8000))]);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
-  }
-}
-
-/** CPU milliseconds (user + system) of a process, from /proc (10 ms ticks). */
-function cpuMs(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+/** A reach process of a build, with the environment it runs in. */
+const startReachProcess = (args, env) =>
+  startChild(process.execPath, args, { env: { ...process.env, ...env } });
 
 let redisServer;
 const servers = [];
@@ -108,17 +75,18 @@ try {
   for (const build of builds) {
     const env = { ...common, QUEUE_NAME: build.queueName };
     const apiPort = await freeLoopbackPort();
-    const api = startChild([build.cli, 'api'], { ...env, HOST: '127.0.0.1', PORT: String(apiPort) });
+    const api = startReachProcess([build.cli, 'api'], { ...env, HOST: '127.0.0.1', PORT: String(apiPort) });
     const workers = vantageNames.map((name) =>
-      startChild([build.cli, 'worker', '--vantage', name], { ...env, WORKER_METRICS_PORT: '0' }),
+      startReachProcess([build.cli, 'worker', '--vantage', name], { ...env, WORKER_METRICS_PORT: '0' }),
     );
     services.push({ build, api, workers, apiUrl: `http://127.0.0.1:${apiPort}` });
   }
   for (const { api, workers, apiUrl } of services) {
     for (let attempt = 0; ; attempt += 1) {
-      if (attempt > 1200) throw new Error(`service did not start: ${api.output()} ${workers[0].output()}`);
+      if (attempt > 1200)
+        throw new Error(`service did not start: ${api.stderrTail()} ${workers[0].stderrTail()}`);
       for (const part of [api, ...workers])
-        if (part.child.exitCode !== null) throw new Error(`a service process exited: ${part.output()}`);
+        if (part.child.exitCode !== null) throw new Error(`a service process exited: ${part.stderrTail()}`);
       try {
         const answer = await (await fetch(`${apiUrl}/vantages`)).json();
         if (answer.vantages?.length === vantageNames.length) break;
@@ -133,7 +101,7 @@ try {
     return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
   };
   const serviceCpuMs = ({ api, workers }) =>
-    cpuMs(api.child.pid) + workers.reduce((sum, { child }) => sum + cpuMs(child.pid), 0);
+    1000 * [api, ...workers].reduce((sum, { child }) => sum + cpuSecondsOf(child.pid), 0);
 
   /** One batch of `count` URLs from both vantages with one control; until every URL has its comparison. */
   async function runBatch(service, round, count) {
@@ -222,7 +190,7 @@ try {
   if (values.json) await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`);
   redis.disconnect();
 } finally {
-  await stopAll();
+  await stopOwnedChildren();
   for (const server of servers) server.close();
   await redisServer?.stop();
   await rm(work, { recursive: true, force: true });

@@ -47,6 +47,15 @@ const refused: BatchItem = {
   address: '10.0.0.1',
 };
 
+/** The item a batch records for a comparison: its cause is the compared verdict's. */
+const comparedItem = (report: MultiVantageReport): BatchItem => ({
+  index: 0,
+  url: report.url,
+  status: 'completed',
+  cause: report.verdict.cause,
+  report,
+});
+
 describe('batch items', () => {
   it('writes an item without a report in the CLI’s ten CSV columns, its status as the cause', () => {
     expect(itemCsvRow(refused)).toBe(
@@ -57,13 +66,7 @@ describe('batch items', () => {
 
   it('writes a comparison with each vantage’s own cause in a last column, in the report’s order', () => {
     const report = comparedReport();
-    const item: BatchItem = {
-      index: 0,
-      url: report.url,
-      status: 'completed',
-      cause: report.verdict.cause,
-      report,
-    };
+    const item = comparedItem(report);
     expect(item.cause).toBe('filtered_path');
     expect(itemCsvHeader(true)).toBe(
       'url,cause,code,confidence,summary,dns_ms,connect_ms,tls_ms,first_byte_ms,total_ms,vantages',
@@ -81,13 +84,7 @@ describe('batch items', () => {
 
   it('counts a comparison by its compared verdict in the summary', () => {
     const report = comparedReport();
-    const item: BatchItem = {
-      index: 0,
-      url: report.url,
-      status: 'completed',
-      cause: report.verdict.cause,
-      report,
-    };
+    const item = comparedItem(report);
     expect(verdictLineOf(item).verdict).toMatchObject({
       cause: 'filtered_path',
       code: 'filter.keyword_reset',
