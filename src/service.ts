@@ -14,6 +14,7 @@ import { createBatchWork } from './batch/item-runner.js';
 import { batchQueueName } from './batch/jobs.js';
 import { batchMetricsOf } from './batch/metrics.js';
 import { createItemRecorder } from './batch/recorder.js';
+import { createSharedControls } from './batch/shared-controls.js';
 import { BatchStore } from './batch/store.js';
 import { ConfigError, type ServiceConfig } from './config.js';
 import { type Cleanup, closeOnce, closeWithin, runCleanups, waitAtMost } from './lifecycle.js';
@@ -236,6 +237,24 @@ async function startWorkers(
 ): Promise<void> {
   const { config, logger, policy, registry, redis, vantageName } = context;
   const probeMetrics = createProbeMetrics(registry);
+  const vantageRedis = redis.client('blocking');
+  vantageRedis.on('error', (error) => logger.debug({ err: error }, 'vantage redis client error'));
+  parts.closers.push(['vantage redis client', () => closeRedisClient(vantageRedis)]);
+  // A vantage's parts of a batch share the controls it probed for that batch, kept beside it under its name.
+  const batchControls = vantageName
+    ? createSharedControls({
+        redis: vantageRedis,
+        prefix: config.queueName,
+        ttlSeconds: config.batch.resultTtlSeconds,
+        vantage: vantageName,
+      })
+    : undefined;
+  if (batchControls) parts.closers.push(['vantage batch controls', () => batchControls.close()]);
+  const runner = createProbeRunner({
+    defaults: config.probeDefaults,
+    isAddressAllowed: policy,
+    ...(batchControls ? { controlResultsFor: batchControls.controlResultsFor } : {}),
+  });
   parts.worker = startProbeWorker({
     queueName: config.queueName,
     ...(vantageName ? { extraQueueNames: [vantageQueueName(config.queueName, vantageName)] } : {}),
@@ -243,15 +262,12 @@ async function startWorkers(
     concurrency: config.workerConcurrency,
     lockDurationMs: config.workerLockDurationMs,
     stalledIntervalMs: config.workerStalledIntervalMs,
-    runner: wrapRunner(createProbeRunner({ defaults: config.probeDefaults, isAddressAllowed: policy })),
+    runner: wrapRunner(runner),
     metrics: probeMetrics,
     logger: logger.child({ role: 'worker' }),
   });
   startBatchWorker(context, parts, probeMetrics, wrapRunner);
   logger.info({ concurrency: config.workerConcurrency, vantage: vantageName }, 'worker started');
-  const vantageRedis = redis.client('blocking');
-  vantageRedis.on('error', (error) => logger.debug({ err: error }, 'vantage redis client error'));
-  parts.closers.push(['vantage redis client', () => closeRedisClient(vantageRedis)]);
   parts.compareWorker = startCompareWorker({
     baseQueueName: config.queueName,
     bull: redis.bullBlocking(),

@@ -1,7 +1,7 @@
 // One URL of a batch run by the service, once it has ended: its report, or why it has none. Shared by the
 // store that keeps it, the routes that stream it and the CLI that prints it.
 import { causes, type MultiVantageReport, type Report } from '../types.js';
-import { csvCell, csvRow } from './output.js';
+import { csvCell, csvHeader, csvRow } from './output.js';
 
 /** How an item ended: probed (the report says how the site fared), refused by the address policy, cancelled, failed. */
 export const itemStatuses = ['completed', 'refused', 'cancelled', 'failed'] as const;
@@ -20,8 +20,33 @@ export type BatchItem =
   | { index: number; url: string; status: 'cancelled'; cause: 'cancelled'; reason: string }
   | { index: number; url: string; status: 'failed'; cause: 'failed'; reason: string };
 
-/** An item with no report, as a CSV row in the CLI's columns: its status as the cause, its reason as the summary. */
-export function itemCsvRow(item: BatchItem): string {
+/** The CSV header of a batch's results: the CLI's columns, and for a batch with vantages one more, `vantages`. */
+export function itemCsvHeader(hasVantages: boolean): string {
+  return hasVantages ? `${csvHeader},vantages` : csvHeader;
+}
+
+/**
+ * An item as a CSV row in the CLI's columns; an item with no report has its status as the cause and its reason as
+ * the summary. In a batch with vantages (`hasVantages`), a last cell holds each vantage's own cause.
+ */
+export function itemCsvRow(item: BatchItem, hasVantages = false): string {
+  const row = cliCsvRow(item);
+  if (!hasVantages) return row;
+  const report = item.status === 'completed' ? item.report : undefined;
+  return `${row},${csvCell(report && isCompared(report) ? vantageCausesOf(report) : '')}`;
+}
+
+/**
+ * Each vantage's own cause in a comparison, in the report's order (`local=ok;isp-b=filtered_path`); a vantage
+ * without a report has its status in its place (`lost`, `refused`, `failed`).
+ */
+export function vantageCausesOf(report: MultiVantageReport): string {
+  return report.vantages
+    .map((vantage) => `${vantage.name}=${vantage.report?.verdict.cause ?? vantage.status}`)
+    .join(';');
+}
+
+function cliCsvRow(item: BatchItem): string {
   if (item.status === 'completed') {
     if (!isCompared(item.report)) return csvRow(item.report);
     // A comparison has no phase times of its own: each vantage's are in its report (NDJSON).

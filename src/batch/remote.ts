@@ -4,15 +4,8 @@ import type { Writable } from 'node:stream';
 import { type ApiBatchRequest, type ApiClient, ApiError } from '../api-client.js';
 import { type ListEntry, openList, readEntries, surveyList } from './input.js';
 import type { BatchItem } from './item.js';
-import { itemCsvRow, verdictLineOf } from './item.js';
-import {
-  BatchTally,
-  csvHeader,
-  type Interruption,
-  type OutputFormat,
-  renderSummary,
-  writeLine,
-} from './output.js';
+import { itemCsvHeader, itemCsvRow, verdictLineOf } from './item.js';
+import { BatchTally, type Interruption, type OutputFormat, renderSummary, writeLine } from './output.js';
 import { formatProgress, startProgress } from './progress.js';
 import { type BatchOutcome, checkReadableFile } from './run.js';
 
@@ -54,7 +47,8 @@ export async function runRemoteBatch(options: RemoteBatchOptions): Promise<Batch
     tally.skippedLines++;
     options.stderr.write(`reach: line ${entry.lineNumber}: ${entry.reason}; skipped\n`);
   }
-  if (options.format === 'csv') await writeLine(options.stdout, csvHeader);
+  if (options.format === 'csv')
+    await writeLine(options.stdout, itemCsvHeader(options.vantages !== undefined));
   if (urls.length === 0) return finish(options, tally, undefined);
 
   const request: ApiBatchRequest = { urls };
@@ -131,5 +125,6 @@ function badLine(entry: ListEntry & { kind: 'bad' }) {
 async function writeItem(options: RemoteBatchOptions, item: BatchItem): Promise<void> {
   if (options.format === 'json')
     await writeLine(options.stdout, JSON.stringify(item.status === 'completed' ? item.report : item));
-  else if (options.format === 'csv') await writeLine(options.stdout, itemCsvRow(item));
+  else if (options.format === 'csv')
+    await writeLine(options.stdout, itemCsvRow(item, options.vantages !== undefined));
 }

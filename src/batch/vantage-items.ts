@@ -66,6 +66,7 @@ export function createVantageItemRunner(
         vantages: batch.vantages,
         absent,
         timeoutMs,
+        batchId: batch.id,
         jobOptions: {
           removeOnComplete: { age: settings.keptSeconds },
           removeOnFail: { age: settings.keptSeconds },

@@ -10,8 +10,11 @@ export interface ProbeJobData {
   timeoutMs?: number;
   /** A vantage's part of a fan-out: not run after this time (epoch ms), when the comparison is over. */
   notAfterMs?: number;
-  /** A vantage's part of a fan-out: where it writes its result for the comparison (src/vantages/fan-out-parts). */
-  fanOut?: { id: string; vantage: string; size: number };
+  /**
+   * A vantage's part of a fan-out: where it writes its result for the comparison (src/vantages/fan-out-parts), and
+   * for a URL of a batch, the batch's id: the vantage probes the batch's controls once for all its parts.
+   */
+  fanOut?: { id: string; vantage: string; size: number; batchId?: string };
   /**
    * One URL of a batch (POST /batches): the batch's id and the URL's place in it, where its result goes; with
    * vantages, the URL is probed from each of them and their reports compared.

@@ -135,6 +135,7 @@ export const probeJobSchema = z.strictObject({
       id: z.string().min(1).max(64),
       vantage: vantageNameSchema,
       size: z.number().int().min(1).max(32),
+      batchId: z.uuid().optional(),
     })
     .optional(),
   batch: z

@@ -6,11 +6,15 @@ import type { RedisClient, RedisConnector } from '../redis/connection.js';
 import type { ProbeJobResult } from '../requests/probe-job.js';
 import { compareQueueName } from './registry.js';
 
-/** What a vantage's part carries to find its comparison: the fan-out's id, its own name, how many parts. */
+/**
+ * What a vantage's part carries to find its comparison: the fan-out's id, its own name, how many parts; and the
+ * batch its URL belongs to, if any (the vantage probes the batch's controls once for its parts, shared-controls.ts).
+ */
 export interface FanOutPart {
   id: string;
   vantage: string;
   size: number;
+  batchId?: string;
 }
 
 /** A part's outcome as written for the comparison: the job's result, or the vantage's own failure. */

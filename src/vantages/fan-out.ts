@@ -45,6 +45,8 @@ export interface FanOutSubmitter {
     absent?: string[];
     timeoutMs: number;
     jobOptions: JobsOptions;
+    /** The batch the URL belongs to: each vantage probes the batch's controls once for all its parts. */
+    batchId?: string;
   }): Promise<void>;
   close(): Promise<void>;
 }
@@ -88,7 +90,7 @@ export function createFanOutSubmitter(options: {
   >;
   return {
     compareQueue,
-    async submit({ id, request, vantages, absent = [], timeoutMs, jobOptions }) {
+    async submit({ id, request, vantages, absent = [], timeoutMs, jobOptions, batchId }) {
       const submittedAtMs = Date.now();
       const notAfterMs = submittedAtMs + timeoutMs + fanOutGraceMs;
       const kept = { removeOnComplete: jobOptions.removeOnComplete, removeOnFail: jobOptions.removeOnFail };
@@ -119,7 +121,7 @@ export function createFanOutSubmitter(options: {
               {
                 ...request,
                 notAfterMs,
-                fanOut: { id, vantage: vantage.name, size: sent.length },
+                fanOut: { id, vantage: vantage.name, size: sent.length, ...(batchId ? { batchId } : {}) },
               } satisfies ProbeJobData,
               {
                 // A part's result lives on in its comparison; a failed part is kept to be looked into.

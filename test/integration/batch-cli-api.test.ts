@@ -94,6 +94,23 @@ describe('reach probe --file --api', () => {
     }
   }, 90_000);
 
+  it('writes each vantage’s cause in a last CSV column with --vantages, and sums up by the compared verdict', async () => {
+    const healthy = targets.list[0]?.url as string;
+    const list = listFile('vantages-csv.txt', [healthy, `${healthy}csv`]);
+    const csv = await runCli(['probe', '--file', list, '--csv', '--vantages', 'local', ...common()], 60_000);
+    expect(csv.code, csv.stderr).toBe(0);
+    const [header, ...rows] = csv.stdout.trim().split('\n');
+    expect(header).toBe(
+      'url,cause,code,confidence,summary,dns_ms,connect_ms,tls_ms,first_byte_ms,total_ms,vantages',
+    );
+    expect(rows).toHaveLength(2);
+    for (const row of rows) expect(row).toMatch(/^[^,]+,ok,http\.ok,.*,local=ok$/);
+    const summary = await runCli(['probe', '--file', list, '--vantages', 'local', ...common()], 60_000);
+    expect(summary.code, summary.stderr).toBe(0);
+    expect(summary.stdout).toMatch(/^ok\s+http\.ok\s+2$/m);
+    expect(summary.stdout).toMatch(/^2 URLs probed$/m);
+  }, 120_000);
+
   it('writes the CLI’s CSV columns with --csv', async () => {
     const list = listFile(
       'csv.txt',

@@ -113,7 +113,8 @@ function batchPaths(security: unknown[]): Record<string, JsonObject> {
         summary: 'A batch’s results, streamed',
         description:
           'One item per URL in the order they ended: NDJSON (BatchItem per line) by default, CSV with ' +
-          '`Accept: text/csv` (the columns of `reach probe --file --csv`).',
+          '`Accept: text/csv` (the columns of `reach probe --file --csv`; for a batch with vantages one more, ' +
+          '`vantages`, each vantage’s own cause: `local=ok;isp-b=filtered_path`).',
         security,
         parameters: [idParameter, ...queryParameters(resultsQuerySchema)],
         responses: {

@@ -1,8 +1,7 @@
 // GET /batches/:id/results: the stored results streamed page by page as NDJSON or CSV, never held whole.
 import type { Response } from 'express';
 import { HttpProblem } from '../../requests/problems.js';
-import { type BatchItem, type ItemCause, itemCsvRow } from '../item.js';
-import { csvHeader } from '../output.js';
+import { type BatchItem, type ItemCause, itemCsvHeader, itemCsvRow } from '../item.js';
 import type { BatchRecord, BatchStore } from '../store.js';
 
 export type ResultFormat = 'ndjson' | 'csv';
@@ -31,6 +30,7 @@ export async function streamResults(options: StreamOptions): Promise<void> {
   response.once('close', () => left.abort());
   let offset = options.offset;
   let hasWritten = false;
+  const hasVantages = batch.options.vantages !== undefined;
   const write = async (text: string) => {
     if (!hasWritten) {
       response
@@ -42,14 +42,17 @@ export async function streamResults(options: StreamOptions): Promise<void> {
     if (!response.write(text)) await drained(response, left.signal);
   };
   try {
-    if (options.format === 'csv') await write(`${csvHeader}\n`);
+    if (options.format === 'csv') await write(`${itemCsvHeader(hasVantages)}\n`);
     while (!left.signal.aborted) {
       const page = await store.resultPage(batch.id, offset, resultPageSize);
       offset += page.length;
       let chunk = '';
       for (const text of page) {
         if (causes && !causes.has(causeOfStored(text))) continue;
-        chunk += options.format === 'csv' ? `${itemCsvRow(JSON.parse(text) as BatchItem)}\n` : `${text}\n`;
+        chunk +=
+          options.format === 'csv'
+            ? `${itemCsvRow(JSON.parse(text) as BatchItem, hasVantages)}\n`
+            : `${text}\n`;
       }
       if (chunk !== '') await write(chunk);
       if (page.length === resultPageSize) continue;

@@ -119,10 +119,17 @@ describe('POST /batches with vantages', () => {
     const { id } = (await response.json()) as { id: string };
     await finishedBatch(lab.api.apiUrl, id);
     const csv = await resultsText(lab.api.apiUrl, id, { accept: 'text/csv' });
-    const rows = csv.text.trim().split('\n');
-    expect(rows).toHaveLength(3);
+    const [header, ...rows] = csv.text.trim().split('\n');
+    expect(header).toBe(
+      'url,cause,code,confidence,summary,dns_ms,connect_ms,tls_ms,first_byte_ms,total_ms,vantages',
+    );
+    expect(rows).toHaveLength(2);
+    // The compared verdict in the CLI's columns, then each vantage's own cause in the order the request named them.
     const news = rows.find((row) => row.startsWith(siteUrl('www.news.internal')));
     expect(news).toMatch(/,filtered_path,filter\.keyword_reset,/);
+    expect(news).toMatch(/,local=ok;isp-b=filtered_path$/);
+    const plain = rows.find((row) => row.startsWith(siteUrl('www.plain.internal')));
+    expect(plain).toMatch(/^[^,]+,ok,http\.ok,.*,local=ok;isp-b=ok$/);
     const items = await resultItems(lab.api.apiUrl, id);
     // The report lists the vantages in the order the request named them.
     expect(items[0].report.vantages.map((vantage: { name: string }) => vantage.name)).toEqual([
