@@ -1,7 +1,9 @@
 // Benchmark, side by side on one machine: Prometheus scraping blackbox_exporter for N loopback targets against
 // reach's monitors (bench/monitor-load.mjs) for the same N targets at the same interval, alternating per N.
 // Usage: npm run bench:prometheus -- --monitors 10000,30000 [--interval 60] [--window 180] [--json out.json]
-//        [--only reach|prometheus]
+//        [--only reach|prometheus] [--create bulk|single]
+// --create: how monitor-load.mjs creates reach's monitors (bulk, the default: as POST /monitors/bulk does); the
+// time it took is in each reach row (createMs).
 // Needs the Debian packages prometheus and prometheus-blackbox-exporter, and nginx (apt-get install -y
 // --no-install-recommends prometheus prometheus-blackbox-exporter nginx-light). Loopback only: every server it
 // starts listens on 127.0.0.1 and is stopped by its pid.
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     window: { type: 'string', default: '180' },
     only: { type: 'string' },
     json: { type: 'string' },
+    create: { type: 'string', default: 'bulk' },
   },
 });
 const sizes = values.monitors.split(',').map(Number);
@@ -297,6 +300,8 @@ async function runReach(count) {
       '--duration',
       String(windowSeconds),
       '--no-status',
+      '--create',
+      values.create,
       '--json',
       output,
     ]);
@@ -317,6 +322,8 @@ async function runReach(count) {
       checks: Math.round(checks),
       checksPerSecond: checks / seconds,
       dueChecksPerSecond: count / intervalSeconds,
+      create: result.create,
+      createMs: result.createMs,
       missed: result.runsMissed,
       doubled: result.runsDoubled,
       runsNotUp: result.runsNotUp,

@@ -21,6 +21,7 @@ import {
   channelOpenApi,
   createChannelRouter,
   createMonitorApi,
+  createMonitorBulkRouter,
   createMonitorRouter,
   createStatusRouter,
   loadMonitorConfig,
@@ -416,6 +417,14 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
     logger: logger.child({ role: 'api' }),
     policy,
     routers: [
+      // Before /monitors: its body is larger than the JSON parser of the other routes takes.
+      {
+        keyedRouter: {
+          path: '/monitors/bulk',
+          router: createMonitorBulkRouter(monitors),
+          parsesOwnBody: true,
+        },
+      },
       {
         publicRouter: createStatusRouter(monitors),
         keyedRouter: { path: '/monitors', router: createMonitorRouter(monitors) },
