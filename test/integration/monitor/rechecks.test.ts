@@ -1,6 +1,6 @@
 // Re-checks at scale against a real redis-server, on the real schedule: 200 monitors at a 10 s interval, a tenth of
-// them answering 500. Each failing one gets exactly confirmations - 1 re-checks before it goes down and none after
-// while it stays down, no tick runs twice, re-checks are queued in grouped addBulk calls, and the queue's waiting
+// them answering 500. Each failing one gets exactly confirmations - 1 re-checks (those of its unconfirmed failures)
+// and none for the ticks that fail while it stays down, no tick runs twice, re-checks are queued in grouped addBulk calls, and the queue's waiting
 // count stays bounded by the shards once the failing monitors are down.
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
@@ -124,19 +124,27 @@ it('gives each failing monitor exactly confirmations - 1 re-checks, none while i
     // No tick ran twice, re-check or not.
     expect(new Set(ticks).size, `ticks of ${id}`).toBe(ticks.length);
     if (index >= failingCount) {
-      expect(rechecks, `re-checks of healthy ${id}`).toHaveLength(0);
+      // A healthy site costs no re-check, unless one of its runs failed (a loaded machine can make a loopback
+      // answer slower than the degraded threshold): then one per such failure (a failed re-check's too), at most.
+      const failedRuns = entries.filter((entry) => entry.health !== 'up');
+      expect(rechecks.length, `re-checks of healthy ${id}`).toBeLessThanOrEqual(failedRuns.length);
       expect(histories.statuses[index]?.state).toBe('up');
       continue;
     }
     const status = histories.statuses[index];
     expect(status?.state).toBe('down');
     expect(status?.consecutiveFailures).toBeGreaterThan(confirmations);
-    // Exactly confirmations - 1 re-checks, all before the run that confirmed the failure; none since.
+    // Exactly confirmations - 1 re-checks, though three ticks or more failed since it went down: none of those
+    // queued one. (A re-check queued before the confirming run may still run after it: a tick can confirm the
+    // failure while the re-check an earlier failure queued waits for a worker.)
+    expect(scheduledAfter(entries, status?.sinceMs ?? 0).length).toBeGreaterThanOrEqual(3);
     expect(rechecks, `re-checks of failing ${id}`).toHaveLength(confirmations - 1);
-    expect(rechecks.every((entry) => Date.parse(entry.at) <= (status?.sinceMs ?? 0))).toBe(true);
   }
   // Every re-check went out in an addBulk, several per call (the failures of one moment together).
-  expect(rechecksQueued).toBe(failingCount * (confirmations - 1));
+  const healthyRechecks = histories.entries
+    .slice(failingCount)
+    .reduce((sum, entries) => sum + entries.filter((entry) => entry.trigger === 'recheck').length, 0);
+  expect(rechecksQueued).toBe(failingCount * (confirmations - 1) + healthyRechecks);
   expect(singleRecheckAdds).toBe(0);
   expect(recheckCalls).toBeLessThan(rechecksQueued);
   // An interval after they are all down (a re-check queued before the confirming run has run by then), only
