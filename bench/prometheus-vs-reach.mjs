@@ -1,7 +1,7 @@
 // Benchmark, side by side on one machine: Prometheus scraping blackbox_exporter for N loopback targets against
 // reach's monitors (bench/monitor-load.mjs) for the same N targets at the same interval, alternating per N.
 // Usage: npm run bench:prometheus -- --monitors 10000,30000 [--interval 60] [--window 180] [--json out.json]
-//        [--only reach|prometheus] [--create bulk|single]
+//        [--only reach|prometheus] [--workers 1] [--create bulk|single]
 // --create: how monitor-load.mjs creates reach's monitors (bulk, the default: as POST /monitors/bulk does); the
 // time it took is in each reach row (createMs).
 // Needs the Debian packages prometheus and prometheus-blackbox-exporter, and nginx (apt-get install -y
@@ -32,6 +32,8 @@ const { values } = parseArgs({
     window: { type: 'string', default: '180' },
     only: { type: 'string' },
     json: { type: 'string' },
+    /** reach's monitor worker processes (monitor-load.mjs `--workers`): one Node process uses at most one core. */
+    workers: { type: 'string', default: '1' },
     create: { type: 'string', default: 'bulk' },
   },
 });
@@ -299,6 +301,8 @@ async function runReach(count) {
       String(intervalSeconds),
       '--duration',
       String(windowSeconds),
+      '--workers',
+      values.workers,
       '--no-status',
       '--create',
       values.create,
