@@ -1,7 +1,10 @@
 // Benchmark: N monitors at one interval against a loopback nginx, run by monitor worker processes for a while.
 // Measures runs missed (and doubled), schedule lag (p50/p99/max), memory of Redis and of the workers, CPU.
 // Usage: npm run build && node bench/monitor-load.mjs --monitors 10000 --interval 60 --duration 600 [--workers 1]
-//        [--concurrency 64] [--failing-share 0.01] [--build DIR] [--json out.json]
+//        [--concurrency 64] [--failing-share 0.01] [--create bulk|single] [--create-only] [--build DIR] [--json out.json]
+// --create bulk (default) creates the monitors as POST /monitors/bulk does (createMonitors: grouped writes per chunk
+// of 1,000); single as POST /monitors does, one at a time (500 in flight). --create-only times the creation alone,
+// first runs queued as the bulk route queues them, and stops there (no workers, no window).
 //        (loopback only; stops what it starts, by pid)
 // --build DIR runs another build of reach (its dist/ and bench/monitor-worker.mjs) under the same harness, e.g. main
 // exported with `git archive main | tar -x -C DIR` and built there: old and new measured in the same conditions.
@@ -28,8 +31,11 @@ const { values } = parseArgs({
     /** The share of monitors whose site answers 500: each goes down after its re-check, then stays down. */
     'failing-share': { type: 'string', default: '0' },
     build: { type: 'string' },
+    create: { type: 'string', default: 'bulk' },
+    'create-only': { type: 'boolean', default: false },
   },
 });
+if (!['bulk', 'single'].includes(values.create)) throw new Error('--create is bulk or single');
 const root = resolve(values.build ?? resolve(import.meta.dirname, '..'));
 const load = (path) => import(join(root, 'dist', path));
 const { MonitorScheduler, monitorQueueName } = await load('monitor/scheduler.js');
@@ -42,6 +48,11 @@ const { startEmbeddedRedis } = await load('redis/embedded.js');
 // Shard scheduling (this branch on): the scheduler takes the shard store; before it, one scheduler per monitor.
 const isSharded = existsSync(join(root, 'dist', 'monitor', 'schedule', 'shard-store.js'));
 const { ShardStore } = isSharded ? await load('monitor/schedule/shard-store.js') : {};
+// Bulk creation (this branch on); an older build creates one at a time whatever --create says.
+const hasBulk = existsSync(join(root, 'dist', 'monitor', 'bulk-create.js'));
+const { createMonitors } = hasBulk ? await load('monitor/bulk-create.js') : {};
+const createMode = hasBulk ? values.create : 'single';
+const isCreateOnly = values['create-only'];
 const failingCount = Math.round(Number(values['failing-share']) * Number(values.monitors));
 const monitorCount = Number(values.monitors);
 const intervalMs = Number(values.interval) * 1000;
@@ -150,7 +161,7 @@ http {
 
   // Workers first, so no tick comes due before one is ready; the window opens once the monitors exist.
   const workerProcesses = [];
-  for (let index = 0; index < workerCount; index += 1) {
+  for (let index = 0; index < (isCreateOnly ? 0 : workerCount); index += 1) {
     const worker = startChild(
       process.execPath,
       // BENCH_WORKER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/x", profiles the workers.
@@ -187,39 +198,78 @@ http {
   const createdAt = new Date().toISOString();
   const ids = [];
   const createdAtMs = new Map();
+  const recordOf = (index) => {
+    const id = `00000000-0000-4000-8000-${String(index).padStart(12, '0')}`;
+    ids.push(id);
+    return {
+      id,
+      name: `bench ${index}`,
+      url: `http://127.0.0.1:${nginxPort}/${index < failingCount ? 'fail' : 'm'}/${index}`,
+      intervalSeconds: intervalMs / 1000,
+      timeoutMs: 10_000,
+      confirmations: 2,
+      tags: [],
+      maintenance: [],
+      webhooks: [],
+      createdAt,
+      updatedAt: createdAt,
+    };
+  };
+  const records = Array.from({ length: monitorCount }, (_, index) => recordOf(index));
+  const createCpuStart = process.cpuUsage();
+  const createRedisCpuStart = processStats(redisServer.pid).cpuSeconds;
   const createStartedMs = Date.now();
-  for (let start = 0; start < monitorCount; start += 500) {
-    const batch = [];
-    for (let index = start; index < Math.min(monitorCount, start + 500); index += 1) {
-      const id = `00000000-0000-4000-8000-${String(index).padStart(12, '0')}`;
-      ids.push(id);
-      const record = {
-        id,
-        name: `bench ${index}`,
-        url: `http://127.0.0.1:${nginxPort}/${index < failingCount ? 'fail' : 'm'}/${index}`,
-        intervalSeconds: intervalMs / 1000,
-        timeoutMs: 10_000,
-        confirmations: 2,
-        tags: [],
-        maintenance: [],
-        webhooks: [],
-        createdAt,
-        updatedAt: createdAt,
-      };
-      batch.push(
-        store
-          .putMonitor(record)
-          .then(() => scheduler.upsert(record))
-          .then(() => createdAtMs.set(id, Date.now())),
+  if (createMode === 'bulk') {
+    // As POST /monitors/bulk writes them: the route sends up to MONITOR_BULK_MAX_ITEMS (10,000) per request.
+    for (let start = 0; start < monitorCount; start += 10_000) {
+      const chunk = records.slice(start, start + 10_000);
+      const creation = await createMonitors({ store, scheduler }, chunk, { isFirstRunQueued: isCreateOnly });
+      if (creation.error) throw creation.error;
+      const doneMs = Date.now();
+      for (const record of chunk) createdAtMs.set(record.id, doneMs);
+    }
+  } else {
+    // As POST /monitors does (record + schedule, without the HTTP hop), 500 in flight.
+    for (let start = 0; start < monitorCount; start += 500) {
+      await Promise.all(
+        records.slice(start, start + 500).map(async (record) => {
+          await store.putMonitor(record);
+          await scheduler.upsert(record);
+          if (isCreateOnly) await scheduler.runNow(record.id, 'manual');
+          createdAtMs.set(record.id, Date.now());
+        }),
       );
     }
-    await Promise.all(batch);
   }
   const createMs = Date.now() - createStartedMs;
+  const createCpu = process.cpuUsage(createCpuStart);
+  const createRedisCpuSeconds = processStats(redisServer.pid).cpuSeconds - createRedisCpuStart;
   const schedulerCount = await queue.getJobSchedulersCount();
   console.log(
-    `created ${monitorCount} monitors in ${createMs} ms (${schedulerCount} job schedulers, ${isSharded ? 'shards' : 'one per monitor'})`,
+    `created ${monitorCount} monitors (${createMode}) in ${createMs} ms (${schedulerCount} job schedulers, ${isSharded ? 'shards' : 'one per monitor'})`,
   );
+  if (isCreateOnly) {
+    const result = {
+      create: createMode,
+      monitors: monitorCount,
+      createMs,
+      firstRunsQueued: await queue.getWaitingCount(),
+      cpuMs: {
+        creator: (createCpu.user + createCpu.system) / 1000,
+        redis: createRedisCpuSeconds * 1000,
+      },
+      loadAverage: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
+    };
+    console.log(JSON.stringify(result, null, 2));
+    if (values.json) await writeFile(values.json, `${JSON.stringify({ result }, null, 2)}\n`);
+    await queue.close();
+    redis.disconnect();
+    // No window to measure: what `finally` would do, then out.
+    await stopAll();
+    await redisServer.stop();
+    await rm(work, { recursive: true, force: true });
+    process.exit(0);
+  }
 
   const windowStartMs = Date.now();
   const cpuStart = {
@@ -340,6 +390,7 @@ http {
   };
   const result = {
     build: isSharded ? 'shards' : 'per-monitor schedulers',
+    create: createMode,
     root,
     monitors: monitorCount,
     failingMonitors: failingCount,

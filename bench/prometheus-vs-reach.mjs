@@ -1,7 +1,9 @@
 // Benchmark, side by side on one machine: Prometheus scraping blackbox_exporter for N loopback targets against
 // reach's monitors (bench/monitor-load.mjs) for the same N targets at the same interval, alternating per N.
 // Usage: npm run bench:prometheus -- --monitors 10000,30000 [--interval 60] [--window 180] [--json out.json]
-//        [--only reach|prometheus] [--workers 1]
+//        [--only reach|prometheus] [--workers 1] [--create bulk|single]
+// --create: how monitor-load.mjs creates reach's monitors (bulk, the default: as POST /monitors/bulk does); the
+// time it took is in each reach row (createMs).
 // Needs the Debian packages prometheus and prometheus-blackbox-exporter, and nginx (apt-get install -y
 // --no-install-recommends prometheus prometheus-blackbox-exporter nginx-light). Loopback only: every server it
 // starts listens on 127.0.0.1 and is stopped by its pid.
@@ -32,6 +34,7 @@ const { values } = parseArgs({
     json: { type: 'string' },
     /** reach's monitor worker processes (monitor-load.mjs `--workers`): one Node process uses at most one core. */
     workers: { type: 'string', default: '1' },
+    create: { type: 'string', default: 'bulk' },
   },
 });
 const sizes = values.monitors.split(',').map(Number);
@@ -301,6 +304,8 @@ async function runReach(count) {
       '--workers',
       values.workers,
       '--no-status',
+      '--create',
+      values.create,
       '--json',
       output,
     ]);
@@ -321,6 +326,8 @@ async function runReach(count) {
       checks: Math.round(checks),
       checksPerSecond: checks / seconds,
       dueChecksPerSecond: count / intervalSeconds,
+      create: result.create,
+      createMs: result.createMs,
       missed: result.runsMissed,
       doubled: result.runsDoubled,
       runsNotUp: result.runsNotUp,

@@ -22,6 +22,7 @@ import {
   channelOpenApi,
   createChannelRouter,
   createMonitorApi,
+  createMonitorBulkRouter,
   createMonitorRouter,
   createStatusRouter,
   loadMonitorConfig,
@@ -434,6 +435,14 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
     logger: logger.child({ role: 'api' }),
     policy,
     routers: [
+      // Before /monitors: its body is larger than the JSON parser of the other routes takes.
+      {
+        keyedRouter: {
+          path: '/monitors/bulk',
+          router: createMonitorBulkRouter(monitors),
+          parsesOwnBody: true,
+        },
+      },
       {
         publicRouter: createStatusRouter(monitors),
         keyedRouter: { path: '/monitors', router: createMonitorRouter(monitors) },

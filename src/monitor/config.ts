@@ -32,6 +32,9 @@ export const monitorEnvironmentSchema = z
      * membership or job scheduler lost (a Redis failover drops the last writes) is back within this bound.
      */
     MONITOR_RECONCILE_SECONDS: integerText(1, 86_400).default(60),
+    /** POST /monitors/bulk: monitors per request, and the body's size (JSON or NDJSON), at most. */
+    MONITOR_BULK_MAX_ITEMS: integerText(1, 100_000).default(10_000),
+    MONITOR_BULK_MAX_BYTES: integerText(16_384, 256 * 1024 * 1024).default(8 * 1024 * 1024),
     /**
      * One incident for one cause (docs/monitoring.md): failures older than the window no longer count; a cause
      * on the prober's side (its network, a resolver, an address range) becomes a shared incident once
@@ -82,6 +85,7 @@ export interface MonitorConfig {
   recheckDelayMs: number;
   firstTickDelayMs: number;
   reconcileIntervalMs: number;
+  bulk: { maxItems: number; maxBodyBytes: number };
   shared: SharedSettings;
   alerts: {
     globalWebhooks: Array<{ url: string; secret: string }>;
@@ -106,6 +110,8 @@ export const monitorVariableNames = [
   'MONITOR_RECHECK_DELAY_MS',
   'MONITOR_FIRST_TICK_DELAY_SECONDS',
   'MONITOR_RECONCILE_SECONDS',
+  'MONITOR_BULK_MAX_ITEMS',
+  'MONITOR_BULK_MAX_BYTES',
   'MONITOR_SHARED_INCIDENTS',
   'MONITOR_SHARED_WINDOW_SECONDS',
   'MONITOR_SHARED_MIN_MONITORS',
@@ -140,6 +146,7 @@ export function loadMonitorConfig(environment: Record<string, string | undefined
     recheckDelayMs: env.MONITOR_RECHECK_DELAY_MS,
     firstTickDelayMs: env.MONITOR_FIRST_TICK_DELAY_SECONDS * 1000,
     reconcileIntervalMs: env.MONITOR_RECONCILE_SECONDS * 1000,
+    bulk: { maxItems: env.MONITOR_BULK_MAX_ITEMS, maxBodyBytes: env.MONITOR_BULK_MAX_BYTES },
     shared: {
       isEnabled: env.MONITOR_SHARED_INCIDENTS,
       windowMs: env.MONITOR_SHARED_WINDOW_SECONDS * 1000,

@@ -180,12 +180,13 @@ export async function applyConsequences(
     );
   }
   if (consequences.recheckDelayMs !== undefined) {
-    await deps.scheduler.runNow(
+    // Queued with the re-checks of the other failures of the same moment: one addBulk for a tick's failures.
+    await deps.scheduler.runSoon({
       monitorId,
-      'recheck',
-      consequences.recheckDelayMs,
-      `recheck-${monitorId}-${version}`,
-    );
+      trigger: 'recheck',
+      delayMs: consequences.recheckDelayMs,
+      jobId: `recheck-${monitorId}-${version}`,
+    });
   }
 }
 

@@ -1,14 +1,14 @@
 // Scheduled monitoring: what the service wires in (API routes, the status page, metrics, worker processors).
 import { Queue } from 'bullmq';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { Keyspace, RedisClient } from '../redis/connection.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { ChannelStore } from './alerting/channel-store.js';
 import { channelPolicyOf } from './alerting/destination-policy.js';
 import { createChannelSenders } from './alerting/senders.js';
 import type { MonitorConfig } from './config.js';
+import type { MonitorBulkDeps } from './http/bulk-routes.js';
 import type { ChannelApiDeps } from './http/channel-routes.js';
-import type { MonitorApiDeps } from './http/routes.js';
 import { registerMonitorMetrics } from './metrics.js';
 import { ShardStore } from './schedule/shard-store.js';
 import { type MonitorQueue, MonitorScheduler, monitorQueueName } from './scheduler.js';
@@ -17,6 +17,7 @@ import { monitorKeyPrefix } from './workers.js';
 
 export { syncConfiguredChannels } from './alerting/channel-file.js';
 export { loadMonitorConfig, type MonitorConfig } from './config.js';
+export { createMonitorBulkRouter } from './http/bulk-routes.js';
 export { channelOpenApi } from './http/channel-openapi.js';
 export { createChannelRouter } from './http/channel-routes.js';
 export { monitorOpenApi } from './http/openapi.js';
@@ -33,7 +34,7 @@ export {
   startMonitorWorkers,
 } from './workers.js';
 
-export interface MonitorApi extends MonitorApiDeps, ChannelApiDeps {
+export interface MonitorApi extends MonitorBulkDeps, ChannelApiDeps {
   close(): Promise<void>;
 }
 
@@ -68,6 +69,14 @@ export function createMonitorApi(options: {
     config.firstTickDelayMs,
   );
   if (options.registry) registerMonitorMetrics(options.registry, store);
+  const bulkItems = options.registry
+    ? new Counter({
+        name: 'reach_monitor_bulk_items_total',
+        help: 'Items of POST /monitors/bulk, by outcome (created, invalid, refused, unavailable).',
+        labelNames: ['outcome'] as const,
+        registers: [options.registry],
+      })
+    : undefined;
   const channelPolicy = channelPolicyOf(config, options.policy);
   const senders = createChannelSenders({ policy: channelPolicy, timeoutMs: config.alerts.timeoutMs });
   return {
@@ -80,6 +89,7 @@ export function createMonitorApi(options: {
     scheduler,
     policy: options.policy,
     config,
+    ...(bulkItems ? { bulkItems } : {}),
     close: async () => {
       await Promise.allSettled([queue.close(), senders.close()]);
     },

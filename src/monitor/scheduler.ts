@@ -3,6 +3,7 @@
 import type { JobsOptions, Queue } from 'bullmq';
 import type { MonitorRecord } from './records.js';
 import type { RunTrigger } from './run-result.js';
+import { type OneOffRun, RunBatcher } from './schedule/run-batcher.js';
 import type { ShardStore } from './schedule/shard-store.js';
 import { nextTickAtOrAfter, type Shard, shardIdOf, shardOf } from './schedule/shards.js';
 
@@ -49,6 +50,8 @@ export const runJobOptions: JobsOptions = {
 type Placed = Pick<MonitorRecord, 'id' | 'intervalSeconds'>;
 
 export class MonitorScheduler {
+  private readonly batcher = new RunBatcher((runs) => this.runManyNow(runs));
+
   constructor(
     readonly queue: MonitorQueue,
     readonly shards: ShardStore,
@@ -63,6 +66,25 @@ export class MonitorScheduler {
     const shard = shardOf(monitor);
     await this.shards.place(monitor.id, shard, previous ? shardOf(previous) : undefined);
     await this.ensureShard(shard);
+  }
+
+  /**
+   * Puts many new monitors in their shards in one write, then makes sure each shard has its job scheduler (once
+   * per shard: `ensured` remembers those already checked across calls of one bulk creation).
+   */
+  async upsertMany(monitors: readonly Placed[], ensured = new Set<string>()): Promise<void> {
+    const byShard = new Map<string, { shard: Shard; ids: string[] }>();
+    for (const monitor of monitors) {
+      const shard = shardOf(monitor);
+      const entry = byShard.get(shardIdOf(shard)) ?? { shard, ids: [] };
+      entry.ids.push(monitor.id);
+      byShard.set(shardIdOf(shard), entry);
+    }
+    await this.shards.placeMany([...byShard.values()]);
+    // Members first, then the scheduler, as upsert does: a reconcile that finds the shard empty cannot drop it.
+    const unchecked = [...byShard.entries()].filter(([id]) => !ensured.has(id));
+    await Promise.all(unchecked.map(([, { shard }]) => this.ensureShard(shard)));
+    for (const [id] of unchecked) ensured.add(id);
   }
 
   /** Creates the shard's job scheduler unless it exists; its ticks fall at the shard's offset in its interval. */
@@ -108,6 +130,33 @@ export class MonitorScheduler {
   }
 
   /**
+   * Runs the monitor soon, as runNow does, but queued with the other runs asked for at the same moment (the
+   * re-checks of many failures of one tick): one addBulk for all of them. Resolves once it is queued.
+   */
+  runSoon(run: OneOffRun): Promise<void> {
+    return this.batcher.add(run);
+  }
+
+  /**
+   * Runs many monitors as soon as a worker is free, queued in one round trip (BullMQ addBulk). A `jobId` makes
+   * each idempotent as in runNow.
+   */
+  async runManyNow(runs: readonly OneOffRun[]): Promise<void> {
+    if (runs.length === 0) return;
+    await this.queue.addBulk(
+      runs.map((run) => ({
+        name: monitorRunJobName,
+        data: { monitorId: run.monitorId, trigger: run.trigger },
+        opts: {
+          ...runJobOptions,
+          ...(run.delayMs && run.delayMs > 0 ? { delay: run.delayMs } : {}),
+          ...(run.jobId ? { jobId: run.jobId } : {}),
+        },
+      })),
+    );
+  }
+
+  /**
    * Delivers one tick of a shard now, as its job scheduler would: members that ran this tick (or a later one)
    * already are not run again. For tests and for an operator re-running a tick a worker could not finish.
    */
@@ -124,6 +173,14 @@ export class MonitorScheduler {
   async nextTickMs(monitor: Placed): Promise<number | undefined> {
     const scheduler = await this.queue.getJobScheduler(shardIdOf(shardOf(monitor)));
     return scheduler?.next;
+  }
+
+  /** The next tick of every shard with a job scheduler, by shard id: one read for a whole list of monitors. */
+  async nextTicksByShard(): Promise<Map<string, number>> {
+    const schedulers = await this.queue.getJobSchedulers(0, -1);
+    return new Map(
+      schedulers.flatMap((entry) => (entry.next !== undefined ? [[entry.key, entry.next] as const] : [])),
+    );
   }
 }
 

@@ -131,6 +131,15 @@ export class MonitorStore {
     await this.redis.hset(this.key('monitors'), record.id, JSON.stringify(record));
   }
 
+  /** Writes many records in one command (a bulk creation's chunk). */
+  async putMonitors(records: readonly MonitorRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.redis.hset(
+      this.key('monitors'),
+      ...records.flatMap((record) => [record.id, JSON.stringify(record)]),
+    );
+  }
+
   async getMonitor(id: string): Promise<MonitorRecord | undefined> {
     const text = await this.redis.hget(this.key('monitors'), id);
     return text ? (JSON.parse(text) as MonitorRecord) : undefined;

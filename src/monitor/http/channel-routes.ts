@@ -169,9 +169,19 @@ export function createChannelRouter(deps: ChannelApiDeps): Router {
 /** The ids given that name no channel, as a 422 problem: a monitor cannot send to a channel that is not there. */
 export async function refuseUnknownChannels(channels: ChannelStore, ids: readonly string[] | undefined) {
   const missing = await unavailableOnRedisError(() => channels.missing(ids ?? []));
-  if (missing.length === 0) return;
-  throw new HttpProblem(422, 'invalidRequest', `no channel with id ${missing.join(', ')}`, {
-    errors: missing.map((id) => ({
+  const problem = unknownChannelsProblem(ids, new Set(missing));
+  if (problem) throw problem;
+}
+
+/** The 422 for a monitor naming channels that do not exist (`missing`: ids known to name none). */
+export function unknownChannelsProblem(
+  ids: readonly string[] | undefined,
+  missing: ReadonlySet<string>,
+): HttpProblem | undefined {
+  const unknown = (ids ?? []).filter((id) => missing.has(id));
+  if (unknown.length === 0) return undefined;
+  return new HttpProblem(422, 'invalidRequest', `no channel with id ${unknown.join(', ')}`, {
+    errors: unknown.map((id) => ({
       field: `channels.${(ids ?? []).indexOf(id)}`,
       message: `no channel ${id}`,
     })),

@@ -13,6 +13,8 @@ import { componentExtensionSchema, statusSummarySchema } from '../status/schema.
 import { statuspagePaths } from '../status/statuspage.js';
 import { incidentQuerySchema, incidentViewSchema } from './incident-routes.js';
 import {
+  bulkItemResultSchema,
+  bulkResultSchema,
   maintenanceWindowSchema,
   monitorCreateSchema,
   monitorOutputSchema,
@@ -133,6 +135,32 @@ function monitorPaths(security: unknown[]): Record<string, JsonObject> {
               properties: { monitors: { type: 'array', items: ref('Monitor') } },
             }),
           },
+          ...common,
+        },
+      },
+    },
+    '/monitors/bulk': {
+      post: {
+        summary: 'Create many monitors (a JSON array, or one per line as NDJSON); an answer per item',
+        description:
+          'Each item is checked as POST /monitors checks one; the valid ones are created together (record, shard, first run). One request spends one point of the write rate limit; MONITOR_BULK_MAX_ITEMS and MONITOR_BULK_MAX_BYTES bound it.',
+        security,
+        requestBody: {
+          required: true,
+          content: {
+            ...json({ type: 'array', items: ref('MonitorInput') }),
+            'application/x-ndjson': { schema: ref('MonitorInput') },
+          },
+        },
+        responses: {
+          '200': {
+            description:
+              'Every item answered, in order: 201 with its id, or the problem POST /monitors would answer for it.',
+            content: json(ref('MonitorBulkResult')),
+          },
+          '400': problem('Malformed JSON, not an array, or no item.'),
+          '413': problem('More items than MONITOR_BULK_MAX_ITEMS, or a body over MONITOR_BULK_MAX_BYTES.'),
+          '415': problem('Body neither application/json nor application/x-ndjson.'),
           ...common,
         },
       },
@@ -301,6 +329,8 @@ export const monitorOpenApi: OpenApiFragment = {
     MonitorInput: monitorCreateSchema,
     MonitorPatch: monitorPatchSchema,
     Monitor: monitorOutputSchema,
+    MonitorBulkItem: bulkItemResultSchema,
+    MonitorBulkResult: bulkResultSchema,
     MaintenanceWindow: maintenanceWindowSchema,
     RecurringMaintenanceWindow: recurringMaintenanceSchema,
     WebhookInput: webhookInputSchema,

@@ -13,6 +13,7 @@ import type { ChannelStore } from '../alerting/channel-store.js';
 import { daysLeftOf } from '../certificate-expiry.js';
 import type { MonitorConfig } from '../config.js';
 import { type MonitorRecord, monitorIdSchema } from '../records.js';
+import { shardIdOf, shardOf } from '../schedule/shards.js';
 import type { MonitorScheduler } from '../scheduler.js';
 import type { MonitorStatus } from '../state-machine.js';
 import type { MonitorStore } from '../store.js';
@@ -51,29 +52,37 @@ export function createMonitorRouter(deps: MonitorApiDeps): Router {
     await refuseUnknownChannels(deps.channels, body.data.channels);
     const nowText = new Date().toISOString();
     const record = recordOf(randomUUID(), body.data, nowText, nowText);
-    await unavailableOnRedisError(async () => {
+    const nextTickMs = await unavailableOnRedisError(async () => {
       await store.putMonitor(record);
       await scheduler.upsert(record);
       // The first check now, not at the first tick: the page shows a real state within seconds.
       await scheduler.runNow(record.id, 'manual');
+      return scheduler.nextTickMs(record);
     });
     response.status(201).setHeader('Location', `/monitors/${record.id}`);
-    response.json(outputOf(record, undefined));
+    response.json(outputOf(record, undefined, nextTickMs));
   });
 
   router.get('/', async (request: Request, response: Response) => {
     requireEmptyQuery(request);
-    const [monitors, statuses] = await unavailableOnRedisError(() =>
-      Promise.all([store.listMonitors(), store.getStatuses()]),
+    // The next ticks of all shards in one read: one job scheduler per shard, not per monitor.
+    const [monitors, statuses, nextTicks] = await unavailableOnRedisError(() =>
+      Promise.all([store.listMonitors(), store.getStatuses(), scheduler.nextTicksByShard()]),
     );
-    response.json({ monitors: monitors.map((monitor) => outputOf(monitor, statuses.get(monitor.id))) });
+    response.json({
+      monitors: monitors.map((monitor) =>
+        outputOf(monitor, statuses.get(monitor.id), nextTicks.get(shardIdOf(shardOf(monitor)))),
+      ),
+    });
   });
 
   router.get('/:id', async (request: Request, response: Response) => {
     requireEmptyQuery(request);
     const monitor = await findMonitor(store, request);
-    const status = await unavailableOnRedisError(() => store.getStatus(monitor.id));
-    response.json(outputOf(monitor, status.version > 0 ? status : undefined));
+    const [status, nextTickMs] = await unavailableOnRedisError(() =>
+      Promise.all([store.getStatus(monitor.id), scheduler.nextTickMs(monitor)]),
+    );
+    response.json(outputOf(monitor, status.version > 0 ? status : undefined, nextTickMs));
   });
 
   router.patch('/:id', async (request: Request, response: Response) => {
@@ -98,8 +107,10 @@ export function createMonitorRouter(deps: MonitorApiDeps): Router {
       await store.putMonitor(record);
       await scheduler.upsert(record, current);
     });
-    const status = await unavailableOnRedisError(() => store.getStatus(record.id));
-    response.json(outputOf(record, status.version > 0 ? status : undefined));
+    const [status, nextTickMs] = await unavailableOnRedisError(() =>
+      Promise.all([store.getStatus(record.id), scheduler.nextTickMs(record)]),
+    );
+    response.json(outputOf(record, status.version > 0 ? status : undefined, nextTickMs));
   });
 
   router.delete('/:id', async (request: Request, response: Response) => {
@@ -137,7 +148,7 @@ async function findMonitor(store: MonitorStore, request: Request): Promise<Monit
   return monitor;
 }
 
-function refuseUnsafe(input: MonitorInput, policy: AddressPolicy): void {
+export function refuseUnsafe(input: MonitorInput, policy: AddressPolicy): void {
   const refusal = refuseTargets(
     {
       url: input.url,
@@ -154,7 +165,12 @@ function refuseUnsafe(input: MonitorInput, policy: AddressPolicy): void {
   }
 }
 
-function recordOf(id: string, input: MonitorInput, createdAt: string, updatedAt: string): MonitorRecord {
+export function recordOf(
+  id: string,
+  input: MonitorInput,
+  createdAt: string,
+  updatedAt: string,
+): MonitorRecord {
   return {
     id,
     name: input.name,
@@ -194,7 +210,11 @@ function inputOf(record: MonitorRecord): MonitorInput {
   return input;
 }
 
-function outputOf(record: MonitorRecord, status: MonitorStatus | undefined): MonitorOutput {
+function outputOf(
+  record: MonitorRecord,
+  status: MonitorStatus | undefined,
+  nextTickMs: number | undefined,
+): MonitorOutput {
   const { webhooks, ...rest } = record;
   const last = status?.lastRun;
   return {
@@ -225,6 +245,7 @@ function outputOf(record: MonitorRecord, status: MonitorStatus | undefined): Mon
           },
         }
       : {}),
+    nextRunAt: nextTickMs === undefined ? null : new Date(nextTickMs).toISOString(),
     links: { self: `/monitors/${record.id}`, history: `/monitors/${record.id}/history` },
   };
 }

@@ -1,5 +1,6 @@
 // The monitor API's zod schemas: they validate requests and describe answers in the OpenAPI document.
 import { z } from 'zod';
+import { problemSchema } from '../../requests/problems.js';
 import {
   contentExpectationsSchema,
   httpUrlSchema,
@@ -214,6 +215,12 @@ export const monitorOutputSchema = z
     stateSince: z.string().optional(),
     lastRun: lastRunSchema.optional(),
     openIncidentId: z.string().optional(),
+    nextRunAt: z.iso
+      .datetime()
+      .nullable()
+      .describe(
+        "The monitor's next scheduled run, read from its shard's job scheduler; null when it has none.",
+      ),
     links: z.object({ self: z.string(), history: z.string() }),
   })
   .meta({ id: 'Monitor' });
@@ -232,3 +239,32 @@ export const historyQuerySchema = z.strictObject({
     .optional()
     .describe('Most recent runs first, at most this many (default 100).'),
 });
+
+/** One item's answer in POST /monitors/bulk: created (201, with its id) or the problem POST /monitors would answer. */
+export const bulkItemResultSchema = z
+  .object({
+    index: z
+      .number()
+      .int()
+      .describe('The position of the item in the request (0-based; NDJSON: non-blank lines).'),
+    line: z.number().int().optional().describe('NDJSON: the line that is not JSON.'),
+    status: z
+      .number()
+      .int()
+      .describe('201 created; else the status POST /monitors would answer for this item (400, 422, 503).'),
+    id: z.string().optional(),
+    links: z.object({ self: z.string(), history: z.string() }).optional(),
+    problem: problemSchema
+      .optional()
+      .describe('Why this item was not created: a problem body without instance.'),
+  })
+  .meta({ id: 'MonitorBulkItem' });
+export type BulkItemResult = z.infer<typeof bulkItemResultSchema>;
+
+export const bulkResultSchema = z
+  .object({
+    created: z.number().int(),
+    failed: z.number().int(),
+    items: z.array(bulkItemResultSchema).describe('One per item, in the order of the request.'),
+  })
+  .meta({ id: 'MonitorBulkResult' });

@@ -61,6 +61,15 @@ export class ShardStore {
     await multi.sadd(this.membersKey(shard), monitorId).sadd(this.shardsKey, shardIdOf(shard)).exec();
   }
 
+  /** Puts new monitors in their shards, in one MULTI for all of them. */
+  async placeMany(groups: ReadonlyArray<{ shard: Shard; ids: string[] }>): Promise<void> {
+    if (groups.length === 0) return;
+    const multi = this.redis.multi();
+    for (const { shard, ids } of groups) if (ids.length > 0) multi.sadd(this.membersKey(shard), ...ids);
+    multi.sadd(this.shardsKey, ...groups.map(({ shard }) => shardIdOf(shard)));
+    await multi.exec();
+  }
+
   /** Takes the monitor out of its shard and forgets its last tick. */
   async remove(monitorId: string, shard: Shard): Promise<void> {
     await this.redis.multi().srem(this.membersKey(shard), monitorId).hdel(this.ticksKey, monitorId).exec();

@@ -14,6 +14,7 @@ import { loadMonitorConfig, type MonitorConfig } from '../../../src/monitor/conf
 import {
   createChannelRouter,
   createMonitorApi,
+  createMonitorBulkRouter,
   createMonitorRouter,
   createStatusRouter,
   type MonitorApi,
@@ -92,6 +93,7 @@ export async function startMonitorHarness(options: {
   const alertQueue: AlertQueue = new Queue(alertQueueName('test'), { connection: redis });
   const app = express();
   app.use(createStatusRouter(api));
+  app.use('/monitors/bulk', createMonitorBulkRouter(api));
   app.use('/monitors', express.json({ limit: 16 * 1024 }), createMonitorRouter(api));
   app.use('/channels', express.json({ limit: 16 * 1024 }), createChannelRouter(api));
   app.get('/metrics', async (_request, response) => {
@@ -295,6 +297,8 @@ export function startTestService(options: {
   /** ADMIN_API_KEYS: the key /channels asks for. */
   adminApiKey?: string;
   monitorEnv: Record<string, string>;
+  /** Service settings over the defaults here (RATE_LIMIT_POINTS …). */
+  serviceEnv?: Record<string, string>;
 }): Promise<RunningService> {
   return startService({
     config: loadConfig({
@@ -306,6 +310,7 @@ export function startTestService(options: {
       PROBE_ALLOW_PRIVATE: 'true',
       RATE_LIMIT_POINTS: '100000',
       SHUTDOWN_DEADLINE_MS: '5000',
+      ...options.serviceEnv,
     }),
     roles: { api: true, worker: true },
     logger: pino({ level: 'silent' }),

@@ -1,0 +1,155 @@
+// Re-checks at scale against a real redis-server, on the real schedule: 200 monitors at a 10 s interval, a tenth of
+// them answering 500. Each failing one gets exactly confirmations - 1 re-checks (those of its unconfirmed failures)
+// and none for the ticks that fail while it stays down, no tick runs twice, re-checks are queued in grouped addBulk calls, and the queue's waiting
+// count stays bounded by the shards once the failing monitors are down.
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { HistoryEntry } from '../../../src/monitor/records.js';
+import { shardIdOf, shardOf } from '../../../src/monitor/schedule/shards.js';
+import { startRedis, type TestRedis } from '../../support/redis.js';
+import { eventually } from '../service/support.js';
+import { type MonitorHarness, sendJson, startMonitorHarness } from './support.js';
+
+const monitorCount = 200;
+const failingCount = 20;
+const confirmations = 3;
+const intervalSeconds = 10;
+
+let redis: TestRedis;
+let harness: MonitorHarness;
+let server: Server;
+let siteUrl: string;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  // One loopback site: /fail/... answers 500, everything else 200.
+  server = createServer((request, response) => {
+    request.resume();
+    if (request.url?.startsWith('/fail/')) response.writeHead(500).end('failing');
+    else response.writeHead(200, { 'content-type': 'text/html' }).end('<html>ok</html>');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  siteUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // The real schedule: shard ticks every 10 s from the first one after creation.
+  harness = await startMonitorHarness({
+    redisUrl: redis.url,
+    env: { MONITOR_FIRST_TICK_DELAY_SECONDS: '0' },
+  });
+});
+
+afterAll(async () => {
+  await harness?.close();
+  server?.closeAllConnections();
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  await redis?.dispose();
+});
+
+it('gives each failing monitor exactly confirmations - 1 re-checks, none while it stays down, queued in grouped writes', async () => {
+  // Every re-check the workers queue goes through their scheduler's queue: count the calls and the jobs.
+  const queue = harness.workers.scheduler.queue;
+  const addBulk = queue.addBulk.bind(queue);
+  const add = queue.add.bind(queue);
+  let recheckCalls = 0;
+  let rechecksQueued = 0;
+  let singleRecheckAdds = 0;
+  queue.addBulk = (async (jobs: Parameters<typeof addBulk>[0]) => {
+    const rechecks = jobs.filter((job) => (job.data as { trigger?: string }).trigger === 'recheck').length;
+    if (rechecks > 0) {
+      recheckCalls += 1;
+      rechecksQueued += rechecks;
+    }
+    return addBulk(jobs);
+  }) as typeof queue.addBulk;
+  queue.add = (async (...args: Parameters<typeof add>) => {
+    if ((args[1] as { trigger?: string }).trigger === 'recheck') singleRecheckAdds += 1;
+    return add(...args);
+  }) as typeof queue.add;
+
+  const items = Array.from({ length: monitorCount }, (_, index) => ({
+    name: `Site ${index}`,
+    url: `${siteUrl}/${index < failingCount ? 'fail' : 'ok'}/${index}`,
+    intervalSeconds,
+    confirmations,
+  }));
+  const created = await sendJson('POST', `${harness.url}/monitors/bulk`, items);
+  expect(created.status).toBe(200);
+  expect(created.body.created).toBe(monitorCount);
+  const ids = (created.body.items as Array<{ id: string }>).map((item) => item.id);
+  const failingIds = ids.slice(0, failingCount);
+  const shardCount = new Set(ids.map((id) => shardIdOf(shardOf({ id, intervalSeconds })))).size;
+
+  // The waiting count, sampled while the schedule runs.
+  const samples: Array<{ atMs: number; waiting: number }> = [];
+  let isSampling = true;
+  const sampling = (async () => {
+    while (isSampling) {
+      samples.push({ atMs: Date.now(), waiting: await harness.workers.scheduler.queue.getWaitingCount() });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  })();
+
+  const { store } = harness.workers;
+  const scheduledAfter = (entries: HistoryEntry[], sinceMs: number) =>
+    entries.filter((entry) => entry.trigger === 'schedule' && Date.parse(entry.at) >= sinceMs);
+  // Until every failing monitor is down with three ticks run since, and every healthy one has run two ticks.
+  let allDownAtMs = 0;
+  const histories = await eventually(
+    async () => {
+      const statuses = await store.getStatusesOf(ids);
+      const entries = await Promise.all(ids.map((id) => store.history(id, { limit: 1000 })));
+      const isFailingDone = failingIds.every(
+        (_, index) =>
+          statuses[index]?.state === 'down' &&
+          scheduledAfter(entries[index] ?? [], statuses[index]?.sinceMs ?? 0).length >= 3,
+      );
+      if (allDownAtMs === 0 && failingIds.every((_, index) => statuses[index]?.state === 'down'))
+        allDownAtMs = Date.now();
+      const isHealthyDone = ids
+        .slice(failingCount)
+        .every((_, offset) => scheduledAfter(entries[failingCount + offset] ?? [], 0).length >= 2);
+      return isFailingDone && isHealthyDone ? { statuses, entries } : undefined;
+    },
+    { attempts: 120, intervalMs: 1000, what: 'the ticks of every monitor, the failing ones down' },
+  );
+  isSampling = false;
+  await sampling;
+
+  for (const [index, id] of ids.entries()) {
+    const entries = histories.entries[index] ?? [];
+    const rechecks = entries.filter((entry) => entry.trigger === 'recheck');
+    const ticks = entries.filter((entry) => entry.trigger === 'schedule').map((entry) => entry.scheduledAt);
+    // No tick ran twice, re-check or not.
+    expect(new Set(ticks).size, `ticks of ${id}`).toBe(ticks.length);
+    if (index >= failingCount) {
+      // A healthy site costs no re-check, unless one of its runs failed (a loaded machine can make a loopback
+      // answer slower than the degraded threshold): then one per such failure (a failed re-check's too), at most.
+      const failedRuns = entries.filter((entry) => entry.health !== 'up');
+      expect(rechecks.length, `re-checks of healthy ${id}`).toBeLessThanOrEqual(failedRuns.length);
+      expect(histories.statuses[index]?.state).toBe('up');
+      continue;
+    }
+    const status = histories.statuses[index];
+    expect(status?.state).toBe('down');
+    expect(status?.consecutiveFailures).toBeGreaterThan(confirmations);
+    // Exactly confirmations - 1 re-checks, though three ticks or more failed since it went down: none of those
+    // queued one. (A re-check queued before the confirming run may still run after it: a tick can confirm the
+    // failure while the re-check an earlier failure queued waits for a worker.)
+    expect(scheduledAfter(entries, status?.sinceMs ?? 0).length).toBeGreaterThanOrEqual(3);
+    expect(rechecks, `re-checks of failing ${id}`).toHaveLength(confirmations - 1);
+  }
+  // Every re-check went out in an addBulk, several per call (the failures of one moment together).
+  const healthyRechecks = histories.entries
+    .slice(failingCount)
+    .reduce((sum, entries) => sum + entries.filter((entry) => entry.trigger === 'recheck').length, 0);
+  expect(rechecksQueued).toBe(failingCount * (confirmations - 1) + healthyRechecks);
+  expect(singleRecheckAdds).toBe(0);
+  expect(recheckCalls).toBeLessThan(rechecksQueued);
+  // An interval after they are all down (a re-check queued before the confirming run has run by then), only
+  // shard ticks wait: at most one per shard.
+  const afterDown = samples.filter((sample) => sample.atMs >= allDownAtMs + intervalSeconds * 1000);
+  expect(afterDown.length).toBeGreaterThan(0);
+  expect(Math.max(...afterDown.map((sample) => sample.waiting))).toBeLessThanOrEqual(shardCount);
+}, 180_000);
