@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type TestServer } from '../support/http-servers.js';
-import { runCli, runCliWith } from '../support/process.js';
+import { runCli, runCliClosingOutput, runCliWith } from '../support/process.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import {
   finishedBatch,
@@ -169,10 +169,13 @@ describe('reach probe --file --api', () => {
     }
   });
 
-  const submittedCount = async () => {
+  const batchCount = async (event: 'submitted' | 'cancelled') => {
     const metrics = String((await getJson(`${service.apiUrl}/metrics`)).body);
-    return Number(/^reach_batches_total\{event="submitted"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+    return Number(
+      new RegExp(`^reach_batches_total\\{event="${event}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0,
+    );
   };
+  const submittedCount = () => batchCount('submitted');
 
   /** `reach probe --file` on `count` URLs that never answer, against the service, with Ctrl-C once it has the batch. */
   const interruptedBatch = async (name: string, count: number, extraArgs: string[]) => {
@@ -198,6 +201,33 @@ describe('reach probe --file --api', () => {
       },
     );
   };
+
+  it('cancels the batch on the service when its output is closed (| head), prints nothing, and exits 141', async () => {
+    const cancelledBefore = await batchCount('cancelled');
+    // Three answer at once; the others only at their 3-s deadline, eight at a time (five rounds): the batch is
+    // still running when the fourth line, the first written after the close, fails.
+    const urls = [
+      ...[0, 1, 2].map((index) => targets.healthy.url(`/closed-${index}`)),
+      ...Array.from({ length: 40 }, (_, index) => targets.silent.url(`/closed-${index}`)),
+    ];
+    const result = await runCliClosingOutput(
+      [
+        'probe',
+        '--file',
+        listFile('closed.txt', urls),
+        '--json',
+        '--api',
+        service.apiUrl,
+        '--timeout',
+        '3000',
+      ],
+      { afterLines: 3, timeoutMs: 60_000 },
+    );
+    expect(result.linesBeforeClose).toHaveLength(3);
+    expect(result.stderr).toBe('');
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 141, signal: null });
+    expect(await batchCount('cancelled')).toBe(cancelledBefore + 1);
+  }, 60_000);
 
   it('cancels the batch on the service on Ctrl-C, says which, and exits 130', async () => {
     const result = await interruptedBatch('ctrl-c', 40, ['--json']);
