@@ -177,6 +177,14 @@ describe('reach probe --file --api', () => {
   };
   const submittedCount = () => batchCount('submitted');
 
+  /**
+   * The deadline of the probes of an interrupted batch. The probes in flight on the service when it is cancelled
+   * run to it (they are not aborted), and the tests wait for them (finishedBatch): at 20 s it was most of each
+   * test's time, near vitest's 30 s under load. Five seconds still leaves the batch running long after the
+   * Ctrl-C: its 30 or 40 URLs take four or five rounds of BATCH_WORKER_CONCURRENCY (8), 20 s or more.
+   */
+  const interruptedProbeTimeoutMs = 5000;
+
   /** `reach probe --file` on `count` URLs that never answer, against the service, with Ctrl-C once it has the batch. */
   const interruptedBatch = async (name: string, count: number, extraArgs: string[]) => {
     const before = await submittedCount();
@@ -190,7 +198,7 @@ describe('reach probe --file --api', () => {
         '--api',
         service.apiUrl,
         '--timeout',
-        '20000',
+        String(interruptedProbeTimeoutMs),
       ],
       {
         interruptWhen: eventually(async () => ((await submittedCount()) > before ? true : undefined), {
@@ -237,7 +245,8 @@ describe('reach probe --file --api', () => {
     const status = await finishedBatch(service.apiUrl, id as string);
     expect(status.state).toBe('cancelled');
     expect(status.byStatus.cancelled).toBeGreaterThan(0);
-  });
+    // A CLI's start, the submission, the cancel and the probes in flight running out on the service.
+  }, 60_000);
 
   it('on Ctrl-C prints the partial summary saying the batch was cancelled on the service, not probes aborted', async () => {
     const result = await interruptedBatch('ctrl-c-summary', 30, []);
@@ -253,5 +262,5 @@ describe('reach probe --file --api', () => {
     expect(status.state).toBe('cancelled');
     // Those it had seen and those it had not make the whole batch.
     expect(Number(line?.[2])).toBe(30 - Number(/^(\d+) URLs probed$/m.exec(result.stdout)?.[1]));
-  }, 90_000);
+  }, 60_000);
 });
