@@ -11,7 +11,10 @@
 // state through casStatus. --failing-share of the monitors have a failure episode (an incident opened and
 // resolved, runs down with their own cause), and one in ten of those is still down. --full-check N first fills
 // N monitors with all 1440 runs through recordRun and reports both fills' bytes per monitor, to show the
-// shortcut costs the same.
+// shortcut costs the same. --clone-from K fills the first K monitors so, and every later one from monitor
+// (index mod K): its own record, schedule, state and incidents through the store as above, and its history keys
+// (ring, kept entries, counters, latency samples) as byte-identical copies of that monitor's by DUMP and RESTORE,
+// so a 100,000-monitor fill takes minutes on a busy machine; the keys' encodings are the ones the fill made.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -20,6 +23,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { ShardStore } from '../dist/monitor/schedule/shard-store.js';
 import * as scheduling from '../dist/monitor/scheduler.js';
 import { decide, initialStatus } from '../dist/monitor/state-machine.js';
 import { MonitorStore } from '../dist/monitor/store.js';
@@ -28,9 +32,6 @@ import { keyspaceFor } from '../dist/redis/connection.js';
 import { startEmbeddedRedis } from '../dist/redis/embedded.js';
 import { monitorRecordOf } from './support.mjs';
 
-// Shards of monitors, one job scheduler each, where src/monitor has them (since the shard scheduler).
-const { ShardStore } = await import('../dist/monitor/schedule/shard-store.js').catch(() => ({}));
-
 const { values } = parseArgs({
   options: {
     monitors: { type: 'string', default: '10000,100000' },
@@ -38,6 +39,7 @@ const { values } = parseArgs({
     'full-check': { type: 'string', default: '0' },
     'failing-share': { type: 'string', default: '0.01' },
     'max-entries': { type: 'string', default: '1440' },
+    'clone-from': { type: 'string', default: '0' },
     json: { type: 'string' },
   },
 });
@@ -48,6 +50,9 @@ const maxEntries = Number(values['max-entries']);
 const intervalMs = 60_000;
 const queueName = 'bench';
 const concurrency = 64;
+const cloneFrom = Number(values['clone-from']);
+/** The keys of one monitor's history, `${prefix}:${name}:${id}`, copied whole by --clone-from. */
+const historyKeyNames = ['runs', 'run-details', 'counts', 'latency'];
 
 /** A seeded random, so two runs fill the same data. */
 function seeded(seed) {
@@ -140,31 +145,65 @@ async function fillMonitor(context, index, isFull) {
       runs.slice(0, imported).map((run) => run.entry),
     );
   let status = initialStatus(nowMs - total * intervalMs);
-  let incidentId;
+  const incidents = [];
   for (const run of runs.slice(imported)) await store.recordRun(record.id, run);
   // The state as the runner leaves it after the last run; an incident for a failure episode.
   for (const run of isFailing ? runs.slice(episodeStart, episodeStart + episodeLength + 1) : []) {
     const decision = decideOn(status, run, record);
     status = decision.status;
     if (decision.incident?.kind === 'open') {
-      incidentId = decision.incident.incidentId;
-      await store.openIncident({
-        id: incidentId,
-        monitorId: record.id,
-        monitorName: record.name,
+      const opened = {
         openedAtMs: run.startedAtMs,
         cause: run.entry.cause,
         code: run.entry.code,
         summary: run.summary,
-      });
+      };
+      incidents.push({ opened, id: decision.incident.incidentId });
     }
-    if (decision.incident?.kind === 'resolve')
-      await store.resolveIncident(decision.incident.incidentId, run.startedAtMs);
+    if (decision.incident?.kind === 'resolve') {
+      const incident = incidents.find((each) => each.id === decision.incident.incidentId);
+      if (incident) incident.resolvedAtMs = run.startedAtMs;
+    }
   }
   const last = runs.at(-1);
   status = decideOn(status, last, record).status;
-  await store.casStatus(record.id, 0, { ...status, version: 1 });
-  return incidentId;
+  const kept = { status, incidents };
+  await keepStateAndIncidents(store, record, kept);
+  return kept;
+}
+
+/** The monitor's state and its incidents (opened, and resolved if the episode ended), under new incident ids. */
+async function keepStateAndIncidents(store, record, { status, incidents }) {
+  const newIds = new Map();
+  for (const incident of incidents) {
+    const id = randomUUID();
+    newIds.set(incident.id, id);
+    await store.openIncident({ id, monitorId: record.id, monitorName: record.name, ...incident.opened });
+    if (incident.resolvedAtMs !== undefined) await store.resolveIncident(id, incident.resolvedAtMs);
+  }
+  const open =
+    status.openIncidentId === undefined ? {} : { openIncidentId: newIds.get(status.openIncidentId) };
+  await store.casStatus(record.id, 0, { ...status, ...open, version: 1 });
+}
+
+/** A monitor filled as a copy of an already filled one: its history keys by DUMP/RESTORE, the rest its own. */
+async function cloneMonitor(context, index) {
+  const { store, scheduler, createdAt, redis, prefix, sources } = context;
+  const source = sources[index % cloneFrom];
+  const record = recordOf(index, createdAt);
+  await store.putMonitor(record);
+  if (scheduler) await scheduler.upsert(record);
+  source.dumps ??= await Promise.all(
+    historyKeyNames.map((name) => redis.dumpBuffer(`${prefix}:${name}:${source.id}`)),
+  );
+  await Promise.all(
+    historyKeyNames.map((name, at) =>
+      source.dumps[at] === null
+        ? undefined
+        : redis.restore(`${prefix}:${name}:${record.id}`, 0, source.dumps[at]),
+    ),
+  );
+  await keepStateAndIncidents(store, record, source.kept);
 }
 
 function decideOn(status, run, record) {
@@ -206,22 +245,37 @@ async function measure(count, isFull) {
       historyMaxAgeSeconds: 7 * 86_400,
       historyMaxEntries: maxEntries,
     });
-    // The schedule as src/monitor makes it today: a MonitorScheduler's upsert when there is one.
+    // The schedule as src/monitor makes it: the monitor's place in its shard, and the shard's job scheduler.
     const queue = new Queue(scheduling.monitorQueueName(queueName), { connection: redis });
-    const scheduler =
-      typeof scheduling.MonitorScheduler !== 'function'
-        ? undefined
-        : ShardStore
-          ? new scheduling.MonitorScheduler(queue, new ShardStore(redis, keyPrefix), 0)
-          : new scheduling.MonitorScheduler(queue, 0);
+    const scheduler = new scheduling.MonitorScheduler(queue, new ShardStore(redis, keyPrefix), 0);
     const baseline = usedMemory(await redis.info('memory'));
     await redis.config('RESETSTAT');
     const cpuBefore = await redisCpuSeconds(redis);
     const startedMs = Date.now();
-    const context = { store, scheduler, nowMs: Date.now(), createdAt: new Date().toISOString() };
+    const context = {
+      store,
+      scheduler,
+      redis,
+      prefix: keyPrefix,
+      sources: [],
+      nowMs: Date.now(),
+      createdAt: new Date().toISOString(),
+    };
+    const filled = cloneFrom > 0 && !isFull ? Math.min(cloneFrom, count) : count;
     let done = 0;
-    await eachIndex(count, async (index) => {
-      await fillMonitor(context, index, isFull);
+    await eachIndex(filled, async (index) => {
+      context.sources[index] = {
+        id: recordOf(index, '').id,
+        kept: await fillMonitor(context, index, isFull),
+      };
+      done += 1;
+      if (done % 10_000 === 0)
+        console.log(
+          `  ${done} of ${count} monitors filled (${Math.round((Date.now() - startedMs) / 1000)} s)`,
+        );
+    });
+    await eachIndex(count - filled, async (offset) => {
+      await cloneMonitor(context, filled + offset);
       done += 1;
       if (done % 10_000 === 0)
         console.log(
@@ -244,7 +298,9 @@ async function measure(count, isFull) {
     }
     const result = {
       monitors: count,
-      fill: isFull ? 'every run through recordRun' : `importRuns + ${recordedRuns} through recordRun`,
+      fill: isFull
+        ? 'every run through recordRun'
+        : `importRuns + ${recordedRuns} through recordRun${cloneFrom > 0 && count > cloneFrom ? `, histories of the rest copied from ${cloneFrom}` : ''}`,
       historyMaxEntries: maxEntries,
       fillSeconds,
       redisUsedMib: (used - baseline) / 1048576,

@@ -1,7 +1,7 @@
 // Benchmark, side by side on one machine: Prometheus scraping blackbox_exporter for N loopback targets against
 // reach's monitors (bench/monitor-load.mjs) for the same N targets at the same interval, alternating per N.
 // Usage: npm run bench:prometheus -- --monitors 10000,30000 [--interval 60] [--window 180] [--json out.json]
-//        [--only reach|prometheus]
+//        [--only reach|prometheus] [--workers 1]
 // Needs the Debian packages prometheus and prometheus-blackbox-exporter, and nginx (apt-get install -y
 // --no-install-recommends prometheus prometheus-blackbox-exporter nginx-light). Loopback only: every server it
 // starts listens on 127.0.0.1 and is stopped by its pid.
@@ -39,6 +39,8 @@ const { values } = parseArgs({
     window: { type: 'string', default: '180' },
     only: { type: 'string' },
     json: { type: 'string' },
+    /** reach's monitor worker processes (monitor-load.mjs `--workers`): one Node process uses at most one core. */
+    workers: { type: 'string', default: '1' },
   },
 });
 const sizes = values.monitors.split(',').map(Number);
@@ -236,6 +238,8 @@ async function runReach(count) {
       String(intervalSeconds),
       '--duration',
       String(windowSeconds),
+      '--workers',
+      values.workers,
       '--no-status',
       '--json',
       output,
