@@ -8,16 +8,21 @@
 //        (loopback only; stops what it starts, by pid)
 // --build DIR runs another build of reach (its dist/ and bench/monitor-worker.mjs) under the same harness, e.g. main
 // exported with `git archive main | tar -x -C DIR` and built there: old and new measured in the same conditions.
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import {
+  monitorRecordOf,
+  processStats,
+  quantile,
+  startChild,
+  startNginx,
+  stopOwnedChildren,
+} from './support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -59,60 +64,7 @@ const intervalMs = Number(values.interval) * 1000;
 const durationMs = Number(values.duration) * 1000;
 const workerCount = Number(values.workers);
 const work = await mkdtemp(join(tmpdir(), 'reach-bench-monitor-'));
-const owned = [];
 const queueName = 'bench';
-
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-function startChild(command, args, env = {}) {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (chunk) => {
-    output = (output + chunk).slice(-4000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  owned.push(child);
-  return { child, output: () => output };
-}
-
-/** Resident memory (MiB) and CPU seconds (user + system) of a process, from /proc. */
-function processStats(pid) {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const rssKib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return { rssMib: rssKib / 1024, cpuSeconds: ticks / 100 };
-  } catch {
-    return { rssMib: 0, cpuSeconds: 0 };
-  }
-}
-
-function quantile(sorted, fraction) {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))];
-}
-
-async function stopAll() {
-  for (const child of owned.reverse()) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, 8000))]);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
-  }
-}
 
 let redisServer;
 try {
@@ -120,44 +72,9 @@ try {
   redisServer = await startEmbeddedRedis({ dataDir: join(work, 'redis') });
   const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
 
-  // nginx on loopback answering every path with a small 200.
-  const nginxPort = await freePort();
-  await mkdir(join(work, 'nginx', 'logs'), { recursive: true });
-  const nginxConf = join(work, 'nginx', 'nginx.conf');
-  await writeFile(
-    nginxConf,
-    `daemon off;
-master_process off;
-worker_processes 1;
-pid ${join(work, 'nginx', 'nginx.pid')};
-error_log ${join(work, 'nginx', 'logs', 'error.log')} warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${join(work, 'nginx')};
-  proxy_temp_path ${join(work, 'nginx')};
-  fastcgi_temp_path ${join(work, 'nginx')};
-  uwsgi_temp_path ${join(work, 'nginx')};
-  scgi_temp_path ${join(work, 'nginx')};
-  keepalive_requests 100000;
-  server {
-    listen 127.0.0.1:${nginxPort};
-    location / { default_type text/html; return 200 '<html><body>ok</body></html>'; }
-    location /fail/ { default_type text/plain; return 500 'failing'; }
-  }
-}
-`,
-  );
-  const nginx = startChild('nginx', ['-c', nginxConf, '-p', join(work, 'nginx')]);
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      const response = await fetch(`http://127.0.0.1:${nginxPort}/`);
-      if (response.ok) break;
-    } catch {
-      if (attempt > 100) throw new Error(`nginx did not start: ${nginx.output()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  // nginx on loopback answering every path with a small 200, and /fail/… with a 500.
+  const nginx = await startNginx(join(work, 'nginx'));
+  const nginxPort = nginx.port;
 
   // Workers first, so no tick comes due before one is ready; the window opens once the monitors exist.
   const workerProcesses = [];
@@ -199,21 +116,13 @@ http {
   const ids = [];
   const createdAtMs = new Map();
   const recordOf = (index) => {
-    const id = `00000000-0000-4000-8000-${String(index).padStart(12, '0')}`;
-    ids.push(id);
-    return {
-      id,
-      name: `bench ${index}`,
+    const record = monitorRecordOf(index, {
       url: `http://127.0.0.1:${nginxPort}/${index < failingCount ? 'fail' : 'm'}/${index}`,
       intervalSeconds: intervalMs / 1000,
-      timeoutMs: 10_000,
-      confirmations: 2,
-      tags: [],
-      maintenance: [],
-      webhooks: [],
       createdAt,
-      updatedAt: createdAt,
-    };
+    });
+    ids.push(record.id);
+    return record;
   };
   const records = Array.from({ length: monitorCount }, (_, index) => recordOf(index));
   const createCpuStart = process.cpuUsage();
@@ -450,7 +359,7 @@ http {
   await queue.close();
   redis.disconnect();
 } finally {
-  await stopAll();
+  await stopOwnedChildren(8000);
   await redisServer?.stop();
   await rm(work, { recursive: true, force: true });
 }

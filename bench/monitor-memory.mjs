@@ -30,6 +30,7 @@ import { MonitorStore } from '../dist/monitor/store.js';
 import { monitorKeyPrefix } from '../dist/monitor/workers.js';
 import { keyspaceFor } from '../dist/redis/connection.js';
 import { startEmbeddedRedis } from '../dist/redis/embedded.js';
+import { monitorRecordOf } from './support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -97,19 +98,11 @@ function runOf(atMs, health, random) {
 
 /** The monitor's record as POST /monitors writes it for a loopback target. */
 function recordOf(index, createdAt) {
-  return {
-    id: `00000000-0000-4000-8000-${String(index).padStart(12, '0')}`,
-    name: `bench ${index}`,
+  return monitorRecordOf(index, {
     url: `http://127.0.0.1:8080/m/${index}`,
     intervalSeconds: intervalMs / 1000,
-    timeoutMs: 10_000,
-    confirmations: 2,
-    tags: [],
-    maintenance: [],
-    webhooks: [],
     createdAt,
-    updatedAt: createdAt,
-  };
+  });
 }
 
 /** Runs `task` for every index with `concurrency` in flight. */
@@ -246,14 +239,14 @@ async function measure(count, isFull) {
   const redisServer = await startEmbeddedRedis({ dataDir: join(work, 'redis') });
   const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
   try {
+    const keyPrefix = monitorKeyPrefix(keyspaceFor(undefined, queueName), queueName);
     const store = new MonitorStore(redis, {
-      keyPrefix: monitorKeyPrefix(keyspaceFor(undefined, queueName), queueName),
+      keyPrefix,
       historyMaxAgeSeconds: 7 * 86_400,
       historyMaxEntries: maxEntries,
     });
     // The schedule as src/monitor makes it: the monitor's place in its shard, and the shard's job scheduler.
     const queue = new Queue(scheduling.monitorQueueName(queueName), { connection: redis });
-    const keyPrefix = monitorKeyPrefix(keyspaceFor(undefined, queueName), queueName);
     const scheduler = new scheduling.MonitorScheduler(queue, new ShardStore(redis, keyPrefix), 0);
     const baseline = usedMemory(await redis.info('memory'));
     await redis.config('RESETSTAT');

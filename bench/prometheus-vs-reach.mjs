@@ -16,14 +16,23 @@
 // one interval, none at the start or end; drift: each gap minus the interval), up == 0 and probe_success == 0,
 // scrape_duration_seconds, prometheus_target_interval_length_seconds quantiles, RSS. reach: monitor-load.mjs
 // spawned with the same N, interval and window; its CPU per check is workers + Redis CPU over its runs.
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort, startBlackboxExporter, waitForHttp } from './support.mjs';
+import {
+  freePort,
+  processStats,
+  quantile,
+  startBlackboxExporter,
+  startChild,
+  startNginx,
+  stopChild,
+  stopOwnedChildren,
+  waitForHttp,
+} from './support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -41,78 +50,9 @@ const sizes = values.monitors.split(',').map(Number);
 const intervalSeconds = Number(values.interval);
 const windowSeconds = Number(values.window);
 const root = resolve(import.meta.dirname, '..');
-const owned = [];
-
-function startChild(command, args, env = {}) {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (chunk) => {
-    output = (output + chunk).slice(-8000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  owned.push(child);
-  return { child, output: () => output };
-}
-
-async function stop(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, 15_000))]);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-}
-
-/** Resident memory (MiB) and CPU seconds (user + system) of a process, from /proc. */
-function processStats(pid) {
-  try {
-    const rssKib = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { rssMib: rssKib / 1024, cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100 };
-  } catch {
-    return { rssMib: 0, cpuSeconds: 0 };
-  }
-}
 
 function loadAverage() {
   return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
-}
-
-function quantile(sorted, fraction) {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))];
-}
-
-/** nginx on loopback answering every path with a small 200, as monitor-load.mjs runs it. */
-async function startNginx(directory) {
-  const port = await freePort();
-  await mkdir(join(directory, 'logs'), { recursive: true });
-  const conf = join(directory, 'nginx.conf');
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
-    .map((name) => `  ${name}_temp_path ${directory};`)
-    .join('\n');
-  await writeFile(
-    conf,
-    `daemon off;
-master_process off;
-worker_processes 1;
-pid ${join(directory, 'nginx.pid')};
-error_log ${join(directory, 'logs', 'error.log')} warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-${temp}
-  keepalive_requests 100000;
-  server {
-    listen 127.0.0.1:${port};
-    location / { default_type text/html; return 200 '<html><body>ok</body></html>'; }
-  }
-}
-`,
-  );
-  const nginx = startChild('nginx', ['-c', conf, '-p', directory]);
-  await waitForHttp(`http://127.0.0.1:${port}/`, 'nginx');
-  return { port, child: nginx.child };
 }
 
 async function promQuery(baseUrl, query, atSeconds) {
@@ -283,7 +223,7 @@ scrape_configs:
       },
     };
   } finally {
-    for (const child of started.reverse()) await stop(child);
+    for (const child of started.reverse()) await stopChild(child);
     await rm(work, { recursive: true, force: true });
   }
 }
@@ -366,7 +306,7 @@ try {
     }
   }
 } finally {
-  for (const child of owned.reverse()) await stop(child);
+  await stopOwnedChildren();
 }
 console.table(
   results.map((result) => ({

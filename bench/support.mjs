@@ -1,5 +1,10 @@
-// Small pieces the benchmarks share: a free loopback port, waiting for a server to answer, blackbox_exporter.
-import { writeFile } from 'node:fs/promises';
+// Small pieces the benchmarks share: a free loopback port, waiting for a server to answer, blackbox_exporter, child
+// processes started and stopped by pid, /proc readings, the loopback nginx and the monitor record the monitor
+// benches use.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -50,4 +55,103 @@ export async function startBlackboxExporter({ directory, timeoutSeconds, httpSet
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/-/healthy`, 'blackbox_exporter');
   return { url, child: started.child };
+}
+
+const owned = []; // child processes started here, stopped by pid (stopOwnedChildren)
+
+/** Starts a child we own, keeping the last 8000 characters of its stdout and stderr (`output()`) to report. */
+export function startChild(command, args, env = {}) {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (chunk) => {
+    output = (output + chunk).slice(-8000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  owned.push(child);
+  return { child, output: () => output };
+}
+
+/** SIGTERM, then SIGKILL when it has not exited after `graceMs`. */
+export async function stopChild(child, graceMs = 15_000) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, graceMs))]);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/** Stops every child startChild started, the last started first. */
+export async function stopOwnedChildren(graceMs) {
+  for (const child of owned.splice(0).reverse()) await stopChild(child, graceMs);
+}
+
+/** Resident memory (MiB) and CPU seconds (user + system) of a process, from /proc; zeros once it is gone. */
+export function processStats(pid) {
+  try {
+    const rssKib = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { rssMib: rssKib / 1024, cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100 };
+  } catch {
+    return { rssMib: 0, cpuSeconds: 0 };
+  }
+}
+
+/** The value at `fraction` of a sorted array (nearest rank); null for none. */
+export function quantile(sorted, fraction) {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))];
+}
+
+/**
+ * nginx on a free loopback port (a child we own), files under `directory`: every path a small 200, and /fail/…
+ * a 500 (the failing monitors' sites).
+ */
+export async function startNginx(directory) {
+  const port = await freePort();
+  await mkdir(join(directory, 'logs'), { recursive: true });
+  const conf = join(directory, 'nginx.conf');
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((name) => `  ${name}_temp_path ${directory};`)
+    .join('\n');
+  await writeFile(
+    conf,
+    `daemon off;
+master_process off;
+worker_processes 1;
+pid ${join(directory, 'nginx.pid')};
+error_log ${join(directory, 'logs', 'error.log')} warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+${temp}
+  keepalive_requests 100000;
+  server {
+    listen 127.0.0.1:${port};
+    location / { default_type text/html; return 200 '<html><body>ok</body></html>'; }
+    location /fail/ { default_type text/plain; return 500 'failing'; }
+  }
+}
+`,
+  );
+  const nginx = startChild('nginx', ['-c', conf, '-p', directory]);
+  await waitForHttp(`http://127.0.0.1:${port}/`, 'nginx');
+  return { port, child: nginx.child };
+}
+
+/** A monitor's record as POST /monitors writes it, for the monitor benches' `index`-th loopback target. */
+export function monitorRecordOf(index, { url, intervalSeconds, createdAt }) {
+  return {
+    id: `00000000-0000-4000-8000-${String(index).padStart(12, '0')}`,
+    name: `bench ${index}`,
+    url,
+    intervalSeconds,
+    timeoutMs: 10_000,
+    confirmations: 2,
+    tags: [],
+    maintenance: [],
+    webhooks: [],
+    createdAt,
+    updatedAt: createdAt,
+  };
 }

@@ -8,6 +8,7 @@ import { runRemoteBatch } from './batch/remote.js';
 import { concurrencyLimits, runBatch } from './batch/run.js';
 import { InputError, parseResolver, probe, validateOptions } from './engine.js';
 import { renderReport, renderVantageList, renderVantageReport } from './format.js';
+import { type OutputWatch, watchOutput } from './standard-output.js';
 import type { MultiVantageReport, Report, ResolverSpec } from './types.js';
 
 const usage = `usage:
@@ -16,7 +17,8 @@ const usage = `usage:
                    [--control ...] [--timeout MS] [--ca FILE]
                    a list of URLs (one a line, # comments, or CSV with a url column; - reads standard input);
                    exit 0 when every URL is ok, 1 otherwise, 2 for bad usage (or a bad line with --strict),
-                   130 when interrupted with Ctrl-C (the partial summary is printed); --threads: the threads that
+                   130 when interrupted with Ctrl-C (the partial summary is printed), 141 when the reader of
+                   its output closed it (| head): probes stopped, nothing more printed; --threads: the threads that
                    probe, sharing the concurrency (default one per core, at most 8, and one on 2 cores or fewer)
   reach probe --file LIST|- --api URL [--vantages all|NAME,...] [--json|--csv] [--strict] [--quiet] [--resolver ...]
                    [--control ...] [--timeout MS]
@@ -32,6 +34,9 @@ const usage = `usage:
   reach --help`;
 
 class UsageError extends Error {}
+
+/** Standard output's failures, watched for the commands that print results (set by main). */
+let output: OutputWatch | undefined;
 
 /** The service could not answer (unreachable, 5xx, no result in time): neither the site's fault nor the input's. */
 const exitServiceUnavailable = 3;
@@ -162,6 +167,7 @@ async function runBatchProbe(
     isStrict: values.strict === true,
     showsProgress: process.stderr.isTTY === true && values.quiet !== true,
     signal: interrupt.signal,
+    ...(output ? { outputClosed: output.signal } : {}),
     stdout: process.stdout,
     stderr: process.stderr,
   } as const;
@@ -318,6 +324,13 @@ async function runService(command: 'serve' | 'api' | 'worker', args: string[]): 
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // The service's commands log to stdout: how they meet a closed log pipe is theirs to decide.
+  if (command !== 'serve' && command !== 'api' && command !== 'worker')
+    output = watchOutput(process.stdout, process.stderr, (failure) => {
+      if (failure.line) process.stderr.write(`${failure.line}\n`);
+      // Also when it comes after main has answered (the last write of a single report failing).
+      process.exitCode = failure.exitCode;
+    });
   try {
     switch (command) {
       case 'probe':
@@ -353,6 +366,9 @@ export async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
+    const failure = output?.failure();
+    // What is still open (a socket closing, a worker thread ending) could only print into the closed pipe.
+    if (failure) process.exit(failure.exitCode);
     process.exitCode = code;
   },
   (error: unknown) => {

@@ -17,12 +17,8 @@ import { emptyQuerySchema, jsonMediaTypes, probeRequestSchema } from '../request
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { refuseTargets } from '../safety/target-check.js';
 import type { FanOutSubmitter } from '../vantages/fan-out.js';
-import {
-  type LiveVantage,
-  selectLiveVantages,
-  type VantageRegistry,
-  type VantageSelection,
-} from '../vantages/registry.js';
+import type { VantageRegistry } from '../vantages/registry.js';
+import { noVantagePoints, selectedVantages } from '../vantages/selection.js';
 import { type FinishedJob, finishedFromJob, type JobWaiter } from './job-waiter.js';
 import { type ProbeStatus, probeIdSchema, waitQuerySchema } from './schemas.js';
 
@@ -87,11 +83,7 @@ export function createProbeRoutes(options: ProbeRoutesOptions): Router {
     const waitSeconds = query.data.wait ?? 0;
     const selection = body.data.vantages;
     const fanOut = selection === undefined ? undefined : options.vantages;
-    if (selection !== undefined && !fanOut) {
-      throw new HttpProblem(422, 'invalidRequest', 'this service runs no vantage points', {
-        errors: [{ field: 'vantages', message: 'no vantage registry' }],
-      });
-    }
+    if (selection !== undefined && !fanOut) throw noVantagePoints();
     const vantages =
       fanOut && selection !== undefined ? await selectedVantages(fanOut.registry, selection) : [];
     const pending = waitSeconds > 0 ? (fanOut?.waiter ?? waiter).expect(id) : undefined;
@@ -155,20 +147,6 @@ export function createVantageRoutes(registry: VantageRegistry): Router {
     response.json({ vantages });
   });
   return router;
-}
-
-/** The live vantages a request names; one named explicitly that is unknown or gone is a 422. */
-async function selectedVantages(
-  registry: VantageRegistry,
-  selection: VantageSelection,
-): Promise<LiveVantage[]> {
-  const outcome = await queueCall(() => selectLiveVantages(registry, selection));
-  if (!outcome.isSelected) {
-    throw new HttpProblem(422, 'invalidRequest', outcome.reason, {
-      errors: [{ field: outcome.field, message: outcome.reason }],
-    });
-  }
-  return outcome.vantages;
 }
 
 function notFound(id: string): HttpProblem {

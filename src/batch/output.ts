@@ -20,8 +20,7 @@ export class LineWriter {
         const text = `${this.#pending.join('\n')}\n`;
         this.#pending = [];
         this.#flushed = undefined;
-        if (this.stream.write(text)) resolve();
-        else this.stream.once('drain', resolve);
+        whenWritten(this.stream, this.stream.write(text), resolve);
       }),
     );
     return this.#flushed;
@@ -48,8 +47,26 @@ export function batchResultOf(report: Report, format: OutputFormat): BatchResult
 
 /** Writes a line and waits for the stream to drain when its buffer is full, so output cannot pile up. */
 export function writeLine(stream: Writable, line: string): Promise<void> {
-  if (stream.write(`${line}\n`)) return Promise.resolve();
-  return new Promise((resolve) => stream.once('drain', resolve));
+  return new Promise((resolve) => whenWritten(stream, stream.write(`${line}\n`), resolve));
+}
+
+/**
+ * Calls `resolve` once a write is done with: at once when the buffer had room, on `drain` otherwise, or when the
+ * stream has failed or closes (a reader that closed the pipe: nothing will drain it, and the run stops on the
+ * stream's error, not here). Standard output's `write` answers false and `writable` false on EPIPE.
+ */
+function whenWritten(stream: Writable, hasRoom: boolean, resolve: () => void): void {
+  if (hasRoom || !stream.writable) {
+    resolve();
+    return;
+  }
+  const done = () => {
+    stream.off('drain', done);
+    stream.off('close', done);
+    resolve();
+  };
+  stream.on('drain', done);
+  stream.on('close', done);
 }
 
 /** Quotes a CSV cell when it holds a comma, a quote, a line break or edge spaces (RFC 4180). */

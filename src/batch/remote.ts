@@ -22,6 +22,8 @@ export interface RemoteBatchOptions {
   showsProgress: boolean;
   /** Aborted on Ctrl-C: the batch is cancelled on the service and what has ended is summed up. */
   signal: AbortSignal;
+  /** Aborted when stdout's reader has gone (`| head`): the batch is cancelled and nothing more written. */
+  outputClosed?: AbortSignal;
   stdout: Writable;
   stderr: NodeJS.WriteStream | Writable;
   /** Times a broken result stream is opened again without any new result before giving up. */
@@ -65,9 +67,12 @@ export async function runRemoteBatch(options: RemoteBatchOptions): Promise<Batch
       )
     : undefined;
   const stop = new AbortController();
+  const signal = options.outputClosed
+    ? AbortSignal.any([options.signal, options.outputClosed])
+    : options.signal;
   const onAbort = () => stop.abort();
-  options.signal.addEventListener('abort', onAbort, { once: true });
-  if (options.signal.aborted) onAbort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  if (signal.aborted) onAbort();
   let seen = 0;
   try {
     let retriesLeft = options.maxRetries ?? 30;
@@ -91,15 +96,17 @@ export async function runRemoteBatch(options: RemoteBatchOptions): Promise<Batch
     }
   } finally {
     progress?.stop();
-    options.signal.removeEventListener('abort', onAbort);
+    signal.removeEventListener('abort', onAbort);
   }
-  if (!options.signal.aborted) return finish(options, tally, undefined);
+  if (!signal.aborted) return finish(options, tally, undefined);
   // What has not started is cancelled on the service; what is in flight there finishes and is kept with the batch.
   const cancelled = await options.client.cancelBatch(id).then(
     () => `batch ${id} cancelled on the service`,
     (error: unknown) =>
       `batch ${id} could not be cancelled on the service (${error instanceof Error ? error.message : String(error)}); it runs on there`,
   );
+  // The output's reader is gone (| head): the batch is cancelled, and there is no one to tell.
+  if (options.outputClosed?.aborted) return { kind: 'interrupted' };
   if (options.format !== 'summary')
     options.stderr.write(`reach: interrupted after ${seen} URLs; ${cancelled}\n`);
   // Probes in flight on the service are not aborted: they finish there, and GET /batches/:id/results has them.

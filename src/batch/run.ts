@@ -38,6 +38,8 @@ export interface BatchOptions {
   showsProgress: boolean;
   /** Aborted on Ctrl-C: no new probe starts and those in flight are aborted. */
   signal: AbortSignal;
+  /** Aborted when stdout's reader has gone (`| head`): the batch stops as on Ctrl-C and writes nothing more. */
+  outputClosed?: AbortSignal;
   stdout: Writable;
   stderr: NodeJS.WriteStream | Writable;
 }
@@ -107,9 +109,12 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
   // controls and reads the list, rather than once it holds many probes.
   if (listBytes !== undefined && listBytes >= longListBytes) pool?.startWorkers();
   stop.signal.addEventListener('abort', () => pool?.stop(), { once: true });
-  const onAbort = () => stop.abort(options.signal.reason);
-  options.signal.addEventListener('abort', onAbort, { once: true });
-  if (options.signal.aborted) onAbort();
+  const signal = options.outputClosed
+    ? AbortSignal.any([options.signal, options.outputClosed])
+    : options.signal;
+  const onAbort = () => stop.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  if (signal.aborted) onAbort();
 
   const tally = new BatchTally();
   const output = new LineWriter(options.stdout);
@@ -165,11 +170,13 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
     });
   } finally {
     progress?.stop();
-    options.signal.removeEventListener('abort', onAbort);
+    signal.removeEventListener('abort', onAbort);
     input.destroy();
     await pool?.close();
   }
   if (rejected?.kind === 'bad') return { kind: 'rejected', ...badLine(rejected) };
+  // The output's reader is gone (| head): nothing more to write, and no one to read a line on stderr about it.
+  if (options.outputClosed?.aborted) return { kind: 'interrupted' };
   const isInterrupted = options.signal.aborted;
   if (options.format === 'summary')
     await output.write(renderSummary(tally, isInterrupted ? { abortedCount } : undefined));

@@ -43,6 +43,8 @@ export function queryUdp(
   type: DnsRecordType,
   options: TransportOptions,
 ): Promise<QueryAttempt> {
+  // Ends as an abort midway does, without a socket: a listener added to an aborted signal would never run.
+  if (options.signal.aborted) return Promise.resolve({ kind: 'timeout' });
   return new Promise((resolve) => {
     const id = randomInt(0, 65536);
     const socket = dgram.createSocket(net.isIPv6(resolver.host) ? 'udp6' : 'udp4');
@@ -114,6 +116,7 @@ export function queryTcp(
   type: DnsRecordType,
   options: TransportOptions,
 ): Promise<RawReply | undefined> {
+  if (options.signal.aborted) return Promise.resolve(undefined);
   return new Promise((resolve) => {
     const id = randomInt(0, 65536);
     const socket = net.connect({ host: resolver.host, port: resolver.port });

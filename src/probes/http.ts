@@ -264,7 +264,7 @@ function resultBuilder(options: ExchangeOptions, facts: SocketFacts, started: nu
 
 /**
  * Reads the body up to maxBodyBytes, keeping the first bytes of a text page, and says how the reading ended:
- * complete, truncated at the limit, stalled (body_timeout) or cut (reset).
+ * complete (up to exactly the limit), truncated (longer than the limit), stalled (body_timeout) or cut (reset).
  */
 async function readBody(
   stream: AsyncIterable<unknown> & { destroy(): void },
@@ -289,7 +289,9 @@ async function readBody(
       }
       if (isBodyKept) keptChunks.push((chunk as Buffer).subarray(0, maxBodyBytes - bodyBytes));
       bodyBytes += (chunk as Buffer).length;
-      if (bodyBytes >= maxBodyBytes) {
+      // Past the limit, not at it: a body of exactly maxBodyBytes is whole, which only its end (or one byte
+      // more) can tell.
+      if (bodyBytes > maxBodyBytes) {
         isBodyTruncated = true;
         bodyBytes = maxBodyBytes;
         break;

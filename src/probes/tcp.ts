@@ -125,6 +125,8 @@ export async function probeTcp(options: TcpProbeOptions): Promise<TcpProbeResult
   while (!winner && (next < order.length || inFlight > 0)) {
     if (next < order.length && signal.aborted) {
       while (next < order.length) markNotAttempted(next++, 'the deadline came before this address was tried');
+      // Nothing may be in flight (a signal aborted before the first attempt): then there is no wake to wait for.
+      continue;
     }
     if (next < order.length && inFlight < maxInFlight) start(next++);
     const isNextDue = next < order.length && inFlight < maxInFlight;
@@ -164,6 +166,17 @@ export function connectOnce(
       outcome: { kind: 'refused_by_policy', address, port, family, elapsedMs: 0, message: refusal },
     });
   }
+  const aborted = (elapsedMs: number): ConnectOutcome => ({
+    kind: 'timeout',
+    address,
+    port,
+    family,
+    elapsedMs,
+    errno: 'ETIMEDOUT',
+    message: 'no answer to our SYN before the deadline',
+  });
+  // An abort listener added to a signal already aborted never runs: without this, the SYN would go out anyway.
+  if (options.signal.aborted) return Promise.resolve({ outcome: aborted(0) });
   return new Promise((resolve) => {
     const started = performance.now();
     const socket = net.connect({ host: address, port, family, noDelay: true });
@@ -186,7 +199,7 @@ export function connectOnce(
     };
     const fail = (kind: ConnectFailureKind, errno?: string, message?: string) =>
       finish({ kind, address, port, family, elapsedMs: elapsedSince(started), errno, message }, false);
-    const onAbort = () => fail('timeout', 'ETIMEDOUT', 'no answer to our SYN before the deadline');
+    const onAbort = () => finish(aborted(elapsedSince(started)), false);
     const timer = setTimeout(onAbort, options.timeoutMs);
     options.signal.addEventListener('abort', onAbort, { once: true });
     socket.once('connect', () =>

@@ -25,7 +25,25 @@ export function trustedCas(extra: string[] | undefined): string[] | undefined {
   return extra && extra.length > 0 ? [...tls.rootCertificates, ...extra] : undefined;
 }
 
+const abortedMessage = 'no TLS handshake before the deadline';
+
 export function handshakeTls(options: TlsHandshakeOptions): Promise<TlsHandshakeResult> {
+  // Ends as an abort midway does, with no ClientHello sent: a listener added to an aborted signal never runs.
+  if (options.signal.aborted) {
+    options.socket.destroy();
+    return Promise.resolve({
+      observation: {
+        address: options.address,
+        servername: options.servername,
+        outcome: 'timeout',
+        handshakeMs: 0,
+        isTrusted: false,
+        errno: 'ETIMEDOUT',
+        message: abortedMessage,
+        bytesSent: 0,
+      },
+    });
+  }
   return new Promise((resolve) => {
     const started = performance.now();
     const raw = options.socket;
@@ -72,7 +90,7 @@ export function handshakeTls(options: TlsHandshakeOptions): Promise<TlsHandshake
         },
         false,
       );
-    const onAbort = () => fail('timeout', 'ETIMEDOUT', 'no TLS handshake before the deadline');
+    const onAbort = () => fail('timeout', 'ETIMEDOUT', abortedMessage);
     const timer = setTimeout(onAbort, options.timeoutMs);
     options.signal.addEventListener('abort', onAbort, { once: true });
 

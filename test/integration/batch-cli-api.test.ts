@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type TestServer } from '../support/http-servers.js';
-import { runCli, runCliWith } from '../support/process.js';
+import { runCli, runCliClosingOutput, runCliWith } from '../support/process.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import {
   finishedBatch,
@@ -186,10 +186,21 @@ describe('reach probe --file --api', () => {
     }
   });
 
-  const submittedCount = async () => {
+  const batchCount = async (event: 'submitted' | 'cancelled') => {
     const metrics = String((await getJson(`${service.apiUrl}/metrics`)).body);
-    return Number(/^reach_batches_total\{event="submitted"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+    return Number(
+      new RegExp(`^reach_batches_total\\{event="${event}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0,
+    );
   };
+  const submittedCount = () => batchCount('submitted');
+
+  /**
+   * The deadline of the probes of an interrupted batch. The probes in flight on the service when it is cancelled
+   * run to it (they are not aborted), and the tests wait for them (finishedBatch): at 20 s it was most of each
+   * test's time, near vitest's 30 s under load. Five seconds still leaves the batch running long after the
+   * Ctrl-C: its 30 or 40 URLs take four or five rounds of BATCH_WORKER_CONCURRENCY (8), 20 s or more.
+   */
+  const interruptedProbeTimeoutMs = 5000;
 
   /** `reach probe --file` on `count` URLs that never answer, against the service, with Ctrl-C once it has the batch. */
   const interruptedBatch = async (name: string, count: number, extraArgs: string[]) => {
@@ -204,7 +215,7 @@ describe('reach probe --file --api', () => {
         '--api',
         service.apiUrl,
         '--timeout',
-        '20000',
+        String(interruptedProbeTimeoutMs),
       ],
       {
         interruptWhen: eventually(async () => ((await submittedCount()) > before ? true : undefined), {
@@ -216,6 +227,33 @@ describe('reach probe --file --api', () => {
     );
   };
 
+  it('cancels the batch on the service when its output is closed (| head), prints nothing, and exits 141', async () => {
+    const cancelledBefore = await batchCount('cancelled');
+    // Three answer at once; the others only at their 3-s deadline, eight at a time (five rounds): the batch is
+    // still running when the fourth line, the first written after the close, fails.
+    const urls = [
+      ...[0, 1, 2].map((index) => targets.healthy.url(`/closed-${index}`)),
+      ...Array.from({ length: 40 }, (_, index) => targets.silent.url(`/closed-${index}`)),
+    ];
+    const result = await runCliClosingOutput(
+      [
+        'probe',
+        '--file',
+        listFile('closed.txt', urls),
+        '--json',
+        '--api',
+        service.apiUrl,
+        '--timeout',
+        '3000',
+      ],
+      { afterLines: 3, timeoutMs: 60_000 },
+    );
+    expect(result.linesBeforeClose).toHaveLength(3);
+    expect(result.stderr).toBe('');
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 141, signal: null });
+    expect(await batchCount('cancelled')).toBe(cancelledBefore + 1);
+  }, 60_000);
+
   it('cancels the batch on the service on Ctrl-C, says which, and exits 130', async () => {
     const result = await interruptedBatch('ctrl-c', 40, ['--json']);
     expect(result.code).toBe(130);
@@ -224,7 +262,8 @@ describe('reach probe --file --api', () => {
     const status = await finishedBatch(service.apiUrl, id as string);
     expect(status.state).toBe('cancelled');
     expect(status.byStatus.cancelled).toBeGreaterThan(0);
-  });
+    // A CLI's start, the submission, the cancel and the probes in flight running out on the service.
+  }, 60_000);
 
   it('on Ctrl-C prints the partial summary saying the batch was cancelled on the service, not probes aborted', async () => {
     const result = await interruptedBatch('ctrl-c-summary', 30, []);
@@ -240,5 +279,5 @@ describe('reach probe --file --api', () => {
     expect(status.state).toBe('cancelled');
     // Those it had seen and those it had not make the whole batch.
     expect(Number(line?.[2])).toBe(30 - Number(/^(\d+) URLs probed$/m.exec(result.stdout)?.[1]));
-  }, 90_000);
+  }, 60_000);
 });

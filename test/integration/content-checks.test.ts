@@ -143,6 +143,17 @@ describe('content checks in the engine', () => {
     expect(whole.verdict.code).toBe('http.ok');
   });
 
+  it('judges a JSON body of exactly maxBodyBytes as whole, not cut at the limit', async () => {
+    const size = JSON.stringify({ status: 'ok', checks: { db: 'up' }, items: [1, 2, 3] }).length;
+    const report = await run(
+      '/health',
+      { json: [{ path: '$.status', equals: 'ok' }] },
+      { maxBodyBytes: size },
+    );
+    expect(report.verdict.code).toBe('http.ok');
+    expect(report.target.content).toMatchObject({ bodyBytesRead: size, isBodyTruncated: false });
+  });
+
   it('quotes what came back in one short, escaped line', async () => {
     const report = await run('/long', { bodyContains: ['absent'] });
     const line = report.verdict.evidence.find((text) => text.includes('FAILED')) ?? '';

@@ -53,6 +53,16 @@ beforeAll(async () => {
         response
           .writeHead(200, { 'content-type': 'application/octet-stream' })
           .end(Buffer.alloc(1024 * 1024));
+      } else if (path?.startsWith('/bytes/')) {
+        // /bytes/N: a body of exactly N bytes, with its Content-Length, or chunked (?chunked) in two writes.
+        const body = Buffer.alloc(Number(path.slice('/bytes/'.length)), 'b');
+        if (request.url?.endsWith('?chunked')) {
+          response.writeHead(200, { 'content-type': 'text/plain' });
+          response.write(body.subarray(0, 100));
+          response.end(body.subarray(100));
+        } else {
+          response.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length }).end(body);
+        }
       } else if (path === '/to-file') {
         response.writeHead(302, { location: 'file:///etc/passwd' }).end();
       } else if (path === '/chain') {
@@ -256,6 +266,30 @@ describe('engine on loopback', () => {
     expect(exchange).toMatchObject({ outcome: 'response', bodyBytes: 64 * 1024, isBodyTruncated: true });
     expect(report.verdict.code).toBe('http.ok');
   });
+
+  it.each([
+    [999, '', false],
+    [1000, '', false],
+    [1001, '', true],
+    [999, '?chunked', false],
+    [1000, '?chunked', false],
+    [1001, '?chunked', true],
+  ])(
+    'reads a %i-byte body%s against a 1000-byte limit as truncated: %s',
+    async (size, query, isTruncated) => {
+      const report = await probe({
+        url: site.url(`/bytes/${size}${query}`),
+        timeoutMs: 5000,
+        maxBodyBytes: 1000,
+      });
+      const exchange = report.target.http?.hops[0]?.exchange;
+      expect(exchange).toMatchObject({
+        outcome: 'response',
+        bodyBytes: Math.min(size, 1000),
+        isBodyTruncated: isTruncated,
+      });
+    },
+  );
 
   it('reports a body that stalls after the status as overload http.body_timeout', async () => {
     const report = await probe({ url: site.url('/stall'), timeoutMs: 1500 });

@@ -56,3 +56,50 @@ export function runCliWith(args: string[], options: CliProcessOptions): Promise<
     if (options.stdin !== undefined) child.stdin.end(options.stdin);
   });
 }
+
+export interface ClosedOutputResult extends CliResult {
+  signal: NodeJS.Signals | null;
+  /** The lines it had printed when its output was closed. */
+  linesBeforeClose: string[];
+  pid: number;
+}
+
+/**
+ * Runs the built CLI and closes the read end of its standard output, as `| head -N` does: once it has printed
+ * `afterLines` lines (0: at once) and `closeWhen`, if given, has settled. Killed after `timeoutMs`.
+ */
+export function runCliClosingOutput(
+  args: string[],
+  options: { afterLines: number; closeWhen?: () => Promise<unknown>; timeoutMs?: number },
+): Promise<ClosedOutputResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let linesBeforeClose: string[] = [];
+    let isClosing = false;
+    const close = async () => {
+      isClosing = true;
+      linesBeforeClose = stdout.split('\n').slice(0, options.afterLines);
+      await options.closeWhen?.();
+      child.stdout.destroy();
+    };
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (!isClosing && stdout.split('\n').length > options.afterLines) void close();
+    });
+    if (options.afterLines === 0) void close();
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    // 'close': it has exited and its stderr has been read to the end.
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, linesBeforeClose, pid: child.pid as number });
+    });
+  });
+}

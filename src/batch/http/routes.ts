@@ -14,12 +14,8 @@ import {
 import { emptyQuerySchema, jsonMediaTypes } from '../../requests/schemas.js';
 import type { AddressPolicy } from '../../safety/address-policy.js';
 import { checkTargetUrl, refuseTargets } from '../../safety/target-check.js';
-import {
-  type LiveVantage,
-  selectLiveVantages,
-  type VantageRegistry,
-  type VantageSelection,
-} from '../../vantages/registry.js';
+import type { VantageRegistry, VantageSelection } from '../../vantages/registry.js';
+import { noVantagePoints, selectedVantages } from '../../vantages/selection.js';
 import { entryOf, type ListEntry, readEntries } from '../input.js';
 import type { BatchItem } from '../item.js';
 import { cancelledItem } from '../item-runner.js';
@@ -66,11 +62,7 @@ export function createBatchRoutes(options: BatchRoutesOptions): Router {
   router.post('/', jsonBody, textBody, async (request: Request, response: Response) => {
     const submission = await readSubmission(request);
     const batchOptions = submission.options;
-    if (submission.vantages !== undefined && !options.vantages) {
-      throw new HttpProblem(422, 'invalidRequest', 'this service runs no vantage points', {
-        errors: [{ field: 'vantages', message: 'no vantage registry' }],
-      });
-    }
+    if (submission.vantages !== undefined && !options.vantages) throw noVantagePoints();
     const urls = submission.entries.flatMap((entry) => (entry.kind === 'url' ? [entry] : []));
     const badLines: BadLine[] = submission.entries.flatMap((entry) =>
       entry.kind === 'bad' ? [{ line: entry.lineNumber, reason: entry.reason }] : [],
@@ -301,20 +293,6 @@ export async function cancelBatch(options: BatchRoutesOptions, id: string, clien
       indexes.map((index, position) => record(id, cancelledItem(index, urls[position] ?? ''))),
     );
   }
-}
-
-/** The live vantages a batch names; one named explicitly that is unknown or gone is a 422. */
-async function selectedVantages(
-  registry: VantageRegistry,
-  selection: VantageSelection,
-): Promise<LiveVantage[]> {
-  const outcome = await storeCall(() => selectLiveVantages(registry, selection));
-  if (!outcome.isSelected) {
-    throw new HttpProblem(422, 'invalidRequest', outcome.reason, {
-      errors: [{ field: outcome.field, message: outcome.reason }],
-    });
-  }
-  return outcome.vantages;
 }
 
 function linksOf(id: string) {
