@@ -3,6 +3,7 @@
 // from a write's answer or a look at the batch, stops the chunk taking new URLs; those left are recorded cancelled.
 import { UnrecoverableError } from 'bullmq';
 import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
+import type { ChunkEnd } from '../worker/worker.js';
 import type { BatchItem } from './item.js';
 import { cancelledItem, itemOf } from './item-runner.js';
 import { type ChunkJobData, chunkItemJob, chunkJobSchema } from './jobs.js';
@@ -12,9 +13,6 @@ import type { BatchState, BatchStore } from './store.js';
 import type { VantageItemRunner } from './vantage-items.js';
 
 type Runner = (data: ProbeJobData, signal?: AbortSignal) => Promise<ProbeJobResult>;
-
-/** How a chunk's run ended: every URL has its result, or the worker is closing and some have none yet. */
-export type ChunkEnd = { kind: 'finished'; ran: number } | { kind: 'interrupted' };
 
 export interface ChunkRunContext {
   /** Runs one URL (the probe runner, measured by the worker). */
