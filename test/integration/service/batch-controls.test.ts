@@ -5,8 +5,8 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listenOnLoopback, type TestServer } from '../../support/http-servers.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
-import { finishedBatch, indexesOf, range, resultItems } from './batch-support.js';
-import { type LoopbackTarget, postJson, startTarget, startTestService } from './support.js';
+import { completedBatchItems } from './batch-support.js';
+import { type LoopbackTarget, startTarget, startTestService } from './support.js';
 
 let redis: TestRedis;
 let api: Awaited<ReturnType<typeof startTestService>>;
@@ -45,15 +45,7 @@ const urlsOf = (count: number) => Array.from({ length: count }, (_, index) => `$
 describe('a batch with controls, run by two worker processes', () => {
   it('probes a reachable control once for the whole batch and gives every URL its result', async () => {
     const urls = urlsOf(24);
-    const submitted = await postJson(`${api.apiUrl}/batches`, {
-      urls,
-      controls: [control.url],
-      timeoutMs: 3000,
-    });
-    expect(submitted.status).toBe(202);
-    await finishedBatch(api.apiUrl, submitted.body.id);
-    const items = await resultItems(api.apiUrl, submitted.body.id);
-    expect(indexesOf(items)).toEqual(range(urls.length));
+    const items = await completedBatchItems(api.apiUrl, { urls, controls: [control.url], timeoutMs: 3000 });
     for (const item of items) {
       expect(item.report.controls).toEqual([
         expect.objectContaining({ url: control.url, isReachable: true }),
@@ -69,16 +61,11 @@ describe('a batch with controls, run by two worker processes', () => {
     /** Runs a batch of `count` URLs with the failing control; answers the connections made to the control. */
     const connectionsFor = async (count: number) => {
       const before = failingControlConnections;
-      const urls = urlsOf(count);
-      const submitted = await postJson(`${api.apiUrl}/batches`, {
-        urls,
+      const items = await completedBatchItems(api.apiUrl, {
+        urls: urlsOf(count),
         controls: [failingControl.url('/')],
         timeoutMs: 3000,
       });
-      expect(submitted.status).toBe(202);
-      await finishedBatch(api.apiUrl, submitted.body.id);
-      const items = await resultItems(api.apiUrl, submitted.body.id);
-      expect(indexesOf(items)).toEqual(range(urls.length));
       for (const item of items)
         expect(item.report.controls).toEqual([expect.objectContaining({ isReachable: false })]);
       return failingControlConnections - before;

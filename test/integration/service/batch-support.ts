@@ -1,5 +1,6 @@
 // Helpers for the batch suites: a list of loopback targets, one per way a site fails, and readers of a batch.
 import net from 'node:net';
+import { expect } from 'vitest';
 import { type DnsTestServer, startDnsServer } from '../../support/dns-server.js';
 import {
   freeClosedPort,
@@ -9,7 +10,7 @@ import {
   startSilentCloseServer,
   type TestServer,
 } from '../../support/http-servers.js';
-import { eventually, getJson, type JsonBody } from './support.js';
+import { eventually, getJson, type JsonBody, postJson } from './support.js';
 
 export interface MixedTargets {
   /** The resolver that knows www.site-a.test (127.0.0.1) and nothing else. */
@@ -79,6 +80,22 @@ export function finishedBatch(apiUrl: string, id: string, attempts = 150): Promi
     },
     { what: `batch ${id} to finish`, attempts, intervalMs: 200 },
   );
+}
+
+/**
+ * POST /batches with `body` (its `urls` a list), then, once every URL has its result, the results: asserts the
+ * batch was accepted and that each URL has exactly one result.
+ */
+export async function completedBatchItems(
+  apiUrl: string,
+  body: { urls: string[]; [option: string]: unknown },
+): Promise<JsonBody[]> {
+  const submitted = await postJson(`${apiUrl}/batches`, body);
+  expect(submitted.status).toBe(202);
+  await finishedBatch(apiUrl, submitted.body.id);
+  const items = await resultItems(apiUrl, submitted.body.id);
+  expect(indexesOf(items)).toEqual(range(body.urls.length));
+  return items;
 }
 
 /** GET /batches/:id/results with an Accept and a query; the raw text. */

@@ -11,7 +11,7 @@ import { probeOptionsFrom } from '../../../src/requests/probe-options.js';
 import type { ProbeRunner } from '../../../src/worker/processor.js';
 import { type DnsTestServer, startDnsServer } from '../../support/dns-server.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
-import { finishedBatch, indexesOf, range, resultItems } from './batch-support.js';
+import { completedBatchItems, range } from './batch-support.js';
 import { type JsonBody, type LoopbackTarget, postJson, startTarget, startTestService } from './support.js';
 
 type Service = Awaited<ReturnType<typeof startTestService>>;
@@ -142,16 +142,7 @@ const urlsOf = (count: number, batch: string) =>
 
 /** Runs a batch from both vantages with the controls; every URL compared from both. */
 async function runBatch(urls: string[], controls: string[]): Promise<JsonBody[]> {
-  const submitted = await postJson(`${api.apiUrl}/batches`, {
-    urls,
-    vantages: 'all',
-    controls,
-    timeoutMs: 3000,
-  });
-  expect(submitted.status).toBe(202);
-  await finishedBatch(api.apiUrl, submitted.body.id);
-  const items = await resultItems(api.apiUrl, submitted.body.id);
-  expect(indexesOf(items)).toEqual(range(urls.length));
+  const items = await completedBatchItems(api.apiUrl, { urls, vantages: 'all', controls, timeoutMs: 3000 });
   for (const item of items) {
     expect(item.status, item.url).toBe('completed');
     expect(
