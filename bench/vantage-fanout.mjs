@@ -6,7 +6,6 @@
 // two are compared in one run under the same load.
 // Usage: npm run build && node bench/vantage-fanout.mjs [--probes 200] [--concurrency 4] [--blocks 4]
 //        [--warmup 20] [--idle 5] [--baseline DIR] [--json out.json]  (loopback only; stops what it starts, by pid)
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -15,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { freeLoopbackPort, startEmbeddedRedis } from '../dist/redis/embedded.js';
+import { startEmbeddedRedis } from '../dist/redis/embedded.js';
+import { freePort, processStats, quantile, startChild, stopOwnedChildren } from './support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -43,47 +43,11 @@ if (values.baseline)
     queueName: 'benchbase',
   });
 const work = await mkdtemp(join(tmpdir(), 'reach-bench-vantages-'));
-const owned = [];
-
-function startChild(args, env) {
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const keep = (chunk) => {
-    output = (output + chunk).slice(-4000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  owned.push(child);
-  return { child, output: () => output };
-}
-
-async function stopAll() {
-  for (const child of owned.reverse()) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, 8000))]);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
-  }
-}
-
-/** CPU milliseconds (user + system) of a process, from /proc (10 ms ticks). */
-function cpuMs(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
+/** CPU milliseconds (user + system) of a process, from /proc. */
+const cpuMs = (pid) => processStats(pid).cpuSeconds * 1000;
 
 function loadAverage() {
   return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-}
-
-function quantile(sorted, fraction) {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))];
 }
 
 let redisServer;
@@ -113,10 +77,18 @@ try {
   const services = [];
   for (const build of builds) {
     const env = { ...common, QUEUE_NAME: build.queueName };
-    const apiPort = await freeLoopbackPort();
-    const api = startChild([build.cli, 'api'], { ...env, HOST: '127.0.0.1', PORT: String(apiPort) });
+    const apiPort = await freePort();
+    const api = startChild(process.execPath, [build.cli, 'api'], {
+      ...env,
+      HOST: '127.0.0.1',
+      PORT: String(apiPort),
+    });
     const workers = vantageNames.map((name) =>
-      startChild([build.cli, 'worker', '--vantage', name, '--labels', `bench=${name}`], env),
+      startChild(
+        process.execPath,
+        [build.cli, 'worker', '--vantage', name, '--labels', `bench=${name}`],
+        env,
+      ),
     );
     services.push({ build, api, workers, apiUrl: `http://127.0.0.1:${apiPort}` });
   }
@@ -353,7 +325,7 @@ try {
   if (values.json) await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`);
   redis.disconnect();
 } finally {
-  await stopAll();
+  await stopOwnedChildren(8000);
   target?.close();
   await redisServer?.stop();
   await rm(work, { recursive: true, force: true });
