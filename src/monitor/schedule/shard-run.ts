@@ -5,6 +5,7 @@ import type { MonitorRecord } from '../records.js';
 import type { RunResult } from '../run-result.js';
 import { applyRun, type MonitorRunnerDeps, probeMonitor } from '../runner.js';
 import type { Limiter } from './limiter.js';
+import { runAsMember } from './member-signals.js';
 import type { ShardStore } from './shard-store.js';
 import { type Shard, shardIdOf, shardOf } from './shards.js';
 
@@ -58,12 +59,14 @@ export async function runShardTick(
     try {
       const result = await deps.limiter.run(async () => {
         if (signal?.aborted) return undefined;
-        const probed = await probeMonitor(monitor, deps, {
-          trigger: 'schedule',
-          isMaintenance: isInMaintenance(monitor, Date.now()),
-          scheduledAtMs: tickMs,
-          ...(signal ? { signal } : {}),
-        });
+        const probed = await runAsMember(signal, (memberSignal) =>
+          probeMonitor(monitor, deps, {
+            trigger: 'schedule',
+            isMaintenance: isInMaintenance(monitor, Date.now()),
+            scheduledAtMs: tickMs,
+            ...(memberSignal ? { signal: memberSignal } : {}),
+          }),
+        );
         // A probe cut short by our shutdown says nothing about the site: it is not kept.
         return signal?.aborted ? undefined : probed;
       });
