@@ -10,6 +10,14 @@ import type { ControlResult } from '../types.js';
 
 export type ProbeRunner = (data: ProbeJobData, signal?: AbortSignal) => Promise<ProbeJobResult>;
 
+/** A probe aborted by our side (the worker closing) before it ended: it has no answer, and is run again. */
+export class ProbeInterruptedError extends Error {
+  override name = 'ProbeInterruptedError';
+  constructor() {
+    super('the probe was cut short by the worker closing');
+  }
+}
+
 /**
  * Runs one probe. The target failing is a report; a refused address or bad input is a final answer.
  * Anything else thrown is our own failure and propagates, so BullMQ retries the job with backoff.
@@ -38,6 +46,9 @@ export function createProbeRunner(options: {
       };
       const controlResults = await controlResultsFor?.(data, probeOptions);
       const report = await probe(controlResults ? { ...probeOptions, controlResults } : probeOptions);
+      // Cut short by the job's signal (the worker's shutdown deadline), the report tells of our abort, not of the
+      // target (a timeout it never had): our own failure, so the probe runs again on a worker that is not closing.
+      if (signal?.aborted) throw new ProbeInterruptedError();
       return { outcome: 'report', report };
     } catch (error) {
       if (error instanceof TargetRefusedError) {

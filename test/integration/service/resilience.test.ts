@@ -1,4 +1,5 @@
-// The service under failure: a worker killed mid-probe, Redis going away and back, SIGTERM, no redis-server.
+// The service under failure: a worker killed mid-probe or stopped past its deadline, Redis going away and back,
+// SIGTERM, no redis-server.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -121,6 +122,59 @@ describe('a worker killed with SIGKILL mid-probe', { timeout: 60_000 }, () => {
     expect(finished.report.verdict.cause).toBe('ok');
     expect(finished.attempts).toBeGreaterThanOrEqual(2);
     expect(target.requests.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('a worker stopped with SIGTERM past its shutdown deadline mid-probe', { timeout: 60_000 }, () => {
+  it('does not complete the probe it cut short with a timeout report: a restarted worker runs it again', async () => {
+    // The first request hangs (the worker's deadline aborts the probe waiting on it); later ones are answered.
+    const target = await startTarget((_request, response, index) => {
+      if (index > 1) response.writeHead(200, { 'content-type': 'text/html' }).end('<html>ok</html>');
+    });
+    const queueName = 'resilience-deadline';
+    const api = await startTestService({
+      redisUrl: redis.url,
+      roles: { api: true, worker: false },
+      env: { QUEUE_NAME: queueName, PROBE_ALLOW_PRIVATE: 'true' },
+    });
+    const workerEnv = {
+      REDIS_URL: redis.url,
+      QUEUE_NAME: queueName,
+      PROBE_ALLOW_PRIVATE: 'true',
+      SHUTDOWN_DEADLINE_MS: '100',
+      JOB_BACKOFF_MS: '100',
+    };
+    try {
+      const submitted = await postJson(`${api.apiUrl}/probe`, { url: target.url, timeoutMs: 30_000 });
+      expect(submitted.status).toBe(202);
+      const first = spawnCli('worker', workerEnv);
+      await target.nthRequest(1);
+      const exited = once(first, 'exit');
+      first.kill('SIGTERM');
+      const [code] = await exited;
+      expect(code).toBe(0);
+      // The abort is ours, not the target's: no report of a timeout, the job waits for its next attempt.
+      const left = await getJson(`${api.apiUrl}/probe/${submitted.body.id}`);
+      expect(left.body.status).not.toBe('completed');
+      expect(left.body.report).toBeUndefined();
+
+      const second = spawnCli('worker', workerEnv);
+      try {
+        const finished = await completedProbe(api.apiUrl, submitted.body.id, {
+          what: 'the job to complete on the second worker',
+          attempts: 150,
+          intervalMs: 200,
+        });
+        expect(finished.report.verdict.cause).toBe('ok');
+        expect(finished.attempts).toBe(2);
+        expect(target.requests).toHaveLength(2);
+      } finally {
+        await stopChild(second);
+      }
+    } finally {
+      await api.close();
+      await target.close();
+    }
   });
 });
 
