@@ -82,11 +82,41 @@ export function startKeywordResetServer(blockedName: string): Promise<TestServer
   });
 }
 
-/** A port on loopback where nothing listens (bound once, then closed). */
+/** The listener the held ports' sockets connect to: started once per test process, never keeping it alive. */
+let anchor: Promise<number> | undefined;
+/** Both ends of each held port's connection, referenced for as long as the process runs. */
+const heldSockets: net.Socket[] = [];
+
+function anchorPort(): Promise<number> {
+  anchor ??= (async () => {
+    const server = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.unref();
+      heldSockets.push(socket);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    server.unref();
+    return (server.address() as net.AddressInfo).port;
+  })();
+  return anchor;
+}
+
+/**
+ * A port on loopback where nothing listens, held so until the test process ends. A port bound and closed again
+ * is free for anyone: another suite's server on port 0, or an outgoing connection, could take it before the test
+ * uses it, and a "refused" target would answer. Here the port is the local end of a connection of ours (bound,
+ * not listening): a connect to it is refused, and the kernel hands it to no other bind on port 0 and to no
+ * outgoing connection while it is held. A server the test starts may still listen on it (Node and redis-server
+ * bind with SO_REUSEADDR), so the same port serves a test that starts a process on a port chosen for it.
+ */
 export async function freeClosedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  const socket = net.connect({ host: '127.0.0.1', port: await anchorPort(), localAddress: '127.0.0.1' });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  socket.on('error', () => undefined);
+  socket.unref();
+  heldSockets.push(socket);
+  return socket.localPort as number;
 }

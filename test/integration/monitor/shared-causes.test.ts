@@ -2,12 +2,12 @@
 // address range whose targets all refuse, and a burst run by two worker processes that still opens one incident.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { MonitorRecord } from '../../../src/monitor/records.js';
 import { createAddressPolicy } from '../../../src/safety/address-policy.js';
 import { type DnsTestServer, startDnsServer } from '../../support/dns-server.js';
+import { freeClosedPort } from '../../support/http-servers.js';
 import { type ProviderReceiver, startProviderReceiver } from '../../support/provider-receiver.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import { drainAlerts, incidentsOf, runAll } from './shared-support.js';
@@ -17,16 +17,6 @@ const cli = resolve(import.meta.dirname, '../../../dist/cli.js');
 /** Targets anywhere in 127.0.0.0/8 (the range test needs several /24s); nothing else. */
 const loopbackRangePolicy = (address: string) =>
   address.startsWith('127.') ? undefined : createAddressPolicy({ isPrivateAllowed: false })(address);
-
-/** A loopback port with nothing listening: connects to it are refused. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
-}
 
 interface Suite {
   redis: TestRedis;
@@ -116,7 +106,7 @@ describe('one resolver failing for every name', () => {
 describe('one address range refusing every connect', () => {
   it('opens one shared incident for the /24, and a target in another range alerts on its own', async () => {
     const suite = await startSuite();
-    const port = await closedPort();
+    const port = await freeClosedPort();
     const inRange = Array.from({ length: 8 }, (_, index) =>
       monitorRecord(crypto.randomUUID(), {
         name: `Ranged ${index}`,
@@ -155,8 +145,8 @@ describe('a burst run by two worker processes', () => {
     const suite = await startSuite();
     // Only the two processes run monitors: this process's workers stop, its API's scheduler queues the runs.
     await suite.harness.workers.close(5000);
-    const port = await closedPort();
-    const controlPort = await closedPort();
+    const port = await freeClosedPort();
+    const controlPort = await freeClosedPort();
     const monitors = Array.from({ length: 40 }, (_, index) =>
       monitorRecord(crypto.randomUUID(), {
         name: `Burst ${index}`,

@@ -1,6 +1,6 @@
 // The API against a real redis-server and a real worker: good and bad input, wait mode, status, documents.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freeLoopbackPort } from '../../../src/redis/embedded.js';
+import { freeClosedPort } from '../../support/http-servers.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import { getJson, type LoopbackTarget, postJson, startTarget, startTestService } from './support.js';
 
@@ -134,7 +134,7 @@ describe('POST /probe', () => {
 
 describe('a target that fails', () => {
   it('is a completed probe with a verdict, run once, not a retried job', async () => {
-    const closedPort = await freeLoopbackPort();
+    const closedPort = await freeClosedPort();
     const response = await postJson(`${service.apiUrl}/probe?wait=30`, {
       url: `http://127.0.0.1:${closedPort}/`,
       timeoutMs: 3000,
@@ -210,7 +210,7 @@ describe('service endpoints', () => {
 
 describe('reach worker on its own', () => {
   it('serves readiness and its probe metrics on WORKER_METRICS_PORT', async () => {
-    const port = await freeLoopbackPort();
+    const port = await freeClosedPort();
     const worker = await startTestService({
       redisUrl: redis.url,
       roles: { api: false, worker: true },
