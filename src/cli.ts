@@ -14,12 +14,13 @@ import type { MultiVantageReport, Report, ResolverSpec } from './types.js';
 const usage = `usage:
   reach probe <url> [--json] [--resolver IP[:PORT]]... [--control URL]... [--timeout MS] [--ca FILE]
   reach probe --file LIST|- [--json|--csv] [--concurrency N] [--threads N] [--strict] [--quiet] [--resolver ...]
-                   [--control ...] [--timeout MS] [--ca FILE]
+                   [--control ...] [--control-refresh MS] [--timeout MS] [--ca FILE]
                    a list of URLs (one a line, # comments, or CSV with a url column; - reads standard input);
                    exit 0 when every URL is ok, 1 otherwise, 2 for bad usage (or a bad line with --strict),
                    130 when interrupted with Ctrl-C (the partial summary is printed), 141 when the reader of
                    its output closed it (| head): probes stopped, nothing more printed; --threads: the threads that
-                   probe, sharing the concurrency (default one per core, at most 8, and one on 2 cores or fewer)
+                   probe, sharing the concurrency (default one per core, at most 8, and one on 2 cores or fewer);
+                   --control-refresh: a failed control is probed again at most this often (default 30000 ms)
   reach probe --file LIST|- --api URL [--vantages all|NAME,...] [--json|--csv] [--strict] [--quiet] [--resolver ...]
                    [--control ...] [--timeout MS]
                    the list as one batch of a running service (POST /batches), its results followed back; with
@@ -57,8 +58,12 @@ async function runProbe(args: string[]): Promise<number> {
       );
     if (values.api !== undefined && values.threads !== undefined)
       throw new UsageError('--threads is for a local batch, not with --api');
+    if (values.api !== undefined && values['control-refresh'] !== undefined)
+      throw new UsageError(
+        '--control-refresh is for a local batch; the service sets its own (BATCH_CONTROL_REFRESH_SECONDS)',
+      );
   } else {
-    for (const flag of ['csv', 'concurrency', 'threads', 'strict', 'quiet'] as const)
+    for (const flag of ['csv', 'concurrency', 'threads', 'strict', 'quiet', 'control-refresh'] as const)
       if (values[flag] !== undefined) throw new UsageError(`--${flag} goes with --file LIST`);
     if (positionals.length !== 1) throw new UsageError('probe takes exactly one URL');
   }
@@ -137,6 +142,7 @@ function parseProbeArgs(args: string[]) {
       csv: { type: 'boolean' },
       concurrency: { type: 'string' },
       threads: { type: 'string' },
+      'control-refresh': { type: 'string' },
       strict: { type: 'boolean' },
       quiet: { type: 'boolean' },
     },
@@ -152,6 +158,7 @@ async function runBatchProbe(
   if (values.json && values.csv) throw new UsageError('--json and --csv: choose one');
   const concurrency = parseConcurrency(values.concurrency);
   const threads = parseThreads(values.threads, concurrency);
+  const controlRefreshMs = parseControlRefresh(values['control-refresh']);
   // Checked before the list is read, so bad options fail before any probe.
   validateOptions({ url: 'http://127.0.0.1/', controls: common.controls, timeoutMs: common.timeoutMs });
   const interrupt = new AbortController();
@@ -174,7 +181,7 @@ async function runBatchProbe(
   try {
     const outcome =
       api === undefined
-        ? await runBatch({ ...shared, ...common, concurrency, threads })
+        ? await runBatch({ ...shared, ...common, concurrency, threads, controlRefreshMs })
         : await runRemoteBatch({
             ...shared,
             client: apiClientFor(apiBaseUrl(api)),
@@ -189,6 +196,20 @@ async function runBatchProbe(
   } finally {
     process.off('SIGINT', onInterrupt);
   }
+}
+
+/** The least time between two probes of a failed control in a local batch: whole milliseconds. */
+const controlRefreshLimits = { min: 0, max: 86_400_000, default: 30_000 } as const;
+
+function parseControlRefresh(text: string | undefined): number {
+  const { min, max } = controlRefreshLimits;
+  if (text === undefined) return controlRefreshLimits.default;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max)
+    throw new UsageError(
+      `--control-refresh must be a whole number of milliseconds from ${min} to ${max}, got ${JSON.stringify(text)}`,
+    );
+  return value;
 }
 
 function parseConcurrency(text: string | undefined): number {

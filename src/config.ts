@@ -134,6 +134,8 @@ export const environmentSchema = z.object({
   BATCH_WORKER_CONCURRENCY: integerText(1, 1024).default(16),
   /** URLs per job on the batch lane: one queue job, one claim and grouped result writes for each chunk. */
   BATCH_CHUNK_SIZE: integerText(1, 1024).default(32),
+  /** A batch's control that failed is probed again at most this often (seconds), as the CLI's --control-refresh. */
+  BATCH_CONTROL_REFRESH_SECONDS: integerText(1, 86_400).default(30),
 });
 
 export type Environment = z.input<typeof environmentSchema>;
@@ -187,6 +189,8 @@ export interface BatchSettings {
   resultTtlSeconds: number;
   workerConcurrency: number;
   chunkSize: number;
+  /** A failed control of a batch is probed again at most this often. */
+  controlRefreshMs: number;
 }
 
 /** Thrown by loadConfig; the message names every variable at fault, one per line. */
@@ -271,6 +275,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Ser
       resultTtlSeconds: env.BATCH_RESULT_TTL_SECONDS,
       workerConcurrency: env.BATCH_WORKER_CONCURRENCY,
       chunkSize: env.BATCH_CHUNK_SIZE,
+      controlRefreshMs: env.BATCH_CONTROL_REFRESH_SECONDS * 1000,
     },
   };
 }

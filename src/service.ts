@@ -332,7 +332,12 @@ function startBatchWorker(
     store,
     record: createItemRecorder(store, batchMetricsOf(registry)),
     concurrency: config.batch.workerConcurrency,
-    controls: { redis, prefix: config.queueName, ttlSeconds: config.batch.resultTtlSeconds },
+    controls: {
+      redis,
+      prefix: config.queueName,
+      ttlSeconds: config.batch.resultTtlSeconds,
+      refreshMs: config.batch.controlRefreshMs,
+    },
     vantages: {
       fanOut,
       liveVantageNames: async () => (await vantages.recentList()).map((vantage) => vantage.name),

@@ -28,6 +28,8 @@ export interface BatchOptions {
   controls: string[];
   timeoutMs?: number;
   ca: string[];
+  /** A failed control is probed again at most this often (default 30 s). */
+  controlRefreshMs?: number;
   concurrency: number;
   /** Threads that probe, this one included (1: this one alone), sharing the concurrency. */
   threads: number;
@@ -133,6 +135,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
       timeoutMs: options.timeoutMs,
       ca: options.ca,
       signal: stop.signal,
+      ...(options.controlRefreshMs === undefined ? {} : { refreshMs: options.controlRefreshMs }),
     });
     if (options.format === 'csv') await output.write(csvHeader);
     // Once stopped, nothing more is read: the signal closes the line reader the workers pull from.

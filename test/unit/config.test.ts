@@ -27,6 +27,7 @@ describe('loadConfig', () => {
       resultTtlSeconds: 86_400,
       workerConcurrency: 16,
       chunkSize: 32,
+      controlRefreshMs: 30_000,
     });
     const config = loadConfig({
       BATCH_MAX_URLS: '500',
@@ -34,6 +35,7 @@ describe('loadConfig', () => {
       BATCH_RESULT_TTL_SECONDS: '3600',
       BATCH_WORKER_CONCURRENCY: '8',
       BATCH_CHUNK_SIZE: '4',
+      BATCH_CONTROL_REFRESH_SECONDS: '5',
     });
     expect(config.batch).toMatchObject({
       maxUrls: 500,
@@ -41,8 +43,10 @@ describe('loadConfig', () => {
       resultTtlSeconds: 3600,
       workerConcurrency: 8,
       chunkSize: 4,
+      controlRefreshMs: 5000,
     });
     expect(() => loadConfig({ BATCH_MAX_URLS: '0' })).toThrow(/BATCH_MAX_URLS/);
+    expect(() => loadConfig({ BATCH_CONTROL_REFRESH_SECONDS: '0' })).toThrow(/BATCH_CONTROL_REFRESH_SECONDS/);
     expect(() => loadConfig({ BATCH_CHUNK_SIZE: '0' })).toThrow(/BATCH_CHUNK_SIZE/);
   });
 
