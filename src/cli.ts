@@ -201,37 +201,29 @@ async function runBatchProbe(
 /** The least time between two probes of a failed control in a local batch: whole milliseconds. */
 const controlRefreshLimits = { min: 0, max: 86_400_000, default: 30_000 } as const;
 
-function parseControlRefresh(text: string | undefined): number {
-  const { min, max } = controlRefreshLimits;
-  if (text === undefined) return controlRefreshLimits.default;
+/** A flag's whole number within its limits, or the one-line usage error that names the flag. */
+function wholeNumberOf(flag: string, text: string, limits: { min: number; max: number }, unit = ''): number {
   const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min || value > max)
+  if (!/^\d+$/.test(text) || value < limits.min || value > limits.max)
     throw new UsageError(
-      `--control-refresh must be a whole number of milliseconds from ${min} to ${max}, got ${JSON.stringify(text)}`,
+      `--${flag} must be a whole number${unit} from ${limits.min} to ${limits.max}, got ${JSON.stringify(text)}`,
     );
   return value;
+}
+
+function parseControlRefresh(text: string | undefined): number {
+  if (text === undefined) return controlRefreshLimits.default;
+  return wholeNumberOf('control-refresh', text, controlRefreshLimits, ' of milliseconds');
 }
 
 function parseConcurrency(text: string | undefined): number {
-  const { min, max } = concurrencyLimits;
   if (text === undefined) return concurrencyLimits.default;
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min || value > max)
-    throw new UsageError(
-      `--concurrency must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`,
-    );
-  return value;
+  return wholeNumberOf('concurrency', text, concurrencyLimits);
 }
 
 function parseThreads(text: string | undefined, concurrency: number): number {
-  const { min, max } = threadLimits;
   if (text === undefined) return defaultThreads(concurrency);
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min || value > max)
-    throw new UsageError(
-      `--threads must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`,
-    );
-  return value;
+  return wholeNumberOf('threads', text, threadLimits);
 }
 
 function apiBaseUrl(text: string): string {

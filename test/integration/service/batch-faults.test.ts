@@ -58,6 +58,15 @@ function batchWithResults(apiUrl: string, id: string, count: number) {
   );
 }
 
+/** Waits for the batch to finish: every URL with exactly one result, each ok. */
+async function finishedAllOk(apiUrl: string, id: string, total: number): Promise<void> {
+  const status = await finishedBatch(apiUrl, id, 300);
+  expect(status).toMatchObject({ state: 'completed', total, done: total, byStatus: { completed: total } });
+  const items = await resultItems(apiUrl, id);
+  expect(indexesOf(items)).toEqual(range(total));
+  expect(items.every((item) => item.cause === 'ok')).toBe(true);
+}
+
 let redis: TestRedis;
 let target: LoopbackTarget;
 
@@ -105,11 +114,7 @@ describe('a batch whose worker is killed with SIGKILL mid-batch', { timeout: 90_
       expect(recordedByFirst.length).toBeGreaterThan(0);
       spawnWorker(workerEnv);
 
-      const status = await finishedBatch(api.apiUrl, id, 300);
-      expect(status).toMatchObject({ state: 'completed', total: 24, done: 24, byStatus: { completed: 24 } });
-      const items = await resultItems(api.apiUrl, id);
-      expect(indexesOf(items)).toEqual(range(24));
-      expect(items.every((item) => item.cause === 'ok')).toBe(true);
+      await finishedAllOk(api.apiUrl, id, 24);
       // The probes in flight when the worker died were run again by the second one; those recorded were not.
       expect(target.requests.length).toBeGreaterThan(24);
       for (const index of recordedByFirst)
@@ -193,11 +198,7 @@ describe('a batch whose worker is stopped with SIGTERM mid-chunk', { timeout: 90
       const left = await queue.getJobCounts('active', 'wait', 'delayed', 'failed');
       spawnWorker(workerEnv);
 
-      const status = await finishedBatch(api.apiUrl, id, 300);
-      expect(status).toMatchObject({ state: 'completed', total: 24, done: 24, byStatus: { completed: 24 } });
-      const items = await resultItems(api.apiUrl, id);
-      expect(indexesOf(items)).toEqual(range(24));
-      expect(items.every((item) => item.cause === 'ok')).toBe(true);
+      await finishedAllOk(api.apiUrl, id, 24);
       const probesOf = (index: number) =>
         target.requests.filter((request) => request.url === `/${queueName}-${index}`).length;
       return { recordedByFirst, left, probesOf };
