@@ -266,13 +266,11 @@ async function startService() {
   } catch (error) {
     throw new Error(`${error.message}\n${started.stderrTail()}`);
   }
-  const workers = shares
-    .slice(1)
-    .map((share) =>
-      startChild(process.execPath, [join(resolve(import.meta.dirname, '..'), 'dist/cli.js'), 'worker'], {
-        env: { ...serviceEnv(share), WORKER_METRICS_PORT: '0' },
-      }),
-    );
+  const workers = shares.slice(1).map((share) =>
+    startChild(process.execPath, [join(resolve(import.meta.dirname, '..'), 'dist/cli.js'), 'worker'], {
+      env: { ...serviceEnv(share), WORKER_METRICS_PORT: '0' },
+    }),
+  );
   const redisPid =
     ownRedis?.pid ?? childPidsOf(started.child.pid).find((pid) => commandOf(pid).includes('redis-server'));
   if (redisPid === undefined) throw new Error('reach serve started no embedded redis-server');
