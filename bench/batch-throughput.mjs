@@ -3,12 +3,14 @@
 // `--service` adds `POST /batches` on `reach serve` (API + worker, embedded Redis).
 //
 // Install once: apt-get install -y --no-install-recommends prometheus-blackbox-exporter redis-server
-// Usage: npm run bench:batch [-- --urls 10000 --concurrency 50 --rounds 2 --threads 0,2 --service --profile DIR]
+// Usage: npm run bench:batch [-- --urls 10000 --concurrency 50 --rounds 2 --threads 0,2 --service
+//   --service-workers 2 --profile DIR]
 // `--threads` runs the CLI once per value each round (`reach probe --file --threads N`); without it, the CLI's
 // default (one probing thread per core).
 // Loopback only: the targets are a Node HTTP server on 127.0.0.1-3 (IP-literal URLs, so neither prober does DNS);
 // everything started here is stopped by pid at the end.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -41,6 +43,9 @@ const { values } = parseArgs({
     'no-blackbox': { type: 'boolean', default: false },
     // Adds POST /batches on `reach serve`; fails with a clear message on a build without that route.
     service: { type: 'boolean', default: false },
+    // With --service: N worker processes in all, `reach serve` and N - 1 `reach worker` beside it on one
+    // redis-server started here, the concurrency split between them (default 1: serve alone, embedded Redis).
+    'service-workers': { type: 'string', default: '1' },
     // Comma-separated `--threads` values for the CLI, each a row of its own per round.
     threads: { type: 'string' },
     // Writes a V8 CPU profile of each reach CLI run, and of `reach serve` (node --cpu-prof), into this directory.
@@ -51,6 +56,7 @@ const urlCount = Math.min(Math.max(Number(values.urls) || 10_000, 100), 200_000)
 const concurrency = Math.min(Math.max(Number(values.concurrency) || 50, 1), 1000);
 const rounds = Math.min(Math.max(Number(values.rounds) || 2, 1), 10);
 const timeoutMs = 10_000;
+const serviceWorkers = Math.min(Math.max(Number(values['service-workers']) || 1, 1), 8);
 const threadCounts = values.threads === undefined ? [undefined] : values.threads.split(',').map(Number);
 if (threadCounts.some((n) => n !== undefined && !(Number.isInteger(n) && n >= 0 && n <= 64)))
   throw new Error(`--threads takes whole numbers from 0 to 64, comma-separated, got ${values.threads}`);
@@ -191,8 +197,50 @@ async function runBlackbox(urls, blackbox, targets) {
   };
 }
 
+/** A redis-server of our own, for serve and its extra workers to share (serve's embedded one has a secret password). */
+async function startOwnRedis() {
+  const port = await freePort();
+  const started = startChild('redis-server', [
+    ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    ...['--dir', work],
+  ]);
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      const socket = await new Promise((done, fail) => {
+        const each = connect(port, '127.0.0.1', () => done(each));
+        each.once('error', fail);
+      });
+      socket.destroy();
+      return { url: `redis://127.0.0.1:${port}`, pid: started.child.pid };
+    } catch {
+      await new Promise((done) => setTimeout(done, 50));
+    }
+  }
+  throw new Error(`redis-server did not come up: ${started.stderrTail()}`);
+}
+
 async function startService() {
   const port = await freePort();
+  const ownRedis = serviceWorkers > 1 ? await startOwnRedis() : undefined;
+  // The probes in flight, all processes together: the same concurrency as the CLI's and the exporter's driver.
+  const shares = Array.from(
+    { length: serviceWorkers },
+    (_, n) => Math.floor(concurrency / serviceWorkers) + (n < concurrency % serviceWorkers ? 1 : 0),
+  );
+  const serviceEnv = (share) => ({
+    ...process.env,
+    REDIS_URL: ownRedis?.url ?? '',
+    REDIS_DATA_DIR: join(work, 'redis'),
+    HOST: '127.0.0.1',
+    PROBE_ALLOW_PRIVATE: 'true',
+    BATCH_WORKER_CONCURRENCY: String(share),
+    BATCH_MAX_URLS: String(urlCount),
+    BATCH_MAX_BODY_BYTES: String(64 * 1024 * 1024),
+    RATE_LIMIT_POINTS: '10000000',
+    QUEUE_MAX_WAITING: '1000000',
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'production',
+  });
   const started = startChild(
     process.execPath,
     [
@@ -209,24 +257,7 @@ async function startService() {
       join(resolve(import.meta.dirname, '..'), 'dist/cli.js'),
       'serve',
     ],
-    {
-      env: {
-        ...process.env,
-        REDIS_URL: '',
-        REDIS_DATA_DIR: join(work, 'redis'),
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        PROBE_ALLOW_PRIVATE: 'true',
-        // The batch lane's probes in flight: the same concurrency as the CLI's and the exporter's driver.
-        BATCH_WORKER_CONCURRENCY: String(concurrency),
-        BATCH_MAX_URLS: String(urlCount),
-        BATCH_MAX_BODY_BYTES: String(64 * 1024 * 1024),
-        RATE_LIMIT_POINTS: '10000000',
-        QUEUE_MAX_WAITING: '1000000',
-        LOG_LEVEL: 'warn',
-        NODE_ENV: 'production',
-      },
-    },
+    { env: { ...serviceEnv(shares[0]), PORT: String(port) } },
   );
   const url = `http://127.0.0.1:${port}`;
   try {
@@ -235,13 +266,29 @@ async function startService() {
   } catch (error) {
     throw new Error(`${error.message}\n${started.stderrTail()}`);
   }
-  const redisPid = childPidsOf(started.child.pid).find((pid) => commandOf(pid).includes('redis-server'));
+  const workers = shares.slice(1).map((share) =>
+    startChild(process.execPath, [join(resolve(import.meta.dirname, '..'), 'dist/cli.js'), 'worker'], {
+      env: { ...serviceEnv(share), WORKER_METRICS_PORT: '0' },
+    }),
+  );
+  const redisPid =
+    ownRedis?.pid ?? childPidsOf(started.child.pid).find((pid) => commandOf(pid).includes('redis-server'));
   if (redisPid === undefined) throw new Error('reach serve started no embedded redis-server');
-  return { url, pid: started.child.pid, redisPid, stop: () => stopChild(started.child) };
+  return {
+    url,
+    pid: started.child.pid,
+    workerPids: workers.map((worker) => worker.child.pid),
+    redisPid,
+    stop: async () => {
+      for (const worker of workers) await stopChild(worker.child);
+      await stopChild(started.child);
+    },
+  };
 }
 
 /** Submits a list as text/plain and waits for the batch to end; then reads its results as NDJSON, as a user would. */
 async function runBatchThroughService(service, listText) {
+  const submittedMs = performance.now();
   const submitted = await fetch(`${service.url}/batches?timeoutMs=${timeoutMs}`, {
     method: 'POST',
     headers: { 'content-type': 'text/plain' },
@@ -254,39 +301,50 @@ async function runBatchThroughService(service, listText) {
   const accepted = await submitted.json();
   if (submitted.status !== 202)
     throw new Error(`POST /batches answered ${submitted.status}: ${JSON.stringify(accepted)}`);
+  const acceptMs = performance.now() - submittedMs;
   let status;
+  // Polled every 50 ms: the end is seen within 50 ms of the batch's last result (at 250 ms the poll added 0.125 s
+  // on average to a 6 s batch; the exporter's driver has no such wait). The polls' cost is counted in serve's CPU.
   for (;;) {
-    await new Promise((done) => setTimeout(done, 250));
+    await new Promise((done) => setTimeout(done, 50));
     status = await (await fetch(`${service.url}/batches/${accepted.id}`)).json();
     if (status.state !== 'running') break;
   }
+  const seenMs = performance.now() - submittedMs;
+  const createdMs = Date.parse(status.createdAt);
+  // The batch's own timeline (the service's clock): accepted, first chunk claimed, last result recorded.
+  const timeline = `accept ${format(acceptMs, 0)} ms, first chunk +${Date.parse(status.startedAt) - createdMs} ms, last result +${Date.parse(status.finishedAt) - createdMs} ms; its end seen ${format(seenMs, 0)} ms after the POST`;
   const results = await fetch(`${service.url}/batches/${accepted.id}/results`, {
     headers: { accept: 'application/x-ndjson' },
   });
   let resultLines = 0;
   for await (const chunk of results.body) for (const byte of chunk) if (byte === 10) resultLines++;
-  return { status, total: accepted.total, resultLines };
+  return { status, total: accepted.total, resultLines, timeline };
 }
 
-// 3. POST /batches on reach serve: the list submitted as text/plain, polled every 250 ms until every URL has a
+// 3. POST /batches on reach serve: the list submitted as text/plain, polled every 50 ms until every URL has a
 // result, then its results read (NDJSON), as the CLI writes them. The service is long-running: warmed first.
 async function runService(listText, service, targets) {
-  const result = await measured({ targets: targets.pid, service: service.pid, redis: service.redisPid }, () =>
-    runBatchThroughService(service, listText),
+  const workerPids = Object.fromEntries(service.workerPids.map((pid, n) => [`worker${n + 1}`, pid]));
+  const result = await measured(
+    { targets: targets.pid, service: service.pid, redis: service.redisPid, ...workerPids },
+    () => runBatchThroughService(service, listText),
   );
+  const workersCpu = Object.keys(workerPids).reduce((sum, name) => sum + result.cpu[name], 0);
   if (result.resultLines !== result.total)
     throw new Error(`the batch has ${result.resultLines} results for ${result.total} URLs`);
   return {
-    system: 'reach POST /batches (serve + Redis)',
+    system: `reach POST /batches (serve${serviceWorkers > 1 ? ` + ${serviceWorkers - 1} worker` : ''} + Redis)`,
     done: result.total,
     causes: new Map(Object.entries(result.status.byCause ?? {})),
     seconds: result.seconds,
-    proberCpuSeconds: result.cpu.service + result.cpu.redis,
-    parts: `serve ${format(result.cpu.service, 2)} s + redis ${format(result.cpu.redis, 2)} s (driver ${format(result.cpu.driver, 2)} s, not counted)`,
+    proberCpuSeconds: result.cpu.service + workersCpu + result.cpu.redis,
+    parts: `serve ${format(result.cpu.service, 2)} s${serviceWorkers > 1 ? ` + workers ${format(workersCpu, 2)} s` : ''} + redis ${format(result.cpu.redis, 2)} s (driver ${format(result.cpu.driver, 2)} s, not counted); ${result.timeline}`,
     targetsCpuSeconds: result.cpu.targets,
     othersCores:
       (result.machineSeconds -
         result.cpu.service -
+        workersCpu -
         result.cpu.redis -
         result.cpu.targets -
         result.cpu.driver) /

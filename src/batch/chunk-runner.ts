@@ -4,6 +4,7 @@
 import { UnrecoverableError } from 'bullmq';
 import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
 import type { ChunkEnd } from '../worker/worker.js';
+import { InFlightProbes } from './in-flight.js';
 import type { BatchItem } from './item.js';
 import { cancelledItem, itemOf } from './item-runner.js';
 import { type ChunkJobData, chunkItemJob, chunkJobSchema } from './jobs.js';
@@ -108,6 +109,9 @@ export function createChunkRunner(options: {
     // stateMaxAgeMs (one per batch and process, shared by its chunks) lets a cancel reach them without a slot.
     const isOver = new AbortController();
     const stopWaiting = AbortSignal.any([context.closing, isOver.signal]);
+    // Each URL's probe listens on a signal of its own: 32 probes listening on the job's one signal warned of a
+    // listener leak once per chunk (a write to stderr each) and made every add and remove a walk of the others.
+    const inFlight = context.signal ? new InFlightProbes(context.signal) : undefined;
     const watch = setInterval(() => {
       states.current(id).then(
         (state) => {
@@ -128,6 +132,7 @@ export function createChunkRunner(options: {
         return;
       }
       let item: BatchItem | undefined;
+      const stop = inFlight?.add();
       try {
         const state = await states.current(id);
         if (state === 'unknown') return;
@@ -136,13 +141,14 @@ export function createChunkRunner(options: {
           ran += 1;
           const batch = { id, index, vantages: chunk.batch.vantages };
           if (vantageRunner)
-            await context.measure((data, signal) => vantageRunner(data, batch, signal))(job, context.signal);
+            await context.measure((data, signal) => vantageRunner(data, batch, signal))(job, stop?.signal);
           else item = noFanOutItem(index, job.url);
         } else {
           ran += 1;
-          item = itemOf(index, job.url, await context.run(job, context.signal));
+          item = itemOf(index, job.url, await context.run(job, stop?.signal));
         }
       } finally {
+        if (stop) inFlight?.delete(stop);
         slots.release();
       }
       if (item) await recordItem(item);

@@ -1,11 +1,16 @@
 // The batch store's grouped writes and chunk claims against a real redis-server: a group keeps each URL's first
 // result only, tells the batch's finish once, answers the batch's state; a chunk's claim answers which of its URLs
-// have a result; the recorder writes the items of one batch that end together with one script call.
+// have a result; the recorder writes the items of one batch that end together with one script call; a chunk's URLs
+// each probe on a signal of their own.
+import { getEventListeners } from 'node:events';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createChunkRunner } from '../../../src/batch/chunk-runner.js';
 import type { BatchItem } from '../../../src/batch/item.js';
+import { chunkJobSchema } from '../../../src/batch/jobs.js';
 import { batchMetricsOf } from '../../../src/batch/metrics.js';
+import { ProbeSlots } from '../../../src/batch/probe-slots.js';
 import { createItemRecorder } from '../../../src/batch/recorder.js';
 import { BatchStore } from '../../../src/batch/store.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
@@ -139,5 +144,63 @@ describe('the item recorder', () => {
     );
     expect(await record(id, failed(3, 'again'))).toEqual({ kind: 'duplicate', state: 'completed' });
     expect(await store.read(id)).toMatchObject({ done: 50, state: 'completed' });
+  });
+});
+
+describe('the chunk runner', () => {
+  it('gives each URL’s probe a signal of its own, every one aborted by the job’s, and no listener warning', async () => {
+    const total = 32;
+    const id = await newBatch(total);
+    const record = createItemRecorder(store, batchMetricsOf(new Registry()));
+    const runChunk = createChunkRunner({ store, record, slots: new ProbeSlots(total) });
+    const job = new AbortController();
+    const probeSignals: AbortSignal[] = [];
+    let jobListenersSeen = 0;
+    let allStarted: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => {
+      allStarted = resolve;
+    });
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const data = chunkJobSchema.parse({
+        batch: { id, start: 0 },
+        urls: Array.from({ length: total }, (_, index) => `http://127.0.0.1/${index}`),
+        options: {},
+      });
+      const ending = runChunk(data, {
+        // A probe as the engine's: it listens on the signal it is given until aborted, then answers.
+        run: (_job, signal) =>
+          new Promise((resolve) => {
+            if (!signal) throw new Error('a chunk’s URL ran without a signal');
+            probeSignals.push(signal);
+            signal.addEventListener(
+              'abort',
+              () => resolve({ outcome: 'invalid', field: 'url', message: 'stopped' }),
+              {
+                once: true,
+              },
+            );
+            jobListenersSeen = Math.max(jobListenersSeen, getEventListeners(job.signal, 'abort').length);
+            if (probeSignals.length === total) allStarted();
+          }),
+        measure: (run) => run,
+        signal: job.signal,
+        closing: new AbortController().signal,
+      });
+      await started;
+      job.abort(new Error('shutdown deadline reached'));
+      expect(await ending).toEqual({ kind: 'finished', ran: total });
+      // Let any warning emitted during the run reach its listener (warnings are emitted on the next tick).
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(new Set(probeSignals).size).toBe(total);
+    expect(probeSignals.every((signal) => signal.aborted)).toBe(true);
+    expect(jobListenersSeen).toBe(1);
+    expect(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')).toEqual([]);
+    expect(await store.read(id)).toMatchObject({ done: total, state: 'completed' });
   });
 });
