@@ -57,7 +57,13 @@ const { startEmbeddedRedis } = await load('redis/embedded.js');
 // Shard scheduling (this branch on): the scheduler takes the shard store; before it, one scheduler per monitor.
 const isSharded = existsSync(join(root, 'dist', 'monitor', 'schedule', 'shard-store.js'));
 const { ShardStore } = isSharded ? await load('monitor/schedule/shard-store.js') : {};
-const { shardOf, shardIdOf } = isSharded ? await load('monitor/schedule/shards.js') : {};
+const { shardOf, shardIdOf, memberDueAtMs } = isSharded ? await load('monitor/schedule/shards.js') : {};
+/**
+ * How long after its shard's tick a monitor is due: its own time in the shard's slice (builds that start each
+ * member at its own time), or 0 (builds that start every member at the tick). Runs are counted by shard tick.
+ */
+const dueAfterTickMs = (id) =>
+  memberDueAtMs ? memberDueAtMs(id, shardOf({ id, intervalSeconds: intervalMs / 1000 }), 0) : 0;
 const isLagBreakdown = values['lag-breakdown'] && isSharded;
 // Bulk creation (this branch on); an older build creates one at a time whatever --create says.
 const hasBulk = existsSync(join(root, 'dist', 'monitor', 'bulk-create.js'));
@@ -251,12 +257,14 @@ try {
       for (const entry of histories[index]) {
         if (entry.trigger === 'recheck') recheckRuns += 1;
         if (entry.trigger !== 'schedule' || !entry.scheduledAt) continue;
-        const tickMs = Date.parse(entry.scheduledAt);
+        const dueMs = Date.parse(entry.scheduledAt);
+        const tickMs = dueMs - dueAfterTickMs(id);
         if (tickMs > cutoffMs) continue;
         counts.set(tickMs, (counts.get(tickMs) ?? 0) + 1);
-        const lag = Date.parse(entry.at) - tickMs;
+        const lag = Date.parse(entry.at) - dueMs;
         lags.push(lag);
-        if (isLagBreakdown) runsSeen.push({ index: start + index, tickMs, atMs: Date.parse(entry.at) });
+        if (isLagBreakdown)
+          runsSeen.push({ index: start + index, tickMs, dueMs, atMs: Date.parse(entry.at) });
         const minute = Math.floor((tickMs - windowStartMs) / 60_000);
         if (!lagsByMinute.has(minute)) lagsByMinute.set(minute, []);
         lagsByMinute.get(minute).push(lag);
@@ -421,7 +429,7 @@ function breakdownOf(workerCount, runsSeen, ids, windowStartMs) {
     const tick = ticks.get(
       `${shardIdOf(shardOf({ id: ids[run.index], intervalSeconds: intervalMs / 1000 }))}@${run.tickMs}`,
     );
-    const lag = run.atMs - run.tickMs;
+    const lag = run.atMs - run.dueMs;
     if (reconciles.some((r) => run.atMs >= r.startedAtMs && run.tickMs <= r.startedAtMs + r.durationMs))
       duringReconcile.push(lag);
     else outsideReconcile.push(lag);
@@ -429,8 +437,10 @@ function breakdownOf(workerCount, runsSeen, ids, windowStartMs) {
       unmatched += 1;
       continue;
     }
-    const pickupMs = tick.startedAtMs - run.tickMs;
-    const waitMs = run.atMs - tick.startedAtMs;
+    // How long past the member's time its shard's job was taken up, then its wait for a slot from then (or from
+    // its time, when the job was taken up before it): the two add up to its lag.
+    const pickupMs = Math.max(0, tick.startedAtMs - run.dueMs);
+    const waitMs = run.atMs - Math.max(tick.startedAtMs, run.dueMs);
     pickup.push(pickupMs);
     slotWait.push(waitMs);
     const minute = Math.floor((run.tickMs - windowStartMs) / 60_000);

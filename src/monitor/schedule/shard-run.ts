@@ -1,12 +1,13 @@
-// One tick of one shard: its members probed in parallel (bounded per process), their runs kept in batches, and
-// each monitor's run for the tick kept at most once, whichever worker or redelivery of the job gets there first.
+// One tick of one shard: its members started each at its own time in the shard's slice and probed in parallel
+// (bounded per process), their runs kept in batches, and each monitor's run for the tick kept at most once,
+// whichever worker or redelivery of the job gets there first.
 import { isInMaintenance } from '../maintenance.js';
 import type { MonitorRecord } from '../records.js';
 import type { RunResult } from '../run-result.js';
 import { applyRun, type MonitorRunnerDeps, probeMonitor } from '../runner.js';
 import type { Limiter } from './limiter.js';
 import type { ShardStore } from './shard-store.js';
-import { type Shard, shardIdOf, shardOf } from './shards.js';
+import { memberDueAtMs, type Shard, shardIdOf, shardOf } from './shards.js';
 
 export interface ShardRunDeps extends MonitorRunnerDeps {
   shards: ShardStore;
@@ -49,19 +50,25 @@ export async function runShardTick(
     failed: 0,
     isInterrupted: false,
   };
-  const runs = records.map(async (monitor) => {
+  const shardId = shardIdOf(shard);
+  const startedMs = Date.now();
+  const timed: Array<{ monitor: MonitorRecord; dueMs: number }> = [];
+  for (const monitor of records) {
     // Deleted, or moved by a new interval since the membership was read: the record is the truth.
-    if (!monitor || shardIdOf(shardOf(monitor)) !== shardIdOf(shard)) {
-      outcome.notMembers += 1;
-      return;
-    }
+    if (!monitor || shardIdOf(shardOf(monitor)) !== shardId) outcome.notMembers += 1;
+    else timed.push({ monitor, dueMs: memberDueAtMs(monitor.id, shard, tickMs) });
+  }
+  // Each member in the order of its time in the slice, none before it: a tick taken up early (delivered by hand)
+  // keeps the members' spacing from when it was taken.
+  timed.sort((a, b) => a.dueMs - b.dueMs);
+  const runOne = async (monitor: MonitorRecord, dueMs: number) => {
     try {
       const result = await deps.limiter.run(async () => {
         if (signal?.aborted) return undefined;
         const probed = await probeMonitor(monitor, deps, {
           trigger: 'schedule',
           isMaintenance: isInMaintenance(monitor, Date.now()),
-          scheduledAtMs: tickMs,
+          scheduledAtMs: dueMs,
           ...(signal ? { signal } : {}),
         });
         // A probe cut short by our shutdown says nothing about the site: it is not kept.
@@ -77,9 +84,38 @@ export async function runShardTick(
       outcome.failed += 1;
       deps.logger.warn({ err: error, monitorId: monitor.id, tickMs }, 'monitor run failed');
     }
-  });
+  };
+  const runs: Array<Promise<void>> = [];
+  for (const { monitor, dueMs } of timed) {
+    const startAtMs = Math.min(dueMs, startedMs + dueMs - tickMs);
+    // A timer may fire a little before the wall clock reaches its time: waited again until it has.
+    let isWaited = true;
+    for (let waitMs = startAtMs - Date.now(); waitMs > 0 && isWaited; waitMs = startAtMs - Date.now())
+      isWaited = await sleep(waitMs, signal);
+    if (!isWaited) {
+      outcome.isInterrupted = true;
+      break;
+    }
+    runs.push(runOne(monitor, dueMs));
+  }
   await Promise.all(runs);
   return outcome;
+}
+
+/** Waits `ms`; answers false at once when the signal aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 interface Waiting {
