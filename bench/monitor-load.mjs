@@ -5,6 +5,9 @@
 // --create bulk (default) creates the monitors as POST /monitors/bulk does (createMonitors: grouped writes per chunk
 // of 1,000); single as POST /monitors does, one at a time (500 in flight). --create-only times the creation alone,
 // first runs queued as the bulk route queues them, and stops there (no workers, no window).
+// --lag-breakdown has each worker log its shard ticks (when taken up, the probes already waiting for a slot), its
+// reconciles and its event loop's delay, and splits the schedule lag into the wait for the shard job to be taken
+// up and the members' wait for a slot inside it, by minute, by worker and around reconciles.
 //        (loopback only; stops what it starts, by pid)
 // --build DIR runs another build of reach (its dist/ and bench/monitor-worker.mjs) under the same harness, e.g. main
 // exported with `git archive main | tar -x -C DIR` and built there: old and new measured in the same conditions.
@@ -38,6 +41,7 @@ const { values } = parseArgs({
     build: { type: 'string' },
     create: { type: 'string', default: 'bulk' },
     'create-only': { type: 'boolean', default: false },
+    'lag-breakdown': { type: 'boolean', default: false },
   },
 });
 if (!['bulk', 'single'].includes(values.create)) throw new Error('--create is bulk or single');
@@ -53,6 +57,14 @@ const { startEmbeddedRedis } = await load('redis/embedded.js');
 // Shard scheduling (this branch on): the scheduler takes the shard store; before it, one scheduler per monitor.
 const isSharded = existsSync(join(root, 'dist', 'monitor', 'schedule', 'shard-store.js'));
 const { ShardStore } = isSharded ? await load('monitor/schedule/shard-store.js') : {};
+const { shardOf, shardIdOf, memberDueAtMs } = isSharded ? await load('monitor/schedule/shards.js') : {};
+/**
+ * How long after its shard's tick a monitor is due: its own time in the shard's slice (builds that start each
+ * member at its own time), or 0 (builds that start every member at the tick). Runs are counted by shard tick.
+ */
+const dueAfterTickMs = (id) =>
+  memberDueAtMs ? memberDueAtMs(id, shardOf({ id, intervalSeconds: intervalMs / 1000 }), 0) : 0;
+const isLagBreakdown = values['lag-breakdown'] && isSharded;
 // Bulk creation (this branch on); an older build creates one at a time whatever --create says.
 const hasBulk = existsSync(join(root, 'dist', 'monitor', 'bulk-create.js'));
 const { createMonitors } = hasBulk ? await load('monitor/bulk-create.js') : {};
@@ -91,6 +103,7 @@ try {
         BENCH_QUEUE: queueName,
         MONITOR_CONCURRENCY: values.concurrency,
         PROBE_TIMEOUT_MS: '10000',
+        ...(isLagBreakdown ? { BENCH_WORKER_LOG: join(work, `worker-${index}.log`) } : {}),
       },
     );
     workerProcesses.push(worker);
@@ -234,6 +247,8 @@ try {
   const lags = [];
   const lagsByMinute = new Map();
   const monitorsMissing = [];
+  /** For --lag-breakdown: each scheduled run's monitor index, tick and start. */
+  const runsSeen = [];
   for (let start = 0; start < ids.length; start += 500) {
     const batch = ids.slice(start, start + 500);
     const histories = await Promise.all(batch.map((id) => store.history(id, { limit: 100_000 })));
@@ -242,11 +257,14 @@ try {
       for (const entry of histories[index]) {
         if (entry.trigger === 'recheck') recheckRuns += 1;
         if (entry.trigger !== 'schedule' || !entry.scheduledAt) continue;
-        const tickMs = Date.parse(entry.scheduledAt);
+        const dueMs = Date.parse(entry.scheduledAt);
+        const tickMs = dueMs - dueAfterTickMs(id);
         if (tickMs > cutoffMs) continue;
         counts.set(tickMs, (counts.get(tickMs) ?? 0) + 1);
-        const lag = Date.parse(entry.at) - tickMs;
+        const lag = Date.parse(entry.at) - dueMs;
         lags.push(lag);
+        if (isLagBreakdown)
+          runsSeen.push({ index: start + index, tickMs, dueMs, atMs: Date.parse(entry.at) });
         const minute = Math.floor((tickMs - windowStartMs) / 60_000);
         if (!lagsByMinute.has(minute)) lagsByMinute.set(minute, []);
         lagsByMinute.get(minute).push(lag);
@@ -267,6 +285,13 @@ try {
     });
   }
   lags.sort((a, b) => a - b);
+  // Workers stop (and flush their logs) before the logs are read.
+  const lagBreakdown = isLagBreakdown
+    ? await (async () => {
+        await stopOwnedWorkers(workerProcesses);
+        return breakdownOf(workerProcesses.length, runsSeen, ids, windowStartMs);
+      })()
+    : undefined;
 
   // What the status page costs with this many monitors (one computation; it is cached STATUS_CACHE_SECONDS).
   let statusJson = 'skipped (--no-status)';
@@ -353,6 +378,7 @@ try {
     },
     statusJson,
     monitorsMissingExamples: monitorsMissing,
+    ...(lagBreakdown ? { lagBreakdown } : {}),
   };
   console.log(JSON.stringify(result, null, 2));
   if (values.json) await writeFile(values.json, `${JSON.stringify({ result, samples }, null, 2)}\n`);
@@ -362,4 +388,104 @@ try {
   await stopOwnedChildren(8000);
   await redisServer?.stop();
   await rm(work, { recursive: true, force: true });
+}
+
+async function stopOwnedWorkers(workerProcesses) {
+  const { stopChild } = await import('./support.mjs');
+  await Promise.all(workerProcesses.map((worker) => stopChild(worker.child, 8000)));
+}
+
+/** Where the lag of the runs seen comes from, read from the workers' logs (--lag-breakdown). */
+function breakdownOf(workerCount, runsSeen, ids, windowStartMs) {
+  const ticks = new Map();
+  const reconciles = [];
+  const loopDelays = [];
+  for (let worker = 0; worker < workerCount; worker += 1) {
+    const path = join(work, `worker-${worker}.log`);
+    if (!existsSync(path)) continue;
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      if (!line) continue;
+      const entry = JSON.parse(line);
+      if (entry.msg === 'shard tick run') ticks.set(`${entry.shard}@${entry.tickMs}`, { ...entry, worker });
+      else if (entry.msg?.startsWith('monitor schedule reconciled'))
+        reconciles.push({ worker, startedAtMs: entry.startedAtMs, durationMs: entry.durationMs });
+      else if (entry.msg === 'event loop delay') loopDelays.push({ worker, ...entry });
+    }
+  }
+  const sorted = (values) => values.sort((a, b) => a - b);
+  const summary = (values) => {
+    const s = sorted(values);
+    return { p50: quantile(s, 0.5), p99: quantile(s, 0.99), max: s.at(-1) ?? null, count: s.length };
+  };
+  const pickup = [];
+  const slotWait = [];
+  const byMinute = new Map();
+  const byWorker = new Map();
+  const lateRuns = { count: 0, pickupMs: 0, slotWaitMs: 0 };
+  let unmatched = 0;
+  const duringReconcile = [];
+  const outsideReconcile = [];
+  for (const run of runsSeen) {
+    const tick = ticks.get(
+      `${shardIdOf(shardOf({ id: ids[run.index], intervalSeconds: intervalMs / 1000 }))}@${run.tickMs}`,
+    );
+    const lag = run.atMs - run.dueMs;
+    if (reconciles.some((r) => run.atMs >= r.startedAtMs && run.tickMs <= r.startedAtMs + r.durationMs))
+      duringReconcile.push(lag);
+    else outsideReconcile.push(lag);
+    if (!tick) {
+      unmatched += 1;
+      continue;
+    }
+    // How long past the member's time its shard's job was taken up, then its wait for a slot from then (or from
+    // its time, when the job was taken up before it): the two add up to its lag.
+    const pickupMs = Math.max(0, tick.startedAtMs - run.dueMs);
+    const waitMs = run.atMs - Math.max(tick.startedAtMs, run.dueMs);
+    pickup.push(pickupMs);
+    slotWait.push(waitMs);
+    const minute = Math.floor((run.tickMs - windowStartMs) / 60_000);
+    if (!byMinute.has(minute)) byMinute.set(minute, { pickup: [], slotWait: [] });
+    byMinute.get(minute).pickup.push(pickupMs);
+    byMinute.get(minute).slotWait.push(waitMs);
+    if (!byWorker.has(tick.worker)) byWorker.set(tick.worker, { runs: 0, lags: [] });
+    byWorker.get(tick.worker).runs += 1;
+    byWorker.get(tick.worker).lags.push(lag);
+    if (lag > 2000) {
+      lateRuns.count += 1;
+      lateRuns.pickupMs += pickupMs;
+      lateRuns.slotWaitMs += waitMs;
+    }
+  }
+  const shardTicks = [...ticks.values()];
+  return {
+    pickupMs: summary(pickup),
+    slotWaitMs: summary(slotWait),
+    runsOver2s: {
+      count: lateRuns.count,
+      meanPickupMs: lateRuns.count ? lateRuns.pickupMs / lateRuns.count : null,
+      meanSlotWaitMs: lateRuns.count ? lateRuns.slotWaitMs / lateRuns.count : null,
+    },
+    byMinute: [...byMinute.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([minute, v]) => ({
+        minute,
+        pickupP99: summary(v.pickup).p99,
+        slotWaitP99: summary(v.slotWait).p99,
+      })),
+    byWorker: [...byWorker.entries()].map(([worker, v]) => ({
+      worker,
+      runs: v.runs,
+      shardTicks: shardTicks.filter((t) => t.worker === worker).length,
+      lag: summary(v.lags),
+    })),
+    shardTickMembers: summary(shardTicks.map((t) => t.members)),
+    shardTickDurationMs: summary(shardTicks.map((t) => t.durationMs)),
+    probesWaitingAtPickup: summary(shardTicks.map((t) => t.waitingBefore)),
+    reconciles,
+    lagDuringReconcileMs: summary(duringReconcile),
+    lagOutsideReconcileMs: summary(outsideReconcile),
+    eventLoopDelayP99Ms: summary(loopDelays.map((d) => d.p99Ms)),
+    eventLoopDelayMaxMs: summary(loopDelays.map((d) => d.maxMs)),
+    runsUnmatched: unmatched,
+  };
 }

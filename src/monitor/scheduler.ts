@@ -5,7 +5,7 @@ import type { MonitorRecord } from './records.js';
 import type { RunTrigger } from './run-result.js';
 import { type OneOffRun, RunBatcher } from './schedule/run-batcher.js';
 import type { ShardStore } from './schedule/shard-store.js';
-import { nextTickAtOrAfter, type Shard, shardIdOf, shardOf } from './schedule/shards.js';
+import { memberDueAtMs, nextTickAtOrAfter, type Shard, shardIdOf, shardOf } from './schedule/shards.js';
 
 export { spreadMs } from './schedule/shards.js';
 
@@ -169,10 +169,11 @@ export class MonitorScheduler {
     return job.id ?? '';
   }
 
-  /** When the monitor's shard ticks next, if it has a schedule. */
+  /** When the monitor runs next (its shard's next tick and its own time in the slice), if it has a schedule. */
   async nextTickMs(monitor: Placed): Promise<number | undefined> {
-    const scheduler = await this.queue.getJobScheduler(shardIdOf(shardOf(monitor)));
-    return scheduler?.next;
+    const shard = shardOf(monitor);
+    const next = (await this.queue.getJobScheduler(shardIdOf(shard)))?.next;
+    return next === undefined ? undefined : memberDueAtMs(monitor.id, shard, next);
   }
 
   /** The next tick of every shard with a job scheduler, by shard id: one read for a whole list of monitors. */

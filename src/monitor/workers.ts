@@ -185,13 +185,27 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
     const tickMs = data.success ? (data.data.tickMs ?? scheduledAtOf(job.id)) : undefined;
     if (!shard || tickMs === undefined)
       throw new Error('shard job refused: its data or id is not a shard tick');
+    // How late the tick was taken up and how many probes already waited for a slot: where schedule lag comes from.
+    const startedAtMs = Date.now();
+    const waitingBefore = limiter.waitingCount;
     const outcome = await runShardTick(
       { ...runnerDeps, shards: scheduler.shards, limiter },
       shard,
       tickMs,
       signal,
     );
-    logger.debug({ jobId: job.id, shard: data.data?.shard, tickMs, ...outcome }, 'shard tick run');
+    logger.debug(
+      {
+        jobId: job.id,
+        shard: data.data?.shard,
+        tickMs,
+        ...outcome,
+        startedAtMs,
+        waitingBefore,
+        durationMs: Date.now() - startedAtMs,
+      },
+      'shard tick run',
+    );
     return outcome;
   }
 
@@ -209,12 +223,18 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
         await redis.set(reconcileLeaseKey, '1', 'PX', reconcileLeaseMs, 'XX');
       return;
     }
+    const startedAtMs = Date.now();
     const outcome = await reconcile();
+    const durationMs = Date.now() - startedAtMs;
     const changes =
       outcome.membersAdded + outcome.membersRemoved + outcome.schedulersStarted + outcome.schedulersRemoved;
     if (changes > 0)
-      logger.info({ ...outcome, repairs: outcome.repairs.slice(0, 20) }, 'monitor schedule reconciled');
-    else logger.debug(outcome, 'monitor schedule reconciled: nothing to repair');
+      logger.info(
+        { ...outcome, repairs: outcome.repairs.slice(0, 20), startedAtMs, durationMs },
+        'monitor schedule reconciled',
+      );
+    else
+      logger.debug({ ...outcome, startedAtMs, durationMs }, 'monitor schedule reconciled: nothing to repair');
   };
   // A reconcile waiting on a Redis that does not answer (a client stuck reconnecting through a failover) is given
   // up after this long, so the next timer starts a fresh one instead of every later one waiting behind it.

@@ -13,7 +13,7 @@ import type { ChannelStore } from '../alerting/channel-store.js';
 import { daysLeftOf } from '../certificate-expiry.js';
 import type { MonitorConfig } from '../config.js';
 import { type MonitorRecord, monitorIdSchema } from '../records.js';
-import { shardIdOf, shardOf } from '../schedule/shards.js';
+import { memberDueAtMs, shardIdOf, shardOf } from '../schedule/shards.js';
 import type { MonitorScheduler } from '../scheduler.js';
 import type { MonitorStatus } from '../state-machine.js';
 import type { MonitorStore } from '../store.js';
@@ -70,9 +70,12 @@ export function createMonitorRouter(deps: MonitorApiDeps): Router {
       Promise.all([store.listMonitors(), store.getStatuses(), scheduler.nextTicksByShard()]),
     );
     response.json({
-      monitors: monitors.map((monitor) =>
-        outputOf(monitor, statuses.get(monitor.id), nextTicks.get(shardIdOf(shardOf(monitor)))),
-      ),
+      monitors: monitors.map((monitor) => {
+        const shard = shardOf(monitor);
+        const tickMs = nextTicks.get(shardIdOf(shard));
+        const dueMs = tickMs === undefined ? undefined : memberDueAtMs(monitor.id, shard, tickMs);
+        return outputOf(monitor, statuses.get(monitor.id), dueMs);
+      }),
     });
   });
 

@@ -5,6 +5,11 @@ export class Limiter {
 
   constructor(private readonly limit: number) {}
 
+  /** Tasks waiting for a slot (the shard ticks' debug log reports it). */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
     else this.active += 1;

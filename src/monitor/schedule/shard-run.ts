@@ -1,5 +1,6 @@
-// One tick of one shard: its members probed in parallel (bounded per process), their runs kept in batches, and
-// each monitor's run for the tick kept at most once, whichever worker or redelivery of the job gets there first.
+// One tick of one shard: its members started each at its own time in the shard's slice and probed in parallel
+// (bounded per process), their runs kept in batches, and each monitor's run for the tick kept at most once,
+// whichever worker or redelivery of the job gets there first.
 import { isInMaintenance } from '../maintenance.js';
 import type { MonitorRecord } from '../records.js';
 import type { RunResult } from '../run-result.js';
@@ -7,7 +8,7 @@ import { applyRun, type MonitorRunnerDeps, probeMonitor } from '../runner.js';
 import type { Limiter } from './limiter.js';
 import { runAsMember } from './member-signals.js';
 import type { ShardStore } from './shard-store.js';
-import { type Shard, shardIdOf, shardOf } from './shards.js';
+import { memberDueAtMs, type Shard, shardIdOf, shardOf } from './shards.js';
 
 export interface ShardRunDeps extends MonitorRunnerDeps {
   shards: ShardStore;
@@ -32,6 +33,9 @@ export interface ShardTickOutcome {
 /** Runs kept together in one batch at most; while one batch is written, the next gathers. */
 const maxBatch = 256;
 
+/** How long a batch waits for more runs after its first: about 30 of a 417-member shard, one write for them. */
+const gatherMs = 20;
+
 export async function runShardTick(
   deps: ShardRunDeps,
   shard: Shard,
@@ -50,12 +54,18 @@ export async function runShardTick(
     failed: 0,
     isInterrupted: false,
   };
-  const runs = records.map(async (monitor) => {
+  const shardId = shardIdOf(shard);
+  const startedMs = Date.now();
+  const timed: Array<{ monitor: MonitorRecord; dueMs: number }> = [];
+  for (const monitor of records) {
     // Deleted, or moved by a new interval since the membership was read: the record is the truth.
-    if (!monitor || shardIdOf(shardOf(monitor)) !== shardIdOf(shard)) {
-      outcome.notMembers += 1;
-      return;
-    }
+    if (!monitor || shardIdOf(shardOf(monitor)) !== shardId) outcome.notMembers += 1;
+    else timed.push({ monitor, dueMs: memberDueAtMs(monitor.id, shard, tickMs) });
+  }
+  // Each member in the order of its time in the slice, none before it: a tick taken up early (delivered by hand)
+  // keeps the members' spacing from when it was taken.
+  timed.sort((a, b) => a.dueMs - b.dueMs);
+  const runOne = async (monitor: MonitorRecord, dueMs: number) => {
     try {
       const result = await deps.limiter.run(async () => {
         if (signal?.aborted) return undefined;
@@ -63,7 +73,7 @@ export async function runShardTick(
           probeMonitor(monitor, deps, {
             trigger: 'schedule',
             isMaintenance: isInMaintenance(monitor, Date.now()),
-            scheduledAtMs: tickMs,
+            scheduledAtMs: dueMs,
             ...(memberSignal ? { signal: memberSignal } : {}),
           }),
         );
@@ -80,9 +90,38 @@ export async function runShardTick(
       outcome.failed += 1;
       deps.logger.warn({ err: error, monitorId: monitor.id, tickMs }, 'monitor run failed');
     }
-  });
+  };
+  const runs: Array<Promise<void>> = [];
+  for (const { monitor, dueMs } of timed) {
+    const startAtMs = Math.min(dueMs, startedMs + dueMs - tickMs);
+    // A timer may fire a little before the wall clock reaches its time: waited again until it has.
+    let isWaited = true;
+    for (let waitMs = startAtMs - Date.now(); waitMs > 0 && isWaited; waitMs = startAtMs - Date.now())
+      isWaited = await sleep(waitMs, signal);
+    if (!isWaited) {
+      outcome.isInterrupted = true;
+      break;
+    }
+    runs.push(runOne(monitor, dueMs));
+  }
   await Promise.all(runs);
   return outcome;
+}
+
+/** Waits `ms`; answers false at once when the signal aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 interface Waiting {
@@ -94,12 +133,14 @@ interface Waiting {
 
 /**
  * Keeps finished runs of one tick in batches: one claim of the tick and one read of the statuses for the whole
- * batch, then each run's history and state. The first run is written at once; those finishing meanwhile gather
- * into the next batch, so a busy shard writes in large batches and a quiet one without waiting.
+ * batch, then each run's history and state. A batch gathers the runs finishing within `gatherMs` of its first
+ * (members start spread over the slice, so they finish spread too), or those finishing while the previous batch is
+ * written, up to `maxBatch`. A run not written yet is not claimed either: a redelivery of the tick runs it.
  */
 class RunWriter {
   private readonly waiting: Waiting[] = [];
   private isWriting = false;
+  private gathering: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly deps: ShardRunDeps,
@@ -109,7 +150,16 @@ class RunWriter {
   keep(monitor: MonitorRecord, result: RunResult): Promise<'kept' | 'alreadyRun'> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ monitor, result, resolve, reject });
-      if (!this.isWriting) void this.writeAll();
+      if (this.isWriting) return;
+      if (this.waiting.length >= maxBatch) {
+        clearTimeout(this.gathering);
+        this.gathering = undefined;
+        void this.writeAll();
+      } else
+        this.gathering ??= setTimeout(() => {
+          this.gathering = undefined;
+          void this.writeAll();
+        }, gatherMs);
     });
   }
 

@@ -2,9 +2,9 @@
 import { createHash } from 'node:crypto';
 
 /**
- * The width of a shard's slice of the interval. Every monitor of a shard ticks at the shard's tick (the start of
- * its slice): 60 s monitors make at most 240 shards, so 100,000 of them are 4 shard jobs a second of about 420
- * runs each, instead of 1,667 jobs. Part of every shard's name: changing it reshards every monitor (reconcile).
+ * The width of a shard's slice of the interval. A shard's job comes at the shard's tick (the start of its slice)
+ * and starts each member at its own time in the slice (memberDueAtMs): 60 s monitors make at most 240 shards, so
+ * 100,000 of them are 4 shard jobs a second of about 420 runs each, instead of 1,667 jobs. Part of every shard's name: changing it reshards every monitor (reconcile).
  */
 export const shardSliceMs = 250;
 
@@ -27,6 +27,15 @@ export function shardOf(monitor: { id: string; intervalSeconds: number }): Shard
   const everyMs = monitor.intervalSeconds * 1000;
   const offsetMs = Math.floor(spreadMs(monitor.id, everyMs) / shardSliceMs) * shardSliceMs;
   return { everyMs, offsetMs };
+}
+
+/**
+ * When a member is due in one of its shard's ticks: the tick (the start of the slice) plus where in the slice its
+ * own spread falls. A shard's members are started in this order, none before its time, so the runs of an interval
+ * are spread evenly over its milliseconds rather than started in bursts at each slice's start.
+ */
+export function memberDueAtMs(monitorId: string, shard: Shard, tickMs: number): number {
+  return tickMs + spreadMs(monitorId, shard.everyMs) - shard.offsetMs;
 }
 
 /** The shard's name: its member set's key suffix, its BullMQ job scheduler's id, and its job's data. */

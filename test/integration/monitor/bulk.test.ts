@@ -3,7 +3,14 @@
 // answered as problems (413 too many, 429 the write rate limit, 415, 400); GET /monitors(/:id) with the next tick.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../../src/monitor/runner.js';
-import { nextTickAtOrAfter, type Shard, shardIdOf, shardOf } from '../../../src/monitor/schedule/shards.js';
+import {
+  nextTickAtOrAfter,
+  type Shard,
+  shardIdOf,
+  shardOf,
+  shardSliceMs,
+  spreadMs,
+} from '../../../src/monitor/schedule/shards.js';
 import type { RunningService } from '../../../src/service.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import {
@@ -228,14 +235,16 @@ describe('POST /monitors/bulk in the service', () => {
 });
 
 describe('nextRunAt', () => {
-  it('shows the next tick of the monitor’s shard in GET /monitors/:id and the list, and null once it has no schedule', async () => {
+  it('shows the monitor’s next run (its shard’s next tick, at its own time in the slice) in GET /monitors/:id and the list, and null once it has no schedule', async () => {
     const created = await sendJson('POST', `${harness.url}/monitors`, good(9000));
     expect(created.status).toBe(201);
     const id = created.body.id as string;
     const shard = shardOf({ id, intervalSeconds: 60 });
     const nextTickMs = (await harness.api.scheduler.nextTickMs({ id, intervalSeconds: 60 })) ?? 0;
-    // The harness delays first ticks by a week; the next tick is the shard's, at its offset in the minute.
-    expect(nextTickMs % 60_000).toBe(shard.offsetMs);
+    // The harness delays first ticks by a week; the next run is in the shard's slice, at the monitor's own spread.
+    expect(nextTickMs % 60_000).toBe(spreadMs(id, 60_000));
+    expect(nextTickMs % 60_000).toBeGreaterThanOrEqual(shard.offsetMs);
+    expect(nextTickMs % 60_000).toBeLessThan(shard.offsetMs + shardSliceMs);
     expect(nextTickMs).toBeGreaterThan(Date.now() + 6 * 86_400_000);
     const iso = new Date(nextTickMs).toISOString();
     expect(created.body.nextRunAt).toBe(iso);

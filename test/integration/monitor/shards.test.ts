@@ -12,7 +12,14 @@ import type { RunEvent } from '../../../src/monitor/runner.js';
 import type { ScheduleFault, ScheduleRepair } from '../../../src/monitor/schedule/reconcile.js';
 import type { ShardTickOutcome } from '../../../src/monitor/schedule/shard-run.js';
 import { ShardStore } from '../../../src/monitor/schedule/shard-store.js';
-import { nextTickAtOrAfter, type Shard, shardIdOf, shardOf } from '../../../src/monitor/schedule/shards.js';
+import {
+  memberDueAtMs,
+  nextTickAtOrAfter,
+  type Shard,
+  shardIdOf,
+  shardOf,
+  spreadMs,
+} from '../../../src/monitor/schedule/shards.js';
 import {
   legacySchedulerIdOf,
   type MonitorQueue,
@@ -207,11 +214,35 @@ describe('a shard tick', () => {
     expect(again).toMatchObject({ members: 3, ran: 0, alreadyRun: 3 });
     for (const id of ids) {
       const entries = await scheduledEntries(harness, id);
-      expect(entries.map((entry) => Date.parse(entry.scheduledAt ?? ''))).toEqual([tickMs]);
+      // Due at its own time in the shard's slice of the tick.
+      expect(entries.map((entry) => Date.parse(entry.scheduledAt ?? ''))).toEqual([
+        memberDueAtMs(id, shard, tickMs),
+      ]);
       expect(entries[0]).toMatchObject({ health: 'up', cause: 'ok', code: 'http.ok' });
     }
     // An older tick delivered late (after the newer one ran) runs nothing either.
     expect(await deliverTick(shard, tickMs - shard.everyMs)).toMatchObject({ ran: 0, alreadyRun: 3 });
+  });
+
+  it('starts each member at its own time in the slice, in that order, none before it', async () => {
+    const harness = await harnessWith();
+    const ids = idsOfOneShard(6, '5a0e0009');
+    const shard = await placeMonitors(harness, ids);
+    // Delivered as it comes due: most members' times in the slice are still ahead when the job is taken up.
+    const tickMs = Date.now();
+    expect(await deliverTick(shard, tickMs)).toMatchObject({ members: 6, ran: 6 });
+    const runs = await Promise.all(
+      ids.map(async (id) => {
+        const [entry] = await scheduledEntries(harness, id);
+        return { id, dueMs: Date.parse(entry?.scheduledAt ?? ''), startedMs: Date.parse(entry?.at ?? '') };
+      }),
+    );
+    for (const run of runs) {
+      expect(run.dueMs).toBe(memberDueAtMs(run.id, shard, tickMs));
+      expect(run.startedMs).toBeGreaterThanOrEqual(run.dueMs);
+    }
+    const starts = runs.sort((a, b) => a.dueMs - b.dueMs).map((run) => run.startedMs);
+    expect(starts).toEqual([...starts].sort((a, b) => a - b));
   });
 
   it('keeps the exact health and cause of each member, failing ones with their re-check', async () => {
@@ -285,7 +316,7 @@ describe('a shard tick', () => {
     const run = await scheduled;
     const shard = shardOf({ id: created.body.id, intervalSeconds: 10 });
     expect(run.monitorId).toBe(created.body.id);
-    expect((run.result.scheduledAtMs ?? -1) % shard.everyMs).toBe(shard.offsetMs);
+    expect((run.result.scheduledAtMs ?? -1) % shard.everyMs).toBe(spreadMs(created.body.id, shard.everyMs));
     expect(await harness.api.scheduler.nextTickMs({ id: created.body.id, intervalSeconds: 10 })).toBe(
       (run.result.scheduledAtMs ?? 0) + shard.everyMs,
     );
@@ -413,7 +444,7 @@ describe('several workers', () => {
     // None doubled; the members lost in flight are among those the dead worker claimed, fewer than all of them.
     const lostInFlight = counts.filter((runs) => runs.ticks.length === 0).map((runs) => runs.id);
     for (const runs of counts)
-      expect(runs.ticks.length === 0 ? [] : runs.ticks).toEqual(runs.ticks.length === 0 ? [] : [tickMs]);
+      expect(runs.ticks).toEqual(runs.ticks.length === 0 ? [] : [memberDueAtMs(runs.id, shard, tickMs)]);
     for (const id of lostInFlight) expect(claimedByDoomed.has(id)).toBe(true);
     expect(lostInFlight.length).toBeLessThan(claimedByDoomed.size);
     // The next tick runs every member exactly once again: nothing is lost beyond the tick of the kill.
@@ -422,11 +453,16 @@ describe('several workers', () => {
     const after = await eventually(
       async () => {
         const perMonitor = await scheduledRuns();
-        return perMonitor.every((runs) => runs.ticks.includes(nextTickMs)) ? perMonitor : undefined;
+        return perMonitor.every((runs) => runs.ticks.includes(memberDueAtMs(runs.id, shard, nextTickMs)))
+          ? perMonitor
+          : undefined;
       },
       { what: 'every member to have run the next tick', intervalMs: 200, attempts: 400 },
     );
-    for (const runs of after) expect(runs.ticks.filter((tick) => tick === nextTickMs)).toEqual([nextTickMs]);
+    for (const runs of after) {
+      const dueMs = memberDueAtMs(runs.id, shard, nextTickMs);
+      expect(runs.ticks.filter((tick) => tick === dueMs)).toEqual([dueMs]);
+    }
   }, 150_000);
 });
 
@@ -563,18 +599,18 @@ describe('the schedule repairs itself from the monitor records', () => {
         `a reconcile that repaired ${fault}; the log:\n${log.matching(/reconcile/)}`,
       ).toBeDefined();
       const firstTickMs = firstRuns[index]?.result.scheduledAtMs ?? 0;
-      expect(firstTickMs, fault).toBeLessThanOrEqual(nextTickAtOrAfter(shard, Number(repair?.time)));
+      expect(firstTickMs, fault).toBeLessThanOrEqual(
+        memberDueAtMs(id, shard, nextTickAtOrAfter(shard, Number(repair?.time))),
+      );
       const named = ((repair?.repairs ?? []) as ScheduleRepair[]).filter(
         (each) => each.shard === shardIdOf(shard),
       );
       if (fault === 'membership') expect(named, fault).toEqual([]);
       else expect(expectedRepairs[fault], fault).toContain(named[0]?.fault);
     }
-    // Every scheduled run, before and after the repairs, at its shard's offset, and no tick run twice.
-    for (const run of runs) {
-      const shard = shardOf({ id: run.monitorId, intervalSeconds: 10 });
-      expect((run.result.scheduledAtMs ?? -1) % shard.everyMs).toBe(shard.offsetMs);
-    }
+    // Every scheduled run, before and after the repairs, at its own time in its shard's slice, no tick run twice.
+    for (const run of runs)
+      expect((run.result.scheduledAtMs ?? -1) % 10_000).toBe(spreadMs(run.monitorId, 10_000));
     const ticks = runs.map((run) => `${run.monitorId}@${run.result.scheduledAtMs}`);
     expect(new Set(ticks).size).toBe(ticks.length);
   }, 90_000);

@@ -1,6 +1,7 @@
 // Which shard a monitor falls in, the shard's names and its ticks: pure functions of the id and the interval.
 import { describe, expect, it } from 'vitest';
 import {
+  memberDueAtMs,
   nextTickAtOrAfter,
   parseShardId,
   shardIdOf,
@@ -26,6 +27,25 @@ describe('shards', () => {
     const ids = Array.from({ length: 10_000 }, (_, index) => `monitor-${index}`);
     const shards = new Set(ids.map((id) => shardIdOf(shardOf({ id, intervalSeconds: 60 }))));
     expect(shards.size).toBe(60_000 / shardSliceMs);
+  });
+
+  it('makes each member due at its own spread in its shard’s slice of the tick', () => {
+    const tickMs = 1_800_000_012_250;
+    const ids = Array.from({ length: 10_000 }, (_, index) => `monitor-${index}`);
+    for (const id of ids) {
+      const shard = shardOf({ id, intervalSeconds: 60 });
+      const dueMs = memberDueAtMs(id, shard, nextTickAtOrAfter(shard, tickMs));
+      expect(dueMs % 60_000).toBe(spreadMs(id, 60_000));
+      expect(dueMs - nextTickAtOrAfter(shard, tickMs)).toBeLessThan(shardSliceMs);
+    }
+    // Spread over the slice, not bunched at its start: each tenth of a slice holds about a tenth of the members.
+    const tenths = new Array<number>(10).fill(0);
+    for (const id of ids) {
+      const shard = shardOf({ id, intervalSeconds: 60 });
+      const tenth = Math.floor((memberDueAtMs(id, shard, 0) * 10) / shardSliceMs);
+      tenths[tenth] = (tenths[tenth] ?? 0) + 1;
+    }
+    for (const count of tenths) expect(count).toBeGreaterThan(800);
   });
 
   it('reads back the shard from its name and nothing from other names', () => {
