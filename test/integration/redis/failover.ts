@@ -1,7 +1,7 @@
 // Probes submitted continuously through a failover, and where each accepted one ended: shared by the Sentinel and
 // Cluster suites, which differ only in what they kill and how they know the replica has taken over.
 import { expect } from 'vitest';
-import { eventually, getJson, postJson } from '../service/support.js';
+import { eventually, getJson, type JsonBody, postJson } from '../service/support.js';
 
 export type Ending = 'completed' | 'failed' | 'lost' | 'unfinished';
 
@@ -133,4 +133,36 @@ export async function replicaCaughtUp(
     },
     { what: `the replica of ${port} to catch up with its master`, attempts: 200, intervalMs: 50 },
   );
+}
+
+/**
+ * Waits (up to 50 s) until each monitor has a scheduled run that started after `sinceMs` (the API accepting
+ * again after the promotion): no schedule was lost in the failover. A failure names the monitors without one,
+ * followed by `describeSchedule()` (the workers' log of their schedule).
+ */
+export async function expectScheduledRunsSince(
+  apiUrl: string,
+  monitorIds: string[],
+  sinceMs: number,
+  describeSchedule: () => string,
+): Promise<void> {
+  const ranSince = async (id: string) => {
+    const history = await getJson(`${apiUrl}/monitors/${id}/history`);
+    const entries: JsonBody[] = history.body.entries ?? [];
+    return entries.some((entry) => entry.trigger === 'schedule' && Date.parse(entry.at) > sinceMs);
+  };
+  await eventually(
+    async () => ((await Promise.all(monitorIds.map(ranSince))).every(Boolean) ? true : undefined),
+    {
+      what: `a scheduled run of each monitor after ${new Date(sinceMs).toISOString()}`,
+      attempts: 200,
+      intervalMs: 250,
+    },
+  ).catch(async (error) => {
+    const ran = await Promise.all(monitorIds.map(ranSince));
+    const without = monitorIds.filter((_, index) => !ran[index]);
+    throw new Error(
+      `${(error as Error).message} (${without.join(', ')}); the workers' log of their schedule:\n${describeSchedule()}`,
+    );
+  });
 }

@@ -1,12 +1,22 @@
 // A master, a replica and three Sentinels: probes keep coming while the master is killed with SIGKILL; the API
-// answers 503 problems during the switch, recovers by itself, the workers follow, and every accepted probe ends.
+// answers 503 problems during the switch, recovers by itself, the workers follow, every accepted probe ends, and
+// every monitor runs on schedule again (a shard membership or job scheduler the failover lost is rebuilt by the
+// workers' reconcile, MONITOR_RECONCILE_SECONDS, 2 here).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SentinelSet, startSentinelSet } from '../../support/redis-topologies.js';
-import { getJson, type LoopbackTarget, postJson, startTarget, startTestService } from '../service/support.js';
+import {
+  captureLog,
+  getJson,
+  type LoopbackTarget,
+  postJson,
+  startTarget,
+  startTestService,
+} from '../service/support.js';
 import {
   describeRun,
   endingsOf,
   expectOnly503Problems,
+  expectScheduledRunsSince,
   replicaCaughtUp,
   submitThroughFailover,
 } from './failover.js';
@@ -15,6 +25,8 @@ let sentinel: SentinelSet;
 let target: LoopbackTarget;
 let api: Awaited<ReturnType<typeof startTestService>>;
 const workers: Array<Awaited<ReturnType<typeof startTestService>>> = [];
+// Both workers' log: what their reconcile repaired and what their shard jobs ran, shown when a schedule is missing.
+const workersLog = captureLog('debug');
 
 beforeAll(async () => {
   sentinel = await startSentinelSet();
@@ -34,7 +46,12 @@ beforeAll(async () => {
   api = await startTestService({ env, roles: { api: true, worker: false } });
   for (const name of ['worker-a', 'worker-b'])
     workers.push(
-      await startTestService({ env: { ...env, VANTAGE_NAME: name }, roles: { api: false, worker: true } }),
+      await startTestService({
+        env: { ...env, VANTAGE_NAME: name },
+        monitorEnv: { MONITOR_RECONCILE_SECONDS: '2' },
+        roles: { api: false, worker: true },
+        logger: workersLog.logger.child({ worker: name }),
+      }),
     );
 }, 60_000);
 
@@ -46,8 +63,22 @@ afterAll(async () => {
 });
 
 describe('Sentinel failover', { timeout: 150_000 }, () => {
-  it('answers 503 during the switch, recovers by itself, and ends every probe it accepted', async () => {
+  it('answers 503 during the switch, recovers by itself, ends every probe it accepted, and keeps every schedule', async () => {
     expect(api.redisDescription).toMatch(/^sentinel reach-test via 127\.0\.0\.1:\d+/);
+    // Two monitors (10 s interval), each run once by schedule before the master is killed.
+    const monitorIds: string[] = [];
+    for (const name of ['Site one', 'Site two']) {
+      const created = await postJson(`${api.apiUrl}/monitors`, {
+        name,
+        url: target.url,
+        intervalSeconds: 10,
+      });
+      expect(created.status).toBe(201);
+      monitorIds.push(created.body.id);
+    }
+    await expectScheduledRunsSince(api.apiUrl, monitorIds, 0, () =>
+      workersLog.matching(/reconcil|shard tick|stalled|run failed|monitor worker/),
+    );
     const run = await submitThroughFailover({
       apiUrl: api.apiUrl,
       targetUrl: target.url,
@@ -79,5 +110,9 @@ describe('Sentinel failover', { timeout: 150_000 }, () => {
     const waited = await postJson(`${api.apiUrl}/probe?wait=30`, { url: target.url, timeoutMs: 5000 });
     expect(waited.status).toBe(200);
     expect(waited.body.report.verdict.cause).toBe('ok');
+    // No schedule is lost: each monitor has a scheduled run that started after the API accepted again.
+    await expectScheduledRunsSince(api.apiUrl, monitorIds, run.recoveredAtMs, () =>
+      workersLog.matching(/reconcil|shard tick|stalled|run failed|monitor worker/),
+    );
   });
 });
