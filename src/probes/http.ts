@@ -1,5 +1,6 @@
 // HTTP probe: one exchange over undici pinned to a chosen address (Host and SNI kept), and how it ended.
 import net from 'node:net';
+import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import { Client, errors as undiciErrors } from 'undici';
 import type { HttpExchange, HttpOutcomeKind } from '../types.js';
@@ -276,9 +277,12 @@ function resultBuilder(options: ExchangeOptions, facts: SocketFacts, started: nu
 /**
  * Reads the body up to maxBodyBytes, keeping the first bytes of a text page, and says how the reading ended:
  * complete (up to exactly the limit), truncated (longer than the limit), stalled (body_timeout) or cut (reset).
+ * Read through the stream's events rather than `for await`: the async iterator cost a promise per chunk and an
+ * end-of-stream watcher per exchange (≈ 1.5 % of a probe's CPU); its ending is kept (a close with neither end
+ * nor error is the iterator's "Premature close").
  */
-async function readBody(
-  stream: AsyncIterable<unknown> & { destroy(): void },
+function readBody(
+  stream: Readable,
   isText: boolean,
   maxBodyBytes: number,
   context: { deadline: AbortSignal; facts: SocketFacts; isBodyKept: boolean },
@@ -291,32 +295,71 @@ async function readBody(
   let bodyError: unknown;
   const prefixChunks: Buffer[] = [];
   let prefixBytes = 0;
-  try {
-    for await (const chunk of stream) {
+  return new Promise<{
+    bodyBytes: number;
+    isBodyTruncated: boolean;
+    bodyOutcome: HttpOutcomeKind;
+    bodyError: unknown;
+    prefix: string | undefined;
+    kept: Buffer | undefined;
+  }>((resolve) => {
+    let isDone = false;
+    const finish = () => {
+      if (isDone) return;
+      isDone = true;
+      // The error listener stays (it does nothing now): an error after the end must not go unhandled.
+      stream.off('data', onData);
+      stream.off('end', finish);
+      stream.off('close', onClose);
+      const prefix = prefixBytes > 0 ? Buffer.concat(prefixChunks).toString('utf8') : undefined;
+      const kept = isBodyKept ? Buffer.concat(keptChunks) : undefined;
+      resolve({ bodyBytes, isBodyTruncated, bodyOutcome, bodyError, prefix, kept });
+    };
+    const onError = (error: unknown) => {
+      if (isDone) return;
+      bodyError = error;
+      // The status came, but the body stalled or the connection was cut: the exchange failed mid-body.
+      if (isTimeout(error, deadline)) bodyOutcome = 'body_timeout';
+      else if (facts.socketErrno === 'ECONNRESET' || errnoOf(error) === 'ECONNRESET') bodyOutcome = 'reset';
+      finish();
+    };
+    const onClose = () => onError(prematureClose());
+    const onData = (chunk: Buffer) => {
+      if (isDone) return;
       if (isText && prefixBytes < bodyPrefixMaxBytes) {
-        const part = (chunk as Buffer).subarray(0, bodyPrefixMaxBytes - prefixBytes);
+        const part = chunk.subarray(0, bodyPrefixMaxBytes - prefixBytes);
         prefixChunks.push(part);
         prefixBytes += part.length;
       }
-      if (isBodyKept) keptChunks.push((chunk as Buffer).subarray(0, maxBodyBytes - bodyBytes));
-      bodyBytes += (chunk as Buffer).length;
+      if (isBodyKept) keptChunks.push(chunk.subarray(0, maxBodyBytes - bodyBytes));
+      bodyBytes += chunk.length;
       // Past the limit, not at it: a body of exactly maxBodyBytes is whole, which only its end (or one byte
       // more) can tell.
       if (bodyBytes > maxBodyBytes) {
         isBodyTruncated = true;
         bodyBytes = maxBodyBytes;
-        break;
+        finish();
       }
+    };
+    // Already ended before these listeners (an error emitted while the headers' promise settled).
+    if (stream.errored) {
+      onError(stream.errored);
+      return;
     }
-  } catch (error) {
-    bodyError = error;
-    // The status came, but the body stalled or the connection was cut: the exchange failed mid-body.
-    if (isTimeout(error, deadline)) bodyOutcome = 'body_timeout';
-    else if (facts.socketErrno === 'ECONNRESET' || errnoOf(error) === 'ECONNRESET') bodyOutcome = 'reset';
-  }
-  const prefix = prefixBytes > 0 ? Buffer.concat(prefixChunks).toString('utf8') : undefined;
-  const kept = isBodyKept ? Buffer.concat(keptChunks) : undefined;
-  return { bodyBytes, isBodyTruncated, bodyOutcome, bodyError, prefix, kept };
+    if (stream.destroyed) {
+      onClose();
+      return;
+    }
+    stream.on('data', onData);
+    stream.once('end', finish);
+    stream.once('error', onError);
+    stream.once('close', onClose);
+  });
+}
+
+/** What Node's stream iterator throws for a stream closed with neither an end nor an error. */
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
 /** Enough of a page to recognise a block page or a challenge by its fingerprints, small enough for a report. */
