@@ -173,16 +173,30 @@ export async function probe(options: ProbeOptions): Promise<Report> {
     signal,
   };
 
+  const controlsToProbe = options.controlResults ? [] : controls;
   let observations: TargetObservation[];
   try {
-    observations = await Promise.all([
-      probeTarget({
-        ...common,
-        url,
-        ...(options.expect && needsBody(options.expect) ? { isBodyKept: true } : {}),
-      }),
-      ...(options.controlResults ? [] : controls).map((control) => probeControl(control, common)),
-    ]);
+    const targetOptions: Parameters<typeof probeTarget>[0] = {
+      url,
+      resolvers,
+      ca: options.ca,
+      maxRedirects: common.maxRedirects,
+      maxBodyBytes: common.maxBodyBytes,
+      isBodyKept: options.expect !== undefined && needsBody(options.expect),
+      dnsInjectionWindowMs: common.dnsInjectionWindowMs,
+      isAddressAllowed: options.isAddressAllowed,
+      deadlineMs,
+      probeStartedMs,
+      signal,
+    };
+    // Most probes (a batch's, whose controls were probed once for all) have no control to run beside.
+    observations =
+      controlsToProbe.length === 0
+        ? [await probeTarget(targetOptions)]
+        : await Promise.all([
+            probeTarget(targetOptions),
+            ...controlsToProbe.map((control) => probeControl(control, common)),
+          ]);
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onCallerAbort);

@@ -100,9 +100,16 @@ export async function probeTcp(options: TcpProbeOptions): Promise<TcpProbeResult
     const limitMs = winner ? stragglerDeadlineMs : deadlineMs;
     const timeoutMs = Math.max(1, Math.round(limitMs - performance.now()));
     inFlight++;
-    const attempt = connectOnce(address, { ...options, timeoutMs, signal }).then(({ outcome, socket }) => {
+    const attempt = connectOnce(address, {
+      port: options.port,
+      timeoutMs,
+      signal,
+      isAddressAllowed: options.isAddressAllowed,
+    }).then(({ outcome, socket }) => {
       inFlight--;
-      outcomes[index] = { ...outcome, startedAfterMs };
+      // connectOnce makes each outcome for this attempt: stamped in place, not copied.
+      outcome.startedAfterMs = startedAfterMs;
+      outcomes[index] = outcome;
       if (socket && winner) socket.destroy();
       else if (socket && outcome.kind === 'connected') {
         winner = { socket, address, connectMs: outcome.connectMs };
