@@ -74,7 +74,8 @@ async function engineProbe(url, probeOf = probe) {
 const lines = { count: 0, bytes: 0 };
 async function engineLine(url) {
   // What `reach probe --file --json` does per URL beside the probe: the report as one NDJSON line.
-  lines.bytes += JSON.stringify(await engineProbe(url)).length;
+  const line = JSON.stringify(await engineProbe(url));
+  lines.bytes += line.length;
   lines.count++;
 }
 
