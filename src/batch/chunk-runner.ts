@@ -132,7 +132,7 @@ export function createChunkRunner(options: {
         return;
       }
       let item: BatchItem | undefined;
-      const stop = inFlight?.add();
+      const stop = inFlight?.child();
       try {
         const state = await states.current(id);
         if (state === 'unknown') return;
@@ -148,7 +148,7 @@ export function createChunkRunner(options: {
           item = itemOf(index, job.url, await context.run(job, stop?.signal));
         }
       } finally {
-        if (stop) inFlight?.delete(stop);
+        stop?.release();
         slots.release();
       }
       if (item) await recordItem(item);

@@ -26,7 +26,6 @@ const send = (result: ThreadResult) => {
 };
 
 async function probeOne(id: number, url: string): Promise<void> {
-  const probeStop = inFlight.add();
   try {
     const report = await probe({
       url,
@@ -34,7 +33,7 @@ async function probeOne(id: number, url: string): Promise<void> {
       controlResults: controls,
       ...(settings.timeoutMs === undefined ? {} : { timeoutMs: settings.timeoutMs }),
       ca: settings.ca,
-      signal: probeStop.signal,
+      registerStop: inFlight.register,
     });
     send({ id, kind: 'result', result: batchResultOf(report, settings.format) });
   } catch (error) {
@@ -44,8 +43,6 @@ async function probeOne(id: number, url: string): Promise<void> {
       kind: 'failed',
       message: error instanceof Error ? (error.stack ?? error.message) : String(error),
     });
-  } finally {
-    inFlight.delete(probeStop);
   }
 }
 

@@ -74,20 +74,15 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
   const stop = new AbortController();
   const inFlight = new InFlightProbes(stop.signal);
   const probeHere = async (url: string, controlResults: ControlResult[]): Promise<BatchResult> => {
-    const probeStop = inFlight.add();
-    try {
-      const report = await probe({
-        url,
-        resolvers: options.resolvers,
-        controlResults,
-        timeoutMs: options.timeoutMs,
-        ca: options.ca,
-        signal: probeStop.signal,
-      });
-      return batchResultOf(report, options.format);
-    } finally {
-      inFlight.delete(probeStop);
-    }
+    const report = await probe({
+      url,
+      resolvers: options.resolvers,
+      controlResults,
+      timeoutMs: options.timeoutMs,
+      ca: options.ca,
+      registerStop: inFlight.register,
+    });
+    return batchResultOf(report, options.format);
   };
   const threads = Math.min(options.threads, options.concurrency);
   const pool =

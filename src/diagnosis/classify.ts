@@ -47,7 +47,12 @@ export const rules: Rule[] = [
 export function classify(obs: Observations): Verdict {
   for (const rule of rules) {
     const finding = rule.apply(obs);
-    if (finding) return { ...finding, rule: rule.name };
+    if (finding) {
+      // A finding is made fresh by its rule for this call (verdict.ts): stamped in place rather than copied.
+      const stamped = finding as Verdict;
+      stamped.rule = rule.name;
+      return stamped;
+    }
   }
   const notes = obs.target.notes;
   const isNoRoute = obs.target.tcp.some((o) => o.kind !== 'connected' && isNoRouteErrno(o.errno));

@@ -8,7 +8,10 @@ export type Finding = Omit<Verdict, 'rule' | 'code'> & { code: VerdictCode };
 
 export type Rule = { name: string; apply: (obs: Observations) => Finding | undefined };
 
-/** Builds a finding; the code comes from the closed catalogue in codes.ts. */
+/**
+ * Builds a finding; the code comes from the closed catalogue in codes.ts. Every rule passes a literal made for
+ * the call, so it is the finding itself (classify stamps it with the rule's name), not a copy.
+ */
 export function verdict(finding: {
   cause: Cause;
   code: VerdictCode;
@@ -16,7 +19,7 @@ export function verdict(finding: {
   summary: string;
   evidence: string[];
 }): Finding {
-  return { ...finding };
+  return finding;
 }
 
 export const hasControls = (obs: Observations) => obs.controls.length > 0;

@@ -117,7 +117,7 @@ async function fetchHop(
       dnsMs,
       ca: options.ca,
       maxBodyBytes: options.maxBodyBytes,
-      ...(options.isBodyKept ? { isBodyKept: true } : {}),
+      isBodyKept: options.isBodyKept === true,
       signal: options.signal,
       isAddressAllowed: options.isAddressAllowed,
       probeStartedMs: options.probeStartedMs,

@@ -125,7 +125,7 @@ async function probeOnSocket(
       dnsMs: observation.dns?.durationMs,
       ca: options.ca,
       maxBodyBytes: options.maxBodyBytes,
-      ...(options.isBodyKept ? { isBodyKept: true } : {}),
+      isBodyKept: options.isBodyKept === true,
       signal: options.signal,
       isAddressAllowed: options.isAddressAllowed,
       probeStartedMs: options.probeStartedMs,

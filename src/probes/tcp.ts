@@ -81,10 +81,10 @@ export async function probeTcp(options: TcpProbeOptions): Promise<TcpProbeResult
   const firstStartedMs = performance.now();
   const deadlineMs = firstStartedMs + options.timeoutMs;
   // Aborted when the stragglers' time is up; the caller's signal (the probe deadline) still cuts everything.
-  // One address has no stragglers: it goes without the combined signal, which costs a weak reference and
-  // listeners per probe (most of a batch's URLs name one address).
-  const stragglers = new AbortController();
-  const signal = order.length > 1 ? AbortSignal.any([options.signal, stragglers.signal]) : options.signal;
+  // One address has no stragglers: it goes without the controller and the combined signal, which cost an
+  // EventTarget, a weak reference and listeners per probe (most of a batch's URLs name one address).
+  const stragglers = order.length > 1 ? new AbortController() : undefined;
+  const signal = stragglers ? AbortSignal.any([options.signal, stragglers.signal]) : options.signal;
   const outcomes: (ConnectOutcome | undefined)[] = new Array(order.length);
   const attempts: Promise<void>[] = [];
   let winner: { socket: net.Socket; address: string; connectMs: number } | undefined;
@@ -100,17 +100,26 @@ export async function probeTcp(options: TcpProbeOptions): Promise<TcpProbeResult
     const limitMs = winner ? stragglerDeadlineMs : deadlineMs;
     const timeoutMs = Math.max(1, Math.round(limitMs - performance.now()));
     inFlight++;
-    const attempt = connectOnce(address, { ...options, timeoutMs, signal }).then(({ outcome, socket }) => {
+    const attempt = connectOnce(address, {
+      port: options.port,
+      timeoutMs,
+      signal,
+      isAddressAllowed: options.isAddressAllowed,
+    }).then(({ outcome, socket }) => {
       inFlight--;
-      outcomes[index] = { ...outcome, startedAfterMs };
+      // connectOnce makes each outcome for this attempt: stamped in place, not copied.
+      outcome.startedAfterMs = startedAfterMs;
+      outcomes[index] = outcome;
       if (socket && winner) socket.destroy();
       else if (socket && outcome.kind === 'connected') {
         winner = { socket, address, connectMs: outcome.connectMs };
         stragglerDeadlineMs = Math.min(deadlineMs, performance.now() + stragglerTimeoutMs(outcome.connectMs));
-        stragglerTimer = setTimeout(
-          () => stragglers.abort(),
-          Math.max(0, stragglerDeadlineMs - performance.now()),
-        );
+        if (stragglers) {
+          stragglerTimer = setTimeout(
+            () => stragglers.abort(),
+            Math.max(0, stragglerDeadlineMs - performance.now()),
+          );
+        }
       }
       wake();
     });
