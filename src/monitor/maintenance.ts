@@ -24,13 +24,12 @@ export interface Occurrence {
 
 /** The occurrence of a recurring window that covers `atMs`, if one does. */
 export function occurrenceAt(window: RecurringWindow, atMs: number): Occurrence | undefined {
-  // The latest start at or before atMs (prev() looks strictly before its current date, hence the +1 s).
-  const startsAtMs = CronExpressionParser.parse(window.cron, {
-    currentDate: atMs + 1000,
-    tz: window.timeZone,
-  })
-    .prev()
-    .getTime();
+  // The latest start at or before atMs. prev() looks strictly before its current date, to the second, hence the
+  // +1 s; in the last second before a start that start is the one it finds, so one more step back. Windows that
+  // overlap (a duration longer than the cron's period) all last as long, so the latest start has the latest end.
+  const starts = CronExpressionParser.parse(window.cron, { currentDate: atMs + 1000, tz: window.timeZone });
+  let startsAtMs = starts.prev().getTime();
+  if (startsAtMs > atMs) startsAtMs = starts.prev().getTime();
   const endsAtMs = startsAtMs + window.durationMinutes * 60_000;
   return startsAtMs <= atMs && atMs < endsAtMs ? { startsAtMs, endsAtMs } : undefined;
 }

@@ -46,6 +46,24 @@ describe('recurring windows', () => {
     });
   });
 
+  it('stays in a window through the last second before the next start, and starts one on the second', () => {
+    // A second short of the next start, prev() finds that start: the one in progress must still count.
+    const everyMinute = { cron: '* * * * *', timeZone: 'Europe/Paris', durationMinutes: 120 };
+    expect(occurrenceAt(everyMinute, at('2026-11-30T12:34:59.500Z'))).toEqual({
+      startsAtMs: at('2026-11-30T12:34:00Z'),
+      endsAtMs: at('2026-11-30T14:34:00Z'),
+    });
+    expect(
+      isInMaintenance(
+        { maintenance: [], recurringMaintenance: [everyMinute] },
+        at('2026-11-30T12:34:59.999Z'),
+      ),
+    ).toBe(true);
+    // Windows that do not overlap: not yet in the one a second away, in it from its first millisecond.
+    expect(isInMaintenance(monitor, at('2026-11-29T00:59:59.500Z'))).toBe(false);
+    expect(isInMaintenance(monitor, at('2026-11-29T01:00:00.000Z'))).toBe(true);
+  });
+
   it('names what is wrong with a cron expression or a time zone', () => {
     expect(recurringWindowProblem('0 2 * * 0', 'Europe/Paris')).toBeUndefined();
     expect(recurringWindowProblem('0 0 2 * * 0', 'UTC')?.field).toBe('cron');
