@@ -1,4 +1,5 @@
 // TLS probe: a handshake on a connected socket (SNI = host), with the certificate and how it was judged.
+// The certificate must cover the SNI name, or with no SNI (an address as the URL's host) the address itself.
 import type net from 'node:net';
 import tls from 'node:tls';
 import type { CertificateSummary, TlsObservation, TlsOutcomeKind } from '../types.js';
@@ -7,7 +8,10 @@ import { elapsedSince, errnoOf } from './util.js';
 export interface TlsHandshakeOptions {
   socket: net.Socket;
   address: string;
-  /** The name sent as SNI and checked against the certificate; null sends no SNI (the neutral probe). */
+  /**
+   * The name sent as SNI and checked against the certificate; null sends no SNI (an address as the URL's host,
+   * or the neutral probe) and the certificate is checked against `address`.
+   */
   servername: string | null;
   /** Extra trusted CAs (PEM), added to Node's root store. */
   ca?: string[];
@@ -57,6 +61,9 @@ export function handshakeTls(options: TlsHandshakeOptions): Promise<TlsHandshake
       servername: options.servername ?? undefined,
       ca: trustedCas(options.ca),
       rejectUnauthorized: false,
+      // Node checks a connection without SNI against 'localhost' (a socket connected to an address keeps no
+      // host): the identity is checked below instead, against the name or the address this probe used.
+      checkServerIdentity: () => undefined,
       ALPNProtocols: ['http/1.1'],
     });
     let isDone = false;
@@ -98,8 +105,10 @@ export function handshakeTls(options: TlsHandshakeOptions): Promise<TlsHandshake
       const certificate = socket.getPeerCertificate();
       const summary = summarize(certificate);
       let verifyError = socket.authorizationError ? String(socket.authorizationError) : undefined;
-      if (!verifyError && options.servername && certificate && Object.keys(certificate).length > 0) {
-        const identityError = tls.checkServerIdentity(options.servername, certificate);
+      if (!verifyError && certificate && Object.keys(certificate).length > 0) {
+        // A client of https://192.0.2.1/ or https://[2001:db8::1]/ sends no SNI (RFC 6066 forbids an address
+        // there) and wants an IP entry in subjectAltName for that address.
+        const identityError = tls.checkServerIdentity(options.servername ?? options.address, certificate);
         if (identityError) verifyError = errnoOf(identityError) ?? identityError.message;
       }
       finish(

@@ -153,6 +153,66 @@ describe('TLS on loopback', () => {
     expect(report.target.differential?.neutral).toMatchObject({ outcome: 'reset' });
   });
 
+  it('trusts a certificate whose subjectAltName is the IPv4 address in the URL, sending no SNI', async () => {
+    const server = await keep(startHttpsServer(pki.issue(['127.0.0.1'])));
+    const report = await probe({
+      url: server.url('/'),
+      resolvers: resolvers(),
+      ca: [pki.caPem],
+      timeoutMs: 5000,
+    });
+    expect(report.verdict).toMatchObject({ cause: 'ok', code: 'http.ok' });
+    expect(report.target.tls).toMatchObject({ outcome: 'established', servername: null, isTrusted: true });
+    expect(report.target.tls?.certificate?.subjectAltNames).toEqual(['IP Address:127.0.0.1']);
+  });
+
+  it('trusts a certificate whose subjectAltName is the IPv6 address in the URL', async () => {
+    const server = await keep(startHttpsServer(pki.issue(['::1']), '::1'));
+    const report = await probe({
+      url: server.url('/'),
+      resolvers: resolvers(),
+      ca: [pki.caPem],
+      timeoutMs: 5000,
+    });
+    expect(report.url).toMatch(/^https:\/\/\[::1\]:/);
+    expect(report.verdict).toMatchObject({ cause: 'ok', code: 'http.ok' });
+    expect(report.target.tls).toMatchObject({ address: '::1', servername: null, isTrusted: true });
+  });
+
+  it('reports a certificate that covers neither the address in the URL nor any name as tls.cert_name_mismatch', async () => {
+    const otherAddress = await keep(startHttpsServer(pki.issue(['127.0.0.2'])));
+    const nameOnly = await keep(startHttpsServer(pki.issue(['localhost'])));
+    const otherSix = await keep(startHttpsServer(pki.issue(['::2', '127.0.0.1']), '::1'));
+    for (const server of [otherAddress, nameOnly, otherSix]) {
+      const report = await probe({
+        url: server.url('/'),
+        resolvers: resolvers(),
+        ca: [pki.caPem],
+        timeoutMs: 5000,
+      });
+      expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'tls.cert_name_mismatch' });
+      expect(report.target.tls).toMatchObject({
+        verifyError: 'ERR_TLS_CERT_ALTNAME_INVALID',
+        isTrusted: false,
+      });
+    }
+  });
+
+  it('accepts --ca on the command line for an address in the URL', async () => {
+    const server = await keep(startHttpsServer(pki.issue(['127.0.0.1'])));
+    const result = await runCli([
+      'probe',
+      server.url('/'),
+      '--resolver',
+      dns.resolver,
+      '--ca',
+      pki.caPath,
+      '--json',
+    ]);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout).target.tls).toMatchObject({ servername: null, isTrusted: true });
+  });
+
   it('accepts --ca on the command line', async () => {
     const result = await runCli([
       'probe',

@@ -8,11 +8,15 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Listens on a free loopback port; close() also ends open connections (and runs `onClose`). */
+/**
+ * Listens on a free port of a loopback address (127.0.0.1, or ::1); close() also ends open connections (and
+ * runs `onClose`).
+ */
 export function listenOnLoopback(
   server: net.Server,
   scheme: 'http' | 'https' = 'http',
   onClose: () => void = () => {},
+  address = '127.0.0.1',
 ): Promise<TestServer> {
   const sockets = new Set<net.Socket>();
   server.on('connection', (socket: net.Socket) => {
@@ -20,11 +24,12 @@ export function listenOnLoopback(
     socket.on('close', () => sockets.delete(socket));
   });
   return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, address, () => {
       const port = (server.address() as net.AddressInfo).port;
+      const literal = net.isIPv6(address) ? `[${address}]` : address;
       resolve({
         port,
-        url: (path = '/', host = '127.0.0.1') => `${scheme}://${host}:${port}${path}`,
+        url: (path = '/', host = literal) => `${scheme}://${host}:${port}${path}`,
         close: () =>
           new Promise((done) => {
             for (const socket of sockets) socket.destroy();

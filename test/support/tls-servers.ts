@@ -12,8 +12,9 @@ function createHttps(leaf: Leaf): https.Server {
   });
 }
 
-export function startHttpsServer(leaf: Leaf): Promise<TlsTestServer> {
-  return listenOnLoopback(createHttps(leaf), 'https');
+/** An HTTPS server on `address` (127.0.0.1, or ::1) presenting `leaf`. */
+export function startHttpsServer(leaf: Leaf, address = '127.0.0.1'): Promise<TlsTestServer> {
+  return listenOnLoopback(createHttps(leaf), 'https', () => {}, address);
 }
 
 /**
