@@ -1,5 +1,7 @@
 // Real Redis topologies on loopback for the suites: a server on a unix socket only, a master with a replica
-// and three Sentinels, and a Cluster of masters with replicas. Every process is stopped by its pid.
+// and three Sentinels, and a Cluster of masters with replicas. Every process is stopped by its pid. Their ports
+// are held by this test process (freeClosedPort) until it ends, so no other suite's port-0 bind or outgoing
+// connection can take one between drawing it and the process binding it (redis binds with SO_REUSEADDR).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -7,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freeLoopbackPort } from '../../src/redis/embedded.js';
+import { freeClosedPort } from './http-servers.js';
 
 const run = promisify(execFile);
 
@@ -182,7 +184,7 @@ export async function startSentinelSet(options: { tls?: TlsFiles } = {}): Promis
     'repl-diskless-sync yes',
     'repl-diskless-sync-delay 0',
   ];
-  const masterPort = await freeLoopbackPort();
+  const masterPort = await freeClosedPort();
   const master = await startProcess(
     'redis-server',
     dir,
@@ -191,7 +193,7 @@ export async function startSentinelSet(options: { tls?: TlsFiles } = {}): Promis
     dataServer(masterPort),
     /Ready to accept connections/,
   );
-  const replicaPort = await freeLoopbackPort();
+  const replicaPort = await freeClosedPort();
   const replica = await startProcess(
     'redis-server',
     dir,
@@ -202,7 +204,7 @@ export async function startSentinelSet(options: { tls?: TlsFiles } = {}): Promis
   );
   const sentinels: RedisProcess[] = [];
   for (let index = 0; index < 3; index += 1) {
-    const port = await freeLoopbackPort();
+    const port = await freeClosedPort();
     sentinels.push(
       await startProcess(
         'redis-sentinel',
@@ -298,8 +300,8 @@ export async function startCluster(masters = 3, options: { tls?: TlsFiles } = {}
   const password = randomBytes(12).toString('hex');
   const nodes: RedisProcess[] = [];
   for (let index = 0; index < masters * 2; index += 1) {
-    const port = await freeLoopbackPort();
-    const busPort = await freeLoopbackPort();
+    const port = await freeClosedPort();
+    const busPort = await freeClosedPort();
     nodes.push(
       await startProcess(
         'redis-server',

@@ -1,7 +1,7 @@
 // What every Redis mode must carry: a probe queued and one waited for, the vantage registry, monitors with their
 // runs and schedules, an incident and status.json. Shared by the socket, Sentinel and Cluster suites.
 import { expect } from 'vitest';
-import { freeLoopbackPort } from '../../../src/redis/embedded.js';
+import { freeClosedPort } from '../../support/http-servers.js';
 import { completedProbe, eventually, getJson, type JsonBody, postJson } from '../service/support.js';
 
 export interface ExerciseOutcome {
@@ -34,8 +34,9 @@ export async function exerciseEveryFeature(
 
   const up = await postJson(`${apiUrl}/monitors`, { name: 'Up site', url: targetUrl, intervalSeconds: 10 });
   expect(up.status).toBe(201);
-  // A closed loopback port: refused, so the monitor goes down and opens an incident at its first run.
-  const closedUrl = `http://127.0.0.1:${await freeLoopbackPort()}/`;
+  // A closed loopback port, held so nothing else listens there: refused, so the monitor goes down and opens an
+  // incident at its first run.
+  const closedUrl = `http://127.0.0.1:${await freeClosedPort()}/`;
   const down = await postJson(`${apiUrl}/monitors`, {
     name: 'Down site',
     url: closedUrl,
