@@ -1,41 +1,17 @@
 // Shared pieces of the batch benchmarks: loopback targets in a child process, URL lists, the reach CLI run as a
 // measured process, and readings from /proc (CPU, RSS, file descriptors, the machine's load).
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import readline from 'node:readline';
+import { startChild, stopChild } from './support.mjs';
 
 export const root = resolve(import.meta.dirname, '..');
 export const cliPath = join(root, 'dist/cli.js');
 const clockTicksPerSecond = 100;
 
-const owned = new Set(); // child processes we started, stopped by pid
-
-/** Starts a child we own; `stop()` ends it (SIGTERM, then SIGKILL after 10 s). */
-export function startChild(command, args, options = {}) {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
-  owned.add(child);
-  child.once('exit', () => owned.delete(child));
-  let tail = '';
-  child.stderr?.on('data', (chunk) => {
-    tail = (tail + chunk).slice(-4000);
-  });
-  return { child, stderrTail: () => tail };
-}
-
-export async function stopChild(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-export async function stopOwnedChildren() {
-  for (const child of [...owned]) await stopChild(child).catch(() => undefined);
-}
+// The benches' one way to start and stop child processes, here for the batch benches that import it from this file.
+export { startChild, stopChild, stopOwnedChildren } from './support.mjs';
 
 /** The loopback target server (bench/batch-targets.mjs) on these `host:port` specs (port 0: any free one). */
 export async function startTargets(specs) {

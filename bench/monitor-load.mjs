@@ -99,11 +99,13 @@ try {
         join(root, 'bench', 'monitor-worker.mjs'),
       ],
       {
-        REDIS_URL: redisServer.url,
-        BENCH_QUEUE: queueName,
-        MONITOR_CONCURRENCY: values.concurrency,
-        PROBE_TIMEOUT_MS: '10000',
-        ...(isLagBreakdown ? { BENCH_WORKER_LOG: join(work, `worker-${index}.log`) } : {}),
+        env: {
+          REDIS_URL: redisServer.url,
+          BENCH_QUEUE: queueName,
+          MONITOR_CONCURRENCY: values.concurrency,
+          PROBE_TIMEOUT_MS: '10000',
+          ...(isLagBreakdown ? { BENCH_WORKER_LOG: join(work, `worker-${index}.log`) } : {}),
+        },
       },
     );
     workerProcesses.push(worker);

@@ -1,8 +1,6 @@
 // Benchmark: probes of a healthy loopback target through POST /probe?wait (API → BullMQ → worker → engine),
 // against prometheus-blackbox-exporter's /probe on the same target at the same concurrency.
 // Usage: npm run bench:service [-- --probes 2000 --concurrency 16,64]   (loopback only; stops what it starts)
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,7 +10,14 @@ import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { probe } from '../dist/engine.js';
 import { startEmbeddedRedis } from '../dist/redis/embedded.js';
-import { freePort, startBlackboxExporter, waitForHttp } from './support.mjs';
+import {
+  freePort,
+  startBlackboxExporter,
+  startChild,
+  stopChild,
+  stopOwnedChildren,
+  waitForHttp,
+} from './support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -35,21 +40,6 @@ const concurrencies = values.concurrency.split(',').map(Number);
 const topologies = values.topologies.split(',');
 const root = resolve(import.meta.dirname, '..');
 const work = await mkdtemp(join(tmpdir(), 'reach-bench-'));
-const owned = []; // child processes we started, stopped by pid at the end
-
-function startChild(command, args, env = {}) {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (chunk) => {
-    output = (output + chunk).slice(-4000);
-  });
-  child.stderr.on('data', (chunk) => {
-    output = (output + chunk).slice(-4000);
-  });
-  owned.push(child);
-  return { child, output: () => output };
-}
-
 async function startNginx() {
   const port = await freePort();
   const prefix = join(work, 'nginx');
@@ -126,8 +116,8 @@ async function startReach(redisUrl, concurrency, topology) {
           role,
         ]
       : [cli, role];
-  const started = [startChild(process.execPath, node(topology === 'split' ? 'api' : 'serve'), env)];
-  if (topology === 'split') started.push(startChild(process.execPath, node('worker'), env));
+  const started = [startChild(process.execPath, node(topology === 'split' ? 'api' : 'serve'), { env })];
+  if (topology === 'split') started.push(startChild(process.execPath, node('worker'), { env }));
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitForHttp(`${url}/readyz`, `reach ${topology}`);
@@ -137,13 +127,8 @@ async function startReach(redisUrl, concurrency, topology) {
   return { url, children: started.map((each) => each.child) };
 }
 
-async function stop(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await once(child, 'exit');
-  clearTimeout(timer);
-}
+/** Reach's processes and the exporter get 10 s to exit on SIGTERM before a SIGKILL. */
+const stop = (child) => stopChild(child, 10_000);
 
 function percentile(sorted, fraction) {
   if (sorted.length === 0) return Number.NaN;
@@ -318,7 +303,7 @@ try {
     }
   }
 } finally {
-  for (const child of owned) await stop(child).catch(() => undefined);
+  await stopOwnedChildren(10_000);
   await redis?.stop();
   await rm(work, { recursive: true, force: true });
 }

@@ -57,32 +57,45 @@ export async function startBlackboxExporter({ directory, timeoutSeconds, httpSet
   return { url, child: started.child };
 }
 
-const owned = []; // child processes started here, stopped by pid (stopOwnedChildren)
+const owned = new Set(); // child processes started here and still running, stopped by pid (stopOwnedChildren)
 
-/** Starts a child we own, keeping the last 8000 characters of its stdout and stderr (`output()`) to report. */
-export function startChild(command, args, env = {}) {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts a child we own. `env` is added to this process's environment; `stdio` replaces the default (stdin
+ * ignored, stdout and stderr piped). Keeps the last 8000 characters of its stdout and stderr (`output()`) and the
+ * last 4000 of its stderr alone (`stderrTail()`) to report; the caller may read its stdout as well.
+ */
+export function startChild(command, args, { env = {}, stdio = ['ignore', 'pipe', 'pipe'] } = {}) {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio });
   let output = '';
-  const keep = (chunk) => {
+  let stderrTail = '';
+  child.stdout?.on('data', (chunk) => {
     output = (output + chunk).slice(-8000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  owned.push(child);
-  return { child, output: () => output };
+  });
+  child.stderr?.on('data', (chunk) => {
+    output = (output + chunk).slice(-8000);
+    stderrTail = (stderrTail + chunk).slice(-4000);
+  });
+  owned.add(child);
+  child.once('exit', () => owned.delete(child));
+  return { child, output: () => output, stderrTail: () => stderrTail };
 }
 
-/** SIGTERM, then SIGKILL when it has not exited after `graceMs`. */
+/** SIGTERM, then SIGKILL when it has not exited after `graceMs`; resolves once it has exited. */
 export async function stopChild(child, graceMs = 15_000) {
   if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
   child.kill('SIGTERM');
-  await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, graceMs))]);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  try {
+    await exited;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
-/** Stops every child startChild started, the last started first. */
+/** Stops every child startChild started that is still running, the last started first. */
 export async function stopOwnedChildren(graceMs) {
-  for (const child of owned.splice(0).reverse()) await stopChild(child, graceMs);
+  for (const child of [...owned].reverse()) await stopChild(child, graceMs).catch(() => undefined);
 }
 
 /** Resident memory (MiB) and CPU seconds (user + system) of a process, from /proc; zeros once it is gone. */

@@ -79,16 +79,12 @@ try {
     const env = { ...common, QUEUE_NAME: build.queueName };
     const apiPort = await freePort();
     const api = startChild(process.execPath, [build.cli, 'api'], {
-      ...env,
-      HOST: '127.0.0.1',
-      PORT: String(apiPort),
+      env: { ...env, HOST: '127.0.0.1', PORT: String(apiPort) },
     });
     const workers = vantageNames.map((name) =>
-      startChild(
-        process.execPath,
-        [build.cli, 'worker', '--vantage', name, '--labels', `bench=${name}`],
+      startChild(process.execPath, [build.cli, 'worker', '--vantage', name, '--labels', `bench=${name}`], {
         env,
-      ),
+      }),
     );
     services.push({ build, api, workers, apiUrl: `http://127.0.0.1:${apiPort}` });
   }
