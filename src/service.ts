@@ -20,6 +20,8 @@ import { ConfigError, type ServiceConfig } from './config.js';
 import { type Cleanup, closeOnce, closeWithin, runCleanups, waitAtMost } from './lifecycle.js';
 import {
   channelOpenApi,
+  channelPolicyOf,
+  checkConfiguredDestinations,
   createChannelRouter,
   createMonitorApi,
   createMonitorBulkRouter,
@@ -187,15 +189,15 @@ function contextOf(
   const { config } = options;
   const policy = options.policy ?? createAddressPolicy({ isPrivateAllowed: config.isPrivateAllowed });
   if (!config.isPrivateAllowed && !options.policy) logger.info('targets limited to global unicast addresses');
+  const monitorConfig = options.monitorConfig ?? loadMonitorConfig(process.env);
+  // Workers send with CHANNELS_FILE's settings as the API does: either refuses a destination before it starts.
+  checkConfiguredDestinations(
+    monitorConfig.alerts.configuredChannels,
+    channelPolicyOf(monitorConfig, policy),
+  );
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  return {
-    config,
-    logger,
-    policy,
-    monitorConfig: options.monitorConfig ?? loadMonitorConfig(process.env),
-    registry,
-  };
+  return { config, logger, policy, monitorConfig, registry };
 }
 
 /**

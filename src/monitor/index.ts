@@ -15,7 +15,8 @@ import { type MonitorQueue, MonitorScheduler, monitorQueueName } from './schedul
 import { MonitorStore } from './store.js';
 import { monitorKeyPrefix } from './workers.js';
 
-export { syncConfiguredChannels } from './alerting/channel-file.js';
+export { checkConfiguredDestinations, syncConfiguredChannels } from './alerting/channel-file.js';
+export { channelPolicyOf } from './alerting/destination-policy.js';
 export { loadMonitorConfig, type MonitorConfig } from './config.js';
 export { createMonitorBulkRouter } from './http/bulk-routes.js';
 export { channelOpenApi } from './http/channel-openapi.js';

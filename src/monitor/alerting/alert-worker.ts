@@ -23,6 +23,7 @@ import {
   type WebhookJobData,
   WebhookRefusedError,
 } from './alerts.js';
+import { configuredChannelRecord } from './channel-file.js';
 import { endpointOf } from './channel-settings.js';
 import type { ChannelStore } from './channel-store.js';
 import { DeliveryLanes, destinationOf } from './delivery-lanes.js';
@@ -70,6 +71,15 @@ export function startAlertWorker(deps: AlertWorkerDeps): AlertWorker {
     perDestination: config.alerts.perDestinationConcurrency,
     suspectForMs: suspectDestinationForMs,
   });
+  // The channels of this process's CHANNELS_FILE are sent with as the file says, whether an API process wrote
+  // them to Redis or not (workers deployed alone, or started before the API) and whatever older copy Redis holds.
+  const startedAtIso = new Date().toISOString();
+  const configured = new Map(
+    config.alerts.configuredChannels.map((channel) => [
+      channel.id,
+      configuredChannelRecord(channel, startedAtIso),
+    ]),
+  );
   const refuse = (job: Job, destination: string, message: string): never => {
     deps.attempts?.inc({ outcome: 'refused' });
     events.emit('deliveryRefused', { jobId: job.id, destination, message });
@@ -150,7 +160,7 @@ export function startAlertWorker(deps: AlertWorkerDeps): AlertWorker {
     if (!checked.success) return refuse(job, 'unknown', 'the channel job data is not valid');
     const { channelId, payload } = checked.data as ChannelJobData;
     if (await isDroppedForShared(job, checked.data)) return { outcome: 'dropped' };
-    const channel = await deps.channels.get(channelId);
+    const channel = configured.get(channelId) ?? (await deps.channels.get(channelId));
     if (!channel) {
       logger.info({ jobId: job.id, channelId }, 'channel no longer configured: alert dropped');
       return { outcome: 'dropped' };

@@ -135,24 +135,10 @@ export async function syncConfiguredChannels(
   configured: readonly ConfiguredChannel[],
   policy: AddressPolicy,
 ): Promise<{ stale: string[] }> {
+  checkConfiguredDestinations(configured, policy);
   const now = new Date().toISOString();
   for (const channel of configured) {
-    const record: ChannelRecord = {
-      id: channel.id,
-      name: channel.name,
-      type: channel.type,
-      settings: channel.settings,
-      origin: 'configuration',
-      createdAt: now,
-      updatedAt: now,
-    };
-    const endpoint = endpointOf(record);
-    const refusal = endpoint.startsWith('http') ? checkTargetUrl(endpoint, policy, 'settings') : undefined;
-    if (refusal) {
-      throw new ConfigError(
-        `invalid configuration: CHANNELS_FILE: channel ${channel.key}: its ${channel.type} destination ${refusal.address} is not allowed (${refusal.reason}); ALERT_ALLOW_PRIVATE_DESTINATIONS=true allows private ones`,
-      );
-    }
+    const record = configuredChannelRecord(channel, now);
     const existing = await store.get(channel.id);
     if (existing && isSameChannel(existing, record)) continue;
     await store.put(existing ? { ...record, createdAt: existing.createdAt } : record);
@@ -162,6 +148,39 @@ export async function syncConfiguredChannels(
     .filter((record) => record.origin === 'configuration' && !ids.has(record.id))
     .map((record) => record.id);
   return { stale };
+}
+
+/**
+ * Holds each configured channel's destination to the channel address policy; throws one ConfigError naming the
+ * first it refuses. Every process that loads the file checks it at start: the API writes the channels, and the
+ * workers send with the file's settings.
+ */
+export function checkConfiguredDestinations(
+  configured: readonly ConfiguredChannel[],
+  policy: AddressPolicy,
+): void {
+  for (const channel of configured) {
+    const endpoint = endpointOf(configuredChannelRecord(channel, ''));
+    const refusal = endpoint.startsWith('http') ? checkTargetUrl(endpoint, policy, 'settings') : undefined;
+    if (refusal) {
+      throw new ConfigError(
+        `invalid configuration: CHANNELS_FILE: channel ${channel.key}: its ${channel.type} destination ${refusal.address} is not allowed (${refusal.reason}); ALERT_ALLOW_PRIVATE_DESTINATIONS=true allows private ones`,
+      );
+    }
+  }
+}
+
+/** The record of a configured channel: what the store keeps, and what the alert worker sends with. */
+export function configuredChannelRecord(channel: ConfiguredChannel, atIso: string): ChannelRecord {
+  return {
+    id: channel.id,
+    name: channel.name,
+    type: channel.type,
+    settings: channel.settings,
+    origin: 'configuration',
+    createdAt: atIso,
+    updatedAt: atIso,
+  };
 }
 
 function isSameChannel(left: ChannelRecord, right: ChannelRecord): boolean {

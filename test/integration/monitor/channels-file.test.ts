@@ -1,18 +1,31 @@
 // Channels from CHANNELS_FILE through the whole service and a real redis-server: written at start with a stable
 // id, shown masked and marked, tested against a loopback receiver, named by monitors, guarded from API edits;
-// and a bad file stops `reach serve` with one line and exit 2.
+// delivered to by workers from their own file, with no API process having written them; and a bad file stops
+// `reach serve` with one line and exit 2.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../../src/config.js';
 import { configuredChannelId } from '../../../src/monitor/alerting/channel-file.js';
-import type { RunningService } from '../../../src/service.js';
+import { loadMonitorConfig } from '../../../src/monitor/config.js';
+import { type RunningService, startService } from '../../../src/service.js';
 import { cliPath } from '../../support/process.js';
 import { type ProviderReceiver, startProviderReceiver } from '../../support/provider-receiver.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
-import { type SwitchableSite, sendJson, startSwitchableSite, startTestService } from './support.js';
+import {
+  type MonitorHarness,
+  monitorRecord,
+  RunRecorder,
+  type SwitchableSite,
+  sendJson,
+  startMonitorHarness,
+  startSwitchableSite,
+  startTestService,
+} from './support.js';
 
 const apiKey = 'channels-file-key-0123456789abcdef';
 const adminApiKey = 'channels-file-admin-0123456789abcdef';
@@ -128,6 +141,90 @@ describe('channels from CHANNELS_FILE', () => {
     await sendJson('DELETE', `${service.apiUrl}/monitors/${monitor.body.id}`, undefined, keyed);
     const deleted = await sendJson('DELETE', `${service.apiUrl}/channels/${channelId}`, undefined, admin);
     expect(deleted.status).toBe(204);
+  });
+
+  it('has workers deliver to the channels of their own file, absent from Redis or older there', async () => {
+    const workersChannelId = configuredChannelId('workers-slack');
+    const file = writeChannels([
+      {
+        key: 'workers-slack',
+        name: 'Ops from the workers',
+        type: 'slack',
+        settings: { webhookUrl: ref('WORKERS_SLACK') },
+      },
+    ]);
+    slack.reset();
+    // The monitor workers alone (no API process, so nothing wrote the file's channels to Redis), as a deployment
+    // of workers only runs them, or workers started before the API.
+    let harness: MonitorHarness | undefined;
+    let recorder: RunRecorder | undefined;
+    try {
+      harness = await startMonitorHarness({
+        redisUrl: redis.url,
+        env: { CHANNELS_FILE: file, WORKERS_SLACK: `${slack.origin}/services/T000/B000/current` },
+      });
+      recorder = new RunRecorder(harness.workers);
+      expect(await harness.api.channels.get(workersChannelId)).toBeUndefined();
+      const monitorId = 'b3f1c2d4-0000-4000-8000-00000000c0de';
+      await harness.workers.store.putMonitor(
+        monitorRecord(monitorId, { url: site.url, confirmations: 1, channels: [workersChannelId] }),
+      );
+      const tick = async () => {
+        const runs = recorder?.next(monitorId, 1);
+        await harness?.workers.scheduler.runNow(monitorId, 'manual');
+        return runs;
+      };
+      site.mode = 'healthy';
+      await tick();
+      site.mode = 'failing';
+      await tick();
+      const down = await slack.nth(1);
+      expect(down.path).toBe('/services/T000/B000/current');
+      expect((down.json as { text: string }).text).toMatch(/down/i);
+
+      // An older record of the channel in Redis (an API process started from the file before it changed): the
+      // workers still send where their own file says.
+      await harness.api.channels.put({
+        id: workersChannelId,
+        name: 'Ops from the workers',
+        type: 'slack',
+        settings: { webhookUrl: `${slack.origin}/services/T000/B000/revoked` },
+        origin: 'configuration',
+        createdAt: '2026-01-01T00:00:00.000Z',
+        updatedAt: '2026-01-01T00:00:00.000Z',
+      });
+      site.mode = 'healthy';
+      await tick();
+      const up = await slack.nth(2);
+      expect(up.path).toBe('/services/T000/B000/current');
+      expect((up.json as { text: string }).text).toMatch(/recovered/);
+      expect(slack.requests.map((request) => request.path)).not.toContain('/services/T000/B000/revoked');
+    } finally {
+      recorder?.stop();
+      await harness?.close();
+      site.mode = 'healthy';
+    }
+  });
+
+  it('refuses to start workers alone, as the API, when the file names a destination the policy refuses', async () => {
+    const file = writeChannels([
+      {
+        key: 'inside',
+        name: 'Inside',
+        type: 'gotify',
+        settings: { baseUrl: 'http://10.0.0.7:8080', token: 'AzyoeNS.D4iJLVa' },
+      },
+    ]);
+    const starting = startService({
+      config: loadConfig({ REDIS_URL: redis.url, SHUTDOWN_DEADLINE_MS: '5000' }),
+      roles: { api: false, worker: true },
+      logger: pino({ level: 'silent' }),
+      monitorConfig: loadMonitorConfig({ CHANNELS_FILE: file }),
+    });
+    await expect(starting).rejects.toThrow(ConfigError);
+    await expect(starting).rejects.toThrow(
+      /^invalid configuration: CHANNELS_FILE: channel inside: its gotify destination 10\.0\.0\.7 is not allowed/,
+    );
   });
 
   it('stops `reach serve` with one line naming CHANNELS_FILE and exit 2 when the file is wrong', async () => {
