@@ -144,9 +144,12 @@ describe.skipIf(!hasChromium)('the status page in Chromium', () => {
     ]);
     const incidents = page.locator('section[aria-labelledby="open-incidents"] li.incident');
     expect(await incidents.count()).toBe(1);
-    const incidentText = await incidents.first().innerText();
-    expect(incidentText).toContain('Checkout API: down');
-    expect(incidentText).toContain('Cause: The server is down or failing.');
+    // What a reader sees: the heading, and the cause in a line of its own (the smallest element holding the text).
+    const incident = incidents.first();
+    expect(await incident.getByRole('heading', { level: 3, name: 'Checkout API: down' }).isVisible()).toBe(
+      true,
+    );
+    expect(await incident.getByText('Cause: The server is down or failing.').isVisible()).toBe(true);
     expect(await page.locator('li.monitor').first().locator('li.day').count()).toBe(90);
 
     // Readable on a phone: nothing wider than the screen.
