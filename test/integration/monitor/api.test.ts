@@ -6,6 +6,7 @@ import { shardIdOf, shardOf } from '../../../src/monitor/schedule/shards.js';
 import { statusSummaryJsonSchema } from '../../../src/monitor/status/schema.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import {
+  type JsonBody,
   type MonitorHarness,
   RunRecorder,
   type SwitchableSite,
@@ -33,7 +34,7 @@ afterAll(async () => {
   await redis?.dispose();
 });
 
-async function createMonitor(body: Record<string, unknown> = {}): Promise<{ id: string; body: any }> {
+async function createMonitor(body: Record<string, unknown> = {}): Promise<{ id: string; body: JsonBody }> {
   const response = await sendJson('POST', `${harness.url}/monitors`, {
     name: 'Site',
     url: site.url,

@@ -28,6 +28,9 @@ import type { AddressPolicy } from '../../../src/safety/address-policy.js';
 import { createAddressPolicy } from '../../../src/safety/address-policy.js';
 import { type RunningService, startService } from '../../../src/service.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
+import type { JsonBody } from '../service/support.js';
+
+export type { JsonBody };
 
 /** Loopback only: what the tests may reach; everything else keeps the public prober's refusals. */
 export const loopbackPolicy: AddressPolicy = (address) =>
@@ -237,7 +240,9 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
     nth(n) {
       const seen = receiver.deliveries[n - 1];
       if (seen) return Promise.resolve(seen);
-      return new Promise((resolve) => waiters.set(n, () => resolve(receiver.deliveries[n - 1]!)));
+      return new Promise((resolve) =>
+        waiters.set(n, () => resolve(receiver.deliveries[n - 1] as WebhookReceiver['deliveries'][number])),
+      );
     },
     close: () => {
       for (const response of held) response.destroy();
@@ -271,7 +276,7 @@ export async function sendJson(
   url: string,
   body?: unknown,
   headers: Record<string, string> = {},
-): Promise<{ status: number; headers: Headers; body: any }> {
+): Promise<{ status: number; headers: Headers; body: JsonBody }> {
   const response = await fetch(url, {
     method,
     headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
