@@ -16,6 +16,8 @@ let selfSigned: TlsTestServer;
 let sniFilter: TlsTestServer;
 
 const resolvers = () => [{ host: '127.0.0.1', port: dns.port }];
+const probeTrustingCa = (url: string) =>
+  probe({ url, resolvers: resolvers(), ca: [pki.caPem], timeoutMs: 5000 });
 
 async function keep<T extends TlsTestServer | TestServer>(server: Promise<T>): Promise<T> {
   const started = await server;
@@ -155,12 +157,7 @@ describe('TLS on loopback', () => {
 
   it('trusts a certificate whose subjectAltName is the IPv4 address in the URL, sending no SNI', async () => {
     const server = await keep(startHttpsServer(pki.issue(['127.0.0.1'])));
-    const report = await probe({
-      url: server.url('/'),
-      resolvers: resolvers(),
-      ca: [pki.caPem],
-      timeoutMs: 5000,
-    });
+    const report = await probeTrustingCa(server.url('/'));
     expect(report.verdict).toMatchObject({ cause: 'ok', code: 'http.ok' });
     expect(report.target.tls).toMatchObject({ outcome: 'established', servername: null, isTrusted: true });
     expect(report.target.tls?.certificate?.subjectAltNames).toEqual(['IP Address:127.0.0.1']);
@@ -168,12 +165,7 @@ describe('TLS on loopback', () => {
 
   it('trusts a certificate whose subjectAltName is the IPv6 address in the URL', async () => {
     const server = await keep(startHttpsServer(pki.issue(['::1']), '::1'));
-    const report = await probe({
-      url: server.url('/'),
-      resolvers: resolvers(),
-      ca: [pki.caPem],
-      timeoutMs: 5000,
-    });
+    const report = await probeTrustingCa(server.url('/'));
     expect(report.url).toMatch(/^https:\/\/\[::1\]:/);
     expect(report.verdict).toMatchObject({ cause: 'ok', code: 'http.ok' });
     expect(report.target.tls).toMatchObject({ address: '::1', servername: null, isTrusted: true });
@@ -184,12 +176,7 @@ describe('TLS on loopback', () => {
     const nameOnly = await keep(startHttpsServer(pki.issue(['localhost'])));
     const otherSix = await keep(startHttpsServer(pki.issue(['::2', '127.0.0.1']), '::1'));
     for (const server of [otherAddress, nameOnly, otherSix]) {
-      const report = await probe({
-        url: server.url('/'),
-        resolvers: resolvers(),
-        ca: [pki.caPem],
-        timeoutMs: 5000,
-      });
+      const report = await probeTrustingCa(server.url('/'));
       expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'tls.cert_name_mismatch' });
       expect(report.target.tls).toMatchObject({
         verifyError: 'ERR_TLS_CERT_ALTNAME_INVALID',
@@ -198,32 +185,15 @@ describe('TLS on loopback', () => {
     }
   });
 
-  it('accepts --ca on the command line for an address in the URL', async () => {
-    const server = await keep(startHttpsServer(pki.issue(['127.0.0.1'])));
-    const result = await runCli([
-      'probe',
-      server.url('/'),
-      '--resolver',
-      dns.resolver,
-      '--ca',
-      pki.caPath,
-      '--json',
-    ]);
-    expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout).target.tls).toMatchObject({ servername: null, isTrusted: true });
-  });
-
-  it('accepts --ca on the command line', async () => {
-    const result = await runCli([
-      'probe',
-      trusted.url('/', 'secure.site-a.test'),
-      '--resolver',
-      dns.resolver,
-      '--ca',
-      pki.caPath,
-      '--json',
-    ]);
-    expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout).target.tls.isTrusted).toBe(true);
+  it('accepts --ca on the command line, for a name and for an address in the URL', async () => {
+    const byAddress = await keep(startHttpsServer(pki.issue(['127.0.0.1'])));
+    for (const [url, servername] of [
+      [trusted.url('/', 'secure.site-a.test'), 'secure.site-a.test'],
+      [byAddress.url('/'), null],
+    ] as const) {
+      const result = await runCli(['probe', url, '--resolver', dns.resolver, '--ca', pki.caPath, '--json']);
+      expect(result.code, url).toBe(0);
+      expect(JSON.parse(result.stdout).target.tls).toMatchObject({ servername, isTrusted: true });
+    }
   });
 });
