@@ -2,9 +2,9 @@
 // one of the process's probe slots and its result recorded (grouped with others by the recorder). A cancel, learnt
 // from a write's answer or a look at the batch, stops the chunk taking new URLs; those left are recorded cancelled.
 import { UnrecoverableError } from 'bullmq';
+import { AbortFanOut } from '../abort-fan-out.js';
 import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
 import type { ChunkEnd } from '../worker/worker.js';
-import { InFlightProbes } from './in-flight.js';
 import type { BatchItem } from './item.js';
 import { cancelledItem, itemOf } from './item-runner.js';
 import { type ChunkJobData, chunkItemJob, chunkJobSchema } from './jobs.js';
@@ -111,7 +111,7 @@ export function createChunkRunner(options: {
     const stopWaiting = AbortSignal.any([context.closing, isOver.signal]);
     // Each URL's probe listens on a signal of its own: 32 probes listening on the job's one signal warned of a
     // listener leak once per chunk (a write to stderr each) and made every add and remove a walk of the others.
-    const inFlight = context.signal ? new InFlightProbes(context.signal) : undefined;
+    const inFlight = context.signal ? AbortFanOut.of(context.signal) : undefined;
     const watch = setInterval(() => {
       states.current(id).then(
         (state) => {

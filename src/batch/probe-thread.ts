@@ -1,9 +1,9 @@
 // A batch's probing thread (node:worker_threads): probes the URLs the main thread hands it, its share of the
 // batch's concurrency, and sends back each result as the line to print and the verdict to count.
 import { parentPort, workerData } from 'node:worker_threads';
+import { AbortFanOut } from '../abort-fan-out.js';
 import { probe } from '../engine.js';
 import type { ControlResult } from '../types.js';
-import { InFlightProbes } from './in-flight.js';
 import { batchResultOf } from './output.js';
 import type { ThreadResult, ThreadSettings, ToThread } from './probe-pool.js';
 
@@ -11,7 +11,7 @@ const port = parentPort;
 if (!port) throw new Error('probe-thread.js runs as a worker thread of a batch, not on its own');
 const settings = workerData as ThreadSettings;
 const stop = new AbortController();
-const inFlight = new InFlightProbes(stop.signal);
+const inFlight = AbortFanOut.of(stop.signal);
 let controls: ControlResult[] = [];
 
 // The results of one turn of the event loop go back in one message, as the main thread sends its URLs.

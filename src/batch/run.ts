@@ -1,10 +1,10 @@
 // Runs a batch: streams the list through a pool of at most `concurrency` probes and writes each result as it ends.
 import { stat } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
+import { AbortFanOut } from '../abort-fan-out.js';
 import { InputError, probe } from '../engine.js';
 import type { ControlResult, ResolverSpec } from '../types.js';
 import { probeBatchControls } from './controls.js';
-import { InFlightProbes } from './in-flight.js';
 import { type ListEntry, openList, readEntries, surveyList } from './input.js';
 import {
   type BatchResult,
@@ -72,7 +72,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
   }
   const input = openList(options.listPath);
   const stop = new AbortController();
-  const inFlight = new InFlightProbes(stop.signal);
+  const inFlight = AbortFanOut.of(stop.signal);
   const probeHere = async (url: string, controlResults: ControlResult[]): Promise<BatchResult> => {
     const report = await probe({
       url,

@@ -50,6 +50,8 @@ export type RunOutcome =
   | { outcome: 'applied'; event: RunEvent }
   | { outcome: 'deleted' }
   | { outcome: 'superseded' }
+  /** Cut short by our own abort (the worker's shutdown deadline): nothing kept, the job is for another worker. */
+  | { outcome: 'interrupted' }
   | { outcome: 'invalid'; message: string };
 
 /** What a monitor-run job may carry; anything else was not written by our scheduler and is not acted on. */
@@ -79,11 +81,21 @@ export async function runMonitor(
   const monitor = await store.getMonitor(data.monitorId);
   if (!monitor) return { outcome: 'deleted' };
   const isMaintenance = isInMaintenance(monitor, Date.now());
-  const result = await probeMonitor(monitor, deps, {
-    trigger: data.trigger,
-    isMaintenance,
-    ...(context.signal ? { signal: context.signal } : {}),
-  });
+  const { signal } = context;
+  let result: RunResult;
+  try {
+    result = await probeMonitor(monitor, deps, {
+      trigger: data.trigger,
+      isMaintenance,
+      ...(signal ? { signal } : {}),
+    });
+  } catch (error) {
+    if (signal?.aborted) return { outcome: 'interrupted' };
+    throw error;
+  }
+  // A probe cut short by our shutdown tells of our abort (a timeout the site never had), not of the site: keeping
+  // it would write a false down run and could open an incident and alert. The shard path drops such runs too.
+  if (signal?.aborted) return { outcome: 'interrupted' };
   return applyRun(deps, monitor, result);
 }
 

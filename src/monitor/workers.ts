@@ -158,16 +158,15 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
     async (job: Job<MonitorJobData>, token?: string, signal?: AbortSignal) => {
       if (job.name === monitorShardJobName) {
         const outcome = await runShard(job as Job<MonitorShardJobData>, signal);
-        if (outcome.isInterrupted && token) {
-          // Cut short by our shutdown: back to the queue at once, for a worker that runs the members left.
-          await job.moveToDelayed(Date.now(), token);
-          throw new DelayedError();
-        }
+        // The members not run yet are left for the worker that takes the tick up next.
+        if (outcome.isInterrupted) await keepForAnotherWorker(job, token);
         return outcome;
       }
       const outcome = await limiter.run(() =>
         runMonitor(runnerDeps, job.data as MonitorRunJobData, signal ? { signal } : {}),
       );
+      // A one-off run has one attempt: failed, it would be lost, so it goes back whole, as a shard tick does.
+      if (outcome.outcome === 'interrupted') await keepForAnotherWorker(job, token);
       return outcome.outcome;
     },
     {
@@ -314,6 +313,17 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
       );
     }),
   };
+}
+
+/**
+ * A job cut short by our shutdown goes back to the queue at once, no attempt spent, for a worker that is not
+ * closing (or this one's next start).
+ */
+async function keepForAnotherWorker(job: Job<MonitorJobData>, token: string | undefined): Promise<never> {
+  // BullMQ's worker always passes its lock token; without one the job cannot be moved and must not complete.
+  if (!token) throw new Error('an interrupted monitor job has no lock token: it cannot go back to the queue');
+  await job.moveToDelayed(Date.now(), token);
+  throw new DelayedError();
 }
 
 function createWorkerMetrics(registry: Registry) {

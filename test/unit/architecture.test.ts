@@ -92,6 +92,11 @@ describe('the import graph of src/', () => {
     expect(importsOf('monitor')).not.toContain('worker');
   });
 
+  it('keeps the abort fan-out shared by batch/ and monitor/ below both: it imports no other room', () => {
+    expect(graph.has('abort-fan-out.ts')).toBe(true);
+    expect(importsOf('abort-fan-out.ts')).toEqual([]);
+  });
+
   it('lets probes/ and diagnosis/ import types.ts and their own folder only', () => {
     for (const room of ['probes', 'diagnosis'])
       expect(

@@ -1,12 +1,12 @@
 // One tick of one shard: its members started each at its own time in the shard's slice and probed in parallel
 // (bounded per process), their runs kept in batches, and each monitor's run for the tick kept at most once,
 // whichever worker or redelivery of the job gets there first.
+import { runAsMember } from '../../abort-fan-out.js';
 import { isInMaintenance } from '../maintenance.js';
 import type { MonitorRecord } from '../records.js';
 import type { RunResult } from '../run-result.js';
 import { applyRun, type MonitorRunnerDeps, probeMonitor } from '../runner.js';
 import type { Limiter } from './limiter.js';
-import { runAsMember } from './member-signals.js';
 import type { ShardStore } from './shard-store.js';
 import { memberDueAtMs, type Shard, shardIdOf, shardOf } from './shards.js';
 

@@ -10,6 +10,7 @@ import { Limiter } from '../../../src/monitor/schedule/limiter.js';
 import { runShardTick, type ShardRunDeps } from '../../../src/monitor/schedule/shard-run.js';
 import { nextTickAtOrAfter, type Shard, shardIdOf, shardOf } from '../../../src/monitor/schedule/shards.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
+import { listenerLeakWarnings, warningsDuring } from '../../support/warnings.js';
 import { eventually } from '../service/support.js';
 import {
   loopbackPolicy,
@@ -110,20 +111,6 @@ async function placeShard(count: number, seed: string, fields: { timeoutMs?: num
 /** The shard's tick that came last: due now. */
 const dueTick = (shard: Shard) => nextTickAtOrAfter(shard, Date.now()) - shard.everyMs;
 
-/** The process warnings emitted while `run` runs (and the turn after it, when Node emits them). */
-async function warningsDuring<T>(run: () => Promise<T>): Promise<{ value: T; warnings: Error[] }> {
-  const warnings: Error[] = [];
-  const onWarning = (warning: Error) => warnings.push(warning);
-  process.on('warning', onWarning);
-  try {
-    const value = await run();
-    await new Promise((resolve) => setImmediate(resolve));
-    return { value, warnings };
-  } finally {
-    process.off('warning', onWarning);
-  }
-}
-
 describe("a shard tick's signal", () => {
   it('runs 400 members with one abort listener on the shard signal: no MaxListenersExceededWarning, none left', async () => {
     const shard = await placeShard(400, 'aaaaaaaa');
@@ -137,7 +124,7 @@ describe("a shard tick's signal", () => {
       runShardTick(deps, shard, dueTick(shard), shardSignal),
     );
     expect(outcome).toMatchObject({ members: 400, ran: 400, failed: 0, isInterrupted: false });
-    expect(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')).toEqual([]);
+    expect(listenerLeakWarnings(warnings)).toEqual([]);
     // Members ran in parallel up to the process's limit, all while the shard signal held one listener.
     expect(harness.config.concurrency).toBeGreaterThan(10);
     expect(mostListeners).toBe(1);

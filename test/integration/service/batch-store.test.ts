@@ -14,6 +14,7 @@ import { ProbeSlots } from '../../../src/batch/probe-slots.js';
 import { createItemRecorder } from '../../../src/batch/recorder.js';
 import { BatchStore } from '../../../src/batch/store.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
+import { listenerLeakWarnings, warningsDuring } from '../../support/warnings.js';
 
 let redis: TestRedis;
 let client: Redis;
@@ -160,15 +161,12 @@ describe('the chunk runner', () => {
     const started = new Promise<void>((resolve) => {
       allStarted = resolve;
     });
-    const warnings: Error[] = [];
-    const onWarning = (warning: Error) => warnings.push(warning);
-    process.on('warning', onWarning);
-    try {
-      const data = chunkJobSchema.parse({
-        batch: { id, start: 0 },
-        urls: Array.from({ length: total }, (_, index) => `http://127.0.0.1/${index}`),
-        options: {},
-      });
+    const data = chunkJobSchema.parse({
+      batch: { id, start: 0 },
+      urls: Array.from({ length: total }, (_, index) => `http://127.0.0.1/${index}`),
+      options: {},
+    });
+    const { value: end, warnings } = await warningsDuring(async () => {
       const ending = runChunk(data, {
         // A probe as the engine's: it listens on the signal it is given until aborted, then answers.
         run: (_job, signal) =>
@@ -191,16 +189,13 @@ describe('the chunk runner', () => {
       });
       await started;
       job.abort(new Error('shutdown deadline reached'));
-      expect(await ending).toEqual({ kind: 'finished', ran: total });
-      // Let any warning emitted during the run reach its listener (warnings are emitted on the next tick).
-      await new Promise((resolve) => setImmediate(resolve));
-    } finally {
-      process.off('warning', onWarning);
-    }
+      return ending;
+    });
+    expect(end).toEqual({ kind: 'finished', ran: total });
     expect(new Set(probeSignals).size).toBe(total);
     expect(probeSignals.every((signal) => signal.aborted)).toBe(true);
     expect(jobListenersSeen).toBe(1);
-    expect(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')).toEqual([]);
+    expect(listenerLeakWarnings(warnings)).toEqual([]);
     expect(await store.read(id)).toMatchObject({ done: total, state: 'completed' });
   });
 });

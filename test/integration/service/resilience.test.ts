@@ -60,6 +60,24 @@ async function stopChild(child: ChildProcess | undefined): Promise<void> {
   await once(child, 'exit');
 }
 
+/** Starts a worker (the restarted one), resolves with the probe's status once it completed there, stops it. */
+async function completedOnNewWorker(
+  apiUrl: string,
+  id: string,
+  workerEnv: Record<string, string>,
+): Promise<Awaited<ReturnType<typeof completedProbe>>> {
+  const worker = spawnCli('worker', workerEnv);
+  try {
+    return await completedProbe(apiUrl, id, {
+      what: 'the job to complete on the restarted worker',
+      attempts: 150,
+      intervalMs: 200,
+    });
+  } finally {
+    await stopChild(worker);
+  }
+}
+
 let redis: TestRedis;
 
 beforeAll(async () => {
@@ -112,13 +130,7 @@ describe('a worker killed with SIGKILL mid-probe', { timeout: 60_000 }, () => {
     first.kill('SIGKILL');
     await once(first, 'exit');
 
-    const second = spawnCli('worker', workerEnv);
-    workers.push(second);
-    const finished = await completedProbe(api.apiUrl, submitted.body.id, {
-      what: 'the job to complete after the restart',
-      attempts: 150,
-      intervalMs: 200,
-    });
+    const finished = await completedOnNewWorker(api.apiUrl, submitted.body.id, workerEnv);
     expect(finished.report.verdict.cause).toBe('ok');
     expect(finished.attempts).toBeGreaterThanOrEqual(2);
     expect(target.requests.length).toBeGreaterThanOrEqual(2);
@@ -158,19 +170,10 @@ describe('a worker stopped with SIGTERM past its shutdown deadline mid-probe', {
       expect(left.body.status).not.toBe('completed');
       expect(left.body.report).toBeUndefined();
 
-      const second = spawnCli('worker', workerEnv);
-      try {
-        const finished = await completedProbe(api.apiUrl, submitted.body.id, {
-          what: 'the job to complete on the second worker',
-          attempts: 150,
-          intervalMs: 200,
-        });
-        expect(finished.report.verdict.cause).toBe('ok');
-        expect(finished.attempts).toBe(2);
-        expect(target.requests).toHaveLength(2);
-      } finally {
-        await stopChild(second);
-      }
+      const finished = await completedOnNewWorker(api.apiUrl, submitted.body.id, workerEnv);
+      expect(finished.report.verdict.cause).toBe('ok');
+      expect(finished.attempts).toBe(2);
+      expect(target.requests).toHaveLength(2);
     } finally {
       await api.close();
       await target.close();
