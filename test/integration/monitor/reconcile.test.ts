@@ -34,7 +34,7 @@ describe('the schedule reconcile', () => {
     );
     // A full pass (as a worker's first) reads every record, none yet, and marks the change count it read.
     expect(await reconcileSchedule(deps, { isFull: true })).toMatchObject({ monitors: 0 });
-    const creation = await createMonitors(deps, records, { isFirstRunQueued: false });
+    const creation = await createMonitors(deps, records, {});
     expect(creation).toEqual({ created: 300 });
 
     // A bulk creation writes records and memberships together: nothing to rebuild, from the first pass on.

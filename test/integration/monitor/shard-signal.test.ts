@@ -103,7 +103,7 @@ async function placeShard(count: number, seed: string, fields: { timeoutMs?: num
     if (shardIdOf(shardOf({ id, intervalSeconds: 60 })) === shardIdOf(shard))
       records.push(monitorRecord(id, { url: site.url, ...fields }));
   }
-  const creation = await createMonitors(deps, records, { isFirstRunQueued: false });
+  const creation = await createMonitors(deps, records, {});
   if (creation.error) throw creation.error;
   return shard;
 }
