@@ -1,7 +1,8 @@
 // Benchmark: N monitors at one interval against a loopback nginx, run by monitor worker processes for a while.
 // Measures runs missed (and doubled), schedule lag (p50/p99/max), memory of Redis and of the workers, CPU.
 // Usage: npm run build && node bench/monitor-load.mjs --monitors 10000 --interval 60 --duration 600 [--workers 1]
-//        [--concurrency 64] [--failing-share 0.01] [--create bulk|single] [--create-only] [--build DIR] [--json out.json]
+//        [--concurrency 64] [--failing-share 0.01] [--create bulk|single] [--create-only] [--first-runs] [--build DIR]
+//        [--json out.json]
 // --create bulk (default) creates the monitors as POST /monitors/bulk does (createMonitors: grouped writes per chunk
 // of 1,000); single as POST /monitors does, one at a time (500 in flight). --create-only times the creation alone,
 // first runs queued as the bulk route queues them, and stops there (no workers, no window).
@@ -42,6 +43,8 @@ const { values } = parseArgs({
     create: { type: 'string', default: 'bulk' },
     'create-only': { type: 'boolean', default: false },
     'lag-breakdown': { type: 'boolean', default: false },
+    /** Queue the first runs as POST /monitors/bulk does (MONITOR_BULK_FIRST_RUN_WITHIN_SECONDS at its default). */
+    'first-runs': { type: 'boolean', default: false },
   },
 });
 if (!['bulk', 'single'].includes(values.create)) throw new Error('--create is bulk or single');
@@ -147,7 +150,12 @@ try {
     // As POST /monitors/bulk writes them: the route sends up to MONITOR_BULK_MAX_ITEMS (10,000) per request.
     for (let start = 0; start < monitorCount; start += 10_000) {
       const chunk = records.slice(start, start + 10_000);
-      const creation = await createMonitors({ store, scheduler }, chunk, { isFirstRunQueued: isCreateOnly });
+      const isFirstRunQueued = isCreateOnly || values['first-runs'];
+      // Both spellings: builds before the spread first runs take isFirstRunQueued (every first run at once).
+      const creation = await createMonitors({ store, scheduler }, chunk, {
+        isFirstRunQueued,
+        ...(isFirstRunQueued ? { firstRunWithinMs: 60_000 } : {}),
+      });
       if (creation.error) throw creation.error;
       const doneMs = Date.now();
       for (const record of chunk) createdAtMs.set(record.id, doneMs);
@@ -207,6 +215,10 @@ try {
     await new Promise((r) => setTimeout(r, Math.min(sampleEvery, durationMs - (Date.now() - windowStartMs))));
     const info = await redis.info('memory');
     const usedMemory = Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
+    // Redis's forks (an AOF rewrite, an RDB save): a fork and its child's work compete with the runs.
+    const stats = `${await redis.info('stats')}${await redis.info('persistence')}`;
+    const forks = Number(/total_forks:(\d+)/.exec(stats)?.[1] ?? 0);
+    const isRewriting = /aof_rewrite_in_progress:1/.test(stats);
     const [waiting, active, delayed] = await Promise.all([
       queue.getWaitingCount(),
       queue.getActiveCount(),
@@ -220,13 +232,16 @@ try {
       waiting,
       active,
       delayed,
+      forks,
+      isRewriting,
       // The machine's 1-minute load average: other processes competing for the 2 cores show here.
       loadAverage: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
     };
     samples.push(sample);
     console.log(
       `t=${sample.atSeconds}s redis used ${sample.redisUsedMib.toFixed(1)} MiB rss ${sample.redisRssMib.toFixed(1)} MiB; ` +
-        `worker rss ${sample.workerRssMib.map((v) => v.toFixed(1)).join('/')} MiB; waiting ${waiting} active ${active} delayed ${delayed}`,
+        `worker rss ${sample.workerRssMib.map((v) => v.toFixed(1)).join('/')} MiB; waiting ${waiting} active ${active} delayed ${delayed}; ` +
+        `redis forks ${forks}${isRewriting ? ' (AOF rewrite in progress)' : ''}; load ${sample.loadAverage}`,
     );
   }
   const windowEndMs = Date.now();
@@ -374,6 +389,10 @@ try {
       redis: ran > 0 ? (1000 * cpuSeconds.redis) / ran : null,
     },
     backlogMax: Math.max(...samples.map((s) => s.waiting)),
+    // When (seconds into the window) Redis forked: AOF rewrites or saves, whose child competes for the cores.
+    redisForksAtSeconds: samples
+      .filter((s, i) => s.forks > (samples[i - 1]?.forks ?? s.forks))
+      .map((s) => s.atSeconds),
     loadAverage: {
       mean: samples.reduce((sum, sample) => sum + sample.loadAverage, 0) / samples.length,
       max: Math.max(...samples.map((sample) => sample.loadAverage)),
@@ -410,7 +429,15 @@ function breakdownOf(workerCount, runsSeen, ids, windowStartMs) {
       const entry = JSON.parse(line);
       if (entry.msg === 'shard tick run') ticks.set(`${entry.shard}@${entry.tickMs}`, { ...entry, worker });
       else if (entry.msg?.startsWith('monitor schedule reconciled'))
-        reconciles.push({ worker, startedAtMs: entry.startedAtMs, durationMs: entry.durationMs });
+        reconciles.push({
+          worker,
+          startedAtMs: entry.startedAtMs,
+          durationMs: entry.durationMs,
+          // Builds whose reconcile reads the records only when they changed apart from their memberships.
+          ...(entry.isMembershipRebuilt === undefined
+            ? {}
+            : { isMembershipRebuilt: entry.isMembershipRebuilt }),
+        });
       else if (entry.msg === 'event loop delay') loopDelays.push({ worker, ...entry });
     }
   }

@@ -36,6 +36,11 @@ export const monitorEnvironmentSchema = z
     MONITOR_BULK_MAX_ITEMS: integerText(1, 100_000).default(10_000),
     MONITOR_BULK_MAX_BYTES: integerText(16_384, 256 * 1024 * 1024).default(8 * 1024 * 1024),
     /**
+     * A bulk creation's first runs come within this many seconds, spread over them: a monitor whose first tick
+     * falls inside has that tick as its first run, the others a run of their own at their time in the window.
+     */
+    MONITOR_BULK_FIRST_RUN_WITHIN_SECONDS: integerText(1, 3600).default(60),
+    /**
      * One incident for one cause (docs/monitoring.md): failures older than the window no longer count; a cause
      * on the prober's side (its network, a resolver, an address range) becomes a shared incident once
      * MIN_MONITORS monitors (or MIN_PERCENT of all, if fewer) fail with it; any other cause and code needs both.
@@ -85,7 +90,7 @@ export interface MonitorConfig {
   recheckDelayMs: number;
   firstTickDelayMs: number;
   reconcileIntervalMs: number;
-  bulk: { maxItems: number; maxBodyBytes: number };
+  bulk: { maxItems: number; maxBodyBytes: number; firstRunWithinMs: number };
   shared: SharedSettings;
   alerts: {
     globalWebhooks: Array<{ url: string; secret: string }>;
@@ -112,6 +117,7 @@ export const monitorVariableNames = [
   'MONITOR_RECONCILE_SECONDS',
   'MONITOR_BULK_MAX_ITEMS',
   'MONITOR_BULK_MAX_BYTES',
+  'MONITOR_BULK_FIRST_RUN_WITHIN_SECONDS',
   'MONITOR_SHARED_INCIDENTS',
   'MONITOR_SHARED_WINDOW_SECONDS',
   'MONITOR_SHARED_MIN_MONITORS',
@@ -146,7 +152,11 @@ export function loadMonitorConfig(environment: Record<string, string | undefined
     recheckDelayMs: env.MONITOR_RECHECK_DELAY_MS,
     firstTickDelayMs: env.MONITOR_FIRST_TICK_DELAY_SECONDS * 1000,
     reconcileIntervalMs: env.MONITOR_RECONCILE_SECONDS * 1000,
-    bulk: { maxItems: env.MONITOR_BULK_MAX_ITEMS, maxBodyBytes: env.MONITOR_BULK_MAX_BYTES },
+    bulk: {
+      maxItems: env.MONITOR_BULK_MAX_ITEMS,
+      maxBodyBytes: env.MONITOR_BULK_MAX_BYTES,
+      firstRunWithinMs: env.MONITOR_BULK_FIRST_RUN_WITHIN_SECONDS * 1000,
+    },
     shared: {
       isEnabled: env.MONITOR_SHARED_INCIDENTS,
       windowMs: env.MONITOR_SHARED_WINDOW_SECONDS * 1000,

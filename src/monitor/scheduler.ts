@@ -1,6 +1,7 @@
 // The schedule: one BullMQ job scheduler per shard of monitors (see schedule/shards.ts), plus the one-off runs
 // (first run, re-checks) on the same queue.
 import type { JobsOptions, Queue } from 'bullmq';
+import type { ChainableCommander } from 'ioredis';
 import type { MonitorRecord } from './records.js';
 import type { RunTrigger } from './run-result.js';
 import { type OneOffRun, RunBatcher } from './schedule/run-batcher.js';
@@ -69,10 +70,11 @@ export class MonitorScheduler {
   }
 
   /**
-   * Puts many new monitors in their shards in one write, then makes sure each shard has its job scheduler (once
-   * per shard: `ensured` remembers those already checked across calls of one bulk creation).
+   * Puts many new monitors in their shards: the memberships are written into `transaction`, the caller's (the
+   * one that writes their records, so records and memberships land together); answers the shards they fall in,
+   * for ensureShards once the transaction is done.
    */
-  async upsertMany(monitors: readonly Placed[], ensured = new Set<string>()): Promise<void> {
+  placeManyIn(transaction: ChainableCommander, monitors: readonly Placed[]): Shard[] {
     const byShard = new Map<string, { shard: Shard; ids: string[] }>();
     for (const monitor of monitors) {
       const shard = shardOf(monitor);
@@ -80,11 +82,19 @@ export class MonitorScheduler {
       entry.ids.push(monitor.id);
       byShard.set(shardIdOf(shard), entry);
     }
-    await this.shards.placeMany([...byShard.values()]);
-    // Members first, then the scheduler, as upsert does: a reconcile that finds the shard empty cannot drop it.
-    const unchecked = [...byShard.entries()].filter(([id]) => !ensured.has(id));
-    await Promise.all(unchecked.map(([, { shard }]) => this.ensureShard(shard)));
-    for (const [id] of unchecked) ensured.add(id);
+    this.shards.placeManyIn(transaction, [...byShard.values()]);
+    return [...byShard.values()].map(({ shard }) => shard);
+  }
+
+  /**
+   * Makes sure each shard has its job scheduler, once per shard: `ensured` remembers those already checked across
+   * calls of one bulk creation. Members first, then the scheduler, as upsert does: a reconcile that finds the
+   * shard empty cannot drop it.
+   */
+  async ensureShards(shards: readonly Shard[], ensured = new Set<string>()): Promise<void> {
+    const unchecked = shards.filter((shard) => !ensured.has(shardIdOf(shard)));
+    await Promise.all(unchecked.map((shard) => this.ensureShard(shard)));
+    for (const shard of unchecked) ensured.add(shardIdOf(shard));
   }
 
   /** Creates the shard's job scheduler unless it exists; its ticks fall at the shard's offset in its interval. */

@@ -1,4 +1,5 @@
 // Monitors, their state, run history, uptime counters and incidents in Redis.
+import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../redis/connection.js';
 import { encodeRun, entryOfRecord, flagBits, recordBytes, recordsOfRing } from './history/codec.js';
 import {
@@ -127,17 +128,45 @@ export class MonitorStore {
 
   // --- monitors ---
 
-  async putMonitor(record: MonitorRecord): Promise<void> {
-    await this.redis.hset(this.key('monitors'), record.id, JSON.stringify(record));
+  /**
+   * The records' change count: bumped in the same transaction as every record written or deleted whose shard
+   * membership is written in a step of its own, so the schedule's reconcile knows whether anything changed since
+   * its last full pass (a crash or failover between the two steps leaves a record its membership does not follow).
+   */
+  get recordsVersionKey(): string {
+    return this.key('records-version');
   }
 
-  /** Writes many records in one command (a bulk creation's chunk). */
-  async putMonitors(records: readonly MonitorRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    await this.redis.hset(
-      this.key('monitors'),
-      ...records.flatMap((record) => [record.id, JSON.stringify(record)]),
+  async putMonitor(record: MonitorRecord): Promise<void> {
+    await execOrThrow(
+      this.redis
+        .multi()
+        .hset(this.key('monitors'), record.id, JSON.stringify(record))
+        .incr(this.recordsVersionKey),
     );
+  }
+
+  /**
+   * Writes many records in one transaction (a bulk creation's chunk). `alongside` adds the writes that must land
+   * with them (their shard memberships): the records and what follows from them then cannot part, so the change
+   * count is left as it is and the reconcile has nothing to catch up on.
+   */
+  async putMonitors(
+    records: readonly MonitorRecord[],
+    alongside?: (transaction: ChainableCommander) => void,
+  ): Promise<void> {
+    if (records.length === 0) return;
+    const transaction = this.redis
+      .multi()
+      .hset(this.key('monitors'), ...records.flatMap((record) => [record.id, JSON.stringify(record)]));
+    if (alongside) alongside(transaction);
+    else transaction.incr(this.recordsVersionKey);
+    await execOrThrow(transaction);
+  }
+
+  /** The records' change count (recordsVersionKey), "0" before any write. */
+  async recordsVersion(): Promise<string> {
+    return (await this.redis.get(this.recordsVersionKey)) ?? '0';
   }
 
   async getMonitor(id: string): Promise<MonitorRecord | undefined> {
@@ -186,6 +215,7 @@ export class MonitorStore {
     const results = await this.redis
       .multi()
       .hdel(this.key('monitors'), id)
+      .incr(this.recordsVersionKey)
       .hdel(this.key('status'), id)
       .del(
         ...this.runKeys(id),
@@ -639,4 +669,9 @@ function withLastRun(entry: HistoryEntry, lastRun: LastRun): HistoryEntry {
     ...(lastRun.vantages ? { vantages: lastRun.vantages } : {}),
     ...(lastRun.certificateNotAfter ? { certificateNotAfter: lastRun.certificateNotAfter } : {}),
   };
+}
+
+/** Runs a transaction; a command's error inside it (EXEC answers them one by one) is thrown, not left unread. */
+async function execOrThrow(transaction: ChainableCommander): Promise<void> {
+  for (const [error] of (await transaction.exec()) ?? []) if (error) throw error;
 }

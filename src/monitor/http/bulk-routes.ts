@@ -69,7 +69,7 @@ export function createMonitorBulkRouter(deps: MonitorBulkDeps): Router {
     const creation = await createMonitors(
       deps,
       toCreate.map(({ record }) => record),
-      { isFirstRunQueued: true },
+      { firstRunWithinMs: deps.config.bulk.firstRunWithinMs },
     );
     // Nothing written and Redis failing: the request as a whole is unavailable, as POST /monitors would be.
     if (creation.error !== undefined && creation.created === 0) {

@@ -33,6 +33,12 @@ export interface ScheduleRepair {
 export interface ReconcileOutcome {
   monitors: number;
   shards: number;
+  /**
+   * Whether the memberships were rebuilt from every record. They are not when no record changed since the last
+   * pass that did (MonitorStore.recordsVersion) and the shards hold as many members as there are records: then
+   * the pass reads a count per shard instead of every record, and checks the job schedulers alone.
+   */
+  isMembershipRebuilt: boolean;
   /** Memberships added (a monitor missing from its shard) and removed (deleted, or of another interval now). */
   membersAdded: number;
   membersRemoved: number;
@@ -47,27 +53,22 @@ export interface ReconcileOutcome {
 /** Removals and repairs in flight at once: enough to clear 100,000 legacy schedulers in seconds. */
 const parallel = 200;
 
-export async function reconcileSchedule(deps: {
-  store: MonitorStore;
-  scheduler: MonitorScheduler;
-}): Promise<ReconcileOutcome> {
+export async function reconcileSchedule(
+  deps: { store: MonitorStore; scheduler: MonitorScheduler },
+  options: { isFull?: boolean } = {},
+): Promise<ReconcileOutcome> {
   const { store, scheduler } = deps;
   const shardStore = scheduler.shards;
-  const expected = new Map<string, { shard: Shard; ids: Set<string> }>();
-  let monitors = 0;
-  for await (const page of store.scanMonitors()) {
-    for (const monitor of page) {
-      monitors += 1;
-      const shard = shardOf(monitor);
-      const id = shardIdOf(shard);
-      const entry = expected.get(id) ?? { shard, ids: new Set<string>() };
-      entry.ids.add(monitor.id);
-      expected.set(id, entry);
-    }
-  }
+  // Read before the records: a record written while they are read moves it past what this pass marks as done.
+  const version = await store.recordsVersion();
+  const inStep = options.isFull ? undefined : await membershipsInStep(deps, version);
+  const expected = inStep ?? (await membershipsFromRecords(deps));
   const outcome: ReconcileOutcome = {
-    monitors,
+    monitors: inStep
+      ? await store.countMonitors()
+      : [...expected.values()].reduce((sum, e) => sum + e.ids.size, 0),
     shards: expected.size,
+    isMembershipRebuilt: !inStep,
     membersAdded: 0,
     membersRemoved: 0,
     schedulersStarted: 0,
@@ -76,24 +77,27 @@ export async function reconcileSchedule(deps: {
   };
 
   // Memberships: every monitor in its shard, nothing else in any shard.
-  const known = new Set([...expected.keys(), ...(await shardStore.registered())]);
-  await inBatches([...known], async (id) => {
-    const shard = expected.get(id)?.shard ?? parseShardId(id);
-    if (!shard) return;
-    const wanted = expected.get(id)?.ids ?? new Set<string>();
-    const present = new Set(await shardStore.members(shard));
-    const added = [...wanted].filter((member) => !present.has(member));
-    // A monitor created or moved here since the records were read is not in `wanted`: its record decides.
-    const strays = [...present].filter((member) => !wanted.has(member));
-    const records = await store.getMonitors(strays);
-    const removed = strays.filter((_, index) => {
-      const record = records[index];
-      return !record || shardIdOf(shardOf(record)) !== id;
+  if (!inStep) {
+    const known = new Set([...expected.keys(), ...(await shardStore.registered())]);
+    await inBatches([...known], async (id) => {
+      const shard = expected.get(id)?.shard ?? parseShardId(id);
+      if (!shard) return;
+      const wanted = expected.get(id)?.ids ?? new Set<string>();
+      const present = new Set(await shardStore.members(shard));
+      const added = [...wanted].filter((member) => !present.has(member));
+      // A monitor created or moved here since the records were read is not in `wanted`: its record decides.
+      const strays = [...present].filter((member) => !wanted.has(member));
+      const records = await store.getMonitors(strays);
+      const removed = strays.filter((_, index) => {
+        const record = records[index];
+        return !record || shardIdOf(shardOf(record)) !== id;
+      });
+      if (added.length + removed.length > 0) await shardStore.amend(shard, added, removed);
+      outcome.membersAdded += added.length;
+      outcome.membersRemoved += removed.length;
     });
-    if (added.length + removed.length > 0) await shardStore.amend(shard, added, removed);
-    outcome.membersAdded += added.length;
-    outcome.membersRemoved += removed.length;
-  });
+    await shardStore.setReconciledVersion(version);
+  }
 
   // Job schedulers: one per shard with members, each with its next job; none for empty shards or single monitors.
   const schedulers = await scheduler.queue.getJobSchedulers(0, -1);
@@ -137,6 +141,46 @@ export async function reconcileSchedule(deps: {
     outcome.repairs.push({ shard: id, fault, ...(staleTickMs === undefined ? {} : { staleTickMs }) });
   });
   return outcome;
+}
+
+type ExpectedShards = Map<string, { shard: Shard; ids: Set<string> }>;
+
+/** Every monitor's shard, from every record. */
+async function membershipsFromRecords(deps: { store: MonitorStore }): Promise<ExpectedShards> {
+  const expected: ExpectedShards = new Map();
+  for await (const page of deps.store.scanMonitors()) {
+    for (const monitor of page) {
+      const shard = shardOf(monitor);
+      const id = shardIdOf(shard);
+      const entry = expected.get(id) ?? { shard, ids: new Set<string>() };
+      entry.ids.add(monitor.id);
+      expected.set(id, entry);
+    }
+  }
+  return expected;
+}
+
+/**
+ * The shards with members, without reading a record, when the memberships are known to follow the records: no
+ * record written or deleted apart from its membership since the last full pass (the change count it marked),
+ * and as many memberships as records (a membership lost or left behind by other means shows in the count).
+ * Undefined when either fails: the records are read. Only the shards are answered (their ids unread).
+ */
+async function membershipsInStep(
+  deps: { store: MonitorStore; scheduler: MonitorScheduler },
+  version: string,
+): Promise<ExpectedShards | undefined> {
+  const shardStore = deps.scheduler.shards;
+  if ((await shardStore.reconciledVersion()) !== version) return undefined;
+  const [records, counts] = await Promise.all([deps.store.countMonitors(), shardStore.memberCounts()]);
+  let memberships = 0;
+  const expected: ExpectedShards = new Map();
+  for (const [id, count] of counts) {
+    memberships += count;
+    const shard = parseShardId(id);
+    if (shard && count > 0) expected.set(id, { shard, ids: new Set() });
+  }
+  return memberships === records ? expected : undefined;
 }
 
 function shardOfTemplate(data: unknown): unknown {

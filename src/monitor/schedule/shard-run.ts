@@ -1,6 +1,7 @@
 // One tick of one shard: its members started each at its own time in the shard's slice and probed in parallel
 // (bounded per process), their runs kept in batches, and each monitor's run for the tick kept at most once,
 // whichever worker or redelivery of the job gets there first.
+import { setTimeout as delay } from 'node:timers/promises';
 import { runAsMember } from '../../abort-fan-out.js';
 import { isInMaintenance } from '../maintenance.js';
 import type { MonitorRecord } from '../records.js';
@@ -97,7 +98,7 @@ export async function runShardTick(
     // A timer may fire a little before the wall clock reaches its time: waited again until it has.
     let isWaited = true;
     for (let waitMs = startAtMs - Date.now(); waitMs > 0 && isWaited; waitMs = startAtMs - Date.now())
-      isWaited = await sleep(waitMs, signal);
+      isWaited = await waitFor(waitMs, signal);
     if (!isWaited) {
       outcome.isInterrupted = true;
       break;
@@ -109,19 +110,14 @@ export async function runShardTick(
 }
 
 /** Waits `ms`; answers false at once when the signal aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
-  if (signal?.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+async function waitFor(ms: number, signal?: AbortSignal): Promise<boolean> {
+  try {
+    await delay(ms, undefined, signal ? { signal } : {});
+    return true;
+  } catch (error) {
+    if (signal?.aborted) return false;
+    throw error;
+  }
 }
 
 interface Waiting {

@@ -1,4 +1,5 @@
 // The shards in Redis: each shard's member set, the set of shards, and the last tick each monitor ran for.
+import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../../redis/connection.js';
 import { type Shard, shardIdOf } from './shards.js';
 
@@ -65,9 +66,40 @@ export class ShardStore {
   async placeMany(groups: ReadonlyArray<{ shard: Shard; ids: string[] }>): Promise<void> {
     if (groups.length === 0) return;
     const multi = this.redis.multi();
-    for (const { shard, ids } of groups) if (ids.length > 0) multi.sadd(this.membersKey(shard), ...ids);
-    multi.sadd(this.shardsKey, ...groups.map(({ shard }) => shardIdOf(shard)));
+    this.placeManyIn(multi, groups);
     await multi.exec();
+  }
+
+  /** placeMany's writes, added to a transaction of the caller's (the one that writes the monitors' records). */
+  placeManyIn(transaction: ChainableCommander, groups: ReadonlyArray<{ shard: Shard; ids: string[] }>): void {
+    if (groups.length === 0) return;
+    for (const { shard, ids } of groups) if (ids.length > 0) transaction.sadd(this.membersKey(shard), ...ids);
+    transaction.sadd(this.shardsKey, ...groups.map(({ shard }) => shardIdOf(shard)));
+  }
+
+  /** The member count of each registered shard, by shard id: one SCARD each, in one pipeline. */
+  async memberCounts(): Promise<Map<string, number>> {
+    const shards = await this.registered();
+    const counts = new Map<string, number>();
+    if (shards.length === 0) return counts;
+    const pipeline = this.redis.pipeline();
+    for (const id of shards) pipeline.scard(this.key(id));
+    const replies = (await pipeline.exec()) ?? [];
+    shards.forEach((id, index) => {
+      const [error, count] = replies[index] ?? [new Error('no reply to SCARD')];
+      if (error) throw error;
+      counts.set(id, Number(count));
+    });
+    return counts;
+  }
+
+  /** The records' change count (MonitorStore.recordsVersion) the last full reconcile of memberships read. */
+  async reconciledVersion(): Promise<string | undefined> {
+    return (await this.redis.get(this.key('reconciled-version'))) ?? undefined;
+  }
+
+  async setReconciledVersion(version: string): Promise<void> {
+    await this.redis.set(this.key('reconciled-version'), version);
   }
 
   /** Takes the monitor out of its shard and forgets its last tick. */

@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMonitors } from '../../../src/monitor/bulk-create.js';
 import { Limiter } from '../../../src/monitor/schedule/limiter.js';
 import { runShardTick, type ShardRunDeps } from '../../../src/monitor/schedule/shard-run.js';
 import { nextTickAtOrAfter, type Shard, shardIdOf, shardOf } from '../../../src/monitor/schedule/shards.js';
@@ -91,7 +92,7 @@ afterAll(async () => {
 
 /**
  * Stores `count` monitors of the site whose 60 s ticks fall in one shard (ids drawn from `seed` until that many
- * land in the shard of the first), placed in it as POST /monitors places them; answers the shard.
+ * land in the shard of the first), placed in it as POST /monitors/bulk places them; answers the shard.
  */
 async function placeShard(count: number, seed: string, fields: { timeoutMs?: number } = {}): Promise<Shard> {
   const idOf = (index: number) => `${seed}-0000-4000-8000-${String(index).padStart(12, '0')}`;
@@ -103,8 +104,8 @@ async function placeShard(count: number, seed: string, fields: { timeoutMs?: num
     if (shardIdOf(shardOf({ id, intervalSeconds: 60 })) === shardIdOf(shard))
       records.push(monitorRecord(id, { url: site.url, ...fields }));
   }
-  await deps.store.putMonitors(records);
-  await deps.scheduler.upsertMany(records);
+  const creation = await createMonitors(deps, records, {});
+  if (creation.error) throw creation.error;
   return shard;
 }
 
