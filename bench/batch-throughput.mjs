@@ -4,7 +4,12 @@
 //
 // Install once: apt-get install -y --no-install-recommends prometheus-blackbox-exporter redis-server
 // Usage: npm run bench:batch [-- --urls 10000 --concurrency 50 --rounds 2 --threads 0,2 --service
-//   --service-workers 2 --profile DIR]
+//   --service-workers 2 --warmup 10000 --profile DIR]
+// The two long-running sides (the exporter, reach serve) each run `--warmup` URLs of the list (default: all of it;
+// the service once per worker process) before the rounds, as a long-running prober has when it is scraped or sent
+// a batch; the service's warm-up is printed on its own line (a fresh `reach serve` compiles its hot code over its
+// first ~10,000 URLs: V8's tier-up, measured with bench/batch-warmup.mjs). The CLI is a process per run and is
+// measured cold, start-up included.
 // `--threads` runs the CLI once per value each round (`reach probe --file --threads N`); without it, the CLI's
 // default (one probing thread per core).
 // Loopback only: the targets are a Node HTTP server on 127.0.0.1-3 (IP-literal URLs, so neither prober does DNS);
@@ -48,6 +53,8 @@ const { values } = parseArgs({
     'service-workers': { type: 'string', default: '1' },
     // Comma-separated `--threads` values for the CLI, each a row of its own per round.
     threads: { type: 'string' },
+    // URLs of the list each long-running side runs before the rounds (default: the whole list).
+    warmup: { type: 'string' },
     // Writes a V8 CPU profile of each reach CLI run, and of `reach serve` (node --cpu-prof), into this directory.
     profile: { type: 'string' },
   },
@@ -56,6 +63,8 @@ const urlCount = Math.min(Math.max(Number(values.urls) || 10_000, 100), 200_000)
 const concurrency = Math.min(Math.max(Number(values.concurrency) || 50, 1), 1000);
 const rounds = Math.min(Math.max(Number(values.rounds) || 2, 1), 10);
 const timeoutMs = 10_000;
+const warmupCount =
+  values.warmup === undefined ? urlCount : Math.min(Math.max(Number(values.warmup) || 0, 0), urlCount);
 const serviceWorkers = Math.min(Math.max(Number(values['service-workers']) || 1, 1), 8);
 const threadCounts = values.threads === undefined ? [undefined] : values.threads.split(',').map(Number);
 if (threadCounts.some((n) => n !== undefined && !(Number.isInteger(n) && n >= 0 && n <= 64)))
@@ -364,10 +373,18 @@ try {
   console.log(
     `${urlCount} URLs on ${targets.origins.join(' ')}, concurrency ${concurrency}, ${rounds} rounds; load average ${loadAverage()}`,
   );
-  // A long-running exporter is warm when Prometheus scrapes it: warm it (and the driver's pool) before measuring.
-  if (blackbox) await driveList(urls.slice(0, 500), scrapeWith(blackbox.pool));
+  // A long-running prober is warm when it is scraped or sent a batch: each runs the warm-up URLs before measuring
+  // (the exporter with the driver's pool; serve's first ~10,000 URLs carry V8's compiles of its hot code).
+  const warmupUrls = urls.slice(0, warmupCount);
+  if (blackbox && warmupCount > 0) await driveList(warmupUrls, scrapeWith(blackbox.pool));
   const listText = service ? await readFile(listPath, 'utf8') : '';
-  if (service) await runBatchThroughService(service, `${urls.slice(0, 500).join('\n')}\n`);
+  // Once per worker process: the processes share each batch's chunks, and each compiles its own hot code.
+  for (let pass = 1; service && warmupCount > 0 && pass <= serviceWorkers; pass++) {
+    const warm = await runService(`${warmupUrls.join('\n')}\n`, service, targets);
+    console.log(
+      `service warm-up ${pass} of ${serviceWorkers} (not in the rounds): ${warm.done} URLs, ${format(warm.done / warm.seconds, 0)} URLs/s, ${format((warm.proberCpuSeconds * 1000) / warm.done, 3)} ms CPU per URL (${warm.parts.split(';')[0]})`,
+    );
+  }
   for (let round = 1; round <= rounds; round++) {
     // Alternate who goes first, so neither always runs on the machine the other has just warmed or loaded.
     const sides = threadCounts.map((threads) => () => runCli(listPath, targets, round, threads));

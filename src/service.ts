@@ -60,7 +60,7 @@ import {
   vantageQueueName,
 } from './vantages/registry.js';
 import { createProbeMetrics } from './worker/metrics.js';
-import { createProbeRunner, type ProbeRunner } from './worker/processor.js';
+import { createProbeRunner, markCheckedChunk, type ProbeRunner } from './worker/processor.js';
 import { type ProbeWorker, startProbeWorker } from './worker/worker.js';
 
 /** The version a vantage advertises: package.json's, read once (it sits beside dist/ and src/ alike). */
@@ -346,6 +346,7 @@ function startBatchWorker(
       defaultTimeoutMs: config.probeDefaults.timeoutMs,
       keptSeconds: config.batch.resultTtlSeconds,
     },
+    checkJobs: (jobs) => markCheckedChunk(jobs, policy),
   });
   parts.closers.push(['batch controls', () => work.close()]);
   const runner = createProbeRunner({

@@ -86,8 +86,13 @@ export function createChunkRunner(options: {
   record: ItemRecorder;
   slots: ProbeSlots;
   vantageRunner?: VantageItemRunner;
+  /**
+   * Checks the chunk's URL jobs before they run, all at once (the worker's markCheckedChunk: their shared options
+   * once, then each URL), so the runner need not check each whole job again. Without it, the runner checks each.
+   */
+  checkJobs?: (jobs: readonly ProbeJobData[]) => void;
 }): ChunkRunner {
-  const { store, record, slots, vantageRunner } = options;
+  const { store, record, slots, vantageRunner, checkJobs } = options;
   const states = new BatchStates(store);
   return async (data, context) => {
     const parsed = chunkJobSchema.safeParse(data);
@@ -98,6 +103,8 @@ export function createChunkRunner(options: {
     const claim = await store.claimChunk(id, start, chunk.urls.length);
     if (claim.state === 'unknown') return { kind: 'finished', ran: 0 };
     states.note(id, claim.state);
+    const jobs = chunk.urls.map((_url, position) => chunkItemJob(chunk, position));
+    checkJobs?.(jobs.filter((_job, position) => !claim.isDone[position]));
     const recordItem = async (item: BatchItem) => {
       const outcome = await record(id, item);
       states.note(id, outcome.kind === 'unknown' ? 'unknown' : outcome.state);
@@ -122,7 +129,7 @@ export function createChunkRunner(options: {
     }, stateMaxAgeMs);
 
     const runItem = async (position: number) => {
-      const job = chunkItemJob(chunk, position);
+      const job = jobs[position] as ProbeJobData;
       const index = start + position;
       // Cancelled already: recorded without waiting for a slot.
       if (states.last(id) === 'cancelled') return recordItem(cancelledItem(index, job.url));

@@ -119,6 +119,8 @@ export function createBatchWork(options: {
   controls: SharedControlSettings;
   /** Where the URLs of a batch with vantages fan out. */
   vantages?: VantageItemSettings;
+  /** Checks a chunk's URL jobs at once before they run (the worker's markCheckedChunk under its policy). */
+  checkJobs?: (jobs: readonly ProbeJobData[]) => void;
 }) {
   const controls = createSharedControls(options.controls);
   const { store, record } = options;
@@ -129,7 +131,13 @@ export function createBatchWork(options: {
   return {
     controlResultsFor: controls.controlResultsFor,
     chunkJobName,
-    runChunk: createChunkRunner({ store, record, slots, ...(vantageRunner ? { vantageRunner } : {}) }),
+    runChunk: createChunkRunner({
+      store,
+      record,
+      slots,
+      ...(vantageRunner ? { vantageRunner } : {}),
+      ...(options.checkJobs ? { checkJobs: options.checkJobs } : {}),
+    }),
     wrap: (runner: Runner): Runner => {
       const itemRunner = createBatchItemRunner({
         runner,
