@@ -146,10 +146,11 @@ export function loadAverage() {
  * Starts `reach …` as a measured process: under GNU time (its whole life's CPU and peak RSS, read once it has
  * exited), with `prefix` in front (e.g. `ip netns exec NS`). Calls `onLine` for each line of its stdout and
  * `onStart(pid)` with the Node process's pid once it exists. `stdinText` is written to its standard input, which
- * is then closed, or kept open until `closeInput()` when `holdsStdinOpen`.
+ * is then closed, or kept open until `closeInput()` when `holdsStdinOpen`. `cli` runs another build's dist/cli.js.
  */
 export function startReach({
   args,
+  cli = cliPath,
   nodeArgs = [],
   prefix = [],
   stdinText,
@@ -161,7 +162,7 @@ export function startReach({
   const command = [
     ...prefix,
     ...['/usr/bin/time', '-f', '%e %U %S %M', '-o', timeFile],
-    ...[process.execPath, ...nodeArgs, cliPath, ...args],
+    ...[process.execPath, ...nodeArgs, cli, ...args],
   ];
   const startedMs = performance.now();
   const started = startChild(command[0], command.slice(1), {

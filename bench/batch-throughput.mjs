@@ -4,12 +4,14 @@
 //
 // Install once: apt-get install -y --no-install-recommends prometheus-blackbox-exporter redis-server
 // Usage: npm run bench:batch [-- --urls 10000 --concurrency 50 --rounds 2 --threads 0,2 --service
-//   --service-workers 2 --warmup 10000 --profile DIR]
+//   --service-workers 2 --warmup 10000 --profile DIR --baseline DIR]
 // The two long-running sides (the exporter, reach serve) each run `--warmup` URLs of the list (default: all of it;
 // the service once per worker process) before the rounds, as a long-running prober has when it is scraped or sent
 // a batch; the service's warm-up is printed on its own line (a fresh `reach serve` compiles its hot code over its
 // first ~10,000 URLs: V8's tier-up, measured with bench/batch-warmup.mjs). The CLI is a process per run and is
 // measured cold, start-up included.
+// `--baseline DIR` adds, each round, the CLI of another build (DIR/dist/cli.js, e.g. main's copied aside with a
+// node_modules link beside it) with the same arguments: a change's effect as a ratio taken in one run.
 // `--threads` runs the CLI once per value each round (`reach probe --file --threads N`); without it, the CLI's
 // default (one probing thread per core).
 // Loopback only: the targets are a Node HTTP server on 127.0.0.1-3 (IP-literal URLs, so neither prober does DNS);
@@ -57,8 +59,11 @@ const { values } = parseArgs({
     warmup: { type: 'string' },
     // Writes a V8 CPU profile of each reach CLI run, and of `reach serve` (node --cpu-prof), into this directory.
     profile: { type: 'string' },
+    // Another build's directory (holding dist/cli.js): its CLI is run beside this one's, same list and arguments.
+    baseline: { type: 'string' },
   },
 });
+const baselineCli = values.baseline ? join(resolve(values.baseline), 'dist/cli.js') : undefined;
 const urlCount = Math.min(Math.max(Number(values.urls) || 10_000, 100), 200_000);
 const concurrency = Math.min(Math.max(Number(values.concurrency) || 50, 1), 1000);
 const rounds = Math.min(Math.max(Number(values.rounds) || 2, 1), 10);
@@ -89,7 +94,7 @@ async function measured(pids, action) {
 }
 
 // 1. reach probe --file LIST: one process from start to exit; its CPU is its whole life's (GNU time), start-up included.
-async function runCli(listPath, targets, round, threads) {
+async function runCli(listPath, targets, round, threads, cli) {
   const causes = new Map();
   const profile = values.profile
     ? [
@@ -97,7 +102,7 @@ async function runCli(listPath, targets, round, threads) {
         '--cpu-prof-dir',
         resolve(values.profile),
         '--cpu-prof-name',
-        `batch-cli-${round}-threads-${threads ?? 'default'}.cpuprofile`,
+        `batch-cli-${round}-threads-${threads ?? 'default'}${cli ? '-baseline' : ''}.cpuprofile`,
       ]
     : [];
   const args = [
@@ -114,6 +119,7 @@ async function runCli(listPath, targets, round, threads) {
   const result = await measured({ targets: targets.pid }, async () => {
     const run = await runReach({
       args,
+      cli,
       nodeArgs: profile,
       timeFile: join(work, 'time.txt'),
       onLine: (line) => countInto(causes, causeOfReportLine(line)),
@@ -124,7 +130,7 @@ async function runCli(listPath, targets, round, threads) {
   });
   // The driver only reads the CLI's output here; the prober's CPU is the CLI process's own.
   return {
-    system: `reach probe --file (CLI${threads === undefined ? '' : `, --threads ${threads}`})`,
+    system: `${cli ? 'baseline ' : ''}reach probe --file (CLI${threads === undefined ? '' : `, --threads ${threads}`})`,
     done: result.lineCount,
     causes,
     seconds: result.elapsedSeconds,
@@ -387,7 +393,10 @@ try {
   }
   for (let round = 1; round <= rounds; round++) {
     // Alternate who goes first, so neither always runs on the machine the other has just warmed or loaded.
-    const sides = threadCounts.map((threads) => () => runCli(listPath, targets, round, threads));
+    const sides = threadCounts.flatMap((threads) => [
+      () => runCli(listPath, targets, round, threads),
+      ...(baselineCli ? [() => runCli(listPath, targets, round, threads, baselineCli)] : []),
+    ]);
     if (blackbox) sides.push(() => runBlackbox(urls, blackbox, targets));
     if (service) sides.push(() => runService(listText, service, targets));
     if (round % 2 === 0) sides.reverse();
@@ -430,6 +439,11 @@ for (const [label, prefix, aim] of [
   ['reach POST /batches', 'reach POST', 1.2],
 ]) {
   const reach = totals(prefix);
+  const baseline = totals(`baseline ${prefix}`);
+  if (reach && baseline)
+    console.log(
+      `${label} / the baseline build's, all rounds: URLs per second ${format(reach.rate / baseline.rate, 2)}x; CPU per URL ${format(reach.cpuMsPerUrl / baseline.cpuMsPerUrl, 2)}x (${format(reach.cpuMsPerUrl, 3)} against ${format(baseline.cpuMsPerUrl, 3)} ms)`,
+    );
   if (!reach || !exporter) continue;
   console.log(
     `${label} / blackbox_exporter, all rounds: URLs per second ${format(reach.rate / exporter.rate, 2)}x (aim ${aim}x); CPU per URL ${format(reach.cpuMsPerUrl / exporter.cpuMsPerUrl, 2)}x (${format(reach.cpuMsPerUrl, 3)} against ${format(exporter.cpuMsPerUrl, 3)} ms)`,

@@ -6,7 +6,7 @@ import { checkContent, expectationProblems, needsBody } from './diagnosis/expect
 import { warningsOf } from './diagnosis/warnings.js';
 import { formatResolver, systemResolvers } from './probes/dns.js';
 import { capturedBodyOf } from './probes/http.js';
-import { probeTarget, TargetRefusedError } from './probes/target.js';
+import { probeTarget, type TargetProbeOptions, TargetRefusedError } from './probes/target.js';
 import { parseResolverText } from './resolver-text.js';
 import type {
   ContentExpectations,
@@ -161,7 +161,7 @@ export async function probe(options: ProbeOptions): Promise<Report> {
   if (options.signal?.aborted) onCallerAbort();
   const unregisterStop = options.registerStop?.((reason) => deadline.abort(reason));
   const signal = deadline.signal;
-  const common = {
+  const common: EveryField<SharedProbeOptions> = {
     resolvers,
     ca: options.ca,
     maxRedirects: options.maxRedirects ?? limits.maxRedirects.default,
@@ -176,7 +176,10 @@ export async function probe(options: ProbeOptions): Promise<Report> {
   const controlsToProbe = options.controlResults ? [] : controls;
   let observations: TargetObservation[];
   try {
-    const targetOptions: Parameters<typeof probeTarget>[0] = {
+    // Written out field by field rather than `{ ...common, url, isBodyKept }`: the spread was a runtime copy per
+    // probe, a measured CPU cost (bench/RESULTS.md, "The engine's own CPU per probe"). EveryField makes the type
+    // check fail when a field of `common` (of SharedProbeOptions) is not carried over here.
+    const targetOptions: EveryField<TargetProbeOptions> = {
       url,
       resolvers,
       ca: options.ca,
@@ -264,11 +267,17 @@ export function controlResultOf(
   };
 }
 
+/** What the target's probe and the controls' share: the target's options but its URL and its body keeping. */
+type SharedProbeOptions = Omit<TargetProbeOptions, 'url' | 'isBodyKept'>;
+
+/**
+ * `T` with every field written out, the optional ones too (undefined when absent): an object literal of this type
+ * cannot leave one out, so a field added to the options fails the type check until each literal carries it.
+ */
+type EveryField<T> = { [K in keyof Required<T>]: T[K] };
+
 /** A control is probed like the target, but a policy refusal of a control is a failed control, not an error. */
-async function probeControl(
-  url: URL,
-  common: Omit<Parameters<typeof probeTarget>[0], 'url'>,
-): Promise<TargetObservation> {
+async function probeControl(url: URL, common: SharedProbeOptions): Promise<TargetObservation> {
   try {
     return await probeTarget({ ...common, url });
   } catch (error) {

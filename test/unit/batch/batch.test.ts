@@ -127,13 +127,43 @@ describe('batch output', () => {
     expect(chunks).toEqual(['one\ntwo\nthree\n', 'four\n']);
   });
 
-  it('holds writers back until a full stream drains', async () => {
+  it('hands a stream with writev the lines of one turn in one call, in order, without joining them', async () => {
+    const calls: string[][] = [];
+    const stream = new Writable({
+      decodeStrings: false,
+      write(chunk, _encoding, done) {
+        calls.push([String(chunk)]);
+        done();
+      },
+      writev(chunks, done) {
+        calls.push(chunks.map(({ chunk }) => String(chunk)));
+        done();
+      },
+    });
+    const writer = new LineWriter(stream);
+    await Promise.all([writer.write('one'), writer.write('two → three'), writer.write('four')]);
+    await writer.write('five');
+    expect(calls.map((call) => call.join(''))).toEqual(['one\ntwo → three\nfour\n', 'five\n']);
+    expect(calls[0]).toContain('two → three');
+  });
+
+  it.each([
+    ['without', false],
+    ['with', true],
+  ])('holds writers back until a full stream %s writev drains', async (_name, hasWritev) => {
     const callbacks: (() => void)[] = [];
     const stream = new Writable({
       highWaterMark: 4,
       write(_chunk, _encoding, done) {
         callbacks.push(done);
       },
+      ...(hasWritev
+        ? {
+            writev(_chunks: unknown[], done: () => void) {
+              callbacks.push(done);
+            },
+          }
+        : {}),
     });
     const writer = new LineWriter(stream);
     let isWritten = false;
