@@ -62,11 +62,9 @@ export async function reconcileSchedule(
   // Read before the records: a record written while they are read moves it past what this pass marks as done.
   const version = await store.recordsVersion();
   const inStep = options.isFull ? undefined : await membershipsInStep(deps, version);
-  const expected = inStep ?? (await membershipsFromRecords(deps));
+  const expected = inStep?.shards ?? (await membershipsFromRecords(deps));
   const outcome: ReconcileOutcome = {
-    monitors: inStep
-      ? await store.countMonitors()
-      : [...expected.values()].reduce((sum, e) => sum + e.ids.size, 0),
+    monitors: inStep ? inStep.monitors : [...expected.values()].reduce((sum, e) => sum + e.ids.size, 0),
     shards: expected.size,
     isMembershipRebuilt: !inStep,
     membersAdded: 0,
@@ -164,12 +162,13 @@ async function membershipsFromRecords(deps: { store: MonitorStore }): Promise<Ex
  * The shards with members, without reading a record, when the memberships are known to follow the records: no
  * record written or deleted apart from its membership since the last full pass (the change count it marked),
  * and as many memberships as records (a membership lost or left behind by other means shows in the count).
- * Undefined when either fails: the records are read. Only the shards are answered (their ids unread).
+ * Undefined when either fails: the records are read. Only the shards are answered (their ids unread), with the
+ * count of records the check read.
  */
 async function membershipsInStep(
   deps: { store: MonitorStore; scheduler: MonitorScheduler },
   version: string,
-): Promise<ExpectedShards | undefined> {
+): Promise<{ shards: ExpectedShards; monitors: number } | undefined> {
   const shardStore = deps.scheduler.shards;
   if ((await shardStore.reconciledVersion()) !== version) return undefined;
   const [records, counts] = await Promise.all([deps.store.countMonitors(), shardStore.memberCounts()]);
@@ -180,7 +179,7 @@ async function membershipsInStep(
     const shard = parseShardId(id);
     if (shard && count > 0) expected.set(id, { shard, ids: new Set() });
   }
-  return memberships === records ? expected : undefined;
+  return memberships === records ? { shards: expected, monitors: records } : undefined;
 }
 
 function shardOfTemplate(data: unknown): unknown {
