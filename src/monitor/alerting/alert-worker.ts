@@ -7,7 +7,7 @@ import type { Counter } from 'prom-client';
 import type { RedisConnector } from '../../redis/connection.js';
 import { redisErrorLogger } from '../../redis/errors.js';
 import type { AddressPolicy } from '../../safety/address-policy.js';
-import { checkTargetUrl, refuseTargets } from '../../safety/target-check.js';
+import { refuseTargets } from '../../safety/target-check.js';
 import type { MonitorConfig } from '../config.js';
 import type { MonitorStore } from '../store.js';
 import {
@@ -24,9 +24,9 @@ import {
   WebhookRefusedError,
 } from './alerts.js';
 import { configuredChannelRecord } from './channel-file.js';
-import { endpointOf } from './channel-settings.js';
 import type { ChannelStore } from './channel-store.js';
 import { DeliveryLanes, destinationOf } from './delivery-lanes.js';
+import { destinationRefusalOf } from './destination-policy.js';
 import { createChannelSenders } from './senders.js';
 
 export interface AlertWorkerDeps {
@@ -168,10 +168,7 @@ export function startAlertWorker(deps: AlertWorkerDeps): AlertWorker {
     const sender = senders.senderFor(channel);
     const { destination } = sender;
     // Checked again at every attempt: the policy may have changed since the channel was written.
-    const endpoint = endpointOf(channel);
-    const refusal = endpoint.startsWith('http')
-      ? checkTargetUrl(endpoint, deps.channelPolicy, 'url')
-      : undefined;
+    const refusal = destinationRefusalOf(channel, deps.channelPolicy, 'url');
     if (refusal)
       refuse(
         job,

@@ -5,9 +5,9 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../config.js';
 import { fieldErrorsOf } from '../../requests/field-errors.js';
 import type { AddressPolicy } from '../../safety/address-policy.js';
-import { checkTargetUrl } from '../../safety/target-check.js';
-import { type ChannelRecord, type ChannelType, channelInputSchema, endpointOf } from './channel-settings.js';
+import { type ChannelRecord, type ChannelType, channelInputSchema } from './channel-settings.js';
 import type { ChannelStore } from './channel-store.js';
+import { destinationRefusalOf } from './destination-policy.js';
 
 /** A channel the file names: its key there, the id derived from it, and what POST /channels would take. */
 export interface ConfiguredChannel {
@@ -160,8 +160,7 @@ export function checkConfiguredDestinations(
   policy: AddressPolicy,
 ): void {
   for (const channel of configured) {
-    const endpoint = endpointOf(configuredChannelRecord(channel, ''));
-    const refusal = endpoint.startsWith('http') ? checkTargetUrl(endpoint, policy, 'settings') : undefined;
+    const refusal = destinationRefusalOf(channel, policy, 'settings');
     if (refusal) {
       throw new ConfigError(
         `invalid configuration: CHANNELS_FILE: channel ${channel.key}: its ${channel.type} destination ${refusal.address} is not allowed (${refusal.reason}); ALERT_ALLOW_PRIVATE_DESTINATIONS=true allows private ones`,

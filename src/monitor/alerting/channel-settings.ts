@@ -173,16 +173,16 @@ export function maskedSettings(record: ChannelRecord): Record<string, unknown> {
 }
 
 /**
- * Where the channel sends: an http(s) URL (its origin is the delivery lane and is checked by the address
- * policy), or smtp://host:port for email.
+ * Where a channel of this type and settings sends (a stored record, or one CHANNELS_FILE names): an http(s) URL
+ * (its origin is the delivery lane and is checked by the address policy), or smtp://host:port for email.
  */
-export function endpointOf(record: ChannelRecord): string {
-  const settings = record.settings as Record<string, unknown>;
-  if (record.type === 'email') {
+export function endpointOf(channel: Pick<ChannelRecord, 'type' | 'settings'>): string {
+  const settings = channel.settings as Record<string, unknown>;
+  if (channel.type === 'email') {
     const email = settings as ChannelSettings<'email'>;
     return `smtp://${email.host}:${email.port}`;
   }
-  if (record.type === 'webhook') return (settings as ChannelSettings<'webhook'>).url;
+  if (channel.type === 'webhook') return (settings as ChannelSettings<'webhook'>).url;
   const url = settings.webhookUrl ?? settings.baseUrl;
   return typeof url === 'string' ? url : '';
 }

@@ -3,6 +3,8 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
 import { type AddressPolicy, createAddressPolicy } from '../../safety/address-policy.js';
+import { checkTargetUrl, type TargetRefusal } from '../../safety/target-check.js';
+import { type ChannelRecord, endpointOf } from './channel-settings.js';
 
 const refusedByPolicyCode = 'EREFUSEDBYPOLICY';
 
@@ -80,4 +82,17 @@ export function channelPolicyOf(
   policy: AddressPolicy,
 ): AddressPolicy {
   return config.alerts.isPrivateDestinationAllowed ? createAddressPolicy({ isPrivateAllowed: true }) : policy;
+}
+
+/**
+ * The channel's http(s) destination held to the policy as written (an IP literal, a name the policy refuses);
+ * undefined when allowed, and for email, whose host is checked when it connects. `field` names the refused input.
+ */
+export function destinationRefusalOf(
+  channel: Pick<ChannelRecord, 'type' | 'settings'>,
+  policy: AddressPolicy,
+  field: string,
+): TargetRefusal | undefined {
+  const endpoint = endpointOf(channel);
+  return endpoint.startsWith('http') ? checkTargetUrl(endpoint, policy, field) : undefined;
 }

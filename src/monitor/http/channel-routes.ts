@@ -10,7 +10,6 @@ import {
   unavailableOnRedisError,
 } from '../../requests/problems.js';
 import type { AddressPolicy } from '../../safety/address-policy.js';
-import { checkTargetUrl } from '../../safety/target-check.js';
 import type { AlertPayload } from '../alerting/alerts.js';
 import {
   type ChannelRecord,
@@ -19,10 +18,10 @@ import {
   channelName,
   channelSettingsSchemas,
   channelTypes,
-  endpointOf,
   maskedSettings,
 } from '../alerting/channel-settings.js';
 import type { ChannelStore } from '../alerting/channel-store.js';
+import { destinationRefusalOf } from '../alerting/destination-policy.js';
 import type { ChannelSenders } from '../alerting/senders.js';
 import type { MonitorStore } from '../store.js';
 import { requireEmptyQuery, requireJson } from './request-checks.js';
@@ -214,8 +213,7 @@ async function findChannel(channels: ChannelStore, request: Request): Promise<Ch
 
 /** The channel's destination, held to the address policy like a webhook's: refused with 422. */
 function refuseUnsafe(record: ChannelRecord, policy: AddressPolicy): void {
-  const endpoint = endpointOf(record);
-  const refusal = endpoint.startsWith('http') ? checkTargetUrl(endpoint, policy, 'settings') : undefined;
+  const refusal = destinationRefusalOf(record, policy, 'settings');
   if (refusal) {
     throw new HttpProblem(
       422,
