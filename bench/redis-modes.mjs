@@ -17,8 +17,9 @@ import { loadConfig } from '../dist/config.js';
 import { loadMonitorConfig } from '../dist/monitor/config.js';
 import { MonitorScheduler, monitorQueueName } from '../dist/monitor/scheduler.js';
 import { closeRedisClient, createRedisConnector } from '../dist/redis/connection.js';
-import { freeLoopbackPort, startEmbeddedRedis } from '../dist/redis/embedded.js';
+import { startEmbeddedRedis } from '../dist/redis/embedded.js';
 import { startService } from '../dist/service.js';
+import { freePort } from './support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -40,8 +41,8 @@ const children = [];
 async function startCluster() {
   const ports = [];
   for (let index = 0; index < 3; index += 1) {
-    const port = await freeLoopbackPort();
-    const busPort = await freeLoopbackPort();
+    const port = await freePort();
+    const busPort = await freePort();
     const config = join(work, `node-${port}.conf`);
     await writeFile(
       config,

@@ -5,19 +5,40 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 
-/** A port free on 127.0.0.1 at the moment of asking. */
-export function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
+/** The listener the held ports connect to (one per bench process), and both ends of every held connection. */
+let holder;
+const holding = [];
+
+/**
+ * A free port on 127.0.0.1, held for this process's life as the tests' freeClosedPort holds it: the local end of a
+ * connection of ours, bound and not listening. A port bound and closed again is free for anyone (a helper's server
+ * on port 0, an outgoing connection) until the child we give it to binds it; a held one is handed by the kernel
+ * to no port-0 bind and no outgoing connection, and a server we start on it still binds (nginx, redis-server,
+ * Node and Go listen with SO_REUSEADDR). Nothing listens on it until then: a connect is refused.
+ */
+export async function freePort() {
+  holder ??= new Promise((resolvePort, reject) => {
+    const server = createServer((socket) => keep(socket));
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
+      server.unref();
+      resolvePort(server.address().port);
     });
   });
+  const socket = connect({ host: '127.0.0.1', port: await holder, localAddress: '127.0.0.1' });
+  await once(socket, 'connect');
+  keep(socket);
+  return socket.localPort;
+}
+
+/** Keeps a held connection's end without keeping the process alive or letting a late error throw. */
+function keep(socket) {
+  socket.on('error', () => undefined);
+  socket.unref();
+  holding.push(socket);
 }
 
 /** Resolves once `url` answers 2xx; throws after `attempts` tries 100 ms apart. */

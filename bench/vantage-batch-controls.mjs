@@ -12,8 +12,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { freeLoopbackPort, startEmbeddedRedis } from '../dist/redis/embedded.js';
+import { startEmbeddedRedis } from '../dist/redis/embedded.js';
 import { cpuSecondsOf, loadAverage, root, startChild, stopOwnedChildren } from './batch-support.mjs';
+import { freePort } from './support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -74,7 +75,7 @@ try {
   const services = [];
   for (const build of builds) {
     const env = { ...common, QUEUE_NAME: build.queueName };
-    const apiPort = await freeLoopbackPort();
+    const apiPort = await freePort();
     const api = startReachProcess([build.cli, 'api'], { ...env, HOST: '127.0.0.1', PORT: String(apiPort) });
     const workers = vantageNames.map((name) =>
       startReachProcess([build.cli, 'worker', '--vantage', name], { ...env, WORKER_METRICS_PORT: '0' }),
