@@ -2,7 +2,7 @@
 // against prometheus-blackbox-exporter's /probe on the same target at the same concurrency.
 // Usage: npm run bench:service [-- --probes 2000 --concurrency 16,64]   (loopback only; stops what it starts)
 import { readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,6 +14,7 @@ import {
   freePort,
   startBlackboxExporter,
   startChild,
+  startNginx,
   stopChild,
   stopOwnedChildren,
   waitForHttp,
@@ -40,42 +41,6 @@ const concurrencies = values.concurrency.split(',').map(Number);
 const topologies = values.topologies.split(',');
 const root = resolve(import.meta.dirname, '..');
 const work = await mkdtemp(join(tmpdir(), 'reach-bench-'));
-async function startNginx() {
-  const port = await freePort();
-  const prefix = join(work, 'nginx');
-  await mkdir(join(prefix, 'logs'), { recursive: true });
-  await writeFile(join(prefix, 'index.html'), '<!doctype html><html><body>healthy</body></html>\n');
-  await writeFile(
-    join(prefix, 'nginx.conf'),
-    `daemon off;
-worker_processes 1;
-pid ${join(prefix, 'nginx.pid')};
-error_log ${join(prefix, 'logs/error.log')} warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${prefix}/body; proxy_temp_path ${prefix}/proxy; fastcgi_temp_path ${prefix}/fcgi;
-  uwsgi_temp_path ${prefix}/uwsgi; scgi_temp_path ${prefix}/scgi;
-  server {
-    listen 127.0.0.1:${port};
-    location / { root ${prefix}; index index.html; }
-  }
-}
-`,
-  );
-  // nginx's workers drop to an unprivileged user when started as root: let them read the page.
-  await chmod(work, 0o755);
-  await chmod(prefix, 0o755);
-  const started = startChild('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf')]);
-  const url = `http://127.0.0.1:${port}/`;
-  try {
-    await waitForHttp(url, 'nginx');
-  } catch (error) {
-    throw new Error(`${error.message}\n${started.output()}`);
-  }
-  return { url, pid: started.child.pid };
-}
-
 async function startBlackbox(concurrency) {
   const blackbox = await startBlackboxExporter({
     directory: work,
@@ -217,12 +182,10 @@ function commandStatsPerProbe(before, after, probes) {
 const results = [];
 let redis;
 try {
-  const nginx = await startNginx();
-  const targetUrl = nginx.url;
-  // nginx's master forks one worker that serves; find its pid for the CPU accounting.
-  const nginxWorkerPid = Number(
-    readFileSync(`/proc/${nginx.pid}/task/${nginx.pid}/children`, 'utf8').trim().split(' ')[0] || nginx.pid,
-  );
+  // One nginx process (no master), which serves: its CPU is the target's.
+  const nginx = await startNginx(join(work, 'nginx'));
+  const targetUrl = `http://127.0.0.1:${nginx.port}/`;
+  const nginxPid = nginx.child.pid;
   redis = await startEmbeddedRedis({ dataDir: join(work, 'redis') });
   console.log(
     `target ${targetUrl} (nginx); redis ${redis.port}; ${probeCount} probes per run, ${warmupCount} warm-up`,
@@ -235,7 +198,7 @@ try {
       concurrency,
       async () => (await probe({ url: targetUrl, timeoutMs: 5000 })).verdict.cause === 'ok',
     );
-    const engine = await withCpu({ nginx: nginxWorkerPid }, probeCount, () =>
+    const engine = await withCpu({ nginx: nginxPid }, probeCount, () =>
       drive(probeCount, concurrency, async () => {
         const report = await probe({ url: targetUrl, timeoutMs: 5000 });
         return report.verdict.cause === 'ok';
@@ -260,7 +223,7 @@ try {
       };
       await drive(warmupCount, concurrency, submit);
       const statsBefore = await redisCommandStats(redis.url);
-      const processes = { nginx: nginxWorkerPid, redis: redis.pid };
+      const processes = { nginx: nginxPid, redis: redis.pid };
       reach.children.forEach((child, index) => {
         processes[index === 0 ? (topology === 'split' ? 'reach api' : 'reach serve') : 'reach worker'] =
           child.pid;
@@ -293,7 +256,7 @@ try {
       };
       await drive(warmupCount, concurrency, scrape);
       const exporter = await withCpu(
-        { nginx: nginxWorkerPid, blackbox_exporter: blackbox.child.pid },
+        { nginx: nginxPid, blackbox_exporter: blackbox.child.pid },
         probeCount,
         () => drive(probeCount, concurrency, scrape),
       );
