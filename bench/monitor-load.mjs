@@ -220,7 +220,8 @@ try {
     const forks = Number(/total_forks:(\d+)/.exec(stats)?.[1] ?? 0);
     const isRewriting = /aof_rewrite_in_progress:1/.test(stats);
     const [waiting, active, delayed] = await Promise.all([
-      queue.getWaitingCount(),
+      // The shard ticks wait in the prioritized set (one-off runs go ahead of them), the one-off runs in the list.
+      queue.getJobCountByTypes('wait', 'prioritized'),
       queue.getActiveCount(),
       queue.getDelayedCount(),
     ]);

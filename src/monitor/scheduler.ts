@@ -48,6 +48,17 @@ export const runJobOptions: JobsOptions = {
   removeOnFail: { count: 1000 },
 };
 
+/**
+ * A shard tick's job has a BullMQ priority and a one-off run none: BullMQ takes jobs without one first, so a
+ * re-check (or a first run) queued behind waiting ticks is taken before them, not after the ticks of every shard.
+ * What it costs falls on the ticks, a few a second (4 at 100,000 monitors of 60 s): each goes through the
+ * prioritized set (a ZADD, O(log n) in the ticks waiting) instead of the wait list, while the one-off runs, up to
+ * one per failing monitor, stay on the list's O(1) push.
+ */
+export const shardJobPriority = 1;
+
+export const shardJobOptions: JobsOptions = { ...runJobOptions, priority: shardJobPriority };
+
 type Placed = Pick<MonitorRecord, 'id' | 'intervalSeconds'>;
 
 export class MonitorScheduler {
@@ -113,7 +124,7 @@ export class MonitorScheduler {
     await this.queue.upsertJobScheduler(
       id,
       { every: shard.everyMs, startDate: nextTickAtOrAfter(shard, Date.now() + delayMs) },
-      { name: monitorShardJobName, data: { shard: id }, opts: runJobOptions },
+      { name: monitorShardJobName, data: { shard: id }, opts: shardJobOptions },
     );
   }
 
@@ -127,7 +138,8 @@ export class MonitorScheduler {
   }
 
   /**
-   * Runs the monitor as soon as a worker is free (first run after create, re-checks, tests). Returns the job id.
+   * Runs the monitor as soon as a worker is free, ahead of the shard ticks waiting (first run after create,
+   * re-checks, tests). Returns the job id.
    * A `jobId` makes it idempotent: a second call with the same id adds nothing while the first job is kept.
    */
   async runNow(monitorId: string, trigger: RunTrigger, delayMs = 0, jobId?: string): Promise<string> {
@@ -174,7 +186,7 @@ export class MonitorScheduler {
     const job = await this.queue.add(
       monitorShardJobName,
       { shard: shardIdOf(shard), tickMs },
-      { ...runJobOptions, ...(jobId ? { jobId } : {}) },
+      { ...shardJobOptions, ...(jobId ? { jobId } : {}) },
     );
     return job.id ?? '';
   }

@@ -165,8 +165,10 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
         if (outcome.isInterrupted) await keepForAnotherWorker(job, token);
         return outcome;
       }
-      const outcome = await limiter.run(() =>
-        runMonitor(runnerDeps, job.data as MonitorRunJobData, signal ? { signal } : {}),
+      // A one-off run (a re-check, a first run) goes ahead of the shard members waiting for a probe slot.
+      const outcome = await limiter.run(
+        () => runMonitor(runnerDeps, job.data as MonitorRunJobData, signal ? { signal } : {}),
+        { isAhead: true },
       );
       // A one-off run has one attempt: failed, it would be lost, so it goes back whole, as a shard tick does.
       if (outcome.outcome === 'interrupted') await keepForAnotherWorker(job, token);

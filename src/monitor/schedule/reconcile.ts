@@ -1,6 +1,6 @@
 // Rebuilds the schedule from the monitor records: shard memberships, the shards' job schedulers, and the removal
 // of the per-monitor schedulers of releases before shards. Safe to run at any time, by any number of workers.
-import type { MonitorScheduler } from '../scheduler.js';
+import { type MonitorScheduler, shardJobPriority } from '../scheduler.js';
 import type { MonitorStore } from '../store.js';
 import { parseShardId, type Shard, shardIdOf, shardOf } from './shards.js';
 
@@ -15,13 +15,16 @@ import { parseShardId, type Shard, shardIdOf, shardOf } from './shards.js';
  * - `next-job-orphaned`: its next job is active, but no worker holds its lock.
  * - `definition-lost`: the scheduler's interval or job data is not the shard's (its hash was lost and BullMQ
  *   re-made a bare one): its jobs would carry no shard and be refused.
+ * - `options-outdated`: its jobs lack the shard ticks' priority (a scheduler of a release before it): one-off
+ *   runs would wait behind its ticks instead of going ahead of them.
  */
 export type ScheduleFault =
   | 'missing'
   | 'next-job-missing'
   | 'next-job-ended'
   | 'next-job-orphaned'
-  | 'definition-lost';
+  | 'definition-lost'
+  | 'options-outdated';
 
 export interface ScheduleRepair {
   shard: string;
@@ -126,14 +129,17 @@ export async function reconcileSchedule(
     const fault =
       entry && (entry.every !== shard.everyMs || shardOfTemplate(entry.template?.data) !== id)
         ? 'definition-lost'
-        : await faultOf(scheduler, id, staleTickMs);
+        : entry && entry.template?.opts?.priority !== shardJobPriority
+          ? 'options-outdated'
+          : await faultOf(scheduler, id, staleTickMs);
     if (!fault) return;
     // Read again: a worker may have moved the schedule on since the list was read (then it is not broken).
     if (fault !== 'missing' && (await scheduler.queue.getJobScheduler(id))?.next !== staleTickMs) return;
     // A broken scheduler is replaced rather than upserted: BullMQ would carry its stale tick forward and, past a
     // missed tick, align the next to the interval without the shard's offset. A new one resumes at the shard's
-    // next tick (a repair is not a new schedule, so the first-tick delay does not apply).
-    if (fault !== 'missing') await scheduler.stopShard(shard);
+    // next tick (a repair is not a new schedule, so the first-tick delay does not apply). A scheduler that only
+    // lacks the options is sound: upserted, it keeps its next tick, whose job BullMQ makes again with them.
+    if (fault !== 'missing' && fault !== 'options-outdated') await scheduler.stopShard(shard);
     await scheduler.startShard(shard, 0);
     outcome.schedulersStarted += 1;
     outcome.repairs.push({ shard: id, fault, ...(staleTickMs === undefined ? {} : { staleTickMs }) });

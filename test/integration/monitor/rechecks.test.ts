@@ -91,7 +91,9 @@ it('gives each failing monitor exactly confirmations - 1 re-checks, none while i
   let isSampling = true;
   const sampling = (async () => {
     while (isSampling) {
-      samples.push({ atMs: Date.now(), waiting: await harness.workers.scheduler.queue.getWaitingCount() });
+      // Ticks wait in the prioritized set, one-off runs in the list (they go ahead of the ticks): both count.
+      const waiting = await harness.workers.scheduler.queue.getJobCountByTypes('wait', 'prioritized');
+      samples.push({ atMs: Date.now(), waiting });
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   })();
