@@ -8,7 +8,18 @@ import type { AddressPolicy } from '../safety/address-policy.js';
 import { checkTargetUrl, refuseTargets } from '../safety/target-check.js';
 import type { ControlResult } from '../types.js';
 
-export type ProbeRunner = (data: ProbeJobData, signal?: AbortSignal) => Promise<ProbeJobResult>;
+/**
+ * How a caller with many probes in flight stops them without an AbortSignal each (AbortFanOut.register): called
+ * with the probe's abort, it answers what to call when the probe ends. The engine's `registerStop`.
+ */
+export type StopRegistration = (abort: (reason: unknown) => void) => () => void;
+
+/** Runs one job; stopped by `signal`, or through `registerStop` (a chunk's URLs, which share one stop). */
+export type ProbeRunner = (
+  data: ProbeJobData,
+  signal?: AbortSignal,
+  registerStop?: StopRegistration,
+) => Promise<ProbeJobResult>;
 
 /** A probe aborted by our side (the worker closing) before it ended: it has no answer, and is run again. */
 export class ProbeInterruptedError extends Error {
@@ -32,7 +43,7 @@ export function createProbeRunner(options: {
   controlResultsFor?: (data: ProbeJobData, options: ProbeOptions) => Promise<ControlResult[] | undefined>;
 }): ProbeRunner {
   const { defaults, isAddressAllowed, controlResultsFor } = options;
-  return async (data, signal) => {
+  return async (data, signal, registerStop) => {
     // A chunk's URL checked with its chunk (markCheckedChunk) under this policy is not parsed a second time.
     const refusal =
       checkedJobs.get(data) === isAddressAllowed ? undefined : refuseJob(data, isAddressAllowed);
@@ -40,17 +51,28 @@ export function createProbeRunner(options: {
     // A vantage that took its part up after the comparison gave up on it (it was down): the answer is no
     // longer wanted, and probing now would only send the target a stray request.
     if (data.notAfterMs !== undefined && Date.now() > data.notAfterMs) return { outcome: 'expired' };
+    // Stopped through registerStop: the caller's one stop for its probes (the chunk's job signal) reached this one.
+    let isStopped = false;
     try {
       const probeOptions: ProbeOptions = {
         ...probeOptionsFrom(data, defaults),
         isAddressAllowed,
         ...(signal ? { signal } : {}),
+        ...(registerStop
+          ? {
+              registerStop: (abort: (reason: unknown) => void) =>
+                registerStop((reason) => {
+                  isStopped = true;
+                  abort(reason);
+                }),
+            }
+          : {}),
       };
       const controlResults = await controlResultsFor?.(data, probeOptions);
       const report = await probe(controlResults ? { ...probeOptions, controlResults } : probeOptions);
       // Cut short by the job's signal (the worker's shutdown deadline), the report tells of our abort, not of the
       // target (a timeout it never had): our own failure, so the probe runs again on a worker that is not closing.
-      if (signal?.aborted) throw new ProbeInterruptedError();
+      if (signal?.aborted || isStopped) throw new ProbeInterruptedError();
       return { outcome: 'report', report };
     } catch (error) {
       if (error instanceof TargetRefusedError) {
