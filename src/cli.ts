@@ -2,6 +2,7 @@
 // The `reach` command line: parses arguments, runs the engine or the service, prints and exits.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
 import type { ApiProbeRequest } from './api-client.js';
 import { InputError, parseResolver, probe, validateOptions } from './engine.js';
 import { type OutputWatch, watchOutput } from './standard-output.js';
@@ -352,8 +353,21 @@ async function runService(command: 'serve' | 'api' | 'worker', args: string[]): 
   return 0;
 }
 
+/**
+ * undici parses HTTP with WebAssembly (llhttp). V8 compiles it with its baseline compiler (Liftoff), then, once the
+ * parser is hot, again with its optimising one (TurboFan) on a background thread: about 240 ms of CPU for the
+ * parser's one large function, and a process cannot exit before that compile ends, so every run of a command that
+ * probes and ends paid it (the end of a one-URL run waited 240-300 ms with nothing to do). The baseline code parses
+ * a batch's answers about as fast (bench/RESULTS.md, "the CLI's start and end"). Set before the first exchange
+ * compiles the parser; the service's commands, which run for long, keep the optimising compiler.
+ */
+function keepBaselineWasm(): void {
+  v8.setFlagsFromString('--liftoff-only');
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'probe' || command === 'vantages') keepBaselineWasm();
   // The service's commands log to stdout: how they meet a closed log pipe is theirs to decide.
   if (command !== 'serve' && command !== 'api' && command !== 'worker')
     output = watchOutput(process.stdout, process.stderr, (failure) => {
