@@ -1,10 +1,11 @@
 // Shared pieces of the batch benchmarks: loopback targets in a child process, URL lists, the reach CLI run as a
-// measured process, and readings from /proc (CPU, RSS, file descriptors, the machine's load).
+// measured process, `reach serve` started and sent a batch, and readings from /proc (CPU, RSS, file descriptors,
+// the machine's load).
 import { once } from 'node:events';
 import { createWriteStream, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import readline from 'node:readline';
-import { startChild, stopChild } from './support.mjs';
+import { freePort, startChild, stopChild, waitForHttp } from './support.mjs';
 
 export const root = resolve(import.meta.dirname, '..');
 export const cliPath = join(root, 'dist/cli.js');
@@ -260,3 +261,100 @@ export function slopeOf(points) {
 }
 
 export const format = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+
+/** The options of every batch bench (node:util parseArgs): the list's length and the probes in flight. */
+export const batchListOptions = {
+  urls: { type: 'string', default: '10000' },
+  concurrency: { type: 'string', default: '50' },
+};
+
+/** The list's length and the probes in flight as a batch bench was given them, within bounds. */
+export function batchListSettings(values) {
+  return {
+    urlCount: boundedOption(values.urls, 10_000, 100, 200_000),
+    concurrency: boundedOption(values.concurrency, 50, 1, 1000),
+  };
+}
+
+/** A whole number from a command-line option, `fallback` when it is not one, kept within [min, max]. */
+export function boundedOption(text, fallback, min, max) {
+  return Math.min(Math.max(Number(text) || fallback, min), max);
+}
+
+/**
+ * The environment of the batch benches' `reach serve` and `reach worker`: loopback targets allowed, limits out of
+ * the way of a `urlCount`-URL list, `concurrency` probes of the batch lane; Redis the embedded one (its data in
+ * `dataDir`) unless `redisUrl`.
+ */
+export function batchServiceEnv({ dataDir, concurrency, urlCount, redisUrl = '' }) {
+  return {
+    REDIS_URL: redisUrl,
+    REDIS_DATA_DIR: dataDir,
+    HOST: '127.0.0.1',
+    PROBE_ALLOW_PRIVATE: 'true',
+    BATCH_WORKER_CONCURRENCY: String(concurrency),
+    BATCH_MAX_URLS: String(urlCount),
+    BATCH_MAX_BODY_BYTES: String(64 * 1024 * 1024),
+    RATE_LIMIT_POINTS: '10000000',
+    QUEUE_MAX_WAITING: '1000000',
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'production',
+  };
+}
+
+/**
+ * `reach serve` (this build's, or the build of `cli`) as our child on a free loopback port, with `env`
+ * (batchServiceEnv), ready (/readyz answers). Answers its url, pid and child process (whose stdout the caller may
+ * read), its embedded redis-server's pid (undefined with a REDIS_URL of its own) and, with `inspect`, the port of
+ * its inspector.
+ */
+export async function startServe({ env, cli = cliPath, nodeArgs = [], inspect = false }) {
+  const port = await freePort();
+  const inspectPort = inspect ? await freePort() : undefined;
+  const started = startChild(
+    process.execPath,
+    [...nodeArgs, ...(inspectPort ? [`--inspect=127.0.0.1:${inspectPort}`] : []), cli, 'serve'],
+    { env: { ...env, PORT: String(port) } },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    // A loaded machine (load 30 on 2 cores) has taken over 15 s to start it.
+    await waitForHttp(`${url}/readyz`, 'reach serve', 600);
+  } catch (error) {
+    throw new Error(`${error.message}\n${started.stderrTail()}`);
+  }
+  return {
+    url,
+    pid: started.child.pid,
+    child: started.child,
+    redisPid: childPidsOf(started.child.pid).find((pid) => commandOf(pid).includes('redis-server')),
+    inspectPort,
+    stop: () => stopChild(started.child),
+  };
+}
+
+/**
+ * Submits a list as text/plain to POST /batches and polls the batch every 50 ms until it has ended (the end is
+ * seen within 50 ms of its last result; the polls are counted in serve's CPU). Answers the 202's body, the last
+ * status, and when (ms after the POST) it was accepted and its end seen.
+ */
+export async function submitBatch(url, listText, timeoutMs) {
+  const submittedMs = performance.now();
+  const submitted = await fetch(`${url}/batches?timeoutMs=${timeoutMs}`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain' },
+    body: listText,
+  });
+  if (submitted.status === 404 || submitted.status === 405)
+    throw new Error(`POST /batches answered ${submitted.status}: this build has no batches API`);
+  const accepted = await submitted.json();
+  if (submitted.status !== 202)
+    throw new Error(`POST /batches answered ${submitted.status}: ${JSON.stringify(accepted)}`);
+  const acceptMs = performance.now() - submittedMs;
+  for (;;) {
+    await new Promise((done) => setTimeout(done, 50));
+    const status = await (await fetch(`${url}/batches/${accepted.id}`)).json();
+    if (status.state !== 'running')
+      return { accepted, status, acceptMs, seenMs: performance.now() - submittedMs };
+  }
+}

@@ -11,7 +11,8 @@
 // first ~10,000 URLs: V8's tier-up, measured with bench/batch-warmup.mjs). The CLI is a process per run and is
 // measured cold, start-up included.
 // `--baseline DIR` adds, each round, the CLI of another build (DIR/dist/cli.js, e.g. main's copied aside with a
-// node_modules link beside it) with the same arguments: a change's effect as a ratio taken in one run.
+// node_modules link beside it) with the same arguments, and with `--service` that build's `reach serve` beside
+// this one's (each with its own Redis, both warmed up): a change's effect as a ratio taken in one run.
 // `--threads` runs the CLI once per value each round (`reach probe --file --threads N`); without it, the CLI's
 // default (one probing thread per core).
 // Loopback only: the targets are a Node HTTP server on 127.0.0.1-3 (IP-literal URLs, so neither prober does DNS);
@@ -23,9 +24,12 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import {
+  batchListOptions,
+  batchListSettings,
+  batchServiceEnv,
+  boundedOption,
   causeOfReportLine,
-  childPidsOf,
-  commandOf,
+  cliPath,
   countInto,
   cpuSecondsOf,
   format,
@@ -35,17 +39,18 @@ import {
   mixedUrls,
   runReach,
   startChild,
+  startServe,
   startTargets,
   stopChild,
   stopOwnedChildren,
+  submitBatch,
   writeList,
 } from './batch-support.mjs';
-import { freePort, startBlackboxExporter, waitForHttp } from './support.mjs';
+import { freePort, startBlackboxExporter } from './support.mjs';
 
 const { values } = parseArgs({
   options: {
-    urls: { type: 'string', default: '10000' },
-    concurrency: { type: 'string', default: '50' },
+    ...batchListOptions,
     rounds: { type: 'string', default: '2' },
     'no-blackbox': { type: 'boolean', default: false },
     // Adds POST /batches on `reach serve`; fails with a clear message on a build without that route.
@@ -64,13 +69,12 @@ const { values } = parseArgs({
   },
 });
 const baselineCli = values.baseline ? join(resolve(values.baseline), 'dist/cli.js') : undefined;
-const urlCount = Math.min(Math.max(Number(values.urls) || 10_000, 100), 200_000);
-const concurrency = Math.min(Math.max(Number(values.concurrency) || 50, 1), 1000);
-const rounds = Math.min(Math.max(Number(values.rounds) || 2, 1), 10);
+const { urlCount, concurrency } = batchListSettings(values);
+const rounds = boundedOption(values.rounds, 2, 1, 10);
 const timeoutMs = 10_000;
 const warmupCount =
   values.warmup === undefined ? urlCount : Math.min(Math.max(Number(values.warmup) || 0, 0), urlCount);
-const serviceWorkers = Math.min(Math.max(Number(values['service-workers']) || 1, 1), 8);
+const serviceWorkers = boundedOption(values['service-workers'], 1, 1, 8);
 const threadCounts = values.threads === undefined ? [undefined] : values.threads.split(',').map(Number);
 if (threadCounts.some((n) => n !== undefined && !(Number.isInteger(n) && n >= 0 && n <= 64)))
   throw new Error(`--threads takes whole numbers from 0 to 64, comma-separated, got ${values.threads}`);
@@ -234,98 +238,57 @@ async function startOwnRedis() {
   throw new Error(`redis-server did not come up: ${started.stderrTail()}`);
 }
 
-async function startService() {
-  const port = await freePort();
+/** `reach serve` of this build (or `cli`'s, the baseline), with serviceWorkers - 1 `reach worker` beside it. */
+async function startService(cli = cliPath) {
+  const isBaseline = cli !== cliPath;
+  const name = isBaseline ? 'baseline' : 'this';
   const ownRedis = serviceWorkers > 1 ? await startOwnRedis() : undefined;
   // The probes in flight, all processes together: the same concurrency as the CLI's and the exporter's driver.
   const shares = Array.from(
     { length: serviceWorkers },
     (_, n) => Math.floor(concurrency / serviceWorkers) + (n < concurrency % serviceWorkers ? 1 : 0),
   );
-  const serviceEnv = (share) => ({
-    ...process.env,
-    REDIS_URL: ownRedis?.url ?? '',
-    REDIS_DATA_DIR: join(work, 'redis'),
-    HOST: '127.0.0.1',
-    PROBE_ALLOW_PRIVATE: 'true',
-    BATCH_WORKER_CONCURRENCY: String(share),
-    BATCH_MAX_URLS: String(urlCount),
-    BATCH_MAX_BODY_BYTES: String(64 * 1024 * 1024),
-    RATE_LIMIT_POINTS: '10000000',
-    QUEUE_MAX_WAITING: '1000000',
-    LOG_LEVEL: 'warn',
-    NODE_ENV: 'production',
+  const env = (share) =>
+    batchServiceEnv({
+      dataDir: join(work, `redis-${name}`),
+      concurrency: share,
+      urlCount,
+      ...(ownRedis ? { redisUrl: ownRedis.url } : {}),
+    });
+  const serve = await startServe({
+    env: env(shares[0]),
+    cli,
+    // With --profile, the service's whole life as a V8 CPU profile (written when it exits on SIGTERM).
+    nodeArgs: values.profile
+      ? [
+          ...['--cpu-prof', '--cpu-prof-dir', resolve(values.profile)],
+          ...['--cpu-prof-name', `batch-serve${isBaseline ? '-baseline' : ''}.cpuprofile`],
+        ]
+      : [],
   });
-  const started = startChild(
-    process.execPath,
-    [
-      // With --profile, the service's whole life as a V8 CPU profile (written when it exits on SIGTERM).
-      ...(values.profile
-        ? [
-            '--cpu-prof',
-            '--cpu-prof-dir',
-            resolve(values.profile),
-            '--cpu-prof-name',
-            'batch-serve.cpuprofile',
-          ]
-        : []),
-      join(resolve(import.meta.dirname, '..'), 'dist/cli.js'),
-      'serve',
-    ],
-    { env: { ...serviceEnv(shares[0]), PORT: String(port) } },
-  );
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    // A loaded machine (load 30 on 2 cores) has taken over 15 s to start it.
-    await waitForHttp(`${url}/readyz`, 'reach serve', 600);
-  } catch (error) {
-    throw new Error(`${error.message}\n${started.stderrTail()}`);
-  }
-  const workers = shares.slice(1).map((share) =>
-    startChild(process.execPath, [join(resolve(import.meta.dirname, '..'), 'dist/cli.js'), 'worker'], {
-      env: { ...serviceEnv(share), WORKER_METRICS_PORT: '0' },
-    }),
-  );
-  const redisPid =
-    ownRedis?.pid ?? childPidsOf(started.child.pid).find((pid) => commandOf(pid).includes('redis-server'));
+  const workers = shares
+    .slice(1)
+    .map((share) =>
+      startChild(process.execPath, [cli, 'worker'], { env: { ...env(share), WORKER_METRICS_PORT: '0' } }),
+    );
+  const redisPid = ownRedis?.pid ?? serve.redisPid;
   if (redisPid === undefined) throw new Error('reach serve started no embedded redis-server');
   return {
-    url,
-    pid: started.child.pid,
+    isBaseline,
+    url: serve.url,
+    pid: serve.pid,
     workerPids: workers.map((worker) => worker.child.pid),
     redisPid,
     stop: async () => {
       for (const worker of workers) await stopChild(worker.child);
-      await stopChild(started.child);
+      await serve.stop();
     },
   };
 }
 
 /** Submits a list as text/plain and waits for the batch to end; then reads its results as NDJSON, as a user would. */
 async function runBatchThroughService(service, listText) {
-  const submittedMs = performance.now();
-  const submitted = await fetch(`${service.url}/batches?timeoutMs=${timeoutMs}`, {
-    method: 'POST',
-    headers: { 'content-type': 'text/plain' },
-    body: listText,
-  });
-  if (submitted.status === 404 || submitted.status === 405)
-    throw new Error(
-      `POST /batches answered ${submitted.status}: this build has no batches API (is the batches-api branch merged and built?)`,
-    );
-  const accepted = await submitted.json();
-  if (submitted.status !== 202)
-    throw new Error(`POST /batches answered ${submitted.status}: ${JSON.stringify(accepted)}`);
-  const acceptMs = performance.now() - submittedMs;
-  let status;
-  // Polled every 50 ms: the end is seen within 50 ms of the batch's last result (at 250 ms the poll added 0.125 s
-  // on average to a 6 s batch; the exporter's driver has no such wait). The polls' cost is counted in serve's CPU.
-  for (;;) {
-    await new Promise((done) => setTimeout(done, 50));
-    status = await (await fetch(`${service.url}/batches/${accepted.id}`)).json();
-    if (status.state !== 'running') break;
-  }
-  const seenMs = performance.now() - submittedMs;
+  const { accepted, status, acceptMs, seenMs } = await submitBatch(service.url, listText, timeoutMs);
   const createdMs = Date.parse(status.createdAt);
   // The batch's own timeline (the service's clock): accepted, first chunk claimed, last result recorded.
   const timeline = `accept ${format(acceptMs, 0)} ms, first chunk +${Date.parse(status.startedAt) - createdMs} ms, last result +${Date.parse(status.finishedAt) - createdMs} ms; its end seen ${format(seenMs, 0)} ms after the POST`;
@@ -349,7 +312,7 @@ async function runService(listText, service, targets) {
   if (result.resultLines !== result.total)
     throw new Error(`the batch has ${result.resultLines} results for ${result.total} URLs`);
   return {
-    system: `reach POST /batches (serve${serviceWorkers > 1 ? ` + ${serviceWorkers - 1} worker` : ''} + Redis)`,
+    system: `${service.isBaseline ? 'baseline ' : ''}reach POST /batches (serve${serviceWorkers > 1 ? ` + ${serviceWorkers - 1} worker` : ''} + Redis)`,
     done: result.total,
     causes: new Map(Object.entries(result.status.byCause ?? {})),
     seconds: result.seconds,
@@ -376,6 +339,8 @@ try {
   await writeList(listPath, urls);
   const blackbox = values['no-blackbox'] ? undefined : await startBlackbox();
   const service = values.service ? await startService() : undefined;
+  const baselineService = values.service && baselineCli ? await startService(baselineCli) : undefined;
+  const services = [service, baselineService].filter(Boolean);
   console.log(
     `${urlCount} URLs on ${targets.origins.join(' ')}, concurrency ${concurrency}, ${rounds} rounds; load average ${loadAverage()}`,
   );
@@ -385,12 +350,13 @@ try {
   if (blackbox && warmupCount > 0) await driveList(warmupUrls, scrapeWith(blackbox.pool));
   const listText = service ? await readFile(listPath, 'utf8') : '';
   // Once per worker process: the processes share each batch's chunks, and each compiles its own hot code.
-  for (let pass = 1; service && warmupCount > 0 && pass <= serviceWorkers; pass++) {
-    const warm = await runService(`${warmupUrls.join('\n')}\n`, service, targets);
-    console.log(
-      `service warm-up ${pass} of ${serviceWorkers} (not in the rounds): ${warm.done} URLs, ${format(warm.done / warm.seconds, 0)} URLs/s, ${format((warm.proberCpuSeconds * 1000) / warm.done, 3)} ms CPU per URL (${warm.parts.split(';')[0]})`,
-    );
-  }
+  for (const each of services)
+    for (let pass = 1; warmupCount > 0 && pass <= serviceWorkers; pass++) {
+      const warm = await runService(`${warmupUrls.join('\n')}\n`, each, targets);
+      console.log(
+        `${each.isBaseline ? 'baseline ' : ''}service warm-up ${pass} of ${serviceWorkers} (not in the rounds): ${warm.done} URLs, ${format(warm.done / warm.seconds, 0)} URLs/s, ${format((warm.proberCpuSeconds * 1000) / warm.done, 3)} ms CPU per URL (${warm.parts.split(';')[0]})`,
+      );
+    }
   for (let round = 1; round <= rounds; round++) {
     // Alternate who goes first, so neither always runs on the machine the other has just warmed or loaded.
     const sides = threadCounts.flatMap((threads) => [
@@ -398,12 +364,12 @@ try {
       ...(baselineCli ? [() => runCli(listPath, targets, round, threads, baselineCli)] : []),
     ]);
     if (blackbox) sides.push(() => runBlackbox(urls, blackbox, targets));
-    if (service) sides.push(() => runService(listText, service, targets));
+    for (const each of services) sides.push(() => runService(listText, each, targets));
     if (round % 2 === 0) sides.reverse();
     for (const side of sides) rows.push({ round, ...(await side()) });
   }
   await blackbox?.stop();
-  await service?.stop();
+  for (const each of services) await each.stop();
   await targets.stop();
 } finally {
   await stopOwnedChildren();

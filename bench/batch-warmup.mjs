@@ -16,27 +16,27 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { WebSocket } from 'undici';
 import {
-  childPidsOf,
-  commandOf,
+  batchListOptions,
+  batchListSettings,
+  batchServiceEnv,
+  boundedOption,
   cpuSecondsOf,
   format,
   loadAverage,
   machineBusySeconds,
   mixedUrls,
   runReach,
-  startChild,
+  startServe,
   startTargets,
-  stopChild,
   stopOwnedChildren,
+  submitBatch,
   writeList,
 } from './batch-support.mjs';
-import { freePort, waitForHttp } from './support.mjs';
 
 const { values } = parseArgs({
   options: {
-    urls: { type: 'string', default: '10000' },
+    ...batchListOptions,
     batches: { type: 'string', default: '3' },
-    concurrency: { type: 'string', default: '50' },
     warmup: { type: 'string', default: '500' },
     'between-cli': { type: 'boolean', default: false },
     'node-options': { type: 'string', default: '' },
@@ -45,10 +45,9 @@ const { values } = parseArgs({
     functions: { type: 'string', default: '' },
   },
 });
-const urlCount = Math.min(Math.max(Number(values.urls) || 10_000, 100), 200_000);
-const batchCount = Math.min(Math.max(Number(values.batches) || 3, 1), 10);
-const concurrency = Math.min(Math.max(Number(values.concurrency) || 50, 1), 1000);
-const warmupCount = Math.min(Math.max(Number(values.warmup) || 0, 0), urlCount);
+const { urlCount, concurrency } = batchListSettings(values);
+const batchCount = boundedOption(values.batches, 3, 1, 10);
+const warmupCount = boundedOption(values.warmup, 0, 0, urlCount);
 const clockTicksPerSecond = 100;
 const work = await mkdtemp(join(tmpdir(), 'reach-bench-warmup-'));
 
@@ -152,73 +151,28 @@ function summarise(profile) {
   return { totalMs, selfMs, inclusiveMs };
 }
 
-async function startServe() {
-  const port = await freePort();
-  const inspectPort = values.profile ? await freePort() : undefined;
-  const nodeOptions = values['node-options'].split(' ').filter(Boolean);
-  const started = startChild(
-    process.execPath,
-    [
-      ...nodeOptions,
-      ...(inspectPort ? [`--inspect=127.0.0.1:${inspectPort}`] : []),
-      join(resolve(import.meta.dirname, '..'), 'dist/cli.js'),
-      'serve',
-    ],
-    {
-      env: {
-        ...process.env,
-        REDIS_URL: '',
-        REDIS_DATA_DIR: join(work, 'redis'),
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        PROBE_ALLOW_PRIVATE: 'true',
-        BATCH_WORKER_CONCURRENCY: String(concurrency),
-        BATCH_MAX_URLS: String(urlCount),
-        BATCH_MAX_BODY_BYTES: String(64 * 1024 * 1024),
-        RATE_LIMIT_POINTS: '10000000',
-        LOG_LEVEL: 'warn',
-        NODE_ENV: 'production',
-      },
-    },
-  );
+async function startProfiledServe() {
+  const serve = await startServe({
+    env: batchServiceEnv({ dataDir: join(work, 'redis'), concurrency, urlCount }),
+    nodeArgs: values['node-options'].split(' ').filter(Boolean),
+    inspect: Boolean(values.profile),
+  });
   // With --trace-opt / --trace-deopt in --node-options: V8's tier-up and deopt lines counted as they come.
   const v8Events = { optimized: 0, deoptimized: 0 };
-  started.child.stdout.on('data', (chunk) => {
+  serve.child.stdout.on('data', (chunk) => {
     const text = chunk.toString();
     v8Events.optimized += text.match(/\[completed (?:optimizing|compiling)[^\n]*TURBOFAN/g)?.length ?? 0;
     v8Events.deoptimized += text.match(/\[bailout \(kind: deopt/g)?.length ?? 0;
   });
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitForHttp(`${url}/readyz`, 'reach serve', 600);
-  } catch (error) {
-    throw new Error(`${error.message}\n${started.stderrTail()}`);
-  }
-  const redisPid = childPidsOf(started.child.pid).find((pid) => commandOf(pid).includes('redis-server'));
   return {
-    url,
-    pid: started.child.pid,
-    redisPid,
-    inspector: inspectPort ? await inspectorOf(inspectPort) : undefined,
+    ...serve,
+    inspector: serve.inspectPort ? await inspectorOf(serve.inspectPort) : undefined,
     v8Events,
-    stop: () => stopChild(started.child),
   };
 }
 
 async function runBatch(serve, listText) {
-  const submitted = await fetch(`${serve.url}/batches?timeoutMs=10000`, {
-    method: 'POST',
-    headers: { 'content-type': 'text/plain' },
-    body: listText,
-  });
-  const accepted = await submitted.json();
-  if (submitted.status !== 202)
-    throw new Error(`POST /batches ${submitted.status}: ${JSON.stringify(accepted)}`);
-  for (;;) {
-    await new Promise((done) => setTimeout(done, 50));
-    const status = await (await fetch(`${serve.url}/batches/${accepted.id}`)).json();
-    if (status.state !== 'running') return status;
-  }
+  return (await submitBatch(serve.url, listText, 10_000)).status;
 }
 
 const rows = [];
@@ -228,7 +182,7 @@ try {
   const listPath = join(work, 'list.txt');
   await writeList(listPath, urls);
   const listText = `${urls.join('\n')}\n`;
-  const serve = await startServe();
+  const serve = await startProfiledServe();
   console.log(
     `${urlCount} URLs x ${batchCount} batches after a ${warmupCount}-URL warm-up, concurrency ${concurrency}; serve ${values['node-options'] || '(default node options)'}; load average ${loadAverage()}`,
   );

@@ -80,11 +80,21 @@ const durationMs = Number(values.duration) * 1000;
 const workerCount = Number(values.workers);
 const work = await mkdtemp(join(tmpdir(), 'reach-bench-monitor-'));
 const queueName = 'bench';
+/** Redis's AOF rewrites from its log, as [startMs, endMs]: the child competes with the runs for the cores. */
+const rewrites = [];
+function noteRewrite(line) {
+  if (/Background append only file rewriting started/.test(line)) rewrites.push([Date.now(), undefined]);
+  else if (
+    /Background AOF rewrite (finished successfully|terminated)/.test(line) &&
+    rewrites.at(-1)?.[1] === undefined
+  )
+    rewrites.at(-1)[1] = Date.now();
+}
 
 let redisServer;
 try {
   // Redis as the service runs it: append-only file on.
-  redisServer = await startEmbeddedRedis({ dataDir: join(work, 'redis') });
+  redisServer = await startEmbeddedRedis({ dataDir: join(work, 'redis'), onLog: noteRewrite });
   const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
 
   // nginx on loopback answering every path with a small 200, and /fail/… with a 500.
@@ -263,6 +273,7 @@ try {
   let failedRuns = 0;
   let recheckRuns = 0;
   const lags = [];
+  const lagsByDue = [];
   const lagsByMinute = new Map();
   const monitorsMissing = [];
   /** For --lag-breakdown: each scheduled run's monitor index, tick and start. */
@@ -281,6 +292,7 @@ try {
         counts.set(tickMs, (counts.get(tickMs) ?? 0) + 1);
         const lag = Date.parse(entry.at) - dueMs;
         lags.push(lag);
+        lagsByDue.push({ dueMs, lag });
         if (isLagBreakdown)
           runsSeen.push({ index: start + index, tickMs, dueMs, atMs: Date.parse(entry.at) });
         const minute = Math.floor((tickMs - windowStartMs) / 60_000);
@@ -303,6 +315,14 @@ try {
     });
   }
   lags.sort((a, b) => a - b);
+  const lagsWhileRewriting = [];
+  const lagsOtherwise = [];
+  for (const { dueMs, lag } of lagsByDue) {
+    const isDuring = rewrites.some(([from, to]) => dueMs >= from && dueMs <= (to ?? windowEndMs));
+    (isDuring ? lagsWhileRewriting : lagsOtherwise).push(lag);
+  }
+  lagsWhileRewriting.sort((a, b) => a - b);
+  lagsOtherwise.sort((a, b) => a - b);
   // Workers stop (and flush their logs) before the logs are read.
   const lagBreakdown = isLagBreakdown
     ? await (async () => {
@@ -394,6 +414,13 @@ try {
     redisForksAtSeconds: samples
       .filter((s, i) => s.forks > (samples[i - 1]?.forks ?? s.forks))
       .map((s) => s.atSeconds),
+    // Each AOF rewrite (seconds into the window, from Redis's log) and the lag of runs due during one or not.
+    aofRewrites: rewrites.map(([from, to]) => ({
+      fromSeconds: Math.round((from - windowStartMs) / 100) / 10,
+      toSeconds: to === undefined ? null : Math.round((to - windowStartMs) / 100) / 10,
+    })),
+    lagMsWhileRewriting: { p99: quantile(lagsWhileRewriting, 0.99), count: lagsWhileRewriting.length },
+    lagMsOtherwise: { p99: quantile(lagsOtherwise, 0.99), count: lagsOtherwise.length },
     loadAverage: {
       mean: samples.reduce((sum, sample) => sum + sample.loadAverage, 0) / samples.length,
       max: Math.max(...samples.map((sample) => sample.loadAverage)),

@@ -2,12 +2,9 @@
 // The `reach` command line: parses arguments, runs the engine or the service, prints and exits.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ApiError, type ApiProbeRequest, createApiClient, isMultiVantageReport } from './api-client.js';
-import { defaultThreads, threadLimits } from './batch/probe-pool.js';
-import { runRemoteBatch } from './batch/remote.js';
-import { concurrencyLimits, runBatch } from './batch/run.js';
+import v8 from 'node:v8';
+import type { ApiProbeRequest } from './api-client.js';
 import { InputError, parseResolver, probe, validateOptions } from './engine.js';
-import { renderReport, renderVantageList, renderVantageReport } from './format.js';
 import { type OutputWatch, watchOutput } from './standard-output.js';
 import type { MultiVantageReport, Report, ResolverSpec } from './types.js';
 
@@ -35,6 +32,18 @@ const usage = `usage:
   reach --help`;
 
 class UsageError extends Error {}
+
+// Each command's own modules are loaded when it runs: a batch (`probe --file`, the CLI's measured path, a process
+// per run) then pays only for the engine and the batch's run and output, not for the service's client, the remote
+// batch or the report renderer.
+
+/** The service's client, once a command that talks to a service has loaded it (main's catch reads its ApiError). */
+let apiClientModule: typeof import('./api-client.js') | undefined;
+
+async function loadApiClient(): Promise<typeof import('./api-client.js')> {
+  apiClientModule ??= await import('./api-client.js');
+  return apiClientModule;
+}
 
 /** Standard output's failures, watched for the commands that print results (set by main). */
 let output: OutputWatch | undefined;
@@ -120,6 +129,7 @@ async function runProbe(args: string[]): Promise<number> {
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } else {
+    const { renderReport } = await import('./format.js');
     process.stdout.write(`${renderReport(report, process.stdout.isTTY === true && !process.env.NO_COLOR)}\n`);
   }
   return report.verdict.cause === 'ok' ? 0 : 1;
@@ -156,8 +166,18 @@ async function runBatchProbe(
   api?: string,
 ): Promise<number> {
   if (values.json && values.csv) throw new UsageError('--json and --csv: choose one');
-  const concurrency = parseConcurrency(values.concurrency);
-  const threads = parseThreads(values.threads, concurrency);
+  const [{ concurrencyLimits, runBatch }, { defaultThreads, threadLimits }] = await Promise.all([
+    import('./batch/run.js'),
+    import('./batch/probe-pool.js'),
+  ]);
+  const concurrency =
+    values.concurrency === undefined
+      ? concurrencyLimits.default
+      : wholeNumberOf('concurrency', values.concurrency, concurrencyLimits);
+  const threads =
+    values.threads === undefined
+      ? defaultThreads(concurrency)
+      : wholeNumberOf('threads', values.threads, threadLimits);
   const controlRefreshMs = parseControlRefresh(values['control-refresh']);
   // Checked before the list is read, so bad options fail before any probe.
   validateOptions({ url: 'http://127.0.0.1/', controls: common.controls, timeoutMs: common.timeoutMs });
@@ -182,9 +202,9 @@ async function runBatchProbe(
     const outcome =
       api === undefined
         ? await runBatch({ ...shared, ...common, concurrency, threads, controlRefreshMs })
-        : await runRemoteBatch({
+        : await (await import('./batch/remote.js')).runRemoteBatch({
             ...shared,
-            client: apiClientFor(apiBaseUrl(api)),
+            client: await apiClientFor(apiBaseUrl(api)),
             resolvers: values.resolver ?? [],
             controls: common.controls,
             ...(common.timeoutMs === undefined ? {} : { timeoutMs: common.timeoutMs }),
@@ -216,16 +236,6 @@ function parseControlRefresh(text: string | undefined): number {
   return wholeNumberOf('control-refresh', text, controlRefreshLimits, ' of milliseconds');
 }
 
-function parseConcurrency(text: string | undefined): number {
-  if (text === undefined) return concurrencyLimits.default;
-  return wholeNumberOf('concurrency', text, concurrencyLimits);
-}
-
-function parseThreads(text: string | undefined, concurrency: number): number {
-  if (text === undefined) return defaultThreads(concurrency);
-  return wholeNumberOf('threads', text, threadLimits);
-}
-
 function apiBaseUrl(text: string): string {
   let url: URL;
   try {
@@ -248,8 +258,9 @@ function parseVantageList(text: string): 'all' | string[] {
   return names;
 }
 
-function apiClientFor(baseUrl: string) {
+async function apiClientFor(baseUrl: string) {
   const apiKey = process.env.REACH_API_KEY;
+  const { createApiClient } = await loadApiClient();
   return createApiClient({ baseUrl, ...(apiKey ? { apiKey } : {}) });
 }
 
@@ -258,10 +269,17 @@ async function probeThroughService(
   request: ApiProbeRequest,
   isJson: boolean,
 ): Promise<number> {
-  const report: Report | MultiVantageReport = await apiClientFor(baseUrl).probe(request);
+  const report: Report | MultiVantageReport = await (await apiClientFor(baseUrl)).probe(request);
   const useColour = process.stdout.isTTY === true && !process.env.NO_COLOR;
-  if (isJson) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else if (isMultiVantageReport(report)) process.stdout.write(`${renderVantageReport(report, useColour)}\n`);
+  if (isJson) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return report.verdict.cause === 'ok' ? 0 : 1;
+  }
+  const [{ isMultiVantageReport }, { renderReport, renderVantageReport }] = await Promise.all([
+    loadApiClient(),
+    import('./format.js'),
+  ]);
+  if (isMultiVantageReport(report)) process.stdout.write(`${renderVantageReport(report, useColour)}\n`);
   else process.stdout.write(`${renderReport(report, useColour)}\n`);
   return report.verdict.cause === 'ok' ? 0 : 1;
 }
@@ -274,9 +292,9 @@ async function runVantages(args: string[]): Promise<number> {
     throw new UsageError((error as Error).message);
   }
   if (parsed.values.api === undefined) throw new UsageError('vantages needs --api URL');
-  const vantages = await apiClientFor(apiBaseUrl(parsed.values.api)).vantages();
+  const vantages = await (await apiClientFor(apiBaseUrl(parsed.values.api))).vantages();
   if (parsed.values.json) process.stdout.write(`${JSON.stringify({ vantages }, null, 2)}\n`);
-  else process.stdout.write(`${renderVantageList(vantages)}\n`);
+  else process.stdout.write(`${(await import('./format.js')).renderVantageList(vantages)}\n`);
   return 0;
 }
 
@@ -335,8 +353,21 @@ async function runService(command: 'serve' | 'api' | 'worker', args: string[]): 
   return 0;
 }
 
+/**
+ * undici parses HTTP with WebAssembly (llhttp). V8 compiles it with its baseline compiler (Liftoff), then, once the
+ * parser is hot, again with its optimising one (TurboFan) on a background thread: about 240 ms of CPU for the
+ * parser's one large function, and a process cannot exit before that compile ends, so every run of a command that
+ * probes and ends paid it (the end of a one-URL run waited 240-300 ms with nothing to do). The baseline code parses
+ * a batch's answers about as fast (bench/RESULTS.md, "the CLI's start and end"). Set before the first exchange
+ * compiles the parser; the service's commands, which run for long, keep the optimising compiler.
+ */
+function keepBaselineWasm(): void {
+  v8.setFlagsFromString('--liftoff-only');
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'probe' || command === 'vantages') keepBaselineWasm();
   // The service's commands log to stdout: how they meet a closed log pipe is theirs to decide.
   if (command !== 'serve' && command !== 'api' && command !== 'worker')
     output = watchOutput(process.stdout, process.stderr, (failure) => {
@@ -369,7 +400,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`reach: ${error.message}\n`);
       return 2;
     }
-    if (error instanceof ApiError) {
+    if (apiClientModule && error instanceof apiClientModule.ApiError) {
       process.stderr.write(`reach: ${error.message}\n`);
       return error.kind === 'problem' ? 2 : exitServiceUnavailable;
     }

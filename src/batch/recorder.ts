@@ -23,29 +23,35 @@ interface Waiting {
 export function createItemRecorder(store: BatchStore, metrics: BatchMetrics): ItemRecorder {
   const waiting = new Map<string, { items: Waiting[]; timer: NodeJS.Timeout }>();
 
-  const counted = async (batchId: string, item: BatchItem, outcome: RecordOutcome) => {
-    if (outcome.kind !== 'recorded') return;
-    metrics.itemsTotal.inc({ cause: item.cause });
-    if (outcome.isBatchFinished) {
-      metrics.batchesTotal.inc({ event: 'finished' });
-      // Another key than the batch's: its own command. A failure here is mended by the next submission's check.
-      await store.removeRunning(outcome.clientId, batchId).catch(() => undefined);
-    }
+  /** Counts a write's kept items, by cause (one label lookup per cause met, not per item), and frees the slot. */
+  const counted = async (batchId: string, group: readonly Waiting[], outcomes: readonly RecordOutcome[]) => {
+    const byCause = new Map<string, number>();
+    let finished: { clientId: string } | undefined;
+    outcomes.forEach((outcome, position) => {
+      if (outcome.kind !== 'recorded') return;
+      const cause = (group[position] as Waiting).item.cause;
+      byCause.set(cause, (byCause.get(cause) ?? 0) + 1);
+      if (outcome.isBatchFinished) finished = outcome;
+    });
+    for (const [cause, count] of byCause) metrics.itemsTotal.inc({ cause }, count);
+    if (!finished) return;
+    metrics.batchesTotal.inc({ event: 'finished' });
+    // Another key than the batch's: its own command. A failure here is mended by the next submission's check.
+    await store.removeRunning(finished.clientId, batchId).catch(() => undefined);
   };
 
   const write = async (batchId: string, group: Waiting[]) => {
     try {
-      const outcomes = await store.recordMany(
+      const written = await store.recordMany(
         batchId,
         group.map((entry) => entry.item),
       );
-      await Promise.all(
-        group.map((entry, position) =>
-          counted(batchId, entry.item, outcomes[position] ?? { kind: 'unknown' }),
-        ),
+      const outcomes = group.map(
+        (_entry, position): RecordOutcome => written[position] ?? { kind: 'unknown' },
       );
+      await counted(batchId, group, outcomes);
       group.forEach((entry, position) => {
-        entry.resolve(outcomes[position] ?? { kind: 'unknown' });
+        entry.resolve(outcomes[position] as RecordOutcome);
       });
     } catch (error) {
       for (const entry of group) entry.reject(error);

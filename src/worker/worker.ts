@@ -14,7 +14,7 @@ import {
   type PartReceipt,
 } from '../vantages/fan-out-parts.js';
 import type { ProbeMetrics } from './metrics.js';
-import type { ProbeRunner } from './processor.js';
+import type { ProbeRunner, StopRegistration } from './processor.js';
 
 /** What a batch item's job returns to BullMQ: its result is kept in its batch. */
 export interface BatchReceipt {
@@ -106,10 +106,11 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
     job: Job,
     data: ProbeJobData,
     signal?: AbortSignal,
+    registerStop?: StopRegistration,
   ): Promise<ProbeJobResult> => {
     const startedMs = performance.now();
     try {
-      const result = await run(data, signal);
+      const result = await run(data, signal, registerStop);
       const seconds = (performance.now() - startedMs) / 1000;
       metrics.jobDurationSeconds.observe({ outcome: result.outcome }, seconds);
       // A batch URL with vantages returns its comparison: counted by the compared verdict, like a report.
@@ -140,7 +141,7 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
     signal?: AbortSignal,
   ): Promise<ChunkReceipt> => {
     const end = await chunks.runChunk(job.data, {
-      run: (data, urlSignal) => measured(chunks.runner, job, data, urlSignal),
+      run: (data, urlSignal, registerStop) => measured(chunks.runner, job, data, urlSignal, registerStop),
       measure: (run) => (data, urlSignal) => measured(run, job, data, urlSignal),
       ...(signal ? { signal } : {}),
       closing: closing.signal,

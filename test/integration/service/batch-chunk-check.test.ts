@@ -105,4 +105,20 @@ describe('a chunk’s jobs checked with their chunk', () => {
       reason: expect.stringContaining('refused by the stricter policy'),
     });
   });
+
+  it('checks in full a job whose options are not the chunk’s: other controls, or a field the others lack', async () => {
+    const { policy } = countingPolicy();
+    const runner = createProbeRunner({ defaults, isAddressAllowed: policy });
+    const jobs = chunkJobs([closedUrl, `${closedUrl}f`, `${closedUrl}g`]);
+    jobs[1] = { ...(jobs[1] as ProbeJobData), controls: ['http://192.0.2.9/'] };
+    jobs[2] = { ...(jobs[2] as ProbeJobData), unexpected: true } as ProbeJobData;
+    markCheckedChunk(jobs, policy);
+
+    expect(await runner(jobs[1] as ProbeJobData)).toMatchObject({
+      outcome: 'refused',
+      field: 'controls.0',
+      address: '192.0.2.9',
+    });
+    expect(await runner(jobs[2] as ProbeJobData)).toMatchObject({ outcome: 'invalid' });
+  });
 });

@@ -1,7 +1,7 @@
 // The batch store's grouped writes and chunk claims against a real redis-server: a group keeps each URL's first
 // result only, tells the batch's finish once, answers the batch's state; a chunk's claim answers which of its URLs
 // have a result; the recorder writes the items of one batch that end together with one script call; a chunk's URLs
-// each probe on a signal of their own.
+// are each stopped through the job's one listener.
 import { getEventListeners } from 'node:events';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
@@ -149,13 +149,15 @@ describe('the item recorder', () => {
 });
 
 describe('the chunk runner', () => {
-  it('gives each URL’s probe a signal of its own, every one aborted by the job’s, and no listener warning', async () => {
+  it('stops every URL’s probe through the job’s one listener, with no signal of their own and no listener warning', async () => {
     const total = 32;
     const id = await newBatch(total);
     const record = createItemRecorder(store, batchMetricsOf(new Registry()));
     const runChunk = createChunkRunner({ store, record, slots: new ProbeSlots(total) });
     const job = new AbortController();
-    const probeSignals: AbortSignal[] = [];
+    let registered = 0;
+    let stopped = 0;
+    let released = 0;
     let jobListenersSeen = 0;
     let allStarted: () => void = () => undefined;
     const started = new Promise<void>((resolve) => {
@@ -168,20 +170,19 @@ describe('the chunk runner', () => {
     });
     const { value: end, warnings } = await warningsDuring(async () => {
       const ending = runChunk(data, {
-        // A probe as the engine's: it listens on the signal it is given until aborted, then answers.
-        run: (_job, signal) =>
+        // A probe as the engine's: it registers its stop until it ends, and answers once stopped.
+        run: (_job, signal, registerStop) =>
           new Promise((resolve) => {
-            if (!signal) throw new Error('a chunk’s URL ran without a signal');
-            probeSignals.push(signal);
-            signal.addEventListener(
-              'abort',
-              () => resolve({ outcome: 'invalid', field: 'url', message: 'stopped' }),
-              {
-                once: true,
-              },
-            );
+            if (signal || !registerStop) throw new Error('a chunk’s URL ran with a signal of its own');
+            const unregister = registerStop(() => {
+              stopped += 1;
+              unregister();
+              released += 1;
+              resolve({ outcome: 'invalid', field: 'url', message: 'stopped' });
+            });
+            registered += 1;
             jobListenersSeen = Math.max(jobListenersSeen, getEventListeners(job.signal, 'abort').length);
-            if (probeSignals.length === total) allStarted();
+            if (registered === total) allStarted();
           }),
         measure: (run) => run,
         signal: job.signal,
@@ -192,9 +193,9 @@ describe('the chunk runner', () => {
       return ending;
     });
     expect(end).toEqual({ kind: 'finished', ran: total });
-    expect(new Set(probeSignals).size).toBe(total);
-    expect(probeSignals.every((signal) => signal.aborted)).toBe(true);
+    expect({ registered, stopped, released }).toEqual({ registered: total, stopped: total, released: total });
     expect(jobListenersSeen).toBe(1);
+    expect(getEventListeners(job.signal, 'abort')).toHaveLength(0);
     expect(listenerLeakWarnings(warnings)).toEqual([]);
     expect(await store.read(id)).toMatchObject({ done: total, state: 'completed' });
   });

@@ -50,6 +50,21 @@ describe('startEmbeddedRedis', () => {
     }
   });
 
+  it('rewrites its append-only file only once it is past 512 MB', async () => {
+    const server = await startEmbeddedRedis({ dataDir });
+    const client = new Redis(server.url);
+    try {
+      expect(await client.config('GET', 'auto-aof-rewrite-min-size')).toEqual([
+        'auto-aof-rewrite-min-size',
+        String(512 * 1024 * 1024),
+      ]);
+      expect(await client.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
+    } finally {
+      await client.quit();
+      await server.stop();
+    }
+  });
+
   it('refuses a data directory another running instance owns', async () => {
     const owner = await startEmbeddedRedis({ dataDir });
     try {
