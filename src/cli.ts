@@ -337,10 +337,12 @@ function parseVantageArgs(args: string[]) {
 }
 
 async function runService(command: 'serve' | 'api' | 'worker', args: string[]): Promise<number> {
-  const environment = { ...process.env, ...vantageArguments(command, args) };
+  const vantage = vantageArguments(command, args);
   // Loaded on demand: the probe command must not pay for Express, BullMQ and Redis clients.
   const service = await import('./service.js');
-  const run = { serve: service.runServe, api: service.runApi, worker: service.runWorker }[command];
+  // A worker process of serve's (WORKER_PROCESSES) gets serve's Redis from serve.
+  const fromServe = command === 'worker' ? await service.environmentFromServe() : {};
+  const environment = { ...process.env, ...vantage, ...fromServe };
   let config: ReturnType<typeof service.loadServiceConfig>;
   try {
     config = service.loadServiceConfig(environment);
@@ -349,7 +351,8 @@ async function runService(command: 'serve' | 'api' | 'worker', args: string[]): 
     if (error instanceof service.ConfigError) throw new UsageError(error.message);
     throw error;
   }
-  await run(config);
+  if (command === 'serve') await service.runServe(config, args);
+  else await (command === 'api' ? service.runApi : service.runWorker)(config);
   return 0;
 }
 
