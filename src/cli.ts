@@ -26,7 +26,8 @@ const usage = `usage:
                    through a running service (API key from REACH_API_KEY)
   reach vantages --api URL [--json]   the service's live vantage points
   reach serve      API and worker in one process (Redis from REDIS_URL, REDIS_SENTINELS or
-                   REDIS_CLUSTER_NODES, or a private redis-server)
+                   REDIS_CLUSTER_NODES, or a private redis-server), and a worker process per
+                   further core, at most 4 in all (WORKER_PROCESSES=N sets how many)
   reach api        the HTTP API only
   reach worker     a worker only; --vantage NAME [--labels k=v,...] makes it a vantage point
   reach --help`;

@@ -93,8 +93,11 @@ export interface StartServiceOptions {
    * the seam between BullMQ and the engine, to see the retry path run against a real Redis.
    */
   wrapRunner?: (runner: ProbeRunner) => ProbeRunner;
-  /** serve's further worker processes (WORKER_PROCESSES): counted into /metrics, their metrics summed into it. */
-  workerProcesses?: Pick<WorkerProcesses, 'metrics' | 'running'>;
+  /**
+   * serve's further worker processes (WORKER_PROCESSES): counted into /metrics, their metrics summed into it, and
+   * stopped by close() beside this process's workers, before its Redis.
+   */
+  workerProcesses?: Pick<WorkerProcesses, 'metrics' | 'running' | 'stop'>;
 }
 
 export interface RunningService {
@@ -144,6 +147,8 @@ interface ServiceParts {
   /** The vantage's heartbeat: withdrawn first at shutdown, so no new fan-out names this process. */
   heartbeat?: VantageHeartbeat;
   compareWorker?: CompareWorker;
+  /** serve's further worker processes: stopped with the workers, before the Redis they drain into. */
+  workerProcesses?: Pick<WorkerProcesses, 'stop'>;
   /**
    * The API's Redis client, queue, events, job waiter and monitor queue, pushed as each is made and closed in the
    * reverse order (the client last), after the server and the workers have drained.
@@ -170,7 +175,11 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   const logger = options.logger ?? createLogger(config);
   // Settings are read before anything starts, so a bad one leaves nothing running.
   const settings = contextOf(options, logger);
-  const parts: ServiceParts = { closers: [], waiters: [] };
+  const parts: ServiceParts = {
+    closers: [],
+    waiters: [],
+    ...(options.workerProcesses ? { workerProcesses: options.workerProcesses } : {}),
+  };
   const redis = await redisConnectorFor(config, logger, parts);
   const vantageName = config.vantage.name ?? (roles.api && roles.worker ? 'local' : undefined);
   const context: ServiceContext = {
@@ -591,6 +600,8 @@ async function shutDown(parts: ServiceParts, config: ServiceConfig, logger: Logg
     parts.batchWorker?.close(deadlineMs),
     parts.monitorWorkers?.close(deadlineMs),
     parts.compareWorker?.close(),
+    // serve's worker processes drain into this process's Redis (the embedded one), which closes after them.
+    parts.workerProcesses?.stop(),
   ]).then((settled) => {
     outcomes = settled;
   });
@@ -788,8 +799,7 @@ async function runUntilSignalled(
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
-  // The worker processes drain into serve's Redis: they stop first.
-  await processes?.stop();
+  // Stops the worker processes too, beside its own workers and before its Redis.
   await service.close();
   process.exit(0);
 }
