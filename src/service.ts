@@ -62,7 +62,7 @@ import {
 import { createProbeMetrics } from './worker/metrics.js';
 import { createProbeRunner, markCheckedChunk, type ProbeRunner } from './worker/processor.js';
 import { type ProbeWorker, startProbeWorker } from './worker/worker.js';
-import { answerServe, environmentFromServe, WorkerProcesses } from './worker-processes.js';
+import { answerServe, environmentFromServe, isServeWorker, WorkerProcesses } from './worker-processes.js';
 
 /** The version a vantage advertises: package.json's, read once (it sits beside dist/ and src/ alike). */
 const serviceVersion = (() => {
@@ -794,6 +794,9 @@ async function runUntilSignalled(
     const onSignal = (signal: NodeJS.Signals) => {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
+      // A worker process of serve's gets a signal twice when it goes to the whole group (Ctrl-C, systemd) and serve
+      // passes it on: the second must not end its drain. serve kills it past its deadline.
+      if (isServeWorker()) for (const name of ['SIGTERM', 'SIGINT'] as const) process.on(name, () => {});
       process.stderr.write(`reach: ${signal} received, shutting down\n`);
       resolve();
     };

@@ -190,12 +190,17 @@ export class WorkerProcesses {
   }
 }
 
+/** Whether this process is one of serve's worker processes. */
+export function isServeWorker(): boolean {
+  return process.env[serveWorkerVariable] === '1' && process.send !== undefined;
+}
+
 /**
  * In a child of serve: waits for serve's start message and answers the environment to start with (serve's Redis).
  * Outside one (a `reach worker` of its own): nothing to wait for.
  */
 export async function environmentFromServe(): Promise<Record<string, string>> {
-  if (process.env[serveWorkerVariable] !== '1' || !process.send) return {};
+  if (!isServeWorker()) return {};
   const message = await new Promise<StartMessage | undefined>((resolve) => {
     const timer = setTimeout(() => done(undefined), startWaitMs);
     const onMessage = (each: StartMessage) => {
@@ -221,7 +226,7 @@ export async function environmentFromServe(): Promise<Record<string, string>> {
 
 /** In a child of serve, once its worker runs: answers serve's metrics requests from its registry. */
 export function answerServe(metricsOf: () => Promise<MetricsJson>): void {
-  if (process.env[serveWorkerVariable] !== '1' || !process.send) return;
+  if (!isServeWorker()) return;
   process.on('message', (message: MetricsRequest) => {
     if (message?.type !== 'reach:metrics') return;
     metricsOf().then(

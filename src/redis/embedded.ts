@@ -215,7 +215,9 @@ function spawnRedis(options: EmbeddedRedisOptions & { dataDir: string; port: num
       `maxmemory ${options.maxMemoryMb ?? 0}mb`,
       'maxmemory-policy noeviction',
     ].join('\n');
-    const child = spawn('redis-server', ['-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // A process group of its own: a Ctrl-C (or any signal sent to serve's whole group) must not stop Redis while
+    // the workers drain into it; serve stops it last.
+    const child = spawn('redis-server', ['-'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const recent: string[] = [];
     let isReady = false;
     const timer = setTimeout(() => {

@@ -52,9 +52,17 @@ interface Serve {
   output: () => string;
 }
 
-async function startServe(env: Record<string, string>): Promise<Serve> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'reach-worker-processes-'));
+/**
+ * `detached`: serve leads a process group of its own (its children in it), for a signal to the whole group;
+ * `dataDir`: an earlier serve's, to read what it kept.
+ */
+async function startServe(
+  env: Record<string, string>,
+  options: { detached?: boolean; dataDir?: string } = {},
+): Promise<Serve & { dataDir: string }> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'reach-worker-processes-'));
   dataDirs.push(dataDir);
+  const detached = options.detached ?? false;
   const child = spawn(process.execPath, [cliPath, 'serve'], {
     env: {
       PATH: process.env.PATH ?? '',
@@ -67,6 +75,7 @@ async function startServe(env: Record<string, string>): Promise<Serve> {
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached,
   });
   children.add(child);
   let output = '';
@@ -84,7 +93,7 @@ async function startServe(env: Record<string, string>): Promise<Serve> {
     },
     { what: 'serve to listen', attempts: 300, intervalMs: 100 },
   );
-  return { child, url, output: () => output };
+  return { child, url, output: () => output, dataDir };
 }
 
 function rememberDescendants(serve: Serve): void {
@@ -205,6 +214,118 @@ describe('reach serve with WORKER_PROCESSES=2', { timeout: 120_000 }, () => {
       attempts: 300,
       intervalMs: 100,
     });
+  });
+
+  /** serve with a child, each holding one probe of a two-URL batch (one one-URL chunk at a time each). */
+  async function serveHoldingTwoProbes(detached: boolean) {
+    let inFlight = 0;
+    const held: (() => void)[] = [];
+    let onBothHeld = () => {};
+    const bothHeld = new Promise<void>((resolveHeld) => {
+      onBothHeld = resolveHeld;
+    });
+    const target = await startTarget((_request, response) => {
+      inFlight += 1;
+      held.push(() => response.writeHead(200, { 'content-type': 'text/html' }).end('<html>ok</html>'));
+      if (inFlight === 2) onBothHeld();
+    });
+    const serve = await startServe(
+      { WORKER_PROCESSES: '2', BATCH_WORKER_CONCURRENCY: '1', BATCH_CHUNK_SIZE: '1' },
+      { detached },
+    );
+    const servePid = serve.child.pid as number;
+    const [worker] = await eventually(
+      async () => (workerPidsOf(servePid).length === 1 ? workerPidsOf(servePid) : undefined),
+      { what: 'one worker process beside serve', attempts: 100, intervalMs: 100 },
+    );
+    rememberDescendants(serve);
+    const submitted = await postJson(`${serve.url}/batches`, {
+      urls: [`${target.url}a`, `${target.url}b`],
+      timeoutMs: 90_000,
+    });
+    expect(submitted.status).toBe(202);
+    await bothHeld;
+    const release = () => {
+      for (const each of held.splice(0)) each();
+    };
+    const signalsTaken = (signal: string) =>
+      serve.output().split(`${signal} received, shutting down`).length - 1;
+    return {
+      serve,
+      servePid,
+      worker: worker as number,
+      batchId: submitted.body.id as string,
+      release,
+      target,
+      signalsTaken,
+    };
+  }
+
+  it('keeps its Redis and its worker processes draining when Ctrl-C reaches the whole group: nothing lost', async () => {
+    const { serve, servePid, batchId, release, target, signalsTaken } = await serveHoldingTwoProbes(true);
+    try {
+      const exited = once(serve.child, 'exit');
+      // As a terminal's Ctrl-C: to serve, its worker process and (were it in the group) its redis-server at once.
+      process.kill(-servePid, 'SIGINT');
+      await eventually(async () => (signalsTaken('SIGINT') === 2 ? true : undefined), {
+        what: 'serve and its worker process to take the SIGINT',
+        attempts: 100,
+        intervalMs: 100,
+      });
+      release();
+      const [code] = await exited;
+      expect(code).toBe(0);
+      expect(serve.output()).not.toContain('did not stop in time');
+      expect(serve.output()).not.toContain('past the deadline');
+    } finally {
+      release();
+      await target.close();
+    }
+    // Both probes ended with a result, kept in the Redis that outlived the signal.
+    const again = await startServe({ WORKER_PROCESSES: '1' }, { dataDir: serve.dataDir });
+    try {
+      const { body } = await getJson(`${again.url}/batches/${batchId}`);
+      expect(body.byCause).toEqual({ ok: 2 });
+    } finally {
+      const exited = once(again.child, 'exit');
+      again.child.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  it('lets a worker process that took a signal finish its probe when serve then passes SIGTERM on', async () => {
+    const { serve, worker, release, target, signalsTaken } = await serveHoldingTwoProbes(false);
+    try {
+      // The group's signal reaches the worker process first; serve's own SIGTERM to it comes second.
+      process.kill(worker, 'SIGINT');
+      await eventually(async () => (signalsTaken('SIGINT') === 1 ? true : undefined), {
+        what: 'the worker process to take the SIGINT',
+        attempts: 100,
+        intervalMs: 100,
+      });
+      const exited = once(serve.child, 'exit');
+      serve.child.kill('SIGTERM');
+      await eventually(async () => (signalsTaken('SIGTERM') === 1 ? true : undefined), {
+        what: 'serve to take the SIGTERM',
+        attempts: 100,
+        intervalMs: 100,
+      });
+      // serve sends its SIGTERM on at once; by now it has reached the worker process, which still holds its probe.
+      await eventually(async () => (isRunning(worker) ? true : undefined), {
+        what: 'the worker process to be running',
+        attempts: 10,
+        intervalMs: 100,
+      });
+      release();
+      const [code] = await exited;
+      expect(code).toBe(0);
+      // Each process closed its own way to the end: two "shut down" lines, and none killed for its time.
+      expect(serve.output().split('"msg":"shut down"').length - 1, serve.output()).toBe(2);
+      expect(serve.output()).not.toContain('did not stop in time');
+    } finally {
+      release();
+      await target.close();
+    }
   });
 
   it('refuses a WORKER_PROCESSES out of range with one line and exit 2', async () => {
