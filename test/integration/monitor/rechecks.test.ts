@@ -4,7 +4,8 @@
 // writer's addBulk (never one add each), and the queue's waiting count stays bounded by the shards once the failing
 // monitors are down. How many re-checks share an addBulk call depends on how many runs end within the writer's
 // grouping window: since re-checks go ahead of the shard ticks (test/integration/monitor/run-order.test.ts), a small
-// fleet's re-checks run as soon as they are queued and end one by one, so this test does not count the grouping.
+// fleet's re-checks run as soon as they are queued and end one by one, so this test does not count the grouping;
+// recheck-grouping.test.ts does, on one shard's failures made to end together.
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
