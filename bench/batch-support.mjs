@@ -293,6 +293,8 @@ export function batchServiceEnv({ dataDir, concurrency, urlCount, redisUrl = '' 
     HOST: '127.0.0.1',
     PROBE_ALLOW_PRIVATE: 'true',
     BATCH_WORKER_CONCURRENCY: String(concurrency),
+    // serve alone, one process (its default is one per core); --service-processes sets more, each its share.
+    WORKER_PROCESSES: '1',
     BATCH_MAX_URLS: String(urlCount),
     BATCH_MAX_BODY_BYTES: String(64 * 1024 * 1024),
     RATE_LIMIT_POINTS: '10000000',

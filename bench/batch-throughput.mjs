@@ -4,7 +4,7 @@
 //
 // Install once: apt-get install -y --no-install-recommends prometheus-blackbox-exporter redis-server
 // Usage: npm run bench:batch [-- --urls 10000 --concurrency 50 --rounds 2 --threads 0,2 --service
-//   --service-workers 2 --warmup 10000 --profile DIR --baseline DIR]
+//   --service-workers 2 --service-processes 2 --warmup 10000 --profile DIR --baseline DIR]
 // The two long-running sides (the exporter, reach serve) each run `--warmup` URLs of the list (default: all of it;
 // the service once per worker process) before the rounds, as a long-running prober has when it is scraped or sent
 // a batch; the service's warm-up is printed on its own line (a fresh `reach serve` compiles its hot code over its
@@ -29,7 +29,9 @@ import {
   batchServiceEnv,
   boundedOption,
   causeOfReportLine,
+  childPidsOf,
   cliPath,
+  commandOf,
   countInto,
   cpuSecondsOf,
   format,
@@ -58,6 +60,9 @@ const { values } = parseArgs({
     // With --service: N worker processes in all, `reach serve` and N - 1 `reach worker` beside it on one
     // redis-server started here, the concurrency split between them (default 1: serve alone, embedded Redis).
     'service-workers': { type: 'string', default: '1' },
+    // With --service: `reach serve` with WORKER_PROCESSES=N (its own N - 1 `reach worker` children on its embedded
+    // Redis), each process given its share of the concurrency (default 1: serve alone).
+    'service-processes': { type: 'string', default: '1' },
     // Comma-separated `--threads` values for the CLI, each a row of its own per round.
     threads: { type: 'string' },
     // URLs of the list each long-running side runs before the rounds (default: the whole list).
@@ -74,7 +79,12 @@ const rounds = boundedOption(values.rounds, 2, 1, 10);
 const timeoutMs = 10_000;
 const warmupCount =
   values.warmup === undefined ? urlCount : Math.min(Math.max(Number(values.warmup) || 0, 0), urlCount);
-const serviceWorkers = boundedOption(values['service-workers'], 1, 1, 8);
+const serviceProcesses = boundedOption(values['service-processes'], 1, 1, 8);
+if (serviceProcesses > 1 && values['service-workers'] !== '1')
+  throw new Error('--service-workers and --service-processes are two ways to the same end: give one');
+// The worker processes in all, whichever way they are started.
+const serviceWorkers =
+  serviceProcesses > 1 ? serviceProcesses : boundedOption(values['service-workers'], 1, 1, 8);
 const threadCounts = values.threads === undefined ? [undefined] : values.threads.split(',').map(Number);
 if (threadCounts.some((n) => n !== undefined && !(Number.isInteger(n) && n >= 0 && n <= 64)))
   throw new Error(`--threads takes whole numbers from 0 to 64, comma-separated, got ${values.threads}`);
@@ -238,11 +248,24 @@ async function startOwnRedis() {
   throw new Error(`redis-server did not come up: ${started.stderrTail()}`);
 }
 
-/** `reach serve` of this build (or `cli`'s, the baseline), with serviceWorkers - 1 `reach worker` beside it. */
+/** The `reach worker` children of a serve with WORKER_PROCESSES, once all `count` have started (at most 60 s). */
+async function serveWorkerPids(servePid, count) {
+  for (let attempt = 0; attempt < 600; attempt++) {
+    const pids = childPidsOf(servePid).filter((pid) => / worker$/.test(commandOf(pid)));
+    if (pids.length === count) return pids;
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  throw new Error(`reach serve did not start ${count} worker processes: a build without WORKER_PROCESSES?`);
+}
+
+/**
+ * `reach serve` of this build (or `cli`'s, the baseline), with serviceWorkers - 1 `reach worker` beside it, its own
+ * children (--service-processes) or ours (--service-workers, on a redis-server started here).
+ */
 async function startService(cli = cliPath) {
   const isBaseline = cli !== cliPath;
   const name = isBaseline ? 'baseline' : 'this';
-  const ownRedis = serviceWorkers > 1 ? await startOwnRedis() : undefined;
+  const ownRedis = serviceWorkers > 1 && serviceProcesses === 1 ? await startOwnRedis() : undefined;
   // The probes in flight, all processes together: the same concurrency as the CLI's and the exporter's driver.
   const shares = Array.from(
     { length: serviceWorkers },
@@ -256,7 +279,11 @@ async function startService(cli = cliPath) {
       ...(ownRedis ? { redisUrl: ownRedis.url } : {}),
     });
   const serve = await startServe({
-    env: env(shares[0]),
+    env: {
+      ...env(shares[0]),
+      // Every process reads the same settings: an equal share each (the first share, the largest).
+      ...(serviceProcesses > 1 ? { WORKER_PROCESSES: String(serviceProcesses) } : {}),
+    },
     cli,
     // With --profile, the service's whole life as a V8 CPU profile (written when it exits on SIGTERM).
     nodeArgs: values.profile
@@ -266,18 +293,24 @@ async function startService(cli = cliPath) {
         ]
       : [],
   });
-  const workers = shares
-    .slice(1)
-    .map((share) =>
-      startChild(process.execPath, [cli, 'worker'], { env: { ...env(share), WORKER_METRICS_PORT: '0' } }),
-    );
+  const workers =
+    serviceProcesses > 1
+      ? []
+      : shares
+          .slice(1)
+          .map((share) =>
+            startChild(process.execPath, [cli, 'worker'], {
+              env: { ...env(share), WORKER_METRICS_PORT: '0' },
+            }),
+          );
+  const childWorkerPids = serviceProcesses > 1 ? await serveWorkerPids(serve.pid, serviceProcesses - 1) : [];
   const redisPid = ownRedis?.pid ?? serve.redisPid;
   if (redisPid === undefined) throw new Error('reach serve started no embedded redis-server');
   return {
     isBaseline,
     url: serve.url,
     pid: serve.pid,
-    workerPids: workers.map((worker) => worker.child.pid),
+    workerPids: [...workers.map((worker) => worker.child.pid), ...childWorkerPids],
     redisPid,
     stop: async () => {
       for (const worker of workers) await stopChild(worker.child);
@@ -312,7 +345,7 @@ async function runService(listText, service, targets) {
   if (result.resultLines !== result.total)
     throw new Error(`the batch has ${result.resultLines} results for ${result.total} URLs`);
   return {
-    system: `${service.isBaseline ? 'baseline ' : ''}reach POST /batches (serve${serviceWorkers > 1 ? ` + ${serviceWorkers - 1} worker` : ''} + Redis)`,
+    system: `${service.isBaseline ? 'baseline ' : ''}reach POST /batches (serve${serviceProcesses > 1 ? ` with WORKER_PROCESSES=${serviceProcesses}` : serviceWorkers > 1 ? ` + ${serviceWorkers - 1} worker` : ''} + Redis)`,
     done: result.total,
     causes: new Map(Object.entries(result.status.byCause ?? {})),
     seconds: result.seconds,

@@ -61,6 +61,8 @@ async function startReach(redisUrl, concurrency, topology) {
     QUEUE_NAME: `bench-${concurrency}`,
     PROBE_ALLOW_PRIVATE: 'true',
     WORKER_CONCURRENCY: values['worker-concurrency'] ?? String(concurrency),
+    // One worker process (serve's default is one per core): the topologies compared are one process and two.
+    WORKER_PROCESSES: '1',
     RATE_LIMIT_POINTS: '10000000',
     QUEUE_MAX_WAITING: '1000000',
     RESULT_TTL_SECONDS: '600',

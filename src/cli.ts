@@ -30,7 +30,8 @@ const usage = `usage:
                    through a running service (API key from REACH_API_KEY)
   reach vantages --api URL [--json]   the service's live vantage points
   reach serve      API and worker in one process (Redis from REDIS_URL, REDIS_SENTINELS or
-                   REDIS_CLUSTER_NODES, or a private redis-server)
+                   REDIS_CLUSTER_NODES, or a private redis-server), and a worker process per
+                   further core, at most 4 in all (WORKER_PROCESSES=N sets how many)
   reach api        the HTTP API only
   reach worker     a worker only; --vantage NAME [--labels k=v,...] makes it a vantage point
   reach --help`;
@@ -320,10 +321,12 @@ function parseVantageArgs(args: string[]) {
 }
 
 async function runService(command: 'serve' | 'api' | 'worker', args: string[]): Promise<number> {
-  const environment = { ...process.env, ...vantageArguments(command, args) };
+  const vantage = vantageArguments(command, args);
   // Loaded on demand: the probe command must not pay for Express, BullMQ and Redis clients.
   const service = await import('./service.js');
-  const run = { serve: service.runServe, api: service.runApi, worker: service.runWorker }[command];
+  // A worker process of serve's (WORKER_PROCESSES) gets serve's Redis from serve.
+  const fromServe = command === 'worker' ? await service.environmentFromServe() : {};
+  const environment = { ...process.env, ...vantage, ...fromServe };
   let config: ReturnType<typeof service.loadServiceConfig>;
   try {
     config = service.loadServiceConfig(environment);
@@ -332,7 +335,8 @@ async function runService(command: 'serve' | 'api' | 'worker', args: string[]): 
     if (error instanceof service.ConfigError) throw new UsageError(error.message);
     throw error;
   }
-  await run(config);
+  if (command === 'serve') await service.runServe(config, args);
+  else await (command === 'api' ? service.runApi : service.runWorker)(config);
   return 0;
 }
 

@@ -1,5 +1,6 @@
 // The service's configuration: one zod schema for the environment, parsed once at start.
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { type RedisTarget, redisEnvironmentNames, redisEnvironmentSchema } from './redis/target.js';
 import type { ProbeDefaults } from './requests/probe-options.js';
@@ -63,6 +64,12 @@ export const environmentSchema = z.object({
     .regex(/^[a-z0-9-]+$/)
     .default('reach-probes'),
   WORKER_CONCURRENCY: integerText(1, 1024).default(16),
+  /**
+   * `reach serve` only: worker processes in all, serve's own included. Each further one is a `reach worker` child
+   * on serve's Redis (the embedded one too), so a batch or a fleet of monitors uses more than one core. Default:
+   * one per core, at most 4 (each costs about 100 MB).
+   */
+  WORKER_PROCESSES: integerText(1, 64).default(Math.min(availableParallelism(), 4)),
   /** Comma-separated bearer keys; unset or empty means no authentication. */
   API_KEYS: listText
     .pipe(z.array(z.string().min(16, 'each API key needs at least 16 characters')))
@@ -173,6 +180,8 @@ export interface ServiceConfig {
   workerLockDurationMs: number;
   workerStalledIntervalMs: number;
   workerMetricsPort: number;
+  /** `reach serve`'s worker processes in all, its own included (WORKER_PROCESSES). */
+  workerProcesses: number;
   shutdownDeadlineMs: number;
   trustProxyHops: number;
   logLevel: z.infer<typeof environmentSchema>['LOG_LEVEL'];
@@ -260,6 +269,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Ser
     workerLockDurationMs: env.WORKER_LOCK_DURATION_MS,
     workerStalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
     workerMetricsPort: env.WORKER_METRICS_PORT,
+    workerProcesses: env.WORKER_PROCESSES,
     shutdownDeadlineMs: env.SHUTDOWN_DEADLINE_MS,
     trustProxyHops: env.TRUST_PROXY_HOPS,
     logLevel: env.LOG_LEVEL,

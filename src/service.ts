@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { Queue, QueueEvents } from 'bullmq';
 import express from 'express';
 import { type Logger, pino } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { createApp } from './api/app.js';
 import { createJobWaiter, type JobWaiter } from './api/job-waiter.js';
 import { registerQueueDepth } from './api/metrics.js';
@@ -62,6 +62,7 @@ import {
 import { createProbeMetrics } from './worker/metrics.js';
 import { createProbeRunner, markCheckedChunk, type ProbeRunner } from './worker/processor.js';
 import { type ProbeWorker, startProbeWorker } from './worker/worker.js';
+import { answerServe, environmentFromServe, WorkerProcesses } from './worker-processes.js';
 
 /** The version a vantage advertises: package.json's, read once (it sits beside dist/ and src/ alike). */
 const serviceVersion = (() => {
@@ -92,6 +93,11 @@ export interface StartServiceOptions {
    * the seam between BullMQ and the engine, to see the retry path run against a real Redis.
    */
   wrapRunner?: (runner: ProbeRunner) => ProbeRunner;
+  /**
+   * serve's further worker processes (WORKER_PROCESSES): counted into /metrics, their metrics summed into it, and
+   * stopped by close() beside this process's workers, before its Redis.
+   */
+  workerProcesses?: Pick<WorkerProcesses, 'metrics' | 'running' | 'stop'>;
 }
 
 export interface RunningService {
@@ -99,6 +105,10 @@ export interface RunningService {
   apiUrl: string | undefined;
   /** Where Redis is (REDIS_URL, Sentinels, Cluster, or the embedded server), without its password. */
   redisDescription: string;
+  /** The embedded redis-server's URL, password included, for serve's own worker processes; undefined without one. */
+  embeddedRedisUrl: string | undefined;
+  /** This process's metrics. */
+  registry: Registry;
   /** Stops taking requests and jobs, finishes active probes up to the deadline, closes Redis. Idempotent. */
   close(): Promise<void>;
 }
@@ -137,6 +147,8 @@ interface ServiceParts {
   /** The vantage's heartbeat: withdrawn first at shutdown, so no new fan-out names this process. */
   heartbeat?: VantageHeartbeat;
   compareWorker?: CompareWorker;
+  /** serve's further worker processes: stopped with the workers, before the Redis they drain into. */
+  workerProcesses?: Pick<WorkerProcesses, 'stop'>;
   /**
    * The API's Redis client, queue, events, job waiter and monitor queue, pushed as each is made and closed in the
    * reverse order (the client last), after the server and the workers have drained.
@@ -155,6 +167,7 @@ interface ServiceContext {
   redis: RedisConnector;
   /** This process's vantage name: VANTAGE_NAME, or "local" for `reach serve`; none for a plain worker. */
   vantageName: string | undefined;
+  workerProcesses?: StartServiceOptions['workerProcesses'];
 }
 
 export async function startService(options: StartServiceOptions): Promise<RunningService> {
@@ -162,10 +175,19 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   const logger = options.logger ?? createLogger(config);
   // Settings are read before anything starts, so a bad one leaves nothing running.
   const settings = contextOf(options, logger);
-  const parts: ServiceParts = { closers: [], waiters: [] };
+  const parts: ServiceParts = {
+    closers: [],
+    waiters: [],
+    ...(options.workerProcesses ? { workerProcesses: options.workerProcesses } : {}),
+  };
   const redis = await redisConnectorFor(config, logger, parts);
   const vantageName = config.vantage.name ?? (roles.api && roles.worker ? 'local' : undefined);
-  const context: ServiceContext = { ...settings, redis, vantageName };
+  const context: ServiceContext = {
+    ...settings,
+    redis,
+    vantageName,
+    ...(options.workerProcesses ? { workerProcesses: options.workerProcesses } : {}),
+  };
   try {
     if (roles.worker) await startWorkers(context, parts, options.wrapRunner);
     if (roles.api) await startApi(context, parts);
@@ -178,6 +200,8 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   return {
     apiUrl: parts.apiUrl,
     redisDescription: redis.description,
+    embeddedRedisUrl: parts.embedded?.url,
+    registry: context.registry,
     close: closeOnce(() => shutDown(parts, config, logger)),
   };
 }
@@ -440,6 +464,9 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
     waiter,
     redis: commands,
     registry,
+    ...(context.workerProcesses
+      ? { metricsText: metricsWithWorkerProcesses(registry, context.workerProcesses) }
+      : {}),
     logger: logger.child({ role: 'api' }),
     policy,
     routers: [
@@ -573,6 +600,8 @@ async function shutDown(parts: ServiceParts, config: ServiceConfig, logger: Logg
     parts.batchWorker?.close(deadlineMs),
     parts.monitorWorkers?.close(deadlineMs),
     parts.compareWorker?.close(),
+    // serve's worker processes drain into this process's Redis (the embedded one), which closes after them.
+    parts.workerProcesses?.stop(),
   ]).then((settled) => {
     outcomes = settled;
   });
@@ -599,6 +628,29 @@ async function shutDown(parts: ServiceParts, config: ServiceConfig, logger: Logg
     (error, name) => logger.warn({ err: error, part: name }, 'close failed'),
   );
   logger.info('shut down');
+}
+
+/**
+ * /metrics of a serve with worker processes: this process's metrics and each child's that answers, summed by
+ * prom-client's cluster aggregation (counters and histograms added, its own rule for each default metric), and the
+ * worker processes running.
+ */
+function metricsWithWorkerProcesses(
+  registry: Registry,
+  processes: NonNullable<StartServiceOptions['workerProcesses']>,
+): () => Promise<string> {
+  new Gauge({
+    name: 'reach_worker_processes',
+    help: "Worker processes running: serve's own and its WORKER_PROCESSES children alive now.",
+    registers: [registry],
+    collect() {
+      this.set(1 + processes.running);
+    },
+  });
+  return async () => {
+    const [own, children] = await Promise.all([registry.getMetricsAsJSON(), processes.metrics()]);
+    return AggregatorRegistry.aggregate([own, ...children]).metrics();
+  };
 }
 
 function workerMetricsApp(registry: Registry, worker: ProbeWorker) {
@@ -687,8 +739,29 @@ function waitForReady(client: RedisClient, timeoutMs: number): Promise<void> {
 }
 
 /** Runs until SIGTERM or SIGINT, then shuts down and exits 0; a startup failure prints one line and exits 1. */
-async function runUntilSignalled(config: ServiceConfig, roles: ServiceRoles): Promise<void> {
+async function runUntilSignalled(
+  config: ServiceConfig,
+  roles: ServiceRoles,
+  workerArgs: string[] = [],
+): Promise<void> {
   let service: RunningService;
+  // serve's further worker processes, started once its own parts run (the embedded Redis among them).
+  const processes =
+    roles.api && roles.worker && config.workerProcesses > 1
+      ? new WorkerProcesses({
+          count: config.workerProcesses - 1,
+          script: process.argv[1] as string,
+          args: workerArgs,
+          // The children are workers of serve's own vantage ("local" unless named) and serve no metrics port.
+          env: {
+            VANTAGE_NAME: config.vantage.name ?? 'local',
+            WORKER_METRICS_PORT: '0',
+            WORKER_PROCESSES: '1',
+          },
+          shutdownDeadlineMs: config.shutdownDeadlineMs,
+          logger: createLogger(config).child({ role: 'worker-processes' }),
+        })
+      : undefined;
   try {
     if (!roles.api || !roles.worker) {
       if (config.redis === undefined) {
@@ -697,7 +770,7 @@ async function runUntilSignalled(config: ServiceConfig, roles: ServiceRoles): Pr
         );
       }
     }
-    service = await startService({ config, roles });
+    service = await startService({ config, roles, ...(processes ? { workerProcesses: processes } : {}) });
   } catch (error) {
     // A setting at fault is bad usage, like a bad argument (exit 2); the rest failed to start (exit 1).
     if (error instanceof ConfigError) {
@@ -714,6 +787,8 @@ async function runUntilSignalled(config: ServiceConfig, roles: ServiceRoles): Pr
     }
     throw error;
   }
+  processes?.start(service.embeddedRedisUrl);
+  if (!roles.api) answerServe(() => service.registry.getMetricsAsJSON());
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       process.off('SIGTERM', onSignal);
@@ -724,13 +799,17 @@ async function runUntilSignalled(config: ServiceConfig, roles: ServiceRoles): Pr
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+  // Stops the worker processes too, beside its own workers and before its Redis.
   await service.close();
   process.exit(0);
 }
 
-/** `reach serve`: API and worker in one process, with an embedded redis-server unless REDIS_URL is set. */
-export function runServe(config: ServiceConfig): Promise<void> {
-  return runUntilSignalled(config, { api: true, worker: true });
+/**
+ * `reach serve`: API and worker in one process, with an embedded redis-server unless REDIS_URL is set, and
+ * WORKER_PROCESSES - 1 `reach worker` children beside it (given `workerArgs`: its vantage's name and labels).
+ */
+export function runServe(config: ServiceConfig, workerArgs: string[] = []): Promise<void> {
+  return runUntilSignalled(config, { api: true, worker: true }, workerArgs);
 }
 
 /** `reach api`: the API only, against REDIS_URL. */
@@ -745,3 +824,5 @@ export function runWorker(config: ServiceConfig): Promise<void> {
 
 /** The CLI's name for loadConfig: the environment parsed and checked once (throws ConfigError). */
 export { ConfigError, loadConfig as loadServiceConfig } from './config.js';
+/** In a worker process of serve's: the environment serve sends it to start with (its Redis). */
+export { environmentFromServe };

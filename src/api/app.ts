@@ -40,6 +40,8 @@ export interface ApiDependencies {
   routers?: readonly RouterMount[];
   /** Vantage points: GET /vantages, and POST /probe with `vantages` fans out to them. */
   vantages?: ProbeRoutesOptions['vantages'];
+  /** The text of /metrics when it is more than the registry's (serve's worker processes summed in). */
+  metricsText?: () => Promise<string>;
 }
 
 /** A router the app mounts beside its own, with the part of the OpenAPI document that describes it. */
@@ -113,7 +115,7 @@ export function createApp(deps: ApiDependencies): Express {
     response.json(openApiDocument);
   });
   app.get('/metrics', auth, async (_request, response) => {
-    response.type(registry.contentType).send(await registry.metrics());
+    response.type(registry.contentType).send(await (deps.metricsText ?? (() => registry.metrics()))());
   });
 
   if (config.adminApiKeys.length > 0) {

@@ -1,6 +1,6 @@
 // The service's environment: defaults, parsing, and errors that name the variable at fault.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
@@ -17,6 +17,14 @@ describe('loadConfig', () => {
       probeDefaults: { resolvers: [], controls: [], timeoutMs: 10_000 },
       rateLimit: { points: 120, readPoints: 1200, windowSeconds: 60 },
     });
+  });
+
+  it("runs serve's worker processes one per core, at most 4, unless WORKER_PROCESSES says how many", () => {
+    expect(loadConfig({}).workerProcesses).toBe(Math.min(availableParallelism(), 4));
+    expect(loadConfig({ WORKER_PROCESSES: '1' }).workerProcesses).toBe(1);
+    expect(loadConfig({ WORKER_PROCESSES: '12' }).workerProcesses).toBe(12);
+    for (const bad of ['0', '65', '2.5', 'many'])
+      expect(() => loadConfig({ WORKER_PROCESSES: bad }), bad).toThrow(/WORKER_PROCESSES/);
   });
 
   it('limits batches to 10,000 URLs and 4 running per key by default, and reads the BATCH_* variables', () => {
