@@ -84,31 +84,38 @@ const endingOf = (ended: Awaited<ReturnType<typeof exchange>>) => ({
   status: ended.status,
 });
 
-describe('an exchange out of time', () => {
-  it('reports a target stalled before its headers as headers_timeout/UND_ERR_HEADERS_TIMEOUT whichever clock fires first', async () => {
-    const [byShare, byDeadline] = [await shareFirst('headers'), await deadlineFirst('headers')];
-    const expected = {
+const cases = [
+  {
+    stall: 'headers',
+    where: 'a target stalled before its headers',
+    ending: {
       outcome: 'headers_timeout',
       errno: 'UND_ERR_HEADERS_TIMEOUT',
       message: 'no response headers before the deadline',
       status: undefined,
-    };
-    // The same ending from either order, and the one the classifier reads.
-    expect(endingOf(byDeadline)).toEqual(endingOf(byShare));
-    expect(endingOf(byShare)).toEqual(expected);
-    expect(byDeadline.isRequestSent).toBe(true);
-  });
-
-  it('reports a body stalled after the headers as body_timeout/UND_ERR_BODY_TIMEOUT whichever clock fires first', async () => {
-    const [byShare, byDeadline] = [await shareFirst('body'), await deadlineFirst('body')];
-    const expected = {
+    },
+  },
+  {
+    stall: 'body',
+    where: 'a body stalled after the headers',
+    ending: {
       outcome: 'body_timeout',
       errno: 'UND_ERR_BODY_TIMEOUT',
       message: 'the body did not end before the deadline',
       status: 200,
-    };
-    // The same ending from either order, and the one the classifier reads.
-    expect(endingOf(byDeadline)).toEqual(endingOf(byShare));
-    expect(endingOf(byShare)).toEqual(expected);
-  });
+    },
+  },
+] as const;
+
+describe('an exchange out of time', () => {
+  it.each(cases)(
+    'reports $where as $ending.outcome/$ending.errno whichever clock fires first',
+    async (each) => {
+      const [byShare, byDeadline] = [await shareFirst(each.stall), await deadlineFirst(each.stall)];
+      // The same ending from either order, and the one the classifier reads.
+      expect(endingOf(byDeadline)).toEqual(endingOf(byShare));
+      expect(endingOf(byShare)).toEqual(each.ending);
+      expect(byDeadline.isRequestSent).toBe(true);
+    },
+  );
 });

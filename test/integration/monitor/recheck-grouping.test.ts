@@ -7,10 +7,16 @@ import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { nextTickAtOrAfter, shardIdOf, shardOf } from '../../../src/monitor/schedule/shards.js';
+import { nextTickAtOrAfter, shardOf } from '../../../src/monitor/schedule/shards.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import { eventually } from '../service/support.js';
-import { type MonitorHarness, monitorRecord, startMonitorHarness } from './support.js';
+import {
+  idsOfOneShard,
+  type MonitorHarness,
+  monitorRecord,
+  startMonitorHarness,
+  watchRecheckQueueing,
+} from './support.js';
 
 const failingCount = 12;
 /** How long the target holds the requests at most, should some never come: well inside the probe's timeout. */
@@ -51,36 +57,9 @@ afterAll(async () => {
   await redis?.dispose();
 });
 
-/** `count` monitor ids whose 60 s ticks fall in one shard (ids are fixed, so the search is too). */
-function idsOfOneShard(count: number, seed: string): string[] {
-  const byShard = new Map<string, string[]>();
-  for (let index = 0; index < 1_000_000; index += 1) {
-    const id = `${seed}-0000-4000-8000-${String(index).padStart(12, '0')}`;
-    const key = shardIdOf(shardOf({ id, intervalSeconds: 60 }));
-    const ids = [...(byShard.get(key) ?? []), id];
-    if (ids.length === count) return ids;
-    byShard.set(key, ids);
-  }
-  throw new Error(`no shard of ${count} among the ids searched`);
-}
-
 it('queues the re-checks of a shard’s failures that end together in fewer addBulk calls than re-checks', async () => {
-  const queue = harness.workers.scheduler.queue;
-  // Every job the workers queue is counted, by the call it went in: re-checks in addBulk, and any added alone.
-  const recheckCalls: string[][] = [];
-  let singleRecheckAdds = 0;
-  const addBulk = queue.addBulk.bind(queue);
-  const add = queue.add.bind(queue);
-  queue.addBulk = (async (jobs: Parameters<typeof addBulk>[0]) => {
-    const rechecks = jobs.filter((job) => (job.data as { trigger?: string }).trigger === 'recheck');
-    if (rechecks.length > 0)
-      recheckCalls.push(rechecks.map((job) => (job.data as { monitorId: string }).monitorId));
-    return addBulk(jobs);
-  }) as typeof queue.addBulk;
-  queue.add = (async (...args: Parameters<typeof add>) => {
-    if ((args[1] as { trigger?: string }).trigger === 'recheck') singleRecheckAdds += 1;
-    return add(...args);
-  }) as typeof queue.add;
+  // Every re-check the workers queue is counted, by the call it went in.
+  const queueing = watchRecheckQueueing(harness.workers.scheduler.queue);
 
   const { port } = server.address() as AddressInfo;
   const ids = idsOfOneShard(failingCount, '5a0e0401');
@@ -91,12 +70,12 @@ it('queues the re-checks of a shard’s failures that end together in fewer addB
   }
   const shard = shardOf({ id: ids[0] as string, intervalSeconds: 60 });
   // A tick two intervals past: every member is due at once.
-  const limit = setTimeout(() => answerHeld('limit'), holdLimitMs + failingCount * 500);
+  const limit = setTimeout(() => answerHeld('limit'), holdLimitMs);
   await harness.workers.scheduler.runTick(shard, nextTickAtOrAfter(shard, Date.now()) - 2 * shard.everyMs);
 
   const queued = await eventually(
     async () => {
-      const monitors = recheckCalls.flat();
+      const monitors = queueing.bulkCalls.flat().map((recheck) => recheck.monitorId);
       return monitors.length >= failingCount ? monitors : undefined;
     },
     { what: 'a re-check of every failing member', intervalMs: 100, attempts: 300 },
@@ -109,10 +88,10 @@ it('queues the re-checks of a shard’s failures that end together in fewer addB
   // Each failure's re-check queued once, all of them through addBulk (none added alone, which would leave fewer
   // addBulk calls without any grouping)...
   expect([...queued].sort()).toEqual([...ids].sort());
-  expect(singleRecheckAdds).toBe(0);
+  expect(queueing.singleAdds).toBe(0);
   // ...and grouped: the runs ended in one gathering window, so their re-checks shared calls.
   expect(
-    recheckCalls.length,
-    `re-checks per addBulk call: ${recheckCalls.map((call) => call.length).join(', ')}`,
+    queueing.bulkCalls.length,
+    `re-checks per addBulk call: ${queueing.bulkCalls.map((call) => call.length).join(', ')}`,
   ).toBeLessThan(failingCount);
 }, 60_000);
