@@ -296,13 +296,11 @@ async function startService(cli = cliPath) {
   const workers =
     serviceProcesses > 1
       ? []
-      : shares
-          .slice(1)
-          .map((share) =>
-            startChild(process.execPath, [cli, 'worker'], {
-              env: { ...env(share), WORKER_METRICS_PORT: '0' },
-            }),
-          );
+      : shares.slice(1).map((share) =>
+          startChild(process.execPath, [cli, 'worker'], {
+            env: { ...env(share), WORKER_METRICS_PORT: '0' },
+          }),
+        );
   const childWorkerPids = serviceProcesses > 1 ? await serveWorkerPids(serve.pid, serviceProcesses - 1) : [];
   const redisPid = ownRedis?.pid ?? serve.redisPid;
   if (redisPid === undefined) throw new Error('reach serve started no embedded redis-server');

@@ -243,6 +243,7 @@ async function redisConnectorFor(
     dataDir: config.redisDataDir,
     maxMemoryMb: config.redisMaxMemoryMb,
     onLog: (line) => logger.debug({ redis: line }, 'redis-server'),
+    onWarning: (message) => logger.warn(message),
   });
   parts.embedded = embedded;
   logger.info(

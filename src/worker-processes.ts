@@ -213,13 +213,13 @@ export async function environmentFromServe(): Promise<Record<string, string>> {
   });
   if (!message)
     throw new Error('started as a worker process of reach serve, but serve sent no start message');
+  // From here on, serve gone (its IPC channel closed: serve was killed) stops this process as SIGTERM does, while
+  // it starts too: no worker outlives its serve.
+  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
   return message.redisUrl ? { REDIS_URL: message.redisUrl } : {};
 }
 
-/**
- * In a child of serve, once its worker runs: answers serve's metrics requests from its registry, and stops as on
- * SIGTERM when serve is gone (its IPC channel closed: serve was killed), so no worker outlives its serve.
- */
+/** In a child of serve, once its worker runs: answers serve's metrics requests from its registry. */
 export function answerServe(metricsOf: () => Promise<MetricsJson>): void {
   if (process.env[serveWorkerVariable] !== '1' || !process.send) return;
   process.on('message', (message: MetricsRequest) => {
@@ -232,5 +232,4 @@ export function answerServe(metricsOf: () => Promise<MetricsJson>): void {
       () => undefined,
     );
   });
-  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
 }

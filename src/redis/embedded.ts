@@ -1,6 +1,7 @@
 // A private redis-server child process: loopback only, password protected, append-only data, stopped on exit.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
@@ -19,6 +20,8 @@ export interface EmbeddedRedisOptions {
    */
   maxMemoryMb?: number;
   onLog?: (line: string) => void;
+  /** Told of what the operator should know: a redis-server left by a killed process, stopped before this start. */
+  onWarning?: (message: string) => void;
 }
 
 export interface EmbeddedRedis {
@@ -62,23 +65,73 @@ export async function freeLoopbackPort(): Promise<number> {
   });
 }
 
-/** Two redis-servers appending to one data directory would corrupt it: the directory holds a pid lock. */
-async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+/**
+ * Two redis-servers appending to one data directory would corrupt it: the directory holds a lock naming this
+ * process and, once it runs, its redis-server. A process killed without its cleanup (SIGKILL, the OOM killer)
+ * leaves its redis-server running on the directory: the next start stops that one (SIGTERM, so it flushes its
+ * append-only file; SIGKILL past a deadline) before starting its own.
+ */
+async function lockDataDir(
+  dataDir: string,
+  onWarning: (message: string) => void,
+): Promise<{ unlock: () => Promise<void>; noteServer: (pid: number) => Promise<void> }> {
   const lockPath = resolve(dataDir, 'reach-redis.lock');
   for (let attempt = 0; attempt < 2; attempt += 1) {
     try {
       await writeFile(lockPath, String(process.pid), { flag: 'wx', mode: 0o600 });
-      return () => rm(lockPath, { force: true });
+      return {
+        unlock: () => rm(lockPath, { force: true }),
+        noteServer: (pid) => writeFile(lockPath, `${process.pid} ${pid}`, { mode: 0o600 }),
+      };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) {
-        throw new DataDirInUseError(dataDir, holder);
+      const [holder, server] = (await readFile(lockPath, 'utf8').catch(() => ''))
+        .trim()
+        .split(/\s+/)
+        .map(Number);
+      if (Number.isInteger(holder) && (holder as number) > 0 && isAlive(holder as number)) {
+        throw new DataDirInUseError(dataDir, holder as number);
+      }
+      if (server !== undefined && Number.isInteger(server) && server > 0 && isRedisServerRunning(server)) {
+        onWarning(
+          `the Redis data directory ${dataDir} was still served by redis-server ${server}, left running by process ${holder} that is gone: stopped it`,
+        );
+        await stopOrphan(server);
       }
       await rm(lockPath, { force: true }); // left by a process that is gone
     }
   }
   throw new DataDirInUseError(dataDir, 0);
+}
+
+/** Whether `pid` is a redis-server that runs (not a zombie, not another program that took the pid since). */
+function isRedisServerRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return false;
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('redis-server');
+  } catch {
+    return false;
+  }
+}
+
+/** Ends an orphaned redis-server: SIGTERM and up to 15 s to flush and exit, then SIGKILL. */
+async function stopOrphan(pid: number): Promise<void> {
+  const endsWithin = async (ms: number) => {
+    for (let waited = 0; waited < ms; waited += 50) {
+      if (!isRedisServerRunning(pid)) return true;
+      await new Promise((wake) => setTimeout(wake, 50));
+    }
+    return !isRedisServerRunning(pid);
+  };
+  try {
+    process.kill(pid, 'SIGTERM');
+    if (await endsWithin(15_000)) return;
+    process.kill(pid, 'SIGKILL');
+    await endsWithin(5000);
+  } catch {
+    // gone between the check and the signal
+  }
 }
 
 /** Whether a process with this pid exists (one owned by another user counts). */
@@ -101,9 +154,13 @@ export class DataDirInUseError extends Error {
 export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
   const dataDir = resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const unlock = await lockDataDir(dataDir);
+  const { unlock, noteServer } = await lockDataDir(dataDir, options.onWarning ?? (() => {}));
   try {
     const server = await startLocked(options, dataDir);
+    await noteServer(server.pid).catch(async (error: unknown) => {
+      await server.stop();
+      throw error;
+    });
     return {
       ...server,
       async stop() {

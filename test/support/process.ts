@@ -1,5 +1,6 @@
 // Runs the built CLI as a child process and collects what it printed.
 import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const cliPath = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -102,4 +103,14 @@ export function runCliClosingOutput(
       resolve({ code, signal, stdout, stderr, linesBeforeClose, pid: child.pid as number });
     });
   });
+}
+
+/** Whether a process runs: false once it is gone or a zombie (ended, not yet reaped: where nothing reaps orphans). */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
 }

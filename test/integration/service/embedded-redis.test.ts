@@ -1,12 +1,16 @@
 // The private redis-server of `reach serve`: loopback with a password, data that survives a restart, one owner.
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DataDirInUseError, startEmbeddedRedis } from '../../../src/redis/embedded.js';
+import { DataDirInUseError, isAlive, startEmbeddedRedis } from '../../../src/redis/embedded.js';
+import { isRunning } from '../../support/process.js';
 
 let dataDir: string;
 
@@ -71,6 +75,60 @@ describe('startEmbeddedRedis', () => {
       await expect(startEmbeddedRedis({ dataDir })).rejects.toBeInstanceOf(DataDirInUseError);
     } finally {
       await owner.stop();
+    }
+  });
+
+  it('stops the redis-server a killed process left on the directory before starting its own, keeping its data', async () => {
+    const orphanDir = await mkdtemp(join(tmpdir(), 'reach-embedded-orphan-'));
+    // A process that owns an embedded Redis, wrote to it, and is then killed with no chance to stop it.
+    const embeddedModule = resolve(import.meta.dirname, '../../../dist/redis/embedded.js');
+    const owner = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `
+        const { startEmbeddedRedis } = await import(${JSON.stringify(embeddedModule)});
+        const { Redis } = await import('ioredis');
+        const server = await startEmbeddedRedis({ dataDir: ${JSON.stringify(orphanDir)} });
+        const client = new Redis(server.url);
+        await client.set('reach:orphan', 'kept');
+        await client.quit();
+        console.log(JSON.stringify({ redisPid: server.pid }));
+        setInterval(() => {}, 1000);
+        `,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'], cwd: resolve(import.meta.dirname, '../../..') },
+    );
+    let orphanPid = 0;
+    try {
+      const [line] = (await once(createInterface({ input: owner.stdout }), 'line')) as [string];
+      orphanPid = (JSON.parse(line) as { redisPid: number }).redisPid;
+      const exited = once(owner, 'exit');
+      owner.kill('SIGKILL');
+      await exited;
+      expect(readFileSync(`/proc/${orphanPid}/cmdline`, 'utf8')).toMatch(/^redis-server/);
+
+      const warnings: string[] = [];
+      const next = await startEmbeddedRedis({
+        dataDir: orphanDir,
+        onWarning: (message) => warnings.push(message),
+      });
+      const client = new Redis(next.url);
+      try {
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toContain(`redis-server ${orphanPid}`);
+        // Ended: gone, or a zombie where nothing reaps orphans; its data flushed and read by the new one.
+        expect(isRunning(orphanPid)).toBe(false);
+        expect(await client.get('reach:orphan')).toBe('kept');
+      } finally {
+        await client.quit();
+        await next.stop();
+      }
+    } finally {
+      if (owner.exitCode === null && owner.signalCode === null) owner.kill('SIGKILL');
+      if (orphanPid > 0 && isAlive(orphanPid)) process.kill(orphanPid, 'SIGKILL');
+      await rm(orphanDir, { recursive: true, force: true });
     }
   });
 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../../src/redis/embedded.js';
-import { cliPath } from '../../support/process.js';
+import { cliPath, isRunning } from '../../support/process.js';
 import { eventually, getJson, postJson, startTarget } from './support.js';
 
 const children = new Set<ChildProcess>();
@@ -39,16 +39,6 @@ function childrenOf(pid: number): { pid: number; command: string }[] {
         return []; // gone between the listing and the read
       }
     });
-}
-
-/** Whether a process runs: a zombie has ended (its reaping is its new parent's, once serve is gone). */
-function isRunning(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 const workerPidsOf = (pid: number) =>
