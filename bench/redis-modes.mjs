@@ -15,7 +15,9 @@ import { pino } from 'pino';
 import { Pool } from 'undici';
 import { loadConfig } from '../dist/config.js';
 import { loadMonitorConfig } from '../dist/monitor/config.js';
+import { ShardStore } from '../dist/monitor/schedule/shard-store.js';
 import { MonitorScheduler, monitorQueueName } from '../dist/monitor/scheduler.js';
+import { monitorKeyPrefix } from '../dist/monitor/workers.js';
 import { closeRedisClient, createRedisConnector } from '../dist/redis/connection.js';
 import { startEmbeddedRedis } from '../dist/redis/embedded.js';
 import { startService } from '../dist/service.js';
@@ -138,7 +140,9 @@ async function monitorRuns(apiUrl, targetUrl, connector, queueName) {
   }
   const client = connector.client('blocking');
   const queue = new Queue(monitorQueueName(queueName), connector.bullOn(client));
-  const scheduler = new MonitorScheduler(queue, 3600_000);
+  // The service's own schedule keys (its shard store); runNow touches the queue alone.
+  const shards = new ShardStore(client, monitorKeyPrefix(connector.keys, queueName));
+  const scheduler = new MonitorScheduler(queue, shards, 3600_000);
   const historyLength = async (id) =>
     (await (await fetch(`${apiUrl}/monitors/${id}/history?limit=100`)).json()).entries.length;
   const waitForRuns = async (expected) => {

@@ -3,8 +3,12 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
-import type { ApiProbeRequest } from './api-client.js';
+import { ApiError, type ApiProbeRequest, createApiClient, isMultiVantageReport } from './api-client.js';
+import { defaultThreads, threadLimits } from './batch/probe-pool.js';
+import { runRemoteBatch } from './batch/remote.js';
+import { concurrencyLimits, runBatch } from './batch/run.js';
 import { InputError, parseResolver, probe, validateOptions } from './engine.js';
+import { renderReport, renderVantageList, renderVantageReport } from './format.js';
 import { type OutputWatch, watchOutput } from './standard-output.js';
 import type { MultiVantageReport, Report, ResolverSpec } from './types.js';
 
@@ -33,18 +37,6 @@ const usage = `usage:
   reach --help`;
 
 class UsageError extends Error {}
-
-// Each command's own modules are loaded when it runs: a batch (`probe --file`, the CLI's measured path, a process
-// per run) then pays only for the engine and the batch's run and output, not for the service's client, the remote
-// batch or the report renderer.
-
-/** The service's client, once a command that talks to a service has loaded it (main's catch reads its ApiError). */
-let apiClientModule: typeof import('./api-client.js') | undefined;
-
-async function loadApiClient(): Promise<typeof import('./api-client.js')> {
-  apiClientModule ??= await import('./api-client.js');
-  return apiClientModule;
-}
 
 /** Standard output's failures, watched for the commands that print results (set by main). */
 let output: OutputWatch | undefined;
@@ -130,7 +122,6 @@ async function runProbe(args: string[]): Promise<number> {
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } else {
-    const { renderReport } = await import('./format.js');
     process.stdout.write(`${renderReport(report, process.stdout.isTTY === true && !process.env.NO_COLOR)}\n`);
   }
   return report.verdict.cause === 'ok' ? 0 : 1;
@@ -167,18 +158,8 @@ async function runBatchProbe(
   api?: string,
 ): Promise<number> {
   if (values.json && values.csv) throw new UsageError('--json and --csv: choose one');
-  const [{ concurrencyLimits, runBatch }, { defaultThreads, threadLimits }] = await Promise.all([
-    import('./batch/run.js'),
-    import('./batch/probe-pool.js'),
-  ]);
-  const concurrency =
-    values.concurrency === undefined
-      ? concurrencyLimits.default
-      : wholeNumberOf('concurrency', values.concurrency, concurrencyLimits);
-  const threads =
-    values.threads === undefined
-      ? defaultThreads(concurrency)
-      : wholeNumberOf('threads', values.threads, threadLimits);
+  const concurrency = parseConcurrency(values.concurrency);
+  const threads = parseThreads(values.threads, concurrency);
   const controlRefreshMs = parseControlRefresh(values['control-refresh']);
   // Checked before the list is read, so bad options fail before any probe.
   validateOptions({ url: 'http://127.0.0.1/', controls: common.controls, timeoutMs: common.timeoutMs });
@@ -203,9 +184,9 @@ async function runBatchProbe(
     const outcome =
       api === undefined
         ? await runBatch({ ...shared, ...common, concurrency, threads, controlRefreshMs })
-        : await (await import('./batch/remote.js')).runRemoteBatch({
+        : await runRemoteBatch({
             ...shared,
-            client: await apiClientFor(apiBaseUrl(api)),
+            client: apiClientFor(apiBaseUrl(api)),
             resolvers: values.resolver ?? [],
             controls: common.controls,
             ...(common.timeoutMs === undefined ? {} : { timeoutMs: common.timeoutMs }),
@@ -237,6 +218,16 @@ function parseControlRefresh(text: string | undefined): number {
   return wholeNumberOf('control-refresh', text, controlRefreshLimits, ' of milliseconds');
 }
 
+function parseConcurrency(text: string | undefined): number {
+  if (text === undefined) return concurrencyLimits.default;
+  return wholeNumberOf('concurrency', text, concurrencyLimits);
+}
+
+function parseThreads(text: string | undefined, concurrency: number): number {
+  if (text === undefined) return defaultThreads(concurrency);
+  return wholeNumberOf('threads', text, threadLimits);
+}
+
 function apiBaseUrl(text: string): string {
   let url: URL;
   try {
@@ -259,9 +250,8 @@ function parseVantageList(text: string): 'all' | string[] {
   return names;
 }
 
-async function apiClientFor(baseUrl: string) {
+function apiClientFor(baseUrl: string) {
   const apiKey = process.env.REACH_API_KEY;
-  const { createApiClient } = await loadApiClient();
   return createApiClient({ baseUrl, ...(apiKey ? { apiKey } : {}) });
 }
 
@@ -270,17 +260,10 @@ async function probeThroughService(
   request: ApiProbeRequest,
   isJson: boolean,
 ): Promise<number> {
-  const report: Report | MultiVantageReport = await (await apiClientFor(baseUrl)).probe(request);
+  const report: Report | MultiVantageReport = await apiClientFor(baseUrl).probe(request);
   const useColour = process.stdout.isTTY === true && !process.env.NO_COLOR;
-  if (isJson) {
-    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    return report.verdict.cause === 'ok' ? 0 : 1;
-  }
-  const [{ isMultiVantageReport }, { renderReport, renderVantageReport }] = await Promise.all([
-    loadApiClient(),
-    import('./format.js'),
-  ]);
-  if (isMultiVantageReport(report)) process.stdout.write(`${renderVantageReport(report, useColour)}\n`);
+  if (isJson) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else if (isMultiVantageReport(report)) process.stdout.write(`${renderVantageReport(report, useColour)}\n`);
   else process.stdout.write(`${renderReport(report, useColour)}\n`);
   return report.verdict.cause === 'ok' ? 0 : 1;
 }
@@ -293,9 +276,9 @@ async function runVantages(args: string[]): Promise<number> {
     throw new UsageError((error as Error).message);
   }
   if (parsed.values.api === undefined) throw new UsageError('vantages needs --api URL');
-  const vantages = await (await apiClientFor(apiBaseUrl(parsed.values.api))).vantages();
+  const vantages = await apiClientFor(apiBaseUrl(parsed.values.api)).vantages();
   if (parsed.values.json) process.stdout.write(`${JSON.stringify({ vantages }, null, 2)}\n`);
-  else process.stdout.write(`${(await import('./format.js')).renderVantageList(vantages)}\n`);
+  else process.stdout.write(`${renderVantageList(vantages)}\n`);
   return 0;
 }
 
@@ -404,7 +387,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`reach: ${error.message}\n`);
       return 2;
     }
-    if (apiClientModule && error instanceof apiClientModule.ApiError) {
+    if (error instanceof ApiError) {
       process.stderr.write(`reach: ${error.message}\n`);
       return error.kind === 'problem' ? 2 : exitServiceUnavailable;
     }

@@ -119,6 +119,10 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
     const { bodyBytes, isBodyTruncated, bodyOutcome, bodyError, prefix, kept } = body;
     if (isBodyTruncated) response.body.destroy();
     isSettled = !isBodyTruncated && bodyError === undefined;
+    const failure =
+      bodyError === undefined
+        ? undefined
+        : failureOf(bodyOutcome, bodyError, facts.socketErrno ?? errnoOf(bodyError));
     return keepBody(
       kept,
       result(bodyOutcome, {
@@ -137,8 +141,8 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
         bodyBytes,
         isBodyTruncated,
         firstByteMs,
-        errno: bodyError === undefined ? undefined : (facts.socketErrno ?? errnoOf(bodyError)),
-        message: bodyError === undefined ? undefined : messageOf(bodyError),
+        errno: failure?.errno,
+        message: failure?.message,
       }),
     );
   } catch (error) {
@@ -146,7 +150,8 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
       return result(facts.connectFailure.outcome, facts.connectFailure);
     }
     const errno = facts.socketErrno ?? errnoOf(error);
-    return result(failureKind(error, errno, facts, deadline), { errno, message: messageOf(error) });
+    const outcome = failureKind(error, errno, facts, deadline);
+    return result(outcome, failureOf(outcome, error, errno));
   } finally {
     // Both close() and destroy() build a ClientDestroyedError with a stack trace unless handed one; a
     // finished exchange has nothing in flight to receive it, so it gets a shared one.
@@ -375,6 +380,24 @@ function isTimeout(error: unknown, deadline: AbortSignal): boolean {
     error instanceof undiciErrors.BodyTimeoutError ||
     (deadline.aborted && (error as Error)?.name !== 'SocketError')
   );
+}
+
+/**
+ * An exchange out of time ends the same way whichever clock saw it first. Two keep its time: undici's headers and
+ * body timeouts (this exchange's share) and the probe's signal (its deadline); for the target's own exchange both
+ * fall in the same millisecond, and the event loop picks which fires first. Undici's timeout fails the request
+ * with UND_ERR_HEADERS_TIMEOUT (or _BODY_); the signal fails it with the signal's reason and destroys the socket
+ * with UND_ERR_INFO ("aborted"). A timeout is therefore named for the phase it cut, never for the timer.
+ */
+const timeoutFailures = {
+  headers_timeout: { errno: 'UND_ERR_HEADERS_TIMEOUT', message: 'no response headers before the deadline' },
+  body_timeout: { errno: 'UND_ERR_BODY_TIMEOUT', message: 'the body did not end before the deadline' },
+} as const;
+
+/** The errno and message an exchange that failed as `outcome` reports. */
+function failureOf(outcome: HttpOutcomeKind, error: unknown, errno: string | undefined) {
+  if (outcome === 'headers_timeout' || outcome === 'body_timeout') return timeoutFailures[outcome];
+  return { errno, message: messageOf(error) };
 }
 
 function failureKind(error: unknown, errno: string | undefined, facts: SocketFacts, deadline: AbortSignal) {

@@ -16,7 +16,8 @@ import { parseShardId, type Shard, shardIdOf, shardOf } from './shards.js';
  * - `definition-lost`: the scheduler's interval or job data is not the shard's (its hash was lost and BullMQ
  *   re-made a bare one): its jobs would carry no shard and be refused.
  * - `options-outdated`: its jobs lack the shard ticks' priority (a scheduler of a release before it): one-off
- *   runs would wait behind its ticks instead of going ahead of them.
+ *   runs would wait behind its ticks instead of going ahead of them. Named only for a scheduler with no other
+ *   fault (one with another is replaced, and the new one has the options).
  */
 export type ScheduleFault =
   | 'missing'
@@ -126,12 +127,13 @@ export async function reconcileSchedule(
     const id = shardIdOf(shard);
     const entry = running.get(id);
     const staleTickMs = entry?.next;
+    // Outdated options are named only when nothing else is wrong: a scheduler both outdated and broken is
+    // replaced as a broken one, not upserted with its stale tick.
     const fault =
       entry && (entry.every !== shard.everyMs || shardOfTemplate(entry.template?.data) !== id)
         ? 'definition-lost'
-        : entry && entry.template?.opts?.priority !== shardJobPriority
-          ? 'options-outdated'
-          : await faultOf(scheduler, id, staleTickMs);
+        : ((await faultOf(scheduler, id, staleTickMs)) ??
+          (entry?.template?.opts?.priority !== shardJobPriority ? 'options-outdated' : undefined));
     if (!fault) return;
     // Read again: a worker may have moved the schedule on since the list was read (then it is not broken).
     if (fault !== 'missing' && (await scheduler.queue.getJobScheduler(id))?.next !== staleTickMs) return;

@@ -4,7 +4,8 @@
 // writer's addBulk (never one add each), and the queue's waiting count stays bounded by the shards once the failing
 // monitors are down. How many re-checks share an addBulk call depends on how many runs end within the writer's
 // grouping window: since re-checks go ahead of the shard ticks (test/integration/monitor/run-order.test.ts), a small
-// fleet's re-checks run as soon as they are queued and end one by one, so this test does not count the grouping.
+// fleet's re-checks run as soon as they are queued and end one by one, so this test does not count the grouping;
+// recheck-grouping.test.ts does, on one shard's failures made to end together.
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +14,7 @@ import type { HistoryEntry } from '../../../src/monitor/records.js';
 import { shardIdOf, shardOf } from '../../../src/monitor/schedule/shards.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import { eventually } from '../service/support.js';
-import { type MonitorHarness, sendJson, startMonitorHarness } from './support.js';
+import { type MonitorHarness, sendJson, startMonitorHarness, watchRecheckQueueing } from './support.js';
 
 const monitorCount = 200;
 const failingCount = 20;
@@ -52,27 +53,7 @@ afterAll(async () => {
 
 it('gives each failing monitor exactly confirmations - 1 re-checks, none while it stays down, queued through addBulk', async () => {
   // Every re-check the workers queue goes through their scheduler's queue: count the calls and the jobs.
-  const queue = harness.workers.scheduler.queue;
-  const addBulk = queue.addBulk.bind(queue);
-  const add = queue.add.bind(queue);
-  // The distinct re-check jobs queued for each monitor (a consequence applied again after a retry queues the same
-  // job id, which BullMQ keeps once), and the re-checks added one at a time (none).
-  const queuedByMonitor = new Map<string, Set<string>>();
-  let singleRecheckAdds = 0;
-  queue.addBulk = (async (jobs: Parameters<typeof addBulk>[0]) => {
-    const rechecks = jobs.filter((job) => (job.data as { trigger?: string }).trigger === 'recheck');
-    for (const job of rechecks) {
-      const monitorId = (job.data as { monitorId: string }).monitorId;
-      const queued = queuedByMonitor.get(monitorId) ?? new Set<string>();
-      queued.add(String(job.opts?.jobId));
-      queuedByMonitor.set(monitorId, queued);
-    }
-    return addBulk(jobs);
-  }) as typeof queue.addBulk;
-  queue.add = (async (...args: Parameters<typeof add>) => {
-    if ((args[1] as { trigger?: string }).trigger === 'recheck') singleRecheckAdds += 1;
-    return add(...args);
-  }) as typeof queue.add;
+  const queueing = watchRecheckQueueing(harness.workers.scheduler.queue);
 
   const items = Array.from({ length: monitorCount }, (_, index) => ({
     name: `Site ${index}`,
@@ -152,7 +133,15 @@ it('gives each failing monitor exactly confirmations - 1 re-checks, none while i
   // more than its failed runs. The healthy histories are
   // read after the queued counts are taken, since a healthy run that fails on a loaded machine can queue one more
   // re-check while the assertions above run; its failed run is written before its re-check is queued.
-  const queuedOf = (id: string) => queuedByMonitor.get(id)?.size ?? 0;
+  // The distinct re-check jobs queued for each monitor (a consequence applied again after a retry queues the same
+  // job id, which BullMQ keeps once).
+  const queuedOf = (id: string) =>
+    new Set(
+      queueing.bulkCalls
+        .flat()
+        .filter((recheck) => recheck.monitorId === id)
+        .map((recheck) => recheck.jobId),
+    ).size;
   const queuedCounts = new Map(ids.map((id) => [id, queuedOf(id)]));
   for (const id of failingIds)
     expect(queuedCounts.get(id), `re-checks queued for failing ${id}`).toBe(confirmations - 1);
@@ -162,7 +151,7 @@ it('gives each failing monitor exactly confirmations - 1 re-checks, none while i
     const failedRuns = (healthyAfter[offset] ?? []).filter((entry) => entry.health !== 'up').length;
     expect(queuedCounts.get(id), `re-checks queued for healthy ${id}`).toBeLessThanOrEqual(failedRuns);
   }
-  expect(singleRecheckAdds).toBe(0);
+  expect(queueing.singleAdds).toBe(0);
   // An interval after they are all down (a re-check queued before the confirming run has run by then), only
   // shard ticks wait: at most one per shard.
   const afterDown = samples.filter((sample) => sample.atMs >= allDownAtMs + intervalSeconds * 1000);

@@ -1,11 +1,24 @@
 // The schedule's reconcile against a real redis-server: with every record in its shard and none changed apart
 // from its membership since the last full pass it reads no record (a count per shard), and a record written
 // apart from its membership (a crash between the two steps), a membership lost or one left behind by other means
-// sends it back to the records, which it repairs.
+// sends it back to the records, which it repairs. A shard scheduler of a release before the ticks' priority
+// that is broken as well is replaced as a broken one, not upserted with its stale tick.
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMonitors } from '../../../src/monitor/bulk-create.js';
-import { reconcileSchedule } from '../../../src/monitor/schedule/reconcile.js';
-import { shardOf } from '../../../src/monitor/schedule/shards.js';
+import { reconcileSchedule, type ScheduleFault } from '../../../src/monitor/schedule/reconcile.js';
+import { ShardStore } from '../../../src/monitor/schedule/shard-store.js';
+import { nextTickAtOrAfter, shardIdOf, shardOf } from '../../../src/monitor/schedule/shards.js';
+import {
+  type MonitorQueue,
+  MonitorScheduler,
+  monitorQueueName,
+  monitorShardJobName,
+  runJobOptions,
+  shardJobPriority,
+} from '../../../src/monitor/scheduler.js';
+import { MonitorStore } from '../../../src/monitor/store.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import { type MonitorHarness, monitorRecord, startMonitorHarness } from './support.js';
 
@@ -84,5 +97,102 @@ describe('the schedule reconcile', () => {
 
     // Asked for a full pass, it reads every record whatever the counts say.
     expect(await reconcileSchedule(deps, { isFull: true })).toMatchObject({ isMembershipRebuilt: true });
+  });
+});
+
+describe('the schedule reconcile of a scheduler both outdated and broken', () => {
+  /** How each scheduler is broken: its next job gone, or (the scheduler naming the tick a worker took) ended or orphaned. */
+  const faults = ['next-job-missing', 'next-job-ended', 'next-job-orphaned'] as const;
+
+  it('replaces it as broken, its next tick the shard’s next and made exactly once, with the ticks’ priority', async () => {
+    // A queue of its own with no worker on it: nothing takes a tick while the test looks at the schedule.
+    const client = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const queue: MonitorQueue = new Queue(monitorQueueName('outdated'), { connection: client });
+    try {
+      const scheduler = new MonitorScheduler(queue, new ShardStore(client, 'outdated:monitor'), 0);
+      const store = new MonitorStore(client, {
+        keyPrefix: 'outdated:monitor',
+        historyMaxAgeSeconds: 86_400,
+        historyMaxEntries: 100,
+      });
+      const deps = { store, scheduler };
+      // Hourly monitors of distinct shards whose next tick is at least a minute away: no tick comes due meanwhile.
+      const records = Array.from({ length: 40 }, (_, index) =>
+        monitorRecord(`5a0e0102-0000-4000-8000-${String(index).padStart(12, '0')}`, {
+          intervalSeconds: 3600,
+        }),
+      )
+        .filter((record) => nextTickAtOrAfter(shardOf(record), Date.now()) - Date.now() >= 60_000)
+        .filter(
+          (record, index, all) =>
+            all.findIndex((other) => shardIdOf(shardOf(other)) === shardIdOf(shardOf(record))) === index,
+        )
+        .slice(0, faults.length);
+      expect(records).toHaveLength(faults.length);
+
+      const broken = new Map<string, { fault: ScheduleFault; staleTickMs: number }>();
+      for (const [index, fault] of faults.entries()) {
+        const record = records[index] as (typeof records)[0];
+        await store.putMonitor(record);
+        await scheduler.shards.place(record.id, shardOf(record));
+        const shard = shardOf(record);
+        const id = shardIdOf(shard);
+        // What the release before wrote: the shard's schedule, its jobs with the run options alone.
+        const tickMs = nextTickAtOrAfter(shard, Date.now());
+        await queue.upsertJobScheduler(
+          id,
+          { every: shard.everyMs, startDate: tickMs },
+          { name: monitorShardJobName, data: { shard: id }, opts: runJobOptions },
+        );
+        expect((await queue.getJobScheduler(id))?.next).toBe(tickMs);
+        // Then broken as a failover leaves it: the next job's delayed entry gone, and its hash gone or become
+        // the job of the tick before, taken by a worker (the scheduler naming that tick still).
+        const jobKey = queue.toKey(`repeat:${id}:${tickMs}`);
+        const takenId = `repeat:${id}:${tickMs - shard.everyMs}`;
+        const unmade = client.multi().zrem(queue.toKey('delayed'), `repeat:${id}:${tickMs}`);
+        if (fault === 'next-job-missing') await unmade.del(jobKey).exec();
+        else {
+          unmade.zadd(queue.toKey('repeat'), tickMs - shard.everyMs, id).rename(jobKey, queue.toKey(takenId));
+          if (fault === 'next-job-ended')
+            await unmade
+              .hset(
+                queue.toKey(takenId),
+                'failedReason',
+                'lost in a failover',
+                'finishedOn',
+                String(Date.now()),
+              )
+              .zadd(queue.toKey('failed'), Date.now(), takenId)
+              .exec();
+          else await unmade.lpush(queue.toKey('active'), takenId).exec();
+        }
+        const staleTickMs = (await queue.getJobScheduler(id))?.next;
+        expect(staleTickMs).toBe(fault === 'next-job-missing' ? tickMs : tickMs - shard.everyMs);
+        broken.set(id, { fault, staleTickMs: staleTickMs as number });
+      }
+
+      const outcome = await reconcileSchedule(deps, { isFull: true });
+      expect(new Map(outcome.repairs.map(({ shard, ...rest }) => [shard, rest]))).toEqual(broken);
+      const pending = await queue.getJobs(['delayed', 'prioritized', 'wait']);
+      for (const record of records) {
+        const shard = shardOf(record);
+        const id = shardIdOf(shard);
+        const after = await queue.getJobScheduler(id);
+        expect(after?.template?.opts?.priority).toBe(shardJobPriority);
+        // Resumed at the shard's next tick (an upsert carries the stale tick forward: one past a lost job is skipped).
+        expect(after?.next).toBe(nextTickAtOrAfter(shard, Date.now()));
+        const nextJobId = `repeat:${id}:${after?.next}`;
+        expect(pending.filter((job) => job.id?.startsWith(`repeat:${id}:`)).map((job) => job.id)).toEqual([
+          nextJobId,
+        ]);
+        expect(await queue.getJobState(nextJobId)).toBe('delayed');
+        expect((await queue.getJob(nextJobId))?.opts.priority).toBe(shardJobPriority);
+      }
+      // Nothing left to repair.
+      expect((await reconcileSchedule(deps, { isFull: true })).repairs).toEqual([]);
+    } finally {
+      await queue.close();
+      client.disconnect();
+    }
   });
 });

@@ -35,6 +35,7 @@ import { cliPath } from '../../support/process.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import { captureLog, eventually } from '../service/support.js';
 import {
+  idsOfOneShard,
   type MonitorHarness,
   monitorRecord,
   probeDefaults,
@@ -88,18 +89,6 @@ async function deliverTick(shard: Shard, tickMs: number, copy = 'tick') {
 /** The tick of the shard one interval before its next: a tick that has come and is due now. */
 function dueTick(shard: Shard): number {
   return nextTickAtOrAfter(shard, Date.now()) - shard.everyMs;
-}
-
-/** `count` monitor ids whose 60 s ticks fall in one shard (ids are fixed, so the search is too). */
-function idsOfOneShard(count: number, seed: string): string[] {
-  const byShard = new Map<string, string[]>();
-  for (let index = 0; ; index += 1) {
-    const id = `${seed}-0000-4000-8000-${String(index).padStart(12, '0')}`;
-    const key = shardIdOf(shardOf({ id, intervalSeconds: 60 }));
-    const ids = [...(byShard.get(key) ?? []), id];
-    if (ids.length === count) return ids;
-    byShard.set(key, ids);
-  }
 }
 
 /** Stores healthy monitors with these ids (one shard's) as POST /monitors does, and answers their shard. */

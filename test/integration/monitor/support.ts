@@ -21,6 +21,8 @@ import {
 } from '../../../src/monitor/index.js';
 import type { MonitorRecord } from '../../../src/monitor/records.js';
 import type { RunEvent } from '../../../src/monitor/runner.js';
+import { shardIdOf, shardOf } from '../../../src/monitor/schedule/shards.js';
+import type { MonitorQueue } from '../../../src/monitor/scheduler.js';
 import { type MonitorWorkers, startMonitorWorkers } from '../../../src/monitor/workers.js';
 import { connectorForUrl } from '../../../src/redis/connection.js';
 import { problemMiddleware } from '../../../src/requests/problems.js';
@@ -370,4 +372,46 @@ export function monitorRecord(id: string, fields: Partial<MonitorRecord> = {}): 
     updatedAt: '2026-03-01T00:00:00.000Z',
     ...fields,
   };
+}
+
+/** `count` monitor ids whose 60 s ticks fall in one shard (ids are fixed, so the search is too). */
+export function idsOfOneShard(count: number, seed: string): string[] {
+  const byShard = new Map<string, string[]>();
+  for (let index = 0; index < 1_000_000; index += 1) {
+    const id = `${seed}-0000-4000-8000-${String(index).padStart(12, '0')}`;
+    const key = shardIdOf(shardOf({ id, intervalSeconds: 60 }));
+    const ids = [...(byShard.get(key) ?? []), id];
+    if (ids.length === count) return ids;
+    byShard.set(key, ids);
+  }
+  throw new Error(`no shard of ${count} among the ids searched`);
+}
+
+/** The re-checks a queue was given: each addBulk call's (monitor and job id), and how many were added alone. */
+export interface RecheckQueueing {
+  bulkCalls: Array<Array<{ monitorId: string; jobId: string }>>;
+  singleAdds: number;
+}
+
+/** Counts, from now on, every re-check job the queue is given, by the call it went in. */
+export function watchRecheckQueueing(queue: MonitorQueue): RecheckQueueing {
+  const queueing: RecheckQueueing = { bulkCalls: [], singleAdds: 0 };
+  const addBulk = queue.addBulk.bind(queue);
+  const add = queue.add.bind(queue);
+  queue.addBulk = (async (jobs: Parameters<typeof addBulk>[0]) => {
+    const rechecks = jobs.filter((job) => (job.data as { trigger?: string }).trigger === 'recheck');
+    if (rechecks.length > 0)
+      queueing.bulkCalls.push(
+        rechecks.map((job) => ({
+          monitorId: (job.data as { monitorId: string }).monitorId,
+          jobId: String(job.opts?.jobId),
+        })),
+      );
+    return addBulk(jobs);
+  }) as typeof queue.addBulk;
+  queue.add = (async (...args: Parameters<typeof add>) => {
+    if ((args[1] as { trigger?: string }).trigger === 'recheck') queueing.singleAdds += 1;
+    return add(...args);
+  }) as typeof queue.add;
+  return queueing;
 }

@@ -65,4 +65,40 @@ describe('Limiter', () => {
     }
     expect(started).toEqual(['a', 'b', 'first-run', 'recheck', 'member']);
   });
+
+  it('keeps a long line first come first served, the line growing while it drains, the ahead tasks first', async () => {
+    const limiter = new Limiter(1);
+    const started: string[] = [];
+    const running = heldTask('running', started);
+    const results: Array<Promise<string>> = [limiter.run(running.task)];
+    const quick = (name: string, then?: () => void) => async () => {
+      started.push(name);
+      then?.();
+      return name;
+    };
+    // 5,000 members waiting, a re-check among every 500 of them; each of the first 1,500 members, once started,
+    // sends another member to the back of the line (past the line's front being cut off, more than once).
+    const members = Array.from({ length: 5000 }, (_, index) => `member-${index}`);
+    const late = Array.from({ length: 1500 }, (_, index) => `late-${index}`);
+    const rechecks: string[] = [];
+    for (const [index, name] of members.entries()) {
+      if (index % 500 === 0) {
+        rechecks.push(`recheck-${index}`);
+        results.push(limiter.run(quick(`recheck-${index}`), { isAhead: true }));
+      }
+      const sendLate =
+        index < late.length ? () => results.push(limiter.run(quick(late[index] as string))) : undefined;
+      results.push(limiter.run(quick(name, sendLate)));
+    }
+    expect(limiter.waitingCount).toBe(members.length + rechecks.length);
+    running.finish();
+    // Every task's promise, those added while the line drained included.
+    for (let awaited = 0; awaited < results.length; ) {
+      const count = results.length;
+      await Promise.all(results.slice(awaited));
+      awaited = count;
+    }
+    expect(started).toEqual(['running', ...rechecks, ...members, ...late]);
+    expect(limiter.waitingCount).toBe(0);
+  });
 });
