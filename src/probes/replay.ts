@@ -199,7 +199,10 @@ function listen(socket: net.Socket, options: ReplayOptions) {
         },
       });
     };
-    const timer = setTimeout(finish, options.listenMs);
+    // The window is when bytes arrive, not when this process gets to read them: a stalled event loop (a busy worker)
+    // runs an expired window's timer before the poll that reads what came in time, so the end waits for that poll.
+    const finishAfterReads = () => setImmediate(finish);
+    const timer = setTimeout(finishAfterReads, options.listenMs);
     options.signal.addEventListener('abort', finish, { once: true });
     socket.on('data', (chunk: Buffer) => {
       firstByteMs ??= elapsedSince(started);
@@ -214,7 +217,7 @@ function listen(socket: net.Socket, options: ReplayOptions) {
     });
     socket.on('end', () => {
       hasFin = true;
-      const settle = setTimeout(finish, options.afterFinMs);
+      const settle = setTimeout(finishAfterReads, options.afterFinMs);
       socket.once('close', () => clearTimeout(settle));
     });
     socket.on('error', (error) => {

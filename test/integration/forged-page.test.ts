@@ -33,6 +33,7 @@ function answerAs(forName: (socket: net.Socket) => void) {
 }
 
 let injected: TestServer;
+let injectedStalled: TestServer;
 let forgedOnly: TestServer;
 let vhost: TestServer;
 let serverless: TestServer;
@@ -52,6 +53,24 @@ beforeAll(async () => {
         socket.end(real.slice(forgedAnswer.length));
       }, 20);
       timers.add(timer);
+    }),
+  );
+  // The same, and then this process (the prober's too) held busy past the replay's listening window (300 ms on
+  // loopback) before either timer can run: the server's answer went out within the window, in the same turn of
+  // the event loop as the window's end.
+  injectedStalled = await startRawServer(
+    answerAs((socket) => {
+      socket.write(forgedAnswer);
+      const real = serverAnswer('200 OK', realPage);
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        socket.end(real.slice(forgedAnswer.length));
+      }, 20);
+      timers.add(timer);
+      const until = performance.now() + 600;
+      while (performance.now() < until) {
+        // a stalled event loop, as on a busy worker
+      }
     }),
   );
   // A forged page and nothing after it (the injector dropped the request): it lacks Date and Server.
@@ -78,7 +97,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const timer of timers) clearTimeout(timer);
-  await Promise.all([injected, forgedOnly, vhost, serverless, dns].map((server) => server?.close()));
+  await Promise.all(
+    [injected, injectedStalled, forgedOnly, vhost, serverless, dns].map((server) => server?.close()),
+  );
 });
 
 function probeOn(server: TestServer): Promise<Report> {
@@ -105,6 +126,15 @@ describe('a forged plain-http page', () => {
     });
     expect(report.verdict.evidence.join('\n')).toContain('more bytes on the same connection');
     expect(report.warnings).toEqual([]);
+  });
+
+  it('hears the second answer that came within the window though the prober read it only after the window ended', async () => {
+    const report = await probeOn(injectedStalled);
+    expect(report.verdict).toMatchObject({ cause: 'filtered_path', code: 'filter.injected_response' });
+    expect(report.target.pageCheck?.replay).toMatchObject({
+      responseBytes: forgedAnswer.length,
+      bytesAfterResponse: serverAnswer('200 OK', realPage).length - forgedAnswer.length,
+    });
   });
 
   it('reports a page lacking the Date and Server headers the same server sends otherwise as filtered_path/filter.forged_page', async () => {
