@@ -167,7 +167,8 @@ interface ServiceContext {
   redis: RedisConnector;
   /** This process's vantage name: VANTAGE_NAME, or "local" for `reach serve`; none for a plain worker. */
   vantageName: string | undefined;
-  workerProcesses?: StartServiceOptions['workerProcesses'];
+  /** /metrics's text when serve has worker processes: this process's metrics summed with theirs. */
+  metricsText?: () => Promise<string>;
 }
 
 export async function startService(options: StartServiceOptions): Promise<RunningService> {
@@ -186,7 +187,9 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
     ...settings,
     redis,
     vantageName,
-    ...(options.workerProcesses ? { workerProcesses: options.workerProcesses } : {}),
+    ...(options.workerProcesses && roles.api
+      ? { metricsText: metricsWithWorkerProcesses(settings.registry, options.workerProcesses) }
+      : {}),
   };
   try {
     if (roles.worker) await startWorkers(context, parts, options.wrapRunner);
@@ -465,9 +468,7 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
     waiter,
     redis: commands,
     registry,
-    ...(context.workerProcesses
-      ? { metricsText: metricsWithWorkerProcesses(registry, context.workerProcesses) }
-      : {}),
+    ...(context.metricsText ? { metricsText: context.metricsText } : {}),
     logger: logger.child({ role: 'api' }),
     policy,
     routers: [

@@ -87,13 +87,6 @@ export class WorkerProcesses {
       .length;
   }
 
-  /** The pids of the children alive now. */
-  get pids(): number[] {
-    return this.#slots.flatMap((slot) =>
-      slot.child?.pid !== undefined && slot.child.exitCode === null ? [slot.child.pid] : [],
-    );
-  }
-
   #spawn(slot: Slot): void {
     const { script, args, env, logger } = this.#options;
     const redisUrl = this.#redisUrl;

@@ -40,39 +40,32 @@ let serverless: TestServer;
 let dns: DnsTestServer;
 const timers = new Set<NodeJS.Timeout>();
 
+/**
+ * The forged page first, then, on the same connection 20 ms later, the part of the server's own answer beyond the
+ * forged page's length: what TCP hands over when an injector's segment and the server's share sequence numbers and
+ * the server's is longer. `stallMs` then holds this process (the prober's too) busy before either timer can run.
+ */
+function injectThenAnswer(stallMs: number) {
+  return answerAs((socket) => {
+    socket.write(forgedAnswer);
+    const real = serverAnswer('200 OK', realPage);
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      socket.end(real.slice(forgedAnswer.length));
+    }, 20);
+    timers.add(timer);
+    const until = performance.now() + stallMs;
+    while (performance.now() < until) {
+      // a stalled event loop, as on a busy worker
+    }
+  });
+}
+
 beforeAll(async () => {
-  // The forged page first, then, on the same connection, the part of the server's own answer beyond the
-  // forged page's length: what TCP hands over when an injector's segment and the server's share sequence
-  // numbers and the server's is longer.
-  injected = await startRawServer(
-    answerAs((socket) => {
-      socket.write(forgedAnswer);
-      const real = serverAnswer('200 OK', realPage);
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        socket.end(real.slice(forgedAnswer.length));
-      }, 20);
-      timers.add(timer);
-    }),
-  );
-  // The same, and then this process (the prober's too) held busy past the replay's listening window (300 ms on
-  // loopback) before either timer can run: the server's answer went out within the window, in the same turn of
-  // the event loop as the window's end.
-  injectedStalled = await startRawServer(
-    answerAs((socket) => {
-      socket.write(forgedAnswer);
-      const real = serverAnswer('200 OK', realPage);
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        socket.end(real.slice(forgedAnswer.length));
-      }, 20);
-      timers.add(timer);
-      const until = performance.now() + 600;
-      while (performance.now() < until) {
-        // a stalled event loop, as on a busy worker
-      }
-    }),
-  );
+  injected = await startRawServer(injectThenAnswer(0));
+  // Held busy past the replay's listening window (300 ms on loopback): the server's answer went out within the
+  // window, in the same turn of the event loop as the window's end.
+  injectedStalled = await startRawServer(injectThenAnswer(600));
   // A forged page and nothing after it (the injector dropped the request): it lacks Date and Server.
   forgedOnly = await startRawServer(answerAs((socket) => socket.end(forgedAnswer)));
   // One server, two vhosts: the name's site, and a default page for any other Host. Both carry Date and Server.

@@ -248,8 +248,13 @@ describe('reach serve with WORKER_PROCESSES=2', { timeout: 120_000 }, () => {
     const release = () => {
       for (const each of held.splice(0)) each();
     };
-    const signalsTaken = (signal: string) =>
-      serve.output().split(`${signal} received, shutting down`).length - 1;
+    /** Waits until `count` processes of this serve have logged that they took `signal`. */
+    const untilSignalsTaken = (signal: string, count: number, what: string) =>
+      eventually(
+        async () =>
+          serve.output().split(`${signal} received, shutting down`).length - 1 === count ? true : undefined,
+        { what, attempts: 100, intervalMs: 100 },
+      );
     return {
       serve,
       servePid,
@@ -257,21 +262,18 @@ describe('reach serve with WORKER_PROCESSES=2', { timeout: 120_000 }, () => {
       batchId: submitted.body.id as string,
       release,
       target,
-      signalsTaken,
+      untilSignalsTaken,
     };
   }
 
   it('keeps its Redis and its worker processes draining when Ctrl-C reaches the whole group: nothing lost', async () => {
-    const { serve, servePid, batchId, release, target, signalsTaken } = await serveHoldingTwoProbes(true);
+    const { serve, servePid, batchId, release, target, untilSignalsTaken } =
+      await serveHoldingTwoProbes(true);
     try {
       const exited = once(serve.child, 'exit');
       // As a terminal's Ctrl-C: to serve, its worker process and (were it in the group) its redis-server at once.
       process.kill(-servePid, 'SIGINT');
-      await eventually(async () => (signalsTaken('SIGINT') === 2 ? true : undefined), {
-        what: 'serve and its worker process to take the SIGINT',
-        attempts: 100,
-        intervalMs: 100,
-      });
+      await untilSignalsTaken('SIGINT', 2, 'serve and its worker process to take the SIGINT');
       release();
       const [code] = await exited;
       expect(code).toBe(0);
@@ -294,22 +296,14 @@ describe('reach serve with WORKER_PROCESSES=2', { timeout: 120_000 }, () => {
   });
 
   it('lets a worker process that took a signal finish its probe when serve then passes SIGTERM on', async () => {
-    const { serve, worker, release, target, signalsTaken } = await serveHoldingTwoProbes(false);
+    const { serve, worker, release, target, untilSignalsTaken } = await serveHoldingTwoProbes(false);
     try {
       // The group's signal reaches the worker process first; serve's own SIGTERM to it comes second.
       process.kill(worker, 'SIGINT');
-      await eventually(async () => (signalsTaken('SIGINT') === 1 ? true : undefined), {
-        what: 'the worker process to take the SIGINT',
-        attempts: 100,
-        intervalMs: 100,
-      });
+      await untilSignalsTaken('SIGINT', 1, 'the worker process to take the SIGINT');
       const exited = once(serve.child, 'exit');
       serve.child.kill('SIGTERM');
-      await eventually(async () => (signalsTaken('SIGTERM') === 1 ? true : undefined), {
-        what: 'serve to take the SIGTERM',
-        attempts: 100,
-        intervalMs: 100,
-      });
+      await untilSignalsTaken('SIGTERM', 1, 'serve to take the SIGTERM');
       // serve sends its SIGTERM on at once; by now it has reached the worker process, which still holds its probe.
       await eventually(async () => (isRunning(worker) ? true : undefined), {
         what: 'the worker process to be running',
