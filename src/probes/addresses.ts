@@ -1,5 +1,9 @@
 // Address facts: bogon ranges (via ipaddr.js) and names that are local by design.
-import ipaddr from 'ipaddr.js';
+import { createRequire } from 'node:module';
+import type { IPv4 } from 'ipaddr.js';
+
+// CommonJS, loaded with require rather than import: no export lexing at start-up (docs/architecture.md).
+const ipaddr = createRequire(import.meta.url)('ipaddr.js') as typeof import('ipaddr.js');
 
 /** ipaddr.js range names that are not globally routable unicast space. */
 const bogonRanges = new Set([
@@ -33,7 +37,7 @@ export function isBogon(address: string): boolean {
   const parsed = ipaddr.process(address);
   if (parsed.kind() === 'ipv4') {
     for (const cidr of documentationRanges) {
-      if (parsed.match(ipaddr.parseCIDR(cidr) as [ipaddr.IPv4, number])) return false;
+      if (parsed.match(ipaddr.parseCIDR(cidr) as [IPv4, number])) return false;
     }
   }
   return bogonRanges.has(parsed.range());

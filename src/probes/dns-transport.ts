@@ -1,10 +1,14 @@
 // DNS transport: one query over a connected UDP socket (listening on for injected replies), or over TCP.
 import { randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
+import { createRequire } from 'node:module';
 import net from 'node:net';
-import dnsPacket from 'dns-packet';
+import type { DecodedPacket } from 'dns-packet';
 import type { DnsRecordType, ResolverSpec } from '../types.js';
 import { errnoOf } from './util.js';
+
+// CommonJS, loaded with require rather than import: no export lexing at start-up (docs/architecture.md).
+const dnsPacket = createRequire(import.meta.url)('dns-packet') as typeof import('dns-packet');
 
 export interface TransportOptions {
   /** Per attempt. */
@@ -15,7 +19,7 @@ export interface TransportOptions {
 }
 
 export interface RawReply {
-  packet: dnsPacket.DecodedPacket & { rcode?: string };
+  packet: DecodedPacket & { rcode?: string };
   atMs: number;
 }
 

@@ -2,8 +2,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
-import { getDomain } from 'tldts';
 import type {
   DnsAnswer,
   DnsCanary,
@@ -18,6 +18,9 @@ import { isBogon, isLocalName } from './addresses.js';
 import { addressesOf, followCnames, maxCnameHops, toAnswer } from './dns-records.js';
 import { type QueryAttempt, queryTcp, queryUdp } from './dns-transport.js';
 import { elapsedSince } from './util.js';
+
+// CommonJS, loaded with require rather than import: no export lexing at start-up (docs/architecture.md).
+const { getDomain } = createRequire(import.meta.url)('tldts') as typeof import('tldts');
 
 export interface DnsProbeOptions {
   name: string;

@@ -1,12 +1,15 @@
 // HTTP probe: one exchange over undici pinned to a chosen address (Host and SNI kept), and how it ended.
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
-import { Client, errors as undiciErrors } from 'undici';
 import type { HttpExchange, HttpOutcomeKind } from '../types.js';
 import { connectOnce } from './tcp.js';
 import { handshakeTls } from './tls.js';
 import { elapsedSince, errnoOf, messageOf } from './util.js';
+
+// CommonJS, loaded with require rather than import: no export lexing at start-up (docs/architecture.md).
+const { Client, errors: undiciErrors } = createRequire(import.meta.url)('undici') as typeof import('undici');
 
 export const userAgent = 'reach/0.1 (+https://github.com/reach-diagnostics/reach)';
 
@@ -66,7 +69,8 @@ class ConnectPhaseError extends Error {}
 const exchangeFinished = new Error('reach: exchange finished');
 
 function originOf(scheme: string, host: string, port: number): string {
-  const literal = net.isIPv6(host) ? `[${host}]` : host;
+  // A name never holds a colon; an IPv6 literal always does (and is bracketed in a URL's authority).
+  const literal = host.includes(':') ? `[${host}]` : host;
   return `${scheme}://${literal}:${port}`;
 }
 
@@ -81,7 +85,7 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
   const connector = createConnector(options, facts, deadline);
 
   const remaining = () => Math.max(1, Math.round(options.timeoutMs - (performance.now() - started)));
-  let client: Client;
+  let client: InstanceType<typeof Client>;
   try {
     client = new Client(originOf(options.scheme, options.hostHeader, options.port), {
       connect: connector,

@@ -1,9 +1,12 @@
 // What every phase of a target probe shares: its options, the policy refusal, and URL helpers.
+import { createRequire } from 'node:module';
 import net from 'node:net';
-import { getDomain } from 'tldts';
 import type { ResolverSpec } from '../types.js';
 import { type DnsProbeResult, probeDns } from './dns.js';
 import { remainingMs } from './util.js';
+
+// CommonJS, loaded with require rather than import: no export lexing at start-up (docs/architecture.md).
+const { getDomain } = createRequire(import.meta.url)('tldts') as typeof import('tldts');
 
 export interface TargetProbeOptions {
   url: URL;

@@ -1,7 +1,7 @@
 // TCP probe: connects the way browsers do (Happy Eyeballs, RFC 8305) and records every address's outcome.
 import net from 'node:net';
 import type { ConnectFailureKind, ConnectOutcome } from '../types.js';
-import { elapsedSince, errnoOf } from './util.js';
+import { elapsedSince, errnoOf, familyOfAddress } from './util.js';
 
 export interface TcpProbeOptions {
   addresses: string[];
@@ -58,8 +58,8 @@ export function connectFailureKind(errno: string | undefined): ConnectFailureKin
 /** RFC 8305 section 4: address families interleaved, IPv6 first, each family keeping its own order. */
 export function happyEyeballsOrder(addresses: string[]): string[] {
   const unique = [...new Set(addresses)];
-  const ipv6 = unique.filter((address) => net.isIPv6(address));
-  const ipv4 = unique.filter((address) => !net.isIPv6(address));
+  const ipv6 = unique.filter((address) => familyOfAddress(address) === 6);
+  const ipv4 = unique.filter((address) => familyOfAddress(address) === 4);
   const ordered: string[] = [];
   for (let index = 0; index < Math.max(ipv6.length, ipv4.length); index++) {
     if (index < ipv6.length) ordered.push(ipv6[index] as string);
@@ -127,7 +127,7 @@ export async function probeTcp(options: TcpProbeOptions): Promise<TcpProbeResult
   };
   const markNotAttempted = (index: number, message: string) => {
     const address = order[index] as string;
-    const family = net.isIPv6(address) ? 6 : 4;
+    const family = familyOfAddress(address);
     outcomes[index] = { kind: 'not_attempted', address, port: options.port, family, elapsedMs: 0, message };
   };
 
@@ -167,7 +167,7 @@ export function connectOnce(
   address: string,
   options: Pick<TcpProbeOptions, 'port' | 'timeoutMs' | 'signal' | 'isAddressAllowed'>,
 ): Promise<{ outcome: ConnectOutcome; socket?: net.Socket }> {
-  const family = net.isIPv6(address) ? 6 : 4;
+  const family = familyOfAddress(address);
   const port = options.port;
   const refusal = options.isAddressAllowed?.(address);
   if (refusal !== undefined) {

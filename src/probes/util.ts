@@ -18,3 +18,12 @@ export function messageOf(error: unknown): string {
 export function remainingMs(deadlineMs: number, floorMs = 0): number {
   return Math.max(floorMs, Math.round(deadlineMs - performance.now()));
 }
+
+/**
+ * The family of an address already known to be one (resolved, or a URL's IP literal), never a name: only IPv6's
+ * text holds a colon. Not net.isIPv6, whose regular expression was 0.5 % of a batch's CPU and 20 ms of the first
+ * probe's (compiling it).
+ */
+export function familyOfAddress(address: string): 4 | 6 {
+  return address.includes(':') ? 6 : 4;
+}

@@ -1,5 +1,9 @@
 // Which addresses a public prober may connect to: global unicast only, unless private targets are allowed.
-import ipaddr from 'ipaddr.js';
+import { createRequire } from 'node:module';
+import type { IPv4, IPv6 } from 'ipaddr.js';
+
+// CommonJS, loaded with require rather than import: no export lexing at start-up (docs/architecture.md).
+const ipaddr = createRequire(import.meta.url)('ipaddr.js') as typeof import('ipaddr.js');
 
 /** Returns a reason to refuse the address, or undefined when it may be connected to. */
 export type AddressPolicy = (address: string) => string | undefined;
@@ -42,18 +46,18 @@ export function refusalReason(address: string): string | undefined {
   const text = address.trim();
   if (!ipaddr.isValid(text)) return `"${address}" is not an IP address`;
   const parsed = ipaddr.parse(text);
-  if (parsed.kind() === 'ipv4') return ipv4Reason(parsed as ipaddr.IPv4, address);
-  return ipv6Reason(parsed as ipaddr.IPv6, address);
+  if (parsed.kind() === 'ipv4') return ipv4Reason(parsed as IPv4, address);
+  return ipv6Reason(parsed as IPv6, address);
 }
 
-function ipv4Reason(ip: ipaddr.IPv4, original: string): string | undefined {
+function ipv4Reason(ip: IPv4, original: string): string | undefined {
   const range = ip.range();
   if (range === 'unicast') return undefined;
   const spelled = original === ip.toString() ? original : `${original} (${ip.toString()})`;
   return `${spelled} is ${refusedIpv4Ranges[range] ?? `in the ${range} range`}`;
 }
 
-function ipv6Reason(ip: ipaddr.IPv6, original: string): string | undefined {
+function ipv6Reason(ip: IPv6, original: string): string | undefined {
   const range = ip.range();
   // Forms that carry an IPv4 address are judged by that address: ::ffff:a.b.c.d, 64:ff9b::/96, 2002::/16.
   if (range === 'ipv4Mapped') return embeddedReason(ip.toIPv4Address(), original);
@@ -79,12 +83,12 @@ function ipv6Reason(ip: ipaddr.IPv6, original: string): string | undefined {
   return undefined;
 }
 
-function embeddedReason(embedded: ipaddr.IPv4, original: string): string | undefined {
+function embeddedReason(embedded: IPv4, original: string): string | undefined {
   const reason = ipv4Reason(embedded, embedded.toString());
   return reason === undefined ? undefined : `${original} embeds ${reason}`;
 }
 
-function ipv4FromLastBits(ip: ipaddr.IPv6): ipaddr.IPv4 {
+function ipv4FromLastBits(ip: IPv6): IPv4 {
   const high = ip.parts[6] ?? 0;
   const low = ip.parts[7] ?? 0;
   return new ipaddr.IPv4([high >> 8, high & 0xff, low >> 8, low & 0xff]);

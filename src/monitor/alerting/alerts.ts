@@ -1,8 +1,8 @@
 // Webhook alerts: the payload of a state change, its HMAC-SHA256 signature, and delivery with retries.
 import { createHmac, randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type { JobsOptions, Queue } from 'bullmq';
-import { Agent, request } from 'undici';
 import { z } from 'zod';
 import { httpUrlSchema } from '../../requests/schemas.js';
 import type { AddressPolicy } from '../../safety/address-policy.js';
@@ -11,6 +11,9 @@ import type { StateChange } from '../state-machine.js';
 import { retryAfterMsOf } from './channel.js';
 import { destinationOf } from './delivery-lanes.js';
 import { isRefusedByPolicy, policyLookup } from './destination-policy.js';
+
+// CommonJS, loaded with require rather than import: no export lexing at start-up (docs/architecture.md).
+const { Agent, request } = createRequire(import.meta.url)('undici') as typeof import('undici');
 
 export const alertJobName = 'webhook';
 /** A job for one configured channel (see channel-settings.ts): its settings are read at delivery. */

@@ -1,11 +1,14 @@
 // The one interface every notification provider implements, and the HTTP sending most of them share: a POST
 // through an agent whose lookup obeys the address policy, its answer read into a delivery outcome.
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { Agent, request } from 'undici';
 import type { AddressPolicy } from '../../safety/address-policy.js';
 import type { AlertPayload } from './alerts.js';
 import { destinationOf } from './delivery-lanes.js';
 import { isRefusedByPolicy, policyLookup } from './destination-policy.js';
+
+// CommonJS, loaded with require rather than import: no export lexing at start-up (docs/architecture.md).
+const { Agent, request } = createRequire(import.meta.url)('undici') as typeof import('undici');
 
 /**
  * What became of one attempt. `retry` may succeed later (network, 5xx, 429: `retryAfterMs` when the provider
