@@ -1,6 +1,6 @@
 // HTTP probe: one exchange over undici pinned to a chosen address (Host and SNI kept), and how it ended.
 import { createRequire } from 'node:module';
-import net from 'node:net';
+import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import type { HttpExchange, HttpOutcomeKind } from '../types.js';
