@@ -1,11 +1,11 @@
 // The service's configuration: one zod schema for the environment, parsed once at start.
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { type RedisTarget, redisEnvironmentNames, redisEnvironmentSchema } from './redis/target.js';
 import type { ProbeDefaults } from './requests/probe-options.js';
 import { httpUrlSchema } from './requests/schemas.js';
 import { isResolverText, resolverTextFormat } from './resolver-text.js';
+import { usableCores } from './usable-cores.js';
 
 export const booleanText = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
@@ -67,9 +67,9 @@ export const environmentSchema = z.object({
   /**
    * `reach serve` only: worker processes in all, serve's own included. Each further one is a `reach worker` child
    * on serve's Redis (the embedded one too), so a batch or a fleet of monitors uses more than one core. Default:
-   * one per core, at most 4 (each costs about 100 MB).
+   * one per core this process may use (a container's CPU quota counts), at most 4 (each costs about 100 MB).
    */
-  WORKER_PROCESSES: integerText(1, 64).default(Math.min(availableParallelism(), 4)),
+  WORKER_PROCESSES: integerText(1, 64).default(() => Math.min(usableCores(), 4)),
   /** Comma-separated bearer keys; unset or empty means no authentication. */
   API_KEYS: listText
     .pipe(z.array(z.string().min(16, 'each API key needs at least 16 characters')))

@@ -1,8 +1,8 @@
 // Probes a batch's URLs on several threads, so that a batch uses every core: the main thread reads the list,
 // hands each URL to the thread with the fewest in flight (itself included), and counts and prints the results.
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { ControlResult, ResolverSpec } from '../types.js';
+import { usableCores } from '../usable-cores.js';
 import type { BatchResult, OutputFormat } from './output.js';
 
 /**
@@ -18,7 +18,7 @@ export const threadLimits = { min: 1, max: 64 } as const;
  * "Batch speed (#14, CLI half)"): the kernel's loopback work and the targets already hold the other core.
  */
 export function defaultThreads(concurrency: number): number {
-  const cores = availableParallelism();
+  const cores = usableCores();
   if (cores <= 2) return 1;
   return Math.max(1, Math.min(cores, 8, concurrency));
 }

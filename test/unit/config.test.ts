@@ -1,9 +1,10 @@
 // The service's environment: defaults, parsing, and errors that name the variable at fault.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { usableCores } from '../../src/usable-cores.js';
 
 describe('loadConfig', () => {
   it('gives working defaults for an empty environment', () => {
@@ -19,8 +20,8 @@ describe('loadConfig', () => {
     });
   });
 
-  it("runs serve's worker processes one per core, at most 4, unless WORKER_PROCESSES says how many", () => {
-    expect(loadConfig({}).workerProcesses).toBe(Math.min(availableParallelism(), 4));
+  it("runs serve's worker processes one per usable core, at most 4, unless WORKER_PROCESSES says how many", () => {
+    expect(loadConfig({}).workerProcesses).toBe(Math.min(usableCores(), 4));
     expect(loadConfig({ WORKER_PROCESSES: '1' }).workerProcesses).toBe(1);
     expect(loadConfig({ WORKER_PROCESSES: '12' }).workerProcesses).toBe(12);
     for (const bad of ['0', '65', '2.5', 'many'])
