@@ -139,6 +139,15 @@ export function machineBusySeconds() {
   return (user + nice + system + irq + softirq + steal) / clockTicksPerSecond;
 }
 
+/**
+ * CPU time the hypervisor gave to other machines while this one wanted it (/proc/stat's steal), in seconds: a
+ * round with steal ran on less than the machine's cores, whichever side it measured.
+ */
+export function machineStealSeconds() {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  return Number(fields[7]) / clockTicksPerSecond;
+}
+
 export function loadAverage() {
   return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 }

@@ -38,6 +38,7 @@ import {
   formatCounts,
   loadAverage,
   machineBusySeconds,
+  machineStealSeconds,
   mixedUrls,
   runReach,
   startChild,
@@ -397,7 +398,11 @@ try {
     if (blackbox) sides.push(() => runBlackbox(urls, blackbox, targets));
     for (const each of services) sides.push(() => runService(listText, each, targets));
     if (round % 2 === 0) sides.reverse();
-    for (const side of sides) rows.push({ round, ...(await side()) });
+    for (const side of sides) {
+      const stealBefore = machineStealSeconds();
+      const row = await side();
+      rows.push({ round, ...row, stealCores: (machineStealSeconds() - stealBefore) / row.seconds });
+    }
   }
   await blackbox?.stop();
   for (const each of services) await each.stop();
@@ -408,22 +413,28 @@ try {
 }
 
 console.log(
-  "\n| round | system | URLs | s | URLs/s | prober CPU ms/URL | prober's cores used | targets CPU ms/URL | others' cores busy | load before |",
+  "\n| round | system | URLs | s | URLs/s | prober CPU ms/URL | prober's cores used | targets CPU ms/URL | others' cores busy | of which steal | load before |",
 );
-console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---|');
+console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
 for (const row of rows)
   console.log(
-    `| ${row.round} | ${row.system} | ${row.done} | ${format(row.seconds, 2)} | ${format(row.done / row.seconds, 0)} | ${format((row.proberCpuSeconds * 1000) / row.done, 3)} | ${format(row.proberCpuSeconds / row.seconds, 2)} | ${format((row.targetsCpuSeconds * 1000) / row.done, 3)} | ${format(row.othersCores, 2)} | ${row.loadBefore} |`,
+    `| ${row.round} | ${row.system} | ${row.done} | ${format(row.seconds, 2)} | ${format(row.done / row.seconds, 0)} | ${format((row.proberCpuSeconds * 1000) / row.done, 3)} | ${format(row.proberCpuSeconds / row.seconds, 2)} | ${format((row.targetsCpuSeconds * 1000) / row.done, 3)} | ${format(row.othersCores, 2)} | ${format(row.stealCores, 2)} | ${row.loadBefore} |`,
   );
 console.log('\nprober CPU by process, and outcomes:');
 for (const row of rows)
   console.log(`- round ${row.round}, ${row.system}: ${row.parts}; ${formatCounts(row.causes)}`);
-const totals = (prefix) => {
-  const mine = rows.filter((row) => row.system.startsWith(prefix));
+/** Steal below this (cores, over a side's run) leaves the row among the quiet ones. */
+const quietStealCores = 0.05;
+const totals = (prefix, onlyQuiet = false) => {
+  const mine = rows.filter(
+    (row) => row.system.startsWith(prefix) && (!onlyQuiet || row.stealCores < quietStealCores),
+  );
   const done = mine.reduce((sum, row) => sum + row.done, 0);
   const seconds = mine.reduce((sum, row) => sum + row.seconds, 0);
   const cpu = mine.reduce((sum, row) => sum + row.proberCpuSeconds, 0);
-  return mine.length ? { rate: done / seconds, cpuMsPerUrl: (cpu * 1000) / done } : undefined;
+  return mine.length
+    ? { rate: done / seconds, cpuMsPerUrl: (cpu * 1000) / done, rows: mine.length }
+    : undefined;
 };
 const exporter = totals('blackbox');
 console.log('');
@@ -444,5 +455,12 @@ for (const [label, prefix, aim] of [
   if (!reach || !exporter) continue;
   console.log(
     `${label} / blackbox_exporter, all rounds: URLs per second ${format(reach.rate / exporter.rate, 2)}x (aim ${aim}x); CPU per URL ${format(reach.cpuMsPerUrl / exporter.cpuMsPerUrl, 2)}x (${format(reach.cpuMsPerUrl, 3)} against ${format(exporter.cpuMsPerUrl, 3)} ms)`,
+  ); // The hypervisor's steal takes cores from whichever side runs then: the same ratio over the rows it spared.
+  const quietReach = totals(prefix, true);
+  const quietExporter = totals('blackbox', true);
+  console.log(
+    quietReach && quietExporter
+      ? `${label} / blackbox_exporter, rounds with steal under ${quietStealCores} cores (${quietReach.rows} and ${quietExporter.rows} of ${rounds}): URLs per second ${format(quietReach.rate / quietExporter.rate, 2)}x; CPU per URL ${format(quietReach.cpuMsPerUrl / quietExporter.cpuMsPerUrl, 2)}x`
+      : `${label} / blackbox_exporter: no round without steal on both sides`,
   );
 }
