@@ -740,7 +740,13 @@ function waitForReady(client: RedisClient, timeoutMs: number): Promise<void> {
   });
 }
 
-/** Runs until SIGTERM or SIGINT, then shuts down and exits 0; a startup failure prints one line and exits 1. */
+/**
+ * The signals that stop the service with its drain. SIGHUP among them: a terminal's hangup, or a process manager's
+ * HUP, ended the process at once (Node's default), its probes in flight run again at the next start.
+ */
+const stopSignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+/** Runs until SIGTERM, SIGINT or SIGHUP, then shuts down and exits 0; a startup failure prints one line and exits 1. */
 async function runUntilSignalled(
   config: ServiceConfig,
   roles: ServiceRoles,
@@ -793,16 +799,14 @@ async function runUntilSignalled(
   if (!roles.api) answerServe(() => service.registry.getMetricsAsJSON());
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
+      for (const name of stopSignals) process.off(name, onSignal);
       // A worker process of serve's gets a signal twice when it goes to the whole group (Ctrl-C, systemd) and serve
       // passes it on: the second must not end its drain. serve kills it past its deadline.
-      if (isServeWorker()) for (const name of ['SIGTERM', 'SIGINT'] as const) process.on(name, () => {});
+      if (isServeWorker()) for (const name of stopSignals) process.on(name, () => {});
       process.stderr.write(`reach: ${signal} received, shutting down\n`);
       resolve();
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    for (const name of stopSignals) process.on(name, onSignal);
   });
   // Stops the worker processes too, beside its own workers and before its Redis.
   await service.close();

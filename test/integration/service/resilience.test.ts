@@ -241,7 +241,8 @@ describe('Redis stopped and restarted under the API', () => {
   });
 });
 
-describe('SIGTERM', { timeout: 60_000 }, () => {
+// SIGHUP too: a terminal's hangup or a process manager's HUP drains like SIGTERM rather than ending at once.
+describe.each(['SIGTERM', 'SIGHUP'] as const)('%s', { timeout: 60_000 }, (signal) => {
   it('stops taking requests, finishes the active probe, and exits 0', async () => {
     let release: (() => void) | undefined;
     const target = await startTarget((_request, response) => {
@@ -249,7 +250,7 @@ describe('SIGTERM', { timeout: 60_000 }, () => {
     });
     const child = spawnCli('serve', {
       REDIS_URL: redis.url,
-      QUEUE_NAME: 'resilience-sigterm',
+      QUEUE_NAME: `resilience-${signal.toLowerCase()}`,
       PORT: '0',
       HOST: '127.0.0.1',
       PROBE_ALLOW_PRIVATE: 'true',
@@ -258,7 +259,7 @@ describe('SIGTERM', { timeout: 60_000 }, () => {
     const reader = await startTestService({
       redisUrl: redis.url,
       roles: { api: true, worker: false },
-      env: { QUEUE_NAME: 'resilience-sigterm' },
+      env: { QUEUE_NAME: `resilience-${signal.toLowerCase()}` },
     });
     try {
       const listening = JSON.parse(await lineMatching(child, /API listening/)) as { url: string };
@@ -269,7 +270,7 @@ describe('SIGTERM', { timeout: 60_000 }, () => {
 
       const shuttingDown = lineMatching(child, /stopped accepting connections/);
       const exited = once(child, 'exit');
-      child.kill('SIGTERM');
+      child.kill(signal);
       await shuttingDown;
       await expect(canConnect(port)).resolves.toBe(false);
       release?.();
