@@ -60,6 +60,14 @@ export class WorkerProcesses {
   readonly #options: WorkerProcessesOptions;
   readonly #slots: Slot[];
   readonly #answers = new Map<number, (metrics: MetricsJson) => void>();
+  /** Each live child's last answer: used again for a scrape it does not answer in time. */
+  readonly #lastAnswers = new Map<ChildProcess, MetricsJson>();
+  /**
+   * The counters and histograms of the children that have exited, as they last answered. serve's /metrics sums
+   * every process's: without these, the sum fell when a child was replaced, and Prometheus reads a fall as the
+   * whole sum reset to zero (rate() then counts everything the other processes did as new).
+   */
+  #retired: MetricsJson = [];
   #nextRequestId = 0;
   #isStopping = false;
   #redisUrl: string | undefined;
@@ -103,7 +111,12 @@ export class WorkerProcesses {
     });
     // An IPC send to a child that just died fails here rather than throwing.
     child.on('error', (error) => logger.warn({ err: error, pid: child.pid }, 'worker process error'));
-    child.on('exit', (code, signal) => this.#onExit(slot, child, code, signal));
+    child.on('exit', (code, signal) => {
+      const last = this.#lastAnswers.get(child);
+      this.#lastAnswers.delete(child);
+      if (last) this.#retired = summed([this.#retired, last.filter((metric) => isMonotonic(metric))]);
+      this.#onExit(slot, child, code, signal);
+    });
     const start: StartMessage = { type: 'reach:start', ...(redisUrl ? { redisUrl } : {}) };
     child.send(start);
     logger.info({ pid: child.pid }, 'worker process started');
@@ -125,11 +138,21 @@ export class WorkerProcesses {
     slot.delayMs = Math.min(slot.delayMs * 2, restartDelay.maxMs);
   }
 
-  /** The metrics of every child that answers within metricsWaitMs (a child starting or dying is left out). */
+  /**
+   * What the children add to serve's /metrics: each live child's answer within metricsWaitMs (its last one when
+   * it does not answer in time; none from a child that never answered), and the counters and histograms of the
+   * children that have exited, so that their sum never falls.
+   */
   async metrics(): Promise<MetricsJson[]> {
+    // Read as the scrape starts, with each child's last answer: a child that exits during the scrape is counted
+    // once, by its answer or its last one, and among the retired only from the next scrape on.
+    const retired = this.#retired;
     const asked = this.#slots.flatMap((slot) => {
       const child = slot.child;
-      if (!child?.connected) return [];
+      if (child === undefined) return [];
+      const last = this.#lastAnswers.get(child);
+      // Its channel closed and its exit not yet seen: its last answer stands until it is retired.
+      if (!child.connected) return last ? [Promise.resolve(last)] : [];
       const id = this.#nextRequestId++;
       return [
         new Promise<MetricsJson | undefined>((resolve) => {
@@ -139,7 +162,8 @@ export class WorkerProcesses {
             clearTimeout(timer);
             child.off('exit', onExit);
             this.#answers.delete(id);
-            resolve(metrics);
+            if (metrics) this.#lastAnswers.set(child, metrics);
+            resolve(metrics ?? last);
           };
           this.#answers.set(id, finish);
           child.once('exit', onExit);
@@ -150,7 +174,10 @@ export class WorkerProcesses {
         }),
       ];
     });
-    return (await Promise.all(asked)).filter((metrics): metrics is MetricsJson => metrics !== undefined);
+    const answers = (await Promise.all(asked)).filter(
+      (metrics): metrics is MetricsJson => metrics !== undefined,
+    );
+    return retired.length > 0 ? [...answers, retired] : answers;
   }
 
   /**
@@ -230,4 +257,34 @@ export function answerServe(metricsOf: () => Promise<MetricsJson>): void {
       () => undefined,
     );
   });
+}
+
+/** A counter or a histogram: a total that only grows while its process lives. */
+function isMonotonic(metric: MetricsJson[number]): boolean {
+  const type = String(metric.type);
+  return type === 'counter' || type === 'histogram';
+}
+
+/** Snapshots added up, value by value (a histogram's buckets, sum and count each by its own name and labels). */
+function summed(snapshots: MetricsJson[]): MetricsJson {
+  const metrics = new Map<
+    string,
+    { metric: MetricsJson[number]; values: Map<string, MetricValue<string>> }
+  >();
+  for (const snapshot of snapshots)
+    for (const metric of snapshot) {
+      let entry = metrics.get(metric.name);
+      if (entry === undefined) {
+        entry = { metric, values: new Map() };
+        metrics.set(metric.name, entry);
+      }
+      for (const value of metric.values) {
+        const labels = Object.entries(value.labels).sort(([a], [b]) => (a < b ? -1 : 1));
+        const key = JSON.stringify([(value as { metricName?: string }).metricName, labels]);
+        const seen = entry.values.get(key);
+        if (seen) seen.value += value.value;
+        else entry.values.set(key, { ...value });
+      }
+    }
+  return [...metrics.values()].map(({ metric, values }) => ({ ...metric, values: [...values.values()] }));
 }

@@ -178,6 +178,9 @@ describe('reach serve with WORKER_PROCESSES=2', { timeout: 120_000 }, () => {
         async () => ((await metricValue(serve.url, 'reach_worker_processes')) === 2 ? true : undefined),
         { what: 'the metric to count two processes again', attempts: 100, intervalMs: 100 },
       );
+      // The dead process's items stay in the sum (it took some: two were in flight at once), so the counter does
+      // not fall, which Prometheus would read as the whole sum reset.
+      expect(await metricValue(serve.url, 'reach_batch_items_total{cause="ok"}')).toBe(4);
 
       // SIGTERM stops the worker processes and serve's redis-server, and serve exits 0.
       const serveChildren = childrenOf(servePid).map((each) => each.pid);
