@@ -265,7 +265,12 @@ function isMonotonic(metric: MetricsJson[number]): boolean {
   return type === 'counter' || type === 'histogram';
 }
 
-/** Snapshots added up, value by value (a histogram's buckets, sum and count each by its own name and labels). */
+/**
+ * Snapshots added up, value by value (a histogram's buckets, sum and count each by its own name and labels). The
+ * sum prom-client's AggregatorRegistry makes for /metrics, done here by hand because its result is read only
+ * asynchronously, and an exit must move its child's totals to the retired in the same turn as it drops its last
+ * answer, or a scrape in between would count them nowhere.
+ */
 function summed(snapshots: MetricsJson[]): MetricsJson {
   const metrics = new Map<
     string,
