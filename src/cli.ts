@@ -9,7 +9,7 @@ import { runRemoteBatch } from './batch/remote.js';
 import { concurrencyLimits, runBatch } from './batch/run.js';
 import { InputError, parseResolver, probe, validateOptions } from './engine.js';
 import { renderReport, renderVantageList, renderVantageReport } from './format.js';
-import { type OutputWatch, watchOutput } from './standard-output.js';
+import { dropFailedServiceOutput, type OutputWatch, watchOutput } from './standard-output.js';
 import type { MultiVantageReport, Report, ResolverSpec } from './types.js';
 
 const usage = `usage:
@@ -355,8 +355,10 @@ function keepBaselineWasm(): void {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'probe' || command === 'vantages') keepBaselineWasm();
-  // The service's commands log to stdout: how they meet a closed log pipe is theirs to decide.
-  if (command !== 'serve' && command !== 'api' && command !== 'worker')
+  // The service's commands log to stdout and run on when it fails; the others' output is their work.
+  if (command === 'serve' || command === 'api' || command === 'worker')
+    dropFailedServiceOutput(process.stdout, process.stderr);
+  else
     output = watchOutput(process.stdout, process.stderr, (failure) => {
       if (failure.line) process.stderr.write(`${failure.line}\n`);
       // Also when it comes after main has answered (the last write of a single report failing).

@@ -51,6 +51,7 @@ import {
 import { createMemoryGauge } from './redis/memory.js';
 import type { ProbeJobData, ProbeJobResult } from './requests/probe-job.js';
 import { type AddressPolicy, createAddressPolicy } from './safety/address-policy.js';
+import { releaseHungUpTerminal, serviceLogDestination } from './standard-output.js';
 import { type CompareWorker, createFanOutSubmitter, startCompareWorker } from './vantages/fan-out.js';
 import {
   compareQueueName,
@@ -119,15 +120,21 @@ export class StartupError extends Error {
 }
 
 export function createLogger(config: ServiceConfig): Logger {
-  return pino({
-    level: config.logLevel,
-    base: { service: 'reach' },
-    // Belt and braces: no code logs request headers, but keys must never reach a log if one ever does.
-    redact: {
-      paths: ['authorization', '*.authorization', 'headers.authorization', '*.headers.authorization'],
-      remove: true,
+  return pino(
+    {
+      level: config.logLevel,
+      base: { service: 'reach' },
+      // Belt and braces: no code logs request headers, but keys must never reach a log if one ever does.
+      redact: {
+        paths: ['authorization', '*.authorization', 'headers.authorization', '*.headers.authorization'],
+        remove: true,
+      },
     },
-  });
+    // Not pino's own destination: it stops on a closed pipe only, and a hung-up terminal's EIO kept serve from
+    // ever exiting (standard-output.ts). Standard output writes synchronously to a pipe, a file and a terminal on
+    // Linux, so no line waits in a buffer at exit; the service logs a few lines per start, stop and failure.
+    serviceLogDestination(process.stdout),
+  );
 }
 
 /** What startService has started so far: what a failed start undoes and what close() stops, in order. */
@@ -810,6 +817,7 @@ async function runUntilSignalled(
   });
   // Stops the worker processes too, beside its own workers and before its Redis.
   await service.close();
+  releaseHungUpTerminal();
   process.exit(0);
 }
 

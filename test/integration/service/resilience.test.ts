@@ -20,6 +20,7 @@ import {
 } from './support.js';
 
 const cli = resolve(import.meta.dirname, '../../../dist/cli.js');
+const terminalScript = resolve(import.meta.dirname, '../../support/terminal.py');
 
 /** Every child this file starts; afterAll kills the ones still running, even after a timed-out test. */
 const children = new Set<ChildProcess>();
@@ -282,6 +283,71 @@ describe.each(['SIGTERM', 'SIGHUP'] as const)('%s', { timeout: 60_000 }, (signal
       expect(status.body.attempts).toBe(1);
     } finally {
       await stopChild(child);
+      await reader.close();
+      await target.close();
+    }
+  });
+});
+
+// serve started from a terminal that goes away (an SSH session dropping): the kernel's SIGHUP drains as above, and
+// every later write to the terminal fails with EIO. Before, serve never exited (its logger retried its last lines
+// at exit forever), and once it did, Node 20 aborted at exit restoring the dead terminal's settings.
+describe('the terminal serve runs on hanging up', { timeout: 60_000 }, () => {
+  it('finishes the active probe and exits 0', async () => {
+    let release: (() => void) | undefined;
+    const target = await startTarget((_request, response) => {
+      release = () => response.writeHead(200, { 'content-type': 'text/html' }).end('<html>ok</html>');
+    });
+    const queueName = 'resilience-hangup';
+    const terminal = spawn('python3', [terminalScript, '30', process.execPath, cli, 'serve'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        LOG_LEVEL: 'info',
+        REDIS_URL: redis.url,
+        QUEUE_NAME: queueName,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        PROBE_ALLOW_PRIVATE: 'true',
+        SHUTDOWN_DEADLINE_MS: '20000',
+        // serve alone: a worker process still starting when the hangup comes has nothing to drain.
+        WORKER_PROCESSES: '1',
+      },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    children.add(terminal);
+    const reader = await startTestService({
+      redisUrl: redis.url,
+      roles: { api: true, worker: false },
+      env: { QUEUE_NAME: queueName },
+    });
+    try {
+      const listening = JSON.parse(await lineMatching(terminal, /API listening/)) as { url: string };
+      const port = Number(new URL(listening.url).port);
+      const submitted = await postJson(`${listening.url}/probe`, { url: target.url, timeoutMs: 30_000 });
+      expect(submitted.status).toBe(202);
+      await target.nthRequest(1);
+
+      const outcome = lineMatching(terminal, /^\{"(exit|signal|killed)"/);
+      outcome.catch(() => {}); // awaited below; a failure before then must not leave it unhandled
+      terminal.stdin?.write('hangup\n');
+      // Its log now goes nowhere: that it stopped listening is seen from outside.
+      await eventually(async () => ((await canConnect(port)) ? undefined : true), {
+        what: 'serve to stop accepting connections after the hangup',
+        attempts: 100,
+        intervalMs: 100,
+      });
+      release?.();
+      expect(JSON.parse(await outcome)).toEqual({ exit: 0 });
+
+      const status = await getJson(`${reader.apiUrl}/probe/${submitted.body.id}`);
+      expect(status.body.status).toBe('completed');
+      expect(status.body.attempts).toBe(1);
+    } finally {
+      // SIGTERM: the script kills serve on its terminal, then exits.
+      if (terminal.exitCode === null && terminal.signalCode === null) {
+        terminal.kill('SIGTERM');
+        await once(terminal, 'exit');
+      }
       await reader.close();
       await target.close();
     }
