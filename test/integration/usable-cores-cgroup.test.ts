@@ -1,6 +1,7 @@
 // The defaults that size themselves by the cores (serve's WORKER_PROCESSES, the CLI's --threads) in a real cgroup
 // with a CPU quota of one core, as `docker run --cpus=1` makes: a process put in it counts one core, whatever the
-// machine has. Root only (it makes a cgroup); the cgroup is removed at the end.
+// machine has. Root only (it makes a cgroup); the cgroup is removed at the end, and the cpu controller handed back
+// up when the test handed it down.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -15,6 +16,8 @@ const dist = new URL('../../dist/', import.meta.url);
 interface QuotaCgroup {
   directory: string;
   setOneCore(): void;
+  /** Undoes what was changed above the cgroup to make it (the cpu controller handed down by the root). */
+  restore(): void;
 }
 
 /** The cgroup to make: under a v2 mount whose root offers the cpu controller, else under a v1 cpu mount. */
@@ -35,13 +38,26 @@ function findCgroup(): QuotaCgroup | string {
   for (const mount of mounts.filter((each) => each.type === 'cgroup2')) {
     const controllers = join(mount.mountPoint, 'cgroup.controllers');
     if (!existsSync(controllers) || !readFileSync(controllers, 'utf8').split(/\s+/).includes('cpu')) continue;
+    const subtreeControl = join(mount.mountPoint, 'cgroup.subtree_control');
+    const wasHandedDown = readFileSync(subtreeControl, 'utf8').split(/\s+/).includes('cpu');
     try {
-      writeFileSync(join(mount.mountPoint, 'cgroup.subtree_control'), '+cpu');
+      if (!wasHandedDown) writeFileSync(subtreeControl, '+cpu');
     } catch {
       continue; // the cpu controller cannot be handed down here (a cgroup with processes of its own)
     }
     const directory = join(mount.mountPoint, name);
-    return { directory, setOneCore: () => writeFileSync(join(directory, 'cpu.max'), '100000 100000') };
+    return {
+      directory,
+      setOneCore: () => writeFileSync(join(directory, 'cpu.max'), '100000 100000'),
+      restore: () => {
+        if (wasHandedDown) return;
+        try {
+          writeFileSync(subtreeControl, '-cpu');
+        } catch {
+          // Busy: a cgroup made since by someone else uses it; it stays handed down, as it would have for them.
+        }
+      },
+    };
   }
   const v1 = mounts.find((each) => each.type === 'cgroup' && each.options.includes('cpu'));
   if (v1 !== undefined) {
@@ -52,6 +68,7 @@ function findCgroup(): QuotaCgroup | string {
         writeFileSync(join(directory, 'cpu.cfs_period_us'), '100000');
         writeFileSync(join(directory, 'cpu.cfs_quota_us'), '100000');
       },
+      restore: () => {},
     };
   }
   return 'no cgroup hierarchy with the cpu controller is mounted here';
@@ -60,7 +77,7 @@ function findCgroup(): QuotaCgroup | string {
 const found = findCgroup();
 const skipReason = typeof found === 'string' ? found : undefined;
 if (skipReason) console.warn(`CPU quota test skipped: ${skipReason}`);
-let madeDirectory: string | undefined;
+let made: QuotaCgroup | undefined;
 
 /** What the built code counts in a node process started inside `cgroup` (or outside any new one). */
 async function countsIn(cgroup: QuotaCgroup | undefined) {
@@ -92,13 +109,15 @@ async function countsIn(cgroup: QuotaCgroup | undefined) {
 beforeAll(() => {
   if (typeof found === 'string') return;
   mkdirSync(found.directory);
-  madeDirectory = found.directory;
+  made = found;
   found.setOneCore();
 });
 
 afterAll(() => {
+  if (!made) return;
   // Empty by now: its only processes were the ones the tests started, and they have exited.
-  if (madeDirectory) rmdirSync(madeDirectory);
+  rmdirSync(made.directory);
+  made.restore();
 });
 
 describe.skipIf(skipReason !== undefined)(
