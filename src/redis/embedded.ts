@@ -20,7 +20,10 @@ export interface EmbeddedRedisOptions {
    */
   maxMemoryMb?: number;
   onLog?: (line: string) => void;
-  /** Told of what the operator should know: a redis-server left by a killed process, stopped before this start. */
+  /**
+   * Told of what the operator should know: a redis-server left by a killed process, stopped before this start;
+   * the server exiting on its own, and each attempt to start it again.
+   */
   onWarning?: (message: string) => void;
 }
 
@@ -28,10 +31,24 @@ export interface EmbeddedRedis {
   url: string;
   port: number;
   password: string;
-  pid: number;
+  /** The redis-server running now (another after a restart). */
+  readonly pid: number;
   /** Stops the server with SIGTERM (it flushes the append-only file first) and waits for it to exit. */
   stop(): Promise<void>;
 }
+
+/** A redis-server this process started, and how it ended. */
+interface ServerProcess extends EmbeddedRedis {
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * The wait before starting the server again after it exited on its own, doubled after each start that failed or
+ * ran less than `healthyAfterMs` (a server that dies at once, its append-only file corrupt or memory short, is not
+ * started in a tight loop), back to the first after one that ran that long.
+ */
+const restartDelay = { firstMs: 500, maxMs: 30_000 } as const;
+const healthyAfterMs = 60_000;
 
 /** redis-server is not on PATH: the one line the operator needs. */
 export class RedisMissingError extends Error {
@@ -151,30 +168,90 @@ export class DataDirInUseError extends Error {
   }
 }
 
+/**
+ * Starts the server and keeps it running until stop(): one that exits on its own (killed, the OOM killer, a crash)
+ * is started again on the same port, password and data directory, so the service's connections, which reconnect
+ * by themselves, find it where it was, with its data (the append-only file is written before each reply; a
+ * process's death loses none of it). Before, serve ran on with its Redis gone: every request 503 until restarted.
+ */
 export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
   const dataDir = resolve(options.dataDir);
+  const warn = options.onWarning ?? (() => {});
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const { unlock, noteServer } = await lockDataDir(dataDir, options.onWarning ?? (() => {}));
+  const { unlock, noteServer } = await lockDataDir(dataDir, warn);
+  let current: ServerProcess;
   try {
-    const server = await startLocked(options, dataDir);
-    await noteServer(server.pid).catch(async (error: unknown) => {
-      await server.stop();
+    current = await startLocked(options, dataDir);
+    await noteServer(current.pid).catch(async (error: unknown) => {
+      await current.stop();
       throw error;
     });
-    return {
-      ...server,
-      async stop() {
-        await server.stop();
-        await unlock();
-      },
-    };
   } catch (error) {
     await unlock();
     throw error;
   }
+  const { port, password } = current;
+  let isStopping = false;
+  let delayMs: number = restartDelay.firstMs;
+  let restartTimer: NodeJS.Timeout | undefined;
+  let restarting: Promise<void> | undefined;
+
+  const supervise = (server: ServerProcess, startedAtMs: number) => {
+    void server.exited.then(({ code, signal }) => {
+      if (isStopping) return;
+      if (Date.now() - startedAtMs >= healthyAfterMs) delayMs = restartDelay.firstMs;
+      warn(
+        `redis-server ${server.pid} exited on its own (${signal ?? `code ${code}`}): starting it again on port ${port} in ${delayMs} ms`,
+      );
+      scheduleRestart();
+    });
+  };
+  const scheduleRestart = () => {
+    restartTimer = setTimeout(() => {
+      restartTimer = undefined;
+      restarting = restart().finally(() => {
+        restarting = undefined;
+      });
+    }, delayMs);
+    delayMs = Math.min(delayMs * 2, restartDelay.maxMs);
+  };
+  const restart = async () => {
+    if (isStopping) return;
+    let server: ServerProcess;
+    try {
+      server = await spawnRedis({ ...options, dataDir, port, password });
+    } catch (error) {
+      if (isStopping) return;
+      warn(`redis-server did not start again (${(error as Error).message}): next attempt in ${delayMs} ms`);
+      scheduleRestart();
+      return;
+    }
+    current = server;
+    supervise(server, Date.now());
+    if (isStopping) return; // stop() stops it once this start has ended
+    await noteServer(server.pid).catch(() => {}); // the lock still names this process, which is what guards it
+    warn(`redis-server started again (pid ${server.pid}) on port ${port}`);
+  };
+
+  supervise(current, Date.now());
+  return {
+    url: current.url,
+    port,
+    password,
+    get pid() {
+      return current.pid;
+    },
+    async stop() {
+      isStopping = true;
+      clearTimeout(restartTimer);
+      await restarting;
+      await current.stop();
+      await unlock();
+    },
+  };
 }
 
-async function startLocked(options: EmbeddedRedisOptions, dataDir: string): Promise<EmbeddedRedis> {
+async function startLocked(options: EmbeddedRedisOptions, dataDir: string): Promise<ServerProcess> {
   const password = options.password ?? randomBytes(24).toString('hex');
   const maxAttempts = options.port === undefined ? 5 : 1;
   let lastError: Error | undefined;
@@ -193,7 +270,7 @@ async function startLocked(options: EmbeddedRedisOptions, dataDir: string): Prom
 }
 
 function spawnRedis(options: EmbeddedRedisOptions & { dataDir: string; port: number; password: string }) {
-  return new Promise<EmbeddedRedis>((resolveStart, reject) => {
+  return new Promise<ServerProcess>((resolveStart, reject) => {
     // The configuration goes in on stdin so the password never shows in `ps`.
     const config = [
       'bind 127.0.0.1',
@@ -263,16 +340,18 @@ function spawnRedis(options: EmbeddedRedisOptions & { dataDir: string; port: num
   });
 }
 
-function handle(child: ChildProcess, port: number, password: string): EmbeddedRedis {
-  const exited = new Promise<void>((resolveExit) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolveExit();
-    else child.once('exit', () => resolveExit());
+function handle(child: ChildProcess, port: number, password: string): ServerProcess {
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
+    if (child.exitCode !== null || child.signalCode !== null)
+      resolveExit({ code: child.exitCode, signal: child.signalCode });
+    else child.once('exit', (code, signal) => resolveExit({ code, signal }));
   });
   return {
     url: `redis://:${password}@127.0.0.1:${port}`,
     port,
     password,
     pid: child.pid ?? 0,
+    exited,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;

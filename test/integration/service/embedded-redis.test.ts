@@ -131,4 +131,64 @@ describe('startEmbeddedRedis', () => {
       await rm(orphanDir, { recursive: true, force: true });
     }
   });
+
+  it('starts the server again on the same port, with its data, when it exits on its own', async () => {
+    const warnings: string[] = [];
+    let onRestart: () => void = () => {};
+    const restarted = new Promise<void>((resolveRestart) => {
+      onRestart = resolveRestart;
+    });
+    const server = await startEmbeddedRedis({
+      dataDir,
+      onWarning: (message) => {
+        warnings.push(message);
+        if (message.includes('started again')) onRestart();
+      },
+    });
+    const firstPid = server.pid;
+    const client = new Redis(server.url);
+    try {
+      await client.set('reach:restart', 'kept');
+      process.kill(firstPid, 'SIGKILL');
+      await restarted;
+      expect(warnings[0]).toMatch(new RegExp(`^redis-server ${firstPid} exited on its own \\(SIGKILL\\)`));
+      expect(server.pid).not.toBe(firstPid);
+      expect(isRunning(server.pid)).toBe(true);
+      expect(readFileSync(join(dataDir, 'reach-redis.lock'), 'utf8')).toBe(`${process.pid} ${server.pid}`);
+      // The client reconnects to the same address by itself, and finds what was written before the kill.
+      expect(await client.get('reach:restart')).toBe('kept');
+    } finally {
+      client.disconnect();
+      await server.stop();
+    }
+    expect(isRunning(server.pid)).toBe(false);
+  });
+
+  it('starts nothing once stopped while it waited to start the server again', async () => {
+    let exitedOnItsOwn: () => void = () => {};
+    const waited = new Promise<void>((resolveWait) => {
+      exitedOnItsOwn = resolveWait;
+    });
+    const server = await startEmbeddedRedis({
+      dataDir,
+      onWarning: (message) => {
+        if (message.includes('exited on its own')) exitedOnItsOwn();
+      },
+    });
+    const { port } = server;
+    process.kill(server.pid, 'SIGKILL');
+    await waited;
+    await server.stop();
+    // Past the first restart's wait (500 ms): still nothing listens on its port.
+    await new Promise((resolveWait) => setTimeout(resolveWait, 1500));
+    const isListening = await new Promise<boolean>((resolveConnect) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolveConnect(true);
+      });
+      socket.once('error', () => resolveConnect(false));
+    });
+    expect(isListening).toBe(false);
+  });
 });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../../src/redis/embedded.js';
+import { isRunning } from '../../support/process.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import {
   completedProbe,
@@ -350,6 +351,63 @@ describe('the terminal serve runs on hanging up', { timeout: 60_000 }, () => {
       }
       await reader.close();
       await target.close();
+    }
+  });
+});
+
+describe("serve's own redis-server killed", { timeout: 60_000 }, () => {
+  it('is started again with its data: the API is ready again and probes complete', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'reach-redis-killed-'));
+    const target = await startTarget((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/html' }).end('<html>ok</html>');
+    });
+    const child = spawnCli('serve', {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      REDIS_DATA_DIR: join(dataDir, 'redis'),
+      PROBE_ALLOW_PRIVATE: 'true',
+      WORKER_PROCESSES: '1',
+    });
+    let redisPids: number[] = [];
+    try {
+      const started = JSON.parse(await lineMatching(child, /started embedded redis-server/)) as {
+        pid: number;
+      };
+      redisPids = [started.pid];
+      const listening = JSON.parse(await lineMatching(child, /API listening/)) as { url: string };
+      const before = await postJson(`${listening.url}/probe`, { url: target.url });
+      expect(before.status).toBe(202);
+      await completedProbe(listening.url, before.body.id, { what: 'the first probe to complete' });
+
+      const restarted = lineMatching(child, /redis-server started again/);
+      process.kill(started.pid, 'SIGKILL');
+      const again = JSON.parse(await restarted) as { msg: string };
+      const newPid = Number(/pid (\d+)/.exec(again.msg)?.[1]);
+      redisPids.push(newPid);
+      expect(newPid).not.toBe(started.pid);
+      await eventually(
+        async () => ((await getJson(`${listening.url}/readyz`)).status === 200 ? true : undefined),
+        {
+          what: 'the API to be ready again',
+          attempts: 100,
+          intervalMs: 100,
+        },
+      );
+      const after = await postJson(`${listening.url}/probe`, { url: target.url });
+      expect(after.status).toBe(202);
+      await completedProbe(listening.url, after.body.id, { what: 'a probe after the restart to complete' });
+      // Written before the kill, read from the append-only file by the new server.
+      expect((await getJson(`${listening.url}/probe/${before.body.id}`)).body.status).toBe('completed');
+
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      expect((await exited)[0]).toBe(0);
+      expect(isRunning(newPid)).toBe(false);
+    } finally {
+      await stopChild(child);
+      for (const pid of redisPids.filter(isRunning)) process.kill(pid, 'SIGKILL');
+      await target.close();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
