@@ -45,6 +45,7 @@ import {
 import {
   DataDirInUseError,
   type EmbeddedRedis,
+  EmbeddedRedisError,
   RedisMissingError,
   startEmbeddedRedis,
 } from './redis/embedded.js';
@@ -795,7 +796,8 @@ async function runUntilSignalled(
     if (
       error instanceof StartupError ||
       error instanceof RedisMissingError ||
-      error instanceof DataDirInUseError
+      error instanceof DataDirInUseError ||
+      error instanceof EmbeddedRedisError
     ) {
       process.stderr.write(`reach: ${error.message}\n`);
       process.exit(1);

@@ -58,6 +58,15 @@ export class RedisMissingError extends Error {
   }
 }
 
+/**
+ * The server could not be started, for a reason the operator can act on: its data directory unusable, or
+ * redis-server refusing to start (a corrupt append-only file: the message carries Redis's own line, which names the
+ * file and the fix). One line, no stack trace.
+ */
+export class EmbeddedRedisError extends Error {
+  override name = 'EmbeddedRedisError';
+}
+
 const running = new Set<ChildProcess>();
 let isExitHookInstalled = false;
 
@@ -177,8 +186,16 @@ export class DataDirInUseError extends Error {
 export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
   const dataDir = resolve(options.dataDir);
   const warn = options.onWarning ?? (() => {});
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const { unlock, noteServer } = await lockDataDir(dataDir, warn);
+  const { unlock, noteServer } = await (async () => {
+    try {
+      await mkdir(dataDir, { recursive: true, mode: 0o700 });
+      return await lockDataDir(dataDir, warn);
+    } catch (error) {
+      if (error instanceof DataDirInUseError || !(error as NodeJS.ErrnoException).code) throw error;
+      // Permissions, a read-only or full file system: the system's message names the path and the reason.
+      throw new EmbeddedRedisError(`cannot use the Redis data directory: ${(error as Error).message}`);
+    }
+  })();
   let current: ServerProcess;
   try {
     current = await startLocked(options, dataDir);
@@ -299,7 +316,11 @@ function spawnRedis(options: EmbeddedRedisOptions & { dataDir: string; port: num
     let isReady = false;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`redis-server did not become ready within ${options.startTimeoutMs ?? 10_000} ms`));
+      reject(
+        new EmbeddedRedisError(
+          `redis-server did not become ready within ${options.startTimeoutMs ?? 10_000} ms (data directory ${options.dataDir})`,
+        ),
+      );
     }, options.startTimeoutMs ?? 10_000);
     const onLine = (line: string) => {
       options.onLog?.(line);
@@ -331,13 +352,23 @@ function spawnRedis(options: EmbeddedRedisOptions & { dataDir: string; port: num
       if (isReady) return;
       clearTimeout(timer);
       reject(
-        new Error(
-          `redis-server exited (${signal ?? code}) before it was ready: ${recent.slice(-3).join(' | ')}`,
+        new EmbeddedRedisError(
+          `redis-server exited (${signal ?? `code ${code}`}) before it was ready: ${reasonOf(recent)} (data directory ${options.dataDir})`,
         ),
       );
     });
     child.stdin.end(`${config}\n`);
   });
+}
+
+/**
+ * Why redis-server would not start, from its last lines: its last warning ("14491:M 01 Dec 2026 13:03:14.192 # Bad
+ * file format reading the append only file ...") without the pid and time, else its last line.
+ */
+function reasonOf(lines: string[]): string {
+  const warning = lines.findLast((line) => / # /.test(line));
+  if (warning !== undefined) return warning.slice(warning.indexOf(' # ') + 3).trim();
+  return lines.findLast((line) => line.trim() !== '')?.trim() ?? 'no output';
 }
 
 function handle(child: ChildProcess, port: number, password: string): ServerProcess {

@@ -1,13 +1,14 @@
 // The service under failure: a worker killed mid-probe or stopped past its deadline, Redis going away and back,
-// SIGTERM, no redis-server.
+// SIGTERM and SIGHUP, its terminal hanging up, its own redis-server killed, and its Redis failing to start (no
+// redis-server, a data directory it cannot make, a corrupt append-only file).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAlive } from '../../../src/redis/embedded.js';
+import { isAlive, startEmbeddedRedis } from '../../../src/redis/embedded.js';
 import { isRunning } from '../../support/process.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import {
@@ -464,7 +465,7 @@ function parentOf(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
 }
 
-describe('without redis-server', () => {
+describe("serve's own Redis failing to start", () => {
   it('exits 1 with one line saying to install it or set REDIS_URL', async () => {
     const child = spawn(process.execPath, [cli, 'serve'], {
       env: {
@@ -483,6 +484,69 @@ describe('without redis-server', () => {
     expect(stderr.trim().split('\n')).toEqual([
       'reach: redis-server was not found on PATH: install it (apt-get install redis-server) or set REDIS_URL',
     ]);
+  });
+
+  it('exits 1 with one line when its data directory cannot be made', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'reach-bad-data-dir-'));
+    try {
+      // Under a regular file: no directory can be made there, for root either.
+      writeFileSync(join(dataDir, 'file'), '');
+      const redisDir = join(dataDir, 'file', 'redis');
+      const child = spawn(process.execPath, [cli, 'serve'], {
+        env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', REDIS_DATA_DIR: redisDir },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      children.add(child);
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString('utf8');
+      });
+      const [code] = await once(child, 'exit');
+      expect(code).toBe(1);
+      expect(stderr.trim().split('\n')).toEqual([
+        `reach: cannot use the Redis data directory: ENOTDIR: not a directory, mkdir '${redisDir}'`,
+      ]);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 1 with one line naming the fix when its append-only file is corrupt', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'reach-corrupt-aof-'));
+    try {
+      const redisDir = join(dataDir, 'redis');
+      // A data directory as serve leaves it, then damaged as a full disk or a crash mid-write can.
+      const server = await startEmbeddedRedis({ dataDir: redisDir });
+      await server.stop();
+      const increments = readdirSync(join(redisDir, 'appendonlydir')).filter((name) =>
+        name.endsWith('.incr.aof'),
+      );
+      expect(increments).toHaveLength(1);
+      appendFileSync(
+        join(redisDir, 'appendonlydir', increments[0] as string),
+        'garbage\r\n*3\r\n$3\r\nSET\r\n',
+      );
+
+      const child = spawn(process.execPath, [cli, 'serve'], {
+        env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', REDIS_DATA_DIR: redisDir },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      children.add(child);
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString('utf8');
+      });
+      const [code] = await once(child, 'exit');
+      expect(code).toBe(1);
+      const lines = stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        /^reach: redis-server exited \(code 1\) before it was ready: Bad file format reading the append only file .*redis-check-aof --fix/,
+      );
+      expect(lines[0]).toContain(`(data directory ${redisDir})`);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
