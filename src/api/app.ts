@@ -10,6 +10,7 @@ import type { Registry } from 'prom-client';
 import type { ServiceConfig } from '../config.js';
 import type { RedisClient } from '../redis/connection.js';
 import { isRedisReady } from '../redis/connection.js';
+import { isRedisRefusingWrites } from '../redis/errors.js';
 import { createMemoryGauge } from '../redis/memory.js';
 import type { OpenApiFragment } from '../requests/openapi.js';
 import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
@@ -88,11 +89,12 @@ export function createApp(deps: ApiDependencies): Express {
     response.json({ status: 'ok' });
   });
   app.get('/readyz', async (_request, response) => {
-    const isRedisOk = isRedisReady(redis) && (await pingWithin(redis, 1000));
+    const redisState = isRedisReady(redis) ? await pingWithin(redis, 1000) : 'unreachable';
+    const isRedisOk = redisState === 'ok';
     const isWorkerOk = deps.isWorkerRunning ? deps.isWorkerRunning() : true;
     const body = {
       status: isRedisOk && isWorkerOk ? 'ready' : 'not_ready',
-      redis: isRedisOk ? 'ok' : 'unreachable',
+      redis: redisState,
       worker: deps.isWorkerRunning ? (isWorkerOk ? 'running' : 'stopped') : 'not_in_this_process',
     };
     response.status(isRedisOk && isWorkerOk ? 200 : 503).json(body);
@@ -245,16 +247,23 @@ function createQueueDashboard(queue: Queue, logger: Logger): RequestHandler {
   };
 }
 
-async function pingWithin(redis: RedisClient, timeoutMs: number): Promise<boolean> {
+/**
+ * Redis's answer to a PING within the time: `refusing_writes` when it answers MISCONF (its disk failing: Redis
+ * then refuses PING with the writes) or OOM, which a probe's enqueue would meet too.
+ */
+async function pingWithin(
+  redis: RedisClient,
+  timeoutMs: number,
+): Promise<'ok' | 'unreachable' | 'refusing_writes'> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
+  const timeout = new Promise<'unreachable'>((resolve) => {
+    timer = setTimeout(() => resolve('unreachable'), timeoutMs);
   });
   const ping = redis.ping().then(
-    (answer) => answer === 'PONG',
-    () => false,
+    (answer) => (answer === 'PONG' ? 'ok' : 'unreachable'),
+    (error: unknown) => (isRedisRefusingWrites(error) ? 'refusing_writes' : 'unreachable'),
   );
-  const isOk = await Promise.race([ping, timeout]);
+  const state = await Promise.race([ping, timeout]);
   clearTimeout(timer);
-  return isOk;
+  return state;
 }

@@ -141,7 +141,7 @@ export function buildOpenApiDocument(options: {
       },
       '/readyz': {
         get: {
-          summary: 'Redis reachable and the worker running',
+          summary: 'Redis reachable and taking writes, and the worker running',
           security: [],
           responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } },
         },

@@ -268,7 +268,7 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
   const reconcileTimer = setInterval(reconcileInBackground, config.reconcileIntervalMs);
   reconcileTimer.unref();
 
-  runWorker.on('error', redisErrorLogger(logger, 'monitor worker connection error'));
+  runWorker.on('error', redisErrorLogger(logger, 'monitor worker error'));
   runWorker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'monitor run failed'));
   runWorker.on('stalled', (jobId) => logger.info({ jobId }, 'monitor job stalled: back to the queue'));
 

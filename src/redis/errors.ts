@@ -1,5 +1,6 @@
 // Errors from the service's long-lived Redis users, logged without a flood: a restart or failover makes every
-// client fail once per reconnect attempt, so such connection errors warn once a window and go to debug otherwise.
+// client fail once per reconnect attempt, and a Redis that refuses writes fails a worker's every retry, so each
+// storm of errors warns once a window and goes to debug otherwise.
 import type { Logger } from 'pino';
 
 const connectionErrorCodes = new Set([
@@ -34,8 +35,31 @@ export function isRedisConnectionError(error: unknown): boolean {
 }
 
 /**
- * An 'error' listener for a BullMQ part or client: any other error is a warning each time; a connection error
- * warns once per `quietMs` (saying how many were quieted since) and is logged at debug in between.
+ * What Redis answers while it is up but refuses writes: its disk failing (MISCONF, the append-only file or a
+ * snapshot cannot be written, PING refused too) or its memory cap reached with noeviction (OOM). A BullMQ worker
+ * retries such an error at once, without its reconnect delay: thousands a second.
+ */
+const refusingWritesPatterns = [/^MISCONF\b/, /^OOM\b/, /^NOREPLICAS\b/];
+
+export function isRedisRefusingWrites(error: unknown): boolean {
+  return error instanceof Error && refusingWritesPatterns.some((pattern) => pattern.test(error.message));
+}
+
+/** What a storm is counted by: every connection error is one storm, every refusal one, any other error its text. */
+function stormOf(error: Error): { key: string; says?: string } {
+  if (isRedisConnectionError(error)) return { key: 'connection', says: 'Redis unreachable, reconnecting' };
+  if (isRedisRefusingWrites(error)) return { key: 'refusing-writes', says: 'Redis refuses writes' };
+  return { key: `error:${error.message}` };
+}
+
+/** Storms remembered at once: past it the oldest is forgotten (its next error warns again). */
+const stormLimit = 100;
+
+/**
+ * An 'error' listener for a BullMQ part or client. Each storm warns once per `quietMs` (saying how many were
+ * quieted since) and logs at debug in between: a restart or failover fails every client once per reconnect
+ * attempt, and a worker retries a refused write at once, so a full disk under Redis once wrote 40 MB of identical
+ * warnings in 15 s, on a disk that may be the same. A new error warns at once.
  */
 export function redisErrorLogger(
   logger: Logger,
@@ -43,24 +67,24 @@ export function redisErrorLogger(
   context: Record<string, unknown> = {},
   quietMs = 30_000,
 ): (error: Error) => void {
-  let warnedAtMs = Number.NEGATIVE_INFINITY;
-  let quietedCount = 0;
+  const storms = new Map<string, { warnedAtMs: number; quietedCount: number }>();
   return (error) => {
-    if (!isRedisConnectionError(error)) {
-      logger.warn({ ...context, err: error }, message);
-      return;
-    }
+    const { key, says } = stormOf(error);
+    const storm = storms.get(key);
     const nowMs = Date.now();
-    if (nowMs - warnedAtMs < quietMs) {
-      quietedCount += 1;
+    if (storm && nowMs - storm.warnedAtMs < quietMs) {
+      storm.quietedCount += 1;
       logger.debug({ ...context, err: error }, message);
       return;
     }
+    const quietedCount = storm?.quietedCount ?? 0;
+    const text = `${message}${says ? `: ${says}` : ''}`;
     logger.warn(
       { ...context, err: error, quietedCount, quietSeconds: quietMs / 1000 },
-      `${message}: Redis unreachable, reconnecting (repeats go to debug for a while)`,
+      `${text} (repeats go to debug for a while)`,
     );
-    warnedAtMs = nowMs;
-    quietedCount = 0;
+    storms.delete(key);
+    storms.set(key, { warnedAtMs: nowMs, quietedCount: 0 });
+    if (storms.size > stormLimit) storms.delete(storms.keys().next().value as string);
   };
 }

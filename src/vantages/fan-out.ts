@@ -224,7 +224,7 @@ export function startCompareWorker(options: {
     compare,
     { ...options.bull, concurrency: 16 },
   );
-  worker.on('error', redisErrorLogger(logger, 'compare worker connection error'));
+  worker.on('error', redisErrorLogger(logger, 'compare worker error'));
   worker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'compare job failed'));
   return {
     close: closeOnce(async () => {

@@ -190,7 +190,7 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
         maxStalledCount: 2,
       },
     );
-    worker.on('error', redisErrorLogger(logger, 'worker connection error', { queueName }));
+    worker.on('error', redisErrorLogger(logger, 'worker error', { queueName }));
     worker.on('stalled', (jobId) => logger.warn({ jobId, queueName }, 'stalled job moved back to the queue'));
     const { onFinalFailure } = options;
     if (onFinalFailure) {

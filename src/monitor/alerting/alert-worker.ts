@@ -210,7 +210,7 @@ export function startAlertWorker(deps: AlertWorkerDeps): AlertWorker {
       },
     },
   );
-  worker.on('error', redisErrorLogger(logger, 'alert worker connection error'));
+  worker.on('error', redisErrorLogger(logger, 'alert worker error'));
   // Delivery errors name the destination only (scheme, host, port): a webhook's path carries its token.
   worker.on('failed', (job, error) =>
     logger.warn(

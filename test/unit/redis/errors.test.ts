@@ -1,8 +1,12 @@
-// Redis errors from long-lived parts: a reconnect storm warns once, a real error warns every time.
+// Redis errors from long-lived parts: a storm of the same error (a reconnect, a refused write) warns once a window.
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { isRedisConnectionError, redisErrorLogger } from '../../../src/redis/errors.js';
+import {
+  isRedisConnectionError,
+  isRedisRefusingWrites,
+  redisErrorLogger,
+} from '../../../src/redis/errors.js';
 
 function capturingLogger() {
   const lines: Array<{ level: number; msg: string; quietedCount?: number }> = [];
@@ -36,20 +40,38 @@ describe('Redis errors of long-lived parts', () => {
     expect(isRedisConnectionError('ECONNREFUSED')).toBe(false);
   });
 
-  it('warns once for a storm of connection errors, at debug after, and every time for any other error', async () => {
+  it('knows a Redis that refuses writes: its disk failing, its memory cap', () => {
+    const fromScript = new Error(
+      'MISCONF Errors writing to the AOF file: No space left on device script: d96ca626f1ea141b44a856b312fc636d99aa9ea9, on @user_script:217.',
+    );
+    expect(isRedisRefusingWrites(fromScript)).toBe(true);
+    expect(isRedisRefusingWrites(new Error("OOM command not allowed when used memory > 'maxmemory'."))).toBe(
+      true,
+    );
+    expect(
+      isRedisRefusingWrites(new Error('ERR Error running script (call to f_1234): @user_script:1')),
+    ).toBe(false);
+    expect(isRedisRefusingWrites(refused())).toBe(false);
+  });
+
+  it('warns once for a storm of connection errors, of refused writes, or of one other error, at debug after', async () => {
     const { logger, lines } = capturingLogger();
-    const onError = redisErrorLogger(logger, 'worker connection error');
+    const onError = redisErrorLogger(logger, 'worker error');
     for (let attempt = 0; attempt < 50; attempt += 1) onError(refused());
+    for (let attempt = 0; attempt < 1000; attempt += 1)
+      onError(new Error('MISCONF Errors writing to the AOF file: No space left on device'));
     onError(new Error('ERR Error running script'));
     onError(new Error('ERR Error running script'));
+    onError(new Error('Missing lock for job 12. moveToFinished'));
     await new Promise((resolve) => setImmediate(resolve));
     const warnings = lines.filter((line) => line.level === 40);
     expect(warnings.map((line) => line.msg)).toEqual([
-      'worker connection error: Redis unreachable, reconnecting (repeats go to debug for a while)',
-      'worker connection error',
-      'worker connection error',
+      'worker error: Redis unreachable, reconnecting (repeats go to debug for a while)',
+      'worker error: Redis refuses writes (repeats go to debug for a while)',
+      'worker error (repeats go to debug for a while)',
+      'worker error (repeats go to debug for a while)',
     ]);
-    expect(lines.filter((line) => line.level === 20)).toHaveLength(49);
+    expect(lines.filter((line) => line.level === 20)).toHaveLength(49 + 999 + 1);
   });
 
   it('warns again after the quiet window, counting the errors it quieted', async () => {
