@@ -180,8 +180,9 @@ export class DataDirInUseError extends Error {
 /**
  * Starts the server and keeps it running until stop(): one that exits on its own (killed, the OOM killer, a crash)
  * is started again on the same port, password and data directory, so the service's connections, which reconnect
- * by themselves, find it where it was, with its data (the append-only file is written before each reply; a
- * process's death loses none of it). Before, serve ran on with its Redis gone: every request 503 until restarted.
+ * by themselves, find it where it was, with its data (Redis writes the append-only file as it answers, so the
+ * death of the process alone, unlike the machine's, loses nothing but a write the disk was too slow to take).
+ * Before, serve ran on with its Redis gone: every request 503 until restarted.
  */
 export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
   const dataDir = resolve(options.dataDir);
