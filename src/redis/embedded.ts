@@ -15,6 +15,12 @@ export interface EmbeddedRedisOptions {
   /** Milliseconds to wait for "Ready to accept connections". */
   startTimeoutMs?: number;
   /**
+   * Milliseconds stop() waits for the server to exit after SIGTERM before it sends SIGKILL (default 15 s): a server
+   * stopped (SIGSTOP) or stuck on a hung disk must not hold serve's shutdown for good. The append-only file is
+   * written as Redis answers, so the kill loses at most what the disk had not yet taken.
+   */
+  stopTimeoutMs?: number;
+  /**
    * maxmemory in megabytes (0 or unset: no cap). The policy is always noeviction: BullMQ must never lose a
    * queue key to eviction, so at the cap Redis refuses writes and the API answers 503 before it gets there.
    */
@@ -33,7 +39,10 @@ export interface EmbeddedRedis {
   password: string;
   /** The redis-server running now (another after a restart). */
   readonly pid: number;
-  /** Stops the server with SIGTERM (it flushes the append-only file first) and waits for it to exit. */
+  /**
+   * Stops the server with SIGTERM (it flushes the append-only file first) and waits for it to exit, with SIGKILL
+   * past `stopTimeoutMs`.
+   */
   stop(): Promise<void>;
 }
 
@@ -332,7 +341,14 @@ function spawnRedis(options: EmbeddedRedisOptions & { dataDir: string; port: num
         clearTimeout(timer);
         running.add(child);
         installExitHook();
-        resolveStart(handle(child, options.port, options.password));
+        const stopTimeoutMs = options.stopTimeoutMs ?? 15_000;
+        resolveStart(
+          handle(child, options.port, options.password, stopTimeoutMs, () =>
+            options.onWarning?.(
+              `redis-server ${child.pid} did not exit within ${stopTimeoutMs} ms of SIGTERM: killed (SIGKILL)`,
+            ),
+          ),
+        );
       }
     };
     let buffered = '';
@@ -372,7 +388,13 @@ function reasonOf(lines: string[]): string {
   return lines.findLast((line) => line.trim() !== '')?.trim() ?? 'no output';
 }
 
-function handle(child: ChildProcess, port: number, password: string): ServerProcess {
+function handle(
+  child: ChildProcess,
+  port: number,
+  password: string,
+  stopTimeoutMs: number,
+  onKill: () => void,
+): ServerProcess {
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
     if (child.exitCode !== null || child.signalCode !== null)
       resolveExit({ code: child.exitCode, signal: child.signalCode });
@@ -385,7 +407,21 @@ function handle(child: ChildProcess, port: number, password: string): ServerProc
     pid: child.pid ?? 0,
     exited,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        let timer: NodeJS.Timeout | undefined;
+        const isKilled = await Promise.race([
+          exited.then(() => false),
+          new Promise<boolean>((resolveTimer) => {
+            timer = setTimeout(() => resolveTimer(true), stopTimeoutMs);
+          }),
+        ]);
+        clearTimeout(timer);
+        if (isKilled) {
+          onKill();
+          child.kill('SIGKILL');
+        }
+      }
       await exited;
       running.delete(child);
     },

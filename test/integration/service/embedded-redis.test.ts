@@ -147,6 +147,7 @@ describe('startEmbeddedRedis', () => {
     });
     const firstPid = server.pid;
     const client = new Redis(server.url);
+    client.on('error', () => {}); // refused while the server is away: it reconnects by itself
     try {
       await client.set('reach:restart', 'kept');
       process.kill(firstPid, 'SIGKILL');
@@ -190,5 +191,26 @@ describe('startEmbeddedRedis', () => {
       socket.once('error', () => resolveConnect(false));
     });
     expect(isListening).toBe(false);
+  });
+
+  it('kills a server that does not exit within the stop deadline (stopped, or stuck on its disk)', async () => {
+    const warnings: string[] = [];
+    const server = await startEmbeddedRedis({
+      dataDir,
+      stopTimeoutMs: 500,
+      onWarning: (message) => warnings.push(message),
+    });
+    const { pid } = server;
+    // Stopped: it cannot act on SIGTERM; only SIGKILL ends it.
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await server.stop();
+      expect(isRunning(pid)).toBe(false);
+      expect(warnings).toEqual([
+        `redis-server ${pid} did not exit within 500 ms of SIGTERM: killed (SIGKILL)`,
+      ]);
+    } finally {
+      if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+    }
   });
 });
