@@ -133,18 +133,9 @@ describe('startEmbeddedRedis', () => {
   });
 
   it('starts the server again on the same port, with its data, when it exits on its own', async () => {
-    const warnings: string[] = [];
-    let onRestart: () => void = () => {};
-    const restarted = new Promise<void>((resolveRestart) => {
-      onRestart = resolveRestart;
-    });
-    const server = await startEmbeddedRedis({
-      dataDir,
-      onWarning: (message) => {
-        warnings.push(message);
-        if (message.includes('started again')) onRestart();
-      },
-    });
+    const warnings = warningsWaiter();
+    const server = await startEmbeddedRedis({ dataDir, onWarning: warnings.onWarning });
+    const restarted = warnings.until('started again');
     const firstPid = server.pid;
     const client = new Redis(server.url);
     client.on('error', () => {}); // refused while the server is away: it reconnects by itself
@@ -152,7 +143,9 @@ describe('startEmbeddedRedis', () => {
       await client.set('reach:restart', 'kept');
       process.kill(firstPid, 'SIGKILL');
       await restarted;
-      expect(warnings[0]).toMatch(new RegExp(`^redis-server ${firstPid} exited on its own \\(SIGKILL\\)`));
+      expect(warnings.all[0]).toMatch(
+        new RegExp(`^redis-server ${firstPid} exited on its own \\(SIGKILL\\)`),
+      );
       expect(server.pid).not.toBe(firstPid);
       expect(isRunning(server.pid)).toBe(true);
       expect(readFileSync(join(dataDir, 'reach-redis.lock'), 'utf8')).toBe(`${process.pid} ${server.pid}`);
@@ -166,16 +159,9 @@ describe('startEmbeddedRedis', () => {
   });
 
   it('starts nothing once stopped while it waited to start the server again', async () => {
-    let exitedOnItsOwn: () => void = () => {};
-    const waited = new Promise<void>((resolveWait) => {
-      exitedOnItsOwn = resolveWait;
-    });
-    const server = await startEmbeddedRedis({
-      dataDir,
-      onWarning: (message) => {
-        if (message.includes('exited on its own')) exitedOnItsOwn();
-      },
-    });
+    const warnings = warningsWaiter();
+    const server = await startEmbeddedRedis({ dataDir, onWarning: warnings.onWarning });
+    const waited = warnings.until('exited on its own');
     const { port } = server;
     process.kill(server.pid, 'SIGKILL');
     await waited;
@@ -214,3 +200,20 @@ describe('startEmbeddedRedis', () => {
     }
   });
 });
+
+/** Collects the warnings of a server, and resolves `until(text)` at the first warning holding that text. */
+function warningsWaiter() {
+  const all: string[] = [];
+  const waiting: Array<{ text: string; resolve: () => void }> = [];
+  return {
+    all,
+    onWarning(message: string) {
+      all.push(message);
+      for (const each of waiting.filter((waiter) => message.includes(waiter.text))) each.resolve();
+    },
+    until(text: string): Promise<void> {
+      if (all.some((message) => message.includes(text))) return Promise.resolve();
+      return new Promise((resolve) => waiting.push({ text, resolve }));
+    },
+  };
+}

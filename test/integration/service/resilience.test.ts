@@ -467,21 +467,13 @@ function parentOf(pid: number): number {
 
 describe("serve's own Redis failing to start", () => {
   it('exits 1 with one line saying to install it or set REDIS_URL', async () => {
-    const child = spawn(process.execPath, [cli, 'serve'], {
-      env: {
-        PATH: '/nonexistent',
-        PORT: '0',
-        REDIS_DATA_DIR: resolve(import.meta.dirname, '../../../.data/test-missing'),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { code, lines } = await serveUntilExit({
+      PATH: '/nonexistent',
+      PORT: '0',
+      REDIS_DATA_DIR: resolve(import.meta.dirname, '../../../.data/test-missing'),
     });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    const [code] = await once(child, 'exit');
     expect(code).toBe(1);
-    expect(stderr.trim().split('\n')).toEqual([
+    expect(lines).toEqual([
       'reach: redis-server was not found on PATH: install it (apt-get install redis-server) or set REDIS_URL',
     ]);
   });
@@ -492,18 +484,9 @@ describe("serve's own Redis failing to start", () => {
       // Under a regular file: no directory can be made there, for root either.
       writeFileSync(join(dataDir, 'file'), '');
       const redisDir = join(dataDir, 'file', 'redis');
-      const child = spawn(process.execPath, [cli, 'serve'], {
-        env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', REDIS_DATA_DIR: redisDir },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      children.add(child);
-      let stderr = '';
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString('utf8');
-      });
-      const [code] = await once(child, 'exit');
+      const { code, lines } = await serveUntilExit(serveEnv(redisDir));
       expect(code).toBe(1);
-      expect(stderr.trim().split('\n')).toEqual([
+      expect(lines).toEqual([
         `reach: cannot use the Redis data directory: ENOTDIR: not a directory, mkdir '${redisDir}'`,
       ]);
     } finally {
@@ -527,18 +510,8 @@ describe("serve's own Redis failing to start", () => {
         'garbage\r\n*3\r\n$3\r\nSET\r\n',
       );
 
-      const child = spawn(process.execPath, [cli, 'serve'], {
-        env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', REDIS_DATA_DIR: redisDir },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      children.add(child);
-      let stderr = '';
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString('utf8');
-      });
-      const [code] = await once(child, 'exit');
+      const { code, lines } = await serveUntilExit(serveEnv(redisDir));
       expect(code).toBe(1);
-      const lines = stderr.trim().split('\n');
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(
         /^reach: redis-server exited \(code 1\) before it was ready: Bad file format reading the append only file .*redis-check-aof --fix/,
@@ -549,6 +522,25 @@ describe("serve's own Redis failing to start", () => {
     }
   });
 });
+
+/** Runs `reach serve` with this environment until it exits: its exit code and its standard error's lines. */
+async function serveUntilExit(
+  env: Record<string, string>,
+): Promise<{ code: number | null; lines: string[] }> {
+  const child = spawn(process.execPath, [cli, 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(child);
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, lines: stderr.trim().split('\n') };
+}
+
+/** serve's environment on its own Redis in `redisDir`. */
+function serveEnv(redisDir: string): Record<string, string> {
+  return { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', REDIS_DATA_DIR: redisDir };
+}
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolveConnect) => {
