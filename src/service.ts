@@ -49,6 +49,7 @@ import {
   RedisMissingError,
   startEmbeddedRedis,
 } from './redis/embedded.js';
+import { isRedisCredentialsRefusal } from './redis/errors.js';
 import { createMemoryGauge } from './redis/memory.js';
 import type { ProbeJobData, ProbeJobResult } from './requests/probe-job.js';
 import { type AddressPolicy, createAddressPolicy } from './safety/address-policy.js';
@@ -248,6 +249,15 @@ async function redisConnectorFor(
     const connector = createRedisConnector(config.redis, config.queueName);
     parts.connector = connector;
     logger.info({ redis: connector.description }, 'using Redis');
+    const refusal = await credentialsRefusal(connector);
+    if (refusal !== undefined) {
+      await connector.close();
+      throw new StartupError(
+        /^NOAUTH\b/.test(refusal)
+          ? `Redis at ${connector.description} needs a password: set REDIS_PASSWORD (and REDIS_USERNAME for an ACL user), or put it in REDIS_URL`
+          : `Redis at ${connector.description} refused our credentials (${refusal}): check REDIS_PASSWORD and REDIS_USERNAME, or the password in REDIS_URL`,
+      );
+    }
     return connector;
   }
   const embedded = await startEmbeddedRedis({
@@ -263,6 +273,32 @@ async function redisConnectorFor(
   );
   parts.connector = connectorForUrl(embedded.url, config.queueName);
   return parts.connector;
+}
+
+/** How long the start waits for Redis's first answer to our credentials before it goes on without it. */
+const credentialsCheckMs = 3000;
+
+/**
+ * Redis's refusal of our credentials, from a client's first connection: its message, or undefined once the client
+ * is ready, or at its first other error (Redis away: the service starts and waits for it, as through any outage),
+ * or when nothing came within the time. A refusal does not mend by itself: before this check the service started
+ * half its parts, then hung in undoing them, logging the refusal every 30 s and never listening.
+ */
+async function credentialsRefusal(connector: RedisConnector): Promise<string | undefined> {
+  const client = connector.client('commands');
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await new Promise<string | undefined>((resolveCheck) => {
+      timer = setTimeout(() => resolveCheck(undefined), credentialsCheckMs);
+      client.once('ready', () => resolveCheck(undefined));
+      client.on('error', (error: Error) =>
+        resolveCheck(isRedisCredentialsRefusal(error) ? error.message.trim() : undefined),
+      );
+    });
+  } finally {
+    clearTimeout(timer);
+    client.disconnect();
+  }
 }
 
 /**

@@ -45,6 +45,17 @@ export function isRedisRefusingWrites(error: unknown): boolean {
   return error instanceof Error && refusingWritesPatterns.some((pattern) => pattern.test(error.message));
 }
 
+/**
+ * What Redis answers to credentials it refuses: a wrong password or user (WRONGPASS; "invalid password" before
+ * Redis 6), none given where one is needed (NOAUTH), a user not allowed to connect (NOPERM). Nothing mends these
+ * but a change of settings, unlike an outage.
+ */
+const refusedCredentialsPatterns = [/^WRONGPASS\b/, /^NOAUTH\b/, /^NOPERM\b/, /^ERR invalid password/];
+
+export function isRedisCredentialsRefusal(error: unknown): boolean {
+  return error instanceof Error && refusedCredentialsPatterns.some((pattern) => pattern.test(error.message));
+}
+
 /** What a storm is counted by: every connection error is one storm, every refusal one, any other error its text. */
 function stormOf(error: Error): { key: string; says?: string } {
   if (isRedisConnectionError(error)) return { key: 'connection', says: 'Redis unreachable, reconnecting' };

@@ -523,11 +523,35 @@ describe("serve's own Redis failing to start", () => {
   });
 });
 
-/** Runs `reach serve` with this environment until it exits: its exit code and its standard error's lines. */
+describe('a Redis that refuses the credentials', { timeout: 60_000 }, () => {
+  // Before, the service started half its parts, then hung undoing them, warning every 30 s and never listening.
+  it.each(['serve', 'worker'] as const)(
+    '%s: exits 1 with one line, for a wrong password and for none',
+    async (command) => {
+      const env = { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', WORKER_PROCESSES: '1' };
+      const wrong = await serveUntilExit(
+        { ...env, REDIS_URL: `redis://:not-the-password@127.0.0.1:${redis.port}` },
+        command,
+      );
+      expect(wrong.code).toBe(1);
+      expect(wrong.lines).toEqual([
+        `reach: Redis at redis://127.0.0.1:${redis.port}/0 refused our credentials (WRONGPASS invalid username-password pair or user is disabled.): check REDIS_PASSWORD and REDIS_USERNAME, or the password in REDIS_URL`,
+      ]);
+      const none = await serveUntilExit({ ...env, REDIS_URL: `redis://127.0.0.1:${redis.port}` }, command);
+      expect(none.code).toBe(1);
+      expect(none.lines).toEqual([
+        `reach: Redis at redis://127.0.0.1:${redis.port}/0 needs a password: set REDIS_PASSWORD (and REDIS_USERNAME for an ACL user), or put it in REDIS_URL`,
+      ]);
+    },
+  );
+});
+
+/** Runs `reach serve` (or another command) with this environment until it exits: its code and its stderr's lines. */
 async function serveUntilExit(
   env: Record<string, string>,
+  command: 'serve' | 'api' | 'worker' = 'serve',
 ): Promise<{ code: number | null; lines: string[] }> {
-  const child = spawn(process.execPath, [cli, 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [cli, command], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(child);
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
