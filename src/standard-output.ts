@@ -82,7 +82,7 @@ const startedOnTerminal = [0, 1, 2].filter((fd) => isatty(fd));
  * Called just before a service's command exits: points each standard descriptor whose terminal has hung up at
  * /dev/null. At exit Node 20 restores the terminal settings it found at start, and aborts when that fails
  * (nodejs/node#51519, fixed in later lines): serve, stopped by a hangup, drained cleanly and then crashed at its
- * last step, exit status SIGSEGV. The restore skips a descriptor that no longer holds the same file. A hung-up
+ * last step, killed by SIGABRT or SIGSEGV. The restore skips a descriptor that no longer holds the same file. A hung-up
  * terminal answers every request with EIO, so it no longer counts as one.
  */
 export function releaseHungUpTerminal(): void {

@@ -248,8 +248,8 @@ function createQueueDashboard(queue: Queue, logger: Logger): RequestHandler {
 }
 
 /**
- * Redis's answer to a PING within the time: `refusing_writes` when it answers MISCONF (its disk failing: Redis
- * then refuses PING with the writes) or OOM, which a probe's enqueue would meet too.
+ * Redis's answer to a PING within the time: `refusing_writes` when it answers MISCONF (its disk failing: Redis then
+ * refuses PING with the writes). At its memory cap Redis still answers PING; /probe's 503 says that one.
  */
 async function pingWithin(
   redis: RedisClient,
