@@ -5,7 +5,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import express from 'express';
 import { type Logger, pino } from 'pino';
 import { AggregatorRegistry, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import { createApp } from './api/app.js';
+import { createApp, type WorkerState } from './api/app.js';
 import { createJobWaiter, type JobWaiter } from './api/job-waiter.js';
 import { registerQueueDepth } from './api/metrics.js';
 import { readStatus } from './api/probe-routes.js';
@@ -547,7 +547,7 @@ async function startApi(context: ServiceContext, parts: ServiceParts): Promise<v
         isKeyRequired: config.apiKeys.length > 0,
       }),
     ],
-    ...(parts.worker ? { isWorkerRunning: parts.worker.isRunning } : {}),
+    ...(parts.worker ? { workerState: workerStateOf(parts.worker) } : {}),
     vantages,
   });
   parts.server = await listen(app, config.port, config.host, config.http);
@@ -699,6 +699,11 @@ function metricsWithWorkerProcesses(
   };
 }
 
+/** What /readyz says of a worker: held while Redis refuses writes, whatever its main loop is doing. */
+function workerStateOf(worker: ProbeWorker): () => WorkerState {
+  return () => (worker.isHeldByRefusedWrites() ? 'held' : worker.isRunning() ? 'running' : 'stopped');
+}
+
 function workerMetricsApp(registry: Registry, worker: ProbeWorker) {
   const app = express();
   app.disable('x-powered-by');
@@ -706,8 +711,9 @@ function workerMetricsApp(registry: Registry, worker: ProbeWorker) {
     response.json({ status: 'ok' });
   });
   app.get('/readyz', (_request, response) => {
-    const isRunning = worker.isRunning();
-    response.status(isRunning ? 200 : 503).json({ status: isRunning ? 'ready' : 'not_ready' });
+    const state = workerStateOf(worker)();
+    const isReady = state === 'running';
+    response.status(isReady ? 200 : 503).json({ status: isReady ? 'ready' : 'not_ready', worker: state });
   });
   app.get('/metrics', async (_request, response) => {
     response.type(registry.contentType).send(await registry.metrics());

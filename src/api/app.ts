@@ -25,6 +25,9 @@ import { buildOpenApiDocument } from './openapi.js';
 import { createProbeRoutes, createVantageRoutes, type ProbeRoutesOptions } from './probe-routes.js';
 import { createFailureLimit, createRateLimit } from './rate-limit.js';
 
+/** A worker in the API's process: taking jobs, stopped, or held (taking none while Redis refuses writes). */
+export type WorkerState = 'running' | 'stopped' | 'held';
+
 export interface ApiDependencies {
   config: ServiceConfig;
   queue: Queue<ProbeJobData, ProbeJobResult>;
@@ -34,8 +37,11 @@ export interface ApiDependencies {
   registry: Registry;
   logger: Logger;
   policy: AddressPolicy;
-  /** Present when a worker runs in this process: readiness then requires it to be running. */
-  isWorkerRunning?: () => boolean;
+  /**
+   * Present when a worker runs in this process: readiness then requires it to be running, not stopped and not held
+   * (taking no jobs while Redis refuses writes).
+   */
+  workerState?: () => WorkerState;
   version?: string;
   /** Routers mounted beside the probe API (the monitors and the status page), wired by the composition root. */
   routers?: readonly RouterMount[];
@@ -91,11 +97,12 @@ export function createApp(deps: ApiDependencies): Express {
   app.get('/readyz', async (_request, response) => {
     const redisState = isRedisReady(redis) ? await pingWithin(redis, 1000) : 'unreachable';
     const isRedisOk = redisState === 'ok';
-    const isWorkerOk = deps.isWorkerRunning ? deps.isWorkerRunning() : true;
+    const workerState = deps.workerState ? deps.workerState() : 'not_in_this_process';
+    const isWorkerOk = workerState === 'running' || workerState === 'not_in_this_process';
     const body = {
       status: isRedisOk && isWorkerOk ? 'ready' : 'not_ready',
       redis: redisState,
-      worker: deps.isWorkerRunning ? (isWorkerOk ? 'running' : 'stopped') : 'not_in_this_process',
+      worker: workerState,
     };
     response.status(isRedisOk && isWorkerOk ? 200 : 503).json(body);
   });

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { closeOnce, closeWithin, runCleanups, waitAtMost } from '../lifecycle.js';
 import { closeRedisClient, type Keyspace, type RedisConnector } from '../redis/connection.js';
 import { redisErrorLogger } from '../redis/errors.js';
+import { brakeOnRefusedWrites } from '../redis/refusal-brake.js';
 import type { ProbeDefaults } from '../requests/probe-options.js';
 import type { AddressPolicy } from '../safety/address-policy.js';
 import { createFanOutSubmitter } from '../vantages/fan-out.js';
@@ -269,6 +270,7 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
   reconcileTimer.unref();
 
   runWorker.on('error', redisErrorLogger(logger, 'monitor worker error'));
+  const runBrake = brakeOnRefusedWrites(runWorker, logger, { worker: 'monitor' });
   runWorker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'monitor run failed'));
   runWorker.on('stalled', (jobId) => logger.info({ jobId }, 'monitor job stalled: back to the queue'));
 
@@ -294,7 +296,11 @@ export function startMonitorWorkers(deps: MonitorWorkersDeps): MonitorWorkers {
     events,
     store,
     scheduler,
-    isRunning: () => !isClosing && runWorker.isRunning() && alertWorker.isRunning(),
+    // A worker held while Redis refuses writes, its jobs finished, has no main loop until its wait is over.
+    isRunning: () =>
+      !isClosing &&
+      (runWorker.isRunning() || runBrake.isHolding()) &&
+      (alertWorker.isRunning() || alerts.isHeldByRefusedWrites()),
     reconcile,
     close: closeOnce(async (deadlineMs = 30_000) => {
       isClosing = true;

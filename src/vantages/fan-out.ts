@@ -8,6 +8,7 @@ import { compareVantages } from '../diagnosis/compare.js';
 import { closeOnce } from '../lifecycle.js';
 import type { BullConnection, RedisClient } from '../redis/connection.js';
 import { redisErrorLogger } from '../redis/errors.js';
+import { brakeOnRefusedWrites } from '../redis/refusal-brake.js';
 import { type ProbeJobData, type ProbeJobResult, probeJobName } from '../requests/probe-job.js';
 import type { MultiVantageReport, VantageResult } from '../types.js';
 import { type PartOutcome, readParts } from './fan-out-parts.js';
@@ -225,6 +226,7 @@ export function startCompareWorker(options: {
     { ...options.bull, concurrency: 16 },
   );
   worker.on('error', redisErrorLogger(logger, 'compare worker error'));
+  brakeOnRefusedWrites(worker, logger, { worker: 'compare' });
   worker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'compare job failed'));
   return {
     close: closeOnce(async () => {

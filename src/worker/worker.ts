@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { closeOnce, closeWithin } from '../lifecycle.js';
 import type { RedisConnector } from '../redis/connection.js';
 import { redisErrorLogger } from '../redis/errors.js';
+import { brakeOnRefusedWrites, type RefusalBrake } from '../redis/refusal-brake.js';
 import type { ProbeJobData, ProbeJobResult } from '../requests/probe-job.js';
 import { probeJobSchema } from '../requests/schemas.js';
 import {
@@ -77,7 +78,10 @@ export interface ProbeWorkerOptions {
 }
 
 export interface ProbeWorker {
+  /** True unless closing or stopped; a worker held while Redis refuses writes is running. */
   isRunning(): boolean;
+  /** True while the worker takes no jobs because Redis refuses writes. */
+  isHeldByRefusedWrites(): boolean;
   /**
    * Stops taking jobs, lets active probes finish until the deadline, then aborts them (they are retried). A second
    * call shares the first one's closing.
@@ -177,6 +181,7 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
     }
   };
 
+  const brakes: RefusalBrake[] = [];
   const workers = [options.queueName, ...(options.extraQueueNames ?? [])].map((queueName) => {
     const worker = new Worker<ProbeJobData, ProbeJobResult | PartReceipt | BatchReceipt | ChunkReceipt>(
       queueName,
@@ -191,6 +196,7 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
       },
     );
     worker.on('error', redisErrorLogger(logger, 'worker error', { queueName }));
+    brakes.push(brakeOnRefusedWrites(worker, logger, { queueName }));
     worker.on('stalled', (jobId) => logger.warn({ jobId, queueName }, 'stalled job moved back to the queue'));
     const { onFinalFailure } = options;
     if (onFinalFailure) {
@@ -216,7 +222,10 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
 
   let isClosing = false;
   return {
-    isRunning: () => !isClosing && workers.every((worker) => worker.isRunning()),
+    // A held worker whose jobs have all finished has no main loop running until its wait is over.
+    isRunning: () =>
+      !isClosing && workers.every((worker, index) => worker.isRunning() || brakes[index]?.isHolding()),
+    isHeldByRefusedWrites: () => brakes.some((brake) => brake.isHolding()),
     close: closeOnce(async (deadlineMs: number) => {
       isClosing = true;
       closing.abort();

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import type { RedisConnector } from '../../redis/connection.js';
 import { redisErrorLogger } from '../../redis/errors.js';
+import { brakeOnRefusedWrites } from '../../redis/refusal-brake.js';
 import type { AddressPolicy } from '../../safety/address-policy.js';
 import { refuseTargets } from '../../safety/target-check.js';
 import type { MonitorConfig } from '../config.js';
@@ -59,6 +60,8 @@ const laneDeferMs = 250;
 
 export interface AlertWorker {
   worker: Worker<AlertJobData>;
+  /** True while the worker takes no jobs because Redis refuses writes. */
+  isHeldByRefusedWrites(): boolean;
   close(): Promise<void>;
 }
 
@@ -211,6 +214,7 @@ export function startAlertWorker(deps: AlertWorkerDeps): AlertWorker {
     },
   );
   worker.on('error', redisErrorLogger(logger, 'alert worker error'));
+  const brake = brakeOnRefusedWrites(worker, logger, { worker: 'alert' });
   // Delivery errors name the destination only (scheme, host, port): a webhook's path carries its token.
   worker.on('failed', (job, error) =>
     logger.warn(
@@ -220,6 +224,7 @@ export function startAlertWorker(deps: AlertWorkerDeps): AlertWorker {
   );
   return {
     worker,
+    isHeldByRefusedWrites: brake.isHolding,
     close: async () => {
       await Promise.allSettled([webhookDelivery.close(), senders.close()]);
     },
