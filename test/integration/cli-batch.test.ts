@@ -204,6 +204,21 @@ describe('reach probe --file', () => {
     expect(urls.sort()).toEqual([healthy.url('/stdin-1'), healthy.url('/stdin-2')]);
   });
 
+  it('skips a line of megabytes on standard input as too long, naming it, and probes the lines around it', async () => {
+    // A list with no line break in it (a binary or a dump sent by mistake) is read a chunk at a time and dropped,
+    // not held: 300 MB of one line used to exhaust the heap.
+    const result = await runCliWith(['probe', '--file', '-', '--json', ...common()], {
+      stdin: `${healthy.url('/before')}\n${'x'.repeat(4 * 1024 * 1024)}\r\n${healthy.url('/after')}`,
+    });
+    expect(result.stderr.trim()).toBe('reach: line 2: line longer than 65536 characters; skipped');
+    const urls = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line).url);
+    expect(urls.sort()).toEqual([healthy.url('/after'), healthy.url('/before')]);
+    expect(result.code).toBe(1);
+  });
+
   it.each([
     [['--concurrency', '0'], /--concurrency must be a whole number from 1 to 10000/],
     [['--concurrency', '10001'], /--concurrency must be a whole number from 1 to 10000/],

@@ -1,6 +1,15 @@
 import { Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { detectFormat, entryOf, isSkippedLine, parseCsvLine, readEntries } from '../../../src/batch/input.js';
+import {
+  detectFormat,
+  entryOf,
+  isSkippedLine,
+  linesOf,
+  maxLineChars,
+  overlongLine,
+  parseCsvLine,
+  readEntries,
+} from '../../../src/batch/input.js';
 import { BatchTally, csvCell, LineWriter, renderSummary } from '../../../src/batch/output.js';
 import { formatProgress } from '../../../src/batch/progress.js';
 import type { Report } from '../../../src/types.js';
@@ -53,6 +62,48 @@ describe('reading a batch list', () => {
     expect(entries).toEqual([
       { kind: 'url', url: 'http://a.example/', lineNumber: 4 },
       { kind: 'bad', lineNumber: 5, reason: 'url is not a valid URL: "nope"' },
+    ]);
+  });
+});
+
+describe('splitting a list into lines', () => {
+  async function linesFrom(chunks: Array<string | Buffer>, maxChars?: number) {
+    const lines = [];
+    for await (const line of linesOf(Readable.from(chunks, { objectMode: false }), maxChars))
+      lines.push(line);
+    return lines;
+  }
+
+  it('splits at LF, CRLF and a lone CR, and keeps a last line without a break', async () => {
+    expect(await linesFrom(['a\nb\r\nc\rd'])).toEqual(['a', 'b', 'c', 'd']);
+    expect(await linesFrom(['a\n\n'])).toEqual(['a', '']);
+  });
+
+  it('takes a CRLF split between two chunks for one break', async () => {
+    expect(await linesFrom(['a\r', '\nb\r', 'c'])).toEqual(['a', 'b', 'c']);
+  });
+
+  it('decodes a character whose UTF-8 bytes are split between chunks', async () => {
+    const bytes = Buffer.from('http://ex\u00e4mple.test/\n');
+    const at = bytes.indexOf(0xc3) + 1;
+    expect(await linesFrom([bytes.subarray(0, at), bytes.subarray(at)])).toEqual([
+      'http://ex\u00e4mple.test/',
+    ]);
+  });
+
+  it('yields a line past the limit as overlong, across chunks, and reads the next line whole', async () => {
+    expect(await linesFrom(['12345', '678\nok\n123456789'], 8)).toEqual(['12345678', 'ok', overlongLine]);
+    expect(await linesFrom(['1234', '5678', '9', '\r', '\nok'], 8)).toEqual([overlongLine, 'ok']);
+  });
+
+  it('reports a list line past the limit as a bad line by its number and goes on', async () => {
+    const entries = await entriesOf(
+      `http://a.example/\n${'x'.repeat(maxLineChars + 1)}\nhttp://b.example/\n`,
+    );
+    expect(entries).toEqual([
+      { kind: 'url', url: 'http://a.example/', lineNumber: 1 },
+      { kind: 'bad', lineNumber: 2, reason: `line longer than ${maxLineChars} characters` },
+      { kind: 'url', url: 'http://b.example/', lineNumber: 3 },
     ]);
   });
 });
