@@ -7,7 +7,7 @@ import type { BatchItem } from './item.js';
 import { itemCsvHeader, itemCsvRow, verdictLineOf } from './item.js';
 import { BatchTally, type Interruption, type OutputFormat, renderSummary, writeLine } from './output.js';
 import { formatProgress, startProgress } from './progress.js';
-import { type BatchOutcome, checkReadableFile } from './run.js';
+import { type BatchOutcome, listSourceOf } from './run.js';
 
 export interface RemoteBatchOptions {
   client: ApiClient;
@@ -32,8 +32,8 @@ export interface RemoteBatchOptions {
 }
 
 export async function runRemoteBatch(options: RemoteBatchOptions): Promise<BatchOutcome> {
-  if (options.listPath !== '-') await checkReadableFile(options.listPath);
-  if (options.isStrict && options.listPath !== '-') {
+  const source = await listSourceOf(options.listPath);
+  if (options.isStrict && source.kind === 'file') {
     const { firstBad } = await surveyList(options.listPath);
     if (firstBad?.kind === 'bad')
       return { kind: 'rejected', lineNumber: firstBad.lineNumber, reason: firstBad.reason };

@@ -53,9 +53,10 @@ export type BatchOutcome =
 
 export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
   let total: number | undefined;
-  let listBytes: number | undefined;
-  if (options.listPath !== '-') {
-    listBytes = await checkReadableFile(options.listPath);
+  const source = await listSourceOf(options.listPath);
+  const listBytes = source.kind === 'file' ? source.bytes : undefined;
+  // A file is read twice (the survey, then the run); standard input, a pipe or a device only once.
+  if (source.kind === 'file') {
     if (options.isStrict) {
       const { urlCount, firstBad } = await surveyList(options.listPath);
       if (firstBad?.kind === 'bad') return { kind: 'rejected', ...badLine(firstBad) };
@@ -196,10 +197,14 @@ function badLine(entry: ListEntry & { kind: 'bad' }) {
 const longListBytes = 64 * 1024;
 
 /**
- * A list named on the command line must be a file we can read: one line of usage otherwise, not a crash.
- * Returns its size in bytes.
+ * What a list named on the command line is: a file (its size known, read again for the survey) or a stream read
+ * once: `-`, a named pipe, a shell's `<(command)`, a device. A directory or a path that is not there is one line
+ * of usage, not a crash.
  */
-export async function checkReadableFile(path: string): Promise<number> {
+export async function listSourceOf(
+  path: string,
+): Promise<{ kind: 'file'; bytes: number } | { kind: 'stream' }> {
+  if (path === '-') return { kind: 'stream' };
   let file: Awaited<ReturnType<typeof stat>>;
   try {
     file = await stat(path);
@@ -209,6 +214,6 @@ export async function checkReadableFile(path: string): Promise<number> {
       `cannot read --file ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`,
     );
   }
-  if (!file.isFile()) throw new InputError('file', `--file ${path} is not a file`);
-  return file.size;
+  if (file.isDirectory()) throw new InputError('file', `--file ${path} is a directory`);
+  return file.isFile() ? { kind: 'file', bytes: file.size } : { kind: 'stream' };
 }

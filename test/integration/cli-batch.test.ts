@@ -1,4 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -238,6 +240,30 @@ describe('reach probe --file', () => {
     const stray = await runCli(['probe', healthy.url('/'), '--csv']);
     expect(stray.code).toBe(2);
     expect(stray.stderr).toMatch(/--csv goes with --file/);
+  });
+
+  it('exits 2 for a directory given as the list', async () => {
+    const result = await runCli(['probe', '--file', directory]);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toBe(`reach: --file ${directory} is a directory`);
+  });
+
+  it('reads a named pipe (as a shell gives for <(command)) once, like standard input', async () => {
+    const pipe = join(directory, 'list.fifo');
+    execFileSync('mkfifo', [pipe]);
+    // Opening a pipe for writing waits for its reader: the CLI's open lets this write go through.
+    const writing = writeFile(pipe, `${healthy.url('/piped-1')}\n${healthy.url('/piped-2')}\n`);
+    const result = await runCli(['probe', '--file', pipe, '--json', ...common()]);
+    // Had the CLI not opened the pipe, the writer would wait on it for good: a reader of our own releases it.
+    closeSync(openSync(pipe, constants.O_RDONLY | constants.O_NONBLOCK));
+    await writing.catch(() => {});
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const urls = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line).url);
+    expect(urls.sort()).toEqual([healthy.url('/piped-1'), healthy.url('/piped-2')]);
   });
 
   it('stops on Ctrl-C: aborts the probes in flight, prints the partial summary and exits 130', async () => {
