@@ -49,7 +49,7 @@ import {
   RedisMissingError,
   startEmbeddedRedis,
 } from './redis/embedded.js';
-import { isRedisCredentialsRefusal } from './redis/errors.js';
+import { isNotRedisReply, isRedisCredentialsRefusal, notRedisReplyOf } from './redis/errors.js';
 import { createMemoryGauge } from './redis/memory.js';
 import type { ProbeJobData, ProbeJobResult } from './requests/probe-job.js';
 import { type AddressPolicy, createAddressPolicy } from './safety/address-policy.js';
@@ -249,13 +249,16 @@ async function redisConnectorFor(
     const connector = createRedisConnector(config.redis, config.queueName);
     parts.connector = connector;
     logger.info({ redis: connector.description }, 'using Redis');
-    const refusal = await credentialsRefusal(connector);
+    const refusal = await settingsRefusal(connector);
     if (refusal !== undefined) {
       await connector.close();
+      const at = `Redis at ${connector.description}`;
       throw new StartupError(
-        /^NOAUTH\b/.test(refusal)
-          ? `Redis at ${connector.description} needs a password: set REDIS_PASSWORD (and REDIS_USERNAME for an ACL user), or put it in REDIS_URL`
-          : `Redis at ${connector.description} refused our credentials (${refusal}): check REDIS_PASSWORD and REDIS_USERNAME, or the password in REDIS_URL`,
+        refusal.kind === 'not_redis'
+          ? `${at} answered, but not as Redis (${refusal.message}): check the host and port in REDIS_URL`
+          : /^NOAUTH\b/.test(refusal.message)
+            ? `${at} needs a password: set REDIS_PASSWORD (and REDIS_USERNAME for an ACL user), or put it in REDIS_URL`
+            : `${at} refused our credentials (${refusal.message}): check REDIS_PASSWORD and REDIS_USERNAME, or the password in REDIS_URL`,
       );
     }
     return connector;
@@ -279,21 +282,30 @@ async function redisConnectorFor(
 const credentialsCheckMs = 3000;
 
 /**
- * Redis's refusal of our credentials, from a client's first connection: its message, or undefined once the client
- * is ready, or at its first other error (Redis away: the service starts and waits for it, as through any outage),
- * or when nothing came within the time. A refusal does not mend by itself: before this check the service started
- * half its parts, then hung in undoing them, logging the refusal every 30 s and never listening.
+ * What the first connection says of settings that no wait will mend: Redis refusing our credentials, or a server
+ * on that port that is not Redis at all (an HTTP server's "HTTP/1.1 400" read as a reply of unknown type); the
+ * message, or undefined once the client is ready, when the connection is refused (Redis away: the service starts
+ * and waits for it, as through any outage), or when nothing else came within the time. Before this check a refusal made
+ * the service start half its parts, then hang undoing them, logging every 30 s and never listening; a server that
+ * was not Redis gave a warning a second, "Please report this", for good.
  */
-async function credentialsRefusal(connector: RedisConnector): Promise<string | undefined> {
+async function settingsRefusal(
+  connector: RedisConnector,
+): Promise<{ kind: 'credentials' | 'not_redis'; message: string } | undefined> {
   const client = connector.client('commands');
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await new Promise<string | undefined>((resolveCheck) => {
+    return await new Promise((resolveCheck) => {
       timer = setTimeout(() => resolveCheck(undefined), credentialsCheckMs);
       client.once('ready', () => resolveCheck(undefined));
-      client.on('error', (error: Error) =>
-        resolveCheck(isRedisCredentialsRefusal(error) ? error.message.trim() : undefined),
-      );
+      client.on('error', (error: Error) => {
+        if (isRedisCredentialsRefusal(error))
+          resolveCheck({ kind: 'credentials', message: error.message.trim() });
+        else if (isNotRedisReply(error)) resolveCheck({ kind: 'not_redis', message: notRedisReplyOf(error) });
+        // Nothing listening: Redis away, waited for as through any outage. Another error (a reset, a closed pipe,
+        // as a server that is not Redis gives before or after its answer) waits for what comes next.
+        else if ((error as NodeJS.ErrnoException).code === 'ECONNREFUSED') resolveCheck(undefined);
+      });
     });
   } finally {
     clearTimeout(timer);

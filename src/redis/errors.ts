@@ -56,6 +56,25 @@ export function isRedisCredentialsRefusal(error: unknown): boolean {
   return error instanceof Error && refusedCredentialsPatterns.some((pattern) => pattern.test(error.message));
 }
 
+/**
+ * What ioredis says when the server's reply is not the Redis protocol at all: a reply of a type RESP does not have
+ * (an HTTP server's "HTTP/1.1 400" begins with 'H'), as a fatal error to "report". The port holds something else.
+ */
+const notRedisReplyPattern = /^Unknown RESP type (\d+)/;
+
+export function isNotRedisReply(error: unknown): boolean {
+  return error instanceof Error && notRedisReplyPattern.test(error.message);
+}
+
+/** The first byte of the reply that was not Redis's, for a person: `it began with "H"`. */
+export function notRedisReplyOf(error: Error): string {
+  const code = Number(notRedisReplyPattern.exec(error.message)?.[1]);
+  const first = String.fromCharCode(code);
+  return /^[\x20-\x7e]$/.test(first)
+    ? `its reply began with "${first}"`
+    : `its reply began with byte ${code}`;
+}
+
 /** What a storm is counted by: every connection error is one storm, every refusal one, any other error its text. */
 function stormOf(error: Error): { key: string; says?: string } {
   if (isRedisConnectionError(error)) return { key: 'connection', says: 'Redis unreachable, reconnecting' };

@@ -4,7 +4,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { createServer } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -542,6 +543,29 @@ describe('a Redis that refuses the credentials', { timeout: 60_000 }, () => {
       expect(none.lines).toEqual([
         `reach: Redis at redis://127.0.0.1:${redis.port}/0 needs a password: set REDIS_PASSWORD (and REDIS_USERNAME for an ACL user), or put it in REDIS_URL`,
       ]);
+    },
+  );
+});
+
+describe('REDIS_URL pointing at a server that is not Redis', { timeout: 60_000 }, () => {
+  // Before, the service started and warned every second, "Unknown RESP type 72. Please report this.", for good.
+  it.each(['serve', 'worker'] as const)(
+    '%s: exits 1 with one line naming the host and port',
+    async (command) => {
+      const web = createServer((_request, response) => response.end('a web page'));
+      await new Promise<void>((listening) => web.listen(0, '127.0.0.1', listening));
+      const { port } = web.address() as AddressInfo;
+      try {
+        const env = { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', WORKER_PROCESSES: '1' };
+        const result = await serveUntilExit({ ...env, REDIS_URL: `redis://127.0.0.1:${port}` }, command);
+        expect(result.code).toBe(1);
+        expect(result.lines).toEqual([
+          `reach: Redis at redis://127.0.0.1:${port}/0 answered, but not as Redis (its reply began with "H"): check the host and port in REDIS_URL`,
+        ]);
+      } finally {
+        web.closeAllConnections();
+        await new Promise((closed) => web.close(closed));
+      }
     },
   );
 });
