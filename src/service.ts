@@ -298,7 +298,9 @@ async function settingsRefusal(
     return await new Promise((resolveCheck) => {
       timer = setTimeout(() => resolveCheck(undefined), credentialsCheckMs);
       client.once('ready', () => resolveCheck(undefined));
-      client.on('error', (error: Error) => {
+      client.on('error', (clientError: Error) => {
+        // A Cluster's client fails as a whole ("Failed to refresh slots cache") and keeps each node's own error.
+        const error = (clientError as { lastNodeError?: Error }).lastNodeError ?? clientError;
         if (isRedisCredentialsRefusal(error))
           resolveCheck({ kind: 'credentials', message: error.message.trim() });
         else if (isNotRedisReply(error)) resolveCheck({ kind: 'not_redis', message: notRedisReplyOf(error) });

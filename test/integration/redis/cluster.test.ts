@@ -4,6 +4,9 @@
 // by itself, the worker follows, every probe it accepted ends, and every monitor runs on schedule again (a shard
 // membership or job scheduler the failover lost or left broken is rebuilt by the worker's reconcile,
 // MONITOR_RECONCILE_SECONDS, 2 here). With every node gone, the service still closes.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '../../support/redis-topologies.js';
 import {
@@ -24,6 +27,7 @@ import {
   submitThroughFailover,
 } from './failover.js';
 
+const cli = resolve(import.meta.dirname, '../../../dist/cli.js');
 const queueName = 'cluster';
 let cluster: TestCluster;
 let target: LoopbackTarget;
@@ -103,6 +107,28 @@ describe('REDIS_CLUSTER_NODES', { timeout: 150_000 }, () => {
       queueName,
       `${queueName}:monitor`,
       `${queueName}:vantages`,
+    ]);
+  });
+
+  it('ends reach worker at start with exit 1 and one line when the Cluster refuses its password', async () => {
+    // The Cluster's client reports "Failed to refresh slots cache", the node's WRONGPASS kept inside: before, the
+    // start did not see it and the worker warned of the slots cache for good.
+    const child = spawn(process.execPath, [cli, 'worker'], {
+      env: { PATH: process.env.PATH ?? '', ...cluster.env, REDIS_PASSWORD: 'not-the-password' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    const stopIfStuck = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const [code] = (await once(child, 'exit')) as [number | null];
+    clearTimeout(stopIfStuck);
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^reach: Redis at cluster via \S+ refused our credentials \(WRONGPASS [^)]*\): check REDIS_PASSWORD and REDIS_USERNAME, or the password in REDIS_URL$/,
+      ),
     ]);
   });
 
