@@ -13,7 +13,12 @@ import {
   redirectUnfollowable,
   slowFirstByte,
 } from './rules-http.js';
-import { localCaptivePortal, localControlsFailed, localNoRoute } from './rules-local.js';
+import {
+  localCaptivePortal,
+  localControlsFailed,
+  localNoRoute,
+  localResourcesExhausted,
+} from './rules-local.js';
 import { blockPage, clientRefused, forgedPage, legalBlock } from './rules-refusal.js';
 import { type Rule, verdict } from './verdict.js';
 
@@ -21,6 +26,7 @@ export type { Rule };
 
 /** Read top to bottom like the table in docs/causes.md: the first rule that matches decides. */
 export const rules: Rule[] = [
+  localResourcesExhausted,
   localNoRoute,
   localControlsFailed,
   dnsTampered,

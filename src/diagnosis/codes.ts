@@ -6,6 +6,8 @@ export const verdictCodes = {
   'local.controls_unreachable': 'no control answered either: this network is down',
   'local.dns_unreachable': 'no resolver answered and no control tells otherwise',
   'local.captive_portal': 'every site, the controls included, is redirected to one login page',
+  'local.resources_exhausted':
+    'this machine ran out of open files, buffers or memory before reaching the site',
   'dns.tampered': 'DNS answers are forged: an injected reply, or a bogon next to a public answer',
   'dns.nxdomain_rewritten': 'the name does not exist; a resolver invents an address for it',
   'dns.nxdomain_disagreement': 'one resolver denies a name another resolves',

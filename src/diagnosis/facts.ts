@@ -18,6 +18,31 @@ export function isNoRouteErrno(errno: string | undefined): boolean {
   return errno !== undefined && unreachableErrnos.has(errno);
 }
 
+/**
+ * What the prober's own machine answers when it runs out of what a socket needs: open files for this process
+ * (EMFILE: `ulimit -n`) or for the whole system (ENFILE), buffer space (ENOBUFS), memory (ENOMEM). A connect or a
+ * query that failed so never left the machine: it says nothing of the site.
+ */
+const exhaustionErrnos = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
+
+export function isExhaustionErrno(errno: string | undefined): boolean {
+  return errno !== undefined && exhaustionErrnos.has(errno);
+}
+
+/**
+ * The first errno of the machine's own exhaustion met on the way to the target's answer: a DNS query, a connect,
+ * the TLS handshake or an exchange of any hop; undefined when there was none.
+ */
+export function exhaustionErrnoOf(target: TargetObservation): string | undefined {
+  for (const query of allQueries(target.dns)) if (isExhaustionErrno(query.errno)) return query.errno;
+  for (const outcome of target.tcp)
+    if (outcome.kind !== 'connected' && isExhaustionErrno(outcome.errno)) return outcome.errno;
+  if (isExhaustionErrno(target.tls?.errno)) return target.tls?.errno;
+  for (const hop of target.http?.hops ?? [])
+    if (isExhaustionErrno(hop.exchange.errno)) return hop.exchange.errno;
+  return undefined;
+}
+
 /** Every DNS query failed locally with "no route" (the prober's own network). */
 export function isDnsNoRoute(dns: DnsObservation | null): boolean {
   const queries = allQueries(dns);

@@ -1,8 +1,9 @@
-// Rules that blame the prober's own network: no route, or every control failing too.
+// Rules that blame the prober's own network or machine: no route, its resources exhausted, or every control failing
+// too.
 
 import type { TargetObservation } from '../types.js';
 import { describeConnect, describeExchange } from './describe.js';
-import { connectFailures, isDnsNoRoute, isNetworkLevelFailure } from './facts.js';
+import { connectFailures, exhaustionErrnoOf, isDnsNoRoute, isNetworkLevelFailure } from './facts.js';
 import type { Rule } from './verdict.js';
 import {
   allControlsFailed,
@@ -12,6 +13,45 @@ import {
   someControlReachable,
   verdict,
 } from './verdict.js';
+
+const exhaustionSays: Record<string, string> = {
+  EMFILE: 'ran out of open files for this process (EMFILE)',
+  ENFILE: 'ran out of open files for the whole system (ENFILE)',
+  ENOBUFS: 'ran out of network buffer space (ENOBUFS)',
+  ENOMEM: 'ran out of memory for a socket (ENOMEM)',
+};
+
+/**
+ * The probe failed on this machine's own limits before reaching the site: a socket or a query refused locally for
+ * want of file descriptors, buffers or memory (a batch or a worker running more probes at once than `ulimit -n`
+ * allows). Whatever the site does, it was not asked; blaming it would be false.
+ */
+export const localResourcesExhausted: Rule = {
+  name: 'local-resources-exhausted',
+  apply: (obs) => {
+    const { target } = obs;
+    const errno = exhaustionErrnoOf(target);
+    if (errno === undefined) return undefined;
+    const hops = target.http?.hops;
+    // The site answered in the end (a side request or a second address met the limit): not this rule's case.
+    if (hops?.[hops.length - 1]?.exchange.outcome === 'response') return undefined;
+    return verdict({
+      cause: 'local_network',
+      code: 'local.resources_exhausted',
+      confidence: 0.95,
+      summary: `This machine ${exhaustionSays[errno] ?? `ran out of resources (${errno})`} before the probe reached the site: the result says nothing about the site. Probe fewer URLs at once (--concurrency, WORKER_CONCURRENCY) or raise the limit (ulimit -n).`,
+      evidence: [
+        ...dnsEvidence(obs).filter((line) => line.includes(errno)),
+        ...target.tcp
+          .filter((outcome) => outcome.kind !== 'connected' && outcome.errno === errno)
+          .map(describeConnect),
+        ...(target.http?.hops ?? [])
+          .filter((hop) => hop.exchange.errno === errno)
+          .map((hop) => describeExchange(hop.exchange)),
+      ],
+    });
+  },
+};
 
 export const localNoRoute: Rule = {
   name: 'local-no-route',

@@ -35,6 +35,35 @@ interface Expectation {
 }
 
 const expectations: Expectation[] = [
+  // local-resources-exhausted
+  {
+    fixture: 'local-resources-exhausted-tcp',
+    behaviour:
+      'blames this machine, not the site, when the connect failed for want of open files (EMFILE: a batch past ulimit -n)',
+    cause: 'local_network',
+    code: 'local.resources_exhausted',
+    confidence: 0.95,
+    rule: 'local-resources-exhausted',
+    evidence: ['tcp: 203.0.113.10:80 error (EMFILE)'],
+    summary: [
+      /ran out of open files for this process \(EMFILE\)/,
+      /says nothing about the site/,
+      /ulimit -n/,
+    ],
+  },
+  {
+    fixture: 'local-resources-exhausted-dns',
+    behaviour:
+      'blames this machine when every DNS query failed to open its socket (EMFILE), not the resolvers',
+    cause: 'local_network',
+    code: 'local.resources_exhausted',
+    confidence: 0.95,
+    rule: 'local-resources-exhausted',
+    evidence: [
+      '203.0.113.53:53 A www.example.test → EMFILE',
+      '203.0.113.53:53 AAAA www.example.test → EMFILE',
+    ],
+  },
   // local-no-route
   {
     fixture: 'local-no-route-dns',
