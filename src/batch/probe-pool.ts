@@ -45,6 +45,7 @@ export type ThreadResult =
 const stopGraceMs = 500;
 
 interface Pending {
+  url: string;
   resolve(result: BatchResult | undefined): void;
   reject(error: Error): void;
 }
@@ -56,6 +57,8 @@ interface PoolOptions {
   settings: ThreadSettings;
   /** Probes on this thread; its probes are stopped by the caller's own signal. */
   probeHere: (url: string, controls: ControlResult[]) => Promise<BatchResult>;
+  /** Told once per thread lost (it could not start, or died): its URLs are probed again on this thread. */
+  onThreadLost?: (message: string) => void;
 }
 
 interface ProbeThread {
@@ -93,17 +96,19 @@ export class ProbePool {
         else pending.reject(new Error(message.message));
       }
     });
-    const fail = (error: Error) => {
+    // A thread that could not start (its modules unreadable: EMFILE past `ulimit -n`) or that died: the batch goes
+    // on without it, its URLs probed again on this thread, so none ends without a result.
+    const fail = (message: string) => {
       if (thread.isGone) return;
       thread.isGone = true;
       if (this.#isClosing) return;
-      for (const pending of thread.pending.values()) pending.reject(error);
+      this.#options.onThreadLost?.(message);
+      for (const pending of thread.pending.values())
+        this.#probeOnThisThread(pending.url, this.#controls).then(pending.resolve, pending.reject);
       thread.pending.clear();
     };
-    worker.on('error', (error) =>
-      fail(new Error(`a probing thread failed: ${error.stack ?? error.message}`)),
-    );
-    worker.on('exit', (code) => fail(new Error(`a probing thread exited (code ${code})`)));
+    worker.on('error', (error) => fail(`a probing thread failed: ${error.message}`));
+    worker.on('exit', (code) => fail(`a probing thread exited (code ${code})`));
     return thread;
   }
 
@@ -127,7 +132,7 @@ export class ProbePool {
     const id = this.#nextId++;
     const chosen = thread;
     const result = new Promise<BatchResult | undefined>((resolve, reject) =>
-      chosen.pending.set(id, { resolve, reject }),
+      chosen.pending.set(id, { url, resolve, reject }),
     );
     chosen.jobs.push({ id, url });
     if (!this.#isFlushScheduled) {

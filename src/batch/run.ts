@@ -86,6 +86,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
     return batchResultOf(report, options.format);
   };
   const threads = Math.min(options.threads, options.concurrency);
+  const onThreadLost = (message: string) =>
+    options.stderr.write(`reach: ${message}; its URLs go to the other threads\n`);
   const pool =
     threads > 1
       ? new ProbePool({
@@ -95,6 +97,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
           // for this thread to have opened thousands of connections alone.
           startWorkersAt: Math.min(Math.ceil(options.concurrency / threads), 64),
           probeHere,
+          onThreadLost,
           settings: {
             resolvers: options.resolvers,
             ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
@@ -136,28 +139,41 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
     if (options.format === 'csv') await output.write(csvHeader);
     // Once stopped, nothing more is read: the signal closes the line reader the workers pull from.
     const entries = readEntries(input, stop.signal);
+    const exhaustion = new ExhaustionBackoff(options.concurrency, options.stderr);
     const work = async () => {
       while (!stop.signal.aborted) {
-        const next = await entries.next();
-        if (next.done || stop.signal.aborted) return;
-        const entry = next.value;
-        if (entry.kind === 'bad') {
-          if (options.isStrict) {
-            rejected ??= entry;
-            stop.abort(new Error('bad line'));
-            return;
-          }
-          tally.skippedLines++;
-          options.stderr.write(`reach: line ${entry.lineNumber}: ${entry.reason}; skipped\n`);
-          continue;
+        let retry = exhaustion.nextRetry();
+        if (retry === undefined) {
+          const next = await entries.next();
+          if (stop.signal.aborted) return;
+          if (next.done) {
+            // URLs another probe handed back may still wait for a probe.
+            retry = exhaustion.nextRetry();
+            if (retry === undefined) return exhaustion.leave();
+          } else if (next.value.kind === 'bad') {
+            const entry = next.value;
+            if (options.isStrict) {
+              rejected ??= entry;
+              stop.abort(new Error('bad line'));
+              return;
+            }
+            tally.skippedLines++;
+            options.stderr.write(`reach: line ${entry.lineNumber}: ${entry.reason}; skipped\n`);
+            continue;
+          } else retry = { url: next.value.url, attempts: 0 };
         }
         const result = pool
-          ? await pool.probe(entry.url, controls.current())
-          : await probeHere(entry.url, controls.current());
+          ? await pool.probe(retry.url, controls.current())
+          : await probeHere(retry.url, controls.current());
         // A probe cut short by the stop is not a finding about the site: it is counted apart.
         if (stop.signal.aborted || result === undefined) {
           abortedCount++;
           continue;
+        }
+        if (result.verdict.code === 'local.resources_exhausted') {
+          const handling = await exhaustion.handBack(retry);
+          if (handling === 'leave') return;
+          if (handling === 'retry') continue;
         }
         tally.add(result);
         if (result.line !== undefined) await output.write(result.line);
@@ -184,6 +200,54 @@ export async function runBatch(options: BatchOptions): Promise<BatchOutcome> {
       `reach: interrupted after ${tally.done} URLs; ${abortedCount} probes in flight aborted\n`,
     );
   return isInterrupted ? { kind: 'interrupted' } : { kind: 'completed', isAllOk: tally.isAllOk };
+}
+
+/** How many times a URL whose probe met this machine's limits is probed again before its report stands. */
+const exhaustedRetries = 5;
+
+/**
+ * Fewer probes at once after a probe fails on this machine's own limits (EMFILE: more sockets than `ulimit -n`
+ * allows): its URL is handed back to be probed again, and the loop that ran it stops, so the batch settles at the
+ * concurrency the machine allows instead of reporting healthy sites as failing. The last loop keeps going, waiting
+ * a little longer each time; a URL that meets the limit `exhaustedRetries` times keeps its report.
+ */
+class ExhaustionBackoff {
+  #running: number;
+  readonly #retries: Array<{ url: string; attempts: number }> = [];
+  #hasWarned = false;
+
+  constructor(
+    readonly concurrency: number,
+    private readonly stderr: NodeJS.WriteStream | Writable,
+  ) {
+    this.#running = concurrency;
+  }
+
+  nextRetry(): { url: string; attempts: number } | undefined {
+    return this.#retries.shift();
+  }
+
+  leave(): void {
+    this.#running -= 1;
+  }
+
+  /** 'report' when the URL has been tried enough; else 'leave' (this loop stops) or 'retry' (after a wait). */
+  async handBack(item: { url: string; attempts: number }): Promise<'report' | 'leave' | 'retry'> {
+    if (item.attempts >= exhaustedRetries) return 'report';
+    this.#retries.push({ url: item.url, attempts: item.attempts + 1 });
+    if (!this.#hasWarned) {
+      this.#hasWarned = true;
+      this.stderr.write(
+        `reach: this machine ran out of open files with ${this.#running} probes at once (ulimit -n); probing fewer at once, and those URLs again\n`,
+      );
+    }
+    if (this.#running > 1) {
+      this.leave();
+      return 'leave';
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100 * (item.attempts + 1)));
+    return 'retry';
+  }
 }
 
 function badLine(entry: ListEntry & { kind: 'bad' }) {

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -14,7 +14,7 @@ import {
   startSilentCloseServer,
   type TestServer,
 } from '../support/http-servers.js';
-import { runCli, runCliWith } from '../support/process.js';
+import { cliPath, runCli, runCliWith } from '../support/process.js';
 
 let healthy: TestServer;
 let resetting: TestServer;
@@ -220,6 +220,42 @@ describe('reach probe --file', () => {
     expect(urls.sort()).toEqual([healthy.url('/after'), healthy.url('/before')]);
     expect(result.code).toBe(1);
   });
+
+  it.each([1, 2])(
+    'under a low ulimit -n probes fewer at once and every URL again, rather than blame the sites (--threads %i)',
+    async (threads) => {
+      // 300 probes at once need more sockets than 100 open files allow. Before, the probes past the limit were
+      // reported as server_fault / tcp.error (EMFILE), and a probing thread that could not load its modules
+      // ended the run as an internal error.
+      const urls = Array.from({ length: 600 }, (_, index) => healthy.url(`/limited-${index}`));
+      const list = listFile('limited.txt', urls);
+      const args = ['probe', '--file', list, '--json', '--concurrency', '300', '--threads', String(threads)];
+      const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          '/bin/sh',
+          ['-c', 'ulimit -n 100 && exec "$@"', 'sh', process.execPath, cliPath, ...args, ...common()],
+          { timeout: 60_000, maxBuffer: 64 * 1024 * 1024 },
+          (error, stdout, stderr) =>
+            resolve({
+              code: error ? (typeof error.code === 'number' ? error.code : null) : 0,
+              stdout,
+              stderr,
+            }),
+        );
+      });
+      const reports = result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(reports.map((report) => report.url).sort()).toEqual([...urls].sort());
+      expect(reports.filter((report) => report.verdict.code !== 'http.ok')).toEqual([]);
+      expect(result.code).toBe(0);
+      const warnings = result.stderr.split('\n').filter((line) => line.includes('ran out of open files'));
+      expect(warnings).toEqual([
+        'reach: this machine ran out of open files with 300 probes at once (ulimit -n); probing fewer at once, and those URLs again',
+      ]);
+    },
+  );
 
   it.each([
     [['--concurrency', '0'], /--concurrency must be a whole number from 1 to 10000/],
