@@ -34,6 +34,7 @@ import {
   startMonitorWorkers,
   syncConfiguredChannels,
 } from './monitor/index.js';
+import { filesBesideProbes, openFileLimit, socketsPerProbe } from './open-files.js';
 import { createPageRouters, type ProbeLookup } from './pages/routes.js';
 import {
   closeRedisClient,
@@ -278,6 +279,23 @@ async function redisConnectorFor(
   return parts.connector;
 }
 
+/**
+ * Warns at start when `ulimit -n` is below what the probes this process may run at once could hold (single, batch
+ * and monitor probes): past it their sockets fail with EMFILE, and those probes answer local.resources_exhausted
+ * instead of a finding about their site. systemd's default soft limit is 1,024.
+ */
+function warnIfTooFewOpenFiles(context: ServiceContext): void {
+  const { config, monitorConfig, logger } = context;
+  const probesAtOnce = config.workerConcurrency + config.batch.workerConcurrency + monitorConfig.concurrency;
+  const mayUse = probesAtOnce * socketsPerProbe + filesBesideProbes;
+  const limit = openFileLimit();
+  if (limit === undefined || limit >= mayUse) return;
+  logger.warn(
+    { openFileLimit: limit, probesAtOnce, mayUse },
+    `ulimit -n is ${limit}, below the ${mayUse} open files ${probesAtOnce} probes at once may hold (WORKER_CONCURRENCY, BATCH_WORKER_CONCURRENCY, MONITOR_CONCURRENCY): probes past it fail on this machine (local.resources_exhausted); raise the limit (systemd LimitNOFILE=, docker --ulimit nofile=) or lower the concurrency`,
+  );
+}
+
 /** How long the start waits for Redis's first answer to our credentials before it goes on without it. */
 const credentialsCheckMs = 3000;
 
@@ -357,6 +375,7 @@ async function startWorkers(
   });
   startBatchWorker(context, parts, probeMetrics, wrapRunner);
   logger.info({ concurrency: config.workerConcurrency, vantage: vantageName }, 'worker started');
+  warnIfTooFewOpenFiles(context);
   parts.compareWorker = startCompareWorker({
     baseQueueName: config.queueName,
     bull: redis.bullBlocking(),
