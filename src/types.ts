@@ -145,6 +145,8 @@ export type HttpOutcomeKind =
   | 'reset' // RST (ECONNRESET)
   | 'headers_timeout'
   | 'body_timeout'
+  | 'body_cut' // the status came, then the peer closed (FIN) before the end of the body it announced
+  | 'protocol_error' // the reply broke HTTP/1.1 (not HTTP at all, or a malformed chunk in the body)
   | 'connect_failed'
   | 'tls_failed'
   | 'dns_failed'

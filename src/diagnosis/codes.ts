@@ -44,6 +44,7 @@ export const verdictCodes = {
   'http.timeout': 'the server accepts but sends no answer',
   'http.body_timeout': 'the answer stalls before its end',
   'http.protocol_error': 'the reply is not valid HTTP',
+  'http.body_cut': 'the answer began, then the connection ended before the body it announced',
   'path.mtu_blackhole': 'small packets arrive, large ones never do',
   'http.challenge': "the site's CDN or firewall answers with a bot challenge",
   'http.auth_required': 'the site asks for credentials (401)',

@@ -56,6 +56,8 @@ function exchangeFailureVerdict(
       return unansweredFinding(context);
     case 'body_timeout':
       return stalledBodyFinding(context);
+    case 'body_cut':
+      return cutBodyFinding(context);
     case 'dns_failed':
       return verdict({
         cause: 'dns_failure',
@@ -72,6 +74,14 @@ function exchangeFailureVerdict(
         summary: `The site redirects to ${exchange.url}, which does not accept connections (${exchange.errno ?? 'error'}).`,
         evidence: evidence,
       });
+    case 'protocol_error':
+      return verdict({
+        cause: 'server_fault',
+        code: 'http.protocol_error',
+        confidence: 0.75,
+        summary: `The server's reply is not valid HTTP${hopNote}${exchange.status === undefined ? '' : ` after its status (${exchange.status}), in the body`} (${exchange.message ?? exchange.errno ?? 'error'}): ${exchange.status === undefined ? 'something other than a web server answers on this port, or the server is broken' : 'the server or a proxy in front of it garbles the answer'}.`,
+        evidence: evidence,
+      });
     default:
       return verdict({
         cause: 'server_fault',
@@ -86,6 +96,8 @@ function exchangeFailureVerdict(
 /** A reset after our request: a filter only with positive evidence, else the server, or once. */
 function resetFinding(context: FailureContext): Finding {
   const { exchange, http, hopNote, name, evidence } = context;
+  // The status line came first: whoever resets the connection, the server had already answered this name.
+  if (exchange.status !== undefined) return cutBodyFinding(context);
   const neutral = http?.neutral;
   const retry = http?.retry;
   const isNeutralOk = neutral?.outcome === 'response';
@@ -120,6 +132,27 @@ function resetFinding(context: FailureContext): Finding {
           'differential: the neutral request failed too; a stateful filter that keeps blocking after a hit would look the same',
         ]
       : evidence,
+  });
+}
+
+/**
+ * The status and part of the body came, then the connection ended, by a FIN before the end the headers
+ * announced (Content-Length, or a chunked body without its last chunk) or by a reset. The server answered the
+ * name, so this is no filter matching the request: the server, its application or a proxy in front of it
+ * failed mid-answer.
+ */
+function cutBodyFinding(context: FailureContext): Finding {
+  const { exchange, hopNote, evidence } = context;
+  const how =
+    exchange.outcome === 'reset'
+      ? 'then the connection was reset'
+      : 'then the server closed the connection before the end it announced';
+  return verdict({
+    cause: 'server_fault',
+    code: 'http.body_cut',
+    confidence: 0.75,
+    summary: `The server began its answer (${exchange.status ?? 'a status'}) and sent ${exchange.bodyBytes} bytes of the body${hopNote}, ${how}: the page arrives incomplete. The server or its application fails mid-answer, or a proxy in front of it cuts the answer.`,
+    evidence: evidence,
   });
 }
 

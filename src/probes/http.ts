@@ -327,9 +327,12 @@ function readBody(
     const onError = (error: unknown) => {
       if (isDone) return;
       bodyError = error;
-      // The status came, but the body stalled or the connection was cut: the exchange failed mid-body.
+      // The status came, but the body stalled, was cut or broke the protocol: the exchange failed mid-body.
+      // None of these is a response: the page is not all there.
       if (isTimeout(error, deadline)) bodyOutcome = 'body_timeout';
       else if (facts.socketErrno === 'ECONNRESET' || errnoOf(error) === 'ECONNRESET') bodyOutcome = 'reset';
+      else if (error instanceof undiciErrors.HTTPParserError) bodyOutcome = 'protocol_error';
+      else bodyOutcome = 'body_cut';
       finish();
     };
     const onClose = () => onError(prematureClose());
@@ -401,11 +404,16 @@ const timeoutFailures = {
 /** The errno and message an exchange that failed as `outcome` reports. */
 function failureOf(outcome: HttpOutcomeKind, error: unknown, errno: string | undefined) {
   if (outcome === 'headers_timeout' || outcome === 'body_timeout') return timeoutFailures[outcome];
+  // The parser keeps the bytes it stopped at: what answered (an SSH banner, a TLS alert) is in them.
+  const data = error instanceof undiciErrors.HTTPParserError ? (error as { data?: string }).data : undefined;
+  if (data) return { errno, message: `${messageOf(error)} at ${JSON.stringify(data.slice(0, 48))}` };
   return { errno, message: messageOf(error) };
 }
 
 function failureKind(error: unknown, errno: string | undefined, facts: SocketFacts, deadline: AbortSignal) {
   if (errno === 'ECONNRESET' || errno === 'EPIPE') return 'reset';
+  // Bytes came that are not HTTP: whatever closed the connection after them, the reply was the fault.
+  if (error instanceof undiciErrors.HTTPParserError) return 'protocol_error';
   if (error instanceof undiciErrors.SocketError && facts.hasPeerFin) return 'empty_reply';
   if (error instanceof undiciErrors.HeadersTimeoutError) return 'headers_timeout';
   if (error instanceof undiciErrors.BodyTimeoutError) return 'body_timeout';

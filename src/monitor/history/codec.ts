@@ -101,6 +101,7 @@ const storedCodes = [
   'content.body_forbidden',
   'content.json_mismatch',
   'content.too_slow',
+  'http.body_cut',
 ];
 export const storedCodeTable: readonly string[] = storedCodes;
 export const storedCauseTable: readonly string[] = storedCauses;

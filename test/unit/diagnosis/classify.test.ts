@@ -511,6 +511,56 @@ const expectations: Expectation[] = [
     summary: [/not valid HTTP/],
   },
   {
+    fixture: 'http-body-cut-fin',
+    behaviour:
+      'reports a body that ends (FIN) before the Content-Length it announced as http.body_cut, not ok',
+    cause: 'server_fault',
+    code: 'http.body_cut',
+    confidence: 0.75,
+    rule: 'http-failure',
+    evidence: ['body cut (UND_ERR_SOCKET) after our request went out'],
+    summary: [/began its answer \(200\)/, /closed the connection before the end it announced/],
+    check: (obs) => expect(obs.target.http?.hops[0]?.exchange.status).toBe(200),
+  },
+  {
+    fixture: 'http-body-cut-reset',
+    behaviour:
+      'reports a reset after the status and part of the body as http.body_cut, not a keyword filter, though a neutral request is answered',
+    cause: 'server_fault',
+    code: 'http.body_cut',
+    confidence: 0.75,
+    rule: 'http-failure',
+    evidence: [
+      'reset (ECONNRESET) after our request went out',
+      'neutral Host 203.0.113.100 (no SNI) to the same address: HTTP 200',
+    ],
+    summary: [/then the connection was reset/],
+    check: (obs) => {
+      expect(obs.target.differential?.layer === 'http' && obs.target.differential.retry.outcome).toBe(
+        'reset',
+      );
+      expect(obs.target.http?.hops[0]?.exchange.bodyBytes).toBeGreaterThan(0);
+    },
+  },
+  {
+    fixture: 'http-protocol-error-chunked',
+    behaviour: 'reports a malformed chunk after a 200 as http.protocol_error, not ok',
+    cause: 'server_fault',
+    code: 'http.protocol_error',
+    confidence: 0.75,
+    rule: 'http-failure',
+    summary: [/after its status \(200\), in the body/, /Invalid character in chunk size/],
+  },
+  {
+    fixture: 'http-protocol-error-ssh-banner',
+    behaviour: 'reports an SSH server on port 80 as http.protocol_error, quoting the banner',
+    cause: 'server_fault',
+    code: 'http.protocol_error',
+    confidence: 0.75,
+    rule: 'http-failure',
+    summary: [/SSH-2\.0-OpenSSH/, /something other than a web server answers on this port/],
+  },
+  {
     fixture: 'dns-redirect-target',
     behaviour: 'reports a same-site redirect to a name that does not resolve as dns.redirect_target',
     cause: 'dns_failure',
