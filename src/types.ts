@@ -199,6 +199,13 @@ export interface HttpExchange {
   isRequestSent: boolean;
   /** The peer's FIN was seen before the connection failed. */
   hasPeerFin: boolean;
+  /**
+   * After no response came: the bytes we sent that the peer's TCP had still not acknowledged when the exchange
+   * ended (Linux's tx_queue, a FIN we queued counting one). At least `bytesSent`: our request never reached the
+   * server's TCP; below it: the server received the request and did not answer. Absent where the kernel does not
+   * say (not Linux).
+   */
+  unacknowledgedBytes?: number;
   bodyBytes: number;
   isBodyTruncated: boolean;
   /** How the TLS handshake of a new connection ended, when it failed (`outcome: 'tls_failed'`). */

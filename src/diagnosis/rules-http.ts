@@ -206,19 +206,44 @@ function unansweredFinding(context: FailureContext): Finding {
       evidence: evidence,
     });
   }
-  if (
+  // The kernel's word on the request (Linux): acknowledged by the server's TCP, or never.
+  const unacknowledged = exchange.unacknowledgedBytes;
+  const isRequestReceived = unacknowledged !== undefined && unacknowledged < exchange.bytesSent;
+  const isRequestLost =
+    unacknowledged !== undefined && exchange.bytesSent > 0 && unacknowledged >= exchange.bytesSent;
+  const isNameUnanswered =
     isWholeBudget &&
     isNeutralOk &&
     retry !== undefined &&
     retry.outcome !== 'response' &&
-    small?.outcome !== 'response'
-  ) {
+    small?.outcome !== 'response';
+  if (isNameUnanswered && isRequestReceived) {
+    // The server got the request and kept silent: no filter between us drops it, whatever the neutral got.
+    return verdict({
+      cause: 'overload',
+      code: 'http.timeout',
+      confidence: 0.65,
+      summary: `The server received our request for ${name}${hopNote} (its TCP acknowledged it) but sent no answer in the whole time allowed, while a neutral request to the same server was answered: this site's application or backend hangs.`,
+      evidence: [
+        ...evidence,
+        `tcp: the server acknowledged our request (${unacknowledged} of ${exchange.bytesSent} bytes left unacknowledged)`,
+      ],
+    });
+  }
+  if (isNameUnanswered) {
     return verdict({
       cause: 'filtered_path',
       code: 'filter.keyword_drop',
-      confidence: 0.5,
-      summary: `Requests naming ${name}${hopNote} got no answer in the whole time allowed, while a neutral request to the same server was answered: a filter drops this site's traffic by name, or the site's own backend hangs (a probe from another network tells them apart).`,
-      evidence: evidence,
+      confidence: isRequestLost ? 0.7 : 0.5,
+      summary: isRequestLost
+        ? `Requests naming ${name}${hopNote} never reached the server: its TCP never acknowledged them in the whole time allowed, while a neutral request to the same server was answered: a filter on the path drops this site's requests by name.`
+        : `Requests naming ${name}${hopNote} got no answer in the whole time allowed, while a neutral request to the same server was answered: a filter drops this site's traffic by name, or the site's own backend hangs (a probe from another network tells them apart).`,
+      evidence: isRequestLost
+        ? [
+            ...evidence,
+            `tcp: our request was never acknowledged (${unacknowledged} bytes outstanding of ${exchange.bytesSent} sent)`,
+          ]
+        : evidence,
     });
   }
   return verdict({

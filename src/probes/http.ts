@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import type { HttpExchange, HttpOutcomeKind } from '../types.js';
 import { connectOnce } from './tcp.js';
+import { type ConnectionEnds, unacknowledgedBytesOf } from './tcp-queue.js';
 import { handshakeTls } from './tls.js';
 import { elapsedSince, errnoOf, messageOf } from './util.js';
 
@@ -52,6 +53,8 @@ interface SocketFacts {
   bytesWrittenBefore: number;
   bytesReadBefore: number;
   hasPeerFin: boolean;
+  /** Both ends of the connection, kept while it is open: a destroyed socket forgets its local port. */
+  ends?: ConnectionEnds;
   socketErrno?: string;
   connectMs?: number;
   tlsMs?: number;
@@ -155,7 +158,15 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
     }
     const errno = facts.socketErrno ?? errnoOf(error);
     const outcome = failureKind(error, errno, facts, deadline);
-    return result(outcome, failureOf(outcome, error, errno));
+    // A copy: a timeout's errno and message are shared constants.
+    const ending: ExchangeEnding = { ...failureOf(outcome, error, errno) };
+    // No answer: whether the server's TCP acknowledged the request tells a server that got it and stays silent
+    // from a path that lost it. The kernel keeps the closed connection (FIN_WAIT) with its queue a while.
+    if (outcome === 'headers_timeout' && facts.ends) {
+      const unacknowledgedBytes = await unacknowledgedBytesOf(facts.ends);
+      if (unacknowledgedBytes !== undefined) ending.unacknowledgedBytes = unacknowledgedBytes;
+    }
+    return result(outcome, ending);
   } finally {
     // Both close() and destroy() build a ClientDestroyedError with a stack trace unless handed one; a
     // finished exchange has nothing in flight to receive it, so it gets a shared one.
@@ -190,6 +201,13 @@ function createConnector(options: ExchangeOptions, facts: SocketFacts, deadline:
     // Counted from here, so a TLS handshake's bytes are not taken for our request going out.
     facts.bytesWrittenBefore = socket.bytesWritten;
     facts.bytesReadBefore = socket.bytesRead;
+    if (socket.localPort !== undefined && socket.remoteAddress !== undefined) {
+      facts.ends = {
+        localPort: socket.localPort,
+        remoteAddress: socket.remoteAddress,
+        remotePort: options.port,
+      };
+    }
     socket.on('end', () => {
       facts.hasPeerFin = true;
     });
@@ -235,6 +253,7 @@ interface ExchangeEnding {
   errno?: string;
   message?: string;
   tlsHandshake?: HttpExchange['tlsHandshake'];
+  unacknowledgedBytes?: number;
 }
 
 /**
@@ -279,6 +298,7 @@ function resultBuilder(options: ExchangeOptions, facts: SocketFacts, started: nu
     result.bytesReceived = socket ? socket.bytesRead - facts.bytesReadBefore : 0;
     result.isRequestSent = bytesSent > 0;
     result.hasPeerFin = facts.hasPeerFin;
+    if (ending.unacknowledgedBytes !== undefined) result.unacknowledgedBytes = ending.unacknowledgedBytes;
     return result;
   };
 }

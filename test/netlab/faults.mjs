@@ -1,6 +1,6 @@
 // The lab's HTTP-layer and DNS-layer faults in one process: answers cut short, a server that never answers, a
 // non-HTTP service on port 80, and resolvers that refuse, truncate, or are raced by a forged reply.
-// Usage: node faults.mjs --http ADDR:PORT --banner ADDR:PORT --refusing ADDR --truncating ADDR --raced ADDR
+// Usage: node faults.mjs --http ADDR:PORT --banner ADDR:PORT --silent ADDR:PORT --refusing ADDR --truncating ADDR --raced ADDR
 //        --forged-address ADDR --real-address ADDR --pidfile FILE
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -14,6 +14,7 @@ const { values } = parseArgs({
   options: {
     http: { type: 'string' },
     banner: { type: 'string' },
+    silent: { type: 'string' },
     refusing: { type: 'string' },
     truncating: { type: 'string' },
     raced: { type: 'string' },
@@ -22,7 +23,7 @@ const { values } = parseArgs({
     pidfile: { type: 'string' },
   },
 });
-for (const name of ['http', 'banner', 'refusing', 'truncating', 'raced', 'forged-address', 'real-address', 'pidfile']) {
+for (const name of ['http', 'banner', 'silent', 'refusing', 'truncating', 'raced', 'forged-address', 'real-address', 'pidfile']) {
   if (!values[name]) {
     console.error(`faults.mjs: --${name} is required`);
     process.exit(2);
@@ -107,6 +108,13 @@ const bannerServer = createTcpServer((socket) => {
   socket.once('data', () => socket.end('Invalid SSH identification string.\r\n'));
 });
 
+// A listener that reads every request and never answers any (a hung server: its kernel still accepts).
+const silentServer = createTcpServer((socket) => {
+  track(socket);
+  socket.resume();
+  setTimeout(() => socket.destroy(), silentHoldMs).unref();
+});
+
 function answerOf(query, flags, answers = []) {
   return dnsPacket.encode({ type: 'response', id: query.id, flags, questions: query.questions, answers });
 }
@@ -183,10 +191,12 @@ const httpAddress = splitAddress(values.http);
 const bannerAddress = splitAddress(values.banner);
 await listen(httpServer, httpAddress.host, httpAddress.port);
 await listen(bannerServer, bannerAddress.host, bannerAddress.port);
+const silentAddress = splitAddress(values.silent);
+await listen(silentServer, silentAddress.host, silentAddress.port);
 writeFileSync(values.pidfile, `${process.pid}\n`);
 
 function close() {
-  for (const server of [httpServer, bannerServer, ...tcpServers]) server.close();
+  for (const server of [httpServer, bannerServer, silentServer, ...tcpServers]) server.close();
   for (const socket of udpServers) socket.close();
   for (const socket of sockets) socket.destroy();
 }

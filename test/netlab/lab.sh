@@ -73,6 +73,7 @@ REFUSING_DNS=203.0.113.102        # answers REFUSED to everything
 TRUNCATING_DNS=203.0.113.103      # answers truncated (TC) over UDP; the router drops TCP/53 to it
 RACED_DNS=203.0.113.104           # a forged answer first, its own answer 60 ms later
 RACED_FORGED_ADDRESS=203.0.113.105 # the forged answer (nothing there)
+SILENT_ADDRESS=203.0.113.106      # reads every request on port 80 and never answers
 KEYWORD_DROP_HOST=kwdrop.site-a.test # the router drops requests naming it on WEB_ADDRESS:80
 # Vantages: the prober's link is 192.0.2.0/25, the clean vantage's 192.0.2.128/26, and the link to the shared
 # Redis 192.0.2.240/28 (a bridge in NS_REDIS; only the vantages' processes use it, the router never sees it).
@@ -150,7 +151,7 @@ build_network() {
   # path skips that rule and reaches nginx there).
   for address in "$CONTROL_ADDRESS" "$WEB_ADDRESS" "$CLOSED_ADDRESS" "$RESET_ADDRESS" "$NAME_RESET_ADDRESS" \
     "$PORTAL_ADDRESS" "$BLOCKPAGE_ADDRESS" "$LARGE_ADDRESS" "$SEARCH_ADDRESS" "$BLACKHOLE_ADDRESS" \
-    "$FAULTS_ADDRESS" "$BANNER_ADDRESS" "$REFUSING_DNS" "$TRUNCATING_DNS" "$RACED_DNS"; do
+    "$FAULTS_ADDRESS" "$BANNER_ADDRESS" "$REFUSING_DNS" "$TRUNCATING_DNS" "$RACED_DNS" "$SILENT_ADDRESS"; do
     in_ns "$NS_WEB" ip addr add "$address/24" dev eth0
   done
   in_ns "$NS_WEB" ip link set eth0 up
@@ -329,7 +330,7 @@ start_web() {
 
 # HTTP- and DNS-layer faults on the web host (test/netlab/faults.mjs).
 start_faults() {
-  in_ns "$NS_WEB" setsid node "$LAB_DIR/faults.mjs" --http "$FAULTS_ADDRESS:80" --banner "$BANNER_ADDRESS:80" \
+  in_ns "$NS_WEB" setsid node "$LAB_DIR/faults.mjs" --http "$FAULTS_ADDRESS:80" --banner "$BANNER_ADDRESS:80" --silent "$SILENT_ADDRESS:80" \
     --refusing "$REFUSING_DNS" --truncating "$TRUNCATING_DNS" --raced "$RACED_DNS" \
     --forged-address "$RACED_FORGED_ADDRESS" --real-address "$WEB_ADDRESS" --pidfile "$STATE/faults.pid" \
     </dev/null >>"$STATE/faults.log" 2>&1 &

@@ -511,6 +511,33 @@ const expectations: Expectation[] = [
     summary: [/not valid HTTP/],
   },
   {
+    fixture: 'http-timeout-one-name-acknowledged',
+    behaviour:
+      'reports a server that acknowledged the request for one name and never answered it as http.timeout, not a keyword drop, though a neutral request is answered',
+    cause: 'overload',
+    code: 'http.timeout',
+    confidence: 0.65,
+    rule: 'http-failure',
+    evidence: ['tcp: the server acknowledged our request (0 of 150 bytes left unacknowledged)'],
+    summary: [/its TCP acknowledged it/, /backend hangs/],
+    check: (obs) => {
+      const differential = obs.target.differential;
+      expect(differential?.layer === 'http' && differential.neutral.outcome).toBe('response');
+      expect(differential?.layer === 'http' && differential.isConcurrent).toBe(true);
+    },
+  },
+  {
+    fixture: 'filter-keyword-drop-unacknowledged',
+    behaviour:
+      'reports requests naming the site that the server never acknowledged, while a neutral one is answered, as a keyword drop',
+    cause: 'filtered_path',
+    code: 'filter.keyword_drop',
+    confidence: 0.7,
+    rule: 'http-failure',
+    evidence: ['tcp: our request was never acknowledged (151 bytes outstanding of 150 sent)'],
+    summary: [/never reached the server/],
+  },
+  {
     fixture: 'http-body-cut-fin',
     behaviour:
       'reports a body that ends (FIN) before the Content-Length it announced as http.body_cut, not ok',
