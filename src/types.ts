@@ -29,6 +29,7 @@ export type DnsQueryOutcome =
   | 'servfail'
   | 'refused'
   | 'other_rcode'
+  | 'truncated' // the UDP reply was truncated (TC), without an address, and the retry over TCP failed
   | 'timeout'
   | 'error';
 

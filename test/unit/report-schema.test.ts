@@ -337,6 +337,7 @@ describe('docs/report.schema.json against src/types.ts', () => {
     servfail: true,
     refused: true,
     other_rcode: true,
+    truncated: true,
     timeout: true,
     error: true,
   };

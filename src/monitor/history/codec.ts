@@ -102,6 +102,8 @@ const storedCodes = [
   'content.json_mismatch',
   'content.too_slow',
   'http.body_cut',
+  'dns.truncated_tcp_failed',
+  'dns.dangling_cname',
 ];
 export const storedCodeTable: readonly string[] = storedCodes;
 export const storedCauseTable: readonly string[] = storedCauses;

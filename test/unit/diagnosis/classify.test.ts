@@ -511,6 +511,32 @@ const expectations: Expectation[] = [
     summary: [/not valid HTTP/],
   },
   {
+    fixture: 'dns-truncated-tcp-blocked',
+    behaviour:
+      'reports an empty truncated UDP reply whose TCP retry fails as dns.truncated_tcp_failed, not as a name without addresses',
+    cause: 'dns_failure',
+    code: 'dns.truncated_tcp_failed',
+    confidence: 0.8,
+    rule: 'dns-failure',
+    evidence: ['the reply over UDP was truncated (TC) and the query over TCP failed (timeout)'],
+    summary: [/too large for UDP/, /TCP port 53/],
+    check: (obs) =>
+      expect(obs.target.dns?.resolvers[0]?.queries.map((query) => query.outcome)).toEqual([
+        'truncated',
+        'truncated',
+      ]),
+  },
+  {
+    fixture: 'dns-dangling-cname',
+    behaviour:
+      'reports an NXDOMAIN after a CNAME as a dangling alias naming its target, not as a name that does not exist',
+    cause: 'dns_failure',
+    code: 'dns.dangling_cname',
+    confidence: 0.9,
+    rule: 'dns-failure',
+    summary: [/dangling\.site-a\.test exists, as an alias \(CNAME\) of gone-target\.site-b\.test/],
+  },
+  {
     fixture: 'http-timeout-one-name-acknowledged',
     behaviour:
       'reports a server that acknowledged the request for one name and never answered it as http.timeout, not a keyword drop, though a neutral request is answered',
