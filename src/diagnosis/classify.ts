@@ -13,7 +13,7 @@ import {
   redirectUnfollowable,
   slowFirstByte,
 } from './rules-http.js';
-import { localCaptivePortal, localControlsFailed, localNoRoute } from './rules-local.js';
+import { localCaptivePortal, localControlsFailed, localNoIpv6Route, localNoRoute } from './rules-local.js';
 import { blockPage, clientRefused, forgedPage, legalBlock } from './rules-refusal.js';
 import { type Rule, verdict } from './verdict.js';
 
@@ -22,6 +22,7 @@ export type { Rule };
 /** Read top to bottom like the table in docs/causes.md: the first rule that matches decides. */
 export const rules: Rule[] = [
   localNoRoute,
+  localNoIpv6Route,
   localControlsFailed,
   dnsTampered,
   dnsNxdomainDisagreement,

@@ -3,6 +3,7 @@
 
 export const verdictCodes = {
   'local.no_route': 'this network has no route: DNS and connects fail locally',
+  'local.no_ipv6_route': 'the site has IPv6 addresses only and this network has no IPv6 route',
   'local.controls_unreachable': 'no control answered either: this network is down',
   'local.dns_unreachable': 'no resolver answered and no control tells otherwise',
   'local.captive_portal': 'every site, the controls included, is redirected to one login page',

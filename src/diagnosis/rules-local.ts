@@ -35,6 +35,30 @@ export const localNoRoute: Rule = {
   },
 };
 
+/**
+ * Every address of the site is IPv6, and each connect failed at once with ENETUNREACH (this machine has no IPv6
+ * route; a router's ICMPv6 "no route" comes back as EHOSTUNREACH), while a control answers over IPv4: the
+ * network lacks IPv6, and the site lacks IPv4. Neither is down.
+ */
+export const localNoIpv6Route: Rule = {
+  name: 'local-no-ipv6-route',
+  apply: (obs) => {
+    const { target } = obs;
+    const failures = connectFailures(target.tcp);
+    const isIpv6Only = target.tcp.length > 0 && target.tcp.every((o) => o.family === 6);
+    if (!isIpv6Only || failures.length !== target.tcp.length) return undefined;
+    if (!failures.every((o) => o.kind === 'net_unreachable' && o.errno === 'ENETUNREACH')) return undefined;
+    if (!someControlReachable(obs)) return undefined;
+    return verdict({
+      cause: 'local_network',
+      code: 'local.no_ipv6_route',
+      confidence: 0.8,
+      summary: `${target.host} has IPv6 addresses only, and this network has no IPv6 route (every connect failed at once with ENETUNREACH) while other sites answer over IPv4: the site is not down, it cannot be reached from an IPv4-only network. This network needs IPv6, or the site an IPv4 address.`,
+      evidence: [...dnsEvidence(obs), ...target.tcp.map(describeConnect), ...controlEvidence(obs)],
+    });
+  },
+};
+
 export const localControlsFailed: Rule = {
   name: 'local-controls-failed',
   apply: (obs) => {

@@ -104,6 +104,7 @@ const storedCodes = [
   'http.body_cut',
   'dns.truncated_tcp_failed',
   'dns.dangling_cname',
+  'local.no_ipv6_route',
 ];
 export const storedCodeTable: readonly string[] = storedCodes;
 export const storedCauseTable: readonly string[] = storedCauses;

@@ -61,6 +61,21 @@ const expectations: Expectation[] = [
       'control: http://203.0.113.20/ failed (local.no_route)',
     ],
   },
+  // local-no-ipv6-route
+  {
+    fixture: 'local-no-ipv6-route',
+    behaviour:
+      'blames the local network when a site with IPv6 addresses only fails with ENETUNREACH while a control answers over IPv4',
+    cause: 'local_network',
+    code: 'local.no_ipv6_route',
+    confidence: 0.8,
+    rule: 'local-no-ipv6-route',
+    evidence: [
+      '2001:db8:113::10:80 net unreachable (ENETUNREACH)',
+      'control: http://control.site-b.test/ answered',
+    ],
+    summary: [/IPv6 addresses only/, /no IPv6 route/],
+  },
   // local-controls-failed
   {
     fixture: 'local-controls-unreachable',
