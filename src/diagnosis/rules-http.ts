@@ -328,17 +328,33 @@ export const redirectLoop: Rule = {
   apply: (obs) => {
     const http = obs.target.http;
     if (!http?.isRedirectLimitReached) return undefined;
+    const chain = http.hops.map((hop) => normalUrl(hop.exchange.url));
+    const last = http.hops.at(-1)?.exchange;
+    const next =
+      last?.headers.location === undefined ? undefined : normalUrl(last.headers.location, last.url);
+    const isLoop = next !== undefined && chain.includes(next);
     return verdict({
       cause: 'server_fault',
       code: 'http.redirect_loop',
       confidence: 0.85,
-      summary: `The site redirects in a loop or through more than ${http.hops.length - 1} hops: browsers give up with "too many redirects".`,
+      summary: isLoop
+        ? `The site redirects in a loop: ${chain.join(' → ')} → back to ${next}. Browsers give up with "too many redirects".`
+        : `The site redirects through more than ${http.hops.length - 1} hops (${chain.join(' → ')} → …): browsers give up with "too many redirects".`,
       evidence: http.hops.map((hop) => describeExchange(hop.exchange)),
     });
   },
 };
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+
+/** A URL as a browser shows it (the default port left out), resolved against a base when relative. */
+function normalUrl(url: string, base?: string): string {
+  try {
+    return new URL(url, base).href;
+  } catch {
+    return url;
+  }
+}
 
 /** A redirect whose Location is not an http(s) URL (or not a URL): nothing, a browser included, can follow it. */
 export const redirectUnfollowable: Rule = {

@@ -355,6 +355,9 @@ const expectations: Expectation[] = [
     confidence: 0.85,
     rule: 'redirect-loop',
     evidence: ['302 → /loop2', '302 → /loop,'],
+    summary: [
+      /^The site redirects in a loop: http:\/\/www\.example\.test:40749\/loop → http:\/\/www\.example\.test:40749\/loop2 → back to http:\/\/www\.example\.test:40749\/loop\./,
+    ],
   },
   {
     fixture: 'http-redirect-invalid',
