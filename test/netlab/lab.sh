@@ -72,7 +72,7 @@ BANNER_ADDRESS=203.0.113.101      # an SSH banner on port 80
 REFUSING_DNS=203.0.113.102        # answers REFUSED to everything
 TRUNCATING_DNS=203.0.113.103      # answers truncated (TC) over UDP; the router drops TCP/53 to it
 RACED_DNS=203.0.113.104           # a forged answer first, its own answer 60 ms later
-RACED_FORGED_ADDRESS=203.0.113.105 # the forged answer (nothing there)
+RACED_FORGED_ADDRESS=203.0.113.105 # the forged answer: on the web host, nothing listens (refused at once)
 SILENT_ADDRESS=203.0.113.106      # reads every request on port 80 and never answers
 KEYWORD_DROP_HOST=kwdrop.site-a.test # the router drops requests naming it on WEB_ADDRESS:80
 # Vantages: the prober's link is 192.0.2.0/25, the clean vantage's 192.0.2.128/26, and the link to the shared
@@ -151,7 +151,7 @@ build_network() {
   # path skips that rule and reaches nginx there).
   for address in "$CONTROL_ADDRESS" "$WEB_ADDRESS" "$CLOSED_ADDRESS" "$RESET_ADDRESS" "$NAME_RESET_ADDRESS" \
     "$PORTAL_ADDRESS" "$BLOCKPAGE_ADDRESS" "$LARGE_ADDRESS" "$SEARCH_ADDRESS" "$BLACKHOLE_ADDRESS" \
-    "$FAULTS_ADDRESS" "$BANNER_ADDRESS" "$REFUSING_DNS" "$TRUNCATING_DNS" "$RACED_DNS" "$SILENT_ADDRESS"; do
+    "$FAULTS_ADDRESS" "$BANNER_ADDRESS" "$REFUSING_DNS" "$TRUNCATING_DNS" "$RACED_DNS" "$SILENT_ADDRESS" "$RACED_FORGED_ADDRESS"; do
     in_ns "$NS_WEB" ip addr add "$address/24" dev eth0
   done
   in_ns "$NS_WEB" ip link set eth0 up
