@@ -21,8 +21,8 @@ export type { Rule };
 
 /** Read top to bottom like the table in docs/causes.md: the first rule that matches decides. */
 export const rules: Rule[] = [
-  localNoRoute,
   localNoIpv6Route,
+  localNoRoute,
   localControlsFailed,
   dnsTampered,
   dnsNxdomainDisagreement,

@@ -76,6 +76,17 @@ const expectations: Expectation[] = [
     ],
     summary: [/IPv6 addresses only/, /no IPv6 route/],
   },
+  {
+    fixture: 'local-no-ipv6-route-no-control',
+    behaviour:
+      'blames the missing IPv6 route, not a network with no route at all, when no control is given but an IPv4 resolver answered the name',
+    cause: 'local_network',
+    code: 'local.no_ipv6_route',
+    confidence: 0.7,
+    rule: 'local-no-ipv6-route',
+    summary: [/while the resolver answered over IPv4/],
+    check: (obs) => expect(obs.controls).toEqual([]),
+  },
   // local-controls-failed
   {
     fixture: 'local-controls-unreachable',
