@@ -158,15 +158,15 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
     }
     const errno = facts.socketErrno ?? errnoOf(error);
     const outcome = failureKind(error, errno, facts, deadline);
-    // A copy: a timeout's errno and message are shared constants.
-    const ending: ExchangeEnding = { ...failureOf(outcome, error, errno) };
+    const record = result(outcome, failureOf(outcome, error, errno));
     // No answer: whether the server's TCP acknowledged the request tells a server that got it and stays silent
-    // from a path that lost it. The kernel keeps the closed connection (FIN_WAIT) with its queue a while.
+    // from a path that lost it. The kernel keeps the closed connection (FIN_WAIT) with its queue a while. Read
+    // after the record, so its timings end when the exchange did.
     if (outcome === 'headers_timeout' && facts.ends) {
       const unacknowledgedBytes = await unacknowledgedBytesOf(facts.ends);
-      if (unacknowledgedBytes !== undefined) ending.unacknowledgedBytes = unacknowledgedBytes;
+      if (unacknowledgedBytes !== undefined) record.unacknowledgedBytes = unacknowledgedBytes;
     }
-    return result(outcome, ending);
+    return record;
   } finally {
     // Both close() and destroy() build a ClientDestroyedError with a stack trace unless handed one; a
     // finished exchange has nothing in flight to receive it, so it gets a shared one.
@@ -253,7 +253,6 @@ interface ExchangeEnding {
   errno?: string;
   message?: string;
   tlsHandshake?: HttpExchange['tlsHandshake'];
-  unacknowledgedBytes?: number;
 }
 
 /**
@@ -298,7 +297,6 @@ function resultBuilder(options: ExchangeOptions, facts: SocketFacts, started: nu
     result.bytesReceived = socket ? socket.bytesRead - facts.bytesReadBefore : 0;
     result.isRequestSent = bytesSent > 0;
     result.hasPeerFin = facts.hasPeerFin;
-    if (ending.unacknowledgedBytes !== undefined) result.unacknowledgedBytes = ending.unacknowledgedBytes;
     return result;
   };
 }
