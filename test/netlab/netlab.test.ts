@@ -544,7 +544,10 @@ const scenarios: Scenario[] = [
     cause: 'overload',
     code: 'http.timeout',
     evidence: (report) => {
-      expect(firstExchange(report)).toMatchObject({ outcome: 'headers_timeout', unacknowledgedBytes: 0 });
+      const original = firstExchange(report);
+      expect(original?.outcome).toBe('headers_timeout');
+      // Acknowledged: nothing left of the request, at most our FIN (one) when read before its ACK came.
+      expect(original?.unacknowledgedBytes).toBeLessThanOrEqual(1);
       expect(report.target.differential).toMatchObject({ neutral: { outcome: 'headers_timeout' } });
     },
   },
@@ -555,7 +558,10 @@ const scenarios: Scenario[] = [
     cause: 'overload',
     code: 'http.timeout',
     evidence: (report) => {
-      expect(firstExchange(report)).toMatchObject({ outcome: 'headers_timeout', unacknowledgedBytes: 0 });
+      const original = firstExchange(report);
+      expect(original?.outcome).toBe('headers_timeout');
+      // Acknowledged: nothing left of the request, at most our FIN (one) when read before its ACK came.
+      expect(original?.unacknowledgedBytes).toBeLessThanOrEqual(1);
       expect(report.target.differential).toMatchObject({
         neutral: { outcome: 'response' },
         isConcurrent: true,
