@@ -158,10 +158,20 @@ function cutBodyFinding(context: FailureContext): Finding {
 
 /** The peer closed without a reply. */
 function emptyReplyFinding(context: FailureContext): Finding {
-  const { http, hopNote, evidence } = context;
+  const { exchange, http, hopNote, evidence } = context;
   const neutral = http?.neutral;
   const retry = http?.retry;
   const isNeutralOk = neutral?.outcome === 'response';
+  // Bytes came, but never the end of a status line and headers: the reply began and was cut, it was not absent.
+  if (exchange.bytesReceived > 0) {
+    return verdict({
+      cause: 'server_fault',
+      code: 'http.empty_reply',
+      confidence: 0.7,
+      summary: `The server sent ${exchange.bytesReceived} bytes that never completed a response's status line and headers${hopNote}, then closed the connection: it fails while answering.`,
+      evidence: evidence,
+    });
+  }
   if (retry?.outcome === 'response') {
     return verdict({
       cause: 'server_fault',

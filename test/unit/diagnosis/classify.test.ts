@@ -593,6 +593,16 @@ const expectations: Expectation[] = [
     summary: [/never reached the server/],
   },
   {
+    fixture: 'http-empty-reply-partial-headers',
+    behaviour:
+      'reports a FIN after the start of the headers as a reply cut before its headers ended, not as a close without any reply',
+    cause: 'server_fault',
+    code: 'http.empty_reply',
+    confidence: 0.7,
+    rule: 'http-failure',
+    summary: [/sent 33 bytes that never completed a response's status line and headers/],
+  },
+  {
     fixture: 'http-body-cut-fin',
     behaviour:
       'reports a body that ends (FIN) before the Content-Length it announced as http.body_cut, not ok',
