@@ -163,7 +163,8 @@ function emptyReplyFinding(context: FailureContext): Finding {
   const retry = http?.retry;
   const isNeutralOk = neutral?.outcome === 'response';
   // Bytes came, but never the end of a status line and headers: the reply began and was cut, it was not absent.
-  if (exchange.bytesReceived > 0) {
+  // Over plain http only: over TLS the bytes may be session tickets or a close_notify, not a reply.
+  if (exchange.bytesReceived > 0 && exchange.url.startsWith('http:')) {
     return verdict({
       cause: 'server_fault',
       code: 'http.empty_reply',
