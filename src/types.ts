@@ -29,6 +29,7 @@ export type DnsQueryOutcome =
   | 'servfail'
   | 'refused'
   | 'other_rcode'
+  | 'truncated' // the UDP reply was truncated (TC), without an address, and the retry over TCP failed
   | 'timeout'
   | 'error';
 
@@ -145,6 +146,8 @@ export type HttpOutcomeKind =
   | 'reset' // RST (ECONNRESET)
   | 'headers_timeout'
   | 'body_timeout'
+  | 'body_cut' // the status came, then the peer closed (FIN) before the end of the body it announced
+  | 'protocol_error' // the reply broke HTTP/1.1 (not HTTP at all, or a malformed chunk in the body)
   | 'connect_failed'
   | 'tls_failed'
   | 'dns_failed'
@@ -197,6 +200,13 @@ export interface HttpExchange {
   isRequestSent: boolean;
   /** The peer's FIN was seen before the connection failed. */
   hasPeerFin: boolean;
+  /**
+   * After no response came: the bytes we sent that the peer's TCP had still not acknowledged when the exchange
+   * ended (Linux's tx_queue, a FIN we queued counting one). At least `bytesSent`: our request never reached the
+   * server's TCP; below it: the server received the request and did not answer. Absent where the kernel does not
+   * say (not Linux).
+   */
+  unacknowledgedBytes?: number;
   bodyBytes: number;
   isBodyTruncated: boolean;
   /** How the TLS handshake of a new connection ended, when it failed (`outcome: 'tls_failed'`). */

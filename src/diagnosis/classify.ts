@@ -16,6 +16,7 @@ import {
 import {
   localCaptivePortal,
   localControlsFailed,
+  localNoIpv6Route,
   localNoRoute,
   localResourcesExhausted,
 } from './rules-local.js';
@@ -27,6 +28,7 @@ export type { Rule };
 /** Read top to bottom like the table in docs/causes.md: the first rule that matches decides. */
 export const rules: Rule[] = [
   localResourcesExhausted,
+  localNoIpv6Route,
   localNoRoute,
   localControlsFailed,
   dnsTampered,

@@ -3,6 +3,7 @@
 
 export const verdictCodes = {
   'local.no_route': 'this network has no route: DNS and connects fail locally',
+  'local.no_ipv6_route': 'the site has IPv6 addresses only and this network has no IPv6 route',
   'local.controls_unreachable': 'no control answered either: this network is down',
   'local.dns_unreachable': 'no resolver answered and no control tells otherwise',
   'local.captive_portal': 'every site, the controls included, is redirected to one login page',
@@ -12,9 +13,11 @@ export const verdictCodes = {
   'dns.nxdomain_rewritten': 'the name does not exist; a resolver invents an address for it',
   'dns.nxdomain_disagreement': 'one resolver denies a name another resolves',
   'dns.nxdomain': 'the name does not exist',
+  'dns.dangling_cname': 'the name is an alias (CNAME) of a name that does not exist',
   'dns.servfail': 'resolvers fail to resolve the name',
   'dns.refused': 'resolvers refuse to answer',
   'dns.nodata': 'the name has no address record',
+  'dns.truncated_tcp_failed': 'the answer is too large for UDP and the query over TCP fails',
   'dns.timeout': 'no resolver answered while other sites work',
   'dns.redirect_target': 'a redirect leads to a name that does not resolve',
   'tcp.refused': 'the server refuses connections',
@@ -46,6 +49,7 @@ export const verdictCodes = {
   'http.timeout': 'the server accepts but sends no answer',
   'http.body_timeout': 'the answer stalls before its end',
   'http.protocol_error': 'the reply is not valid HTTP',
+  'http.body_cut': 'the answer began, then the connection ended before the body it announced',
   'path.mtu_blackhole': 'small packets arrive, large ones never do',
   'http.challenge': "the site's CDN or firewall answers with a bot challenge",
   'http.auth_required': 'the site asks for credentials (401)',

@@ -12,6 +12,8 @@ export function describeDns(dns: DnsObservation): string[] {
           return `${head} → no reply after ${query.attempts} attempts (${query.latencyMs} ms)`;
         case 'error':
           return `${head} → ${query.errno ?? 'error'}: ${query.message ?? ''}`.trim();
+        case 'truncated':
+          return `${head} → ${query.message ?? 'truncated, and the query over TCP failed'} (${query.latencyMs} ms)`;
         default:
           return `${head} → ${query.rcode ?? query.outcome} (${query.outcome}, ${query.latencyMs} ms)`;
       }

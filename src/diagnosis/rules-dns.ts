@@ -81,6 +81,18 @@ export const dnsFailure: Rule = {
     );
     const outcomes = new Set(queries.map((q) => q.outcome));
     if (answered.length > 0 && answered.every((r) => r.queries.some((q) => q.outcome === 'nxdomain'))) {
+      // An NXDOMAIN after a CNAME is about the alias's target (RFC 6604): the name itself exists.
+      const dangling = queries.find((q) => q.outcome === 'nxdomain' && q.cnameChain.length > 0);
+      const target = dangling?.cnameChain.at(-1);
+      if (target !== undefined) {
+        return verdict({
+          cause: 'dns_failure',
+          code: 'dns.dangling_cname',
+          confidence: 0.9,
+          summary: `The name ${dns.name} exists, as an alias (CNAME) of ${target}, which does not exist (NXDOMAIN): the alias points at a target that was removed or never set up (a deleted cloud resource, an expired domain). Fix or remove the CNAME; a dangling alias can also be taken over by whoever claims its target.`,
+          evidence: evidence,
+        });
+      }
       return verdict({
         cause: 'dns_failure',
         code: 'dns.nxdomain',
@@ -104,6 +116,17 @@ export const dnsFailure: Rule = {
         code: 'dns.refused',
         confidence: 0.7,
         summary: `The resolvers refuse to answer for ${dns.name} (REFUSED): use a resolver that serves this network.`,
+        evidence: evidence,
+      });
+    }
+    if (outcomes.has('truncated')) {
+      // An empty truncated reply is no NODATA: the answer exists, too large for UDP, and TCP could not carry it.
+      const failed = queries.find((q) => q.outcome === 'truncated');
+      return verdict({
+        cause: 'dns_failure',
+        code: 'dns.truncated_tcp_failed',
+        confidence: 0.8,
+        summary: `The answer for ${dns.name} is too large for UDP (the resolver truncated it) and the query over TCP failed (${failed?.errno ?? 'error'}): TCP port 53 to the resolver is blocked on the path, or the resolver does not serve TCP. The name may well exist; use a resolver reachable over TCP.`,
         evidence: evidence,
       });
     }

@@ -56,6 +56,8 @@ function exchangeFailureVerdict(
       return unansweredFinding(context);
     case 'body_timeout':
       return stalledBodyFinding(context);
+    case 'body_cut':
+      return cutBodyFinding(context);
     case 'dns_failed':
       return verdict({
         cause: 'dns_failure',
@@ -72,6 +74,14 @@ function exchangeFailureVerdict(
         summary: `The site redirects to ${exchange.url}, which does not accept connections (${exchange.errno ?? 'error'}).`,
         evidence: evidence,
       });
+    case 'protocol_error':
+      return verdict({
+        cause: 'server_fault',
+        code: 'http.protocol_error',
+        confidence: 0.75,
+        summary: `The server's reply is not valid HTTP${hopNote}${exchange.status === undefined ? '' : ` after its status (${exchange.status}), in the body`} (${exchange.message ?? exchange.errno ?? 'error'}): ${exchange.status === undefined ? 'something other than a web server answers on this port, or the server is broken' : 'the server or a proxy in front of it garbles the answer'}.`,
+        evidence: evidence,
+      });
     default:
       return verdict({
         cause: 'server_fault',
@@ -86,6 +96,8 @@ function exchangeFailureVerdict(
 /** A reset after our request: a filter only with positive evidence, else the server, or once. */
 function resetFinding(context: FailureContext): Finding {
   const { exchange, http, hopNote, name, evidence } = context;
+  // The status line came first: whoever resets the connection, the server had already answered this name.
+  if (exchange.status !== undefined) return cutBodyFinding(context);
   const neutral = http?.neutral;
   const retry = http?.retry;
   const isNeutralOk = neutral?.outcome === 'response';
@@ -123,12 +135,44 @@ function resetFinding(context: FailureContext): Finding {
   });
 }
 
+/**
+ * The status and part of the body came, then the connection ended, by a FIN before the end the headers
+ * announced (Content-Length, or a chunked body without its last chunk) or by a reset. The server answered the
+ * name, so this is no filter matching the request: the server, its application or a proxy in front of it
+ * failed mid-answer.
+ */
+function cutBodyFinding(context: FailureContext): Finding {
+  const { exchange, hopNote, evidence } = context;
+  const how =
+    exchange.outcome === 'reset'
+      ? 'then the connection was reset'
+      : 'then the server closed the connection before the end it announced';
+  return verdict({
+    cause: 'server_fault',
+    code: 'http.body_cut',
+    confidence: 0.75,
+    summary: `The server began its answer (${exchange.status ?? 'a status'}) and sent ${exchange.bodyBytes} bytes of the body${hopNote}, ${how}: the page arrives incomplete. The server or its application fails mid-answer, or a proxy in front of it cuts the answer.`,
+    evidence: evidence,
+  });
+}
+
 /** The peer closed without a reply. */
 function emptyReplyFinding(context: FailureContext): Finding {
-  const { http, hopNote, evidence } = context;
+  const { exchange, http, hopNote, evidence } = context;
   const neutral = http?.neutral;
   const retry = http?.retry;
   const isNeutralOk = neutral?.outcome === 'response';
+  // Bytes came, but never the end of a status line and headers: the reply began and was cut, it was not absent.
+  // Over plain http only: over TLS the bytes may be session tickets or a close_notify, not a reply.
+  if (exchange.bytesReceived > 0 && exchange.url.startsWith('http:')) {
+    return verdict({
+      cause: 'server_fault',
+      code: 'http.empty_reply',
+      confidence: 0.7,
+      summary: `The server sent ${exchange.bytesReceived} bytes that never completed a response's status line and headers${hopNote}, then closed the connection: it fails while answering.`,
+      evidence: evidence,
+    });
+  }
   if (retry?.outcome === 'response') {
     return verdict({
       cause: 'server_fault',
@@ -173,19 +217,44 @@ function unansweredFinding(context: FailureContext): Finding {
       evidence: evidence,
     });
   }
-  if (
+  // The kernel's word on the request (Linux): acknowledged by the server's TCP, or never.
+  const unacknowledged = exchange.unacknowledgedBytes;
+  const isRequestReceived = unacknowledged !== undefined && unacknowledged < exchange.bytesSent;
+  const isRequestLost =
+    unacknowledged !== undefined && exchange.bytesSent > 0 && unacknowledged >= exchange.bytesSent;
+  const isNameUnanswered =
     isWholeBudget &&
     isNeutralOk &&
     retry !== undefined &&
     retry.outcome !== 'response' &&
-    small?.outcome !== 'response'
-  ) {
+    small?.outcome !== 'response';
+  if (isNameUnanswered && isRequestReceived) {
+    // The server got the request and kept silent: no filter between us drops it, whatever the neutral got.
+    return verdict({
+      cause: 'overload',
+      code: 'http.timeout',
+      confidence: 0.65,
+      summary: `The server received our request for ${name}${hopNote} (its TCP acknowledged it) but sent no answer in the whole time allowed, while a neutral request to the same server was answered: this site's application or backend hangs.`,
+      evidence: [
+        ...evidence,
+        `tcp: the server acknowledged our request (${unacknowledged} of ${exchange.bytesSent} bytes left unacknowledged)`,
+      ],
+    });
+  }
+  if (isNameUnanswered) {
     return verdict({
       cause: 'filtered_path',
       code: 'filter.keyword_drop',
-      confidence: 0.5,
-      summary: `Requests naming ${name}${hopNote} got no answer in the whole time allowed, while a neutral request to the same server was answered: a filter drops this site's traffic by name, or the site's own backend hangs (a probe from another network tells them apart).`,
-      evidence: evidence,
+      confidence: isRequestLost ? 0.7 : 0.5,
+      summary: isRequestLost
+        ? `Requests naming ${name}${hopNote} never reached the server: its TCP never acknowledged them in the whole time allowed, while a neutral request to the same server was answered: a filter on the path drops this site's requests by name.`
+        : `Requests naming ${name}${hopNote} got no answer in the whole time allowed, while a neutral request to the same server was answered: a filter drops this site's traffic by name, or the site's own backend hangs (a probe from another network tells them apart).`,
+      evidence: isRequestLost
+        ? [
+            ...evidence,
+            `tcp: our request was never acknowledged (${unacknowledged} bytes outstanding of ${exchange.bytesSent} sent)`,
+          ]
+        : evidence,
     });
   }
   return verdict({
@@ -270,17 +339,33 @@ export const redirectLoop: Rule = {
   apply: (obs) => {
     const http = obs.target.http;
     if (!http?.isRedirectLimitReached) return undefined;
+    const chain = http.hops.map((hop) => normalUrl(hop.exchange.url));
+    const last = http.hops.at(-1)?.exchange;
+    const next =
+      last?.headers.location === undefined ? undefined : normalUrl(last.headers.location, last.url);
+    const isLoop = next !== undefined && chain.includes(next);
     return verdict({
       cause: 'server_fault',
       code: 'http.redirect_loop',
       confidence: 0.85,
-      summary: `The site redirects in a loop or through more than ${http.hops.length - 1} hops: browsers give up with "too many redirects".`,
+      summary: isLoop
+        ? `The site redirects in a loop: ${chain.join(' → ')} → back to ${next}. Browsers give up with "too many redirects".`
+        : `The site redirects through more than ${http.hops.length - 1} hops (${chain.join(' → ')} → …): browsers give up with "too many redirects".`,
       evidence: http.hops.map((hop) => describeExchange(hop.exchange)),
     });
   },
 };
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+
+/** A URL as a browser shows it (the default port left out), resolved against a base when relative. */
+function normalUrl(url: string, base?: string): string {
+  try {
+    return new URL(url, base).href;
+  } catch {
+    return url;
+  }
+}
 
 /** A redirect whose Location is not an http(s) URL (or not a URL): nothing, a browser included, can follow it. */
 export const redirectUnfollowable: Rule = {

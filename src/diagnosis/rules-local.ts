@@ -75,6 +75,42 @@ export const localNoRoute: Rule = {
   },
 };
 
+/**
+ * Every address of the site is IPv6, and each connect failed at once with ENETUNREACH (this machine has no IPv6
+ * route; a router's ICMPv6 "no route" comes back as EHOSTUNREACH), while IPv4 works: a control answers, or an
+ * IPv4 resolver answered the name. The network lacks IPv6, and the site lacks IPv4. Neither is down. Read before
+ * local-no-route, which would call the whole network down.
+ */
+export const localNoIpv6Route: Rule = {
+  name: 'local-no-ipv6-route',
+  apply: (obs) => {
+    const { target } = obs;
+    const failures = connectFailures(target.tcp);
+    const isIpv6Only = target.tcp.length > 0 && target.tcp.every((o) => o.family === 6);
+    if (!isIpv6Only || failures.length !== target.tcp.length) return undefined;
+    if (!failures.every((o) => o.kind === 'net_unreachable' && o.errno === 'ENETUNREACH')) return undefined;
+    const isControlReachable = someControlReachable(obs);
+    // A resolver's string is bracketed for IPv6 (formatResolver): any other that answered did so over IPv4.
+    const isIpv4ResolverAnswering =
+      target.dns?.resolvers.some(
+        (r) =>
+          !r.resolver.startsWith('[') &&
+          r.queries.some((q) => q.outcome !== 'timeout' && q.outcome !== 'error'),
+      ) === true;
+    if (!isControlReachable && (hasControls(obs) || !isIpv4ResolverAnswering)) return undefined;
+    const ipv4Evidence = isControlReachable
+      ? 'other sites answer over IPv4'
+      : 'the resolver answered over IPv4';
+    return verdict({
+      cause: 'local_network',
+      code: 'local.no_ipv6_route',
+      confidence: isControlReachable ? 0.8 : 0.7,
+      summary: `${target.host} has IPv6 addresses only, and this network has no IPv6 route (every connect failed at once with ENETUNREACH) while ${ipv4Evidence}: the site is not down, it cannot be reached from an IPv4-only network. This network needs IPv6, or the site an IPv4 address.`,
+      evidence: [...dnsEvidence(obs), ...target.tcp.map(describeConnect), ...controlEvidence(obs)],
+    });
+  },
+};
+
 export const localControlsFailed: Rule = {
   name: 'local-controls-failed',
   apply: (obs) => {

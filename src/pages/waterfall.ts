@@ -140,6 +140,8 @@ export function exchangeEnd(exchange: HttpExchange): WaterfallRow['end'] {
       return { atMs, kind: 'timeout', words: `timeout waiting for the response${after}` };
     case 'body_timeout':
       return { atMs, kind: 'timeout', words: 'timeout while the body was arriving' };
+    case 'body_cut':
+      return { atMs, kind: 'fin', words: 'FIN before the end of the body' };
     default:
       return {
         atMs,

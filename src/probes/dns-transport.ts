@@ -113,28 +113,34 @@ export function queryUdp(
   });
 }
 
+/** How a query over TCP failed: no reply in time, a socket error (refused, reset), or closed without a reply. */
+export interface TcpQueryFailure {
+  kind: 'timeout' | 'error' | 'closed';
+  errno?: string;
+}
+
 /** The same query over TCP, after a truncated UDP reply. */
 export function queryTcp(
   resolver: ResolverSpec,
   name: string,
   type: DnsRecordType,
   options: TransportOptions,
-): Promise<RawReply | undefined> {
-  if (options.signal.aborted) return Promise.resolve(undefined);
+): Promise<RawReply | TcpQueryFailure> {
+  if (options.signal.aborted) return Promise.resolve({ kind: 'timeout' });
   return new Promise((resolve) => {
     const id = randomInt(0, 65536);
     const socket = net.connect({ host: resolver.host, port: resolver.port });
     let buffer = Buffer.alloc(0);
-    const done = (reply: RawReply | undefined) => {
+    const done = (reply: RawReply | TcpQueryFailure) => {
       clearTimeout(timer);
       options.signal.removeEventListener('abort', onAbort);
       socket.destroy();
       resolve(reply);
     };
-    const onAbort = () => done(undefined);
-    const timer = setTimeout(() => done(undefined), options.attemptTimeoutMs);
+    const onAbort = () => done({ kind: 'timeout' });
+    const timer = setTimeout(() => done({ kind: 'timeout' }), options.attemptTimeoutMs);
     options.signal.addEventListener('abort', onAbort, { once: true });
-    socket.on('error', () => done(undefined));
+    socket.on('error', (error) => done({ kind: 'error', errno: errnoOf(error) }));
     socket.on('connect', () => {
       socket.write(
         dnsPacket.streamEncode({
@@ -152,11 +158,11 @@ export function queryTcp(
       if (buffer.length < length + 2) return;
       try {
         const packet = dnsPacket.decode(buffer.subarray(2, length + 2)) as RawReply['packet'];
-        done(packet.id === id ? { packet, atMs: performance.now() } : undefined);
+        done(packet.id === id ? { packet, atMs: performance.now() } : { kind: 'closed' });
       } catch {
-        done(undefined);
+        done({ kind: 'closed' });
       }
     });
-    socket.on('end', () => done(undefined));
+    socket.on('end', () => done({ kind: 'closed' }));
   });
 }

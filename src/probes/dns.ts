@@ -16,7 +16,7 @@ import type {
 } from '../types.js';
 import { isBogon, isLocalName } from './addresses.js';
 import { addressesOf, followCnames, maxCnameHops, toAnswer } from './dns-records.js';
-import { type QueryAttempt, queryTcp, queryUdp } from './dns-transport.js';
+import { type QueryAttempt, queryTcp, queryUdp, type TcpQueryFailure } from './dns-transport.js';
 import { elapsedSince } from './util.js';
 
 // CommonJS, loaded with require rather than import: no export lexing at start-up (docs/architecture.md).
@@ -191,11 +191,14 @@ async function resolveType(
       };
     }
     let reply = attempt.first;
+    let tcpFailure: TcpQueryFailure | undefined;
     if (attempt.isTruncated) {
-      const overTcp = await queryTcp(resolver, queryName, type, options).catch(() => undefined);
-      if (overTcp) {
+      const overTcp = await queryTcp(resolver, queryName, type, options);
+      if ('packet' in overTcp) {
         reply = overTcp;
         isTruncatedRetriedOverTcp = true;
+      } else {
+        tcpFailure = overTcp;
       }
     }
     const latencyMs = elapsedSince(started);
@@ -220,6 +223,17 @@ async function resolveType(
     if (rcode === 'SERVFAIL') return { ...result, outcome: 'servfail', addresses: [], bogons: [] };
     if (rcode === 'REFUSED') return { ...result, outcome: 'refused', addresses: [], bogons: [] };
     if (rcode !== 'NOERROR') return { ...result, outcome: 'other_rcode', addresses: [], bogons: [] };
+    // Too large for UDP, and the retry over TCP failed: an empty truncated reply says nothing of the name.
+    if (tcpFailure && followed.addresses.length === 0) {
+      return {
+        ...result,
+        outcome: 'truncated',
+        addresses: [],
+        bogons: [],
+        errno: tcpFailure.errno ?? tcpFailure.kind,
+        message: `the reply over UDP was truncated (TC) and the query over TCP failed (${tcpFailure.errno ?? tcpFailure.kind})`,
+      };
+    }
     if (followed.addresses.length > 0) {
       const bogons = isLocalName(name) ? [] : followed.addresses.filter((a) => isBogon(a));
       return { ...result, outcome: 'answer', addresses: followed.addresses, bogons };

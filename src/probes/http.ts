@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import type { HttpExchange, HttpOutcomeKind } from '../types.js';
 import { connectOnce } from './tcp.js';
+import { type ConnectionEnds, unacknowledgedBytesOf } from './tcp-queue.js';
 import { handshakeTls } from './tls.js';
 import { elapsedSince, errnoOf, messageOf } from './util.js';
 
@@ -52,6 +53,8 @@ interface SocketFacts {
   bytesWrittenBefore: number;
   bytesReadBefore: number;
   hasPeerFin: boolean;
+  /** Both ends of the connection, kept while it is open: a destroyed socket forgets its local port. */
+  ends?: ConnectionEnds;
   socketErrno?: string;
   connectMs?: number;
   tlsMs?: number;
@@ -155,7 +158,15 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
     }
     const errno = facts.socketErrno ?? errnoOf(error);
     const outcome = failureKind(error, errno, facts, deadline);
-    return result(outcome, failureOf(outcome, error, errno));
+    const record = result(outcome, failureOf(outcome, error, errno));
+    // No answer: whether the server's TCP acknowledged the request tells a server that got it and stays silent
+    // from a path that lost it. The kernel keeps the closed connection (FIN_WAIT) with its queue a while. Read
+    // after the record, so its timings end when the exchange did.
+    if (outcome === 'headers_timeout' && facts.ends) {
+      const unacknowledgedBytes = await unacknowledgedBytesOf(facts.ends);
+      if (unacknowledgedBytes !== undefined) record.unacknowledgedBytes = unacknowledgedBytes;
+    }
+    return record;
   } finally {
     // Both close() and destroy() build a ClientDestroyedError with a stack trace unless handed one; a
     // finished exchange has nothing in flight to receive it, so it gets a shared one.
@@ -190,6 +201,13 @@ function createConnector(options: ExchangeOptions, facts: SocketFacts, deadline:
     // Counted from here, so a TLS handshake's bytes are not taken for our request going out.
     facts.bytesWrittenBefore = socket.bytesWritten;
     facts.bytesReadBefore = socket.bytesRead;
+    if (socket.localPort !== undefined && socket.remoteAddress !== undefined) {
+      facts.ends = {
+        localPort: socket.localPort,
+        remoteAddress: socket.remoteAddress,
+        remotePort: options.port,
+      };
+    }
     socket.on('end', () => {
       facts.hasPeerFin = true;
     });
@@ -327,9 +345,12 @@ function readBody(
     const onError = (error: unknown) => {
       if (isDone) return;
       bodyError = error;
-      // The status came, but the body stalled or the connection was cut: the exchange failed mid-body.
+      // The status came, but the body stalled, was cut or broke the protocol: the exchange failed mid-body.
+      // None of these is a response: the page is not all there.
       if (isTimeout(error, deadline)) bodyOutcome = 'body_timeout';
       else if (facts.socketErrno === 'ECONNRESET' || errnoOf(error) === 'ECONNRESET') bodyOutcome = 'reset';
+      else if (error instanceof undiciErrors.HTTPParserError) bodyOutcome = 'protocol_error';
+      else bodyOutcome = 'body_cut';
       finish();
     };
     const onClose = () => onError(prematureClose());
@@ -401,11 +422,16 @@ const timeoutFailures = {
 /** The errno and message an exchange that failed as `outcome` reports. */
 function failureOf(outcome: HttpOutcomeKind, error: unknown, errno: string | undefined) {
   if (outcome === 'headers_timeout' || outcome === 'body_timeout') return timeoutFailures[outcome];
+  // The parser keeps the bytes it stopped at: what answered (an SSH banner, a TLS alert) is in them.
+  const data = error instanceof undiciErrors.HTTPParserError ? (error as { data?: string }).data : undefined;
+  if (data) return { errno, message: `${messageOf(error)} at ${JSON.stringify(data.slice(0, 48))}` };
   return { errno, message: messageOf(error) };
 }
 
 function failureKind(error: unknown, errno: string | undefined, facts: SocketFacts, deadline: AbortSignal) {
   if (errno === 'ECONNRESET' || errno === 'EPIPE') return 'reset';
+  // Bytes came that are not HTTP: whatever closed the connection after them, the reply was the fault.
+  if (error instanceof undiciErrors.HTTPParserError) return 'protocol_error';
   if (error instanceof undiciErrors.SocketError && facts.hasPeerFin) return 'empty_reply';
   if (error instanceof undiciErrors.HeadersTimeoutError) return 'headers_timeout';
   if (error instanceof undiciErrors.BodyTimeoutError) return 'body_timeout';

@@ -146,7 +146,7 @@ describe('a DNS query given an aborted signal', () => {
       signal: AbortSignal.abort(),
     });
     await settle(server);
-    expect(reply).toBeUndefined();
+    expect(reply).toEqual({ kind: 'timeout' });
     expect(server.connections.length - before).toBe(1);
   });
 });

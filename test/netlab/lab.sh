@@ -65,6 +65,16 @@ BLACKHOLE_MTU=1280
 # request is dropped and the forged page is the only answer.
 INJECT_PASS_HOST=forged-pass.site-a.test
 INJECT_DROP_HOST=forged-drop.site-a.test
+# HTTP- and DNS-layer faults (test/netlab/faults.mjs, on the web host): a server answering by Host (bodies cut
+# short, broken chunking, silence, garbage), an SSH server on port 80, and three resolvers of their own.
+FAULTS_ADDRESS=203.0.113.100      # the Host-dispatched faults; any other Host gets a 200
+BANNER_ADDRESS=203.0.113.101      # an SSH banner on port 80
+REFUSING_DNS=203.0.113.102        # answers REFUSED to everything
+TRUNCATING_DNS=203.0.113.103      # answers truncated (TC) over UDP; the router drops TCP/53 to it
+RACED_DNS=203.0.113.104           # a forged answer first, its own answer 60 ms later
+RACED_FORGED_ADDRESS=203.0.113.105 # the forged answer: on the web host, nothing listens (refused at once)
+SILENT_ADDRESS=203.0.113.106      # reads every request on port 80 and never answers
+KEYWORD_DROP_HOST=kwdrop.site-a.test # the router drops requests naming it on WEB_ADDRESS:80
 # Vantages: the prober's link is 192.0.2.0/25, the clean vantage's 192.0.2.128/26, and the link to the shared
 # Redis 192.0.2.240/28 (a bridge in NS_REDIS; only the vantages' processes use it, the router never sees it).
 CLEAN_ADDRESS=192.0.2.130
@@ -140,7 +150,8 @@ build_network() {
   # BLACKHOLE_ADDRESS is served too: only paths through the router's drop rule lose it (the clean vantage's
   # path skips that rule and reaches nginx there).
   for address in "$CONTROL_ADDRESS" "$WEB_ADDRESS" "$CLOSED_ADDRESS" "$RESET_ADDRESS" "$NAME_RESET_ADDRESS" \
-    "$PORTAL_ADDRESS" "$BLOCKPAGE_ADDRESS" "$LARGE_ADDRESS" "$SEARCH_ADDRESS" "$BLACKHOLE_ADDRESS"; do
+    "$PORTAL_ADDRESS" "$BLOCKPAGE_ADDRESS" "$LARGE_ADDRESS" "$SEARCH_ADDRESS" "$BLACKHOLE_ADDRESS" \
+    "$FAULTS_ADDRESS" "$BANNER_ADDRESS" "$REFUSING_DNS" "$TRUNCATING_DNS" "$RACED_DNS" "$SILENT_ADDRESS" "$RACED_FORGED_ADDRESS"; do
     in_ns "$NS_WEB" ip addr add "$address/24" dev eth0
   done
   in_ns "$NS_WEB" ip link set eth0 up
@@ -207,6 +218,12 @@ build_middlebox() {
     "${fw[@]}" -A FORWARD -p tcp -d "$WEB_ADDRESS" --dport 80 \
       -m string --algo bm --icase --string "host: $forged" -j DROP
   done
+
+  # Keyword drop: a request carrying this Host header vanishes (no RST, no answer); other names pass.
+  "${fw[@]}" -A FORWARD -p tcp -d "$WEB_ADDRESS" --dport 80 \
+    -m string --algo bm --icase --string "host: $KEYWORD_DROP_HOST" -j DROP
+  # DNS over TCP is blocked on the path to the truncating resolver (UDP passes).
+  "${fw[@]}" -A FORWARD -p tcp -d "$TRUNCATING_DNS" --dport 53 -j DROP
 
   # A captive portal: web traffic for two unrelated sites goes to the portal instead.
   local intercepted
@@ -311,6 +328,15 @@ start_web() {
   wait_for "the Node backends to listen" 100 test -s "$STATE/backends.pid"
 }
 
+# HTTP- and DNS-layer faults on the web host (test/netlab/faults.mjs).
+start_faults() {
+  in_ns "$NS_WEB" setsid node "$LAB_DIR/faults.mjs" --http "$FAULTS_ADDRESS:80" --banner "$BANNER_ADDRESS:80" --silent "$SILENT_ADDRESS:80" \
+    --refusing "$REFUSING_DNS" --truncating "$TRUNCATING_DNS" --raced "$RACED_DNS" \
+    --forged-address "$RACED_FORGED_ADDRESS" --real-address "$WEB_ADDRESS" --pidfile "$STATE/faults.pid" \
+    </dev/null >>"$STATE/faults.log" 2>&1 &
+  wait_for "the fault servers to listen" 100 test -s "$STATE/faults.pid"
+}
+
 # The on-path injector in the router namespace: a raw-socket program (test/netlab/injector.py).
 start_injector() {
   in_ns "$NS_ROUTER" setsid python3 "$LAB_DIR/injector.py" --interface r-prober --address "$WEB_ADDRESS" \
@@ -367,6 +393,7 @@ cmd_down() {
   local ns pid
   stop_pidfile "$STATE/backends.pid" "$NS_WEB"
   stop_pidfile "$STATE/injector.pid" "$NS_ROUTER"
+  stop_pidfile "$STATE/faults.pid" "$NS_WEB"
   stop_pidfile "$STATE/redis.pid" "$NS_REDIS"
   stop_pidfile "$STATE/nginx.pid" "$NS_WEB"
   stop_pidfile "$STATE/dnsmasq.pid" "$NS_DNS"
@@ -407,6 +434,7 @@ cmd_up() {
   start_dns
   start_web
   start_injector
+  start_faults
   start_redis
   log "up: reach runs in $NS_PROBER; resolvers $HONEST_DNS (honest), $LYING_DNS (lies), $DEAD_DNS (dropped)"
   log "up: vantages $NS_PROBER, $NS_CLEAN, $NS_BROKEN share redis://$REDIS_ADDRESS:$REDIS_PORT (password in $STATE/redis/password)"
@@ -422,7 +450,7 @@ cmd_status() {
   done
   local pidfile
   for pidfile in "$NAMED_DIR/named.pid" "$STATE/dnsmasq.pid" "$STATE/dnsmasq-rewriting.pid" "$STATE/nginx.pid" \
-    "$STATE/backends.pid" "$STATE/injector.pid" "$STATE/redis.pid"; do
+    "$STATE/backends.pid" "$STATE/injector.pid" "$STATE/redis.pid" "$STATE/faults.pid"; do
     name=$(basename "$pidfile" .pid)
     if pid_alive "$pidfile"; then
       echo "$name: running (pid $(<"$pidfile"))"

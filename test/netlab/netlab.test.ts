@@ -11,10 +11,14 @@ import { describeVantages } from './vantages.js';
 const { labPrefix, labState, labCa, proberNamespace } = labNames('t');
 
 const noRouteNamespace = `${labPrefix}noroute`;
+const ipv4OnlyNamespace = `${labPrefix}clean`;
 const honestResolver = '198.51.100.53';
 const lyingResolver = '198.51.100.54';
 const deadResolver = '198.51.100.55';
 const rewritingResolver = '198.51.100.56';
+const refusingResolver = '203.0.113.102';
+const truncatingResolver = '203.0.113.103';
+const racedResolver = '203.0.113.104';
 const namedControl = 'http://control.site-b.test/';
 const addressControl = 'http://203.0.113.5/';
 /** The service listens on the prober namespace's own loopback: only processes inside the lab reach it. */
@@ -33,6 +37,8 @@ interface Scenario {
   withLabCa?: boolean;
   /** Runs in the namespace without any route (the CLI only: the service lives in the prober namespace). */
   isNoRoute?: boolean;
+  /** Runs in the clean vantage's namespace, which has no IPv6 (the CLI only, as above). */
+  isIpv4Only?: boolean;
   cause: string;
   code: string;
   /** Asserts the key observation behind the verdict. */
@@ -491,6 +497,167 @@ const scenarios: Scenario[] = [
       expect(report.verdict.summary).toContain('lacks the Date and Server headers');
     },
   },
+  {
+    name: 'reports a body cut short by a FIN before its Content-Length as server_fault/http.body_cut, not ok',
+    url: 'http://short.site-a.test/',
+    cause: 'server_fault',
+    code: 'http.body_cut',
+    evidence: (report) => {
+      expect(firstExchange(report)).toMatchObject({ outcome: 'body_cut', status: 200, hasPeerFin: true });
+      expect(firstExchange(report)?.bodyBytes).toBeGreaterThan(0);
+    },
+  },
+  {
+    name: 'reports a reset after a 200 and part of the body as server_fault/http.body_cut, not a keyword filter',
+    url: 'http://shortreset.site-a.test/',
+    cause: 'server_fault',
+    code: 'http.body_cut',
+    evidence: (report) => {
+      expect(firstExchange(report)).toMatchObject({ outcome: 'reset', status: 200 });
+      expect(report.target.differential).toMatchObject({ layer: 'http', neutral: { outcome: 'response' } });
+    },
+  },
+  {
+    name: 'reports a malformed chunk after a 200 as server_fault/http.protocol_error, not ok',
+    url: 'http://badchunk.site-a.test/',
+    cause: 'server_fault',
+    code: 'http.protocol_error',
+    evidence: (report) => {
+      expect(firstExchange(report)).toMatchObject({ outcome: 'protocol_error', status: 200 });
+      expect(report.verdict.summary).toContain('chunk size');
+    },
+  },
+  {
+    name: 'reports an SSH server on port 80 as server_fault/http.protocol_error, quoting its banner',
+    url: 'http://banner.site-a.test/',
+    cause: 'server_fault',
+    code: 'http.protocol_error',
+    evidence: (report) => {
+      expect(firstExchange(report)).toMatchObject({ outcome: 'protocol_error', address: '203.0.113.101' });
+      expect(report.verdict.summary).toContain('SSH-2.0-OpenSSH');
+    },
+  },
+  {
+    name: 'reports a listener that reads every request and never answers as overload/http.timeout',
+    url: 'http://hung.site-a.test/',
+    timeoutMs: 3000,
+    cause: 'overload',
+    code: 'http.timeout',
+    evidence: (report) => {
+      const original = firstExchange(report);
+      expect(original?.outcome).toBe('headers_timeout');
+      // Acknowledged: nothing left of the request, at most our FIN (one) when read before its ACK came.
+      expect(original?.unacknowledgedBytes).toBeLessThanOrEqual(1);
+      expect(report.target.differential).toMatchObject({ neutral: { outcome: 'headers_timeout' } });
+    },
+  },
+  {
+    name: 'reports a server that acknowledges the request for one name and never answers it as overload/http.timeout, not filter.keyword_drop',
+    url: 'http://silent.site-a.test/',
+    timeoutMs: 3000,
+    cause: 'overload',
+    code: 'http.timeout',
+    evidence: (report) => {
+      const original = firstExchange(report);
+      expect(original?.outcome).toBe('headers_timeout');
+      // Acknowledged: nothing left of the request, at most our FIN (one) when read before its ACK came.
+      expect(original?.unacknowledgedBytes).toBeLessThanOrEqual(1);
+      expect(report.target.differential).toMatchObject({
+        neutral: { outcome: 'response' },
+        isConcurrent: true,
+      });
+    },
+  },
+  {
+    name: 'reports requests naming the site dropped on the path (never acknowledged), a neutral Host answered, as filtered_path/filter.keyword_drop',
+    url: 'http://kwdrop.site-a.test/',
+    timeoutMs: 3000,
+    cause: 'filtered_path',
+    code: 'filter.keyword_drop',
+    evidence: (report) => {
+      const original = firstExchange(report);
+      expect(original?.outcome).toBe('headers_timeout');
+      expect(original?.unacknowledgedBytes).toBeGreaterThanOrEqual(
+        original?.bytesSent ?? Number.POSITIVE_INFINITY,
+      );
+      expect(report.target.differential).toMatchObject({ neutral: { outcome: 'response', status: 404 } });
+    },
+  },
+  {
+    name: 'reports redirects between two names that come back to the first as server_fault/http.redirect_loop, naming the hops',
+    url: 'http://loop-a.site-a.test/',
+    cause: 'server_fault',
+    code: 'http.redirect_loop',
+    evidence: (report) =>
+      expect(report.verdict.summary).toContain(
+        'http://loop-a.site-a.test/ → http://loop-b.site-a.test/ → back to http://loop-a.site-a.test/',
+      ),
+  },
+  {
+    name: 'reports a redirect to a name that does not exist as dns_failure/dns.redirect_target, naming the hop',
+    url: 'http://deadhop.site-a.test/',
+    cause: 'dns_failure',
+    code: 'dns.redirect_target',
+    evidence: (report) => {
+      expect(report.target.http?.hops.at(-1)?.exchange).toMatchObject({ outcome: 'dns_failed' });
+      expect(report.verdict.summary).toContain('http://nosuchname.site-b.test/landing');
+    },
+  },
+  {
+    name: 'reports a resolver that answers REFUSED as dns_failure/dns.refused',
+    url: 'http://www.site-a.test/',
+    resolvers: [refusingResolver],
+    control: addressControl,
+    cause: 'dns_failure',
+    code: 'dns.refused',
+    evidence: (report) => expect(dnsOutcomes(report)).toEqual(['refused']),
+  },
+  {
+    name: 'reports a truncated answer whose TCP retry is dropped on the path as dns_failure/dns.truncated_tcp_failed, not NODATA',
+    url: 'http://www.site-a.test/',
+    resolvers: [truncatingResolver],
+    control: addressControl,
+    cause: 'dns_failure',
+    code: 'dns.truncated_tcp_failed',
+    evidence: (report) => {
+      expect(dnsOutcomes(report)).toEqual(['truncated']);
+      expect(report.target.dns?.resolvers[0]?.queries[0]).toMatchObject({ errno: 'timeout' });
+    },
+  },
+  {
+    name: 'reports a forged DNS answer raced ahead of the real one as filtered_path/dns.tampered',
+    url: 'http://www.site-a.test/',
+    resolvers: [racedResolver],
+    control: addressControl,
+    cause: 'filtered_path',
+    code: 'dns.tampered',
+    evidence: (report) => {
+      const query = report.target.dns?.resolvers[0]?.queries.find((candidate) => candidate.type === 'A');
+      expect(query?.addresses).toEqual(['203.0.113.105']);
+      expect(query?.extraReplies).toMatchObject([{ rcode: 'NOERROR', addresses: ['203.0.113.10'] }]);
+    },
+  },
+  {
+    name: 'reports a CNAME whose target does not exist as dns_failure/dns.dangling_cname, naming the target',
+    url: 'http://dangling.site-a.test/',
+    cause: 'dns_failure',
+    code: 'dns.dangling_cname',
+    evidence: (report) => {
+      expect(dnsOutcomes(report)).toEqual(['nxdomain']);
+      expect(report.verdict.summary).toContain('gone-target.site-b.test');
+    },
+  },
+  {
+    name: 'reports a site with IPv6 addresses only, probed from a network without IPv6, as local_network/local.no_ipv6_route (CLI only)',
+    url: 'http://v6only.site-a.test/',
+    isIpv4Only: true,
+    cause: 'local_network',
+    code: 'local.no_ipv6_route',
+    evidence: (report) => {
+      expect(report.target.tcp).toMatchObject([{ kind: 'net_unreachable', family: 6, errno: 'ENETUNREACH' }]);
+      expect(controlsReached(report)).toEqual([true]);
+    },
+  },
 ];
 
 /** Runs `reach probe --json` as a process inside the lab and returns its exit code and report. */
@@ -499,7 +666,11 @@ async function probeWithCli(scenario: Scenario): Promise<{ exitCode: number | nu
   for (const resolver of scenario.resolvers ?? [honestResolver]) args.push('--resolver', resolver);
   args.push('--timeout', String(scenario.timeoutMs ?? 4000));
   if (scenario.withLabCa) args.push('--ca', labCa);
-  const namespace = scenario.isNoRoute ? noRouteNamespace : proberNamespace;
+  const namespace = scenario.isNoRoute
+    ? noRouteNamespace
+    : scenario.isIpv4Only
+      ? ipv4OnlyNamespace
+      : proberNamespace;
   const result = await runInNamespace(namespace, [process.execPath, cliPath, ...args]);
   try {
     return { exitCode: result.exitCode, report: JSON.parse(result.stdout) as Report };
@@ -591,6 +762,7 @@ const batchScenarios = () =>
   scenarios.filter(
     (scenario) =>
       !scenario.isNoRoute &&
+      !scenario.isIpv4Only &&
       scenario.resolvers === undefined &&
       scenario.control === undefined &&
       scenario.timeoutMs === undefined,
@@ -638,7 +810,7 @@ describe.skipIf(skipReason !== undefined)('reach inside the network lab', () => 
     beforeAll(() => service.start(['API listening']), 120_000);
     afterAll(() => service.close(), 30_000);
 
-    for (const scenario of scenarios.filter((candidate) => !candidate.isNoRoute)) {
+    for (const scenario of scenarios.filter((candidate) => !candidate.isNoRoute && !candidate.isIpv4Only)) {
       it(scenario.name, async () => {
         const report = await probeWithService(scenario);
         expect({ cause: report.verdict.cause, code: report.verdict.code, report }).toMatchObject({

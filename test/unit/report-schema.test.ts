@@ -304,6 +304,8 @@ describe('docs/report.schema.json against src/types.ts', () => {
     reset: true,
     headers_timeout: true,
     body_timeout: true,
+    body_cut: true,
+    protocol_error: true,
     connect_failed: true,
     tls_failed: true,
     dns_failed: true,
@@ -335,6 +337,7 @@ describe('docs/report.schema.json against src/types.ts', () => {
     servfail: true,
     refused: true,
     other_rcode: true,
+    truncated: true,
     timeout: true,
     error: true,
   };

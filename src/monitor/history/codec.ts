@@ -102,6 +102,10 @@ const storedCodes = [
   'content.json_mismatch',
   'content.too_slow',
   'local.resources_exhausted',
+  'http.body_cut',
+  'dns.truncated_tcp_failed',
+  'dns.dangling_cname',
+  'local.no_ipv6_route',
 ];
 export const storedCodeTable: readonly string[] = storedCodes;
 export const storedCauseTable: readonly string[] = storedCauses;

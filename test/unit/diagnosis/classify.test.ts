@@ -90,6 +90,32 @@ const expectations: Expectation[] = [
       'control: http://203.0.113.20/ failed (local.no_route)',
     ],
   },
+  // local-no-ipv6-route
+  {
+    fixture: 'local-no-ipv6-route',
+    behaviour:
+      'blames the local network when a site with IPv6 addresses only fails with ENETUNREACH while a control answers over IPv4',
+    cause: 'local_network',
+    code: 'local.no_ipv6_route',
+    confidence: 0.8,
+    rule: 'local-no-ipv6-route',
+    evidence: [
+      '2001:db8:113::10:80 net unreachable (ENETUNREACH)',
+      'control: http://control.site-b.test/ answered',
+    ],
+    summary: [/IPv6 addresses only/, /no IPv6 route/],
+  },
+  {
+    fixture: 'local-no-ipv6-route-no-control',
+    behaviour:
+      'blames the missing IPv6 route, not a network with no route at all, when no control is given but an IPv4 resolver answered the name',
+    cause: 'local_network',
+    code: 'local.no_ipv6_route',
+    confidence: 0.7,
+    rule: 'local-no-ipv6-route',
+    summary: [/while the resolver answered over IPv4/],
+    check: (obs) => expect(obs.controls).toEqual([]),
+  },
   // local-controls-failed
   {
     fixture: 'local-controls-unreachable',
@@ -369,6 +395,9 @@ const expectations: Expectation[] = [
     confidence: 0.85,
     rule: 'redirect-loop',
     evidence: ['302 → /loop2', '302 → /loop,'],
+    summary: [
+      /^The site redirects in a loop: http:\/\/www\.example\.test:40749\/loop → http:\/\/www\.example\.test:40749\/loop2 → back to http:\/\/www\.example\.test:40749\/loop\./,
+    ],
   },
   {
     fixture: 'http-redirect-invalid',
@@ -538,6 +567,119 @@ const expectations: Expectation[] = [
     confidence: 0.6,
     rule: 'http-failure',
     summary: [/not valid HTTP/],
+  },
+  {
+    fixture: 'dns-truncated-tcp-blocked',
+    behaviour:
+      'reports an empty truncated UDP reply whose TCP retry fails as dns.truncated_tcp_failed, not as a name without addresses',
+    cause: 'dns_failure',
+    code: 'dns.truncated_tcp_failed',
+    confidence: 0.8,
+    rule: 'dns-failure',
+    evidence: ['the reply over UDP was truncated (TC) and the query over TCP failed (timeout)'],
+    summary: [/too large for UDP/, /TCP port 53/],
+    check: (obs) =>
+      expect(obs.target.dns?.resolvers[0]?.queries.map((query) => query.outcome)).toEqual([
+        'truncated',
+        'truncated',
+      ]),
+  },
+  {
+    fixture: 'dns-dangling-cname',
+    behaviour:
+      'reports an NXDOMAIN after a CNAME as a dangling alias naming its target, not as a name that does not exist',
+    cause: 'dns_failure',
+    code: 'dns.dangling_cname',
+    confidence: 0.9,
+    rule: 'dns-failure',
+    summary: [/dangling\.site-a\.test exists, as an alias \(CNAME\) of gone-target\.site-b\.test/],
+  },
+  {
+    fixture: 'http-timeout-one-name-acknowledged',
+    behaviour:
+      'reports a server that acknowledged the request for one name and never answered it as http.timeout, not a keyword drop, though a neutral request is answered',
+    cause: 'overload',
+    code: 'http.timeout',
+    confidence: 0.65,
+    rule: 'http-failure',
+    evidence: ['tcp: the server acknowledged our request (0 of 150 bytes left unacknowledged)'],
+    summary: [/its TCP acknowledged it/, /backend hangs/],
+    check: (obs) => {
+      const differential = obs.target.differential;
+      expect(differential?.layer === 'http' && differential.neutral.outcome).toBe('response');
+      expect(differential?.layer === 'http' && differential.isConcurrent).toBe(true);
+    },
+  },
+  {
+    fixture: 'filter-keyword-drop-unacknowledged',
+    behaviour:
+      'reports requests naming the site that the server never acknowledged, while a neutral one is answered, as a keyword drop',
+    cause: 'filtered_path',
+    code: 'filter.keyword_drop',
+    confidence: 0.7,
+    rule: 'http-failure',
+    evidence: ['tcp: our request was never acknowledged (151 bytes outstanding of 150 sent)'],
+    summary: [/never reached the server/],
+  },
+  {
+    fixture: 'http-empty-reply-partial-headers',
+    behaviour:
+      'reports a FIN after the start of the headers as a reply cut before its headers ended, not as a close without any reply',
+    cause: 'server_fault',
+    code: 'http.empty_reply',
+    confidence: 0.7,
+    rule: 'http-failure',
+    summary: [/sent 33 bytes that never completed a response's status line and headers/],
+  },
+  {
+    fixture: 'http-body-cut-fin',
+    behaviour:
+      'reports a body that ends (FIN) before the Content-Length it announced as http.body_cut, not ok',
+    cause: 'server_fault',
+    code: 'http.body_cut',
+    confidence: 0.75,
+    rule: 'http-failure',
+    evidence: ['body cut (UND_ERR_SOCKET) after our request went out'],
+    summary: [/began its answer \(200\)/, /closed the connection before the end it announced/],
+    check: (obs) => expect(obs.target.http?.hops[0]?.exchange.status).toBe(200),
+  },
+  {
+    fixture: 'http-body-cut-reset',
+    behaviour:
+      'reports a reset after the status and part of the body as http.body_cut, not a keyword filter, though a neutral request is answered',
+    cause: 'server_fault',
+    code: 'http.body_cut',
+    confidence: 0.75,
+    rule: 'http-failure',
+    evidence: [
+      'reset (ECONNRESET) after our request went out',
+      'neutral Host 203.0.113.100 (no SNI) to the same address: HTTP 200',
+    ],
+    summary: [/then the connection was reset/],
+    check: (obs) => {
+      expect(obs.target.differential?.layer === 'http' && obs.target.differential.retry.outcome).toBe(
+        'reset',
+      );
+      expect(obs.target.http?.hops[0]?.exchange.bodyBytes).toBeGreaterThan(0);
+    },
+  },
+  {
+    fixture: 'http-protocol-error-chunked',
+    behaviour: 'reports a malformed chunk after a 200 as http.protocol_error, not ok',
+    cause: 'server_fault',
+    code: 'http.protocol_error',
+    confidence: 0.75,
+    rule: 'http-failure',
+    summary: [/after its status \(200\), in the body/, /Invalid character in chunk size/],
+  },
+  {
+    fixture: 'http-protocol-error-ssh-banner',
+    behaviour: 'reports an SSH server on port 80 as http.protocol_error, quoting the banner',
+    cause: 'server_fault',
+    code: 'http.protocol_error',
+    confidence: 0.75,
+    rule: 'http-failure',
+    summary: [/SSH-2\.0-OpenSSH/, /something other than a web server answers on this port/],
   },
   {
     fixture: 'dns-redirect-target',
