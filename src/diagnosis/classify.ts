@@ -1,7 +1,7 @@
 // The classifier: an ordered list of small rules from observations to one verdict (see docs/causes.md).
 import type { Observations, Verdict } from '../types.js';
 import { isNoRouteErrno } from './facts.js';
-import { tcpFailure, tlsCertificate, tlsDifferential } from './rules-connection.js';
+import { tcpFailure, tlsCertificate, tlsDifferential, tlsRefused } from './rules-connection.js';
 import { contentExpectation } from './rules-content.js';
 import { dnsFailure, dnsNxdomainDisagreement, dnsTampered } from './rules-dns.js';
 import {
@@ -27,6 +27,7 @@ export const rules: Rule[] = [
   dnsNxdomainDisagreement,
   dnsFailure,
   tcpFailure,
+  tlsRefused,
   tlsDifferential,
   tlsCertificate,
   redirectLoop,

@@ -1,7 +1,7 @@
 // Rules for TCP connects and TLS handshakes: refused, unreachable, dropped, SNI filtering, certificates.
 
 import type { VerdictCode } from './codes.js';
-import { describeConnect, describeTls } from './describe.js';
+import { describeConnect, describeTls, describeTlsFollowUp } from './describe.js';
 import { connectFailures } from './facts.js';
 import type { Rule } from './verdict.js';
 import { controlEvidence, someControlReachable, verdict } from './verdict.js';
@@ -62,6 +62,69 @@ export const tcpFailure: Rule = {
   },
 };
 
+/** OpenSSL's words when the first bytes of the reply are not a TLS record. */
+const notTlsErrnos = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG']);
+/** Alerts that say the server will not speak any TLS version this client offers. */
+const versionErrnos = new Set(['ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', 'ERR_SSL_UNSUPPORTED_PROTOCOL']);
+
+/**
+ * A handshake the server itself refused, and why: a port that does not speak TLS, a server that speaks only
+ * versions or ciphers modern clients refuse, a name the server does not serve. An alert is the server's own
+ * answer (a filter resets or drops; it does not negotiate), so none of these is a filter.
+ */
+export const tlsRefused: Rule = {
+  name: 'tls-refused',
+  apply: (obs) => {
+    const { tls, host, port } = obs.target;
+    if (tls?.outcome !== 'alert' || tls.errno === undefined) return undefined;
+    const followUp = tls.followUp;
+    const evidence = [describeTls(tls), ...(followUp ? [describeTlsFollowUp(followUp)] : [])];
+    const at = `${tls.address}:${port}`;
+    if (notTlsErrnos.has(tls.errno)) {
+      const statusLine = followUp?.kind === 'plaintext_request' ? followUp.statusLine : undefined;
+      return verdict({
+        cause: 'server_fault',
+        code: 'tls.not_tls',
+        confidence: statusLine ? 0.9 : 0.7,
+        summary: statusLine
+          ? `${at} answers plain HTTP, not TLS (a plain-text request gets "${statusLine}"): the https site of ${host} is misconfigured (a plain-http listener on its TLS port), or a proxy on the way answers in its place.`
+          : `${at} replies to the TLS handshake with something that is not TLS: the port serves another protocol, or the https site of ${host} is misconfigured.`,
+        evidence,
+      });
+    }
+    const legacy =
+      followUp?.kind === 'legacy_handshake' && followUp.outcome === 'established' ? followUp : undefined;
+    if (legacy) {
+      return verdict({
+        cause: 'server_fault',
+        code: 'tls.version_or_cipher_mismatch',
+        confidence: 0.9,
+        summary: `The server of ${host} completes a handshake only with ${legacy.protocol ?? 'an old TLS version'}${legacy.cipher ? ` and ${legacy.cipher}` : ''}, which browsers, curl and reach no longer accept: the server must enable TLS 1.2 or 1.3 with current ciphers.`,
+        evidence,
+      });
+    }
+    if (versionErrnos.has(tls.errno)) {
+      return verdict({
+        cause: 'server_fault',
+        code: 'tls.version_or_cipher_mismatch',
+        confidence: 0.75,
+        summary: `The server of ${host} refuses every TLS version this client offers (TLS 1.2 and 1.3): it is set up for other versions only, and browsers and curl fail the same way.`,
+        evidence,
+      });
+    }
+    if (tls.errno === 'ERR_SSL_TLSV1_UNRECOGNIZED_NAME') {
+      return verdict({
+        cause: 'server_fault',
+        code: 'tls.unrecognized_name',
+        confidence: 0.85,
+        summary: `The server at ${tls.address} refuses the handshake for the name ${host} (an unrecognized_name alert): it has no site configured for this name. The name's DNS points at the wrong server, or the site is missing from that server's configuration.`,
+        evidence,
+      });
+    }
+    return undefined;
+  },
+};
+
 export const tlsDifferential: Rule = {
   name: 'tls-differential',
   apply: (obs) => {
@@ -95,11 +158,13 @@ export const tlsDifferential: Rule = {
         });
       }
     }
+    // Only a handshake without SNI that failed too shows the name is not what fails (an alert gets no differential).
+    const isNeutralFailed = differential?.layer === 'tls' && differential.neutral.outcome !== 'established';
     return verdict({
       cause: 'server_fault',
       code: 'tls.handshake_failed',
       confidence: tls.outcome === 'alert' ? 0.8 : 0.65,
-      summary: `The TLS handshake with ${host} failed (${tls.outcome}${tls.errno ? `, ${tls.errno}` : ''}) even without the site's name: the server's TLS setup is broken${tls.outcome === 'alert' ? '' : ', or a filter blocks the whole address'}.`,
+      summary: `The TLS handshake with ${host} failed (${tls.outcome}${tls.errno ? `, ${tls.errno}` : ''})${isNeutralFailed ? " even without the site's name" : ''}: the server's TLS setup is broken${tls.outcome === 'alert' ? '' : ', or a filter blocks the whole address'}.`,
       evidence: evidence,
     });
   },
@@ -135,6 +200,42 @@ export const tlsCertificate: Rule = {
     if (tls?.outcome !== 'established' || tls.isTrusted) return undefined;
     const known = certificateCodes[tls.verifyError ?? ''];
     const evidence = [describeTls(tls)];
+    const certificate = tls.certificate;
+    const issuer = certificate?.issuer || 'an unnamed issuer';
+    if (tls.verifyError === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE') {
+      // OpenSSL says this when the server sent its certificate alone and nothing trusted issued it. A leaf that
+      // names where its issuer's certificate lives (AIA, in every public CA's leaves) had an intermediate left
+      // out; without that, a private CA issuing leaves directly looks the same.
+      const issuerUrl = certificate?.issuerCertificateUrls?.[0];
+      evidence.push(
+        `certificate issued by ${issuer}, which the server did not send and no trusted authority is${issuerUrl ? `; the certificate names where to fetch it: ${issuerUrl}` : ''}`,
+      );
+      if (issuerUrl) {
+        return verdict({
+          cause: 'server_fault',
+          code: 'tls.cert_chain_incomplete',
+          confidence: 0.9,
+          summary: `The server of ${host} sends its certificate without the intermediate certificate of its issuer (${issuer}): the chain is incomplete. Browsers often fill the gap (from ${issuerUrl} or their cache); curl, most apps and API clients fail. The server must send the intermediate with its certificate.`,
+          evidence,
+        });
+      }
+      return verdict({
+        cause: 'server_fault',
+        code: 'tls.untrusted',
+        confidence: 0.85,
+        summary: `The server of ${host} sends its certificate alone, issued by ${issuer}, which is neither sent nor a trusted authority: a private CA (pass it with --ca), or an intermediate certificate missing from the server's chain.`,
+        evidence,
+      });
+    }
+    if (tls.verifyError === 'DEPTH_ZERO_SELF_SIGNED_CERT') {
+      return verdict({
+        cause: 'server_fault',
+        code: 'tls.untrusted',
+        confidence: 0.85,
+        summary: `The TLS certificate of ${host} is self-signed (${certificate?.subject ?? 'its subject'} issued it to itself): no client trusts it unless told to. The server needs a certificate from a public CA; if this one is meant to be private, pass it with --ca.`,
+        evidence,
+      });
+    }
     if (known)
       return verdict({
         cause: 'server_fault',

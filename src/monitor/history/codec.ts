@@ -101,6 +101,10 @@ const storedCodes = [
   'content.body_forbidden',
   'content.json_mismatch',
   'content.too_slow',
+  'tls.cert_chain_incomplete',
+  'tls.version_or_cipher_mismatch',
+  'tls.unrecognized_name',
+  'tls.not_tls',
 ];
 export const storedCodeTable: readonly string[] = storedCodes;
 export const storedCauseTable: readonly string[] = storedCauses;

@@ -281,6 +281,11 @@ const expectations: Expectation[] = [
     confidence: 0.8,
     rule: 'tls-differential',
     evidence: ['alert (ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL)'],
+    // No handshake without SNI was tried after an alert: the summary must not claim one failed.
+    check: (obs, verdict) => {
+      expect(obs.target.differential).toBeNull();
+      expect(verdict.summary).not.toMatch(/without the site's name/);
+    },
   },
   {
     fixture: 'tls-handshake-failed-intermittent',
@@ -292,7 +297,84 @@ const expectations: Expectation[] = [
     evidence: ['ClientHello with SNI www.example.test again on a new connection: handshake completed'],
     summary: [/intermittent/],
   },
+  // tls-refused
+  {
+    fixture: 'tls-version-mismatch',
+    behaviour:
+      'reports a server that speaks only TLS 1.1 as tls.version_or_cipher_mismatch, naming the version it completed with',
+    cause: 'server_fault',
+    code: 'tls.version_or_cipher_mismatch',
+    confidence: 0.9,
+    rule: 'tls-refused',
+    evidence: [
+      'alert (ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION)',
+      'also offers TLS 1.0, 1.1 and old ciphers, on a new connection: handshake completed with TLSv1.1',
+    ],
+    summary: [/only with TLSv1\.1/, /TLS 1\.2 or 1\.3/],
+  },
+  {
+    fixture: 'tls-unrecognized-name',
+    behaviour:
+      "reports a server that aborts the handshake for a name it does not serve as tls.unrecognized_name, the server's doing",
+    cause: 'server_fault',
+    code: 'tls.unrecognized_name',
+    confidence: 0.85,
+    rule: 'tls-refused',
+    evidence: ['alert (ERR_SSL_TLSV1_UNRECOGNIZED_NAME)'],
+    summary: [/no site configured for this name/],
+  },
+  {
+    fixture: 'tls-not-tls-plain-http',
+    behaviour:
+      'reports a port that answers plain HTTP to a ClientHello as tls.not_tls, with the status line it sent',
+    cause: 'server_fault',
+    code: 'tls.not_tls',
+    confidence: 0.9,
+    rule: 'tls-refused',
+    evidence: [
+      '(ERR_SSL_WRONG_VERSION_NUMBER)',
+      'a plain-text HTTP request (HEAD /) to the same port, on a new connection: answered "HTTP/1.1 200 OK"',
+    ],
+    summary: [/answers plain HTTP, not TLS/],
+  },
   // tls-certificate
+  {
+    fixture: 'tls-cert-chain-incomplete',
+    behaviour:
+      'reports a leaf sent without its intermediate as tls.cert_chain_incomplete, naming the missing issuer',
+    cause: 'server_fault',
+    code: 'tls.cert_chain_incomplete',
+    confidence: 0.9,
+    rule: 'tls-certificate',
+    evidence: [
+      'not trusted: UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      'issued by CN=reach netlab intermediate, which the server did not send',
+    ],
+    summary: [/without the intermediate certificate of its issuer \(CN=reach netlab intermediate\)/],
+  },
+  {
+    fixture: 'tls-untrusted-leaf-alone',
+    behaviour:
+      'keeps a leaf sent alone whose certificate names no issuer URL as tls.untrusted: a private CA looks the same',
+    cause: 'server_fault',
+    code: 'tls.untrusted',
+    confidence: 0.85,
+    rule: 'tls-certificate',
+    evidence: ['issued by CN=reach netlab intermediate, which the server did not send'],
+    summary: [/private CA \(pass it with --ca\)/, /intermediate certificate missing/],
+  },
+  {
+    fixture: 'tls-cert-self-signed',
+    behaviour:
+      'reports a self-signed certificate as tls.untrusted and says it is self-signed, not a broken chain',
+    cause: 'server_fault',
+    code: 'tls.untrusted',
+    confidence: 0.85,
+    rule: 'tls-certificate',
+    evidence: ['not trusted: DEPTH_ZERO_SELF_SIGNED_CERT'],
+    summary: [/is self-signed/, /--ca/],
+    check: (_obs, verdict) => expect(verdict.summary).not.toMatch(/chain/),
+  },
   {
     fixture: 'tls-cert-expired',
     behaviour: 'reports an expired certificate as tls.cert_expired',
