@@ -1,7 +1,7 @@
 // The classifier: an ordered list of small rules from observations to one verdict (see docs/causes.md).
 import type { Observations, Verdict } from '../types.js';
 import { isNoRouteErrno } from './facts.js';
-import { tcpFailure, tlsCertificate, tlsDifferential, tlsRefused } from './rules-connection.js';
+import { tcpFailure } from './rules-connection.js';
 import { contentExpectation } from './rules-content.js';
 import { dnsFailure, dnsNxdomainDisagreement, dnsTampered } from './rules-dns.js';
 import {
@@ -15,6 +15,7 @@ import {
 } from './rules-http.js';
 import { localCaptivePortal, localControlsFailed, localNoRoute } from './rules-local.js';
 import { blockPage, clientRefused, forgedPage, legalBlock } from './rules-refusal.js';
+import { tlsCertificate, tlsClientCertificate, tlsDifferential, tlsRefused } from './rules-tls.js';
 import { type Rule, verdict } from './verdict.js';
 
 export type { Rule };
@@ -30,6 +31,7 @@ export const rules: Rule[] = [
   tlsRefused,
   tlsDifferential,
   tlsCertificate,
+  tlsClientCertificate,
   redirectLoop,
   redirectUnfollowable,
   localCaptivePortal,

@@ -105,6 +105,7 @@ const storedCodes = [
   'tls.version_or_cipher_mismatch',
   'tls.unrecognized_name',
   'tls.not_tls',
+  'tls.client_cert_required',
 ];
 export const storedCodeTable: readonly string[] = storedCodes;
 export const storedCauseTable: readonly string[] = storedCauses;

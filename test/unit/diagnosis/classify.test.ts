@@ -413,6 +413,29 @@ const expectations: Expectation[] = [
     evidence: ['not trusted: CERT_NOT_YET_VALID'],
     summary: [/clock/],
   },
+  // tls-client-certificate
+  {
+    fixture: 'tls-client-cert-required-nginx',
+    behaviour:
+      "reports nginx's 400 for a missing client certificate as tls.client_cert_required, not a reachable site",
+    cause: 'server_fault',
+    code: 'tls.client_cert_required',
+    confidence: 0.9,
+    rule: 'tls-client-certificate',
+    evidence: [': 400', 'No required SSL certificate was sent'],
+    summary: [/requires a client certificate/],
+  },
+  {
+    fixture: 'tls-client-cert-required-alert',
+    behaviour:
+      'reports a certificate_required alert after a TLS 1.3 handshake as tls.client_cert_required, not an empty reply',
+    cause: 'server_fault',
+    code: 'tls.client_cert_required',
+    confidence: 0.9,
+    rule: 'tls-client-certificate',
+    evidence: ['certificate_required alert (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED)'],
+    summary: [/requires a client certificate/],
+  },
   // redirect-loop
   {
     fixture: 'http-redirect-loop',
