@@ -233,6 +233,11 @@ export interface HttpExchange {
   isBodyTruncated: boolean;
   /** How the TLS handshake of a new connection ended, when it failed (`outcome: 'tls_failed'`). */
   tlsHandshake?: { outcome: TlsOutcomeKind; bytesSent: number };
+  /**
+   * The completed handshake of an https connection this exchange opened itself (a redirect hop, a side
+   * request): its certificate and how it was judged. The first exchange's is the target's `tls`.
+   */
+  tls?: TlsObservation;
   errno?: string;
   message?: string;
   /** Milliseconds since the probe started when this exchange began. */

@@ -1,5 +1,6 @@
 // Rules for TLS handshakes: refused by the server, SNI filtering, certificates, client certificates.
 
+import type { TlsObservation } from '../types.js';
 import type { VerdictCode } from './codes.js';
 import { describeExchange, describeTls, describeTlsFollowUp } from './describe.js';
 import type { Rule } from './verdict.js';
@@ -188,13 +189,39 @@ const certificateCodes: Record<
   },
 };
 
+/**
+ * The first handshake whose certificate was not trusted: the target's own, or that of an https hop a redirect
+ * led to (an http site sending everyone to an https address with a bad certificate fails in every browser).
+ */
+function untrustedHandshake(
+  obs: Parameters<Rule['apply']>[0],
+): { tls: TlsObservation; host: string; lead: string; evidence: string[] } | undefined {
+  const { tls, host } = obs.target;
+  if (tls?.outcome === 'established') {
+    return tls.isTrusted ? undefined : { tls, host, lead: '', evidence: [] };
+  }
+  const hops = obs.target.http?.hops ?? [];
+  const index = hops.findIndex(
+    (hop) => hop.exchange.tls?.outcome === 'established' && !hop.exchange.tls.isTrusted,
+  );
+  const hop = hops[index]?.exchange;
+  if (!hop?.tls) return undefined;
+  return {
+    tls: hop.tls,
+    host: hop.servername ?? hop.address,
+    lead: `${host} redirects to ${hop.url}. `,
+    evidence: hops.slice(0, index + 1).map((each) => describeExchange(each.exchange)),
+  };
+}
+
 export const tlsCertificate: Rule = {
   name: 'tls-certificate',
   apply: (obs) => {
-    const { tls, host } = obs.target;
-    if (tls?.outcome !== 'established' || tls.isTrusted) return undefined;
+    const found = untrustedHandshake(obs);
+    if (!found) return undefined;
+    const { tls, host, lead } = found;
     const known = certificateCodes[tls.verifyError ?? ''];
-    const evidence = [describeTls(tls)];
+    const evidence = [...found.evidence, describeTls(tls)];
     const certificate = tls.certificate;
     const issuer = certificate?.issuer || 'an unnamed issuer';
     if (tls.verifyError === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE') {
@@ -210,7 +237,7 @@ export const tlsCertificate: Rule = {
           cause: 'server_fault',
           code: 'tls.cert_chain_incomplete',
           confidence: 0.9,
-          summary: `The server of ${host} sends its certificate without the intermediate certificate of its issuer (${issuer}): the chain is incomplete. Browsers often fill the gap (from ${issuerUrl} or their cache); curl, most apps and API clients fail. The server must send the intermediate with its certificate.`,
+          summary: `${lead}The server of ${host} sends its certificate without the intermediate certificate of its issuer (${issuer}): the chain is incomplete. Browsers often fill the gap (from ${issuerUrl} or their cache); curl, most apps and API clients fail. The server must send the intermediate with its certificate.`,
           evidence,
         });
       }
@@ -218,7 +245,7 @@ export const tlsCertificate: Rule = {
         cause: 'server_fault',
         code: 'tls.untrusted',
         confidence: 0.85,
-        summary: `The server of ${host} sends its certificate alone, issued by ${issuer}, which is neither sent nor a trusted authority: a private CA (pass it with --ca), or an intermediate certificate missing from the server's chain.`,
+        summary: `${lead}The server of ${host} sends its certificate alone, issued by ${issuer}, which is neither sent nor a trusted authority: a private CA (pass it with --ca), or an intermediate certificate missing from the server's chain.`,
         evidence,
       });
     }
@@ -227,7 +254,7 @@ export const tlsCertificate: Rule = {
         cause: 'server_fault',
         code: 'tls.untrusted',
         confidence: 0.85,
-        summary: `The TLS certificate of ${host} is self-signed (${certificate?.subject ?? 'its subject'} issued it to itself): no client trusts it unless told to. The server needs a certificate from a public CA; if this one is meant to be private, pass it with --ca.`,
+        summary: `${lead}The TLS certificate of ${host} is self-signed (${certificate?.subject ?? 'its subject'} issued it to itself): no client trusts it unless told to. The server needs a certificate from a public CA; if this one is meant to be private, pass it with --ca.`,
         evidence,
       });
     }
@@ -236,14 +263,14 @@ export const tlsCertificate: Rule = {
         cause: 'server_fault',
         code: known.code,
         confidence: known.confidence,
-        summary: known.summary(host),
+        summary: lead + known.summary(host),
         evidence: evidence,
       });
     return verdict({
       cause: 'server_fault',
       code: 'tls.untrusted',
       confidence: 0.85,
-      summary: `The TLS certificate of ${host} is not issued by a trusted authority (${tls.verifyError}): fix the chain on the server, or pass its private CA with --ca.`,
+      summary: `${lead}The TLS certificate of ${host} is not issued by a trusted authority (${tls.verifyError}): fix the chain on the server, or pass its private CA with --ca.`,
       evidence: evidence,
     });
   },

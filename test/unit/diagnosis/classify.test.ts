@@ -353,6 +353,36 @@ const expectations: Expectation[] = [
     summary: [/without the intermediate certificate of its issuer \(CN=reach netlab intermediate\)/],
   },
   {
+    fixture: 'tls-cert-expired-redirect-hop',
+    behaviour:
+      'reports an http site redirecting to an https hop with an expired certificate as tls.cert_expired, not ok',
+    cause: 'server_fault',
+    code: 'tls.cert_expired',
+    confidence: 0.95,
+    rule: 'tls-certificate',
+    evidence: [
+      '301 → https://expired.site-a.test/',
+      '(SNI expired.site-a.test)',
+      'not trusted: CERT_HAS_EXPIRED',
+    ],
+    summary: [/^expired-hop\.site-a\.test redirects to https:\/\/expired\.site-a\.test/, /has expired/],
+    check: (obs) => expect(obs.target.tls).toBeNull(),
+  },
+  {
+    fixture: 'tls-cert-chain-incomplete-redirect-hop',
+    behaviour:
+      'reports an https hop whose server leaves out its intermediate as tls.cert_chain_incomplete, naming the hop',
+    cause: 'server_fault',
+    code: 'tls.cert_chain_incomplete',
+    confidence: 0.9,
+    rule: 'tls-certificate',
+    evidence: ['301 → https://chain-missing.site-a.test/', 'not trusted: UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    summary: [
+      /redirects to https:\/\/chain-missing\.site-a\.test/,
+      /The server of chain-missing\.site-a\.test/,
+    ],
+  },
+  {
     fixture: 'tls-untrusted-leaf-alone',
     behaviour:
       'keeps a leaf sent alone whose certificate names no issuer URL as tls.untrusted: a private CA looks the same',
