@@ -586,6 +586,20 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'reports an http site whose redirect leads to an expired certificate as server_fault/tls.cert_expired, not ok',
+    url: 'http://expired-hop.site-a.test/',
+    withLabCa: true,
+    cause: 'server_fault',
+    code: 'tls.cert_expired',
+    evidence: (report) => {
+      expect(report.target.tls).toBeNull();
+      expect(report.target.http?.hops[1]?.exchange.tls).toMatchObject({
+        servername: 'expired.site-a.test',
+        verifyError: 'CERT_HAS_EXPIRED',
+      });
+    },
+  },
+  {
     name: 'reports a ClientHello carrying the name silently dropped as filtered_path/filter.sni_drop while a neutral one completes',
     url: 'https://sni-dropped.site-a.test/',
     withLabCa: true,
