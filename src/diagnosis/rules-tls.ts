@@ -1,6 +1,6 @@
 // Rules for TLS handshakes: refused by the server, SNI filtering, certificates, client certificates.
 
-import type { TlsObservation } from '../types.js';
+import type { CertificateSummary, TlsObservation } from '../types.js';
 import type { VerdictCode } from './codes.js';
 import { describeExchange, describeTls, describeTlsFollowUp } from './describe.js';
 import type { Rule } from './verdict.js';
@@ -121,6 +121,23 @@ export const tlsClientCertificate: Rule = {
   },
 };
 
+/** Whether a certificate names `host`: a subjectAltName entry, or a wildcard covering one label (RFC 6125). */
+function certificateCovers(certificate: CertificateSummary, host: string): boolean {
+  const name = host.toLowerCase();
+  const dnsNames = certificate.subjectAltNames
+    .filter((entry) => entry.startsWith('DNS:'))
+    .map((entry) => entry.slice(4).toLowerCase());
+  const commonName = /(?:^|, )CN=([^,]+)/.exec(certificate.subject)?.[1]?.toLowerCase();
+  const names = dnsNames.length > 0 ? dnsNames : commonName ? [commonName] : [];
+  return names.some(
+    (pattern) =>
+      pattern === name ||
+      (pattern.startsWith('*.') &&
+        name.slice(name.indexOf('.') + 1) === pattern.slice(2) &&
+        name.indexOf('.') > 0),
+  );
+}
+
 export const tlsDifferential: Rule = {
   name: 'tls-differential',
   apply: (obs) => {
@@ -135,11 +152,24 @@ export const tlsDifferential: Rule = {
       const isWholeBudget = !isDrop || differential.isConcurrent === true;
       if (isWholeBudget && neutral.outcome === 'established' && retry.outcome !== 'established') {
         const how = isDrop ? 'dropped' : differential.trigger === 'tls_closed' ? 'closed' : 'reset';
+        // A server whose default certificate covers the name hosts the site: its refusing the name is unlikely.
+        // One that does not may not host it, and some gateways close or reset a handshake for a name they do not
+        // serve (no alert): weaker evidence of a filter, and the summary says so.
+        const isNameHostedThere =
+          neutral.certificate !== undefined && certificateCovers(neutral.certificate, host);
+        if (!isNameHostedThere) {
+          evidence.push(
+            `the certificate the server presents without SNI (${neutral.certificate?.subject ?? 'none'}) does not cover ${host}`,
+          );
+        }
+        const hedge = isNameHostedThere
+          ? ''
+          : ` The certificate this server presents without SNI does not cover ${host}, so a server that ${how === 'dropped' ? 'ignores' : 'refuses'} names it does not host looks the same from here; a probe from another network tells them apart.`;
         return verdict({
           cause: 'filtered_path',
           code: isDrop ? 'filter.sni_drop' : 'filter.sni_reset',
-          confidence: isDrop ? 0.6 : 0.85,
-          summary: `Connections carrying the name ${host} in the TLS handshake (SNI) are ${how}, while the same server completes a handshake without it: a filter on the path is blocking this site by name.`,
+          confidence: (isDrop ? 0.6 : 0.85) - (isNameHostedThere ? 0 : 0.15),
+          summary: `Connections carrying the name ${host} in the TLS handshake (SNI) are ${how}, while the same server completes a handshake without it: a filter on the path is blocking this site by name.${hedge}`,
           evidence: evidence,
         });
       }

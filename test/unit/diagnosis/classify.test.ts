@@ -233,6 +233,20 @@ const expectations: Expectation[] = [
     evidence: ['differential: ClientHello without SNI to the same address: handshake completed'],
   },
   {
+    fixture: 'filter-sni-reset-default-certificate-elsewhere',
+    behaviour:
+      'is less sure of an SNI filter when the certificate presented without SNI does not cover the name, and says why',
+    cause: 'filtered_path',
+    code: 'filter.sni_reset',
+    confidence: 0.7,
+    rule: 'tls-differential',
+    evidence: [
+      'ClientHello without SNI to the same address: handshake completed',
+      'the certificate the server presents without SNI (CN=default.hosting.test) does not cover www.example.test',
+    ],
+    summary: [/a server that refuses names it does not host looks the same/, /another network/],
+  },
+  {
     fixture: 'filter-sni-close',
     behaviour:
       'reports a handshake closed only when the SNI names the site as an SNI filter, and says closed, not reset',
@@ -1143,6 +1157,9 @@ describe('confidence follows the strength of the evidence', () => {
   });
   it('is surer of an SNI filter that resets than of one that drops', () => {
     more('filter-sni-reset', 'filter-sni-drop');
+  });
+  it('is surer of an SNI filter when the server without SNI presents a certificate for the name', () => {
+    more('filter-sni-reset', 'filter-sni-reset-default-certificate-elsewhere');
   });
   it('ranks a TLS alert above a reset seen without SNI too, and both above an intermittent failure', () => {
     more('tls-handshake-failed-alert', 'tls-handshake-failed-neutral-too');
