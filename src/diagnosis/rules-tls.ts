@@ -64,7 +64,10 @@ export const tlsRefused: Rule = {
         cause: 'server_fault',
         code: 'tls.unrecognized_name',
         confidence: 0.85,
-        summary: `The server at ${tls.address} refuses the handshake for the name ${host} (an unrecognized_name alert): it has no site configured for this name. The name's DNS points at the wrong server, or the site is missing from that server's configuration.`,
+        summary:
+          tls.servername === null
+            ? `The server at ${tls.address} refuses a handshake that names no site (an unrecognized_name alert; a URL with an address sends no name): it serves only the names it knows. Use the site's name in the URL.`
+            : `The server at ${tls.address} refuses the handshake for the name ${host} (an unrecognized_name alert): it has no site configured for this name. The name's DNS points at the wrong server, or the site is missing from that server's configuration.`,
         evidence,
       });
     }

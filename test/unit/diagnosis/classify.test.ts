@@ -338,6 +338,17 @@ const expectations: Expectation[] = [
     summary: [/no site configured for this name/],
   },
   {
+    fixture: 'tls-unrecognized-name-address',
+    behaviour:
+      'says a handshake without a name (an address in the URL) was refused, rather than blaming a name never sent',
+    cause: 'server_fault',
+    code: 'tls.unrecognized_name',
+    confidence: 0.85,
+    rule: 'tls-refused',
+    evidence: ['(no SNI) alert (ERR_SSL_TLSV1_UNRECOGNIZED_NAME)'],
+    summary: [/names no site/, /Use the site's name/],
+  },
+  {
     fixture: 'tls-not-tls-plain-http',
     behaviour:
       'reports a port that answers plain HTTP to a ClientHello as tls.not_tls, with the status line it sent',
