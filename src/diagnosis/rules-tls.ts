@@ -8,6 +8,8 @@ import { verdict } from './verdict.js';
 
 /** OpenSSL's words when the first bytes of the reply are not a TLS record. */
 const notTlsErrnos = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG']);
+/** Versions this client offers by default: a legacy handshake that lands on one was refused for its cipher. */
+const modernProtocols = new Set(['TLSv1.2', 'TLSv1.3']);
 /** Alerts that say the server will not speak any TLS version this client offers. */
 const versionErrnos = new Set(['ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', 'ERR_SSL_UNSUPPORTED_PROTOCOL']);
 
@@ -43,7 +45,9 @@ export const tlsRefused: Rule = {
         cause: 'server_fault',
         code: 'tls.version_or_cipher_mismatch',
         confidence: 0.9,
-        summary: `The server of ${host} completes a handshake only with ${legacy.protocol ?? 'an old TLS version'}${legacy.cipher ? ` and ${legacy.cipher}` : ''}, which browsers, curl and reach no longer accept: the server must enable TLS 1.2 or 1.3 with current ciphers.`,
+        summary: modernProtocols.has(legacy.protocol ?? '')
+          ? `The server of ${host} completes a handshake only with the cipher ${legacy.cipher ?? '(unnamed)'} (${legacy.protocol}), which this client's defaults refuse as too weak, as recent browsers and curl builds may: the server should enable current ciphers (ECDHE with AES-GCM or ChaCha20).`
+          : `The server of ${host} completes a handshake only with ${legacy.protocol ?? 'an old TLS version'}${legacy.cipher ? ` and ${legacy.cipher}` : ''}, which browsers, curl and reach no longer accept: the server must enable TLS 1.2 or 1.3 with current ciphers.`,
         evidence,
       });
     }

@@ -327,6 +327,21 @@ const expectations: Expectation[] = [
     summary: [/only with TLSv1\.1/, /TLS 1\.2 or 1\.3/],
   },
   {
+    fixture: 'tls-cipher-mismatch',
+    behaviour:
+      'names the cipher, not the version, when the legacy handshake lands on TLS 1.2 with a cipher refused by default',
+    cause: 'server_fault',
+    code: 'tls.version_or_cipher_mismatch',
+    confidence: 0.9,
+    rule: 'tls-refused',
+    evidence: [
+      'alert (ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE)',
+      'handshake completed with TLSv1.2 (AES128-SHA)',
+    ],
+    summary: [/only with the cipher AES128-SHA \(TLSv1\.2\)/, /current ciphers/],
+    check: (_obs, verdict) => expect(verdict.summary).not.toMatch(/enable TLS 1\.2/),
+  },
+  {
     fixture: 'tls-unrecognized-name',
     behaviour:
       "reports a server that aborts the handshake for a name it does not serve as tls.unrecognized_name, the server's doing",
