@@ -129,7 +129,7 @@ export const tlsClientCertificate: Rule = {
 };
 
 /** Whether a certificate names `host`: a subjectAltName entry, or a wildcard covering one label (RFC 6125). */
-function certificateCovers(certificate: CertificateSummary, host: string): boolean {
+export function certificateCovers(certificate: CertificateSummary, host: string): boolean {
   const name = host.toLowerCase();
   const dnsNames = certificate.subjectAltNames
     .filter((entry) => entry.startsWith('DNS:'))

@@ -937,6 +937,16 @@ const expectations: Expectation[] = [
     rule: 'http-failure',
     summary: [/at the redirect to https:\/\/www\.example\.test/],
   },
+  {
+    fixture: 'filter-sni-reset-redirect-hop-default-certificate-elsewhere',
+    behaviour:
+      "is less sure of an SNI filter on a redirect hop when the hop's certificate without SNI does not cover the name",
+    cause: 'filtered_path',
+    code: 'filter.sni_reset',
+    confidence: 0.65,
+    rule: 'http-failure',
+    summary: [/\(CN=default\.hosting\.test\) does not cover www\.example\.test/, /another network/],
+  },
   // content-expectation
   {
     fixture: 'content-status-unexpected',
