@@ -389,6 +389,8 @@ build_tls_faults() {
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=self-signed.site-a.test" \
     -addext "subjectAltName = DNS:self-signed.site-a.test" -keyout "$tls/self-signed.key" \
     -out "$tls/self-signed.pem" 2>/dev/null
+  # The default server of TLS_NAMES_ADDRESS hosts the SNI-dropped site: its certificate covers the name.
+  issue_certificate tls-faults-default "sni-dropped.site-a.test" -days 30
   issue_certificate old-tls "old-tls.site-a.test" -days 30
   issue_certificate known-sni "known-sni.site-a.test" -days 30
   issue_certificate client-cert "client-cert.site-a.test,client-cert-alert.site-a.test" -days 30

@@ -612,9 +612,10 @@ const scenarios: Scenario[] = [
         layer: 'tls',
         trigger: 'tls_timeout',
         isConcurrent: true,
-        neutral: { outcome: 'established' },
+        neutral: { outcome: 'established', certificate: { subject: 'CN=sni-dropped.site-a.test' } },
         retry: { outcome: 'timeout' },
       });
+      expect(report.verdict.confidence).toBe(0.6);
     },
   },
 ];
