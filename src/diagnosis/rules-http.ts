@@ -3,7 +3,7 @@ import type { HttpDifferentialObservation, HttpExchange, Observations, RedirectH
 import { describeConnect, describeExchange } from './describe.js';
 import { connectMsOf, finalExchange, firstExchange } from './facts.js';
 import { isStatusAccepted } from './rules-content.js';
-import { certificateCovers } from './rules-tls.js';
+import { certificateCovers, refusalByErrno } from './rules-tls.js';
 import type { Finding, Rule } from './verdict.js';
 import { allControlsFailed, verdict } from './verdict.js';
 
@@ -253,6 +253,19 @@ function hopHandshakeVerdict(
       evidence: evidence,
     });
   }
+  // An alert that names why the server refused (rules-tls.ts), read the same way as the target's own.
+  const named =
+    exchange.errno === undefined
+      ? undefined
+      : refusalByErrno(exchange.errno, {
+          host: name,
+          address: exchange.address,
+          port: exchange.port,
+          hasServername: exchange.servername !== null,
+          lead: hopNote ? `The site redirects to ${exchange.url}. ` : '',
+          evidence,
+        });
+  if (named) return named;
   return verdict({
     cause: 'server_fault',
     code: 'tls.handshake_failed',

@@ -3,7 +3,7 @@
 import type { CertificateSummary, TlsObservation } from '../types.js';
 import type { VerdictCode } from './codes.js';
 import { describeExchange, describeTls, describeTlsFollowUp } from './describe.js';
-import type { Rule } from './verdict.js';
+import type { Finding, Rule } from './verdict.js';
 import { verdict } from './verdict.js';
 
 /** OpenSSL's words when the first bytes of the reply are not a TLS record. */
@@ -25,16 +25,13 @@ export const tlsRefused: Rule = {
     if (tls?.outcome !== 'alert' || tls.errno === undefined) return undefined;
     const followUp = tls.followUp;
     const evidence = [describeTls(tls), ...(followUp ? [describeTlsFollowUp(followUp)] : [])];
-    const at = `${tls.address}:${port}`;
-    if (notTlsErrnos.has(tls.errno)) {
-      const statusLine = followUp?.kind === 'plaintext_request' ? followUp.statusLine : undefined;
+    const statusLine = followUp?.kind === 'plaintext_request' ? followUp.statusLine : undefined;
+    if (notTlsErrnos.has(tls.errno) && statusLine) {
       return verdict({
         cause: 'server_fault',
         code: 'tls.not_tls',
-        confidence: statusLine ? 0.9 : 0.7,
-        summary: statusLine
-          ? `${at} answers plain HTTP, not TLS (a plain-text request gets "${statusLine}"): the https site of ${host} is misconfigured (a plain-http listener on its TLS port), or a proxy on the way answers in its place.`
-          : `${at} replies to the TLS handshake with something that is not TLS: the port serves another protocol, or the https site of ${host} is misconfigured.`,
+        confidence: 0.9,
+        summary: `${tls.address}:${port} answers plain HTTP, not TLS (a plain-text request gets "${statusLine}"): the https site of ${host} is misconfigured (a plain-http listener on its TLS port), or a proxy on the way answers in its place.`,
         evidence,
       });
     }
@@ -51,33 +48,66 @@ export const tlsRefused: Rule = {
         evidence,
       });
     }
-    if (versionErrnos.has(tls.errno)) {
-      return verdict({
-        cause: 'server_fault',
-        code: 'tls.version_or_cipher_mismatch',
-        confidence: 0.75,
-        summary: `The server of ${host} refuses every TLS version this client offers (TLS 1.2 and 1.3): it is set up for other versions only, and browsers and curl fail the same way.`,
-        evidence,
-      });
-    }
-    if (tls.errno === certificateRequiredErrno) {
-      return clientCertificateVerdict(host, [...evidence]);
-    }
-    if (tls.errno === 'ERR_SSL_TLSV1_UNRECOGNIZED_NAME') {
-      return verdict({
-        cause: 'server_fault',
-        code: 'tls.unrecognized_name',
-        confidence: 0.85,
-        summary:
-          tls.servername === null
-            ? `The server at ${tls.address} refuses a handshake that names no site (an unrecognized_name alert; a URL with an address sends no name): it serves only the names it knows. Use the site's name in the URL.`
-            : `The server at ${tls.address} refuses the handshake for the name ${host} (an unrecognized_name alert): it has no site configured for this name. The name's DNS points at the wrong server, or the site is missing from that server's configuration.`,
-        evidence,
-      });
-    }
-    return undefined;
+    return refusalByErrno(tls.errno, {
+      host,
+      address: tls.address,
+      port,
+      hasServername: tls.servername !== null,
+      lead: '',
+      evidence,
+    });
   },
 };
+
+/**
+ * A refusal named by the handshake's error alone, with no second look: the target's when its follow-up found
+ * nothing more, or a redirect hop's (rules-http.ts), whose handshake gets no follow-up.
+ */
+export function refusalByErrno(
+  errno: string,
+  context: {
+    host: string;
+    address: string;
+    port: number;
+    hasServername: boolean;
+    /** Words before the summary, naming the redirect that led there (empty for the target). */
+    lead: string;
+    evidence: string[];
+  },
+): Finding | undefined {
+  const { host, address, port, lead, evidence } = context;
+  if (notTlsErrnos.has(errno)) {
+    return verdict({
+      cause: 'server_fault',
+      code: 'tls.not_tls',
+      confidence: 0.7,
+      summary: `${lead}${address}:${port} replies to the TLS handshake with something that is not TLS: the port serves another protocol, or the https site of ${host} is misconfigured.`,
+      evidence,
+    });
+  }
+  if (versionErrnos.has(errno)) {
+    return verdict({
+      cause: 'server_fault',
+      code: 'tls.version_or_cipher_mismatch',
+      confidence: 0.75,
+      summary: `${lead}The server of ${host} refuses every TLS version this client offers (TLS 1.2 and 1.3): it is set up for other versions only, and browsers and curl fail the same way.`,
+      evidence,
+    });
+  }
+  if (errno === certificateRequiredErrno) return clientCertificateVerdict(host, evidence, lead);
+  if (errno === 'ERR_SSL_TLSV1_UNRECOGNIZED_NAME') {
+    return verdict({
+      cause: 'server_fault',
+      code: 'tls.unrecognized_name',
+      confidence: 0.85,
+      summary: context.hasServername
+        ? `${lead}The server at ${address} refuses the handshake for the name ${host} (an unrecognized_name alert): it has no site configured for this name. The name's DNS points at the wrong server, or the site is missing from that server's configuration.`
+        : `${lead}The server at ${address} refuses a handshake that names no site (an unrecognized_name alert; a URL with an address sends no name): it serves only the names it knows. Use the site's name in the URL.`,
+      evidence,
+    });
+  }
+  return undefined;
+}
 
 /** The alert a TLS 1.3 server sends when the client has no certificate to give (RFC 8446, certificate_required). */
 const certificateRequiredErrno = 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED';
@@ -87,12 +117,12 @@ const certificateRequiredErrno = 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED';
  */
 const nginxNoCertificatePage = 'No required SSL certificate was sent';
 
-function clientCertificateVerdict(host: string, evidence: string[]) {
+function clientCertificateVerdict(host: string, evidence: string[], lead = '') {
   return verdict({
     cause: 'server_fault',
     code: 'tls.client_cert_required',
     confidence: 0.9,
-    summary: `The server of ${host} requires a client certificate (TLS client authentication) and refuses connections without one: it is meant for clients that were issued a certificate. The network is not at fault.`,
+    summary: `${lead}The server of ${host} requires a client certificate (TLS client authentication) and refuses connections without one: it is meant for clients that were issued a certificate. The network is not at fault.`,
     evidence,
   });
 }

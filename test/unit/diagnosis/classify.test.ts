@@ -938,6 +938,17 @@ const expectations: Expectation[] = [
     summary: [/at the redirect to https:\/\/www\.example\.test/],
   },
   {
+    fixture: 'tls-version-mismatch-redirect-hop',
+    behaviour:
+      'names a protocol_version alert on an https redirect hop tls.version_or_cipher_mismatch, not a bare handshake failure',
+    cause: 'server_fault',
+    code: 'tls.version_or_cipher_mismatch',
+    confidence: 0.75,
+    rule: 'http-failure',
+    evidence: ['tls failed (ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION)'],
+    summary: [/^The site redirects to https:\/\/old-tls\.site-a\.test/, /refuses every TLS version/],
+  },
+  {
     fixture: 'filter-sni-reset-redirect-hop-default-certificate-elsewhere',
     behaviour:
       "is less sure of an SNI filter on a redirect hop when the hop's certificate without SNI does not cover the name",
