@@ -600,6 +600,18 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'reports an http site whose redirect leads to a TLS 1.0/1.1-only server as server_fault/tls.version_or_cipher_mismatch',
+    url: 'http://old-tls-hop.site-a.test/',
+    withLabCa: true,
+    cause: 'server_fault',
+    code: 'tls.version_or_cipher_mismatch',
+    evidence: (report) =>
+      expect(report.target.http?.hops[1]?.exchange).toMatchObject({
+        outcome: 'tls_failed',
+        errno: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION',
+      }),
+  },
+  {
     name: 'reports a ClientHello carrying the name silently dropped as filtered_path/filter.sni_drop while a neutral one completes',
     url: 'https://sni-dropped.site-a.test/',
     withLabCa: true,
