@@ -119,6 +119,11 @@ export interface CertificateSummary {
   validFrom: string;
   validTo: string;
   fingerprint256: string;
+  /**
+   * Where the issuer's certificate can be fetched (Authority Information Access, "CA Issuers"): public CAs put it
+   * in every leaf, and browsers use it to fill in an intermediate the server left out.
+   */
+  issuerCertificateUrls?: string[];
 }
 
 export type TlsOutcomeKind = 'established' | 'reset' | 'closed' | 'alert' | 'timeout' | 'error';
@@ -137,7 +142,34 @@ export interface TlsObservation {
   errno?: string;
   message?: string;
   bytesSent: number;
+  /** A second look at the same port after the server refused the handshake (tls-follow-up.ts). */
+  followUp?: TlsFollowUp;
 }
+
+/**
+ * After a handshake refused for its version or ciphers: a handshake on a new connection that also offers TLS 1.0
+ * and 1.1 and the ciphers OpenSSL 3 leaves out by default. After a reply that is not TLS at all: a plain-text
+ * HTTP request on a new connection, and the first line of what came back.
+ */
+export type TlsFollowUp =
+  | {
+      kind: 'legacy_handshake';
+      outcome: TlsOutcomeKind;
+      protocol?: string;
+      cipher?: string;
+      errno?: string;
+      elapsedMs: number;
+    }
+  | {
+      kind: 'plaintext_request';
+      outcome: 'response' | 'no_response' | 'error';
+      /** The first line of the reply, when it reads as HTTP (`HTTP/1.1 400 Bad Request`). */
+      statusLine?: string;
+      /** The first bytes of the reply as text (at most 120 characters). */
+      replyPrefix: string;
+      errno?: string;
+      elapsedMs: number;
+    };
 
 /** How an HTTP exchange ended. */
 export type HttpOutcomeKind =
@@ -211,6 +243,11 @@ export interface HttpExchange {
   isBodyTruncated: boolean;
   /** How the TLS handshake of a new connection ended, when it failed (`outcome: 'tls_failed'`). */
   tlsHandshake?: { outcome: TlsOutcomeKind; bytesSent: number };
+  /**
+   * The completed handshake of an https connection this exchange opened itself (a redirect hop, a side
+   * request): its certificate and how it was judged. The first exchange's is the target's `tls`.
+   */
+  tls?: TlsObservation;
   errno?: string;
   message?: string;
   /** Milliseconds since the probe started when this exchange began. */

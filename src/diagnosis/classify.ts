@@ -1,7 +1,7 @@
 // The classifier: an ordered list of small rules from observations to one verdict (see docs/causes.md).
 import type { Observations, Verdict } from '../types.js';
 import { isNoRouteErrno } from './facts.js';
-import { tcpFailure, tlsCertificate, tlsDifferential } from './rules-connection.js';
+import { tcpFailure } from './rules-connection.js';
 import { contentExpectation } from './rules-content.js';
 import { dnsFailure, dnsNxdomainDisagreement, dnsTampered } from './rules-dns.js';
 import {
@@ -21,6 +21,7 @@ import {
   localResourcesExhausted,
 } from './rules-local.js';
 import { blockPage, clientRefused, forgedPage, legalBlock } from './rules-refusal.js';
+import { tlsCertificate, tlsClientCertificate, tlsDifferential, tlsRefused } from './rules-tls.js';
 import { type Rule, verdict } from './verdict.js';
 
 export type { Rule };
@@ -35,8 +36,10 @@ export const rules: Rule[] = [
   dnsNxdomainDisagreement,
   dnsFailure,
   tcpFailure,
+  tlsRefused,
   tlsDifferential,
   tlsCertificate,
+  tlsClientCertificate,
   redirectLoop,
   redirectUnfollowable,
   localCaptivePortal,

@@ -40,6 +40,12 @@ export const verdictCodes = {
   'tls.cert_not_yet_valid': 'the certificate is not valid yet',
   'tls.cert_name_mismatch': 'the certificate is for another name',
   'tls.untrusted': 'the certificate is not trusted',
+  'tls.cert_chain_incomplete':
+    'the server sends its certificate without the intermediate that links it to a trusted authority',
+  'tls.version_or_cipher_mismatch': 'the server speaks no TLS version or cipher this client accepts',
+  'tls.unrecognized_name': 'the server refuses the handshake for this name: it does not serve it',
+  'tls.not_tls': 'the port answers something that is not TLS (plain HTTP)',
+  'tls.client_cert_required': 'the server requires a client certificate, which this client does not have',
   'http.redirect_loop': 'the redirects loop or go on too long',
   'http.redirect_invalid': 'a redirect leads to something that is not an http(s) URL',
   'http.gone': 'the page is gone for good (410)',

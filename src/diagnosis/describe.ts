@@ -1,5 +1,5 @@
 // Plain-words descriptions of observations, cited as evidence by the classifier's rules.
-import type { ConnectOutcome, DnsObservation, HttpExchange, TlsObservation } from '../types.js';
+import type { ConnectOutcome, DnsObservation, HttpExchange, TlsFollowUp, TlsObservation } from '../types.js';
 
 export function describeDns(dns: DnsObservation): string[] {
   return dns.resolvers.flatMap((resolver) =>
@@ -38,6 +38,21 @@ export function describeTls(tls: TlsObservation): string {
   const cert = tls.certificate;
   const trust = tls.isTrusted ? 'trusted' : `not trusted: ${tls.verifyError}`;
   return `tls: ${tls.protocol ?? 'TLS'} with ${tls.address} (${sni}) in ${tls.handshakeMs} ms; certificate ${cert?.subject ?? '?'} valid to ${cert?.validTo ?? '?'}, ${trust}`;
+}
+
+export function describeTlsFollowUp(followUp: TlsFollowUp): string {
+  if (followUp.kind === 'legacy_handshake') {
+    const result =
+      followUp.outcome === 'established'
+        ? `handshake completed with ${followUp.protocol ?? 'TLS'}${followUp.cipher ? ` (${followUp.cipher})` : ''}`
+        : `${followUp.outcome}${followUp.errno ? ` (${followUp.errno})` : ''}`;
+    return `tls: a handshake that also offers TLS 1.0, 1.1 and old ciphers, on a new connection: ${result}`;
+  }
+  const result =
+    followUp.outcome === 'response'
+      ? `answered ${JSON.stringify(followUp.statusLine ?? followUp.replyPrefix.slice(0, 40))}`
+      : `${followUp.outcome.replace('_', ' ')}${followUp.errno ? ` (${followUp.errno})` : ''}`;
+  return `tls: a plain-text HTTP request (HEAD /) to the same port, on a new connection: ${result}`;
 }
 
 export function describeExchange(exchange: HttpExchange): string {

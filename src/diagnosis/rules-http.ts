@@ -3,6 +3,7 @@ import type { HttpDifferentialObservation, HttpExchange, Observations, RedirectH
 import { describeConnect, describeExchange } from './describe.js';
 import { connectMsOf, finalExchange, firstExchange } from './facts.js';
 import { isStatusAccepted } from './rules-content.js';
+import { certificateCovers, refusalByErrno } from './rules-tls.js';
 import type { Finding, Rule } from './verdict.js';
 import { allControlsFailed, verdict } from './verdict.js';
 
@@ -307,14 +308,33 @@ function hopHandshakeVerdict(
   const isDrop = handshake === 'timeout';
   if (isNeutralOk && isRetryFailed && (!isDrop || http?.isConcurrent === true)) {
     const how = isDrop ? 'dropped' : handshake === 'closed' ? 'closed' : 'reset';
+    // As for the target's own handshake (rules-tls.ts): a default certificate for other names only is weaker.
+    const neutralCertificate = http?.neutral.tls?.certificate;
+    const isNameElsewhere = neutralCertificate !== undefined && !certificateCovers(neutralCertificate, name);
+    const hedge = isNameElsewhere
+      ? ` The certificate this server presents without SNI (${neutralCertificate.subject}) does not cover ${name}, so a server that ${isDrop ? 'ignores' : 'refuses'} names it does not host looks the same from here; a probe from another network tells them apart.`
+      : '';
     return verdict({
       cause: 'filtered_path',
       code: isDrop ? 'filter.sni_drop' : 'filter.sni_reset',
-      confidence: isDrop ? 0.6 : 0.8,
-      summary: `Connections carrying the name ${name} in the TLS handshake (SNI) are ${how}${hopNote}, while the same server completes a handshake and answers without it: a filter on the path is blocking this site by name.`,
+      confidence: (isDrop ? 0.6 : 0.8) - (isNameElsewhere ? 0.15 : 0),
+      summary: `Connections carrying the name ${name} in the TLS handshake (SNI) are ${how}${hopNote}, while the same server completes a handshake and answers without it: a filter on the path is blocking this site by name.${hedge}`,
       evidence: evidence,
     });
   }
+  // An alert that names why the server refused (rules-tls.ts), read the same way as the target's own.
+  const named =
+    exchange.errno === undefined
+      ? undefined
+      : refusalByErrno(exchange.errno, {
+          host: name,
+          address: exchange.address,
+          port: exchange.port,
+          hasServername: exchange.servername !== null,
+          lead: hopNote ? `The site redirects to ${exchange.url}. ` : '',
+          evidence,
+        });
+  if (named) return named;
   return verdict({
     cause: 'server_fault',
     code: 'tls.handshake_failed',

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
-import type { HttpExchange, HttpOutcomeKind } from '../types.js';
+import type { HttpExchange, HttpOutcomeKind, TlsObservation } from '../types.js';
 import { connectOnce } from './tcp.js';
 import { type ConnectionEnds, unacknowledgedBytesOf } from './tcp-queue.js';
 import { handshakeTls } from './tls.js';
@@ -58,6 +58,8 @@ interface SocketFacts {
   socketErrno?: string;
   connectMs?: number;
   tlsMs?: number;
+  /** The handshake of a connection this exchange opened itself (a redirect hop's), when it completed. */
+  tls?: TlsObservation;
   readyAtMs?: number;
   connectFailure?: {
     outcome: HttpOutcomeKind;
@@ -286,6 +288,7 @@ function resultBuilder(options: ExchangeOptions, facts: SocketFacts, started: nu
     if (ending.errno !== undefined) result.errno = ending.errno;
     if (ending.message !== undefined) result.message = ending.message;
     if (ending.tlsHandshake !== undefined) result.tlsHandshake = ending.tlsHandshake;
+    if (facts.tls !== undefined) result.tls = facts.tls;
     result.timings = {
       dnsMs: options.dnsMs,
       connectMs: facts.connectMs,
@@ -473,6 +476,7 @@ async function openConnection(
     signal,
   });
   facts.tlsMs = handshake.observation.handshakeMs;
+  if (handshake.socket) facts.tls = handshake.observation;
   if (!handshake.socket) {
     facts.connectFailure = {
       outcome: 'tls_failed',

@@ -15,6 +15,7 @@ import {
 } from './probe-context.js';
 import { followRedirects } from './redirects.js';
 import { probeTcp, type TcpProbeResult } from './tcp.js';
+import { followUpTlsFailure } from './tls-follow-up.js';
 import { remainingMs } from './util.js';
 
 export { type TargetProbeOptions, TargetRefusedError } from './probe-context.js';
@@ -105,6 +106,8 @@ async function probeOnSocket(
     observation.tls = handshake.result.observation;
     if (!handshake.result.socket) {
       observation.differential = handshake.differential;
+      const followUp = await followUpTlsFailure(observation.tls, port, options);
+      if (followUp) observation.tls.followUp = followUp;
       notes.push('the TLS handshake failed: HTTP was not attempted');
       return;
     }

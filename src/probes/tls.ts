@@ -17,6 +17,11 @@ export interface TlsHandshakeOptions {
   ca?: string[];
   timeoutMs: number;
   signal: AbortSignal;
+  /**
+   * Also offer TLS 1.0 and 1.1 and the ciphers OpenSSL 3 leaves out by default: only to learn what a server that
+   * refused the normal handshake does speak, never to fetch a page.
+   */
+  isLegacyOffered?: boolean;
 }
 
 export interface TlsHandshakeResult {
@@ -65,6 +70,7 @@ export function handshakeTls(options: TlsHandshakeOptions): Promise<TlsHandshake
       // host): the identity is checked below instead, against the name or the address this probe used.
       checkServerIdentity: () => undefined,
       ALPNProtocols: ['http/1.1'],
+      ...(options.isLegacyOffered ? { minVersion: 'TLSv1' as const, ciphers: 'DEFAULT:@SECLEVEL=0' } : {}),
     });
     let isDone = false;
     const base = { address: options.address, servername: options.servername };
@@ -155,6 +161,7 @@ function summarize(certificate: tls.PeerCertificate | undefined): CertificateSum
           .map(([key, value]) => `${key}=${Array.isArray(value) ? value.join('+') : value}`)
           .join(', ')
       : '';
+  const issuerUrls = certificate.infoAccess?.['CA Issuers - URI'] ?? [];
   return {
     subject: name(certificate.subject),
     subjectAltNames: (certificate.subjectaltname ?? '')
@@ -165,5 +172,6 @@ function summarize(certificate: tls.PeerCertificate | undefined): CertificateSum
     validFrom: new Date(certificate.valid_from).toISOString(),
     validTo: new Date(certificate.valid_to).toISOString(),
     fingerprint256: certificate.fingerprint256,
+    ...(issuerUrls.length > 0 ? { issuerCertificateUrls: issuerUrls } : {}),
   };
 }

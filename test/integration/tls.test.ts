@@ -4,7 +4,14 @@ import { createPki, type TestPki } from '../support/certificates.js';
 import { type DnsTestServer, startDnsServer } from '../support/dns-server.js';
 import type { TestServer } from '../support/http-servers.js';
 import { runCli } from '../support/process.js';
-import { startHttpsServer, startSniResetServer, type TlsTestServer } from '../support/tls-servers.js';
+import {
+  startClientCertificateServer,
+  startHttpsServer,
+  startLegacyTlsServer,
+  startPlainHttpOnTlsPort,
+  startSniResetServer,
+  type TlsTestServer,
+} from '../support/tls-servers.js';
 
 let pki: TestPki;
 let dns: DnsTestServer;
@@ -14,6 +21,9 @@ let expired: TlsTestServer;
 let wrongName: TlsTestServer;
 let selfSigned: TlsTestServer;
 let sniFilter: TlsTestServer;
+let legacy: TlsTestServer;
+let plainHttp: TlsTestServer;
+let clientCertificate: TlsTestServer;
 
 const resolvers = () => [{ host: '127.0.0.1', port: dns.port }];
 const probeTrustingCa = (url: string) =>
@@ -37,6 +47,9 @@ beforeAll(async () => {
   wrongName = await keep(startHttpsServer(pki.issue(['elsewhere.site-c.test'])));
   selfSigned = await keep(startHttpsServer(pki.selfSigned('secure.site-a.test')));
   sniFilter = await keep(startSniResetServer(pki.issue(names), 'blocked.site-a.test'));
+  legacy = await keep(startLegacyTlsServer(pki.issue(names)));
+  plainHttp = await keep(startPlainHttpOnTlsPort());
+  clientCertificate = await keep(startClientCertificateServer(pki.issue(names), pki.caPem));
 });
 
 afterAll(async () => {
@@ -82,6 +95,30 @@ describe('TLS on loopback', () => {
     });
     expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'tls.untrusted' });
     expect(report.target.tls?.verifyError).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
+  });
+
+  it('reports a server that speaks only TLS 1.0 and 1.1 as tls.version_or_cipher_mismatch, naming the version', async () => {
+    const report = await probeTrustingCa(legacy.url('/', 'secure.site-a.test'));
+    expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'tls.version_or_cipher_mismatch' });
+    expect(report.target.tls).toMatchObject({
+      outcome: 'alert',
+      followUp: { kind: 'legacy_handshake', outcome: 'established', protocol: 'TLSv1.1' },
+    });
+  });
+
+  it('reports plain HTTP on the https port as tls.not_tls, with the status line a plain request gets', async () => {
+    const report = await probeTrustingCa(plainHttp.url('/', 'secure.site-a.test'));
+    expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'tls.not_tls' });
+    expect(report.target.tls).toMatchObject({
+      errno: 'ERR_SSL_WRONG_VERSION_NUMBER',
+      followUp: { kind: 'plaintext_request', outcome: 'response', statusLine: 'HTTP/1.1 200 OK' },
+    });
+  });
+
+  it('reports a server that requires a client certificate as tls.client_cert_required', async () => {
+    const report = await probeTrustingCa(clientCertificate.url('/', 'secure.site-a.test'));
+    expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'tls.client_cert_required' });
+    expect(report.target.http?.hops[0]?.exchange.errno).toBe('ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED');
   });
 
   it('reports an expired certificate as server_fault tls.cert_expired', async () => {

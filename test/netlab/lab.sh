@@ -372,6 +372,84 @@ EOF
     "$STATE/redis/redis.log"
 }
 
+# ---------------------------------------------------------------- TLS faults (203.0.113.80-.99)
+
+# Addresses on the web host for servers whose TLS is broken in the ways real servers break it: one address per
+# fault that must apply to the whole address (the default server decides it), names on TLS_NAMES_ADDRESS for
+# faults of one vhost.
+TLS_NAMES_ADDRESS=203.0.113.80    # nginx: a missing intermediate, a self-signed certificate, an SNI drop
+TLS_OLD_ADDRESS=203.0.113.81      # nginx: TLS 1.0 and 1.1 only
+TLS_REJECT_ADDRESS=203.0.113.82   # nginx: ssl_reject_handshake for any name it does not serve
+TLS_CLIENT_CERT_ADDRESS=203.0.113.83 # nginx: ssl_verify_client on
+TLS_PLAIN_ADDRESS=203.0.113.84    # nginx: plain HTTP on port 443
+TLS_CLOSE_ADDRESS=203.0.113.85    # Node: reads the ClientHello, then closes (FIN)
+TLS_CLIENT_ALERT_ADDRESS=203.0.113.86 # Node: requires a client certificate, refuses with a TLS 1.3 alert
+TLS_SNI_DROP_HOST=sni-dropped.site-a.test
+
+build_tls_faults() {
+  local address
+  for address in "$TLS_NAMES_ADDRESS" "$TLS_OLD_ADDRESS" "$TLS_REJECT_ADDRESS" "$TLS_CLIENT_CERT_ADDRESS" \
+    "$TLS_PLAIN_ADDRESS" "$TLS_CLOSE_ADDRESS" "$TLS_CLIENT_ALERT_ADDRESS"; do
+    in_ns "$NS_WEB" ip addr add "$address/24" dev eth0
+  done
+  # SNI filter that drops: a ClientHello naming this host vanishes (no RST, no answer); other names pass.
+  ip netns exec "$NS_ROUTER" iptables -w 5 -A FORWARD -p tcp -d "$TLS_NAMES_ADDRESS" --dport 443 \
+    -m string --algo bm --string "$TLS_SNI_DROP_HOST" -j DROP
+
+  local tls=$STATE/tls
+  # An intermediate CA under the lab CA, and a leaf it issues; nginx is given the leaf alone.
+  printf 'basicConstraints = critical, CA:TRUE, pathlen:0\nkeyUsage = critical, keyCertSign, cRLSign\nsubjectKeyIdentifier = hash\n' \
+    >"$tls/intermediate.ext"
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -config "$tls/ca.cnf" \
+    -keyout "$tls/intermediate.key" -out "$tls/intermediate.csr" -subj "/CN=reach netlab intermediate" 2>/dev/null
+  openssl ca -batch -notext -config "$tls/ca.cnf" -extfile "$tls/intermediate.ext" \
+    -in "$tls/intermediate.csr" -out "$tls/intermediate.pem" -days 30 2>/dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -config "$tls/ca.cnf" \
+    -keyout "$tls/leaf-only.key" -out "$tls/leaf-only.csr" -subj "/CN=chain-missing.site-a.test" 2>/dev/null
+  # Like a public CA's leaf, it names where its issuer's certificate can be fetched (AIA); nothing serves it.
+  printf 'basicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:chain-missing.site-a.test\nauthorityInfoAccess = caIssuers;URI:http://pki.site-b.test/intermediate.crt\n' \
+    >"$tls/leaf-only.ext"
+  openssl x509 -req -in "$tls/leaf-only.csr" -CA "$tls/intermediate.pem" -CAkey "$tls/intermediate.key" \
+    -CAcreateserial -extfile "$tls/leaf-only.ext" -days 30 -out "$tls/leaf-only.pem" 2>/dev/null
+  # Self-signed: its own issuer, known to nobody.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=self-signed.site-a.test" \
+    -addext "subjectAltName = DNS:self-signed.site-a.test" -keyout "$tls/self-signed.key" \
+    -out "$tls/self-signed.pem" 2>/dev/null
+  # The default server of TLS_NAMES_ADDRESS hosts the SNI-dropped site: its certificate covers the name.
+  issue_certificate tls-faults-default "sni-dropped.site-a.test" -days 30
+  issue_certificate old-tls "old-tls.site-a.test" -days 30
+  issue_certificate known-sni "known-sni.site-a.test" -days 30
+  issue_certificate client-cert "client-cert.site-a.test,client-cert-alert.site-a.test" -days 30
+}
+
+# Two Node servers whose TLS fails the way many servers fail: one reads the ClientHello and closes (FIN), as a
+# server or a proxy with a broken TLS side does; one requires a client certificate (Node, Go, Apache and
+# OpenSSL servers abort a TLS 1.3 connection without one with a certificate_required alert, after the handshake).
+start_tls_close_server() {
+  in_ns "$NS_WEB" setsid node -e '
+    const net = require("node:net");
+    const tls = require("node:tls");
+    const fs = require("node:fs");
+    const [closeAddress, alertAddress, certDir, pidfile] = process.argv.slice(1);
+    const closing = net.createServer((socket) => {
+      socket.once("data", () => socket.end());
+      socket.on("error", () => {});
+    });
+    const read = (name) => fs.readFileSync(`${certDir}/${name}`);
+    const alerting = tls.createServer(
+      { key: read("client-cert.key"), cert: read("client-cert.pem"), ca: read("ca.pem"), requestCert: true, rejectUnauthorized: true },
+      (socket) => socket.end("HTTP/1.1 200 OK\r\ncontent-length: 27\r\n\r\nclient certificate accepted"),
+    );
+    alerting.on("tlsClientError", () => {});
+    closing.listen(443, closeAddress, () =>
+      alerting.listen(443, alertAddress, () => fs.writeFileSync(pidfile, `${process.pid}\n`)),
+    );
+    process.on("SIGTERM", () => process.exit(0));
+  ' "$TLS_CLOSE_ADDRESS" "$TLS_CLIENT_ALERT_ADDRESS" "$STATE/tls" "$STATE/tls-close.pid" \
+    </dev/null >>"$STATE/tls-close.log" 2>&1 &
+  wait_for "the TLS-failing Node servers to listen" 100 test -s "$STATE/tls-close.pid"
+}
+
 # ---------------------------------------------------------------- commands
 
 # Stops the daemon named by a pid file, only if that pid runs inside the given lab namespace (a stale pid
@@ -392,6 +470,7 @@ stop_pidfile() {
 cmd_down() {
   local ns pid
   stop_pidfile "$STATE/backends.pid" "$NS_WEB"
+  stop_pidfile "$STATE/tls-close.pid" "$NS_WEB"
   stop_pidfile "$STATE/injector.pid" "$NS_ROUTER"
   stop_pidfile "$STATE/faults.pid" "$NS_WEB"
   stop_pidfile "$STATE/redis.pid" "$NS_REDIS"
@@ -431,8 +510,10 @@ cmd_up() {
   build_network
   build_middlebox
   build_certificates
+  build_tls_faults
   start_dns
   start_web
+  start_tls_close_server
   start_injector
   start_faults
   start_redis

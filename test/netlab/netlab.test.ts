@@ -658,6 +658,145 @@ const scenarios: Scenario[] = [
       expect(controlsReached(report)).toEqual([true]);
     },
   },
+  // TLS faults real servers produce (lab.sh build_tls_faults, 203.0.113.80-.85): the server's doing, never a filter.
+  {
+    name: 'reports a leaf certificate sent without its intermediate as server_fault/tls.cert_chain_incomplete',
+    url: 'https://chain-missing.site-a.test/',
+    withLabCa: true,
+    cause: 'server_fault',
+    code: 'tls.cert_chain_incomplete',
+    evidence: (report) => {
+      expect(report.target.tls).toMatchObject({
+        verifyError: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+        certificate: { issuer: 'CN=reach netlab intermediate' },
+      });
+      expect(report.verdict.summary).toContain('without the intermediate certificate of its issuer');
+    },
+  },
+  {
+    name: 'reports a self-signed certificate as server_fault/tls.untrusted, saying self-signed',
+    url: 'https://self-signed.site-a.test/',
+    withLabCa: true,
+    cause: 'server_fault',
+    code: 'tls.untrusted',
+    evidence: (report) => {
+      expect(report.target.tls).toMatchObject({ verifyError: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
+      expect(report.verdict.summary).toContain('is self-signed');
+    },
+  },
+  {
+    name: 'reports a server that speaks only TLS 1.0 and 1.1 as server_fault/tls.version_or_cipher_mismatch',
+    url: 'https://old-tls.site-a.test/',
+    withLabCa: true,
+    cause: 'server_fault',
+    code: 'tls.version_or_cipher_mismatch',
+    evidence: (report) => {
+      expect(report.target.tls).toMatchObject({
+        outcome: 'alert',
+        errno: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION',
+        followUp: { kind: 'legacy_handshake', outcome: 'established', protocol: 'TLSv1.1' },
+      });
+    },
+  },
+  {
+    name: 'reports a handshake nginx rejects for a name it does not serve as server_fault/tls.unrecognized_name, not a filter',
+    url: 'https://unknown-sni.site-a.test/',
+    withLabCa: true,
+    cause: 'server_fault',
+    code: 'tls.unrecognized_name',
+    evidence: (report) =>
+      expect(report.target.tls).toMatchObject({ outcome: 'alert', errno: 'ERR_SSL_TLSV1_UNRECOGNIZED_NAME' }),
+  },
+  {
+    name: 'reports plain HTTP on port 443 as server_fault/tls.not_tls with the status line it answers',
+    url: 'https://plain-on-443.site-a.test/',
+    withLabCa: true,
+    cause: 'server_fault',
+    code: 'tls.not_tls',
+    evidence: (report) =>
+      expect(report.target.tls).toMatchObject({
+        errno: 'ERR_SSL_WRONG_VERSION_NUMBER',
+        followUp: { kind: 'plaintext_request', statusLine: 'HTTP/1.1 200 OK' },
+      }),
+  },
+  {
+    name: 'reports a server that closes after every ClientHello, named or not, as server_fault/tls.handshake_failed',
+    url: 'https://tls-close.site-a.test/',
+    withLabCa: true,
+    cause: 'server_fault',
+    code: 'tls.handshake_failed',
+    evidence: (report) => {
+      expect(report.target.tls).toMatchObject({ outcome: 'closed', address: '203.0.113.85' });
+      expect(report.target.differential).toMatchObject({ layer: 'tls', neutral: { outcome: 'closed' } });
+    },
+  },
+  {
+    name: "reports nginx's 400 for a missing client certificate as server_fault/tls.client_cert_required, not ok",
+    url: 'https://client-cert.site-a.test/',
+    withLabCa: true,
+    cause: 'server_fault',
+    code: 'tls.client_cert_required',
+    evidence: (report) => {
+      expect(firstExchange(report)).toMatchObject({ outcome: 'response', status: 400 });
+      expect(firstExchange(report)?.bodyPrefix).toContain('No required SSL certificate was sent');
+    },
+  },
+  {
+    name: 'reports a certificate_required alert after the TLS 1.3 handshake as server_fault/tls.client_cert_required',
+    url: 'https://client-cert-alert.site-a.test/',
+    withLabCa: true,
+    cause: 'server_fault',
+    code: 'tls.client_cert_required',
+    evidence: (report) => {
+      expect(report.target.tls).toMatchObject({ outcome: 'established', protocol: 'TLSv1.3' });
+      expect(firstExchange(report)).toMatchObject({ errno: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' });
+    },
+  },
+  {
+    name: 'reports an http site whose redirect leads to an expired certificate as server_fault/tls.cert_expired, not ok',
+    url: 'http://expired-hop.site-a.test/',
+    withLabCa: true,
+    cause: 'server_fault',
+    code: 'tls.cert_expired',
+    evidence: (report) => {
+      expect(report.target.tls).toBeNull();
+      expect(report.target.http?.hops[1]?.exchange.tls).toMatchObject({
+        servername: 'expired.site-a.test',
+        verifyError: 'CERT_HAS_EXPIRED',
+      });
+    },
+  },
+  {
+    name: 'reports an http site whose redirect leads to a TLS 1.0/1.1-only server as server_fault/tls.version_or_cipher_mismatch',
+    url: 'http://old-tls-hop.site-a.test/',
+    withLabCa: true,
+    cause: 'server_fault',
+    code: 'tls.version_or_cipher_mismatch',
+    evidence: (report) =>
+      expect(report.target.http?.hops[1]?.exchange).toMatchObject({
+        outcome: 'tls_failed',
+        errno: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION',
+      }),
+  },
+  {
+    name: 'reports a ClientHello carrying the name silently dropped as filtered_path/filter.sni_drop while a neutral one completes',
+    url: 'https://sni-dropped.site-a.test/',
+    withLabCa: true,
+    timeoutMs: 3000,
+    cause: 'filtered_path',
+    code: 'filter.sni_drop',
+    evidence: (report) => {
+      expect(report.target.tls).toMatchObject({ outcome: 'timeout', servername: 'sni-dropped.site-a.test' });
+      expect(report.target.differential).toMatchObject({
+        layer: 'tls',
+        trigger: 'tls_timeout',
+        isConcurrent: true,
+        neutral: { outcome: 'established', certificate: { subject: 'CN=sni-dropped.site-a.test' } },
+        retry: { outcome: 'timeout' },
+      });
+      expect(report.verdict.confidence).toBe(0.6);
+    },
+  },
 ];
 
 /** Runs `reach probe --json` as a process inside the lab and returns its exit code and report. */

@@ -1,4 +1,5 @@
 // HTTPS servers on loopback, and a TLS front that resets ClientHellos carrying a given SNI.
+import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { Leaf } from './certificates.js';
@@ -44,4 +45,40 @@ export async function startSniResetServer(
     });
   });
   return listenOnLoopback(front, 'https', () => void inner.close());
+}
+
+/** An HTTPS server that speaks TLS 1.0 and 1.1 only, with the ciphers OpenSSL 3 leaves out by default. */
+export function startLegacyTlsServer(leaf: Leaf): Promise<TlsTestServer> {
+  const server = https.createServer(
+    {
+      key: leaf.key,
+      cert: leaf.cert,
+      minVersion: 'TLSv1',
+      maxVersion: 'TLSv1.1',
+      ciphers: 'DEFAULT:@SECLEVEL=0',
+    },
+    (_request, response) => response.end('old tls hello'),
+  );
+  return listenOnLoopback(server, 'https');
+}
+
+/** Plain HTTP on a port an https URL names: a ClientHello is answered with an HTTP 400. */
+export function startPlainHttpOnTlsPort(): Promise<TlsTestServer> {
+  return listenOnLoopback(
+    http.createServer((_request, response) => response.end('plain hello')),
+    'https',
+  );
+}
+
+/**
+ * Requires a client certificate from `caPem`: without one, TLS 1.3 ends the connection after the handshake
+ * with a certificate_required alert.
+ */
+export function startClientCertificateServer(leaf: Leaf, caPem: string): Promise<TlsTestServer> {
+  const server = https.createServer(
+    { key: leaf.key, cert: leaf.cert, ca: caPem, requestCert: true, rejectUnauthorized: true },
+    (_request, response) => response.end('client certificate accepted'),
+  );
+  server.on('tlsClientError', () => {});
+  return listenOnLoopback(server, 'https');
 }

@@ -288,6 +288,20 @@ const expectations: Expectation[] = [
     evidence: ['differential: ClientHello without SNI to the same address: handshake completed'],
   },
   {
+    fixture: 'filter-sni-reset-default-certificate-elsewhere',
+    behaviour:
+      'is less sure of an SNI filter when the certificate presented without SNI does not cover the name, and says why',
+    cause: 'filtered_path',
+    code: 'filter.sni_reset',
+    confidence: 0.7,
+    rule: 'tls-differential',
+    evidence: [
+      'ClientHello without SNI to the same address: handshake completed',
+      'the certificate the server presents without SNI (CN=default.hosting.test) does not cover www.example.test',
+    ],
+    summary: [/a server that refuses names it does not host looks the same/, /another network/],
+  },
+  {
     fixture: 'filter-sni-close',
     behaviour:
       'reports a handshake closed only when the SNI names the site as an SNI filter, and says closed, not reset',
@@ -336,6 +350,11 @@ const expectations: Expectation[] = [
     confidence: 0.8,
     rule: 'tls-differential',
     evidence: ['alert (ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL)'],
+    // No handshake without SNI was tried after an alert: the summary must not claim one failed.
+    check: (obs, verdict) => {
+      expect(obs.target.differential).toBeNull();
+      expect(verdict.summary).not.toMatch(/without the site's name/);
+    },
   },
   {
     fixture: 'tls-handshake-failed-intermittent',
@@ -347,7 +366,140 @@ const expectations: Expectation[] = [
     evidence: ['ClientHello with SNI www.example.test again on a new connection: handshake completed'],
     summary: [/intermittent/],
   },
+  // tls-refused
+  {
+    fixture: 'tls-version-mismatch',
+    behaviour:
+      'reports a server that speaks only TLS 1.1 as tls.version_or_cipher_mismatch, naming the version it completed with',
+    cause: 'server_fault',
+    code: 'tls.version_or_cipher_mismatch',
+    confidence: 0.9,
+    rule: 'tls-refused',
+    evidence: [
+      'alert (ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION)',
+      'also offers TLS 1.0, 1.1 and old ciphers, on a new connection: handshake completed with TLSv1.1',
+    ],
+    summary: [/only with TLSv1\.1/, /TLS 1\.2 or 1\.3/],
+  },
+  {
+    fixture: 'tls-cipher-mismatch',
+    behaviour:
+      'names the cipher, not the version, when the legacy handshake lands on TLS 1.2 with a cipher refused by default',
+    cause: 'server_fault',
+    code: 'tls.version_or_cipher_mismatch',
+    confidence: 0.9,
+    rule: 'tls-refused',
+    evidence: [
+      'alert (ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE)',
+      'handshake completed with TLSv1.2 (AES128-SHA)',
+    ],
+    summary: [/only with the cipher AES128-SHA \(TLSv1\.2\)/, /current ciphers/],
+    check: (_obs, verdict) => expect(verdict.summary).not.toMatch(/enable TLS 1\.2/),
+  },
+  {
+    fixture: 'tls-unrecognized-name',
+    behaviour:
+      "reports a server that aborts the handshake for a name it does not serve as tls.unrecognized_name, the server's doing",
+    cause: 'server_fault',
+    code: 'tls.unrecognized_name',
+    confidence: 0.85,
+    rule: 'tls-refused',
+    evidence: ['alert (ERR_SSL_TLSV1_UNRECOGNIZED_NAME)'],
+    summary: [/no site configured for this name/],
+  },
+  {
+    fixture: 'tls-unrecognized-name-address',
+    behaviour:
+      'says a handshake without a name (an address in the URL) was refused, rather than blaming a name never sent',
+    cause: 'server_fault',
+    code: 'tls.unrecognized_name',
+    confidence: 0.85,
+    rule: 'tls-refused',
+    evidence: ['(no SNI) alert (ERR_SSL_TLSV1_UNRECOGNIZED_NAME)'],
+    summary: [/names no site/, /Use the site's name/],
+  },
+  {
+    fixture: 'tls-not-tls-plain-http',
+    behaviour:
+      'reports a port that answers plain HTTP to a ClientHello as tls.not_tls, with the status line it sent',
+    cause: 'server_fault',
+    code: 'tls.not_tls',
+    confidence: 0.9,
+    rule: 'tls-refused',
+    evidence: [
+      '(ERR_SSL_WRONG_VERSION_NUMBER)',
+      'a plain-text HTTP request (HEAD /) to the same port, on a new connection: answered "HTTP/1.1 200 OK"',
+    ],
+    summary: [/answers plain HTTP, not TLS/],
+  },
   // tls-certificate
+  {
+    fixture: 'tls-cert-chain-incomplete',
+    behaviour:
+      'reports a leaf sent without its intermediate as tls.cert_chain_incomplete, naming the missing issuer',
+    cause: 'server_fault',
+    code: 'tls.cert_chain_incomplete',
+    confidence: 0.9,
+    rule: 'tls-certificate',
+    evidence: [
+      'not trusted: UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      'issued by CN=reach netlab intermediate, which the server did not send',
+    ],
+    summary: [/without the intermediate certificate of its issuer \(CN=reach netlab intermediate\)/],
+  },
+  {
+    fixture: 'tls-cert-expired-redirect-hop',
+    behaviour:
+      'reports an http site redirecting to an https hop with an expired certificate as tls.cert_expired, not ok',
+    cause: 'server_fault',
+    code: 'tls.cert_expired',
+    confidence: 0.95,
+    rule: 'tls-certificate',
+    evidence: [
+      '301 → https://expired.site-a.test/',
+      '(SNI expired.site-a.test)',
+      'not trusted: CERT_HAS_EXPIRED',
+    ],
+    summary: [/^expired-hop\.site-a\.test redirects to https:\/\/expired\.site-a\.test/, /has expired/],
+    check: (obs) => expect(obs.target.tls).toBeNull(),
+  },
+  {
+    fixture: 'tls-cert-chain-incomplete-redirect-hop',
+    behaviour:
+      'reports an https hop whose server leaves out its intermediate as tls.cert_chain_incomplete, naming the hop',
+    cause: 'server_fault',
+    code: 'tls.cert_chain_incomplete',
+    confidence: 0.9,
+    rule: 'tls-certificate',
+    evidence: ['301 → https://chain-missing.site-a.test/', 'not trusted: UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    summary: [
+      /redirects to https:\/\/chain-missing\.site-a\.test/,
+      /The server of chain-missing\.site-a\.test/,
+    ],
+  },
+  {
+    fixture: 'tls-untrusted-leaf-alone',
+    behaviour:
+      'keeps a leaf sent alone whose certificate names no issuer URL as tls.untrusted: a private CA looks the same',
+    cause: 'server_fault',
+    code: 'tls.untrusted',
+    confidence: 0.85,
+    rule: 'tls-certificate',
+    evidence: ['issued by CN=reach netlab intermediate, which the server did not send'],
+    summary: [/private CA \(pass it with --ca\)/, /intermediate certificate missing/],
+  },
+  {
+    fixture: 'tls-cert-self-signed',
+    behaviour:
+      'reports a self-signed certificate as tls.untrusted and says it is self-signed, not a broken chain',
+    cause: 'server_fault',
+    code: 'tls.untrusted',
+    confidence: 0.85,
+    rule: 'tls-certificate',
+    evidence: ['not trusted: DEPTH_ZERO_SELF_SIGNED_CERT'],
+    summary: [/is self-signed/, /--ca/],
+    check: (_obs, verdict) => expect(verdict.summary).not.toMatch(/chain/),
+  },
   {
     fixture: 'tls-cert-expired',
     behaviour: 'reports an expired certificate as tls.cert_expired',
@@ -385,6 +537,29 @@ const expectations: Expectation[] = [
     rule: 'tls-certificate',
     evidence: ['not trusted: CERT_NOT_YET_VALID'],
     summary: [/clock/],
+  },
+  // tls-client-certificate
+  {
+    fixture: 'tls-client-cert-required-nginx',
+    behaviour:
+      "reports nginx's 400 for a missing client certificate as tls.client_cert_required, not a reachable site",
+    cause: 'server_fault',
+    code: 'tls.client_cert_required',
+    confidence: 0.9,
+    rule: 'tls-client-certificate',
+    evidence: [': 400', 'No required SSL certificate was sent'],
+    summary: [/requires a client certificate/],
+  },
+  {
+    fixture: 'tls-client-cert-required-alert',
+    behaviour:
+      'reports a certificate_required alert after a TLS 1.3 handshake as tls.client_cert_required, not an empty reply',
+    cause: 'server_fault',
+    code: 'tls.client_cert_required',
+    confidence: 0.9,
+    rule: 'tls-client-certificate',
+    evidence: ['certificate_required alert (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED)'],
+    summary: [/requires a client certificate/],
   },
   // redirect-loop
   {
@@ -933,6 +1108,27 @@ const expectations: Expectation[] = [
     rule: 'http-failure',
     summary: [/at the redirect to https:\/\/www\.example\.test/],
   },
+  {
+    fixture: 'tls-version-mismatch-redirect-hop',
+    behaviour:
+      'names a protocol_version alert on an https redirect hop tls.version_or_cipher_mismatch, not a bare handshake failure',
+    cause: 'server_fault',
+    code: 'tls.version_or_cipher_mismatch',
+    confidence: 0.75,
+    rule: 'http-failure',
+    evidence: ['tls failed (ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION)'],
+    summary: [/^The site redirects to https:\/\/old-tls\.site-a\.test/, /refuses every TLS version/],
+  },
+  {
+    fixture: 'filter-sni-reset-redirect-hop-default-certificate-elsewhere',
+    behaviour:
+      "is less sure of an SNI filter on a redirect hop when the hop's certificate without SNI does not cover the name",
+    cause: 'filtered_path',
+    code: 'filter.sni_reset',
+    confidence: 0.65,
+    rule: 'http-failure',
+    summary: [/\(CN=default\.hosting\.test\) does not cover www\.example\.test/, /another network/],
+  },
   // content-expectation
   {
     fixture: 'content-status-unexpected',
@@ -1179,6 +1375,9 @@ describe('confidence follows the strength of the evidence', () => {
   });
   it('is surer of an SNI filter that resets than of one that drops', () => {
     more('filter-sni-reset', 'filter-sni-drop');
+  });
+  it('is surer of an SNI filter when the server without SNI presents a certificate for the name', () => {
+    more('filter-sni-reset', 'filter-sni-reset-default-certificate-elsewhere');
   });
   it('ranks a TLS alert above a reset seen without SNI too, and both above an intermittent failure', () => {
     more('tls-handshake-failed-alert', 'tls-handshake-failed-neutral-too');

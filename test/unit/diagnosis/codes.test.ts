@@ -44,6 +44,7 @@ describe('the catalogue of verdict codes', () => {
   it('is the only source of code literals in the rules', () => {
     for (const file of [
       'rules-connection.ts',
+      'rules-tls.ts',
       'rules-dns.ts',
       'rules-http.ts',
       'rules-local.ts',
