@@ -190,8 +190,18 @@ export const causeInPlainWords: Record<string, string> = {
   refused: 'The monitor’s address is not allowed',
 };
 
-/** The notAfter of the certificate the site showed, when the run got that far. */
+/**
+ * The notAfter of the certificate that expires first along the way the run took: the URL's own (an https URL) and
+ * each https redirect hop's, so a monitor of `http://site/` that redirects to https warns before the https
+ * site's certificate runs out. None when the run saw no certificate.
+ */
 function certificateOf(report: Report): { certificateNotAfter?: string } {
-  const validTo = report.target.tls?.certificate?.validTo;
-  return validTo ? { certificateNotAfter: validTo } : {};
+  const { target } = report;
+  let soonest: string | undefined = target.tls?.certificate?.validTo;
+  for (const hop of target.http?.hops ?? []) {
+    const validTo = hop.exchange.tls?.certificate?.validTo;
+    if (validTo !== undefined && (soonest === undefined || Date.parse(validTo) < Date.parse(soonest)))
+      soonest = validTo;
+  }
+  return soonest ? { certificateNotAfter: soonest } : {};
 }

@@ -35,6 +35,26 @@ describe('runResultOf', () => {
     expect(historyEntrySchema.parse(entry)).toEqual(entry);
   });
 
+  it('keeps the certificate of an https redirect hop for a monitor of an http URL (expiry warnings read it)', () => {
+    const { entry } = runResultOf(reportOf('tls-cert-chain-incomplete-redirect-hop'), context);
+    expect(reportOf('tls-cert-chain-incomplete-redirect-hop').target.tls).toBeNull();
+    expect(entry.certificateNotAfter).toBe('2026-12-31T15:00:55.000Z');
+  });
+
+  it('keeps the certificate that expires first when the URL and a hop each show one', () => {
+    const report = reportOf('tls-cert-expired-redirect-hop');
+    const hop = report.target.http?.hops.find((each) => each.exchange.tls?.certificate);
+    const certificate = hop?.exchange.tls?.certificate;
+    if (!certificate) throw new Error('the fixture has an https hop with a certificate');
+    report.target.tls = {
+      ...(hop?.exchange.tls as NonNullable<typeof report.target.tls>),
+      certificate: { ...certificate, validTo: '2030-01-01T00:00:00.000Z' },
+    };
+    expect(runResultOf(report, context).entry.certificateNotAfter).toBe('2020-02-01T00:00:00.000Z');
+    certificate.validTo = '2031-01-01T00:00:00.000Z';
+    expect(runResultOf(report, context).entry.certificateNotAfter).toBe('2030-01-01T00:00:00.000Z');
+  });
+
   it('leaves warnings out of the history entry when the report has none', () => {
     const { entry } = runResultOf(reportOf('http-ok'), context);
     expect(entry.health).toBe('up');
