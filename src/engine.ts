@@ -8,6 +8,7 @@ import { formatResolver, systemResolvers } from './probes/dns.js';
 import { capturedBodyOf } from './probes/http.js';
 import { probeTarget, type TargetProbeOptions, TargetRefusedError } from './probes/target.js';
 import { parseResolverText } from './resolver-text.js';
+import { targetUrlProblem } from './target-url-text.js';
 import type {
   ContentExpectations,
   ControlResult,
@@ -89,6 +90,8 @@ export function parseTargetUrl(text: string, field = 'url'): URL {
   }
   if (!url.hostname) throw new InputError(field, `${field} has no host`);
   if (url.username || url.password) throw new InputError(field, `${field} must not carry credentials`);
+  const problem = targetUrlProblem(url);
+  if (problem !== undefined) throw new InputError(field, `${field} ${problem}`);
   return url;
 }
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { expectationLimits, expectationProblems } from '../diagnosis/expectations.js';
 import { jsonPathLimits } from '../diagnosis/json-path.js';
 import { isResolverText, resolverTextFormat } from '../resolver-text.js';
+import { targetUrlProblem } from '../target-url-text.js';
 
 export const resolverSchema = z
   .string()
@@ -13,7 +14,16 @@ export const resolverSchema = z
 /** Every http(s) URL a request or a setting names: targets, controls, webhooks, the public base URL. */
 export const httpUrlSchema = z
   .url({ protocol: /^https?$/, message: 'expected an absolute http:// or https:// URL' })
-  .max(2048);
+  .max(2048)
+  .superRefine((text, context) => {
+    let problem: string | undefined;
+    try {
+      problem = targetUrlProblem(new URL(text));
+    } catch {
+      return; // not a URL: the check above says so
+    }
+    if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+  });
 
 const probeFields = {
   url: httpUrlSchema.describe('The URL to diagnose.'),

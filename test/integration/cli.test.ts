@@ -75,6 +75,16 @@ describe('reach probe as a process', () => {
     [['probe', 'http://127.0.0.1/', '--ca', '/nonexistent/ca.pem'], /cannot read --ca/],
     [['frobnicate'], /unknown command/],
     [['probe', 'http://127.0.0.1/', '--control', 'gopher://x'], /control must use http or https/],
+    [['probe', 'http://127.0.0.1:0/'], /reach: url names port 0, which no server listens on/],
+    [
+      ['probe', `http://${'a'.repeat(64)}.example.test/`],
+      /url has a host name with a label longer than the 63 characters DNS allows/,
+    ],
+    [
+      ['probe', `http://${'abcdefghi.'.repeat(26)}test/`],
+      /url has a host name longer than the 253 characters DNS allows/,
+    ],
+    [['probe', 'http://www..example.test/'], /url has a host name with an empty label/],
   ])('exits 2 with one line on stderr for bad input %j', async (args, message) => {
     const result = await runCli(args);
     expect(result.code).toBe(2);

@@ -94,6 +94,20 @@ describe('POST /probe', () => {
       'resolvers.0',
     ],
     ['a body that is not an object', '[1,2]', 400, 'urn:reach:problem:invalid-request', 'body'],
+    [
+      'a URL naming port 0',
+      { url: 'http://example.test:0/' },
+      400,
+      'urn:reach:problem:invalid-request',
+      'url',
+    ],
+    [
+      'a host name DNS cannot ask for',
+      { url: `http://${'a'.repeat(64)}.example.test/` },
+      400,
+      'urn:reach:problem:invalid-request',
+      'url',
+    ],
   ])('answers a problem naming the field for %s', async (_name, body, status, type, field) => {
     const response = await postJson(`${service.apiUrl}/probe`, body);
     expect(response.status).toBe(status);
