@@ -1,7 +1,7 @@
 // The open files this process may hold: the soft RLIMIT_NOFILE (`ulimit -n`), read from /proc/self/limits, as Node
 // has no getrlimit. A process whose probes at once need more sockets than that meets EMFILE (a probe that fails so
 // is local.resources_exhausted, not the site's fault); the service warns of it at start.
-import { readFileSync } from 'node:fs';
+import { type ReadText, readTextOf } from './usable-cores.js';
 
 /** Sockets one probe may hold at once: its connection, a Happy Eyeballs attempt beside it, a DNS or side request. */
 export const socketsPerProbe = 3;
@@ -10,9 +10,7 @@ export const socketsPerProbe = 3;
 export const filesBesideProbes = 256;
 
 /** The soft limit on open files, or undefined where it is unlimited or cannot be read (not Linux). */
-export function openFileLimit(
-  readText: (path: string) => string | undefined = readTextOf,
-): number | undefined {
+export function openFileLimit(readText: ReadText = readTextOf): number | undefined {
   const line = readText('/proc/self/limits')
     ?.split('\n')
     .find((each) => each.startsWith('Max open files'));
@@ -21,12 +19,4 @@ export function openFileLimit(
   if (soft === undefined || soft === 'unlimited') return undefined;
   const limit = Number(soft);
   return Number.isSafeInteger(limit) ? limit : undefined;
-}
-
-function readTextOf(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
 }

@@ -118,7 +118,8 @@ function coresOf(quota: string | undefined, period: string | undefined): number 
   return periodUs > 0 ? Number(quota) / periodUs : undefined;
 }
 
-function readTextOf(path: string): string | undefined {
+/** A file's text, or undefined when it cannot be read: the default ReadText. */
+export function readTextOf(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8');
   } catch {

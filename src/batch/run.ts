@@ -217,7 +217,7 @@ class ExhaustionBackoff {
   #hasWarned = false;
 
   constructor(
-    readonly concurrency: number,
+    concurrency: number,
     private readonly stderr: NodeJS.WriteStream | Writable,
   ) {
     this.#running = concurrency;

@@ -203,13 +203,10 @@ function createConnector(options: ExchangeOptions, facts: SocketFacts, deadline:
     // Counted from here, so a TLS handshake's bytes are not taken for our request going out.
     facts.bytesWrittenBefore = socket.bytesWritten;
     facts.bytesReadBefore = socket.bytesRead;
-    if (socket.localPort !== undefined && socket.remoteAddress !== undefined) {
-      facts.ends = {
-        localPort: socket.localPort,
-        remoteAddress: socket.remoteAddress,
-        remotePort: options.port,
-      };
-    }
+    // The peer is the address this exchange is pinned to; only the local port needs asking (one getsockname).
+    const localPort = socket.localPort;
+    if (localPort !== undefined)
+      facts.ends = { localPort, remoteAddress: options.address, remotePort: options.port };
     socket.on('end', () => {
       facts.hasPeerFin = true;
     });

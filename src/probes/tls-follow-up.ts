@@ -1,4 +1,5 @@
 // A second look at a port whose server refused the TLS handshake: what it speaks instead, as evidence for the verdict.
+import type net from 'node:net';
 import type { TlsFollowUp, TlsObservation } from '../types.js';
 import { userAgent } from './http.js';
 import type { TargetProbeOptions } from './probe-context.js';
@@ -33,11 +34,15 @@ export async function followUpTlsFailure(
   return undefined;
 }
 
-async function legacyHandshake(
+/**
+ * A new connection to the address whose handshake failed, given its share of what is left of the budget: the
+ * socket, or the errno of the connect that failed.
+ */
+async function reconnect(
   failed: TlsObservation,
   port: number,
   options: TargetProbeOptions,
-): Promise<TlsFollowUp> {
+): Promise<{ started: number; timeoutMs: number; socket?: net.Socket; errno?: string }> {
   const started = performance.now();
   const timeoutMs = Math.max(1, Math.round(remainingMs(options.deadlineMs, 1) * budgetShare));
   const connected = await connectOnce(failed.address, {
@@ -46,12 +51,27 @@ async function legacyHandshake(
     signal: options.signal,
     isAddressAllowed: options.isAddressAllowed,
   });
-  if (!connected.socket) {
-    const errno = connected.outcome.kind === 'connected' ? undefined : connected.outcome.errno;
-    return { kind: 'legacy_handshake', outcome: 'error', errno, elapsedMs: elapsedSince(started) };
+  if (connected.socket) return { started, timeoutMs, socket: connected.socket };
+  const errno = connected.outcome.kind === 'connected' ? undefined : connected.outcome.errno;
+  return { started, timeoutMs, errno };
+}
+
+async function legacyHandshake(
+  failed: TlsObservation,
+  port: number,
+  options: TargetProbeOptions,
+): Promise<TlsFollowUp> {
+  const { started, timeoutMs, socket, errno: connectErrno } = await reconnect(failed, port, options);
+  if (!socket) {
+    return {
+      kind: 'legacy_handshake',
+      outcome: 'error',
+      errno: connectErrno,
+      elapsedMs: elapsedSince(started),
+    };
   }
   const handshake = await handshakeTls({
-    socket: connected.socket,
+    socket,
     address: failed.address,
     servername: failed.servername,
     ca: options.ca,
@@ -78,17 +98,8 @@ async function plaintextRequest(
   port: number,
   options: TargetProbeOptions,
 ): Promise<TlsFollowUp> {
-  const started = performance.now();
-  const timeoutMs = Math.max(1, Math.round(remainingMs(options.deadlineMs, 1) * budgetShare));
-  const connected = await connectOnce(failed.address, {
-    port,
-    timeoutMs,
-    signal: options.signal,
-    isAddressAllowed: options.isAddressAllowed,
-  });
-  const socket = connected.socket;
+  const { started, timeoutMs, socket, errno } = await reconnect(failed, port, options);
   if (!socket) {
-    const errno = connected.outcome.kind === 'connected' ? undefined : connected.outcome.errno;
     return {
       kind: 'plaintext_request',
       outcome: 'error',
