@@ -187,7 +187,10 @@ export type HttpOutcomeKind =
   | 'error';
 
 export interface HttpTimings {
-  /** Resolving the hop's name (absent for an IP literal or a reused connection's differential requests). */
+  /**
+   * Resolving the hop's name (absent for an IP literal, a hop on a reused connection, and the differential's
+   * requests).
+   */
   dnsMs?: number;
   connectMs?: number;
   tlsMs?: number;
@@ -248,6 +251,12 @@ export interface HttpExchange {
    * request): its certificate and how it was judged. The first exchange's is the target's `tls`.
    */
   tls?: TlsObservation;
+  /**
+   * Sent on the connection the hop before left open, as a browser sends a redirect to the same origin: no connect
+   * or handshake of its own (no connect or TLS timings). `connectMs` is that connection's connect time, the round
+   * trip to the server.
+   */
+  reusedConnection?: { connectMs?: number };
   errno?: string;
   message?: string;
   /** Milliseconds since the probe started when this exchange began. */

@@ -75,7 +75,7 @@ export function readPageEvidence(target: TargetObservation): PageEvidence | unde
         : []),
       ...(isEarly
         ? [
-            `http: the first byte came after ${final.timings.firstByteMs} ms, less than half the ${final.timings.connectMs} ms round trip to ${final.address}: from something nearer than the server`,
+            `http: the first byte came after ${final.timings.firstByteMs} ms, less than half the ${roundTripMsOf(final)} ms round trip to ${final.address}: from something nearer than the server`,
           ]
         : []),
       ...check.elsewhere.map(
@@ -94,14 +94,20 @@ function missingStackHeaders(final: HttpExchange, neutral: HttpExchange): string
   return stackHeaders.filter((name) => neutralNames.includes(name) && !finalNames.includes(name));
 }
 
+/** The answer came sooner than a round trip to the server (its connection's, when the hop reused one) allows. */
 function isEarlyAnswer(final: HttpExchange): boolean {
-  const { connectMs, firstByteMs } = final.timings;
+  const connectMs = roundTripMsOf(final);
+  const { firstByteMs } = final.timings;
   return (
     connectMs !== undefined &&
     firstByteMs !== undefined &&
     connectMs >= minimumRoundTripMs &&
     firstByteMs < connectMs / 2
   );
+}
+
+function roundTripMsOf(exchange: HttpExchange): number | undefined {
+  return exchange.timings.connectMs ?? exchange.reusedConnection?.connectMs;
 }
 
 function titleOf(exchange: HttpExchange): string | undefined {

@@ -31,6 +31,16 @@ export interface ExchangeOptions {
   socket?: net.Socket | tls.TLSSocket;
   /** Connect and TLS timings of that socket, reported with the exchange. */
   socketTimings?: { connectMs?: number; tlsMs?: number };
+  /**
+   * A connection an earlier exchange to the same origin left open (keptConnectionOf): the request goes on it, as a
+   * browser's would, unless it has closed since.
+   */
+  connection?: KeptConnection;
+  /**
+   * Leave the connection open after a complete redirect answer, for the next hop to the same origin; the caller
+   * takes it with keptConnectionOf and closes it.
+   */
+  isConnectionKept?: boolean;
   /** How long resolving this hop's name took, reported with the exchange. */
   dnsMs?: number;
   ca?: string[];
@@ -50,6 +60,10 @@ export interface ExchangeOptions {
 
 interface SocketFacts {
   socket?: net.Socket;
+  /** The connector ran for this exchange: the connection is its own, not one kept from the hop before. */
+  isConnectedHere?: boolean;
+  /** Sent on a connection kept from the exchange before: that connection's connect time. */
+  keptConnection?: { connectMs?: number };
   bytesWrittenBefore: number;
   bytesReadBefore: number;
   hasPeerFin: boolean;
@@ -79,6 +93,9 @@ function originOf(scheme: string, host: string, port: number): string {
   return `${scheme}://${literal}:${port}`;
 }
 
+/** The statuses a redirect hop follows (redirects.ts), and after which a connection may be kept for it. */
+export const redirectStatuses: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+
 /** One GET with no automatic redirects. Never throws for the target's failure. */
 export async function exchange(options: ExchangeOptions): Promise<HttpExchange> {
   const started = performance.now();
@@ -86,33 +103,31 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
   // The probe's signal carries the overall deadline; this exchange's own share is enforced by undici's
   // headers and body timeouts and by the connect timeout, which cost less than a combined signal.
   const deadline = options.signal;
-
-  const connector = createConnector(options, facts, deadline);
-
   const remaining = () => Math.max(1, Math.round(options.timeoutMs - (performance.now() - started)));
-  let client: InstanceType<typeof Client>;
+
+  const kept =
+    options.connection instanceof Connection ? options.connection.adopt(options, facts) : undefined;
+  let connection: Connection;
   try {
-    client = new Client(originOf(options.scheme, options.hostHeader, options.port), {
-      connect: connector,
-      pipelining: 1,
-      headersTimeout: remaining(),
-      bodyTimeout: remaining(),
-      maxHeaderSize: 64 * 1024,
-    });
+    connection = kept ?? new Connection(options, facts);
   } catch (error) {
     options.socket?.destroy();
     throw error;
   }
+  const client = connection.client;
   const result = resultBuilder(options, facts, started);
 
   let firstByteMs: number | undefined;
   let isSettled = false;
+  let isKept = false;
   try {
     const response = await client.request({
       method: options.method ?? 'GET',
       path: options.path,
       headers: { 'user-agent': userAgent, accept: '*/*' },
       signal: deadline,
+      headersTimeout: remaining(),
+      bodyTimeout: remaining(),
     });
     firstByteMs = elapsedSince(facts.readyAtMs ?? started);
     options.onResponseStart?.();
@@ -125,15 +140,15 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
       facts,
       isBodyKept: options.isBodyKept === true,
     });
-    const { bodyBytes, isBodyTruncated, bodyOutcome, bodyError, prefix, kept } = body;
+    const { bodyBytes, isBodyTruncated, bodyOutcome, bodyError, prefix, kept: keptBody } = body;
     if (isBodyTruncated) response.body.destroy();
     isSettled = !isBodyTruncated && bodyError === undefined;
     const failure =
       bodyError === undefined
         ? undefined
         : failureOf(bodyOutcome, bodyError, facts.socketErrno ?? errnoOf(bodyError));
-    return keepBody(
-      kept,
+    const record = keepBody(
+      keptBody,
       result(bodyOutcome, {
         status: response.statusCode,
         headers: {
@@ -154,6 +169,14 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
         message: failure?.message,
       }),
     );
+    isKept =
+      options.isConnectionKept === true &&
+      isSettled &&
+      redirectStatuses.has(response.statusCode) &&
+      record.headers.location !== undefined &&
+      connection.isOpen();
+    if (isKept) keptConnections.set(record, connection);
+    return record;
   } catch (error) {
     if (facts.connectFailure) {
       return result(facts.connectFailure.outcome, facts.connectFailure);
@@ -161,6 +184,11 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
     const errno = facts.socketErrno ?? errnoOf(error);
     const outcome = failureKind(error, errno, facts, deadline);
     const record = result(outcome, failureOf(outcome, error, errno));
+    // A kept connection the server closed as our request went out (its keep-alive ended): a browser sends the
+    // request again on a new connection, and so does this, once; only a new connection's failure is evidence.
+    if (kept && !facts.isConnectedHere && record.bytesReceived === 0 && isClosedUnderUs(outcome)) {
+      return exchange({ ...options, connection: undefined });
+    }
     // No answer: whether the server's TCP acknowledged the request tells a server that got it and stays silent
     // from a path that lost it. The kernel keeps the closed connection (FIN_WAIT) with its queue a while. Read
     // after the record, so its timings end when the exchange did.
@@ -172,7 +200,7 @@ export async function exchange(options: ExchangeOptions): Promise<HttpExchange> 
   } finally {
     // Both close() and destroy() build a ClientDestroyedError with a stack trace unless handed one; a
     // finished exchange has nothing in flight to receive it, so it gets a shared one.
-    await client.destroy(isSettled ? exchangeFinished : null).catch(() => {});
+    if (!isKept) await connection.destroy(isSettled ? exchangeFinished : null);
   }
 }
 
@@ -192,13 +220,136 @@ export function capturedBodyOf(exchange: HttpExchange): Buffer | undefined {
   return keptBodies.get(exchange);
 }
 
+function isClosedUnderUs(outcome: HttpOutcomeKind): boolean {
+  return outcome === 'reset' || outcome === 'empty_reply' || outcome === 'error';
+}
+
+/** A connection left open after a complete redirect answer, for the next hop to the same origin. */
+export interface KeptConnection {
+  /** `scheme://host:port`, as the Host header and SNI named it: only a request to this origin may use it. */
+  readonly origin: string;
+  /** The address it is connected to. */
+  readonly address: string;
+  /** Closes it; a second call does nothing. */
+  close(): void;
+}
+
+/** Connections kept by the exchange whose answer kept them, until the caller takes them. */
+const keptConnections = new WeakMap<HttpExchange, Connection>();
+
 /**
- * The connector undici calls for a connection: the socket the caller already opened (once), or a new one; each
- * is observed from the moment it is ready, so its byte counts and FIN tell how the exchange ended.
+ * The connection this exchange left open (`isConnectionKept` and a complete redirect answer), handed over once:
+ * the caller sends the next hop on it (`connection`) or closes it.
  */
-function createConnector(options: ExchangeOptions, facts: SocketFacts, deadline: AbortSignal) {
-  const observe = (socket: net.Socket) => {
+export function keptConnectionOf(exchange: HttpExchange): KeptConnection | undefined {
+  const connection = keptConnections.get(exchange);
+  keptConnections.delete(exchange);
+  return connection;
+}
+
+/** The origin a kept connection serves, for a hop's URL. */
+export function connectionOriginOf(scheme: string, host: string, port: number): string {
+  return originOf(scheme, host, port);
+}
+
+/**
+ * One undici client and the connection under it. Each exchange on it makes itself `current`; the socket's
+ * listeners write into the current exchange's facts, so a kept connection's second exchange sees its own FIN
+ * and errors. undici calls the connector again only when the connection has closed.
+ */
+class Connection implements KeptConnection {
+  readonly origin: string;
+  readonly address: string;
+  readonly client: InstanceType<typeof Client>;
+  private current: { options: ExchangeOptions; facts: SocketFacts };
+  private isClosed = false;
+  /** How long its socket took to connect: the round trip to the server, for the exchanges that reuse it. */
+  private connectMs?: number;
+
+  constructor(options: ExchangeOptions, facts: SocketFacts) {
+    this.origin = originOf(options.scheme, options.hostHeader, options.port);
+    this.address = options.address;
+    this.current = { options, facts };
+    this.client = new Client(this.origin, {
+      connect: this.connector(),
+      pipelining: 1,
+      maxHeaderSize: 64 * 1024,
+    });
+  }
+
+  /**
+   * Takes this connection for a new exchange with `facts`, counting from the socket's present bytes; undefined
+   * when it cannot serve it (another origin or address, or closed).
+   */
+  adopt(options: ExchangeOptions, facts: SocketFacts): Connection | undefined {
+    const origin = originOf(options.scheme, options.hostHeader, options.port);
+    if (origin !== this.origin || options.address !== this.address || !this.isOpen()) {
+      this.close();
+      return undefined;
+    }
+    const previous = this.current.facts;
+    const socket = previous.socket as net.Socket;
     facts.socket = socket;
+    facts.ends = previous.ends;
+    facts.readyAtMs = performance.now();
+    facts.bytesWrittenBefore = socket.bytesWritten;
+    facts.bytesReadBefore = socket.bytesRead;
+    facts.keptConnection = this.connectMs === undefined ? {} : { connectMs: this.connectMs };
+    this.current = { options, facts };
+    return this;
+  }
+
+  isOpen(): boolean {
+    const { socket, hasPeerFin } = this.current.facts;
+    return !this.isClosed && socket !== undefined && !socket.destroyed && !hasPeerFin;
+  }
+
+  close(): void {
+    this.destroy(exchangeFinished);
+  }
+
+  /** Closes the client and its connection, handing undici `error` for what is in flight (null: its own). */
+  async destroy(error: Error | null): Promise<void> {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    await this.client.destroy(error).catch(() => {});
+  }
+
+  /**
+   * The connector undici calls for a connection: the socket the caller already opened (once), or a new one;
+   * each is observed from the moment it is ready, so its byte counts and FIN tell how the exchange ended.
+   */
+  private connector() {
+    let isPresetUsed = false;
+    return (
+      _connectOptions: unknown,
+      callback: (...args: [null, net.Socket] | [Error, null]) => void,
+    ): void => {
+      const { options, facts } = this.current;
+      if (options.socket && !isPresetUsed) {
+        isPresetUsed = true;
+        facts.connectMs = options.socketTimings?.connectMs;
+        facts.tlsMs = options.socketTimings?.tlsMs;
+        const socket = options.socket;
+        this.observe(socket, options, facts);
+        // undici expects the connector to answer asynchronously, as a real connect does.
+        process.nextTick(() => callback(null, socket));
+        return;
+      }
+      openConnection(options, facts, options.signal).then(
+        (socket) => {
+          this.observe(socket, options, facts);
+          callback(null, socket);
+        },
+        (error: Error) => callback(error, null),
+      );
+    };
+  }
+
+  private observe(socket: net.Socket, options: ExchangeOptions, facts: SocketFacts): void {
+    facts.socket = socket;
+    facts.isConnectedHere = true;
+    this.connectMs = facts.connectMs;
     facts.readyAtMs = performance.now();
     // Counted from here, so a TLS handshake's bytes are not taken for our request going out.
     facts.bytesWrittenBefore = socket.bytesWritten;
@@ -207,37 +358,14 @@ function createConnector(options: ExchangeOptions, facts: SocketFacts, deadline:
     const localPort = socket.localPort;
     if (localPort !== undefined)
       facts.ends = { localPort, remoteAddress: options.address, remotePort: options.port };
+    // Into the facts of the exchange on this socket now: a kept connection serves more than one.
     socket.on('end', () => {
-      facts.hasPeerFin = true;
+      if (this.current.facts.socket === socket) this.current.facts.hasPeerFin = true;
     });
     socket.on('error', (error) => {
-      facts.socketErrno ??= errnoOf(error);
+      if (this.current.facts.socket === socket) this.current.facts.socketErrno ??= errnoOf(error);
     });
-  };
-
-  let isPresetUsed = false;
-  return (
-    _connectOptions: unknown,
-    callback: (...args: [null, net.Socket] | [Error, null]) => void,
-  ): void => {
-    if (options.socket && !isPresetUsed) {
-      isPresetUsed = true;
-      facts.connectMs = options.socketTimings?.connectMs;
-      facts.tlsMs = options.socketTimings?.tlsMs;
-      const socket = options.socket;
-      observe(socket);
-      // undici expects the connector to answer asynchronously, as a real connect does.
-      process.nextTick(() => callback(null, socket));
-      return;
-    }
-    openConnection(options, facts, deadline).then(
-      (socket) => {
-        observe(socket);
-        callback(null, socket);
-      },
-      (error: Error) => callback(error, null),
-    );
-  };
+  }
 }
 
 /** What an exchange's ending adds to its record (each absent one left out of it). */
@@ -286,6 +414,8 @@ function resultBuilder(options: ExchangeOptions, facts: SocketFacts, started: nu
     if (ending.message !== undefined) result.message = ending.message;
     if (ending.tlsHandshake !== undefined) result.tlsHandshake = ending.tlsHandshake;
     if (facts.tls !== undefined) result.tls = facts.tls;
+    if (facts.keptConnection !== undefined && facts.isConnectedHere !== true)
+      result.reusedConnection = facts.keptConnection;
     result.timings = {
       dnsMs: options.dnsMs,
       connectMs: facts.connectMs,

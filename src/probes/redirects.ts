@@ -2,6 +2,7 @@
 import net from 'node:net';
 import type { DifferentialObservation, HttpExchange, HttpObservation, RedirectHop } from '../types.js';
 import { exchangeWithDifferential } from './differential.js';
+import { connectionOriginOf, type KeptConnection, keptConnectionOf, redirectStatuses } from './http.js';
 import {
   defaultPort,
   enforcePolicy,
@@ -11,8 +12,6 @@ import {
   resolve,
   type TargetProbeOptions,
 } from './probe-context.js';
-
-const redirectStatuses = new Set([301, 302, 303, 307, 308]);
 
 export async function followRedirects(
   first: HttpExchange,
@@ -24,34 +23,41 @@ export async function followRedirects(
   let current = first;
   let currentUrl = url;
   let isRedirectLimitReached = false;
-  while (
-    current.outcome === 'response' &&
-    redirectStatuses.has(current.status ?? 0) &&
-    current.headers.location
-  ) {
-    if (hops.length > options.maxRedirects) {
-      isRedirectLimitReached = true;
-      break;
+  // A hop to the same origin goes on the connection the answer before left open, as a browser's would.
+  let kept = keptConnectionOf(first);
+  try {
+    while (
+      current.outcome === 'response' &&
+      redirectStatuses.has(current.status ?? 0) &&
+      current.headers.location
+    ) {
+      if (hops.length > options.maxRedirects) {
+        isRedirectLimitReached = true;
+        break;
+      }
+      let nextUrl: URL;
+      try {
+        nextUrl = new URL(current.headers.location, currentUrl);
+      } catch {
+        break; // an unparsable Location: the hop itself is the evidence
+      }
+      if ((nextUrl.protocol !== 'http:' && nextUrl.protocol !== 'https:') || seen.has(nextUrl.href)) {
+        isRedirectLimitReached = seen.has(nextUrl.href);
+        break;
+      }
+      seen.add(nextUrl.href);
+      const hop = await fetchHop(nextUrl, options, kept);
+      kept = keptConnectionOf(hop.exchange);
+      current = hop.exchange;
+      currentUrl = nextUrl;
+      hops.push({
+        exchange: current,
+        registrableDomain: registrableDomain(hostOf(nextUrl)),
+        ...(hop.differential ? { differential: hop.differential } : {}),
+      });
     }
-    let nextUrl: URL;
-    try {
-      nextUrl = new URL(current.headers.location, currentUrl);
-    } catch {
-      break; // an unparsable Location: the hop itself is the evidence
-    }
-    if ((nextUrl.protocol !== 'http:' && nextUrl.protocol !== 'https:') || seen.has(nextUrl.href)) {
-      isRedirectLimitReached = seen.has(nextUrl.href);
-      break;
-    }
-    seen.add(nextUrl.href);
-    const hop = await fetchHop(nextUrl, options);
-    current = hop.exchange;
-    currentUrl = nextUrl;
-    hops.push({
-      exchange: current,
-      registrableDomain: registrableDomain(hostOf(nextUrl)),
-      ...(hop.differential ? { differential: hop.differential } : {}),
-    });
+  } finally {
+    kept?.close();
   }
   return {
     hops,
@@ -63,11 +69,14 @@ export async function followRedirects(
 
 /**
  * A redirect hop: resolve its host with the same resolvers, then one exchange on a new connection, with the
- * same differential as the first hop (an SNI filter usually shows on the https hop after an http redirect).
+ * same differential as the first hop (an SNI filter usually shows on the https hop after an http redirect). A
+ * hop to the origin of the connection the answer before kept goes on that connection, unresolved again, as a
+ * browser's would; another origin's hop closes it.
  */
 async function fetchHop(
   url: URL,
   options: TargetProbeOptions,
+  kept: KeptConnection | undefined,
 ): Promise<{ exchange: HttpExchange; differential?: DifferentialObservation }> {
   const host = hostOf(url);
   const port = defaultPort(url);
@@ -75,7 +84,10 @@ async function fetchHop(
   const started = performance.now();
   let address = host;
   let dnsMs: number | undefined;
-  if (!net.isIP(host)) {
+  const connection = kept?.origin === connectionOriginOf(scheme, host, port) ? kept : undefined;
+  if (connection === undefined) kept?.close();
+  if (connection !== undefined) address = connection.address;
+  else if (!net.isIP(host)) {
     const dns = (await resolve(host, options)).observation;
     dnsMs = dns.durationMs;
     const resolved = dns.addresses[0];
@@ -115,6 +127,8 @@ async function fetchHop(
       servername,
       path: pathOf(url),
       dnsMs,
+      connection,
+      isConnectionKept: true,
       ca: options.ca,
       maxBodyBytes: options.maxBodyBytes,
       isBodyKept: options.isBodyKept === true,

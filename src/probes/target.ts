@@ -125,6 +125,7 @@ async function probeOnSocket(
       path: pathOf(url),
       socket,
       socketTimings: { connectMs, tlsMs },
+      isConnectionKept: true,
       dnsMs: observation.dns?.durationMs,
       ca: options.ca,
       maxBodyBytes: options.maxBodyBytes,

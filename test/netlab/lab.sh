@@ -207,6 +207,9 @@ build_middlebox() {
   # other names on the same address pass.
   "${fw[@]}" -A FORWARD -p tcp -d "$WEB_ADDRESS" --dport 80 \
     -m string --algo bm --icase --string "host: blocked.site-a.test" -j REJECT --reject-with tcp-reset
+  # Keyword filter on the path: a request for /banned/ is answered with an RST, whatever its Host or connection.
+  "${fw[@]}" -A FORWARD -p tcp -d "$WEB_ADDRESS" --dport 80 \
+    -m string --algo bm --string "GET /banned/" -j REJECT --reject-with tcp-reset
   # SNI filter: a ClientHello naming this host is answered with an RST; other names on :443 pass.
   "${fw[@]}" -A FORWARD -p tcp -d "$WEB_ADDRESS" --dport 443 \
     -m string --algo bm --string "sni-blocked.site-a.test" -j REJECT --reject-with tcp-reset

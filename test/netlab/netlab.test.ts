@@ -325,6 +325,20 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'reports an RST injected on a same-origin redirect hop’s path as filtered_path/filter.keyword_reset, the hop sent again on a new connection',
+    url: 'http://keyword-path.site-a.test/',
+    cause: 'filtered_path',
+    code: 'filter.keyword_reset',
+    evidence: (report) => {
+      expect(firstExchange(report)).toMatchObject({ outcome: 'response', status: 302 });
+      const hop = report.target.http?.hops[1];
+      // Reset on the kept connection, then on a new one: the new one's reset is the evidence.
+      expect(hop?.exchange).toMatchObject({ path: '/banned/report.html', outcome: 'reset', isRequestSent: true });
+      expect(hop?.exchange.reusedConnection).toBeUndefined();
+      expect(hop?.differential).toMatchObject({ layer: 'http', neutral: { outcome: 'response' } });
+    },
+  },
+  {
     name: 'reports an https site with a certificate from the lab CA as ok/http.ok',
     url: 'https://tls.site-a.test/',
     withLabCa: true,
