@@ -48,8 +48,32 @@ export interface DnsQueryResult {
   attempts: number;
   isTruncatedRetriedOverTcp: boolean;
   extraReplies: DnsExtraReply[];
+  /**
+   * The reasons the resolver attached to its reply (RFC 8914 Extended DNS Errors): a blocklist's "Blocked", a
+   * validator's "Signature Expired", "No Reachable Authority" ... Absent when it gave none.
+   */
+  extendedErrors?: DnsExtendedError[];
   errno?: string;
   message?: string;
+}
+
+/** Extended DNS Error codes by which a resolver says it withholds or replaces the answer on purpose (its policy). */
+export const policyBlockCodes: ReadonlySet<number> = new Set([4, 15, 16, 17]);
+
+/** Extended DNS Error codes by which a validating resolver says the name's DNSSEC does not validate. */
+export const dnssecFailureCodes: ReadonlySet<number> = new Set([1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 25, 27]);
+
+/** Extended DNS Error codes by which a resolver says it could not reach the name's authoritative servers. */
+export const unreachableAuthorityCodes: ReadonlySet<number> = new Set([22, 23]);
+
+/** One Extended DNS Error (RFC 8914) of a reply. */
+export interface DnsExtendedError {
+  /** The INFO-CODE: 15 Blocked, 16 Censored, 17 Filtered, 18 Prohibited, 7 Signature Expired, 22 No Reachable Authority ... */
+  code: number;
+  /** The IANA registry's name for the code; absent for a code outside it. */
+  name?: string;
+  /** The EXTRA-TEXT the resolver wrote (up to 200 characters), when it wrote one. */
+  text?: string;
 }
 
 export interface DnsResolverResult {

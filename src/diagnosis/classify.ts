@@ -3,7 +3,7 @@ import type { Observations, Verdict } from '../types.js';
 import { isNoRouteErrno } from './facts.js';
 import { tcpFailure } from './rules-connection.js';
 import { contentExpectation } from './rules-content.js';
-import { dnsFailure, dnsNxdomainDisagreement, dnsTampered } from './rules-dns.js';
+import { dnsBlocked, dnsFailure, dnsNxdomainDisagreement, dnsTampered } from './rules-dns.js';
 import {
   domainMigration,
   httpFailure,
@@ -32,6 +32,7 @@ export const rules: Rule[] = [
   localNoIpv6Route,
   localNoRoute,
   localControlsFailed,
+  dnsBlocked,
   dnsTampered,
   dnsNxdomainDisagreement,
   dnsFailure,

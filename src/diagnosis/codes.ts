@@ -9,6 +9,8 @@ export const verdictCodes = {
   'local.captive_portal': 'every site, the controls included, is redirected to one login page',
   'local.resources_exhausted':
     'this machine ran out of open files, buffers or memory before reaching the site',
+  'filter.dns_blocked': 'a resolver says it blocks the name on purpose (its blocklist or policy)',
+  'dns.dnssec_invalid': "the name's DNSSEC does not validate: validating resolvers reject its answers",
   'dns.tampered': 'DNS answers are forged: an injected reply, or a bogon next to a public answer',
   'dns.nxdomain_rewritten': 'the name does not exist; a resolver invents an address for it',
   'dns.nxdomain_disagreement': 'one resolver denies a name another resolves',

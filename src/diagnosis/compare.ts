@@ -170,11 +170,16 @@ const sameEverywhere: CompareRule = {
  * itself, and fails to connect; next to a vantage that reaches the site, the bogon is the evidence of tampering.
  */
 function failureCodeOf(voter: Voter): string {
-  return voter.onlyBogons.length > 0 ? 'dns.tampered' : voter.verdict.code;
+  return isBogonTheEvidence(voter) ? 'dns.tampered' : voter.verdict.code;
+}
+
+/** A resolver that said it blocks the name (filter.dns_blocked) answered its 0.0.0.0 openly: no lie to infer. */
+function isBogonTheEvidence(voter: Voter): boolean {
+  return voter.onlyBogons.length > 0 && voter.verdict.code !== 'filter.dns_blocked';
 }
 
 function failureSummaryOf(voter: Voter): string {
-  if (voter.onlyBogons.length === 0) return voter.verdict.summary;
+  if (!isBogonTheEvidence(voter)) return voter.verdict.summary;
   return `the name resolves only to ${voter.onlyBogons.join(', ')}, a private or reserved address: its resolver answers falsely (there: ${voter.verdict.code}, ${voter.verdict.summary})`;
 }
 

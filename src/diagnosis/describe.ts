@@ -1,21 +1,32 @@
 // Plain-words descriptions of observations, cited as evidence by the classifier's rules.
-import type { ConnectOutcome, DnsObservation, HttpExchange, TlsFollowUp, TlsObservation } from '../types.js';
+
+import type {
+  ConnectOutcome,
+  DnsExtendedError,
+  DnsObservation,
+  HttpExchange,
+  TlsFollowUp,
+  TlsObservation,
+} from '../types.js';
 
 export function describeDns(dns: DnsObservation): string[] {
   return dns.resolvers.flatMap((resolver) =>
     resolver.queries.map((query) => {
       const head = `dns: ${resolver.resolver} ${query.type} ${dns.name}`;
+      const reasons = query.extendedErrors?.length
+        ? `, ${query.extendedErrors.map(describeExtendedError).join(', ')}`
+        : '';
       switch (query.outcome) {
         case 'answer':
-          return `${head} → ${query.addresses.join(', ')} (${query.latencyMs} ms${query.bogons.length ? `; bogon: ${query.bogons.join(', ')}` : ''})`;
+          return `${head} → ${query.addresses.join(', ')} (${query.latencyMs} ms${query.bogons.length ? `; bogon: ${query.bogons.join(', ')}` : ''}${reasons})`;
         case 'timeout':
           return `${head} → no reply after ${query.attempts} attempts (${query.latencyMs} ms)`;
         case 'error':
           return `${head} → ${query.errno ?? 'error'}: ${query.message ?? ''}`.trim();
         case 'truncated':
-          return `${head} → ${query.message ?? 'truncated, and the query over TCP failed'} (${query.latencyMs} ms)`;
+          return `${head} → ${query.message ?? 'truncated, and the query over TCP failed'} (${query.latencyMs} ms${reasons})`;
         default:
-          return `${head} → ${query.rcode ?? query.outcome} (${query.outcome}, ${query.latencyMs} ms)`;
+          return `${head} → ${query.rcode ?? query.outcome} (${query.outcome}, ${query.latencyMs} ms${reasons})`;
       }
     }),
   );
@@ -71,4 +82,10 @@ export function describeExchange(exchange: HttpExchange): string {
     : 'before our request went out';
   const errno = exchange.errno ? ` (${exchange.errno})` : '';
   return `http: ${where}: ${exchange.outcome.replace('_', ' ')}${errno} ${sent}, ${exchange.timings.totalMs} ms`;
+}
+
+/** "EDE 15 Blocked: gravity", the way evidence and summaries quote one. */
+export function describeExtendedError(error: DnsExtendedError): string {
+  const name = error.name ?? 'unregistered code';
+  return `EDE ${error.code} ${name}${error.text ? `: "${error.text}"` : ''}`;
 }

@@ -1,6 +1,7 @@
 // Derived facts about observations, shared by the classifier's rules and the evidence they cite.
 import type {
   ConnectOutcome,
+  DnsExtendedError,
   DnsObservation,
   DnsQueryResult,
   DnsResolverResult,
@@ -140,4 +141,9 @@ export function connectMsOf(target: TargetObservation): number | undefined {
 /** Every query of one resolver (A and AAAA) said the name does not exist. */
 export function isNxdomainEverywhere(result: DnsResolverResult): boolean {
   return result.queries.length > 0 && result.queries.every((query) => query.outcome === 'nxdomain');
+}
+
+/** The query's Extended DNS Errors whose code is in `codes`. */
+export function extendedErrorsIn(query: DnsQueryResult, codes: ReadonlySet<number>): DnsExtendedError[] {
+  return (query.extendedErrors ?? []).filter((error) => codes.has(error.code));
 }

@@ -1,8 +1,61 @@
 // Rules for DNS: tampering (injected replies, bogon disagreement) and names that do not resolve.
 
-import { allQueries, findTampering, isNoResolverAnswering, isNxdomainEverywhere } from './facts.js';
+import { dnssecFailureCodes, policyBlockCodes, unreachableAuthorityCodes } from '../types.js';
+import { describeExtendedError } from './describe.js';
+import {
+  allQueries,
+  extendedErrorsIn,
+  findTampering,
+  isNoResolverAnswering,
+  isNxdomainEverywhere,
+} from './facts.js';
 import type { Rule } from './verdict.js';
 import { controlEvidence, dnsEvidence, someControlReachable, verdict } from './verdict.js';
+
+/**
+ * A resolver that says it withholds or replaces the answer on purpose (RFC 8914 Extended DNS Errors: Blocked,
+ * Censored, Filtered, or a Forged Answer): a blocklist or policy of that resolver hides the site. The resolver's
+ * own word is the evidence, so its NXDOMAIN is not taken for a name that does not exist, nor its 0.0.0.0 for
+ * the site's address.
+ */
+export const dnsBlocked: Rule = {
+  name: 'dns-blocked',
+  apply: (obs) => {
+    const { dns } = obs.target;
+    if (!dns) return undefined;
+    const blockers = dns.resolvers.filter((resolver) =>
+      resolver.queries.some((query) => extendedErrorsIn(query, policyBlockCodes).length > 0),
+    );
+    const [first] = blockers;
+    if (first === undefined) return undefined;
+    const reasons = [
+      ...new Set(
+        blockers.flatMap((resolver) =>
+          resolver.queries.flatMap((query) =>
+            extendedErrorsIn(query, policyBlockCodes).map(describeExtendedError),
+          ),
+        ),
+      ),
+    ];
+    const others = dns.resolvers.filter(
+      (resolver) =>
+        !blockers.includes(resolver) && resolver.queries.some((query) => query.addresses.length > 0),
+    );
+    const isAnswered = obs.target.http?.hops.at(-1)?.exchange.outcome === 'response';
+    const names = blockers.map((resolver) => resolver.resolver).join(' and ');
+    const elsewhere =
+      others.length > 0
+        ? ` ${others.map((resolver) => resolver.resolver).join(' and ')} ${others.length > 1 ? 'resolve' : 'resolves'} it${isAnswered ? ', and the site answers there' : ''}.`
+        : '';
+    return verdict({
+      cause: 'filtered_path',
+      code: 'filter.dns_blocked',
+      confidence: 0.9,
+      summary: `The resolver ${names} ${blockers.length > 1 ? 'say' : 'says'} it blocks ${dns.name} on purpose (${reasons.join('; ')}): a blocklist or policy of that resolver hides the site (a network's DNS filter such as Pi-hole, a family or malware filter, an ISP's or a court's order), not a fault of the site.${elsewhere} Ask whoever runs the resolver, or use another one.`,
+      evidence: [...dnsEvidence(obs), ...controlEvidence(obs)],
+    });
+  },
+};
 
 export const dnsTampered: Rule = {
   name: 'dns-tampered',
@@ -102,6 +155,33 @@ export const dnsFailure: Rule = {
       });
     }
     if (outcomes.has('servfail')) {
+      const failed = queries.filter((q) => q.outcome === 'servfail');
+      const dnssec = [
+        ...new Set(failed.flatMap((q) => extendedErrorsIn(q, dnssecFailureCodes)).map(describeExtendedError)),
+      ];
+      if (dnssec.length > 0) {
+        return verdict({
+          cause: 'dns_failure',
+          code: 'dns.dnssec_invalid',
+          confidence: 0.9,
+          summary: `Resolvers reject the answer for ${dns.name} because its DNSSEC does not validate (${dnssec.join('; ')}): every validating resolver fails it the same way, and only resolvers that do not validate still answer, which is why it works for some. The domain's operators must re-sign the zone or correct its DS record at the registrar.`,
+          evidence: evidence,
+        });
+      }
+      const unreachable = [
+        ...new Set(
+          failed.flatMap((q) => extendedErrorsIn(q, unreachableAuthorityCodes)).map(describeExtendedError),
+        ),
+      ];
+      if (unreachable.length > 0) {
+        return verdict({
+          cause: 'dns_failure',
+          code: 'dns.servfail',
+          confidence: 0.85,
+          summary: `Resolvers fail to resolve ${dns.name} (SERVFAIL, ${unreachable.join('; ')}): the resolver could not reach the domain's authoritative name servers. They are down or unreachable, or the delegation names servers that do not serve the domain.`,
+          evidence: evidence,
+        });
+      }
       return verdict({
         cause: 'dns_failure',
         code: 'dns.servfail',

@@ -3,7 +3,7 @@ import { randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
 import { createRequire } from 'node:module';
 import net from 'node:net';
-import type { DecodedPacket } from 'dns-packet';
+import type { DecodedPacket, OptAnswer, Packet } from 'dns-packet';
 import type { DnsRecordType, ResolverSpec } from '../types.js';
 import { errnoOf } from './util.js';
 
@@ -16,6 +16,8 @@ export interface TransportOptions {
   /** How long to keep listening after the first reply for a second, injected one. */
   injectionWindowMs: number;
   signal: AbortSignal;
+  /** Ask without EDNS: for a server that answered an EDNS query with FORMERR. */
+  isWithoutEdns?: boolean;
 }
 
 export interface RawReply {
@@ -28,13 +30,40 @@ export type QueryAttempt =
   | { kind: 'timeout' }
   | { kind: 'error'; errno?: string; message: string };
 
-function buildQuery(id: number, name: string, type: DnsRecordType): Buffer {
-  return dnsPacket.encode({
+/**
+ * EDNS(0) as every current stub sends it (RFC 6891): 1232 bytes of UDP payload, the size the 2020 DNS flag day
+ * settled on so replies are not fragmented, and the OPT record a resolver needs to attach Extended DNS Errors.
+ */
+const ednsRecord: OptAnswer = {
+  type: 'OPT',
+  name: '.',
+  udpPayloadSize: 1232,
+  extendedRcode: 0,
+  ednsVersion: 0,
+  flags: 0,
+  flag_do: false,
+  options: [],
+};
+
+function queryPacket(id: number, name: string, type: DnsRecordType, isEdns: boolean): Packet {
+  return {
     type: 'query',
     id,
     flags: dnsPacket.RECURSION_DESIRED,
     questions: [{ type, name, class: 'IN' }],
-  });
+    ...(isEdns ? { additionals: [ednsRecord] } : {}),
+  };
+}
+
+/**
+ * A reply refusing EDNS itself: FORMERR (or NOTIMP) with no OPT record, an old server that does not parse it. The
+ * query is asked again without EDNS (RFC 6891 section 7).
+ */
+export function isEdnsRefused(packet: DecodedPacket & { rcode?: string }): boolean {
+  return (
+    (packet.rcode === 'FORMERR' || packet.rcode === 'NOTIMP') &&
+    !(packet.additionals ?? []).some((record) => record.type === 'OPT')
+  );
 }
 
 /**
@@ -106,7 +135,7 @@ export function queryUdp(
         finish({ kind: 'error', errno: errnoOf(connectError), message: connectError.message });
         return;
       }
-      socket.send(buildQuery(id, name, type), (error) => {
+      socket.send(dnsPacket.encode(queryPacket(id, name, type, options.isWithoutEdns !== true)), (error) => {
         if (error) finish({ kind: 'error', errno: errnoOf(error), message: error.message });
       });
     });
@@ -142,14 +171,7 @@ export function queryTcp(
     options.signal.addEventListener('abort', onAbort, { once: true });
     socket.on('error', (error) => done({ kind: 'error', errno: errnoOf(error) }));
     socket.on('connect', () => {
-      socket.write(
-        dnsPacket.streamEncode({
-          type: 'query',
-          id,
-          flags: dnsPacket.RECURSION_DESIRED,
-          questions: [{ type, name, class: 'IN' }],
-        }),
-      );
+      socket.write(dnsPacket.streamEncode(queryPacket(id, name, type, options.isWithoutEdns !== true)));
     });
     socket.on('data', (chunk: Buffer) => {
       buffer = Buffer.concat([buffer, chunk]);

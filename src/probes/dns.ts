@@ -4,19 +4,28 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
-import type {
-  DnsAnswer,
-  DnsCanary,
-  DnsExtraReply,
-  DnsObservation,
-  DnsQueryResult,
-  DnsRecordType,
-  DnsResolverResult,
-  ResolverSpec,
+import {
+  type DnsAnswer,
+  type DnsCanary,
+  type DnsExtraReply,
+  type DnsObservation,
+  type DnsQueryResult,
+  type DnsRecordType,
+  type DnsResolverResult,
+  policyBlockCodes,
+  type ResolverSpec,
 } from '../types.js';
 import { isBogon, isLocalName } from './addresses.js';
+import { extendedErrorsOf } from './dns-extended-errors.js';
 import { addressesOf, followCnames, maxCnameHops, toAnswer } from './dns-records.js';
-import { type QueryAttempt, queryTcp, queryUdp, type TcpQueryFailure } from './dns-transport.js';
+import {
+  isEdnsRefused,
+  type QueryAttempt,
+  queryTcp,
+  queryUdp,
+  type TcpQueryFailure,
+  type TransportOptions,
+} from './dns-transport.js';
 import { elapsedSince } from './util.js';
 
 // CommonJS, loaded with require rather than import: no export lexing at start-up (docs/architecture.md).
@@ -134,7 +143,8 @@ async function askCanary(
 /**
  * The addresses to connect to: the union of every resolver's answers, except that when some resolvers
  * answer bogons and others answer public addresses, the bogon side is left out (it is the suspect one),
- * and that a resolver caught inventing an answer for a made-up name (the NXDOMAIN canary) is left out.
+ * that a resolver caught inventing an answer for a made-up name (the NXDOMAIN canary) is left out, and so is one
+ * that says it blocks the name (RFC 8914: Blocked, Censored, Filtered, Forged Answer).
  */
 export function chooseAddresses(observation: DnsObservation): string[] {
   const rewriters = new Set(
@@ -142,8 +152,12 @@ export function chooseAddresses(observation: DnsObservation): string[] {
       .filter((result) => result.addresses.length > 0)
       .map((result) => result.resolver) ?? [],
   );
+  // A resolver that says it blocks the name (an Extended DNS Error) answers with its own address, not the site's.
   const perResolver = observation.resolvers.map((r) =>
-    rewriters.has(r.resolver) ? [] : r.queries.flatMap((q) => q.addresses),
+    rewriters.has(r.resolver) ||
+    r.queries.some((q) => q.extendedErrors?.some((e) => policyBlockCodes.has(e.code)))
+      ? []
+      : r.queries.flatMap((q) => q.addresses),
   );
   const clean = perResolver.filter((addresses) => addresses.length > 0 && !addresses.some((a) => isBogon(a)));
   const hasBogonSide = perResolver.some((addresses) => addresses.some((a) => isBogon(a)));
@@ -167,13 +181,20 @@ async function resolveType(
   let attempts = 0;
   let isTruncatedRetriedOverTcp = false;
   let queryName = name;
+  let transport: TransportOptions = options;
 
   for (let hop = 0; hop < maxCnameHops; hop++) {
     let attempt: QueryAttempt = { kind: 'timeout' };
     for (let tries = 0; tries < 2 && !options.signal.aborted; tries++) {
       attempts++;
-      attempt = await queryUdp(resolver, queryName, type, options);
+      attempt = await queryUdp(resolver, queryName, type, transport);
       if (attempt.kind !== 'timeout') break;
+    }
+    // A server too old for EDNS answers its OPT record with FORMERR: asked once more without it.
+    if (attempt.kind === 'reply' && transport === options && isEdnsRefused(attempt.first.packet)) {
+      transport = { ...options, isWithoutEdns: true };
+      attempts++;
+      attempt = await queryUdp(resolver, queryName, type, transport);
     }
     const base = { type, answers, cnameChain, attempts, isTruncatedRetriedOverTcp, extraReplies };
     if (attempt.kind === 'timeout') {
@@ -193,7 +214,7 @@ async function resolveType(
     let reply = attempt.first;
     let tcpFailure: TcpQueryFailure | undefined;
     if (attempt.isTruncated) {
-      const overTcp = await queryTcp(resolver, queryName, type, options);
+      const overTcp = await queryTcp(resolver, queryName, type, transport);
       if ('packet' in overTcp) {
         reply = overTcp;
         isTruncatedRetriedOverTcp = true;
@@ -218,7 +239,14 @@ async function resolveType(
     for (const record of reply.packet.answers ?? []) answers.push(toAnswer(record));
     const followed = followCnames(reply.packet, queryName, type);
     cnameChain.push(...followed.cnames);
-    const result = { ...base, isTruncatedRetriedOverTcp, rcode, latencyMs };
+    const extendedErrors = extendedErrorsOf(reply.packet);
+    const result = {
+      ...base,
+      isTruncatedRetriedOverTcp,
+      rcode,
+      latencyMs,
+      ...(extendedErrors.length > 0 ? { extendedErrors } : {}),
+    };
     if (rcode === 'NXDOMAIN') return { ...result, outcome: 'nxdomain', addresses: [], bogons: [] };
     if (rcode === 'SERVFAIL') return { ...result, outcome: 'servfail', addresses: [], bogons: [] };
     if (rcode === 'REFUSED') return { ...result, outcome: 'refused', addresses: [], bogons: [] };

@@ -1,7 +1,8 @@
 // The lab's HTTP-layer and DNS-layer faults in one process: answers cut short, a server that never answers, a
-// non-HTTP service on port 80, and resolvers that refuse, truncate, or are raced by a forged reply.
+// non-HTTP service on port 80, and resolvers that refuse, truncate, are raced by a forged reply, or block names by
+// policy and say so.
 // Usage: node faults.mjs --http ADDR:PORT --banner ADDR:PORT --silent ADDR:PORT --refusing ADDR --truncating ADDR --raced ADDR
-//        --forged-address ADDR --real-address ADDR --pidfile FILE
+//        --blocking ADDR --forged-address ADDR --real-address ADDR --pidfile FILE
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer as createTcpServer } from 'node:net';
@@ -18,12 +19,13 @@ const { values } = parseArgs({
     refusing: { type: 'string' },
     truncating: { type: 'string' },
     raced: { type: 'string' },
+    blocking: { type: 'string' },
     'forged-address': { type: 'string' },
     'real-address': { type: 'string' },
     pidfile: { type: 'string' },
   },
 });
-for (const name of ['http', 'banner', 'silent', 'refusing', 'truncating', 'raced', 'forged-address', 'real-address', 'pidfile']) {
+for (const name of ['http', 'banner', 'silent', 'refusing', 'truncating', 'raced', 'blocking', 'forged-address', 'real-address', 'pidfile']) {
   if (!values[name]) {
     console.error(`faults.mjs: --${name} is required`);
     process.exit(2);
@@ -115,8 +117,35 @@ const silentServer = createTcpServer((socket) => {
   setTimeout(() => socket.destroy(), silentHoldMs).unref();
 });
 
-function answerOf(query, flags, answers = []) {
-  return dnsPacket.encode({ type: 'response', id: query.id, flags, questions: query.questions, answers });
+function answerOf(query, flags, answers = [], additionals = []) {
+  return dnsPacket.encode({ type: 'response', id: query.id, flags, questions: query.questions, answers, additionals });
+}
+
+/**
+ * A resolver with a blocklist that says why it blocks, as Pi-hole (EDE 15 Blocked, NXDOMAIN) and family filters
+ * (EDE 17 Filtered, 0.0.0.0) do: names starting `dnsblock` and `dnsfilter`; any other name gets the real address.
+ * The reason goes in the reply's OPT record, so only to a query that carried EDNS.
+ */
+function blockingAnswer(query) {
+  const question = query.questions?.[0];
+  const name = question?.name.toLowerCase() ?? '';
+  const hasEdns = (query.additionals ?? []).some((record) => record.type === 'OPT');
+  const opt = (code, text) => ({
+    type: 'OPT',
+    name: '.',
+    udpPayloadSize: 1232,
+    flags: 0,
+    options: [{ code: 15, data: Buffer.concat([Buffer.from([0, code]), Buffer.from(text)]) }],
+  });
+  const recursive = dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE;
+  if (name.startsWith('dnsblock')) {
+    return answerOf(query, recursive | 3, [], hasEdns ? [opt(15, 'blocklist')] : []);
+  }
+  if (name.startsWith('dnsfilter')) {
+    const answers = question?.type === 'A' ? [{ type: 'A', name: question.name, ttl: 2, data: '0.0.0.0' }] : [];
+    return answerOf(query, recursive, answers, hasEdns ? [opt(17, 'family filter')] : []);
+  }
+  return answerOf(query, recursive, addressAnswers(query, realAddress));
 }
 
 const authoritative = dnsPacket.AUTHORITATIVE_ANSWER | dnsPacket.RECURSION_DESIRED;
@@ -178,15 +207,17 @@ const udpServers = [
     { packet: answerOf(query, authoritative | truncatedFlag), delayMs: 0 },
   ]),
   // An on-path injector's race, as the prober sees it: a forged answer at once, the resolver's own 60 ms later.
+  await udpDnsServer(values.blocking, (query) => [{ packet: blockingAnswer(query), delayMs: 0 }]),
   await udpDnsServer(values.raced, (query) => [
     { packet: answerOf(query, authoritative, addressAnswers(query, forgedAddress)), delayMs: 0 },
     { packet: whole(query), delayMs: 60 },
   ]),
 ];
-const tcpServers = [tcpDnsServer(refused), tcpDnsServer(whole), tcpDnsServer(whole)];
+const tcpServers = [tcpDnsServer(refused), tcpDnsServer(whole), tcpDnsServer(whole), tcpDnsServer(blockingAnswer)];
 await listen(tcpServers[0], values.refusing, 53);
 await listen(tcpServers[1], values.truncating, 53);
 await listen(tcpServers[2], values.raced, 53);
+await listen(tcpServers[3], values.blocking, 53);
 const httpAddress = splitAddress(values.http);
 const bannerAddress = splitAddress(values.banner);
 await listen(httpServer, httpAddress.host, httpAddress.port);

@@ -66,7 +66,7 @@ BLACKHOLE_MTU=1280
 INJECT_PASS_HOST=forged-pass.site-a.test
 INJECT_DROP_HOST=forged-drop.site-a.test
 # HTTP- and DNS-layer faults (test/netlab/faults.mjs, on the web host): a server answering by Host (bodies cut
-# short, broken chunking, silence, garbage), an SSH server on port 80, and three resolvers of their own.
+# short, broken chunking, silence, garbage), an SSH server on port 80, and four resolvers of their own.
 FAULTS_ADDRESS=203.0.113.100      # the Host-dispatched faults; any other Host gets a 200
 BANNER_ADDRESS=203.0.113.101      # an SSH banner on port 80
 REFUSING_DNS=203.0.113.102        # answers REFUSED to everything
@@ -74,6 +74,7 @@ TRUNCATING_DNS=203.0.113.103      # answers truncated (TC) over UDP; the router 
 RACED_DNS=203.0.113.104           # a forged answer first, its own answer 60 ms later
 RACED_FORGED_ADDRESS=203.0.113.105 # the forged answer: on the web host, nothing listens (refused at once)
 SILENT_ADDRESS=203.0.113.106      # reads every request on port 80 and never answers
+BLOCKING_DNS=203.0.113.107        # a blocklist resolver that says why (EDE 15 for dnsblock*, EDE 17 and 0.0.0.0 for dnsfilter*)
 KEYWORD_DROP_HOST=kwdrop.site-a.test # the router drops requests naming it on WEB_ADDRESS:80
 # Vantages: the prober's link is 192.0.2.0/25, the clean vantage's 192.0.2.128/26, and the link to the shared
 # Redis 192.0.2.240/28 (a bridge in NS_REDIS; only the vantages' processes use it, the router never sees it).
@@ -151,7 +152,8 @@ build_network() {
   # path skips that rule and reaches nginx there).
   for address in "$CONTROL_ADDRESS" "$WEB_ADDRESS" "$CLOSED_ADDRESS" "$RESET_ADDRESS" "$NAME_RESET_ADDRESS" \
     "$PORTAL_ADDRESS" "$BLOCKPAGE_ADDRESS" "$LARGE_ADDRESS" "$SEARCH_ADDRESS" "$BLACKHOLE_ADDRESS" \
-    "$FAULTS_ADDRESS" "$BANNER_ADDRESS" "$REFUSING_DNS" "$TRUNCATING_DNS" "$RACED_DNS" "$SILENT_ADDRESS" "$RACED_FORGED_ADDRESS"; do
+    "$FAULTS_ADDRESS" "$BANNER_ADDRESS" "$REFUSING_DNS" "$TRUNCATING_DNS" "$RACED_DNS" "$SILENT_ADDRESS" "$RACED_FORGED_ADDRESS" \
+    "$BLOCKING_DNS"; do
     in_ns "$NS_WEB" ip addr add "$address/24" dev eth0
   done
   in_ns "$NS_WEB" ip link set eth0 up
@@ -334,7 +336,7 @@ start_web() {
 # HTTP- and DNS-layer faults on the web host (test/netlab/faults.mjs).
 start_faults() {
   in_ns "$NS_WEB" setsid node "$LAB_DIR/faults.mjs" --http "$FAULTS_ADDRESS:80" --banner "$BANNER_ADDRESS:80" --silent "$SILENT_ADDRESS:80" \
-    --refusing "$REFUSING_DNS" --truncating "$TRUNCATING_DNS" --raced "$RACED_DNS" \
+    --refusing "$REFUSING_DNS" --truncating "$TRUNCATING_DNS" --raced "$RACED_DNS" --blocking "$BLOCKING_DNS" \
     --forged-address "$RACED_FORGED_ADDRESS" --real-address "$WEB_ADDRESS" --pidfile "$STATE/faults.pid" \
     </dev/null >>"$STATE/faults.log" 2>&1 &
   wait_for "the fault servers to listen" 100 test -s "$STATE/faults.pid"

@@ -19,6 +19,7 @@ const rewritingResolver = '198.51.100.56';
 const refusingResolver = '203.0.113.102';
 const truncatingResolver = '203.0.113.103';
 const racedResolver = '203.0.113.104';
+const blockingResolver = '203.0.113.107';
 const namedControl = 'http://control.site-b.test/';
 const addressControl = 'http://203.0.113.5/';
 /** The service listens on the prober namespace's own loopback: only processes inside the lab reach it. */
@@ -333,7 +334,11 @@ const scenarios: Scenario[] = [
       expect(firstExchange(report)).toMatchObject({ outcome: 'response', status: 302 });
       const hop = report.target.http?.hops[1];
       // Reset on the kept connection, then on a new one: the new one's reset is the evidence.
-      expect(hop?.exchange).toMatchObject({ path: '/banned/report.html', outcome: 'reset', isRequestSent: true });
+      expect(hop?.exchange).toMatchObject({
+        path: '/banned/report.html',
+        outcome: 'reset',
+        isRequestSent: true,
+      });
       expect(hop?.exchange.reusedConnection).toBeUndefined();
       expect(hop?.differential).toMatchObject({ layer: 'http', neutral: { outcome: 'response' } });
     },
@@ -636,6 +641,35 @@ const scenarios: Scenario[] = [
     evidence: (report) => {
       expect(dnsOutcomes(report)).toEqual(['truncated']);
       expect(report.target.dns?.resolvers[0]?.queries[0]).toMatchObject({ errno: 'timeout' });
+    },
+  },
+  {
+    name: 'reports an NXDOMAIN a resolver marks EDE 15 Blocked as filtered_path/filter.dns_blocked, not dns.nxdomain',
+    url: 'http://dnsblock.site-a.test/',
+    resolvers: [blockingResolver],
+    control: addressControl,
+    cause: 'filtered_path',
+    code: 'filter.dns_blocked',
+    evidence: (report) => {
+      expect(dnsOutcomes(report)).toEqual(['nxdomain']);
+      const query = report.target.dns?.resolvers[0]?.queries.find((each) => each.type === 'A');
+      expect(query?.extendedErrors).toEqual([{ code: 15, name: 'Blocked', text: 'blocklist' }]);
+      expect(report.verdict.summary).toContain('EDE 15 Blocked');
+    },
+  },
+  {
+    name: 'reports a 0.0.0.0 a resolver marks EDE 17 Filtered as filtered_path/filter.dns_blocked, the site answering through the other resolver',
+    url: 'http://dnsfilter.site-a.test/',
+    resolvers: [blockingResolver, honestResolver],
+    cause: 'filtered_path',
+    code: 'filter.dns_blocked',
+    evidence: (report) => {
+      expect(report.target.dns?.addresses).toEqual(['203.0.113.10']);
+      expect(report.target.tcp.map((outcome) => outcome.address)).not.toContain('0.0.0.0');
+      expect(firstExchange(report)).toMatchObject({ outcome: 'response', address: '203.0.113.10' });
+      expect(report.verdict.summary).toContain(
+        `${honestResolver}:53 resolves it, and the site answers there`,
+      );
     },
   },
   {

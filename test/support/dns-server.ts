@@ -14,23 +14,79 @@ export interface ZoneEntry {
   isDropped?: boolean;
   /** Answer over UDP with the TC bit and no records, so the client must retry over TCP. */
   isTruncatedOverUdp?: boolean;
+  /** Attach this Extended DNS Error (RFC 8914) to the reply of a query that carried EDNS. */
+  extendedError?: { code: number; text?: string };
+  /** A server too old for EDNS: a query carrying an OPT record gets FORMERR without one. */
+  isEdnsRefused?: boolean;
 }
 
 export interface DnsTestServer {
   port: number;
   resolver: string;
   zone: Map<string, ZoneEntry>;
-  queries: { name: string; type: string; transport: 'udp' | 'tcp' }[];
+  queries: { name: string; type: string; transport: 'udp' | 'tcp'; hasEdns: boolean }[];
   close(): Promise<void>;
 }
 
 type Question = dnsPacket.Question;
 
-function answerFor(zone: Map<string, ZoneEntry>, question: Question, id: number, flags: number): Buffer {
+/** The OPT record of a reply to an EDNS query, with the entry's Extended DNS Error when it has one. */
+function optRecord(entry: ZoneEntry | undefined): dnsPacket.Answer {
+  const error = entry?.extendedError;
+  const options = error
+    ? [
+        {
+          code: 15,
+          data: Buffer.concat([
+            Buffer.from([error.code >> 8, error.code & 0xff]),
+            Buffer.from(error.text ?? ''),
+          ]),
+        },
+      ]
+    : [];
+  return {
+    type: 'OPT',
+    name: '.',
+    udpPayloadSize: 1232,
+    extendedRcode: 0,
+    ednsVersion: 0,
+    flags: 0,
+    flag_do: false,
+    // dns-packet writes an option's raw data for any code; its types list only the codes it decodes.
+    options: options as unknown as dnsPacket.PacketOpt[],
+  };
+}
+
+function hasEdns(query: dnsPacket.DecodedPacket): boolean {
+  return (query.additionals ?? []).some((record) => record.type === 'OPT');
+}
+
+function answerFor(
+  zone: Map<string, ZoneEntry>,
+  query: dnsPacket.DecodedPacket,
+  question: Question,
+  flags: number,
+): Buffer {
   const name = question.name.toLowerCase();
+  const id = query.id ?? 0;
   // '*' answers every name the zone does not list (a resolver that rewrites NXDOMAIN).
   const entry = zone.get(name) ?? zone.get('*');
-  const base = { type: 'response' as const, id, questions: [{ ...question, class: 'IN' as const }] };
+  const isEdns = hasEdns(query);
+  if (entry?.isEdnsRefused && isEdns) {
+    return encode({
+      type: 'response',
+      id,
+      flags: flags | 1,
+      questions: [{ ...question, class: 'IN' }],
+      answers: [],
+    });
+  }
+  const base = {
+    type: 'response' as const,
+    id,
+    questions: [{ ...question, class: 'IN' as const }],
+    ...(isEdns ? { additionals: [optRecord(entry)] } : {}),
+  };
   if (!entry) return encode({ ...base, flags: flags | rcodeFlag('NXDOMAIN'), answers: [] });
   if (entry.rcode) return encode({ ...base, flags: flags | rcodeFlag(entry.rcode), answers: [] });
   const answers: dnsPacket.Answer[] = [];
@@ -78,7 +134,7 @@ export async function startDnsServer(zoneEntries: Record<string, ZoneEntry>): Pr
     }
     const question = query.questions?.[0];
     if (!question || query.id === undefined) return;
-    queries.push({ name: question.name, type: question.type, transport: 'udp' });
+    queries.push({ name: question.name, type: question.type, transport: 'udp', hasEdns: hasEdns(query) });
     const entry = zone.get(question.name.toLowerCase());
     if (entry?.isDropped) return;
     const send = (buffer: Buffer) => udp.send(buffer, remote.port, remote.address);
@@ -94,7 +150,7 @@ export async function startDnsServer(zoneEntries: Record<string, ZoneEntry>): Pr
       );
       return;
     }
-    const real = answerFor(zone, question, query.id, responseFlags);
+    const real = answerFor(zone, query, question, responseFlags);
     if (entry?.injectFirst && question.type === 'A') {
       const forged = encode({
         type: 'response',
@@ -129,8 +185,8 @@ export async function startDnsServer(zoneEntries: Record<string, ZoneEntry>): Pr
       const query = dnsPacket.decode(buffer.subarray(2, buffer.readUInt16BE(0) + 2));
       const question = query.questions?.[0];
       if (!question || query.id === undefined) return socket.destroy();
-      queries.push({ name: question.name, type: question.type, transport: 'tcp' });
-      const reply = answerFor(zone, question, query.id, responseFlags);
+      queries.push({ name: question.name, type: question.type, transport: 'tcp', hasEdns: hasEdns(query) });
+      const reply = answerFor(zone, query, question, responseFlags);
       const length = Buffer.alloc(2);
       length.writeUInt16BE(reply.length);
       socket.end(Buffer.concat([length, reply]));

@@ -111,6 +111,8 @@ const storedCodes = [
   'dns.truncated_tcp_failed',
   'dns.dangling_cname',
   'local.no_ipv6_route',
+  'filter.dns_blocked',
+  'dns.dnssec_invalid',
 ];
 export const storedCodeTable: readonly string[] = storedCodes;
 export const storedCauseTable: readonly string[] = storedCauses;

@@ -179,6 +179,70 @@ const expectations: Expectation[] = [
     evidence: ['A servfail.example.test → SERVFAIL'],
   },
   {
+    fixture: 'dns-servfail-no-reachable-authority',
+    behaviour:
+      'reports a SERVFAIL carrying EDE 22 as dns.servfail saying the resolver could not reach the name servers',
+    cause: 'dns_failure',
+    code: 'dns.servfail',
+    confidence: 0.85,
+    rule: 'dns-failure',
+    evidence: ['SERVFAIL (servfail', 'EDE 22 No Reachable Authority: "time limit exceeded"'],
+    summary: [
+      /SERVFAIL, EDE 22 No Reachable Authority/,
+      /could not reach the domain's authoritative name servers/,
+    ],
+  },
+  {
+    fixture: 'dns-dnssec-signature-expired',
+    behaviour:
+      "reports a SERVFAIL carrying EDE 7 Signature Expired as dns.dnssec_invalid, the domain's own fault",
+    cause: 'dns_failure',
+    code: 'dns.dnssec_invalid',
+    confidence: 0.9,
+    rule: 'dns-failure',
+    evidence: ['EDE 7 Signature Expired: "signature expired"'],
+    summary: [/DNSSEC does not validate \(EDE 7 Signature Expired/, /re-sign the zone/],
+  },
+  {
+    fixture: 'dns-blocked-nxdomain-ede',
+    behaviour:
+      'reports an NXDOMAIN carrying EDE 15 Blocked as filter.dns_blocked, not as a name that does not exist',
+    cause: 'filtered_path',
+    code: 'filter.dns_blocked',
+    confidence: 0.9,
+    rule: 'dns-blocked',
+    evidence: ['NXDOMAIN (nxdomain', 'EDE 15 Blocked: "gravity"'],
+    summary: [
+      /says it blocks ads\.site-a\.test on purpose \(EDE 15 Blocked: "gravity"\)/,
+      /not a fault of the site/,
+    ],
+  },
+  {
+    fixture: 'dns-blocked-zero-address-ede',
+    behaviour:
+      'reports a 0.0.0.0 answer carrying EDE 17 Filtered as filter.dns_blocked, with nothing connected to',
+    cause: 'filtered_path',
+    code: 'filter.dns_blocked',
+    confidence: 0.9,
+    rule: 'dns-blocked',
+    evidence: ['0.0.0.0', 'EDE 17 Filtered'],
+    check: (obs) => {
+      expect(obs.target.dns?.addresses).toEqual([]);
+      expect(obs.target.tcp).toEqual([]);
+    },
+  },
+  {
+    fixture: 'dns-blocked-one-of-two-resolvers',
+    behaviour:
+      "reports one resolver's EDE 16 Censored as filter.dns_blocked, naming the other resolver and that the site answers there",
+    cause: 'filtered_path',
+    code: 'filter.dns_blocked',
+    confidence: 0.9,
+    rule: 'dns-blocked',
+    evidence: ['EDE 16 Censored: "blocked by order 12/2026"'],
+    summary: [/resolves it, and the site answers there/],
+  },
+  {
     fixture: 'dns-refused',
     behaviour: 'reports a resolver that answers REFUSED as dns.refused',
     cause: 'dns_failure',

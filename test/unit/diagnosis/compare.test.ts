@@ -53,6 +53,15 @@ const expectations: Expectation[] = [
     summary: [/^Reachable from isp-b, campus; from isp-a/, /on the path from there, not at the site/],
   },
   {
+    fixture: 'dns-blocked-one-vantage',
+    behaviour:
+      "keeps one vantage's declared DNS block (0.0.0.0 with EDE 17) a filter.dns_blocked, not inferred tampering",
+    cause: 'filtered_path',
+    code: 'filter.dns_blocked',
+    rule: 'localized',
+    summary: [/^Reachable from isp-b; from isp-a: The resolver .* says it blocks family\.site-a\.test/],
+  },
+  {
     fixture: 'keyword-reset-everywhere',
     behaviour: "calls a reset for one name seen from every vantage the server's own doing, not a filter",
     cause: 'server_fault',
