@@ -7,8 +7,8 @@ import { warningsOf } from './diagnosis/warnings.js';
 import { formatResolver, systemResolvers } from './probes/dns.js';
 import { capturedBodyOf } from './probes/http.js';
 import { probeTarget, type TargetProbeOptions, TargetRefusedError } from './probes/target.js';
+import { targetUrlProblem } from './probes/target-url-text.js';
 import { parseResolverText } from './resolver-text.js';
-import { targetUrlProblem } from './target-url-text.js';
 import type {
   ContentExpectations,
   ControlResult,

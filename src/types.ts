@@ -300,6 +300,11 @@ export interface HttpObservation {
   /** The registrable domain of the URL asked for (via the public suffix list). */
   registrableDomain: string | null;
   isRedirectLimitReached: boolean;
+  /**
+   * Why the last hop's Location was not followed though it parses as an http(s) URL: what keeps it from being
+   * asked for ("has a host name with a label longer than the 63 characters DNS allows", "names port 0 ...").
+   */
+  unfollowableLocation?: string;
 }
 
 /**

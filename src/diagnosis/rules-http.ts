@@ -400,7 +400,9 @@ export const redirectUnfollowable: Rule = {
       cause: 'server_fault',
       code: 'http.redirect_invalid',
       confidence: 0.8,
-      summary: `The site redirects to ${JSON.stringify(location.slice(0, 200))}, which is not an http(s) URL: browsers will not follow it.`,
+      summary: http.unfollowableLocation
+        ? `The site redirects to ${JSON.stringify(location.slice(0, 200))}, which ${http.unfollowableLocation}: no client can follow it.`
+        : `The site redirects to ${JSON.stringify(location.slice(0, 200))}, which is not an http(s) URL: browsers will not follow it.`,
       evidence: http.hops.map((hop) => describeExchange(hop.exchange)),
     });
   },

@@ -12,6 +12,7 @@ import {
   resolve,
   type TargetProbeOptions,
 } from './probe-context.js';
+import { targetUrlProblem } from './target-url-text.js';
 
 export async function followRedirects(
   first: HttpExchange,
@@ -23,6 +24,7 @@ export async function followRedirects(
   let current = first;
   let currentUrl = url;
   let isRedirectLimitReached = false;
+  let unfollowableLocation: string | undefined;
   // A hop to the same origin goes on the connection the answer before left open, as a browser's would.
   let kept = keptConnectionOf(first);
   try {
@@ -45,6 +47,13 @@ export async function followRedirects(
         isRedirectLimitReached = seen.has(nextUrl.href);
         break;
       }
+      // A Location DNS cannot ask for (a label over 63 characters, an empty one) or naming port 0: followed, it
+      // would query another name or be refused by this machine. The redirect itself is the site's fault.
+      const problem = targetUrlProblem(nextUrl);
+      if (problem !== undefined) {
+        unfollowableLocation = problem;
+        break;
+      }
       seen.add(nextUrl.href);
       const hop = await fetchHop(nextUrl, options, kept);
       kept = keptConnectionOf(hop.exchange);
@@ -64,6 +73,7 @@ export async function followRedirects(
     finalUrl: currentUrl.href,
     registrableDomain: registrableDomain(hostOf(url)),
     isRedirectLimitReached,
+    ...(unfollowableLocation === undefined ? {} : { unfollowableLocation }),
   };
 }
 

@@ -2,8 +2,8 @@
 import { z } from 'zod';
 import { expectationLimits, expectationProblems } from '../diagnosis/expectations.js';
 import { jsonPathLimits } from '../diagnosis/json-path.js';
+import { targetUrlProblem } from '../probes/target-url-text.js';
 import { isResolverText, resolverTextFormat } from '../resolver-text.js';
-import { targetUrlProblem } from '../target-url-text.js';
 
 export const resolverSchema = z
   .string()

@@ -63,6 +63,10 @@ beforeAll(async () => {
         } else {
           response.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length }).end(body);
         }
+      } else if (path === '/to-long-label') {
+        response.writeHead(302, { location: `http://${'a'.repeat(64)}.site-a.test:${site.port}/` }).end();
+      } else if (path === '/to-port-0') {
+        response.writeHead(302, { location: 'http://www.site-a.test:0/' }).end();
       } else if (path === '/to-file') {
         response.writeHead(302, { location: 'file:///etc/passwd' }).end();
       } else if (path === '/chain') {
@@ -302,6 +306,28 @@ describe('engine on loopback', () => {
     expect(report.target.http?.hops).toHaveLength(1);
     expect(report.target.http?.finalUrl).toBe(site.url('/to-file'));
     expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'http.redirect_invalid' });
+  });
+
+  it('does not follow a redirect to a host name DNS cannot ask for, and names why', async () => {
+    const asked = dns.queries.length;
+    const report = await probe({
+      url: site.url('/to-long-label', 'site-a.test'),
+      resolvers: resolvers(),
+      timeoutMs: 5000,
+    });
+    expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'http.redirect_invalid' });
+    expect(report.verdict.summary).toContain('a label longer than the 63 characters DNS allows');
+    expect(report.target.http?.hops).toHaveLength(1);
+    expect(report.target.http?.unfollowableLocation).toContain('63 characters');
+    // Followed, dns-packet would have asked for another name (the label's length written modulo 256).
+    expect(dns.queries.slice(asked).every((query) => query.name === 'site-a.test')).toBe(true);
+  });
+
+  it('does not follow a redirect to port 0', async () => {
+    const report = await probe({ url: site.url('/to-port-0'), timeoutMs: 5000 });
+    expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'http.redirect_invalid' });
+    expect(report.verdict.summary).toContain('names port 0');
+    expect(report.target.http?.hops).toHaveLength(1);
   });
 
   it('stops after maxRedirects hops and reports a redirect loop', async () => {
