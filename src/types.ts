@@ -66,6 +66,9 @@ export const dnssecFailureCodes: ReadonlySet<number> = new Set([1, 2, 5, 6, 7, 8
 /** Extended DNS Error codes by which a resolver says it could not reach the name's authoritative servers. */
 export const unreachableAuthorityCodes: ReadonlySet<number> = new Set([22, 23]);
 
+/** Extended DNS Error codes by which a resolver says it answered from its cache, its servers out of reach. */
+export const staleAnswerCodes: ReadonlySet<number> = new Set([3, 19]);
+
 /** One Extended DNS Error (RFC 8914) of a reply. */
 export interface DnsExtendedError {
   /** The INFO-CODE: 15 Blocked, 16 Censored, 17 Filtered, 18 Prohibited, 7 Signature Expired, 22 No Reachable Authority ... */

@@ -1,10 +1,11 @@
 // Warnings: degraded paths that did not decide the verdict, from the observations (a pure function, like classify).
-import type { ConnectOutcome, TargetObservation, Warning } from '../types.js';
-import { describeConnect } from './describe.js';
+import { type ConnectOutcome, staleAnswerCodes, type TargetObservation, type Warning } from '../types.js';
+import { describeConnect, describeDns, describeExtendedError } from './describe.js';
+import { extendedErrorsIn } from './facts.js';
 import { headerName, readPageEvidence } from './page-evidence.js';
 
 /** The closed list of warning codes (docs/causes.md, "Warnings"). */
-export const warningCodes = ['path.address_unreachable', 'http.page_differs'] as const;
+export const warningCodes = ['path.address_unreachable', 'http.page_differs', 'dns.stale_answer'] as const;
 export type WarningCode = (typeof warningCodes)[number];
 
 type ConnectFailure = Exclude<ConnectOutcome, { kind: 'connected' }>;
@@ -19,7 +20,38 @@ const deadAddressKinds = new Set<ConnectOutcome['kind']>([
 ]);
 
 export function warningsOf(target: TargetObservation): Warning[] {
-  return [...addressUnreachable(target), ...pageDiffers(target)];
+  return [...addressUnreachable(target), ...pageDiffers(target), ...staleAnswer(target)];
+}
+
+/**
+ * A resolver answered from its cache because it could not reach the name's servers (RFC 8767 serve-stale, said
+ * by EDE 3 Stale Answer or 19 Stale NXDOMAIN Answer): the site works through the old answer, while DNS for it
+ * is failing. Once the cache runs out, or for a resolver that kept nothing, the name stops resolving.
+ */
+function staleAnswer(target: TargetObservation): Warning[] {
+  const dns = target.dns;
+  if (!dns) return [];
+  const stale = dns.resolvers.filter((resolver) =>
+    resolver.queries.some((query) => extendedErrorsIn(query, staleAnswerCodes).length > 0),
+  );
+  if (stale.length === 0) return [];
+  const reasons = [
+    ...new Set(
+      stale.flatMap((resolver) =>
+        resolver.queries.flatMap((query) =>
+          extendedErrorsIn(query, staleAnswerCodes).map(describeExtendedError),
+        ),
+      ),
+    ),
+  ];
+  const names = stale.map((resolver) => resolver.resolver).join(' and ');
+  return [
+    {
+      code: 'dns.stale_answer' satisfies WarningCode,
+      summary: `${names} answered ${dns.name} from ${stale.length > 1 ? 'their' : 'its'} cache (${reasons.join('; ')}): the resolver could not reach the domain's name servers. The site works through the old answer, but its DNS is failing; when the cached answer runs out, or for resolvers that kept none, the name will not resolve.`,
+      evidence: describeDns(dns).filter((line) => line.includes('Stale')),
+    },
+  ];
 }
 
 /**

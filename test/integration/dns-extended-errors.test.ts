@@ -43,6 +43,7 @@ beforeAll(async () => {
     'plain-servfail.site-a.test': { rcode: 'SERVFAIL' },
     'old.site-a.test': { a: ['127.0.0.1'], isEdnsRefused: true },
     'fine.site-a.test': { a: ['127.0.0.1'] },
+    'stale.site-a.test': { a: ['127.0.0.1'], extendedError: { code: 3, text: 'upstream unreachable' } },
   });
   honest = await startDnsServer({
     'court.site-a.test': { a: ['127.0.0.1'] },
@@ -127,6 +128,18 @@ describe('Extended DNS Errors', () => {
     expect(servfail.verdict.summary).toContain('or its DNSSEC is invalid');
     const nxdomain = await probeWith([honest], 'nothere.site-a.test');
     expect(nxdomain.verdict).toMatchObject({ cause: 'dns_failure', code: 'dns.nxdomain' });
+  });
+
+  it('keeps a site answered through a stale cached answer ok, with a dns.stale_answer warning', async () => {
+    const report = await probeWith([blocker], 'stale.site-a.test');
+    record(report, 'dns-stale-answer');
+    expect(report.verdict).toMatchObject({ cause: 'ok', code: 'http.ok' });
+    expect(report.warnings).toEqual([
+      expect.objectContaining({
+        code: 'dns.stale_answer',
+        summary: expect.stringContaining('(EDE 3 Stale Answer: "upstream unreachable")'),
+      }),
+    ]);
   });
 
   it('asks a server that answers EDNS with FORMERR again without it, and uses that answer', async () => {

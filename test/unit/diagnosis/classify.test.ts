@@ -204,6 +204,14 @@ const expectations: Expectation[] = [
     summary: [/DNSSEC does not validate \(EDE 7 Signature Expired/, /re-sign the zone/],
   },
   {
+    fixture: 'dns-stale-answer',
+    behaviour: 'keeps a site answered through a stale cached DNS answer (EDE 3) ok: the warning says it',
+    cause: 'ok',
+    code: 'http.ok',
+    confidence: 0.95,
+    rule: 'reachable',
+  },
+  {
     fixture: 'dns-blocked-nxdomain-ede',
     behaviour:
       'reports an NXDOMAIN carrying EDE 15 Blocked as filter.dns_blocked, not as a name that does not exist',

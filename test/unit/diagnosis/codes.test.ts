@@ -23,6 +23,7 @@ function documentedCodes(): Set<string> {
 const otherDocumentedCodes = new Set([
   'path.address_unreachable',
   'http.page_differs',
+  'dns.stale_answer',
   'vantage.below_quorum',
   'vantage.none_live',
 ]);

@@ -42,6 +42,27 @@ describe('warningsOf', () => {
     ]);
   });
 
+  it("warns that a resolver answered from its cache (EDE 3 Stale Answer): the name's DNS is failing", () => {
+    const observations = load('dns-stale-answer');
+    const resolver = observations.target.dns?.resolvers[0]?.resolver;
+    expect(warningsOf(observations.target)).toEqual([
+      {
+        code: 'dns.stale_answer',
+        summary: `${resolver} answered stale.site-a.test from its cache (EDE 3 Stale Answer: "upstream unreachable"): the resolver could not reach the domain's name servers. The site works through the old answer, but its DNS is failing; when the cached answer runs out, or for resolvers that kept none, the name will not resolve.`,
+        evidence: [
+          expect.stringMatching(/ A stale\.site-a\.test → 127\.0\.0\.1 .*EDE 3 Stale Answer/),
+          expect.stringMatching(/ AAAA stale\.site-a\.test → NOERROR .*EDE 3 Stale Answer/),
+        ],
+      },
+    ]);
+  });
+
+  it('does not warn of a stale answer for a reply without one', () => {
+    expect(warningsOf(load('http-ok').target).map((warning) => warning.code)).not.toContain(
+      'dns.stale_answer',
+    );
+  });
+
   it('does not warn when no address connected: the verdict already names that failure', () => {
     expect(warningsOf(load('filter-blackhole').target)).toEqual([]);
     expect(warningsOf(load('tcp-refused').target)).toEqual([]);
@@ -64,7 +85,10 @@ describe('warningsOf', () => {
 
   it('finds no warning in any other recorded fixture with a single address', () => {
     const names = readdirSync(fixtureDir)
-      .filter((file) => file.endsWith('.json') && !file.startsWith('http-page-differs-'))
+      .filter(
+        (file) =>
+          file.endsWith('.json') && !file.startsWith('http-page-differs-') && file !== 'dns-stale-answer.json',
+      )
       .map((file) => file.replace(/\.json$/, ''));
     for (const name of names) {
       const { target } = load(name);
