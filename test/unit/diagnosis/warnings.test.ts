@@ -87,7 +87,9 @@ describe('warningsOf', () => {
     const names = readdirSync(fixtureDir)
       .filter(
         (file) =>
-          file.endsWith('.json') && !file.startsWith('http-page-differs-') && file !== 'dns-stale-answer.json',
+          file.endsWith('.json') &&
+          !file.startsWith('http-page-differs-') &&
+          file !== 'dns-stale-answer.json',
       )
       .map((file) => file.replace(/\.json$/, ''));
     for (const name of names) {
