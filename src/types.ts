@@ -169,6 +169,13 @@ export interface TlsObservation {
   errno?: string;
   message?: string;
   bytesSent: number;
+  /**
+   * After a handshake with no answer (`timeout`): the bytes of our ClientHello the peer's TCP had still not
+   * acknowledged (Linux's tx_queue, a FIN we queued counting one). At least `bytesSent`: the ClientHello never
+   * reached the server's TCP; below it: the server received it and did not answer. Absent where the kernel does
+   * not say (not Linux).
+   */
+  unacknowledgedBytes?: number;
   /** A second look at the same port after the server refused the handshake (tls-follow-up.ts). */
   followUp?: TlsFollowUp;
 }

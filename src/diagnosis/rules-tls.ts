@@ -188,6 +188,29 @@ export const tlsDifferential: Rule = {
       // A dropped ClientHello counts only when the original handshake had the whole budget to complete.
       const isWholeBudget = !isDrop || differential.isConcurrent === true;
       if (isWholeBudget && neutral.outcome === 'established' && retry.outcome !== 'established') {
+        // The kernel's word on the ClientHello (Linux): acknowledged by the server's TCP, or never.
+        const unacknowledged = tls.unacknowledgedBytes;
+        const isHelloReceived = isDrop && unacknowledged !== undefined && unacknowledged < tls.bytesSent;
+        const isHelloLost =
+          isDrop && unacknowledged !== undefined && tls.bytesSent > 0 && unacknowledged >= tls.bytesSent;
+        if (isHelloReceived) {
+          // The server got the ClientHello naming the site and kept silent: no filter between us dropped it.
+          return verdict({
+            cause: 'server_fault',
+            code: 'tls.handshake_failed',
+            confidence: 0.6,
+            summary: `The server received our TLS ClientHello naming ${host} (its TCP acknowledged it) but never answered it in the whole time allowed, while it completes a handshake without the name: the server, or the TLS front end that routes this name, hangs for this site.`,
+            evidence: [
+              ...evidence,
+              `tcp: the server acknowledged our ClientHello (${unacknowledged} of ${tls.bytesSent} bytes left unacknowledged)`,
+            ],
+          });
+        }
+        if (isHelloLost) {
+          evidence.push(
+            `tcp: our ClientHello was never acknowledged (${unacknowledged} bytes outstanding of ${tls.bytesSent} sent)`,
+          );
+        }
         const how = isDrop ? 'dropped' : differential.trigger === 'tls_closed' ? 'closed' : 'reset';
         // A server whose default certificate covers the name hosts the site: its refusing the name is unlikely.
         // One that does not may not host it, and some gateways close or reset a handshake for a name they do not
@@ -205,8 +228,8 @@ export const tlsDifferential: Rule = {
         return verdict({
           cause: 'filtered_path',
           code: isDrop ? 'filter.sni_drop' : 'filter.sni_reset',
-          confidence: (isDrop ? 0.6 : 0.85) - (isNameHostedThere ? 0 : 0.15),
-          summary: `Connections carrying the name ${host} in the TLS handshake (SNI) are ${how}, while the same server completes a handshake without it: a filter on the path is blocking this site by name.${hedge}`,
+          confidence: (isDrop ? (isHelloLost ? 0.7 : 0.6) : 0.85) - (isNameHostedThere ? 0 : 0.15),
+          summary: `Connections carrying the name ${host} in the TLS handshake (SNI) are ${how}, while the same server completes a handshake without it: a filter on the path is blocking this site by name.${isHelloLost ? " The ClientHello naming it never reached the server's TCP (never acknowledged)." : ''}${hedge}`,
           evidence: evidence,
         });
       }

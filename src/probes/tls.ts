@@ -3,6 +3,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import type { CertificateSummary, TlsObservation, TlsOutcomeKind } from '../types.js';
+import { unacknowledgedBytesOf } from './tcp-queue.js';
 import { elapsedSince, errnoOf } from './util.js';
 
 export interface TlsHandshakeOptions {
@@ -84,11 +85,25 @@ export function handshakeTls(options: TlsHandshakeOptions): Promise<TlsHandshake
       socket.on('error', () => {});
       if (keep) {
         resolve({ observation, socket });
-      } else {
-        socket.destroy();
-        raw.destroy();
-        resolve({ observation });
+        return;
       }
+      // No answer to a ClientHello that went out: whether the server's TCP acknowledged it tells a server that
+      // got it and stays silent from a path that lost it. Both ends are asked before the socket forgets them.
+      const localPort = raw.localPort;
+      const remotePort = raw.remotePort;
+      socket.destroy();
+      raw.destroy();
+      if (observation.outcome !== 'timeout' || observation.bytesSent === 0 || !localPort || !remotePort) {
+        resolve({ observation });
+        return;
+      }
+      unacknowledgedBytesOf({ localPort, remoteAddress: options.address, remotePort }).then(
+        (unacknowledgedBytes) => {
+          if (unacknowledgedBytes !== undefined) observation.unacknowledgedBytes = unacknowledgedBytes;
+          resolve({ observation });
+        },
+        () => resolve({ observation }),
+      );
     };
     const fail = (outcome: TlsOutcomeKind, errno?: string, message?: string) =>
       finish(

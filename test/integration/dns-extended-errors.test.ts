@@ -1,25 +1,18 @@
 // Extended DNS Errors (RFC 8914) from a real DNS server on loopback: a resolver's own word that it blocks a name,
 // that the name's DNSSEC fails, or that it could not reach the name's servers; and EDNS itself, with a server too
 // old for it. RECORD_FIXTURES=1 writes each observation to test/fixtures/observations for the classifier's tests.
-import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probe } from '../../src/engine.js';
-import { defaultThresholds, type Report } from '../../src/types.js';
+import type { Report } from '../../src/types.js';
 import { type DnsTestServer, startDnsServer } from '../support/dns-server.js';
+import { recordFixture } from '../support/fixtures.js';
 import { startHttpServer, type TestServer } from '../support/http-servers.js';
 
 let blocker: DnsTestServer;
 let honest: DnsTestServer;
 let site: TestServer;
 
-function record(report: Report, fixture: string): void {
-  if (process.env.RECORD_FIXTURES !== '1') return;
-  const observations = { target: report.target, controls: report.controls, thresholds: defaultThresholds };
-  writeFileSync(
-    new URL(`../fixtures/observations/${fixture}.json`, import.meta.url),
-    `${JSON.stringify(observations, null, 2)}\n`,
-  );
-}
+const record = recordFixture;
 
 function probeWith(servers: DnsTestServer[], host: string): Promise<Report> {
   return probe({

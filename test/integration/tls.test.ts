@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probe } from '../../src/engine.js';
 import { createPki, type TestPki } from '../support/certificates.js';
 import { type DnsTestServer, startDnsServer } from '../support/dns-server.js';
+import { recordFixture } from '../support/fixtures.js';
 import type { TestServer } from '../support/http-servers.js';
 import { runCli } from '../support/process.js';
 import {
@@ -160,18 +161,28 @@ describe('TLS on loopback', () => {
     });
   });
 
-  it('reports ClientHellos naming the site dropped, while others pass, as filtered_path filter.sni_drop', async () => {
-    const dropping = await keep(
+  it('reports a server that received the ClientHello naming the site and never answered, while others pass, as tls.handshake_failed, not filter.sni_drop', async () => {
+    // The front reads the ClientHello and keeps silent: on loopback its kernel acknowledges it, as a hung server's
+    // does. A filter that drops it on the path leaves it unacknowledged (the netlab's sni-drop scenario).
+    const silent = await keep(
       startSniResetServer(pki.issue(['blocked.site-a.test']), 'blocked.site-a.test', 'drop'),
     );
     const report = await probe({
-      url: dropping.url('/', 'blocked.site-a.test'),
+      url: silent.url('/', 'blocked.site-a.test'),
       resolvers: resolvers(),
       ca: [pki.caPem],
       timeoutMs: 2000,
     });
-    expect(report.verdict).toMatchObject({ cause: 'filtered_path', code: 'filter.sni_drop' });
+    recordFixture(report, 'tls-hello-acknowledged-unanswered');
+    expect(report.verdict).toMatchObject({
+      cause: 'server_fault',
+      code: 'tls.handshake_failed',
+      confidence: 0.6,
+    });
+    expect(report.verdict.summary).toContain('received our TLS ClientHello naming blocked.site-a.test');
     expect(report.target.tls).toMatchObject({ outcome: 'timeout', servername: 'blocked.site-a.test' });
+    const tls = report.target.tls;
+    expect(tls?.unacknowledgedBytes).toBeLessThan(tls?.bytesSent ?? 0);
     expect(report.target.differential).toMatchObject({
       trigger: 'tls_timeout',
       neutral: { outcome: 'established' },

@@ -827,7 +827,7 @@ const scenarios: Scenario[] = [
       }),
   },
   {
-    name: 'reports a ClientHello carrying the name silently dropped as filtered_path/filter.sni_drop while a neutral one completes',
+    name: 'reports a ClientHello carrying the name silently dropped (never acknowledged) as filtered_path/filter.sni_drop while a neutral one completes',
     url: 'https://sni-dropped.site-a.test/',
     withLabCa: true,
     timeoutMs: 3000,
@@ -842,7 +842,11 @@ const scenarios: Scenario[] = [
         neutral: { outcome: 'established', certificate: { subject: 'CN=sni-dropped.site-a.test' } },
         retry: { outcome: 'timeout' },
       });
-      expect(report.verdict.confidence).toBe(0.6);
+      // The router dropped it: the server's TCP never acknowledged our ClientHello.
+      const tls = report.target.tls;
+      expect(tls?.unacknowledgedBytes).toBeGreaterThanOrEqual(tls?.bytesSent ?? Number.POSITIVE_INFINITY);
+      expect(report.verdict.confidence).toBe(0.7);
+      expect(report.verdict.summary).toContain("never reached the server's TCP");
     },
   },
 ];

@@ -392,6 +392,21 @@ const expectations: Expectation[] = [
     },
   },
   {
+    fixture: 'tls-hello-acknowledged-unanswered',
+    behaviour:
+      'reports a ClientHello naming the site that the server acknowledged and never answered as tls.handshake_failed, not an SNI drop',
+    cause: 'server_fault',
+    code: 'tls.handshake_failed',
+    confidence: 0.6,
+    rule: 'tls-differential',
+    evidence: ['tcp: the server acknowledged our ClientHello'],
+    summary: [/received our TLS ClientHello naming blocked\.site-a\.test/],
+    check: (obs) => {
+      const tls = obs.target.tls;
+      expect(tls?.unacknowledgedBytes).toBeLessThan(tls?.bytesSent ?? 0);
+    },
+  },
+  {
     fixture: 'filter-sni-drop',
     behaviour:
       'reports a handshake dropped only when the SNI names the site as an SNI drop, less sure than a reset',
