@@ -443,6 +443,18 @@ export const domainMigration: Rule = {
   },
 };
 
+/** Cloudflare's own 5xx statuses: what its edge met at the site's origin server, in its documentation's terms. */
+const cloudflareOriginErrors: Readonly<Record<number, string>> = {
+  520: 'the origin server sent an empty, unknown or unexpected answer',
+  521: 'the origin server refused the connection: its web server is down',
+  522: 'the connection to the origin server timed out',
+  523: 'the origin server is unreachable: no route to it, or its DNS record points nowhere',
+  524: 'the origin server took the request but did not answer in time',
+  525: 'the TLS handshake with the origin server failed',
+  526: "the origin server's certificate is not valid",
+  530: 'the origin server could not be resolved or reached',
+};
+
 export const httpStatus: Rule = {
   name: 'http-status',
   apply: (obs) => {
@@ -472,13 +484,18 @@ export const httpStatus: Rule = {
     }
     if (status >= 500) {
       const isGateway = status === 502 || status === 504;
+      const cdnOrigin = /cloudflare/i.test(final.headers.server ?? '')
+        ? cloudflareOriginErrors[status]
+        : undefined;
       return verdict({
         cause: 'server_fault',
         code: 'http.server_error',
         confidence: 0.85,
-        summary: isGateway
-          ? `The site's proxy or load balancer cannot reach its backend (${status}): the application behind it is down or too slow.`
-          : `The server fails with an internal error (${status}): the application is broken.`,
+        summary: cdnOrigin
+          ? `The site's CDN (Cloudflare) answers, but cannot get the page from the site's own server (${status}: ${cdnOrigin}): the site's origin server is down or misconfigured, not the path from here to the CDN.`
+          : isGateway
+            ? `The site's proxy or load balancer cannot reach its backend (${status}): the application behind it is down or too slow.`
+            : `The server fails with an internal error (${status}): the application is broken.`,
         evidence: evidence,
       });
     }

@@ -34,6 +34,13 @@ beforeAll(async () => {
         response.writeHead(500).end('boom');
       } else if (path === '/502') {
         response.writeHead(502).end('bad gateway');
+      } else if (path === '/cdn-522') {
+        // What Cloudflare's edge sends when the site's origin server does not accept its connection in time.
+        response
+          .writeHead(522, { server: 'cloudflare', 'cf-ray': '8f1c2a3b4d5e6f70-AMS' })
+          .end('origin timeout');
+      } else if (path === '/plain-522') {
+        response.writeHead(522, { server: 'nginx' }).end('odd status');
       } else if (path === '/503') {
         response.writeHead(503, { 'retry-after': '120' }).end('busy');
       } else if (path === '/429') {
@@ -328,6 +335,22 @@ describe('engine on loopback', () => {
     expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'http.redirect_invalid' });
     expect(report.verdict.summary).toContain('names port 0');
     expect(report.target.http?.hops).toHaveLength(1);
+  });
+
+  it("says a CDN's 522 is the site's origin server timing out, not the path to the CDN", async () => {
+    const report = await probe({ url: site.url('/cdn-522'), timeoutMs: 5000 });
+    expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'http.server_error' });
+    expect(report.verdict.summary).toContain(
+      "cannot get the page from the site's own server (522: the connection to the origin server timed out)",
+    );
+  });
+
+  it('keeps a 522 from a server that does not name Cloudflare a plain server error', async () => {
+    const report = await probe({ url: site.url('/plain-522'), timeoutMs: 5000 });
+    expect(report.verdict).toMatchObject({ cause: 'server_fault', code: 'http.server_error' });
+    expect(report.verdict.summary).toBe(
+      'The server fails with an internal error (522): the application is broken.',
+    );
   });
 
   it('stops after maxRedirects hops and reports a redirect loop', async () => {
