@@ -1,13 +1,14 @@
 // A probe report as a waterfall: one row per DNS query, TCP attempt, TLS handshake, HTTP exchange, redirect
 // hop, differential request and control, on one time axis from the probe's start, with how each ended.
 import { escapeHtml } from '../monitor/status/text.js';
-import type {
-  ConnectOutcome,
-  DnsQueryResult,
-  HttpExchange,
-  Report,
-  TargetObservation,
-  TlsObservation,
+import {
+  type ConnectOutcome,
+  type DnsQueryResult,
+  type HttpExchange,
+  policyBlockCodes,
+  type Report,
+  type TargetObservation,
+  type TlsObservation,
 } from '../types.js';
 
 export type SegmentKind = 'dns' | 'connect' | 'tls' | 'wait' | 'receive' | 'failed';
@@ -83,6 +84,18 @@ function connectEnd(outcome: ConnectOutcome, atMs: number): WaterfallRow['end'] 
 /** A query the resolver answered with an error code, or never answered: its rcode, or the timeout, marked. */
 function dnsEnd(query: DnsQueryResult): WaterfallRow['end'] {
   const atMs = query.latencyMs;
+  // A resolver that says it blocks the name (an Extended DNS Error): its NXDOMAIN or 0.0.0.0 is its policy.
+  const block = query.extendedErrors?.find((error) => policyBlockCodes.has(error.code));
+  if (block) {
+    const answer =
+      query.outcome === 'answer' ? query.addresses.join(', ') : (query.rcode ?? query.outcome).toUpperCase();
+    return {
+      atMs,
+      kind: 'rcode',
+      mark: 'BLOCKED',
+      words: `${answer}: the resolver says it blocks the name (EDE ${block.code} ${block.name ?? ''}${block.text ? `: ${block.text}` : ''})`,
+    };
+  }
   switch (query.outcome) {
     case 'answer':
     case 'nodata':

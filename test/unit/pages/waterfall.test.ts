@@ -54,6 +54,22 @@ describe('waterfallRows', () => {
     expect(answered.every((row) => row.end === undefined)).toBe(true);
   });
 
+  it("marks a resolver's declared block as BLOCKED, not as a name that does not exist", async () => {
+    const nxdomain = waterfallRows(await reportOf('dns-blocked-nxdomain-ede')).find(
+      (row) => row.section === 'dns' && row.outcome.startsWith('nxdomain'),
+    );
+    expect(nxdomain?.end).toEqual({
+      atMs: expect.any(Number),
+      kind: 'rcode',
+      mark: 'BLOCKED',
+      words: 'NXDOMAIN: the resolver says it blocks the name (EDE 15 Blocked: gravity)',
+    });
+    const zero = waterfallRows(await reportOf('dns-blocked-zero-address-ede')).find(
+      (row) => row.section === 'dns' && row.end?.mark === 'BLOCKED',
+    );
+    expect(zero?.end?.words).toBe('0.0.0.0: the resolver says it blocks the name (EDE 17 Filtered)');
+  });
+
   it('gives every TCP attempt of a dual-stack name its own row, the one not used named as such', async () => {
     const report = await reportOf('tcp-dual-stack-ipv6-blackholed');
     const tcp = waterfallRows(report).filter((row) => row.section === 'tcp');
