@@ -165,6 +165,12 @@ export interface TlsObservation {
   certificate?: CertificateSummary;
   /** The verification error OpenSSL reported (CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, ...), if any. */
   verifyError?: string;
+  /**
+   * With CERT_HAS_EXPIRED or CERT_NOT_YET_VALID: the first certificate of the chain whose dates did not cover the
+   * handshake (depth 0 the site's own, 1 the intermediate that issued it, ...). An expired intermediate fails
+   * every client though the site's own certificate is current.
+   */
+  outOfDateCertificate?: { depth: number; subject: string; validFrom: string; validTo: string };
   isTrusted: boolean;
   errno?: string;
   message?: string;

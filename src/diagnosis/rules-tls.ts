@@ -348,6 +348,21 @@ export const tlsCertificate: Rule = {
         evidence,
       });
     }
+    const outOfDate = tls.outOfDateCertificate;
+    if (known && outOfDate && outOfDate.depth > 0) {
+      // The site's own certificate is current: one the server sends above it is what fails every client.
+      const isExpired = tls.verifyError === 'CERT_HAS_EXPIRED';
+      evidence.push(
+        `certificate at depth ${outOfDate.depth} of the chain (${outOfDate.subject}) valid from ${outOfDate.validFrom} to ${outOfDate.validTo}`,
+      );
+      return verdict({
+        cause: 'server_fault',
+        code: known.code,
+        confidence: 0.9,
+        summary: `${lead}The server of ${host} sends an intermediate certificate (${outOfDate.subject}) that ${isExpired ? `expired on ${outOfDate.validTo.slice(0, 10)}` : `is not valid until ${outOfDate.validFrom.slice(0, 10)}`}: the site's own certificate is current, but clients reject the chain. The server must send its CA's current intermediate with its certificate.`,
+        evidence: evidence,
+      });
+    }
     if (known)
       return verdict({
         cause: 'server_fault',

@@ -132,6 +132,10 @@ export function handshakeTls(options: TlsHandshakeOptions): Promise<TlsHandshake
         const identityError = tls.checkServerIdentity(options.servername ?? options.address, certificate);
         if (identityError) verifyError = errnoOf(identityError) ?? identityError.message;
       }
+      const outOfDate =
+        verifyError === 'CERT_HAS_EXPIRED' || verifyError === 'CERT_NOT_YET_VALID'
+          ? outOfDateCertificateOf(socket.getPeerCertificate(true))
+          : undefined;
       finish(
         {
           ...base,
@@ -141,6 +145,7 @@ export function handshakeTls(options: TlsHandshakeOptions): Promise<TlsHandshake
           alpn: typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : undefined,
           certificate: summary,
           verifyError,
+          ...(outOfDate ? { outOfDateCertificate: outOfDate } : {}),
           isTrusted: verifyError === undefined,
           bytesSent: raw.bytesWritten - bytesBefore,
         },
@@ -166,6 +171,31 @@ export function tlsFailureKind(
   if (errno === 'ECONNRESET' || errno === 'EPIPE') return 'reset';
   if (errno === 'ETIMEDOUT') return 'timeout';
   return 'error';
+}
+
+/**
+ * The first certificate of the chain, from the site's own up, whose dates do not cover now: which one expired (or
+ * is not valid yet) when OpenSSL says one did. The chain ends at a self-issued certificate or one seen before.
+ */
+function outOfDateCertificateOf(leaf: tls.DetailedPeerCertificate): TlsObservation['outOfDateCertificate'] {
+  const now = Date.now();
+  const seen = new Set<string>();
+  let certificate: tls.DetailedPeerCertificate | undefined = leaf;
+  for (let depth = 0; certificate && depth < 10 && !seen.has(certificate.fingerprint256); depth++) {
+    seen.add(certificate.fingerprint256);
+    const validFrom = Date.parse(certificate.valid_from);
+    const validTo = Date.parse(certificate.valid_to);
+    if (now < validFrom || now > validTo) {
+      return {
+        depth,
+        subject: summarize(certificate)?.subject ?? '',
+        validFrom: new Date(validFrom).toISOString(),
+        validTo: new Date(validTo).toISOString(),
+      };
+    }
+    certificate = certificate.issuerCertificate;
+  }
+  return undefined;
 }
 
 function summarize(certificate: tls.PeerCertificate | undefined): CertificateSummary | undefined {

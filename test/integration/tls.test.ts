@@ -190,6 +190,45 @@ describe('TLS on loopback', () => {
     });
   });
 
+  it("names an expired intermediate as what fails, not the site's own current certificate", async () => {
+    const server = await keep(startHttpsServer(pki.issueUnderExpiredIntermediate(['secure.site-a.test'])));
+    const report = await probe({
+      url: server.url('/', 'secure.site-a.test'),
+      resolvers: resolvers(),
+      ca: [pki.caPem],
+      timeoutMs: 5000,
+    });
+    recordFixture(report, 'tls-intermediate-expired');
+    expect(report.verdict).toMatchObject({
+      cause: 'server_fault',
+      code: 'tls.cert_expired',
+      confidence: 0.9,
+    });
+    expect(report.verdict.summary).toContain(
+      'sends an intermediate certificate (CN=reach test intermediate) that expired on 2020-02-01',
+    );
+    expect(report.target.tls).toMatchObject({
+      verifyError: 'CERT_HAS_EXPIRED',
+      outOfDateCertificate: {
+        depth: 1,
+        subject: 'CN=reach test intermediate',
+        validTo: '2020-02-01T00:00:00.000Z',
+      },
+    });
+    expect(Date.parse(report.target.tls?.certificate?.validTo ?? '')).toBeGreaterThan(Date.now());
+  });
+
+  it("still says the site's own certificate expired when it is the one", async () => {
+    const report = await probe({
+      url: expired.url('/', 'secure.site-a.test'),
+      resolvers: resolvers(),
+      ca: [pki.caPem],
+      timeoutMs: 5000,
+    });
+    expect(report.verdict).toMatchObject({ code: 'tls.cert_expired', confidence: 0.95 });
+    expect(report.target.tls?.outOfDateCertificate).toMatchObject({ depth: 0 });
+  });
+
   it('reports a server that resets every ClientHello as server_fault tls.handshake_failed', async () => {
     // Every ClientHello starts with the handshake record header 0x16 0x03: all of them are reset.
     const resetting = await keep(startSniResetServer(pki.issue(['secure.site-a.test']), '\u0016\u0003'));

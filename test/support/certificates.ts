@@ -18,6 +18,11 @@ export interface TestPki {
   issue(names: string[], options?: { isExpired?: boolean; days?: number; isClientToo?: boolean }): Leaf;
   /** A self-signed leaf that no CA vouches for. */
   selfSigned(name: string): Leaf;
+  /**
+   * A current leaf for `names` issued by an intermediate CA that expired in 2020 (itself issued by the CA): `cert`
+   * holds the leaf and then the intermediate, as a server sends its chain.
+   */
+  issueUnderExpiredIntermediate(names: string[]): Leaf;
   remove(): void;
 }
 
@@ -63,6 +68,9 @@ export function createPki(): TestPki {
       'basicConstraints = CA:FALSE',
       'keyUsage = digitalSignature, keyEncipherment',
       'extendedKeyUsage = serverAuth',
+      '[intermediate]',
+      'basicConstraints = critical,CA:TRUE',
+      'keyUsage = critical,keyCertSign,cRLSign',
       '[peer]',
       'basicConstraints = CA:FALSE',
       'keyUsage = digitalSignature, keyEncipherment',
@@ -160,6 +168,70 @@ export function createPki(): TestPki {
         dir,
       );
       return read(files);
+    },
+    issueUnderExpiredIntermediate(names) {
+      const intermediate = leafFiles('intermediate');
+      openssl(
+        [
+          'req',
+          ...newEcKey(intermediate.key),
+          '-out',
+          intermediate.csr,
+          '-subj',
+          '/CN=reach test intermediate',
+        ],
+        dir,
+      );
+      openssl(
+        [
+          'ca',
+          '-batch',
+          '-config',
+          'ca.cnf',
+          '-extensions',
+          'intermediate',
+          '-in',
+          intermediate.csr,
+          '-out',
+          intermediate.cert,
+          '-notext',
+          '-startdate',
+          '20200101000000Z',
+          '-enddate',
+          '20200201000000Z',
+        ],
+        dir,
+      );
+      const files = leafFiles(names[0] ?? 'leaf');
+      newKeyAndCsr(names, files);
+      const extensions = `${files.key}.ext`;
+      writeFileSync(
+        path.join(dir, extensions),
+        `basicConstraints=CA:FALSE\nsubjectAltName=${names.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',')}\n`,
+      );
+      openssl(
+        [
+          'x509',
+          '-req',
+          '-in',
+          files.csr,
+          '-CA',
+          intermediate.cert,
+          '-CAkey',
+          intermediate.key,
+          '-set_serial',
+          String(5000 + serial),
+          '-days',
+          '30',
+          '-extfile',
+          extensions,
+          '-out',
+          files.cert,
+        ],
+        dir,
+      );
+      const leaf = read(files);
+      return { key: leaf.key, cert: leaf.cert + readFileSync(path.join(dir, intermediate.cert), 'utf8') };
     },
     remove() {
       rmSync(dir, { recursive: true, force: true });

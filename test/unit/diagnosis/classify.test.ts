@@ -392,6 +392,17 @@ const expectations: Expectation[] = [
     },
   },
   {
+    fixture: 'tls-intermediate-expired',
+    behaviour:
+      "names the expired intermediate the server sends, not the site's own current certificate, as what fails",
+    cause: 'server_fault',
+    code: 'tls.cert_expired',
+    confidence: 0.9,
+    rule: 'tls-certificate',
+    evidence: ['certificate at depth 1 of the chain (CN=reach test intermediate)'],
+    summary: [/sends an intermediate certificate \(CN=reach test intermediate\) that expired on 2020-02-01/],
+  },
+  {
     fixture: 'tls-hello-acknowledged-unanswered',
     behaviour:
       'reports a ClientHello naming the site that the server acknowledged and never answered as tls.handshake_failed, not an SNI drop',
