@@ -199,7 +199,7 @@ export const tlsDifferential: Rule = {
             cause: 'server_fault',
             code: 'tls.handshake_failed',
             confidence: 0.6,
-            summary: `The server received our TLS ClientHello naming ${host} (its TCP acknowledged it) but never answered it in the whole time allowed, while it completes a handshake without the name: the server, or the TLS front end that routes this name, hangs for this site.`,
+            summary: `The server received our TLS ClientHello naming ${host} (its TCP acknowledged it) but never answered it in the whole time allowed, while it completes a handshake without the name: the server, or the TLS front end that routes this name, hangs for this site. A transparent proxy that answers for the server at the TCP level and drops the name would look the same; a probe from another network tells them apart.`,
             evidence: [
               ...evidence,
               `tcp: the server acknowledged our ClientHello (${unacknowledged} of ${tls.bytesSent} bytes left unacknowledged)`,
