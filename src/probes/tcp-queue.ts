@@ -17,27 +17,61 @@ const listen = '0A';
  * sides closed, all acknowledged) has none. Undefined where there is no
  * /proc/net/tcp (not Linux) or the connection is not in it. A request the server's TCP acknowledged reached it;
  * one still unacknowledged after seconds of retransmissions was lost on the way.
+ *
+ * The table lists every connection of the namespace (150 bytes each): a batch whose thousands of probes time out
+ * together would read it once per probe. The callers of one turn of the event loop share one read instead.
  */
-export async function unacknowledgedBytesOf(ends: ConnectionEnds): Promise<number | undefined> {
-  const family = familyOfAddress(ends.remoteAddress);
-  let table: string;
+export function unacknowledgedBytesOf(ends: ConnectionEnds): Promise<number | undefined> {
+  const family = familyOfAddress(ends.remoteAddress) === 4 ? 4 : 6;
+  return new Promise((resolve) => {
+    let batch = waiting.get(family);
+    if (batch === undefined) {
+      batch = [];
+      waiting.set(family, batch);
+      setImmediate(() => void readForWaiting(family));
+    }
+    batch.push({ key: keyOf(ends.localPort, ends.remotePort, canonical(ends.remoteAddress)), resolve });
+  });
+}
+
+interface Waiting {
+  key: string;
+  resolve: (unacknowledgedBytes: number | undefined) => void;
+}
+
+/** The callers waiting for the next read of each family's table. */
+const waiting = new Map<4 | 6, Waiting[]>();
+
+function keyOf(localPort: number, remotePort: number, remoteAddress: string): string {
+  return `${localPort} ${remotePort} ${remoteAddress}`;
+}
+
+/** One read of the table for everyone waiting on this family; those who come during it wait for the next. */
+async function readForWaiting(family: 4 | 6): Promise<void> {
+  const batch = waiting.get(family) ?? [];
+  waiting.delete(family);
+  const found = new Map<string, number | undefined>();
   try {
-    table = await readFile(family === 4 ? '/proc/self/net/tcp' : '/proc/self/net/tcp6', 'latin1');
+    const table = await readFile(family === 4 ? '/proc/self/net/tcp' : '/proc/self/net/tcp6', 'latin1');
+    const wanted = new Set(batch.map((each) => each.key));
+    // The ports first: decoding an address is the costly part, and few lines have the ports of a wanted one.
+    const wantedPorts = new Set(batch.map((each) => each.key.slice(0, each.key.lastIndexOf(' '))));
+    for (const line of table.split('\n')) {
+      // sl local_address rem_address st tx_queue:rx_queue …
+      const fields = line.trim().split(/\s+/);
+      const [local, peer, state, queues] = [fields[1], fields[2], fields[3], fields[4]];
+      if (!local || !peer || !state || !queues || state === listen) continue;
+      const ports = `${portOf(local)} ${portOf(peer)}`;
+      if (!wantedPorts.has(ports)) continue;
+      const key = `${ports} ${addressOf(peer)}`;
+      if (!wanted.has(key) || found.has(key)) continue;
+      const txQueue = Number.parseInt(queues.split(':')[0] ?? '', 16);
+      found.set(key, Number.isNaN(txQueue) ? undefined : txQueue);
+    }
   } catch {
-    return undefined;
+    // No table (not Linux): nothing is known.
   }
-  const remote = canonical(ends.remoteAddress);
-  for (const line of table.split('\n')) {
-    // sl local_address rem_address st tx_queue:rx_queue …
-    const fields = line.trim().split(/\s+/);
-    const [local, peer, state, queues] = [fields[1], fields[2], fields[3], fields[4]];
-    if (!local || !peer || !state || !queues || state === listen) continue;
-    if (portOf(local) !== ends.localPort || portOf(peer) !== ends.remotePort) continue;
-    if (addressOf(peer) !== remote) continue;
-    const txQueue = Number.parseInt(queues.split(':')[0] ?? '', 16);
-    return Number.isNaN(txQueue) ? undefined : txQueue;
-  }
-  return undefined;
+  for (const each of batch) each.resolve(found.get(each.key));
 }
 
 function portOf(endpoint: string): number {

@@ -55,6 +55,27 @@ describe.skipIf(!hasProcTcp)('unacknowledgedBytesOf', () => {
     }
   });
 
+  it('answers the callers of one moment each with its own connection, and nothing for one that does not exist', async () => {
+    const connections = await Promise.all(
+      ['GET / HTTP/1.1\r\n\r\n', 'x', 'GET /two HTTP/1.1\r\n\r\n'].map((request) =>
+        sendUnanswered('127.0.0.1', request),
+      ),
+    );
+    try {
+      const [first, second, third] = connections;
+      if (!first || !second || !third) throw new Error('three connections expected');
+      const answers = await Promise.all([
+        unacknowledgedBytesOf(first.ends),
+        unacknowledgedBytesOf(second.ends),
+        unacknowledgedBytesOf({ ...second.ends, remoteAddress: '127.0.0.3' }),
+        unacknowledgedBytesOf(third.ends),
+      ]);
+      expect(answers).toEqual([0, 0, undefined, 0]);
+    } finally {
+      await Promise.all(connections.map((connection) => connection.close()));
+    }
+  });
+
   it('says nothing for a connection that does not exist', async () => {
     const connection = await sendUnanswered('127.0.0.1', 'x');
     try {
