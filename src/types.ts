@@ -284,8 +284,11 @@ export interface HttpExchange {
   unacknowledgedBytes?: number;
   bodyBytes: number;
   isBodyTruncated: boolean;
-  /** How the TLS handshake of a new connection ended, when it failed (`outcome: 'tls_failed'`). */
-  tlsHandshake?: { outcome: TlsOutcomeKind; bytesSent: number };
+  /**
+   * How the TLS handshake of a new connection ended, when it failed (`outcome: 'tls_failed'`); after a timeout on
+   * Linux, the bytes of the ClientHello the server's TCP had not acknowledged (as TlsObservation's).
+   */
+  tlsHandshake?: { outcome: TlsOutcomeKind; bytesSent: number; unacknowledgedBytes?: number };
   /**
    * The completed handshake of an https connection this exchange opened itself (a redirect hop, a side
    * request): its certificate and how it was judged. The first exchange's is the target's `tls`.

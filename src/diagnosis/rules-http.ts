@@ -307,6 +307,28 @@ function hopHandshakeVerdict(
   const isRetryFailed = http !== undefined && http.retry.outcome === 'tls_failed';
   const isDrop = handshake === 'timeout';
   if (isNeutralOk && isRetryFailed && (!isDrop || http?.isConcurrent === true)) {
+    // The kernel's word on the ClientHello (Linux), as for the target's own handshake (rules-tls.ts).
+    const bytesSent = exchange.tlsHandshake?.bytesSent ?? 0;
+    const unacknowledged = exchange.tlsHandshake?.unacknowledgedBytes;
+    const isHelloLost =
+      isDrop && unacknowledged !== undefined && bytesSent > 0 && unacknowledged >= bytesSent;
+    if (isDrop && unacknowledged !== undefined && unacknowledged < bytesSent) {
+      return verdict({
+        cause: 'server_fault',
+        code: 'tls.handshake_failed',
+        confidence: 0.6,
+        summary: `The server received our TLS ClientHello naming ${name}${hopNote} (its TCP acknowledged it) but never answered it, while it answers without the name: the server, or the TLS front end that routes this name, hangs for this site. A transparent proxy that answers for the server at the TCP level and drops the name would look the same; a probe from another network tells them apart.`,
+        evidence: [
+          ...evidence,
+          `tcp: the server acknowledged our ClientHello (${unacknowledged} of ${bytesSent} bytes left unacknowledged)`,
+        ],
+      });
+    }
+    if (isHelloLost) {
+      evidence.push(
+        `tcp: our ClientHello was never acknowledged (${unacknowledged} bytes outstanding of ${bytesSent} sent)`,
+      );
+    }
     const how = isDrop ? 'dropped' : handshake === 'closed' ? 'closed' : 'reset';
     // As for the target's own handshake (rules-tls.ts): a default certificate for other names only is weaker.
     const neutralCertificate = http?.neutral.tls?.certificate;
@@ -317,7 +339,7 @@ function hopHandshakeVerdict(
     return verdict({
       cause: 'filtered_path',
       code: isDrop ? 'filter.sni_drop' : 'filter.sni_reset',
-      confidence: (isDrop ? 0.6 : 0.8) - (isNameElsewhere ? 0.15 : 0),
+      confidence: (isDrop ? (isHelloLost ? 0.7 : 0.6) : 0.8) - (isNameElsewhere ? 0.15 : 0),
       summary: `Connections carrying the name ${name} in the TLS handshake (SNI) are ${how}${hopNote}, while the same server completes a handshake and answers without it: a filter on the path is blocking this site by name.${hedge}`,
       evidence: evidence,
     });

@@ -609,7 +609,13 @@ async function openConnection(
       outcome: 'tls_failed',
       errno: handshake.observation.errno ?? handshake.observation.outcome,
       message: handshake.observation.message ?? `TLS ${handshake.observation.outcome}`,
-      tlsHandshake: { outcome: handshake.observation.outcome, bytesSent: handshake.observation.bytesSent },
+      tlsHandshake: {
+        outcome: handshake.observation.outcome,
+        bytesSent: handshake.observation.bytesSent,
+        ...(handshake.observation.unacknowledgedBytes === undefined
+          ? {}
+          : { unacknowledgedBytes: handshake.observation.unacknowledgedBytes }),
+      },
     };
     throw new ConnectPhaseError(facts.connectFailure.message);
   }

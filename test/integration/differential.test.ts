@@ -14,6 +14,8 @@ let vhosts: TestServer;
 let sizeDropper: TestServer;
 let redirector: TestServer;
 let sniFilter: TestServer;
+let sniSilent: TestServer;
+let silentRedirector: TestServer;
 
 async function serve(start: Promise<TestServer>): Promise<TestServer> {
   const server = await start;
@@ -49,6 +51,15 @@ beforeAll(async () => {
     }),
   );
   sniFilter = await serve(startSniResetServer(pki.issue(['www.sni-hop.test']), 'www.sni-hop.test'));
+  // Reads the ClientHello naming the hop and keeps silent: its kernel acknowledges it, as a hung server's does.
+  sniSilent = await serve(
+    startSniResetServer(pki.issue(['www.sni-silent-hop.test']), 'www.sni-silent-hop.test', 'drop'),
+  );
+  silentRedirector = await serve(
+    startHttpServer((_request, response) => {
+      response.writeHead(301, { location: `https://www.sni-silent-hop.test:${sniSilent.port}/` }).end();
+    }),
+  );
   redirector = await serve(
     startHttpServer((_request, response) => {
       response.writeHead(301, { location: `https://www.sni-hop.test:${sniFilter.port}/` }).end();
@@ -59,6 +70,7 @@ beforeAll(async () => {
     'www.large-drop.test': { a: ['127.0.0.1'] },
     'www.redirects.test': { a: ['127.0.0.1'] },
     'www.sni-hop.test': { a: ['127.0.0.1'] },
+    'www.sni-silent-hop.test': { a: ['127.0.0.1'] },
   });
 });
 
@@ -111,5 +123,23 @@ describe('the differential', () => {
     if (hop?.differential?.layer !== 'http') return;
     expect(hop.differential.neutral).toMatchObject({ outcome: 'response', servername: null });
     expect(hop.differential.retry.outcome).toBe('tls_failed');
+  });
+
+  it('calls an https hop whose server acknowledged the ClientHello and never answered a server hang, not an SNI drop', async () => {
+    const report = await probe({
+      url: `http://www.redirects.test:${silentRedirector.port}/`,
+      resolvers: resolvers(),
+      ca: [pki.caPem],
+      timeoutMs: 3000,
+    });
+    expect(report.verdict).toMatchObject({
+      cause: 'server_fault',
+      code: 'tls.handshake_failed',
+      confidence: 0.6,
+    });
+    expect(report.verdict.summary).toContain('received our TLS ClientHello naming www.sni-silent-hop.test');
+    const handshake = report.target.http?.hops[1]?.exchange.tlsHandshake;
+    expect(handshake).toMatchObject({ outcome: 'timeout' });
+    expect(handshake?.unacknowledgedBytes).toBeLessThan(handshake?.bytesSent ?? 0);
   });
 });
