@@ -160,11 +160,17 @@ export const dnsFailure: Rule = {
         ...new Set(failed.flatMap((q) => extendedErrorsIn(q, dnssecFailureCodes)).map(describeExtendedError)),
       ];
       if (dnssec.length > 0) {
+        // Two resolvers agreeing rule out one validator's own trouble (a wrong clock fails every signed name).
+        const validators = dns.resolvers.filter((resolver) =>
+          resolver.queries.some(
+            (q) => q.outcome === 'servfail' && extendedErrorsIn(q, dnssecFailureCodes).length > 0,
+          ),
+        );
         return verdict({
           cause: 'dns_failure',
           code: 'dns.dnssec_invalid',
-          confidence: 0.9,
-          summary: `Resolvers reject the answer for ${dns.name} because its DNSSEC does not validate (${dnssec.join('; ')}): every validating resolver fails it the same way, and only resolvers that do not validate still answer, which is why it works for some. The domain's operators must re-sign the zone or correct its DS record at the registrar.`,
+          confidence: validators.length > 1 ? 0.9 : 0.85,
+          summary: `Resolvers reject the answer for ${dns.name} because its DNSSEC does not validate (${dnssec.join('; ')}): validating resolvers fail it the same way, and only resolvers that do not validate still answer, which is why it works for some. The domain's operators must re-sign the zone or correct its DS record at the registrar.${validators.length > 1 ? '' : ' (If other signed sites fail through this resolver too, suspect the resolver: a validator with a wrong clock rejects every signature.)'}`,
           evidence: evidence,
         });
       }

@@ -102,7 +102,7 @@ describe('Extended DNS Errors', () => {
     expect(report.verdict).toMatchObject({
       cause: 'dns_failure',
       code: 'dns.dnssec_invalid',
-      confidence: 0.9,
+      confidence: 0.85,
     });
     expect(report.verdict.summary).toContain('EDE 7 Signature Expired');
   });

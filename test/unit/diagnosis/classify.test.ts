@@ -198,7 +198,7 @@ const expectations: Expectation[] = [
       "reports a SERVFAIL carrying EDE 7 Signature Expired as dns.dnssec_invalid, the domain's own fault",
     cause: 'dns_failure',
     code: 'dns.dnssec_invalid',
-    confidence: 0.9,
+    confidence: 0.85,
     rule: 'dns-failure',
     evidence: ['EDE 7 Signature Expired: "signature expired"'],
     summary: [/DNSSEC does not validate \(EDE 7 Signature Expired/, /re-sign the zone/],
