@@ -89,6 +89,18 @@ export interface ProbeWorker {
   close(deadlineMs: number): Promise<void>;
 }
 
+/** A probe that failed for want of this machine's resources, thrown so BullMQ runs it again after its backoff. */
+class LocalResourcesExhaustedError extends Error {
+  override name = 'LocalResourcesExhaustedError';
+  constructor() {
+    super('the probe ran out of open files, buffers or memory on this machine');
+  }
+}
+
+function isLocallyExhausted(result: ProbeJobResult): boolean {
+  return result.outcome === 'report' && result.report.verdict.code === 'local.resources_exhausted';
+}
+
 export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
   const { metrics, logger, runner } = options;
   const parts = createFanOutPartRecorder({
@@ -166,6 +178,20 @@ export function startProbeWorker(options: ProbeWorkerOptions): ProbeWorker {
     const part = fanOutPartOf(job.data);
     try {
       const result = await measured(runner, job, job.data, signal);
+      // The probe failed on this machine (out of open files, buffers or memory), not at the site: with attempts
+      // left it runs again after the backoff, when the probes that held them may have ended; the last attempt's
+      // report says what happened. A batch item recorded its result already, so the batch lane keeps it.
+      if (
+        !options.isBatchLane &&
+        isLocallyExhausted(result) &&
+        job.attemptsMade + 1 < (job.opts.attempts ?? 1)
+      ) {
+        logger.warn(
+          { jobId: job.id, attempt: job.attemptsMade + 1 },
+          'this machine ran out of open files, buffers or memory for the probe; it runs again after the backoff (raise ulimit -n or lower WORKER_CONCURRENCY)',
+        );
+        throw new LocalResourcesExhaustedError();
+      }
       // A part's result is read from its comparison: the job itself returns a receipt, so the report is not
       // written (and sent through the queue's events) twice. An expired part's comparison is over.
       if (part && result.outcome !== 'expired') return recordPart(part, { outcome: 'result', result });

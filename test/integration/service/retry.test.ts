@@ -2,6 +2,7 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProbeRunner } from '../../../src/worker/processor.js';
+import { reportOfObservations } from '../../support/observation-reports.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 import {
   completedProbe,
@@ -158,5 +159,74 @@ describe('Redis going away while a probe runs', () => {
     // The worker's result write waited for the reconnect (its lock outlived the outage): not run again.
     expect(finished.attempts).toBe(1);
     expect(target.requests).toHaveLength(1);
+  });
+});
+
+describe('a probe that met this machine’s own limits (local.resources_exhausted)', () => {
+  const queueName = 'retry-exhausted';
+  let redis: TestRedis;
+  let target: LoopbackTarget;
+  let service: Awaited<ReturnType<typeof startTestService>>;
+  /** How many of the next runs end as if the machine had run out of open files (the report EMFILE gives). */
+  let exhaustedRunsLeft = 0;
+  let calls = 0;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    target = await startTarget();
+    // The real runner wrapped: a run it marks ends with the report a probe that met EMFILE writes, recorded
+    // from a real one (test/fixtures/observations/local-resources-exhausted-tcp.json).
+    const exhaustedFirst = (real: ProbeRunner): ProbeRunner => {
+      return async (data, signal) => {
+        calls++;
+        if (exhaustedRunsLeft > 0) {
+          exhaustedRunsLeft--;
+          return {
+            outcome: 'report',
+            report: reportOfObservations('local-resources-exhausted-tcp', data.url),
+          };
+        }
+        return real(data, signal);
+      };
+    };
+    service = await startTestService({
+      redisUrl: redis.url,
+      env: {
+        QUEUE_NAME: queueName,
+        PROBE_ALLOW_PRIVATE: 'true',
+        JOB_ATTEMPTS: '3',
+        JOB_BACKOFF_MS: '100',
+      },
+      wrapRunner: exhaustedFirst,
+    });
+  });
+
+  afterAll(async () => {
+    await service?.close();
+    await target?.close();
+    await redis?.dispose();
+  });
+
+  it('runs again after the backoff, and the job completes with the report of the run that reached the site', async () => {
+    exhaustedRunsLeft = 1;
+    calls = 0;
+    const response = await postJson(`${service.apiUrl}/probe?wait=30`, { url: target.url, timeoutMs: 5000 });
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({ status: 'completed', report: { verdict: { code: 'http.ok' } } });
+    expect(calls).toBe(2);
+    const status = await getJson(`${service.apiUrl}/probe/${response.body.id}`);
+    expect(status.body).toMatchObject({ status: 'completed', attempts: 2 });
+  });
+
+  it('answers with the honest report when every attempt met the limit: nothing is lost, nothing blamed on the site', async () => {
+    exhaustedRunsLeft = 3;
+    calls = 0;
+    const response = await postJson(`${service.apiUrl}/probe?wait=30`, { url: target.url, timeoutMs: 5000 });
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({
+      status: 'completed',
+      report: { verdict: { cause: 'local_network', code: 'local.resources_exhausted' } },
+    });
+    expect(calls).toBe(3);
   });
 });
